@@ -1,0 +1,67 @@
+//! What crosses the IPC boundary. TypeScript types for these are generated into
+//! `ui/src/ipc/bindings/` by ts-rs when the tests run (`cargo test -p keyward-desktop`).
+
+use serde::Serialize;
+use ts_rs::TS;
+
+/// An error as the UI receives it: a stable kind to react to and a message to show.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct CommandError {
+    pub kind: String,
+    pub message: String,
+}
+
+impl From<keyward::Error> for CommandError {
+    fn from(e: keyward::Error) -> Self {
+        Self { kind: e.kind().as_str().to_string(), message: e.to_string() }
+    }
+}
+
+impl CommandError {
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self { kind: "internal".to_string(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct SecretBackendDto {
+    /// "os-keyring" or "memory".
+    pub kind: String,
+    pub name: String,
+    pub available: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct AppInfoDto {
+    pub version: String,
+    pub data_dir: String,
+    pub database_path: String,
+    pub schema_version: u32,
+    pub latest_schema_version: u32,
+    pub secret_backend: SecretBackendDto,
+}
+
+impl From<keyward::Info> for AppInfoDto {
+    fn from(i: keyward::Info) -> Self {
+        Self {
+            version: i.version,
+            data_dir: i.data_dir.display().to_string(),
+            database_path: i.database_path.display().to_string(),
+            schema_version: i.schema_version,
+            latest_schema_version: i.latest_schema_version,
+            secret_backend: SecretBackendDto {
+                kind: i.secret_backend.kind.as_str().to_string(),
+                name: i.secret_backend.name,
+                available: i.secret_backend.available,
+                detail: i.secret_backend.detail,
+            },
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The Keyward desktop shell: Tauri commands, DTOs, tray and window behaviour over the
+//! `keyward` core. No business logic lives here; every command is one core call.
+
+pub mod commands;
+pub mod dto;
+pub mod state;
+pub mod tray;
+
+use tauri::{Manager, Runtime, WindowEvent};
+
+pub use state::AppState;
+
+/// The label of the one main window (tauri.conf.json).
+pub const MAIN_WINDOW: &str = "main";
+
+/// What [`build`] adds besides commands and state.
+#[derive(Debug, Clone, Copy)]
+pub struct ShellOptions {
+    /// Create the system-tray icon and keep the app running when the window closes.
+    pub tray: bool,
+}
+
+/// Adds Keyward's state, commands, tray and window behaviour to a Tauri builder. Generic over
+/// the runtime so tests can boot it with `tauri::test::mock_builder()`.
+pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: ShellOptions) -> tauri::Builder<R> {
+    builder
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![commands::app_info])
+        .setup(move |app| {
+            if options.tray {
+                tray::create(app.handle())?;
+            }
+            Ok(())
+        })
+        .on_window_event(move |window, event| {
+            // Closing the window keeps Keyward running in the tray; Quit is in the tray menu.
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if options.tray && window.label() == MAIN_WINDOW {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
+        })
+}
+
+/// Brings the main window to the front (tray "Open Keyward", a second launch).
+pub fn show_main_window<R: Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tauri::ipc::{CallbackFn, InvokeBody};
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+    use tauri::WebviewWindowBuilder;
+
+    use super::*;
+
+    fn invoke<R: Runtime>(webview: &tauri::WebviewWindow<R>, cmd: &str) -> Result<serde_json::Value, serde_json::Value> {
+        get_ipc_response(
+            webview,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "http://tauri.localhost".parse().expect("valid url"),
+                body: InvokeBody::default(),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|body| body.deserialize::<serde_json::Value>().expect("JSON reply"))
+    }
+
+    fn boot(state: AppState) -> (tauri::App<tauri::test::MockRuntime>, tauri::WebviewWindow<tauri::test::MockRuntime>) {
+        let app = build(mock_builder(), state, ShellOptions { tray: false })
+            .build(mock_context(noop_assets()))
+            .expect("the app builds on the mock runtime");
+        let webview = WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().expect("window");
+        (app, webview)
+    }
+
+    #[test]
+    fn app_info_returns_the_cores_values_over_ipc() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = keyward::Keyward::open_with_secrets(dir.path(), Arc::new(keyward::vault::MemoryStore::new()))
+            .expect("core opens");
+        let (_app, webview) = boot(AppState::from_core(core));
+        let reply = invoke(&webview, "app_info").expect("app_info succeeds");
+        assert_eq!(reply["version"], keyward::VERSION);
+        assert_eq!(reply["schemaVersion"], keyward::store::LATEST_SCHEMA_VERSION);
+        assert_eq!(reply["dataDir"], dir.path().display().to_string());
+        assert_eq!(reply["secretBackend"]["kind"], "memory");
+        assert_eq!(reply["secretBackend"]["available"], true);
+    }
+
+    #[test]
+    fn a_core_that_failed_to_open_reaches_the_ui_as_kind_and_message() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join(keyward::DATABASE_FILE);
+        keyward::store::Store::open(&db).expect("fresh database");
+        let conn = keyward::store::open_connection(&db).expect("connection");
+        conn.execute("INSERT INTO schema_migrations VALUES (500, 'future', '2099-01-01')", []).expect("plant");
+        drop(conn);
+
+        let (_app, webview) = boot(AppState::open(dir.path()));
+        let err = invoke(&webview, "app_info").expect_err("app_info must fail");
+        assert_eq!(err["kind"], "schemaTooNew");
+        assert!(err["message"].as_str().unwrap_or_default().contains("schema version 500"), "{err}");
+    }
+}

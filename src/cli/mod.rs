@@ -1,0 +1,120 @@
+//! The `keyward` command. Parsing and printing only: every action is one core call.
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::events::{CoreEvent, EventSink, LogSink};
+use crate::{logging, Error, Keyward};
+
+use output::Printer;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyward",
+    version,
+    about = "Keyward: keys, providers, rate limits and health for your exchange APIs",
+    long_about = "Keyward keeps exchange API keys in the OS credential store, signs and rate-limits \
+                  every call, and watches provider health. This is its command-line front end; \
+                  the desktop app and `keyward serve` share the same data directory."
+)]
+pub struct Cli {
+    /// Data directory (default: the OS application-data directory).
+    #[arg(long, global = true, env = crate::DATA_DIR_ENV, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the version, data directory, database schema and secret backend.
+    Info,
+    /// Run Keyward headless (monitors, alerts and the gateway) until Ctrl-C.
+    Serve,
+}
+
+/// Entry point of the `keyward` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer { json: cli.json };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            printer.error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    let data_dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => crate::default_data_dir()?,
+    };
+    let stderr_level = match (cli.verbose, &cli.command) {
+        (0, Command::Serve) | (1, _) => tracing::Level::INFO,
+        (0, _) => tracing::Level::WARN,
+        _ => tracing::Level::DEBUG,
+    };
+    let _log = logging::init(&data_dir, stderr_level)?;
+    let printer = Printer { json: cli.json };
+    let kw = Keyward::open(&data_dir)?;
+    match cli.command {
+        Command::Info => {
+            printer.info(&kw.info());
+            Ok(())
+        }
+        Command::Serve => serve(kw, &printer),
+    }
+}
+
+fn serve(kw: Keyward, printer: &Printer) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("keyward-serve")
+        .build()
+        .map_err(|e| Error::Config(format!("could not start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let sink = LogSink;
+        sink.emit(CoreEvent::Ready { data_dir: kw.data_dir().display().to_string() });
+        printer.ready(kw.data_dir());
+        wait_for_shutdown().await;
+        tracing::info!("shutting down");
+    });
+    Ok(())
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,69 @@
+//! Printing for the CLI: plain text for people, JSON (`--json`) for scripts.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::{Error, Info};
+
+pub struct Printer {
+    pub json: bool,
+}
+
+impl Printer {
+    fn print_json(&self, value: &serde_json::Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    }
+
+    pub fn info(&self, info: &Info) {
+        if self.json {
+            self.print_json(&info_json(info));
+            return;
+        }
+        let b = &info.secret_backend;
+        let state = if b.available { "available" } else { "unavailable" };
+        println!("Keyward {}", info.version);
+        println!("  data dir         {}", info.data_dir.display());
+        println!("  database         {}", info.database_path.display());
+        println!("  schema version   {} (latest known {})", info.schema_version, info.latest_schema_version);
+        println!("  secret backend   {} ({state})", b.name);
+        println!("                   {}", b.detail);
+    }
+
+    pub fn ready(&self, data_dir: &Path) {
+        if self.json {
+            self.print_json(&json!({ "event": "ready", "dataDir": data_dir.display().to_string() }));
+        } else {
+            println!("Keyward service ready (data dir {}). Press Ctrl-C to stop.", data_dir.display());
+        }
+        let _ = std::io::stdout().flush();
+    }
+
+    pub fn error(&self, e: &Error) {
+        if self.json {
+            let v = json!({ "error": { "kind": e.kind().as_str(), "message": e.to_string() } });
+            eprintln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        } else {
+            eprintln!("error: {e}");
+        }
+    }
+}
+
+pub fn info_json(info: &Info) -> serde_json::Value {
+    let b = &info.secret_backend;
+    json!({
+        "version": info.version,
+        "dataDir": info.data_dir.display().to_string(),
+        "databasePath": info.database_path.display().to_string(),
+        "schemaVersion": info.schema_version,
+        "latestSchemaVersion": info.latest_schema_version,
+        "secretBackend": {
+            "kind": b.kind.as_str(),
+            "name": b.name,
+            "available": b.available,
+            "detail": b.detail,
+        }
+    })
+}

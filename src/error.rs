@@ -1,0 +1,60 @@
+//! Typed errors of the core. Every message names the thing and the value that was wrong.
+
+use std::path::PathBuf;
+
+use crate::store::StoreError;
+use crate::vault::VaultError;
+
+/// A stable, machine-readable error category. The desktop UI receives it as `kind` and the
+/// CLI prints it with `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Io,
+    Storage,
+    SchemaTooNew,
+    Vault,
+    Config,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Io => "io",
+            ErrorKind::Storage => "storage",
+            ErrorKind::SchemaTooNew => "schemaTooNew",
+            ErrorKind::Vault => "vault",
+            ErrorKind::Config => "config",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error("no application-data directory is known for this user; set KEYWARD_DATA_DIR or pass --data-dir")]
+    NoDataDir,
+    #[error("{0}")]
+    Config(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Store(StoreError::SchemaTooNew { .. }) => ErrorKind::SchemaTooNew,
+            Error::Store(_) => ErrorKind::Storage,
+            Error::Vault(_) => ErrorKind::Vault,
+            Error::NoDataDir | Error::Config(_) => ErrorKind::Config,
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Keyward's integration tests: one binary, one module per area. Tests that need the OS
+//! credential store expect a Secret Service on the session bus (`make test` runs them inside
+//! `dbus-run-session` with an unlocked gnome-keyring and a temporary HOME).
+
+mod support;
+
+mod cli;
+mod store;
+mod vault;

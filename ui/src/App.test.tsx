@@ -1,0 +1,85 @@
+import { fireEvent, render, screen, waitFor } from "@testing-library/preact";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { App } from "./App";
+import { IpcError } from "./ipc";
+import { ROUTES, routeFromHash } from "./routes";
+
+const appInfo = vi.fn();
+vi.mock("./ipc", async (orig) => {
+  const real = await orig<typeof import("./ipc")>();
+  return { ...real, appInfo: () => appInfo() };
+});
+
+const INFO = {
+  version: "9.8.7",
+  dataDir: "/home/trader/.local/share/keyward",
+  databasePath: "/home/trader/.local/share/keyward/keyward.db",
+  schemaVersion: 3,
+  latestSchemaVersion: 3,
+  secretBackend: {
+    kind: "os-keyring",
+    name: "Secret Service (GNOME Keyring, KWallet)",
+    available: true,
+    detail: "Secrets are kept in the Secret Service.",
+  },
+};
+
+beforeEach(() => {
+  window.location.hash = "";
+  appInfo.mockReset();
+});
+afterEach(() => vi.restoreAllMocks());
+
+describe("dashboard", () => {
+  it("shows the values the core returns", async () => {
+    appInfo.mockResolvedValue(INFO);
+    render(<App />);
+    expect(screen.getByTestId("dashboard-loading")).toBeTruthy();
+    await waitFor(() => expect(screen.getByTestId("info-version").textContent).toBe("9.8.7"));
+    expect(screen.getByTestId("info-schema").textContent).toBe("v3");
+    expect(screen.getByTestId("info-data-dir").textContent).toBe(INFO.dataDir);
+    expect(screen.getByTestId("info-backend").textContent).toBe(INFO.secretBackend.name);
+    expect(screen.getByTestId("info-backend-state").textContent).toBe("available");
+  });
+
+  it("says when the secret backend is unreachable", async () => {
+    appInfo.mockResolvedValue({ ...INFO, secretBackend: { ...INFO.secretBackend, available: false } });
+    render(<App />);
+    await waitFor(() => expect(screen.getByTestId("info-backend-state").textContent).toBe("unavailable"));
+  });
+
+  it("shows the core's error where the values would be", async () => {
+    appInfo.mockRejectedValue(new IpcError("schemaTooNew", "the database has schema version 99"));
+    render(<App />);
+    await waitFor(() => expect(screen.getByTestId("dashboard-error")).toBeTruthy());
+    expect(screen.getByTestId("dashboard-error-message").textContent).toContain("schema version 99");
+    expect(screen.getByTestId("dashboard-error").textContent).toContain("schemaTooNew");
+  });
+});
+
+describe("navigation", () => {
+  it("opens every page from the sidebar and marks it current", async () => {
+    appInfo.mockResolvedValue(INFO);
+    render(<App />);
+    for (const route of ROUTES) {
+      fireEvent.click(screen.getByTestId(`nav-${route.id}`));
+      expect(screen.getByTestId(`page-${route.id}`)).toBeTruthy();
+      expect(screen.getByTestId(`nav-${route.id}`).getAttribute("aria-current")).toBe("page");
+      expect(screen.getByRole("heading", { level: 1 }).textContent).toBe(route.label);
+      if (route.id !== "dashboard") expect(screen.getByTestId("placeholder").textContent).toContain("Not in this build yet");
+    }
+  });
+
+  it("starts on the page named in the URL hash", () => {
+    window.location.hash = "#/limits";
+    appInfo.mockResolvedValue(INFO);
+    render(<App />);
+    expect(screen.getByTestId("page-limits")).toBeTruthy();
+  });
+
+  it("falls back to the dashboard for an unknown hash", () => {
+    expect(routeFromHash("#/nope")).toBe("dashboard");
+    expect(routeFromHash("")).toBe("dashboard");
+    expect(routeFromHash("#/keys")).toBe("keys");
+  });
+});

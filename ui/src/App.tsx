@@ -1,0 +1,49 @@
+import { useEffect, useState } from "preact/hooks";
+import { ROUTES, routeFromHash, type RouteId } from "./routes";
+import { Dashboard } from "./pages/Dashboard";
+import { Placeholder, PLACEHOLDERS } from "./pages/Placeholder";
+
+export function App() {
+  const [route, setRoute] = useState<RouteId>(() => routeFromHash(window.location.hash));
+
+  useEffect(() => {
+    const onHash = () => setRoute(routeFromHash(window.location.hash));
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
+  }, []);
+
+  const go = (id: RouteId) => {
+    window.location.hash = `/${id}`;
+    setRoute(id);
+  };
+
+  return (
+    <div class="shell">
+      <nav class="sidebar" aria-label="Main">
+        <div class="brand">
+          <span class="brand-mark" aria-hidden="true">⚿</span>
+          <span class="brand-name">Keyward</span>
+        </div>
+        <ul>
+          {ROUTES.map((r) => (
+            <li key={r.id}>
+              <button
+                type="button"
+                class={r.id === route ? "nav-item active" : "nav-item"}
+                aria-current={r.id === route ? "page" : undefined}
+                data-testid={`nav-${r.id}`}
+                onClick={() => go(r.id)}
+              >
+                <span class="nav-icon" aria-hidden="true">{r.icon}</span>
+                {r.label}
+              </button>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <main class="content" data-testid={`page-${route}`}>
+        {route === "dashboard" ? <Dashboard onNavigate={go} /> : <Placeholder {...PLACEHOLDERS[route]} />}
+      </main>
+    </div>
+  );
+}

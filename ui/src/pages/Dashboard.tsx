@@ -1,0 +1,106 @@
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { appInfo, IpcError, type AppInfoDto } from "../ipc";
+import type { RouteId } from "../routes";
+
+type Load =
+  | { state: "loading" }
+  | { state: "ready"; info: AppInfoDto }
+  | { state: "error"; error: IpcError };
+
+export function Dashboard({ onNavigate }: { onNavigate: (id: RouteId) => void }) {
+  const [load, setLoad] = useState<Load>({ state: "loading" });
+
+  const refresh = useCallback(() => {
+    setLoad({ state: "loading" });
+    appInfo()
+      .then((info) => setLoad({ state: "ready", info }))
+      .catch((e: IpcError) => setLoad({ state: "error", error: e }));
+  }, []);
+
+  useEffect(refresh, [refresh]);
+
+  return (
+    <section>
+      <header class="page-header">
+        <div>
+          <h1>Dashboard</h1>
+          <p class="lead">Your control room for exchange and data-provider APIs.</p>
+        </div>
+        <button type="button" class="button secondary" onClick={refresh} disabled={load.state === "loading"}>
+          Refresh
+        </button>
+      </header>
+
+      {load.state === "loading" && (
+        <div class="card muted" role="status" data-testid="dashboard-loading">
+          <span class="spinner" aria-hidden="true" /> Reading from the Keyward core…
+        </div>
+      )}
+
+      {load.state === "error" && (
+        <div class="card error" role="alert" data-testid="dashboard-error">
+          <h2>Keyward could not start its core</h2>
+          <p data-testid="dashboard-error-message">{load.error.message}</p>
+          <p class="hint">Error kind: <code>{load.error.kind}</code></p>
+        </div>
+      )}
+
+      {load.state === "ready" && <InfoCards info={load.info} />}
+
+      <div class="card">
+        <h2>Getting started</h2>
+        <ol class="steps">
+          <li>
+            <button type="button" class="link" onClick={() => onNavigate("providers")}>Providers</button>: choose
+            the exchanges and data providers your bots use, and point them at production or testnet.
+          </li>
+          <li>
+            <button type="button" class="link" onClick={() => onNavigate("keys")}>Keys</button>: store each API key
+            in the OS credential store, with its scopes and rotation date.
+          </li>
+          <li>
+            <button type="button" class="link" onClick={() => onNavigate("status")}>Status</button> and{" "}
+            <button type="button" class="link" onClick={() => onNavigate("limits")}>Rate limits</button>: watch
+            health and budgets live, with alerts in the tray.
+          </li>
+        </ol>
+      </div>
+    </section>
+  );
+}
+
+function InfoCards({ info }: { info: AppInfoDto }) {
+  const backend = info.secretBackend;
+  return (
+    <div class="grid" data-testid="dashboard-info">
+      <div class="card stat">
+        <span class="stat-label">Version</span>
+        <span class="stat-value" data-testid="info-version">{info.version}</span>
+      </div>
+      <div class="card stat">
+        <span class="stat-label">Database schema</span>
+        <span class="stat-value" data-testid="info-schema">v{info.schemaVersion}</span>
+        <span class="stat-note">
+          {info.schemaVersion === info.latestSchemaVersion
+            ? "up to date"
+            : `this build knows up to v${info.latestSchemaVersion}`}
+        </span>
+      </div>
+      <div class="card stat">
+        <span class="stat-label">Secret backend</span>
+        <span class="stat-value" data-testid="info-backend">{backend.name}</span>
+        <span class={backend.available ? "badge ok" : "badge bad"} data-testid="info-backend-state">
+          {backend.available ? "available" : "unavailable"}
+        </span>
+        <span class="stat-note">{backend.detail}</span>
+      </div>
+      <div class="card stat wide">
+        <span class="stat-label">Data directory</span>
+        <code class="path" data-testid="info-data-dir">{info.dataDir}</code>
+        <span class="stat-note">
+          Database <code>{info.databasePath}</code>. Secrets are never written here.
+        </span>
+      </div>
+    </div>
+  );
+}
