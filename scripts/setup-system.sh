@@ -17,6 +17,11 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
+# Node.js and npm build the web UI; the distribution's packages are recent enough (>= 18).
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: system packages already installed"
   exit 0

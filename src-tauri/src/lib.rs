@@ -63,14 +63,17 @@ mod tests {
 
     use super::*;
 
-    fn invoke<R: Runtime>(webview: &tauri::WebviewWindow<R>, cmd: &str) -> Result<serde_json::Value, serde_json::Value> {
+    fn invoke(webview: &tauri::WebviewWindow<tauri::test::MockRuntime>, cmd: &str) -> Result<serde_json::Value, serde_json::Value> {
         get_ipc_response(
             webview,
             InvokeRequest {
                 cmd: cmd.into(),
                 callback: CallbackFn(0),
                 error: CallbackFn(1),
-                url: "http://tauri.localhost".parse().expect("valid url"),
+                // The app's own origin, so the request counts as local.
+                url: if cfg!(windows) { "http://tauri.localhost" } else { "tauri://localhost" }
+                    .parse()
+                    .expect("valid url"),
                 body: InvokeBody::default(),
                 headers: Default::default(),
                 invoke_key: INVOKE_KEY.to_string(),

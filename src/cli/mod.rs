@@ -88,33 +88,39 @@ fn serve(kw: Keyward, printer: &Printer) -> Result<(), Error> {
         .build()
         .map_err(|e| Error::Config(format!("could not start the async runtime: {e}")))?;
     runtime.block_on(async {
+        // Listen for the stop signals before saying "ready", so a stop sent right after the
+        // ready line is never missed.
+        let shutdown = shutdown_signal()?;
         let sink = LogSink;
         sink.emit(CoreEvent::Ready { data_dir: kw.data_dir().display().to_string() });
         printer.ready(kw.data_dir());
-        wait_for_shutdown().await;
+        shutdown.await;
         tracing::info!("shutting down");
-    });
-    Ok(())
+        Ok(())
+    })
 }
 
-async fn wait_for_shutdown() {
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM. The handlers are installed when this
+/// returns, before the future is first polled.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Error> {
+    let signal_error = |e: std::io::Error| Error::Config(format!("could not listen for stop signals: {e}"));
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        let mut term = signal(SignalKind::terminate()).map_err(signal_error)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(signal_error)?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = signal_error;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

@@ -1,0 +1,67 @@
+# Keyward: the two commands are `make run` and `make test`. Both install what is missing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TOOLS        := $(CURDIR)/.tools
+TAURI_DRIVER := $(TOOLS)/bin/tauri-driver
+TAURI_DRIVER_VERSION := 2.1.0
+XVFB         := xvfb-run -a -s "-screen 0 1280x800x24"
+KEYRING      := scripts/with-keyring.sh
+
+.PHONY: help run test setup system rust ui ui-test rust-test lint e2e-shots clean
+
+help:
+	@echo "make run    install what is missing, build, and start Keyward"
+	@echo "make test   install what is missing and run every test (Rust, UI, the real app under Xvfb)"
+
+## ---- set-up ----------------------------------------------------------------------------
+
+system:
+	@scripts/setup-system.sh
+
+rust:
+	@command -v cargo >/dev/null || { echo "setup: Rust is not installed; install it from https://rustup.rs and re-run" >&2; exit 1; }
+
+ui/node_modules/.keyward-installed: ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	@touch $@
+
+ui: ui/node_modules/.keyward-installed
+	cd ui && npm run build --silent
+
+$(TAURI_DRIVER):
+	@echo "setup: installing tauri-driver $(TAURI_DRIVER_VERSION) into $(TOOLS)"
+	cargo install tauri-driver --version $(TAURI_DRIVER_VERSION) --locked --root $(TOOLS)
+
+setup: system rust ui
+
+## ---- run -------------------------------------------------------------------------------
+
+run: setup
+	@if [ -n "$$DISPLAY" ] || [ -n "$$WAYLAND_DISPLAY" ]; then \
+	  cargo build -p keyward-desktop && exec ./target/debug/keyward-desktop; \
+	else \
+	  echo "run: no graphical display (DISPLAY and WAYLAND_DISPLAY are unset), so the desktop window cannot open."; \
+	  echo "run: starting the headless service instead: keyward serve (Ctrl-C to stop)"; \
+	  cargo build -p keyward --bin keyward && exec ./target/debug/keyward serve; \
+	fi
+
+## ---- test ------------------------------------------------------------------------------
+
+ui-test: ui/node_modules/.keyward-installed
+	cd ui && npx vitest run
+
+lint: setup
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# Every Rust test, including the real app driven through tauri-driver, inside Xvfb and a
+# private session bus with an unlocked gnome-keyring.
+rust-test: setup $(TAURI_DRIVER)
+	$(XVFB) $(KEYRING) cargo test --workspace
+
+test: setup ui-test rust-test lint
+	@echo "make test: all suites passed; screenshots in target/e2e/"
+
+clean:
+	cargo clean
+	rm -rf ui/dist ui/node_modules $(TOOLS)
