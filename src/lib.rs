@@ -16,6 +16,8 @@ pub mod clock;
 pub mod error;
 pub mod events;
 pub mod logging;
+pub mod provider;
+pub mod signing;
 pub mod store;
 pub mod vault;
 

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ROUTES, routeFromHash, type RouteId } from "./routes";
 import { Dashboard } from "./pages/Dashboard";
 import { Placeholder, PLACEHOLDERS } from "./pages/Placeholder";
+import { Icon } from "./components/Icon";
 
 export function App() {
   const [route, setRoute] = useState<RouteId>(() => routeFromHash(window.location.hash));
@@ -21,7 +22,7 @@ export function App() {
     <div class="shell">
       <nav class="sidebar" aria-label="Main">
         <div class="brand">
-          <span class="brand-mark" aria-hidden="true">⚿</span>
+          <span class="brand-mark" aria-hidden="true"><Icon name="keys" size={18} /></span>
           <span class="brand-name">Keyward</span>
         </div>
         <ul>
@@ -34,7 +35,7 @@ export function App() {
                 data-testid={`nav-${r.id}`}
                 onClick={() => go(r.id)}
               >
-                <span class="nav-icon" aria-hidden="true">{r.icon}</span>
+                <span class="nav-icon"><Icon name={r.id} /></span>
                 {r.label}
               </button>
             </li>

@@ -13,19 +13,18 @@ export type RouteId =
 export interface Route {
   id: RouteId;
   label: string;
-  icon: string;
 }
 
 export const ROUTES: Route[] = [
-  { id: "dashboard", label: "Dashboard", icon: "◧" },
-  { id: "keys", label: "Keys", icon: "⚿" },
-  { id: "providers", label: "Providers", icon: "⇄" },
-  { id: "status", label: "Status", icon: "◉" },
-  { id: "limits", label: "Rate limits", icon: "◔" },
-  { id: "usage", label: "Usage", icon: "▤" },
-  { id: "alerts", label: "Alerts", icon: "⚑" },
-  { id: "audit", label: "Audit", icon: "☰" },
-  { id: "settings", label: "Settings", icon: "⚙" },
+  { id: "dashboard", label: "Dashboard" },
+  { id: "keys", label: "Keys" },
+  { id: "providers", label: "Providers" },
+  { id: "status", label: "Status" },
+  { id: "limits", label: "Rate limits" },
+  { id: "usage", label: "Usage" },
+  { id: "alerts", label: "Alerts" },
+  { id: "audit", label: "Audit" },
+  { id: "settings", label: "Settings" },
 ];
 
 export function routeFromHash(hash: string): RouteId {

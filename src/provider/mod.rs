@@ -1,0 +1,1 @@
+//! Provider specs: presets shipped as TOML data, user specs and overrides in the database.
