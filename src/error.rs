@@ -58,3 +58,20 @@ impl Error {
         }
     }
 }
+
+impl crate::provider::ProviderError {
+    /// A stable kind for the UI and `--json`.
+    pub fn kind(&self) -> &'static str {
+        use crate::provider::ProviderError as P;
+        match self {
+            P::Spec(_) | P::Stored { .. } => "invalidSpec",
+            P::Preset { .. } => "internal",
+            P::Store(_) => "storage",
+            P::NotFound { .. } => "notFound",
+            P::AlreadyExists { .. } => "duplicate",
+            P::NoDefault { .. } | P::CannotRemovePreset { .. } => "notAllowed",
+            P::Discontinued { .. } => "discontinued",
+            P::UnknownEnvironment { .. } => "badRequest",
+        }
+    }
+}

@@ -15,7 +15,9 @@ pub mod cli;
 pub mod clock;
 pub mod error;
 pub mod events;
+pub mod keys;
 pub mod logging;
+pub mod pipeline;
 pub mod provider;
 pub mod signing;
 pub mod store;
@@ -26,6 +28,9 @@ use std::sync::Arc;
 
 pub use error::{Error, ErrorKind};
 
+use keys::Keys;
+use pipeline::{Pipeline, Recorder, Unlimited};
+use provider::Registry;
 use store::Store;
 use vault::{BackendInfo, SecretStore};
 
@@ -73,6 +78,9 @@ struct Inner {
     data_dir: PathBuf,
     store: Store,
     secrets: Arc<dyn SecretStore>,
+    providers: Registry,
+    keys: Keys,
+    pipeline: Pipeline,
 }
 
 impl std::fmt::Debug for Keyward {
@@ -97,8 +105,12 @@ impl Keyward {
             source,
         })?;
         let store = Store::open(&data_dir.join(DATABASE_FILE))?;
+        let providers = Registry::new(store.clone()).map_err(|e| Error::Config(e.to_string()))?;
+        let keys = Keys::new(store.clone(), Arc::clone(&secrets));
+        let pipeline =
+            Pipeline::new(providers.clone(), keys.clone(), Arc::new(Unlimited), Recorder::start(store.clone()));
         tracing::info!(data_dir = %data_dir.display(), schema = store.schema_version(), "keyward core opened");
-        Ok(Self { inner: Arc::new(Inner { data_dir, store, secrets }) })
+        Ok(Self { inner: Arc::new(Inner { data_dir, store, secrets, providers, keys, pipeline }) })
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -111,6 +123,21 @@ impl Keyward {
 
     pub fn secrets(&self) -> &Arc<dyn SecretStore> {
         &self.inner.secrets
+    }
+
+    /// The provider catalog: presets, overrides and custom providers.
+    pub fn providers(&self) -> &Registry {
+        &self.inner.providers
+    }
+
+    /// API key metadata and secrets.
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// The one call path.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.inner.pipeline
     }
 
     /// Reads the facts the dashboard shows. Probing the secret backend may block briefly

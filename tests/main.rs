@@ -5,5 +5,6 @@
 mod support;
 
 mod cli;
+mod pipeline;
 mod store;
 mod vault;

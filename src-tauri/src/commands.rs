@@ -1,17 +1,133 @@
 //! Tauri commands: arguments in, one core call, DTO out.
 
+use std::time::Instant;
+
+use keyward::pipeline::{CallOptions, CallRequest};
+use keyward::Keyward;
 use tauri::State;
 
 use crate::dto::{AppInfoDto, CommandError};
+use crate::dto_provider::{self as pdto, AssignmentDto, CheckDto, ProviderDetailDto, ProviderSummaryDto};
 use crate::AppState;
+
+/// Runs blocking core work (SQLite, the credential store) off the async runtime.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(Keyward) -> Result<T, CommandError> + Send + 'static,
+) -> Result<T, CommandError> {
+    let core = state.core()?;
+    tokio::task::spawn_blocking(move || f(core))
+        .await
+        .map_err(|e| CommandError::internal(format!("a background task failed: {e}")))?
+}
+
+fn detail(kw: &Keyward, id: &str) -> Result<ProviderDetailDto, CommandError> {
+    let entry = kw.providers().get(id)?;
+    Ok(pdto::detail(&entry, kw.providers().export_toml(id)?))
+}
 
 /// Facts for the dashboard: version, data dir, schema version, secret backend.
 #[tauri::command]
 pub async fn app_info(state: State<'_, AppState>) -> Result<AppInfoDto, CommandError> {
-    let core = state.core()?;
-    // Probing the credential store is a blocking D-Bus round trip.
-    let info = tokio::task::spawn_blocking(move || core.info())
-        .await
-        .map_err(|e| CommandError::internal(format!("the info task failed: {e}")))?;
-    Ok(info.into())
+    blocking(&state, |kw| Ok(kw.info().into())).await
+}
+
+#[tauri::command]
+pub async fn providers_list(state: State<'_, AppState>) -> Result<Vec<ProviderSummaryDto>, CommandError> {
+    blocking(&state, |kw| Ok(kw.providers().list()?.iter().map(pdto::summary).collect())).await
+}
+
+#[tauri::command]
+pub async fn provider_get(state: State<'_, AppState>, id: String) -> Result<ProviderDetailDto, CommandError> {
+    blocking(&state, move |kw| detail(&kw, &id)).await
+}
+
+#[tauri::command]
+pub async fn provider_set(
+    state: State<'_, AppState>,
+    id: String,
+    assignments: Vec<AssignmentDto>,
+) -> Result<ProviderDetailDto, CommandError> {
+    blocking(&state, move |kw| {
+        let pairs: Vec<(String, String)> = assignments.into_iter().map(|a| (a.field, a.value)).collect();
+        kw.providers().set(&id, &pairs)?;
+        detail(&kw, &id)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn provider_reset(state: State<'_, AppState>, id: String) -> Result<ProviderDetailDto, CommandError> {
+    blocking(&state, move |kw| {
+        kw.providers().reset(&id)?;
+        detail(&kw, &id)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn provider_remove(state: State<'_, AppState>, id: String) -> Result<(), CommandError> {
+    blocking(&state, move |kw| Ok(kw.providers().remove(&id)?)).await
+}
+
+#[tauri::command]
+pub async fn provider_set_enabled(
+    state: State<'_, AppState>,
+    id: String,
+    enabled: bool,
+) -> Result<ProviderDetailDto, CommandError> {
+    blocking(&state, move |kw| {
+        kw.providers().set_enabled(&id, enabled)?;
+        detail(&kw, &id)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn provider_set_environment(
+    state: State<'_, AppState>,
+    id: String,
+    environment: String,
+) -> Result<ProviderDetailDto, CommandError> {
+    blocking(&state, move |kw| {
+        kw.providers().set_environment(&id, &environment)?;
+        detail(&kw, &id)
+    })
+    .await
+}
+
+/// Adds a custom provider, or overrides a preset, from TOML text.
+#[tauri::command]
+pub async fn provider_import(state: State<'_, AppState>, toml: String) -> Result<ProviderDetailDto, CommandError> {
+    blocking(&state, move |kw| {
+        let spec = kw.providers().import_toml(&toml)?;
+        detail(&kw, &spec.id)
+    })
+    .await
+}
+
+/// "Test connection": server_time and system_status through the pipeline.
+#[tauri::command]
+pub async fn provider_test(state: State<'_, AppState>, id: String) -> Result<Vec<CheckDto>, CommandError> {
+    let kw = state.core()?;
+    let entry = blocking(&state, {
+        let id = id.clone();
+        move |kw| Ok(kw.providers().get(&id)?)
+    })
+    .await?;
+    let mut checks = Vec::new();
+    for op in ["server_time", "system_status"].into_iter().filter(|op| entry.spec.endpoints.contains_key(*op)) {
+        let started = Instant::now();
+        let result = kw
+            .pipeline()
+            .call(CallRequest {
+                provider: id.clone(),
+                operation: op.to_string(),
+                params: Default::default(),
+                options: CallOptions { caller: "ui".into(), no_cache: true, ..Default::default() },
+            })
+            .await;
+        checks.push(pdto::check(op, result, started.elapsed().as_millis() as u64));
+    }
+    Ok(checks)
 }

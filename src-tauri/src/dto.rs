@@ -65,3 +65,21 @@ impl From<keyward::Info> for AppInfoDto {
         }
     }
 }
+
+impl From<keyward::provider::ProviderError> for CommandError {
+    fn from(e: keyward::provider::ProviderError) -> Self {
+        Self { kind: e.kind().to_string(), message: e.to_string() }
+    }
+}
+
+impl From<keyward::provider::SpecError> for CommandError {
+    fn from(e: keyward::provider::SpecError) -> Self {
+        Self { kind: "invalidSpec".to_string(), message: e.to_string() }
+    }
+}
+
+impl From<keyward::pipeline::CallError> for CommandError {
+    fn from(e: keyward::pipeline::CallError) -> Self {
+        Self { kind: e.kind().to_string(), message: e.to_string() }
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod dto;
+pub mod dto_provider;
 pub mod state;
 pub mod tray;
 
@@ -25,7 +26,18 @@ pub struct ShellOptions {
 pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: ShellOptions) -> tauri::Builder<R> {
     builder
         .manage(state)
-        .invoke_handler(tauri::generate_handler![commands::app_info])
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::providers_list,
+            commands::provider_get,
+            commands::provider_set,
+            commands::provider_reset,
+            commands::provider_remove,
+            commands::provider_set_enabled,
+            commands::provider_set_environment,
+            commands::provider_import,
+            commands::provider_test,
+        ])
         .setup(move |app| {
             if options.tray {
                 tray::create(app.handle())?;

@@ -16,6 +16,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 const STARTUP: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
 
+/// Keyward is single-instance: tests that launch it take turns.
+static ONE_APP_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const PAGES: &[(&str, &str)] = &[
     ("dashboard", "Dashboard"),
     ("keys", "Keys"),
@@ -93,6 +96,9 @@ impl Drop for Driver {
 }
 
 async fn connect(driver: &Driver) -> Client {
+    // Two rustls crypto providers are compiled in (ring via reqwest, aws-lc-rs via
+    // fantoccini); choose one explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let app = env!("CARGO_BIN_EXE_keyward-desktop");
     let caps = serde_json::json!({
         "browserName": "wry",
@@ -131,6 +137,7 @@ async fn screenshot(client: &Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_core_values_and_every_page_opens() {
+    let _turn = ONE_APP_AT_A_TIME.lock().await;
     let data_dir = tempfile::tempdir().expect("tempdir");
     let driver = Driver::start(data_dir.path());
     let client = connect(&driver).await;
@@ -162,6 +169,95 @@ async fn dashboard_shows_core_values_and_every_page_opens() {
         assert_eq!(heading, *title, "page {id}");
         screenshot(&client, id).await;
     }
+
+    client.close().await.expect("session closes");
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(STARTUP)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("could not click {css}: {e}"));
+}
+
+/// Waits until the element's text contains `needle` (the UI updates asynchronously).
+async fn wait_for_text(client: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        if let Ok(el) = client.find(Locator::Css(css)).await {
+            if let Ok(text) = el.text().await {
+                if text.contains(needle) {
+                    return text;
+                }
+                assert!(Instant::now() < deadline, "{css} never showed {needle:?}; last text: {text:?}");
+            }
+        }
+        assert!(Instant::now() < deadline, "{css} never appeared");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A stand-in for Binance's public endpoints on 127.0.0.1.
+async fn mock_binance() -> String {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/api/v3/time", get(|| async { axum::Json(serde_json::json!({"serverTime": 1_767_225_600_000_i64})) }))
+        .route(
+            "/sapi/v1/system/status",
+            get(|| async { axum::Json(serde_json::json!({"status": 1, "msg": "system maintenance"})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_points_binance_at_a_local_server_and_tests_the_connection() {
+    let _turn = ONE_APP_AT_A_TIME.lock().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let base_url = mock_binance().await;
+    let driver = Driver::start(data_dir.path());
+    let client = connect(&driver).await;
+
+    click(&client, "[data-testid=nav-providers]").await;
+    click(&client, "[data-testid=provider-row-binance]").await;
+    wait_for_text(&client, "[data-testid=provider-title]", "Binance").await;
+
+    let field = client
+        .wait()
+        .at_most(STARTUP)
+        .for_element(Locator::Css("[data-testid=base-url-production]"))
+        .await
+        .expect("base URL field");
+    field.clear().await.expect("clear");
+    field.send_keys(&base_url).await.expect("type the base URL");
+    click(&client, "[data-testid=provider-save]").await;
+    wait_for_text(&client, "[data-testid=provider-notice]", "Saved 1 change").await;
+    wait_for_text(&client, "[data-testid=provider-row-binance]", "modified").await;
+
+    click(&client, "[data-testid=provider-test]").await;
+    let time = wait_for_text(&client, "[data-testid=check-server_time]", "OK").await;
+    assert!(time.contains("2026-01-01T00:00:00.000Z"), "server time shown: {time}");
+    let status = wait_for_text(&client, "[data-testid=check-system_status]", "OK").await;
+    assert!(status.contains("maintenance"), "status shown: {status}");
+    screenshot(&client, "providers").await;
+
+    // A bad value is refused with the field and value named, and nothing is saved.
+    let timeout = client.find(Locator::Css("[data-testid=timeout]")).await.expect("timeout field");
+    timeout.clear().await.expect("clear");
+    timeout.send_keys("0").await.expect("type");
+    click(&client, "[data-testid=provider-save]").await;
+    let err = wait_for_text(&client, "[data-testid=provider-error]", "timeout_ms").await;
+    assert!(err.contains('0'), "error names the value: {err}");
+    screenshot(&client, "providers-error").await;
 
     client.close().await.expect("session closes");
 }

@@ -1,6 +1,9 @@
 //! The `keyward` command. Parsing and printing only: every action is one core call.
 
+mod call;
+mod key;
 mod output;
+mod provider;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +47,52 @@ pub enum Command {
     Info,
     /// Run Keyward headless (monitors, alerts and the gateway) until Ctrl-C.
     Serve,
+    /// Providers: list, show, add, set, reset, export, import, remove, enable, disable.
+    #[command(subcommand)]
+    Provider(provider::ProviderCmd),
+    /// Call a provider through the pipeline (cache, retry, rate limit, sign, record).
+    Call(call::CallArgs),
+    /// API keys: add, list, remove. Secrets go to the OS credential store only.
+    #[command(subcommand)]
+    Key(key::KeyCmd),
+}
+
+/// Any error a command can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Core(#[from] Error),
+    #[error(transparent)]
+    Provider(#[from] crate::provider::ProviderError),
+    #[error(transparent)]
+    Spec(#[from] crate::provider::SpecError),
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error(transparent)]
+    Call(#[from] crate::pipeline::CallError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CliError::Core(e) => e.kind().as_str(),
+            CliError::Provider(e) => e.kind(),
+            CliError::Spec(_) => "invalidSpec",
+            CliError::Key(_) => "key",
+            CliError::Call(e) => e.kind(),
+            CliError::Usage(_) => "usage",
+        }
+    }
+}
+
+/// A runtime for commands that make calls.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Usage(format!("could not start the async runtime: {e}")))
 }
 
 /// Entry point of the `keyward` binary.
@@ -59,7 +108,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Error> {
+fn run(cli: Cli) -> Result<(), CliError> {
     let data_dir = match cli.data_dir {
         Some(dir) => dir,
         None => crate::default_data_dir()?,
@@ -77,7 +126,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             printer.info(&kw.info());
             Ok(())
         }
-        Command::Serve => serve(kw, &printer),
+        Command::Serve => Ok(serve(kw, &printer)?),
+        Command::Provider(cmd) => provider::run(&kw, cmd, cli.json),
+        Command::Call(args) => call::run(&kw, args, cli.json),
+        Command::Key(cmd) => key::run(&kw, cmd, cli.json),
     }
 }
 

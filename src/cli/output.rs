@@ -5,7 +5,35 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::{Error, Info};
+use super::CliError;
+use crate::Info;
+
+/// Prints a JSON value on stdout.
+pub fn print_json(value: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// Prints an aligned table with a header row.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> =
+            cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = widths.get(i).copied().unwrap_or(0))).collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
 
 pub struct Printer {
     pub json: bool,
@@ -13,8 +41,7 @@ pub struct Printer {
 
 impl Printer {
     fn print_json(&self, value: &serde_json::Value) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        print_json(value);
     }
 
     pub fn info(&self, info: &Info) {
@@ -41,9 +68,9 @@ impl Printer {
         let _ = std::io::stdout().flush();
     }
 
-    pub fn error(&self, e: &Error) {
+    pub fn error(&self, e: &CliError) {
         if self.json {
-            let v = json!({ "error": { "kind": e.kind().as_str(), "message": e.to_string() } });
+            let v = json!({ "error": { "kind": e.kind(), "message": e.to_string() } });
             eprintln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         } else {
             eprintln!("error: {e}");

@@ -14,11 +14,20 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Versions are consecutive from 1.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "settings",
-    sql: include_str!("migrations/0001_settings.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "settings",
+        sql: include_str!("migrations/0001_settings.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "providers",
+        sql: include_str!("migrations/0002_providers.sql"),
+    },
+    Migration { version: 3, name: "api_keys", sql: include_str!("migrations/0003_keys.sql") },
+    Migration { version: 4, name: "calls", sql: include_str!("migrations/0004_calls.sql") },
+];
 
 /// The newest schema this build understands.
 pub const LATEST_SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ROUTES, routeFromHash, type RouteId } from "./routes";
 import { Dashboard } from "./pages/Dashboard";
+import { Providers } from "./pages/Providers";
 import { Placeholder, PLACEHOLDERS } from "./pages/Placeholder";
 import { Icon } from "./components/Icon";
 
@@ -43,7 +44,13 @@ export function App() {
         </ul>
       </nav>
       <main class="content" data-testid={`page-${route}`}>
-        {route === "dashboard" ? <Dashboard onNavigate={go} /> : <Placeholder {...PLACEHOLDERS[route]} />}
+        {route === "dashboard" ? (
+          <Dashboard onNavigate={go} />
+        ) : route === "providers" ? (
+          <Providers />
+        ) : (
+          <Placeholder {...PLACEHOLDERS[route]} />
+        )}
       </main>
     </div>
   );

@@ -39,3 +39,25 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 export function appInfo(): Promise<AppInfoDto> {
   return call<AppInfoDto>("app_info");
 }
+
+import type { AssignmentDto } from "./bindings/AssignmentDto";
+import type { CheckDto } from "./bindings/CheckDto";
+import type { ProviderDetailDto } from "./bindings/ProviderDetailDto";
+import type { ProviderSummaryDto } from "./bindings/ProviderSummaryDto";
+
+export type { AssignmentDto, CheckDto, ProviderDetailDto, ProviderSummaryDto };
+export type { EndpointDto } from "./bindings/EndpointDto";
+export type { ProviderSettingsDto } from "./bindings/ProviderSettingsDto";
+
+export const providers = {
+  list: () => call<ProviderSummaryDto[]>("providers_list"),
+  get: (id: string) => call<ProviderDetailDto>("provider_get", { id }),
+  set: (id: string, assignments: AssignmentDto[]) => call<ProviderDetailDto>("provider_set", { id, assignments }),
+  reset: (id: string) => call<ProviderDetailDto>("provider_reset", { id }),
+  remove: (id: string) => call<void>("provider_remove", { id }),
+  setEnabled: (id: string, enabled: boolean) => call<ProviderDetailDto>("provider_set_enabled", { id, enabled }),
+  setEnvironment: (id: string, environment: string) =>
+    call<ProviderDetailDto>("provider_set_environment", { id, environment }),
+  importToml: (toml: string) => call<ProviderDetailDto>("provider_import", { toml }),
+  test: (id: string) => call<CheckDto[]>("provider_test", { id }),
+};

@@ -7,7 +7,7 @@ export interface PlaceholderProps {
 }
 
 /** Pages whose capability has not landed yet: say what will live there, show no fake data. */
-export const PLACEHOLDERS: Record<Exclude<RouteId, "dashboard">, PlaceholderProps> = {
+export const PLACEHOLDERS: Record<Exclude<RouteId, "dashboard" | "providers">, PlaceholderProps> = {
   keys: {
     title: "Keys",
     lead: "API keys and secrets, kept in the OS credential store and never in files or the database.",
@@ -16,15 +16,6 @@ export const PLACEHOLDERS: Record<Exclude<RouteId, "dashboard">, PlaceholderProp
       "Masked by default; reveal and copy are deliberate, confirmed and audited",
       "Rotation reminders, guided rotation and expiry",
       "Check what the exchange says the key can really do, and flag risks",
-    ],
-  },
-  providers: {
-    title: "Providers",
-    lead: "Exchanges and data providers: base URLs, auth and signing, endpoints, weights and limits.",
-    coming: [
-      "Presets for Binance, Coinbase, Kraken, KuCoin, OKX, Bybit and more",
-      "Custom providers, with every setting editable and TOML import/export",
-      "Test connection: server time and system status with latency",
     ],
   },
   status: {

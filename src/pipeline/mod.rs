@@ -1,0 +1,532 @@
+//! The one call path for every caller (UI, CLI, monitors, the gateway):
+//!
+//! ```text
+//! cache -> failover -> per provider: retry -> rate limit -> permission check -> sign
+//!       -> send -> record -> rate-limit header sync -> transform
+//! ```
+//!
+//! Each attempt is signed afresh (new timestamp and nonce) and spends rate-limit budget.
+
+mod build;
+mod cache;
+pub mod limit;
+pub mod record;
+pub mod retry;
+mod send;
+pub mod transform;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::{Clock, SystemClock};
+use crate::keys::{KeyError, Keys, Scope};
+use crate::provider::{OperationClass, ProviderEntry, ProviderSpec, Registry};
+use crate::signing::{self, NonceSource, TimeOffset};
+
+pub use limit::{Priority, RateLimiter, Unlimited};
+pub use record::{AttemptRecord, Outcome, Recorder};
+pub use transform::Normalized;
+
+use retry::{Backoff, Class, Failure};
+
+/// Options of one call.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// Key label to sign with (default: the provider's first key for the environment).
+    pub key: Option<String>,
+    /// Environment (default: the provider's selected one).
+    pub environment: Option<String>,
+    /// Who is calling, for usage accounting ("cli", "ui", "monitor", a gateway client).
+    pub caller: String,
+    /// Return the provider's JSON as is instead of the normalised result.
+    pub raw: bool,
+    /// Skip the response cache.
+    pub no_cache: bool,
+    /// Providers to fail over to, in order, when this one cannot answer.
+    pub failover: Vec<String>,
+    /// Give up instead of waiting for rate-limit budget past this long.
+    pub max_wait: Option<Duration>,
+}
+
+/// A call: `call(provider, operation, params, options)`.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub provider: String,
+    pub operation: String,
+    pub params: BTreeMap<String, String>,
+    pub options: CallOptions,
+}
+
+/// The result of a call.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The provider that answered (differs from the requested one after failover).
+    pub provider: String,
+    pub environment: String,
+    pub operation: String,
+    pub status: u16,
+    pub attempts: u32,
+    pub latency: Duration,
+    pub from_cache: bool,
+    pub data: Normalized,
+    /// The raw JSON body.
+    pub raw: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Provider(#[from] crate::provider::ProviderError),
+    #[error("provider \"{provider}\" has no operation \"{operation}\" (it has: {known})")]
+    UnknownOperation { provider: String, operation: String, known: String },
+    #[error("provider \"{provider}\" has no environment \"{environment}\" (it has: {known})")]
+    UnknownEnvironment { provider: String, environment: String, known: String },
+    #[error("{provider} {operation}: {message}")]
+    BadParams { provider: String, operation: String, message: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("key \"{label}\" may not {operation} on {provider}: the operation needs the {needed} scope and the key has only {has}. Nothing was sent")]
+    PermissionDenied { provider: String, operation: String, label: String, needed: &'static str, has: String },
+    #[error("could not sign the {provider} request: {0}", provider = .1)]
+    Signing(#[source] signing::SignError, String),
+    #[error(transparent)]
+    RateLimit(#[from] limit::LimitError),
+    #[error("{provider} {operation}: no answer after {attempts} attempt(s): {message}")]
+    Unreachable { provider: String, operation: String, attempts: u32, message: String, timeout: bool },
+    #[error("{provider} {operation}: HTTP {status}: {message}")]
+    Http { provider: String, operation: String, status: u16, message: String },
+    #[error("{provider} {operation}: the exchange reported error {code}: {message}")]
+    Exchange { provider: String, operation: String, code: String, message: String },
+    #[error("{provider} {operation}: the order's status is unknown ({detail}). It may or may not have been executed; it was not resent. Check open orders before placing it again")]
+    StatusUnknown { provider: String, operation: String, detail: String },
+    #[error("{provider} {operation}: the response is larger than the {limit}-byte cap")]
+    TooLarge { provider: String, operation: String, limit: u64 },
+    #[error("{provider} {operation}: the response is not valid JSON: {message}")]
+    BadResponse { provider: String, operation: String, message: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The same failure, shared by every caller that waited on one coalesced request.
+    #[error("{0}")]
+    Shared(Arc<CallError>),
+}
+
+impl CallError {
+    /// A stable kind for the UI and `--json`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Provider(e) => e.kind(),
+            CallError::UnknownOperation { .. } | CallError::UnknownEnvironment { .. } | CallError::BadParams { .. } => {
+                "badRequest"
+            }
+            CallError::Key(KeyError::Expired { .. }) => "keyExpired",
+            CallError::Key(KeyError::Vault(_)) => "vault",
+            CallError::Key(_) => "key",
+            CallError::PermissionDenied { .. } => "permissionDenied",
+            CallError::Signing(..) => "signing",
+            CallError::RateLimit(_) => "rateLimited",
+            CallError::Unreachable { timeout: true, .. } => "timeout",
+            CallError::Unreachable { .. } => "network",
+            CallError::Http { .. } => "http",
+            CallError::Exchange { .. } => "exchange",
+            CallError::StatusUnknown { .. } => "statusUnknown",
+            CallError::TooLarge { .. } => "tooLarge",
+            CallError::BadResponse { .. } => "badResponse",
+            CallError::Internal(_) => "internal",
+            CallError::Shared(e) => e.kind(),
+        }
+    }
+
+    /// Whether failing over to another provider may help.
+    fn fail_over(&self) -> bool {
+        match self {
+            CallError::Shared(e) => e.fail_over(),
+            other => matches!(other, CallError::Unreachable { .. } | CallError::Http { status: 500..=599, .. } | CallError::RateLimit(_)),
+        }
+    }
+}
+
+/// The pipeline. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    keys: Keys,
+    limiter: Arc<dyn RateLimiter>,
+    recorder: Recorder,
+    cache: cache::ResponseCache,
+    clients: Mutex<HashMap<String, reqwest::Client>>,
+    nonces: NonceSource,
+    offsets: Mutex<HashMap<String, Arc<TimeOffset>>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Everything one attempt needs, resolved once per provider.
+struct Prepared {
+    entry: ProviderEntry,
+    environment: String,
+    base_url: url::Url,
+    env_headers: BTreeMap<String, String>,
+    key: Option<crate::keys::ResolvedKey>,
+}
+
+impl Pipeline {
+    pub fn new(registry: Registry, keys: Keys, limiter: Arc<dyn RateLimiter>, recorder: Recorder) -> Self {
+        Self::with_clock(registry, keys, limiter, recorder, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(
+        registry: Registry,
+        keys: Keys,
+        limiter: Arc<dyn RateLimiter>,
+        recorder: Recorder,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                keys,
+                limiter,
+                recorder,
+                cache: cache::ResponseCache::new(),
+                clients: Mutex::new(HashMap::new()),
+                nonces: NonceSource::new(Utc::now()),
+                offsets: Mutex::new(HashMap::new()),
+                clock,
+            }),
+        }
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.inner.recorder
+    }
+
+    /// Makes a call through every layer.
+    pub async fn call(&self, req: CallRequest) -> Result<CallOutcome, CallError> {
+        let mut candidates = vec![req.provider.clone()];
+        candidates.extend(req.options.failover.iter().filter(|p| **p != req.provider).cloned());
+        let mut last_err = None;
+        for provider in candidates {
+            match self.call_one(&provider, &req).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(e) if e.fail_over() => {
+                    tracing::warn!(provider = %provider, operation = %req.operation, error = %e, "failing over");
+                    last_err = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| CallError::Internal("no provider to call".into())))
+    }
+
+    async fn call_one(&self, provider: &str, req: &CallRequest) -> Result<CallOutcome, CallError> {
+        let prepared = self.prepare(provider, req).await?;
+        let spec = &prepared.entry.spec;
+        let endpoint = spec.endpoints.get(&req.operation).ok_or_else(|| unknown_op(spec, &req.operation))?;
+        let cacheable = endpoint.cache_ttl_ms > 0 && endpoint.class == OperationClass::Read && !req.options.no_cache;
+        if !cacheable {
+            return self.attempts(&prepared, req).await;
+        }
+        let cache_key = cache::key(
+            &spec.id,
+            &prepared.environment,
+            &req.operation,
+            &req.params,
+            prepared.key.as_ref().map(|k| k.record.label.as_str()),
+            req.options.raw,
+        );
+        let ttl = Duration::from_millis(endpoint.cache_ttl_ms);
+        let (outcome, fresh) = self.inner.cache.get_or_fetch(cache_key, ttl, self.attempts(&prepared, req)).await?;
+        Ok(CallOutcome { from_cache: !fresh, ..outcome })
+    }
+
+    async fn prepare(&self, provider: &str, req: &CallRequest) -> Result<Prepared, CallError> {
+        let inner = Arc::clone(&self.inner);
+        let provider = provider.to_string();
+        let operation = req.operation.clone();
+        let options = req.options.clone();
+        let now = self.inner.clock.now();
+        tokio::task::spawn_blocking(move || -> Result<Prepared, CallError> {
+            let entry = inner.registry.get(&provider)?;
+            let spec = &entry.spec;
+            if let Some(d) = &spec.discontinued {
+                return Err(CallError::Provider(crate::provider::ProviderError::Discontinued {
+                    id: spec.id.clone(),
+                    name: spec.name.clone(),
+                    since: d.since,
+                    reason: d.reason.clone(),
+                }));
+            }
+            let endpoint = spec.endpoints.get(&operation).ok_or_else(|| unknown_op(spec, &operation))?;
+            let environment = options.environment.clone().unwrap_or_else(|| entry.environment.clone());
+            let env = spec.environments.get(&environment).ok_or_else(|| CallError::UnknownEnvironment {
+                provider: spec.id.clone(),
+                environment: environment.clone(),
+                known: spec.environments.keys().cloned().collect::<Vec<_>>().join(", "),
+            })?;
+            let base_url = url::Url::parse(&env.base_url)
+                .map_err(|e| CallError::Internal(format!("base URL {} of {}: {e}", env.base_url, spec.id)))?;
+            let wants_key = endpoint.signed || options.key.is_some() || spec.auth.key_optional;
+            let resolved = if wants_key {
+                match inner.keys.resolve(&spec.id, options.key.as_deref(), &environment, now) {
+                    // A provider whose key is optional (CoinGecko's demo key) works without one.
+                    Err(KeyError::NoKeyForProvider { .. }) if spec.auth.key_optional && !endpoint.signed => None,
+                    other => Some(other?),
+                }
+            } else {
+                None
+            };
+            let key = if let Some(key) = resolved {
+                let needed = match endpoint.class {
+                    OperationClass::Read => Scope::Read,
+                    OperationClass::Trade => Scope::Trade,
+                    OperationClass::Withdraw => Scope::Withdraw,
+                };
+                if !key.record.scopes.allows(needed) {
+                    return Err(CallError::PermissionDenied {
+                        provider: spec.id.clone(),
+                        operation: operation.clone(),
+                        label: key.record.label.clone(),
+                        needed: needed.as_str(),
+                        has: key.record.scopes.to_string(),
+                    });
+                }
+                Some(key)
+            } else {
+                None
+            };
+            let env_headers = env.headers.clone();
+            Ok(Prepared { entry, environment, base_url, env_headers, key })
+        })
+        .await
+        .map_err(|e| CallError::Internal(format!("the prepare task failed: {e}")))?
+    }
+
+    fn client(&self, spec: &ProviderSpec) -> Result<reqwest::Client, CallError> {
+        let mut clients = self.inner.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(&spec.id) {
+            return Ok(c.clone());
+        }
+        let client = send::client(spec).map_err(|e| CallError::Internal(format!("HTTP client for {}: {e}", spec.id)))?;
+        clients.insert(spec.id.clone(), client.clone());
+        Ok(client)
+    }
+
+    fn offset(&self, provider: &str) -> Arc<TimeOffset> {
+        let mut offsets = self.inner.offsets.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(offsets.entry(provider.to_string()).or_insert_with(|| Arc::new(TimeOffset::new())))
+    }
+
+    /// The retry loop around rate limit -> sign -> send -> record -> header sync -> transform.
+    async fn attempts(&self, p: &Prepared, req: &CallRequest) -> Result<CallOutcome, CallError> {
+        let spec = &p.entry.spec;
+        let endpoint = spec.endpoints.get(&req.operation).ok_or_else(|| unknown_op(spec, &req.operation))?;
+        let client = self.client(spec)?;
+        let mutating = endpoint.class != OperationClass::Read;
+        let priority = match (req.operation.as_str(), endpoint.class) {
+            ("cancel_order", _) => Priority::CancelOrder,
+            (_, OperationClass::Trade | OperationClass::Withdraw) => Priority::Order,
+            _ if endpoint.signed => Priority::Account,
+            _ => Priority::MarketData,
+        };
+        let backoff = Backoff {
+            base: Duration::from_millis(spec.retry.base_delay_ms),
+            max: Duration::from_millis(spec.retry.max_delay_ms),
+        };
+        let max_attempts = spec.retry.max_attempts.max(1);
+        let deadline = req.options.max_wait.map(|w| Instant::now() + w);
+        let offset = self.offset(&spec.id);
+        let key_label = p.key.as_ref().map(|k| k.record.label.clone());
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.inner
+                .limiter
+                .acquire(limit::Acquire {
+                    provider: &spec.id,
+                    operation: &req.operation,
+                    key_label: key_label.as_deref(),
+                    weight: endpoint.weight,
+                    priority,
+                    deadline,
+                })
+                .await?;
+
+            let now = offset.corrected(self.inner.clock.now());
+            let nonce = self.inner.nonces.next(now);
+            let unsigned = build::request(spec, endpoint, &req.operation, &p.base_url, &req.params)?;
+            let signed = signing::sign(
+                scheme_for(spec, endpoint.signed, p.key.is_some()),
+                &build::auth_params(spec),
+                &unsigned,
+                p.key.as_ref().map(|k| &k.credentials),
+                now,
+                nonce,
+            )
+            .map_err(|e| CallError::Signing(e, spec.id.clone()))?;
+
+            let sent_at = self.inner.clock.now();
+            let result = send::send(&client, spec, endpoint, &p.base_url, &p.env_headers, &signed).await;
+            let latency = result.as_ref().map_or_else(|f| f.latency, |r| r.latency);
+            let mut record = AttemptRecord {
+                ts: sent_at,
+                provider: spec.id.clone(),
+                environment: p.environment.clone(),
+                operation: req.operation.clone(),
+                key_label: key_label.clone(),
+                caller: if req.options.caller.is_empty() { "unknown".into() } else { req.options.caller.clone() },
+                attempt,
+                status: None,
+                outcome: Outcome::Ok,
+                latency,
+                bytes_out: signed.body.as_ref().map_or(0, |b| b.len() as u64),
+                bytes_in: 0,
+                weight: endpoint.weight,
+                cost: endpoint.cost,
+            };
+
+            let failure = match result {
+                Ok(resp) => {
+                    record.status = Some(resp.status);
+                    record.bytes_in = resp.body.len() as u64;
+                    self.inner.limiter.observe(&spec.id, resp.status, &resp.headers);
+                    if (200..300).contains(&resp.status) {
+                        match transform::parse(spec, &req.operation, &resp.body) {
+                            Ok((raw, data)) => {
+                                if req.operation == "server_time" {
+                                    if let Normalized::ServerTime { server_time } = &data {
+                                        offset.record(*server_time, sent_at, self.inner.clock.now());
+                                    }
+                                }
+                                self.inner.recorder.record(record);
+                                if let Some(k) = &p.key {
+                                    self.touch_key(k.record.id);
+                                }
+                                return Ok(CallOutcome {
+                                    provider: spec.id.clone(),
+                                    environment: p.environment.clone(),
+                                    operation: req.operation.clone(),
+                                    status: resp.status,
+                                    attempts: attempt,
+                                    latency: started.elapsed(),
+                                    from_cache: false,
+                                    data: if req.options.raw { Normalized::Raw } else { data },
+                                    raw,
+                                });
+                            }
+                            Err(transform::ParseError::Exchange { code, message }) => {
+                                record.outcome = Outcome::ProviderError;
+                                self.inner.recorder.record(record);
+                                return Err(CallError::Exchange {
+                                    provider: spec.id.clone(),
+                                    operation: req.operation.clone(),
+                                    code,
+                                    message,
+                                });
+                            }
+                            Err(transform::ParseError::NotJson(message)) => {
+                                record.outcome = Outcome::ProviderError;
+                                self.inner.recorder.record(record);
+                                return Err(CallError::BadResponse {
+                                    provider: spec.id.clone(),
+                                    operation: req.operation.clone(),
+                                    message,
+                                });
+                            }
+                        }
+                    }
+                    record.outcome = Outcome::HttpError;
+                    self.inner.recorder.record(record);
+                    let retry_after = send::retry_after(&resp.headers);
+                    let failure = Failure::Status { status: resp.status, retry_after };
+                    (failure, send::error_message(&resp.body), Some(resp.status))
+                }
+                Err(f) => {
+                    record.outcome = match f.kind {
+                        send::FailKind::Timeout => Outcome::Timeout,
+                        send::FailKind::TooLarge(_) => Outcome::ProviderError,
+                        _ => Outcome::Network,
+                    };
+                    self.inner.recorder.record(record);
+                    if let send::FailKind::TooLarge(limit) = f.kind {
+                        return Err(CallError::TooLarge { provider: spec.id.clone(), operation: req.operation.clone(), limit });
+                    }
+                    let failure = if f.kind == send::FailKind::Connect { Failure::Connect } else { Failure::AfterSend };
+                    (failure, f.message, None)
+                }
+            };
+
+            let (failure, message, status) = failure;
+            match retry::classify(failure, mutating) {
+                Class::Unknown => {
+                    return Err(CallError::StatusUnknown {
+                        provider: spec.id.clone(),
+                        operation: req.operation.clone(),
+                        detail: match status {
+                            Some(s) => format!("HTTP {s}: {message}"),
+                            None => message,
+                        },
+                    })
+                }
+                Class::Transient { retry_after } if attempt < max_attempts => {
+                    let wait = backoff.delay(attempt + 1, retry_after, &mut rand::thread_rng());
+                    tracing::info!(provider = %spec.id, operation = %req.operation, attempt, ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => {
+                    return Err(match status {
+                        Some(status) => CallError::Http {
+                            provider: spec.id.clone(),
+                            operation: req.operation.clone(),
+                            status,
+                            message,
+                        },
+                        None => CallError::Unreachable {
+                            provider: spec.id.clone(),
+                            operation: req.operation.clone(),
+                            attempts: attempt,
+                            timeout: matches!(failure, Failure::AfterSend),
+                            message,
+                        },
+                    })
+                }
+            }
+        }
+    }
+
+    fn touch_key(&self, id: i64) {
+        let keys = self.inner.keys.clone();
+        let now: DateTime<Utc> = self.inner.clock.now();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = keys.touch(id, now) {
+                tracing::warn!(error = %e, "could not update the key's last use");
+            }
+        });
+    }
+}
+
+/// Public endpoints of signing exchanges go out unsigned; key-only schemes (header, query,
+/// bearer, basic) send the key whenever there is one.
+fn scheme_for(spec: &ProviderSpec, signed: bool, have_key: bool) -> signing::AuthScheme {
+    use signing::AuthScheme as A;
+    match (have_key, signed, spec.auth.scheme) {
+        (false, _, _) => A::None,
+        (true, true, s) => s,
+        (true, false, s @ (A::ApiKeyHeader | A::ApiKeyQuery | A::Bearer | A::Basic)) => s,
+        (true, false, _) => A::None,
+    }
+}
+
+fn unknown_op(spec: &ProviderSpec, operation: &str) -> CallError {
+    CallError::UnknownOperation {
+        provider: spec.id.clone(),
+        operation: operation.to_string(),
+        known: spec.endpoints.keys().cloned().collect::<Vec<_>>().join(", "),
+    }
+}

@@ -1,0 +1,1008 @@
+//! The registry: presets from the catalog plus what the user stored in SQLite.
+//!
+//! Storage (migration `0002_providers.sql`):
+//! - `provider_specs`: custom specs (`origin = 'custom'`) and edits of presets
+//!   (`origin = 'override'`), each the TOML text of a whole spec;
+//! - `provider_state`: per provider, whether it is enabled and which environment is selected.
+//!   No row means the defaults: disabled, the spec's `default_environment`.
+//!
+//! Nothing is cached in memory besides the parsed presets, so several `Registry` values (the
+//! desktop app and a CLI run) always see the same data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use serde::Serialize;
+
+use super::catalog;
+use super::error::{FieldError, ProviderError, SpecError};
+use super::spec::{Environment, ProviderSpec};
+use super::validate::{literal, quote};
+use crate::store::{Store, StoreError};
+
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+
+/// Where a provider's spec comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// A preset, unchanged.
+    Preset,
+    /// A preset with the user's changes stored over it (`reset` drops them).
+    Modified,
+    /// Added by the user.
+    Custom,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Preset => "preset",
+            Origin::Modified => "modified",
+            Origin::Custom => "custom",
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A provider as the rest of Keyward sees it: the effective spec plus the user's state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderEntry {
+    pub spec: ProviderSpec,
+    pub origin: Origin,
+    /// Always false for a discontinued provider.
+    pub enabled: bool,
+    /// The selected environment; always one of `spec.environments`.
+    pub environment: String,
+    /// Set when the stored override of a preset could not be read; the preset is shown
+    /// instead until the user resets or re-imports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl ProviderEntry {
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    /// The selected environment's settings.
+    pub fn selected_environment(&self) -> Option<&Environment> {
+        self.spec.environment(&self.environment)
+    }
+
+    /// The selected environment's base URL.
+    pub fn base_url(&self) -> Option<&str> {
+        self.spec.base_url(&self.environment)
+    }
+}
+
+/// The provider catalog plus the user's specs and state. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    store: Store,
+    presets: Arc<BTreeMap<String, ProviderSpec>>,
+}
+
+/// A `provider_specs` row. Its `origin` column is not needed to read it: a row for a preset id
+/// is that preset's override (even a custom spec written before a preset of the same id
+/// shipped), any other row is a custom spec.
+struct StoredSpec {
+    toml: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoredOrigin {
+    Custom,
+    Override,
+}
+
+impl StoredOrigin {
+    fn as_str(self) -> &'static str {
+        match self {
+            StoredOrigin::Custom => "custom",
+            StoredOrigin::Override => "override",
+        }
+    }
+}
+
+/// A `provider_state` row.
+#[derive(Debug, Clone, Default)]
+struct State {
+    enabled: bool,
+    environment: Option<String>,
+}
+
+/// One segment of a dotted field path.
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+impl Registry {
+    /// Parses every preset and connects to the store (already migrated by `Store::open`).
+    pub fn new(store: Store) -> Result<Registry, ProviderError> {
+        let presets = catalog::presets()?.into_iter().map(|s| (s.id.clone(), s)).collect();
+        Ok(Registry { store, presets: Arc::new(presets) })
+    }
+
+    /// The presets of this build, by id.
+    pub fn presets(&self) -> impl Iterator<Item = &ProviderSpec> {
+        self.presets.values()
+    }
+
+    /// The unchanged preset with this id.
+    pub fn preset(&self, id: &str) -> Option<&ProviderSpec> {
+        self.presets.get(id)
+    }
+
+    /// Every provider, sorted by id. A custom spec whose stored text no longer parses is left
+    /// out (with a warning in the log); `get` reports it.
+    pub fn list(&self) -> Result<Vec<ProviderEntry>, ProviderError> {
+        let (stored, states) = self.store.with_conn(|c| Ok((load_specs(c)?, load_states(c)?)))?;
+        let mut ids: BTreeSet<&str> = self.presets.keys().map(String::as_str).collect();
+        ids.extend(stored.keys().map(String::as_str));
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.entry(id, stored.get(id), states.get(id)) {
+                Ok(Some(entry)) => out.push(entry),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(provider = id, error = %e, "skipping a provider whose stored spec is unreadable")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One provider.
+    pub fn get(&self, id: &str) -> Result<ProviderEntry, ProviderError> {
+        let (stored, state) = self.store.with_conn(|c| Ok((load_spec(c, id)?, load_state(c, id)?)))?;
+        match self.entry(id, stored.as_ref(), state.as_ref())? {
+            Some(entry) => Ok(entry),
+            None => Err(self.not_found(id)?),
+        }
+    }
+
+    /// Adds a custom spec (enabled, unless discontinued). The id must be new.
+    pub fn add(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
+        spec.validate()?;
+        if self.presets.contains_key(&spec.id) {
+            return Err(ProviderError::AlreadyExists { id: spec.id, origin: Origin::Preset });
+        }
+        let text = spec.to_toml()?;
+        let enabled = !spec.is_discontinued();
+        let inserted = self.store.with_conn(|c| {
+            let tx = c.unchecked_transaction()?;
+            let sql = format!(
+                "INSERT INTO provider_specs (id, origin, spec_toml, created_at, updated_at) VALUES (?1, 'custom', ?2, {NOW}, {NOW})"
+            );
+            match tx.execute(&sql, params![spec.id, text]) {
+                Ok(_) => {}
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+            tx.execute(
+                &format!(
+                    "INSERT INTO provider_state (id, enabled, environment, updated_at) VALUES (?1, ?2, NULL, {NOW})
+                     ON CONFLICT(id) DO UPDATE SET enabled = excluded.enabled, environment = NULL, updated_at = excluded.updated_at"
+                ),
+                params![spec.id, enabled],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })?;
+        if !inserted {
+            return Err(ProviderError::AlreadyExists { id: spec.id, origin: Origin::Custom });
+        }
+        tracing::info!(provider = %spec.id, "added custom provider");
+        self.get(&spec.id)
+    }
+
+    /// Replaces a spec: a custom spec is overwritten, a preset gets the spec stored as its
+    /// override (an override equal to the preset is dropped).
+    pub fn update(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
+        spec.validate()?;
+        let id = spec.id.clone();
+        if let Some(preset) = self.presets.get(&id) {
+            if *preset == spec {
+                self.store.with_conn(|c| {
+                    c.execute("DELETE FROM provider_specs WHERE id = ?1", [&id])?;
+                    Ok(())
+                })?;
+            } else {
+                self.write_spec(&spec, StoredOrigin::Override)?;
+            }
+        } else {
+            let exists = self.store.with_conn(|c| Ok(load_spec(c, &id)?.is_some()))?;
+            if !exists {
+                return Err(self.not_found(&id)?);
+            }
+            self.write_spec(&spec, StoredOrigin::Custom)?;
+        }
+        tracing::info!(provider = %id, "updated provider spec");
+        self.get(&id)
+    }
+
+    /// Changes fields by dotted path (`environments.production.base_url`, `timeout_ms`,
+    /// `endpoints.ticker.weight`, `auth.scheme`, `headers.X-Foo`, `rate_limits.0.limit` or
+    /// `rate_limits[0].limit`). A value is read as a TOML literal when it is one (`5000`,
+    /// `true`, `["a", "b"]`, `"quoted"`), else used as a string; if the literal does not fit
+    /// the field, the plain string is tried. All changes are applied, then the result is
+    /// validated and stored as with [`Registry::update`].
+    pub fn set<F: AsRef<str>, V: AsRef<str>>(
+        &self,
+        id: &str,
+        changes: &[(F, V)],
+    ) -> Result<ProviderEntry, ProviderError> {
+        let entry = self.get(id)?;
+        let mut table = entry.spec.to_table()?;
+        for (field, raw) in changes {
+            let (field, raw) = (field.as_ref(), raw.as_ref());
+            let path = parse_path(id, field)?;
+            let value = parse_literal(raw);
+            let attempt = |v: toml::Value| -> Result<toml::Table, SpecError> {
+                let mut candidate = table.clone();
+                set_path(&mut candidate, &path, field, v.clone())
+                    .map_err(|problem| field_error(id, field, &v, problem))?;
+                ProviderSpec::deserialize_table(candidate.clone()).map_err(|e| locate(e, id, field, &v))?;
+                Ok(candidate)
+            };
+            table = match attempt(value.clone()) {
+                Ok(t) => t,
+                Err(first) if !value.is_str() => attempt(toml::Value::String(raw.to_string())).map_err(|_| first)?,
+                Err(e) => return Err(e.into()),
+            };
+        }
+        let spec = ProviderSpec::from_table(table)?;
+        self.update(spec)
+    }
+
+    /// Removes fields by dotted path, so they fall back to their defaults (`status_operation`,
+    /// `environments.testnet`, `endpoints.order_book`, `headers.X-Foo`).
+    pub fn unset<F: AsRef<str>>(&self, id: &str, fields: &[F]) -> Result<ProviderEntry, ProviderError> {
+        let entry = self.get(id)?;
+        let mut table = entry.spec.to_table()?;
+        for field in fields {
+            let field = field.as_ref();
+            let path = parse_path(id, field)?;
+            remove_path(&mut table, &path).map_err(|problem| SpecError::Validation {
+                provider: id.to_string(),
+                errors: vec![FieldError::missing(field, problem)],
+            })?;
+        }
+        let spec = ProviderSpec::from_table(table)?;
+        self.update(spec)
+    }
+
+    /// Drops a preset's override, back to the shipped preset. Enabled state and environment
+    /// are kept.
+    pub fn reset(&self, id: &str) -> Result<ProviderEntry, ProviderError> {
+        if !self.presets.contains_key(id) {
+            let custom = self.store.with_conn(|c| Ok(load_spec(c, id)?.is_some()))?;
+            return Err(if custom { ProviderError::NoDefault { id: id.to_string() } } else { self.not_found(id)? });
+        }
+        self.store.with_conn(|c| {
+            c.execute("DELETE FROM provider_specs WHERE id = ?1", [id])?;
+            Ok(())
+        })?;
+        tracing::info!(provider = id, "reset provider to its preset");
+        self.get(id)
+    }
+
+    /// Deletes a custom spec and its state. Presets cannot be removed.
+    pub fn remove(&self, id: &str) -> Result<(), ProviderError> {
+        if self.presets.contains_key(id) {
+            return Err(ProviderError::CannotRemovePreset { id: id.to_string() });
+        }
+        let removed = self.store.with_conn(|c| {
+            let tx = c.unchecked_transaction()?;
+            let n = tx.execute("DELETE FROM provider_specs WHERE id = ?1", [id])?;
+            tx.execute("DELETE FROM provider_state WHERE id = ?1", [id])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })?;
+        if !removed {
+            return Err(self.not_found(id)?);
+        }
+        tracing::info!(provider = id, "removed custom provider");
+        Ok(())
+    }
+
+    /// The effective spec as TOML that [`Registry::import_toml`] reads back.
+    pub fn export_toml(&self, id: &str) -> Result<String, ProviderError> {
+        let entry = self.get(id)?;
+        let body = entry.spec.to_toml()?;
+        Ok(format!("# Keyward provider spec: {} ({}, {})\n{body}", entry.spec.name, entry.spec.id, entry.origin))
+    }
+
+    /// Validates a spec written in TOML and stores it: over the preset with the same id, over
+    /// the custom spec with the same id, or as a new custom spec.
+    pub fn import_toml(&self, text: &str) -> Result<ProviderSpec, ProviderError> {
+        let spec = ProviderSpec::from_toml(text)?;
+        let custom_exists =
+            !self.presets.contains_key(&spec.id) && self.store.with_conn(|c| Ok(load_spec(c, &spec.id)?.is_some()))?;
+        let entry =
+            if self.presets.contains_key(&spec.id) || custom_exists { self.update(spec)? } else { self.add(spec)? };
+        Ok(entry.spec)
+    }
+
+    /// Enables or disables a provider. A discontinued provider cannot be enabled.
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> Result<ProviderEntry, ProviderError> {
+        let entry = self.get(id)?;
+        if enabled {
+            if let Some(d) = &entry.spec.discontinued {
+                return Err(ProviderError::Discontinued {
+                    id: id.to_string(),
+                    name: entry.spec.name.clone(),
+                    since: d.since,
+                    reason: d.reason.clone(),
+                });
+            }
+        }
+        self.store.with_conn(|c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO provider_state (id, enabled, environment, updated_at) VALUES (?1, ?2, NULL, {NOW})
+                     ON CONFLICT(id) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at"
+                ),
+                params![id, enabled],
+            )?;
+            Ok(())
+        })?;
+        tracing::info!(provider = id, enabled, "provider enabled state changed");
+        self.get(id)
+    }
+
+    /// Selects the environment calls go to.
+    pub fn set_environment(&self, id: &str, environment: &str) -> Result<ProviderEntry, ProviderError> {
+        let entry = self.get(id)?;
+        if !entry.spec.environments.contains_key(environment) {
+            return Err(ProviderError::UnknownEnvironment {
+                id: id.to_string(),
+                environment: environment.to_string(),
+                known: entry.spec.environments.keys().cloned().collect(),
+            });
+        }
+        self.store.with_conn(|c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO provider_state (id, enabled, environment, updated_at) VALUES (?1, 0, ?2, {NOW})
+                     ON CONFLICT(id) DO UPDATE SET environment = excluded.environment, updated_at = excluded.updated_at"
+                ),
+                params![id, environment],
+            )?;
+            Ok(())
+        })?;
+        tracing::info!(provider = id, environment, "provider environment selected");
+        self.get(id)
+    }
+
+    /// Builds the entry for `id`; `Ok(None)` when no such provider exists.
+    fn entry(
+        &self,
+        id: &str,
+        stored: Option<&StoredSpec>,
+        state: Option<&State>,
+    ) -> Result<Option<ProviderEntry>, ProviderError> {
+        let (spec, origin, problem) = match (self.presets.get(id), stored) {
+            (Some(preset), None) => (preset.clone(), Origin::Preset, None),
+            (Some(preset), Some(s)) => match parse_stored(id, &s.toml) {
+                Ok(spec) => (spec, Origin::Modified, None),
+                Err(e) => {
+                    tracing::warn!(provider = id, error = %e, "stored override unreadable; using the preset");
+                    (preset.clone(), Origin::Modified, Some(e.to_string()))
+                }
+            },
+            // A custom spec, or an override whose preset no longer ships (treated as custom).
+            (None, Some(s)) => (parse_stored(id, &s.toml)?, Origin::Custom, None),
+            (None, None) => return Ok(None),
+        };
+        let state = state.cloned().unwrap_or_default();
+        let environment = state
+            .environment
+            .filter(|e| spec.environments.contains_key(e))
+            .unwrap_or_else(|| spec.default_environment.clone());
+        let enabled = state.enabled && !spec.is_discontinued();
+        Ok(Some(ProviderEntry { spec, origin, enabled, environment, problem }))
+    }
+
+    fn write_spec(&self, spec: &ProviderSpec, origin: StoredOrigin) -> Result<(), ProviderError> {
+        let text = spec.to_toml()?;
+        self.store.with_conn(|c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO provider_specs (id, origin, spec_toml, created_at, updated_at) VALUES (?1, ?2, ?3, {NOW}, {NOW})
+                     ON CONFLICT(id) DO UPDATE SET origin = excluded.origin, spec_toml = excluded.spec_toml, updated_at = excluded.updated_at"
+                ),
+                params![spec.id, origin.as_str(), text],
+            )?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// A NotFound error listing ids close to `id`.
+    fn not_found(&self, id: &str) -> Result<ProviderError, ProviderError> {
+        let stored = self.store.with_conn(load_specs)?;
+        let mut ids: BTreeSet<&str> = self.presets.keys().map(String::as_str).collect();
+        ids.extend(stored.keys().map(String::as_str));
+        Ok(ProviderError::NotFound { id: id.to_string(), suggestions: close_matches(id, ids) })
+    }
+}
+
+fn parse_stored(id: &str, text: &str) -> Result<ProviderSpec, ProviderError> {
+    ProviderSpec::from_toml(text).map_err(|source| ProviderError::Stored { id: id.to_string(), source })
+}
+
+fn load_specs(c: &Connection) -> Result<BTreeMap<String, StoredSpec>, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT id, spec_toml FROM provider_specs")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, StoredSpec { toml: r.get(1)? })))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn load_spec(c: &Connection, id: &str) -> Result<Option<StoredSpec>, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT spec_toml FROM provider_specs WHERE id = ?1")?;
+    let row = stmt.query_row([id], |r| Ok(StoredSpec { toml: r.get(0)? })).optional()?;
+    Ok(row)
+}
+
+fn load_states(c: &Connection) -> Result<BTreeMap<String, State>, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT id, enabled, environment FROM provider_state")?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, State { enabled: r.get(1)?, environment: r.get(2)? })))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn load_state(c: &Connection, id: &str) -> Result<Option<State>, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT enabled, environment FROM provider_state WHERE id = ?1")?;
+    let row = stmt.query_row([id], |r| Ok(State { enabled: r.get(0)?, environment: r.get(1)? })).optional()?;
+    Ok(row)
+}
+
+/// Reads a `set` value: a TOML literal when it is one, else the text as a string.
+fn parse_literal(raw: &str) -> toml::Value {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return toml::Value::String(raw.to_string());
+    }
+    match toml::from_str::<toml::Table>(&format!("v = {trimmed}")) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn field_error(provider: &str, field: &str, value: &toml::Value, problem: String) -> SpecError {
+    SpecError::Validation {
+        provider: provider.to_string(),
+        errors: vec![FieldError::new(field, literal(value), problem)],
+    }
+}
+
+/// Turns a deserialisation error of a changed table into an error naming the changed field.
+fn locate(e: SpecError, provider: &str, field: &str, value: &toml::Value) -> SpecError {
+    match e {
+        SpecError::Shape { message, .. } => field_error(provider, field, value, format!("is not accepted: {message}")),
+        other => other,
+    }
+}
+
+fn parse_path(provider: &str, field: &str) -> Result<Vec<Segment>, SpecError> {
+    let bad = |problem: &str| SpecError::Validation {
+        provider: provider.to_string(),
+        errors: vec![FieldError::new("field", quote(field), problem)],
+    };
+    let mut segments = Vec::new();
+    for part in field.split('.') {
+        let (name, indexes) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if name.is_empty() {
+            return Err(bad("is not a dotted field path like endpoints.ticker.weight"));
+        }
+        match name.parse::<usize>() {
+            Ok(i) if !segments.is_empty() => segments.push(Segment::Index(i)),
+            _ => segments.push(Segment::Key(name.to_string())),
+        }
+        let mut rest = indexes;
+        while !rest.is_empty() {
+            let close = rest.find(']').ok_or_else(|| bad("has an unclosed \"[\""))?;
+            let index = rest[1..close].parse::<usize>().map_err(|_| bad("has a non-numeric [index]"))?;
+            segments.push(Segment::Index(index));
+            rest = &rest[close + 1..];
+            if !rest.is_empty() && !rest.starts_with('[') {
+                return Err(bad("has text after \"]\"; separate fields with \".\""));
+            }
+        }
+    }
+    if segments.first() == Some(&Segment::Key("id".to_string())) {
+        return Err(SpecError::Validation {
+            provider: provider.to_string(),
+            errors: vec![FieldError::missing(
+                "id",
+                "cannot be changed; export the spec, edit the id and import it as a new provider",
+            )],
+        });
+    }
+    Ok(segments)
+}
+
+fn describe(prefix: &[Segment]) -> String {
+    let mut out = String::new();
+    for s in prefix {
+        match s {
+            Segment::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Sets `value` at `path`, creating missing tables on the way.
+fn set_path(table: &mut toml::Table, path: &[Segment], field: &str, value: toml::Value) -> Result<(), String> {
+    let mut current = TableOrArray::Table(table);
+    for (i, seg) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        let prefix = describe(&path[..=i]);
+        current = match (current, seg) {
+            (TableOrArray::Table(t), Segment::Key(k)) => {
+                if last {
+                    t.insert(k.clone(), value);
+                    return Ok(());
+                }
+                let child = t.entry(k.clone()).or_insert_with(|| match path[i + 1] {
+                    Segment::Index(_) => toml::Value::Array(Vec::new()),
+                    Segment::Key(_) => toml::Value::Table(toml::Table::new()),
+                });
+                TableOrArray::of(child, &prefix)?
+            }
+            (TableOrArray::Array(a), Segment::Index(n)) => {
+                let len = a.len();
+                let slot = a
+                    .get_mut(*n)
+                    .ok_or_else(|| format!("cannot be set: {} has {len} entries", describe(&path[..i])))?;
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                TableOrArray::of(slot, &prefix)?
+            }
+            (TableOrArray::Table(_), Segment::Index(_)) => {
+                return Err(format!("cannot be set: {} is a table, not a list", describe(&path[..i])))
+            }
+            (TableOrArray::Array(_), Segment::Key(_)) => {
+                return Err(format!(
+                    "cannot be set: {} is a list; use an index like {}[0]",
+                    describe(&path[..i]),
+                    describe(&path[..i])
+                ))
+            }
+        };
+    }
+    Err(format!("cannot be set: {field} is empty"))
+}
+
+fn remove_path(table: &mut toml::Table, path: &[Segment]) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err("is empty".to_string());
+    };
+    let mut current = TableOrArray::Table(table);
+    for (i, seg) in parents.iter().enumerate() {
+        let prefix = describe(&path[..=i]);
+        current = match (current, seg) {
+            (TableOrArray::Table(t), Segment::Key(k)) => match t.get_mut(k) {
+                Some(child) => TableOrArray::of(child, &prefix)?,
+                None => return Err(format!("is not set ({prefix} does not exist)")),
+            },
+            (TableOrArray::Array(a), Segment::Index(n)) => match a.get_mut(*n) {
+                Some(child) => TableOrArray::of(child, &prefix)?,
+                None => return Err(format!("is not set ({prefix} does not exist)")),
+            },
+            _ => return Err(format!("is not set ({prefix} does not exist)")),
+        };
+    }
+    let removed = match (current, last) {
+        (TableOrArray::Table(t), Segment::Key(k)) => t.remove(k).is_some(),
+        (TableOrArray::Array(a), Segment::Index(n)) if *n < a.len() => {
+            a.remove(*n);
+            true
+        }
+        _ => false,
+    };
+    if removed {
+        Ok(())
+    } else {
+        Err("is not set".to_string())
+    }
+}
+
+enum TableOrArray<'a> {
+    Table(&'a mut toml::Table),
+    Array(&'a mut Vec<toml::Value>),
+}
+
+impl<'a> TableOrArray<'a> {
+    fn of(value: &'a mut toml::Value, prefix: &str) -> Result<TableOrArray<'a>, String> {
+        match value {
+            toml::Value::Table(t) => Ok(TableOrArray::Table(t)),
+            toml::Value::Array(a) => Ok(TableOrArray::Array(a)),
+            other => Err(format!("cannot be set: {prefix} is a {}, not a table", other.type_str())),
+        }
+    }
+}
+
+/// Ids within edit distance 2 of `id`, or containing it (or contained in it), closest first.
+fn close_matches<'a>(id: &str, ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut scored: Vec<(usize, &str)> = ids
+        .into_iter()
+        .filter_map(|candidate| {
+            let d = edit_distance(id, candidate);
+            let related = !id.is_empty() && (candidate.contains(id) || id.contains(candidate));
+            (d <= 2 || related).then_some((d, candidate))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, s)| s.to_string()).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::spec::op;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+        registry: Registry,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.db");
+        let store = Store::open(&path).expect("open store");
+        let registry = Registry::new(store).expect("registry");
+        Fixture { _dir: dir, path, registry }
+    }
+
+    fn reopen(f: &Fixture) -> Registry {
+        Registry::new(Store::open(&f.path).expect("reopen")).expect("registry")
+    }
+
+    const CUSTOM: &str = r#"
+id = "my-node"
+name = "My node"
+kind = "market_data"
+health_check = "ping"
+
+[environments.production]
+base_url = "https://data.example.com/api"
+
+[auth]
+scheme = "api_key_header"
+header_name = "X-Api-Key"
+
+[endpoints.ping]
+path = "/ping"
+
+[endpoints.ticker]
+path = "/ticker/{symbol}"
+required = ["symbol"]
+signed = true
+"#;
+
+    fn custom() -> ProviderSpec {
+        ProviderSpec::from_toml(CUSTOM).expect("custom spec")
+    }
+
+    fn message(r: Result<impl fmt::Debug, ProviderError>) -> String {
+        match r {
+            Ok(v) => panic!("expected an error, got {v:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn list_shows_every_preset_sorted_and_disabled_by_default() {
+        let f = fixture();
+        let list = f.registry.list().expect("list");
+        let ids: Vec<&str> = list.iter().map(|e| e.id()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(ids, sorted);
+        assert_eq!(list.len(), catalog::PRESETS.len());
+        for e in &list {
+            assert_eq!(e.origin, Origin::Preset);
+            assert!(!e.enabled, "{} enabled by default", e.id());
+            assert_eq!(e.environment, e.spec.default_environment);
+            assert!(e.base_url().is_some());
+        }
+    }
+
+    #[test]
+    fn get_unknown_id_suggests_close_matches() {
+        let f = fixture();
+        let msg = message(f.registry.get("binace"));
+        assert!(msg.contains("no provider \"binace\""), "{msg}");
+        assert!(msg.contains("\"binance\""), "{msg}");
+        let msg = message(f.registry.get("zzzzzzzz"));
+        assert_eq!(msg, "no provider \"zzzzzzzz\"");
+    }
+
+    #[test]
+    fn set_turns_a_preset_into_modified_and_reset_restores_it() {
+        let f = fixture();
+        let entry = f
+            .registry
+            .set(
+                "kraken",
+                &[
+                    ("environments.production.base_url", "https://kraken.example.com"),
+                    ("timeout_ms", "2500"),
+                    ("endpoints.ticker.weight", "2"),
+                    ("headers.X-Foo", "bar"),
+                    ("retry.max_attempts", "1"),
+                    ("endpoints.ticker.cache_ttl_ms", "1000"),
+                ],
+            )
+            .expect("set");
+        assert_eq!(entry.origin, Origin::Modified);
+        assert_eq!(entry.base_url(), Some("https://kraken.example.com"));
+        assert_eq!(entry.spec.timeout_ms, 2500);
+        assert_eq!(entry.spec.endpoints[op::TICKER].weight, 2);
+        assert_eq!(entry.spec.headers.get("X-Foo").map(String::as_str), Some("bar"));
+        assert_eq!(entry.spec.retry.max_attempts, 1);
+
+        let again = reopen(&f).get("kraken").expect("get after reopen");
+        assert_eq!(again.spec, entry.spec, "the override is persisted");
+
+        let reset = f.registry.reset("kraken").expect("reset");
+        assert_eq!(reset.origin, Origin::Preset);
+        assert_eq!(&reset.spec, f.registry.preset("kraken").expect("preset"));
+    }
+
+    #[test]
+    fn set_reads_toml_literals_and_falls_back_to_strings() {
+        let f = fixture();
+        let entry = f
+            .registry
+            .set(
+                "binance",
+                &[
+                    ("endpoints.ticker.signed", "true"),
+                    ("endpoints.ticker.required", "[\"symbol\", \"type\"]"),
+                    ("endpoints.ticker.cost", "0.25"),
+                    ("headers.X-Version", "2"),
+                    ("params.note", "hello world"),
+                    ("rate_limits[0].limit", "1200"),
+                    ("auth.scheme", "binance_ed25519"),
+                ],
+            )
+            .expect("set");
+        let ticker = &entry.spec.endpoints[op::TICKER];
+        assert!(ticker.signed);
+        assert_eq!(ticker.required, ["symbol", "type"]);
+        assert_eq!(ticker.cost, 0.25);
+        assert_eq!(entry.spec.headers["X-Version"], "2", "an integer literal falls back to the string the field needs");
+        assert_eq!(entry.spec.params["note"], toml::Value::String("hello world".into()));
+        assert_eq!(entry.spec.rate_limits[0].limit, 1200.0);
+        assert_eq!(entry.spec.auth.scheme, crate::signing::AuthScheme::BinanceEd25519);
+        let dotted = f.registry.set("binance", &[("rate_limits.0.limit", "1000")]).expect("dotted index");
+        assert_eq!(dotted.spec.rate_limits[0].limit, 1000.0);
+    }
+
+    #[test]
+    fn set_errors_name_the_field_and_the_value() {
+        let f = fixture();
+        let msg = message(f.registry.set("kraken", &[("timeout_ms", "-5")]));
+        assert!(msg.contains("timeout_ms -5"), "{msg}");
+        let msg = message(f.registry.set("kraken", &[("environments.production.base_url", "htp://x")]));
+        assert!(msg.contains("environments.production.base_url \"htp://x\" is not an http(s) URL"), "{msg}");
+        let msg = message(f.registry.set("kraken", &[("timout_ms", "5")]));
+        assert!(msg.contains("timout_ms 5") && msg.contains("unknown field"), "{msg}");
+        let msg = message(f.registry.set("kraken", &[("endpoints.ticker.weight", "heavy")]));
+        assert!(msg.contains("endpoints.ticker.weight \"heavy\""), "{msg}");
+        let msg = message(f.registry.set("kraken", &[("auth.scheme", "hmac")]));
+        assert!(msg.contains("auth.scheme \"hmac\"") && msg.contains("unknown auth scheme"), "{msg}");
+        let msg = message(f.registry.set("kraken", &[("timeout_ms.x", "5")]));
+        assert!(msg.contains("timeout_ms.x") && msg.contains("not a table"), "{msg}");
+        let msg = message(f.registry.set("kraken", &[("id", "other")]));
+        assert!(msg.contains("id cannot be changed"), "{msg}");
+        assert_eq!(f.registry.get("kraken").expect("get").origin, Origin::Preset, "failed sets change nothing");
+    }
+
+    #[test]
+    fn unset_falls_back_to_defaults() {
+        let f = fixture();
+        let entry = f.registry.unset("binance", &["environments.testnet", "timeout_ms"]).expect("unset");
+        assert!(entry.spec.environment("testnet").is_none());
+        assert_eq!(entry.spec.timeout_ms, crate::provider::spec::DEFAULT_TIMEOUT_MS);
+        let msg = message(f.registry.unset("binance", &["environments.nowhere"]));
+        assert!(msg.contains("environments.nowhere"), "{msg}");
+    }
+
+    #[test]
+    fn add_rejects_duplicates_and_preset_ids() {
+        let f = fixture();
+        let entry = f.registry.add(custom()).expect("add");
+        assert_eq!(entry.origin, Origin::Custom);
+        assert!(entry.enabled, "a custom provider starts enabled");
+        let msg = message(f.registry.add(custom()));
+        assert!(msg.contains("\"my-node\" already exists (custom)"), "{msg}");
+        let mut clash = custom();
+        clash.id = "binance".into();
+        let msg = message(f.registry.add(clash));
+        assert!(msg.contains("\"binance\" already exists (preset)"), "{msg}");
+        let ids: Vec<String> = f.registry.list().expect("list").iter().map(|e| e.id().to_string()).collect();
+        assert!(ids.contains(&"my-node".to_string()));
+    }
+
+    #[test]
+    fn update_replaces_custom_and_overrides_presets() {
+        let f = fixture();
+        f.registry.add(custom()).expect("add");
+        let mut changed = custom();
+        changed.name = "Renamed".into();
+        assert_eq!(f.registry.update(changed).expect("update").spec.name, "Renamed");
+
+        let mut preset = f.registry.preset("okx").expect("okx").clone();
+        preset.timeout_ms = 3000;
+        assert_eq!(f.registry.update(preset).expect("override").origin, Origin::Modified);
+        let same = f.registry.preset("okx").expect("okx").clone();
+        assert_eq!(
+            f.registry.update(same).expect("back").origin,
+            Origin::Preset,
+            "an override equal to the preset is dropped"
+        );
+
+        let mut unknown = custom();
+        unknown.id = "nobody".into();
+        assert!(message(f.registry.update(unknown)).contains("no provider \"nobody\""));
+    }
+
+    #[test]
+    fn remove_deletes_custom_specs_and_refuses_presets() {
+        let f = fixture();
+        f.registry.add(custom()).expect("add");
+        f.registry.remove("my-node").expect("remove");
+        assert!(message(f.registry.get("my-node")).contains("no provider \"my-node\""));
+        let msg = message(f.registry.remove("binance"));
+        assert!(msg.contains("preset") && msg.contains("reset") && msg.contains("disable"), "{msg}");
+        assert!(message(f.registry.remove("nobody")).contains("no provider"));
+    }
+
+    #[test]
+    fn reset_of_a_custom_spec_says_it_has_no_default() {
+        let f = fixture();
+        f.registry.add(custom()).expect("add");
+        let msg = message(f.registry.reset("my-node"));
+        assert!(msg.contains("custom") && msg.contains("no preset default"), "{msg}");
+    }
+
+    #[test]
+    fn ftx_cannot_be_enabled_and_says_why() {
+        let f = fixture();
+        let err = f.registry.set_enabled("ftx", true).expect_err("ftx is gone");
+        assert!(matches!(err, ProviderError::Discontinued { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.starts_with("FTX is discontinued since 2022-11-11: "), "{msg}");
+        assert!(msg.contains("bankruptcy"), "{msg}");
+        assert!(!f.registry.set_enabled("ftx", false).expect("disabling is fine").enabled);
+    }
+
+    #[test]
+    fn enabled_state_and_environment_persist() {
+        let f = fixture();
+        assert!(f.registry.set_enabled("bybit", true).expect("enable").enabled);
+        let e = f.registry.set_environment("bybit", "testnet").expect("env");
+        assert_eq!(e.base_url(), Some("https://api-testnet.bybit.com"));
+        let again = reopen(&f).get("bybit").expect("get");
+        assert!(again.enabled);
+        assert_eq!(again.environment, "testnet");
+        let msg = message(f.registry.set_environment("bybit", "staging"));
+        assert!(msg.contains("no environment \"staging\"") && msg.contains("production, testnet"), "{msg}");
+        let env_only = f.registry.set_environment("okx", "sandbox").expect("env without enabling");
+        assert!(!env_only.enabled);
+    }
+
+    #[test]
+    fn environment_removed_by_an_edit_falls_back_to_the_default() {
+        let f = fixture();
+        f.registry.set_environment("binance", "testnet").expect("env");
+        let e = f.registry.unset("binance", &["environments.testnet"]).expect("unset");
+        assert_eq!(e.environment, "production");
+    }
+
+    #[test]
+    fn export_then_import_yields_an_equal_spec() {
+        let f = fixture();
+        // Unchanged preset: import stores nothing (equal to the preset).
+        let text = f.registry.export_toml("coinbase").expect("export");
+        let spec = f.registry.import_toml(&text).expect("import");
+        assert_eq!(&spec, f.registry.preset("coinbase").expect("preset"));
+        assert_eq!(f.registry.get("coinbase").expect("get").origin, Origin::Preset);
+
+        // Modified preset and custom spec, imported into a fresh database.
+        let modified = f.registry.set("kucoin", &[("timeout_ms", "4000")]).expect("set").spec;
+        f.registry.add(custom()).expect("add");
+        let kucoin_text = f.registry.export_toml("kucoin").expect("export");
+        let custom_text = f.registry.export_toml("my-node").expect("export");
+        assert!(kucoin_text.starts_with("# Keyward provider spec: KuCoin (kucoin, modified)"), "{kucoin_text}");
+
+        let g = fixture();
+        assert_eq!(g.registry.import_toml(&kucoin_text).expect("import"), modified);
+        assert_eq!(g.registry.get("kucoin").expect("get").origin, Origin::Modified);
+        assert_eq!(g.registry.import_toml(&custom_text).expect("import"), custom());
+        assert_eq!(g.registry.get("my-node").expect("get").origin, Origin::Custom);
+
+        // Importing a changed custom spec replaces it.
+        let changed = custom_text.replace("name = \"My node\"", "name = \"My node v2\"");
+        assert_eq!(g.registry.import_toml(&changed).expect("reimport").name, "My node v2");
+    }
+
+    #[test]
+    fn import_rejects_invalid_specs_with_the_spec_error() {
+        let f = fixture();
+        let msg = message(f.registry.import_toml(&CUSTOM.replace("https://data.example.com/api", "htp://x")));
+        assert!(msg.contains("environments.production.base_url \"htp://x\""), "{msg}");
+        let msg = message(f.registry.import_toml("id = \n"));
+        assert!(msg.contains("line 1"), "{msg}");
+    }
+
+    #[test]
+    fn an_unreadable_stored_override_is_reported_and_reset_fixes_it() {
+        let f = fixture();
+        f.registry.set("gemini", &[("timeout_ms", "3000")]).expect("set");
+        f.registry
+            .store
+            .with_conn(|c| {
+                c.execute(
+                    "UPDATE provider_specs SET spec_toml = 'id = \"gemini\"\nbogus = 1' WHERE id = 'gemini'",
+                    [],
+                )?;
+                Ok(())
+            })
+            .expect("corrupt");
+        let entry = f.registry.get("gemini").expect("falls back to the preset");
+        assert_eq!(entry.origin, Origin::Modified);
+        assert!(entry.problem.as_deref().is_some_and(|p| p.contains("bogus")), "{:?}", entry.problem);
+        assert_eq!(f.registry.list().expect("list").len(), catalog::PRESETS.len());
+        assert!(f.registry.reset("gemini").expect("reset").problem.is_none());
+    }
+
+    #[test]
+    fn close_matches_prefers_small_edit_distances() {
+        let ids = ["binance", "bitfinex", "bitstamp", "coinbase", "coinbase_exchange"];
+        assert_eq!(close_matches("binanse", ids), ["binance"]);
+        assert_eq!(close_matches("coinbase-exchange", ids), ["coinbase_exchange", "coinbase"]);
+        assert_eq!(close_matches("coin", ids), ["coinbase", "coinbase_exchange"]);
+        assert!(close_matches("xyzxyzxyz", ids).is_empty());
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

@@ -1,0 +1,477 @@
+//! The call pipeline against mock exchanges on 127.0.0.1 that verify signatures.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use keyward::keys::{NewKey, Scopes};
+use keyward::pipeline::{CallError, CallOptions, CallRequest, Normalized};
+use keyward::vault::{MemoryStore, SecretString};
+use keyward::Keyward;
+use serde_json::json;
+
+use crate::support::mock_exchange::{Auth, MockCreds, MockExchange, Scripted};
+
+struct Fixture {
+    kw: Keyward,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core opens");
+    Fixture { kw, _dir: dir }
+}
+
+impl Fixture {
+    fn point(&self, provider: &str, base_url: &str) {
+        self.kw
+            .providers()
+            .set(provider, &[("environments.production.base_url".to_string(), base_url.to_string())])
+            .expect("base URL accepted");
+    }
+
+    fn set(&self, provider: &str, field: &str, value: &str) {
+        self.kw.providers().set(provider, &[(field.to_string(), value.to_string())]).expect("setting accepted");
+    }
+
+    fn add_key(&self, provider: &str, label: &str, creds: &MockCreds, scopes: &str) {
+        self.kw
+            .keys()
+            .add(
+                NewKey {
+                    provider: provider.into(),
+                    label: label.into(),
+                    environment: "production".into(),
+                    api_key: creds.api_key.clone(),
+                    secret: SecretString::from(creds.secret_for_keyward()),
+                    passphrase: creds.passphrase.clone().map(SecretString::from),
+                    scopes: scopes.parse::<Scopes>().expect("scopes"),
+                    notes: String::new(),
+                    expires_at: None,
+                },
+                chrono::Utc::now(),
+            )
+            .expect("key stored");
+    }
+
+    fn endpoint(&self, provider: &str, op: &str) -> (String, String) {
+        let spec = self.kw.providers().get(provider).expect("provider").spec;
+        let e = spec.endpoints.get(op).unwrap_or_else(|| panic!("{provider} maps {op}"));
+        let base = url::Url::parse(&spec.environments["production"].base_url).expect("url");
+        (e.method.as_str().to_string(), format!("{}{}", base.path().trim_end_matches('/'), e.path))
+    }
+
+    async fn call(&self, provider: &str, op: &str, params: &[(&str, &str)]) -> Result<keyward::pipeline::CallOutcome, CallError> {
+        self.call_with(provider, op, params, CallOptions { caller: "test".into(), ..Default::default() }).await
+    }
+
+    async fn call_with(
+        &self,
+        provider: &str,
+        op: &str,
+        params: &[(&str, &str)],
+        options: CallOptions,
+    ) -> Result<keyward::pipeline::CallOutcome, CallError> {
+        let params: BTreeMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.kw
+            .pipeline()
+            .call(CallRequest { provider: provider.into(), operation: op.into(), params, options })
+            .await
+    }
+
+    fn recorded(&self) -> Vec<(String, String, i64, Option<i64>, String)> {
+        self.kw.pipeline().recorder().flush();
+        self.kw
+            .store()
+            .with_conn(|c| {
+                let mut stmt = c.prepare("SELECT provider, operation, attempt, status, outcome FROM calls ORDER BY id")?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .expect("calls readable")
+    }
+}
+
+impl MockCreds {
+    fn hmac(api_key: &str, secret: &str, passphrase: Option<&str>) -> Self {
+        MockCreds { api_key: api_key.into(), secret: secret.into(), passphrase: passphrase.map(String::from), public_pem: None, private_pem: None }
+    }
+
+    /// What the user pastes into Keyward as the secret.
+    fn secret_for_keyward(&self) -> String {
+        self.private_pem.clone().unwrap_or_else(|| self.secret.clone())
+    }
+}
+
+fn binance_creds() -> MockCreds {
+    MockCreds::hmac(
+        "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+        "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j",
+        None,
+    )
+}
+
+fn status_reply(status: u16) -> Scripted {
+    Scripted { status, headers: vec![], body: json!({"msg": "unavailable"}).to_string() }
+}
+
+#[tokio::test]
+async fn a_signed_binance_call_verifies_at_the_exchange_and_is_normalised() {
+    let f = fixture();
+    let creds = binance_creds();
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(creds.clone())).await;
+    f.point("binance", &mock.base_url);
+    f.add_key("binance", "main", &creds, "read");
+    let (method, path) = f.endpoint("binance", "balances");
+    mock.route(
+        &format!("{method} {path}"),
+        json!({"balances": [{"asset": "BTC", "free": "0.5", "locked": "0.1"}, {"asset": "USDT", "free": "1200", "locked": "0"}]}),
+    );
+
+    let out = f.call("binance", "balances", &[]).await.expect("signed call succeeds");
+    assert_eq!(mock.rejected(), 0);
+    assert_eq!(mock.hits(), 1);
+    match out.data {
+        Normalized::Balances(b) => {
+            assert_eq!(b.len(), 2);
+            assert_eq!((b[0].asset.as_str(), b[0].free.as_str(), b[0].locked.as_str()), ("BTC", "0.5", "0.1"));
+        }
+        other => panic!("expected balances, got {other:?}"),
+    }
+    let seen = &mock.seen()[0];
+    assert!(seen.query.contains("timestamp="), "query: {}", seen.query);
+    assert!(seen.query.contains("recvWindow=5000"), "query: {}", seen.query);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_rejected_by_the_exchange_and_reported_as_http_401() {
+    let f = fixture();
+    let creds = binance_creds();
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(creds.clone())).await;
+    f.point("binance", &mock.base_url);
+    let wrong = MockCreds::hmac(&creds.api_key, "not-the-secret", None);
+    f.add_key("binance", "main", &wrong, "read");
+    let err = f.call("binance", "balances", &[]).await.expect_err("bad signature");
+    assert_eq!(mock.rejected(), 1);
+    assert_eq!(mock.hits(), 1, "a 401 is not retried");
+    match &err {
+        CallError::Http { status, .. } => assert_eq!(*status, 401),
+        other => panic!("expected HTTP 401, got {other:?}"),
+    }
+    assert!(!err.to_string().contains("not-the-secret"), "the secret leaked into: {err}");
+}
+
+#[tokio::test]
+async fn kraken_private_calls_sign_path_and_nonce_and_nonces_keep_increasing() {
+    let f = fixture();
+    let creds = MockCreds::hmac(
+        "kraken-key",
+        "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg==",
+        None,
+    );
+    let mock = MockExchange::start(Auth::Kraken, Some(creds.clone())).await;
+    f.point("kraken", &mock.base_url);
+    f.add_key("kraken", "main", &creds, "read");
+    let (method, path) = f.endpoint("kraken", "balances");
+    assert_eq!(method, "POST");
+    mock.route(&format!("POST {path}"), json!({"error": [], "result": {"XXBT": "1.25", "ZUSD": "300.5"}}));
+    for _ in 0..5 {
+        let out = f.call("kraken", "balances", &[]).await.expect("kraken call");
+        assert!(matches!(out.data, Normalized::Balances(ref b) if b.len() == 2), "{:?}", out.data);
+    }
+    assert_eq!(mock.rejected(), 0, "every signature and nonce accepted");
+    assert_eq!(mock.hits(), 5);
+}
+
+#[tokio::test]
+async fn kraken_errors_inside_a_200_body_are_reported_with_their_code() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("kraken", &mock.base_url);
+    let (_, path) = f.endpoint("kraken", "server_time");
+    mock.route(&format!("GET {path}"), json!({"error": ["EService:Unavailable"], "result": {}}));
+    let err = f.call("kraken", "server_time", &[]).await.expect_err("exchange error");
+    match err {
+        CallError::Exchange { code, message, .. } => {
+            assert_eq!(code, "EService");
+            assert_eq!(message, "Unavailable");
+        }
+        other => panic!("expected an exchange error, got {other:?}"),
+    }
+}
+
+fn ec_key_pair() -> (String, String) {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let secret = p256::SecretKey::random(&mut rand::thread_rng());
+    let private = secret.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string();
+    let public = secret.public_key().to_public_key_pem(LineEnding::LF).expect("pem");
+    (private, public)
+}
+
+#[tokio::test]
+async fn every_signed_scheme_is_accepted_by_an_exchange_that_checks_it() {
+    let (private_pem, public_pem) = ec_key_pair();
+    let b64_secret = base64::engine::general_purpose::STANDARD.encode(b"coinbase-exchange-secret-bytes-32");
+    let cases: Vec<(&str, Auth, MockCreds)> = vec![
+        ("binance", Auth::BinanceHmac, binance_creds()),
+        ("kucoin", Auth::Kucoin, MockCreds::hmac("kc-key", "kc-secret", Some("kc-pass"))),
+        ("okx", Auth::Okx, MockCreds::hmac("okx-key", "okx-secret", Some("okx-pass"))),
+        ("bybit", Auth::BybitV5, MockCreds::hmac("bybit-key", "bybit-secret", None)),
+        ("coinbase_exchange", Auth::CoinbaseExchange, MockCreds::hmac("cbx-key", &b64_secret, Some("cbx-pass"))),
+        (
+            "coinbase",
+            Auth::CoinbaseJwt,
+            MockCreds {
+                api_key: "organizations/org-1/apiKeys/key-1".into(),
+                secret: String::new(),
+                passphrase: None,
+                public_pem: Some(public_pem),
+                private_pem: Some(private_pem),
+            },
+        ),
+        ("gemini", Auth::Gemini, MockCreds::hmac("gemini-key", "gemini-secret", None)),
+        ("bitfinex", Auth::BitfinexV2, MockCreds::hmac("bfx-key", "bfx-secret", None)),
+    ];
+    for (provider, auth, creds) in cases {
+        let f = fixture();
+        let mock = MockExchange::start(auth, Some(creds.clone())).await;
+        f.point(provider, &mock.base_url);
+        f.add_key(provider, "main", &creds, "read");
+        let (method, path) = f.endpoint(provider, "balances");
+        let ok_code = if provider == "kucoin" { "200000" } else { "0" };
+        mock.route(&format!("{method} {path}"), json!({"code": ok_code, "retCode": 0, "data": [], "result": {}}));
+        let out = f.call(provider, "balances", &[]).await;
+        assert!(out.is_ok(), "{provider}: {:?}", out.err());
+        assert_eq!(mock.rejected(), 0, "{provider}: signature rejected");
+        assert_eq!(mock.hits(), 1, "{provider}");
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_each_attempt_is_recorded() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "retry.base_delay_ms", "1");
+    let (_, path) = f.endpoint("binance", "server_time");
+    mock.script([status_reply(503), status_reply(502)]);
+    mock.route(&format!("GET {path}"), json!({"serverTime": 1_700_000_000_000_i64}));
+    let out = f.call("binance", "server_time", &[]).await.expect("third attempt succeeds");
+    assert_eq!(out.attempts, 3);
+    assert_eq!(mock.hits(), 3);
+    assert!(matches!(out.data, Normalized::ServerTime { server_time } if server_time.timestamp_millis() == 1_700_000_000_000));
+    let rows = f.recorded();
+    let statuses: Vec<Option<i64>> = rows.iter().map(|r| r.3).collect();
+    assert_eq!(statuses, vec![Some(503), Some(502), Some(200)]);
+    assert_eq!(rows.iter().map(|r| r.2).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(rows.iter().all(|r| r.0 == "binance" && r.1 == "server_time"));
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_configured_attempts() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "retry.base_delay_ms", "1");
+    f.set("binance", "retry.max_attempts", "2");
+    mock.script([status_reply(503), status_reply(503), status_reply(503)]);
+    let err = f.call("binance", "server_time", &[]).await.expect_err("gives up");
+    assert!(matches!(err, CallError::Http { status: 503, .. }), "{err:?}");
+    assert_eq!(mock.hits(), 2);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "retry.base_delay_ms", "1");
+    let (_, path) = f.endpoint("binance", "server_time");
+    mock.script([Scripted { status: 429, headers: vec![("retry-after", "1".into())], body: "{}".into() }]);
+    mock.route(&format!("GET {path}"), json!({"serverTime": 1_700_000_000_000_i64}));
+    let started = std::time::Instant::now();
+    let out = f.call("binance", "server_time", &[]).await.expect("succeeds after waiting");
+    assert_eq!(out.attempts, 2);
+    assert!(started.elapsed() >= Duration::from_secs(1), "retried after {:?}, before Retry-After", started.elapsed());
+}
+
+#[tokio::test]
+async fn an_order_that_meets_a_5xx_is_status_unknown_and_never_resent() {
+    let f = fixture();
+    let creds = binance_creds();
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(creds.clone())).await;
+    f.point("binance", &mock.base_url);
+    f.add_key("binance", "trader", &creds, "read,trade");
+    mock.script([status_reply(503)]);
+    let err = f
+        .call("binance", "place_order", &[("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.01")])
+        .await
+        .expect_err("status unknown");
+    assert!(matches!(err, CallError::StatusUnknown { .. }), "{err:?}");
+    assert_eq!(err.kind(), "statusUnknown");
+    assert!(err.to_string().contains("not resent"), "{err}");
+    assert_eq!(mock.hits(), 1, "an order is never retried blindly");
+}
+
+#[tokio::test]
+async fn a_read_only_key_cannot_place_an_order_and_nothing_is_sent() {
+    let f = fixture();
+    let creds = binance_creds();
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(creds.clone())).await;
+    f.point("binance", &mock.base_url);
+    f.add_key("binance", "reader", &creds, "read");
+    let err = f
+        .call("binance", "place_order", &[("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.01")])
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, CallError::PermissionDenied { .. }), "{err:?}");
+    assert!(err.to_string().contains("trade scope"), "{err}");
+    assert_eq!(mock.hits(), 0, "nothing reached the exchange");
+}
+
+#[tokio::test]
+async fn an_expired_key_is_never_used() {
+    let f = fixture();
+    let creds = binance_creds();
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(creds.clone())).await;
+    f.point("binance", &mock.base_url);
+    f.kw
+        .keys()
+        .add(
+            NewKey {
+                provider: "binance".into(),
+                label: "old".into(),
+                environment: "production".into(),
+                api_key: creds.api_key.clone(),
+                secret: SecretString::from(creds.secret.clone()),
+                passphrase: None,
+                scopes: Scopes::default(),
+                notes: String::new(),
+                expires_at: Some(chrono::Utc::now() - chrono::Duration::days(1)),
+            },
+            chrono::Utc::now(),
+        )
+        .expect("stored");
+    let err = f.call("binance", "balances", &[]).await.expect_err("expired");
+    assert_eq!(err.kind(), "keyExpired");
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert_eq!(mock.hits(), 0);
+}
+
+#[tokio::test]
+async fn identical_concurrent_cacheable_calls_reach_the_exchange_once() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "endpoints.ticker.cache_ttl_ms", "60000");
+    let (_, path) = f.endpoint("binance", "ticker");
+    mock.route(&format!("GET {path}"), json!({"symbol": "BTCUSDT", "bidPrice": "100.0", "askPrice": "100.5", "lastPrice": "100.2"}));
+    let calls = (0..10).map(|_| f.call("binance", "ticker", &[("symbol", "BTCUSDT")]));
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok), "{:?}", results.iter().find(|r| r.is_err()));
+    assert_eq!(mock.hits(), 1, "one upstream call for ten identical requests");
+    let again = f.call("binance", "ticker", &[("symbol", "BTCUSDT")]).await.expect("cached");
+    assert!(again.from_cache);
+    assert_eq!(mock.hits(), 1);
+    let other = f.call("binance", "ticker", &[("symbol", "ETHUSDT")]).await.expect("other symbol");
+    assert!(!other.from_cache);
+    assert_eq!(mock.hits(), 2);
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_fails_over_to_the_next() {
+    let f = fixture();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead_url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    f.point("binance", &dead_url);
+    f.set("binance", "retry.max_attempts", "1");
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("bybit", &mock.base_url);
+    let (_, path) = f.endpoint("bybit", "server_time");
+    mock.route(&format!("GET {path}"), json!({"retCode": 0, "retMsg": "OK", "result": {"timeSecond": "1700000000"}}));
+    let out = f
+        .call_with(
+            "binance",
+            "server_time",
+            &[],
+            CallOptions { caller: "test".into(), failover: vec!["bybit".into()], ..Default::default() },
+        )
+        .await
+        .expect("bybit answers");
+    assert_eq!(out.provider, "bybit");
+    assert!(matches!(out.data, Normalized::ServerTime { server_time } if server_time.timestamp() == 1_700_000_000));
+}
+
+#[tokio::test]
+async fn a_response_above_the_size_cap_is_refused() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "max_response_bytes", "64");
+    let (_, path) = f.endpoint("binance", "server_time");
+    mock.route(&format!("GET {path}"), json!({"serverTime": 1, "padding": "x".repeat(500)}));
+    let err = f.call("binance", "server_time", &[]).await.expect_err("too large");
+    assert_eq!(err.kind(), "tooLarge");
+}
+
+#[tokio::test]
+async fn a_discontinued_provider_cannot_be_called() {
+    let f = fixture();
+    let err = f.call("ftx", "server_time", &[]).await.expect_err("FTX is gone");
+    assert!(err.to_string().contains("2022"), "{err}");
+}
+
+#[tokio::test]
+async fn missing_required_parameters_are_named_before_anything_is_sent() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    let err = f.call("binance", "order_book", &[]).await.expect_err("symbol missing");
+    assert!(err.to_string().contains("`symbol`"), "{err}");
+    assert_eq!(mock.hits(), 0);
+    let err = f.call("binance", "no_such_op", &[]).await.expect_err("unknown op");
+    assert!(err.to_string().contains("no_such_op") && err.to_string().contains("server_time"), "{err}");
+}
+
+#[tokio::test]
+async fn data_providers_send_their_key_in_the_documented_header_or_query_parameter() {
+    // CoinMarketCap: X-CMC_PRO_API_KEY header.
+    let f = fixture();
+    let creds = MockCreds::hmac("cmc-key-123", "cmc-key-123", None);
+    let mock = MockExchange::start(Auth::ApiKeyHeader("x-cmc_pro_api_key"), Some(creds.clone())).await;
+    f.point("coinmarketcap", &mock.base_url);
+    // The token is the secret (kept in the credential store); the "API key" is only a label.
+    f.add_key("coinmarketcap", "main", &MockCreds::hmac("cmc", "cmc-key-123", None), "read");
+    let (method, path) = f.endpoint("coinmarketcap", "ticker");
+    mock.route(&format!("{method} {path}"), json!({"data": {}, "status": {"error_code": 0}}));
+    f.call("coinmarketcap", "ticker", &[]).await.expect("CoinMarketCap call");
+    assert_eq!(mock.rejected(), 0);
+    let seen = mock.seen();
+    assert_eq!(seen[0].method, "GET");
+    assert_eq!(seen[0].path, path);
+    assert!(seen[0].query.contains("symbol=BTC"), "defaults are sent: {}", seen[0].query);
+    assert_eq!(seen[0].headers.get("x-cmc_pro_api_key").map(String::as_str), Some("cmc-key-123"));
+
+    // Alpha Vantage: apikey query parameter; an error never shows the URL with the key.
+    let f = fixture();
+    let creds = MockCreds::hmac("av-key-456", "av-key-456", None);
+    let mock = MockExchange::start(Auth::ApiKeyQuery("apikey"), Some(creds.clone())).await;
+    f.point("alphavantage", &mock.base_url);
+    f.add_key("alphavantage", "main", &MockCreds::hmac("av", "av-key-456", None), "read");
+    let (method, path) = f.endpoint("alphavantage", "ticker");
+    mock.route(&format!("{method} {path}"), json!({"Realtime Currency Exchange Rate": {}}));
+    f.call("alphavantage", "ticker", &[]).await.expect("Alpha Vantage call");
+    assert_eq!(mock.rejected(), 0);
+    assert!(mock.seen()[0].query.contains("apikey=av-key-456"));
+    assert!(mock.seen()[0].body.is_empty());
+
+    f.point("alphavantage", "http://127.0.0.1:9");
+    f.set("alphavantage", "retry.max_attempts", "1");
+    let err = f.call("alphavantage", "stock_quote", &[("symbol", "IBM")]).await.expect_err("nothing listens on port 9");
+    assert!(!err.to_string().contains("av-key-456"), "the key leaked into: {err}");
+}

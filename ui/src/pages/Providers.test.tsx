@@ -1,0 +1,134 @@
+import { fireEvent, render, screen, waitFor } from "@testing-library/preact";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { IpcError, type ProviderDetailDto, type ProviderSummaryDto } from "../ipc";
+import { Providers, diffAssignments } from "./Providers";
+
+const api = vi.hoisted(() => ({
+  list: vi.fn(),
+  get: vi.fn(),
+  set: vi.fn(),
+  test: vi.fn(),
+  importToml: vi.fn(),
+}));
+vi.mock("../ipc", async (orig) => {
+  const real = await orig<typeof import("../ipc")>();
+  return { ...real, providers: { ...real.providers, ...api } };
+});
+
+const summary = (id: string, over: Partial<ProviderSummaryDto> = {}): ProviderSummaryDto => ({
+  id,
+  name: id[0].toUpperCase() + id.slice(1),
+  kind: "exchange",
+  origin: "preset",
+  enabled: false,
+  environment: "production",
+  environments: [{ name: "production", baseUrl: `https://api.${id}.com` }],
+  authScheme: "binance_hmac",
+  operations: ["server_time"],
+  discontinued: null,
+  docsUrl: null,
+  ...over,
+});
+
+const detail = (s: ProviderSummaryDto, timeoutMs = 10000): ProviderDetailDto => ({
+  summary: s,
+  toml: `id = "${s.id}"`,
+  authSchemes: ["none", "binance_hmac"],
+  settings: {
+    name: s.name,
+    defaultEnvironment: "production",
+    timeoutMs,
+    maxResponseBytes: 8388608,
+    retryMaxAttempts: 3,
+    retryBaseDelayMs: 200,
+    retryMaxDelayMs: 5000,
+    authScheme: s.authScheme,
+    authHeaderName: null,
+    authQueryParam: null,
+    authRecvWindowMs: 5000,
+    authKeyVersion: null,
+    authPassphraseRequired: false,
+    headers: [],
+    endpoints: [
+      { operation: "server_time", method: "GET", path: "/api/v3/time", body: "query", weight: 1, cost: 0, cacheTtlMs: 0, signed: false, class: "read", required: [] },
+    ],
+    healthCheck: "server_time",
+    statusOperation: null,
+  },
+});
+
+beforeEach(() => Object.values(api).forEach((f) => f.mockReset()));
+
+describe("providers page", () => {
+  it("lists exchanges and market data and shows the first provider", async () => {
+    const b = summary("binance");
+    api.list.mockResolvedValue([b, summary("coingecko", { kind: "market_data", authScheme: "api_key_header" })]);
+    api.get.mockResolvedValue(detail(b));
+    render(<Providers />);
+    await waitFor(() => expect(screen.getByTestId("provider-title").textContent).toBe("Binance"));
+    expect(screen.getByText("Exchanges")).toBeTruthy();
+    expect(screen.getByText("Market data")).toBeTruthy();
+    expect(screen.getByTestId("provider-row-coingecko").textContent).toContain("api_key_header");
+  });
+
+  it("saves only the changed field and shows the core's validation error", async () => {
+    const b = summary("binance");
+    api.list.mockResolvedValue([b]);
+    api.get.mockResolvedValue(detail(b));
+    api.set.mockRejectedValueOnce(new IpcError("invalidSpec", 'provider "binance": timeout_ms -5 must be a positive number of milliseconds'));
+    render(<Providers />);
+    const timeout = (await screen.findByTestId("timeout")) as HTMLInputElement;
+    fireEvent.input(timeout, { target: { value: "-5" } });
+    fireEvent.click(screen.getByTestId("provider-save"));
+    await waitFor(() => expect(screen.getByTestId("provider-error").textContent).toContain("timeout_ms -5"));
+    expect(api.set).toHaveBeenCalledWith("binance", [{ field: "timeout_ms", value: "-5" }]);
+
+    api.set.mockResolvedValueOnce(detail(b, 5000));
+    fireEvent.input(timeout, { target: { value: "5000" } });
+    fireEvent.click(screen.getByTestId("provider-save"));
+    await waitFor(() => expect(screen.getByTestId("provider-notice").textContent).toBe("Saved 1 change."));
+  });
+
+  it("shows test-connection results with latency", async () => {
+    const b = summary("binance");
+    api.list.mockResolvedValue([b]);
+    api.get.mockResolvedValue(detail(b));
+    api.test.mockResolvedValue([
+      { operation: "server_time", ok: true, status: 200, latencyMs: 42, summary: "server time 2026-01-01T00:00:00.000Z", errorKind: null },
+      { operation: "system_status", ok: false, status: null, latencyMs: 3, summary: "binance system_status: no answer", errorKind: "network" },
+    ]);
+    render(<Providers />);
+    fireEvent.click(await screen.findByTestId("provider-test"));
+    await waitFor(() => expect(screen.getByTestId("check-server_time").textContent).toContain("42 ms"));
+    expect(screen.getByTestId("check-system_status").textContent).toContain("failed");
+  });
+
+  it("says why a discontinued provider cannot be used", async () => {
+    const ftx = summary("ftx", { discontinued: "Discontinued since 2022-11-11: halted withdrawals" });
+    api.list.mockResolvedValue([ftx]);
+    api.get.mockResolvedValue(detail(ftx));
+    render(<Providers />);
+    await waitFor(() => expect(screen.getByTestId("provider-discontinued").textContent).toContain("2022-11-11"));
+    expect((screen.getByTestId("provider-test") as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it("adds a custom provider from TOML and shows syntax errors with their line", async () => {
+    api.list.mockResolvedValue([]);
+    api.importToml.mockRejectedValueOnce(new IpcError("invalidSpec", "provider spec line 3, column 7: expected `=`"));
+    render(<Providers />);
+    fireEvent.click(await screen.findByTestId("provider-add"));
+    fireEvent.click(screen.getByTestId("import-submit"));
+    await waitFor(() => expect(screen.getByTestId("import-error").textContent).toContain("line 3, column 7"));
+  });
+});
+
+describe("diffAssignments", () => {
+  it("quotes string fields and leaves numbers bare", () => {
+    const before = { timeout_ms: "10000", "environments.production.base_url": "https://a", name: "A" };
+    const after = { timeout_ms: "5000", "environments.production.base_url": "http://127.0.0.1:9", name: "A" };
+    expect(diffAssignments(before, after)).toEqual([
+      { field: "timeout_ms", value: "5000" },
+      { field: "environments.production.base_url", value: '"http://127.0.0.1:9"' },
+    ]);
+  });
+});

@@ -1,0 +1,503 @@
+import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
+import {
+  providers,
+  IpcError,
+  type AssignmentDto,
+  type CheckDto,
+  type ProviderDetailDto,
+  type ProviderSettingsDto,
+  type ProviderSummaryDto,
+} from "../ipc";
+
+const CUSTOM_TEMPLATE = `id = "my_exchange"
+name = "My exchange"
+kind = "exchange"
+default_environment = "production"
+
+[environments.production]
+base_url = "https://api.example.com"
+
+[auth]
+scheme = "api_key_header"
+header_name = "X-API-KEY"
+
+[endpoints.server_time]
+method = "GET"
+path = "/v1/time"
+`;
+
+type Busy = null | "loading" | "saving" | "testing" | "importing";
+
+export function Providers() {
+  const [list, setList] = useState<ProviderSummaryDto[] | null>(null);
+  const [listError, setListError] = useState<IpcError | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [filter, setFilter] = useState("");
+  const [adding, setAdding] = useState(false);
+
+  const refresh = useCallback(() => {
+    providers
+      .list()
+      .then((l) => {
+        setList(l);
+        setListError(null);
+        setSelected((cur) => cur ?? l[0]?.id ?? null);
+      })
+      .catch((e: IpcError) => setListError(e));
+  }, []);
+  useEffect(refresh, [refresh]);
+
+  const shown = useMemo(() => {
+    const q = filter.trim().toLowerCase();
+    return (list ?? []).filter((p) => !q || p.id.includes(q) || p.name.toLowerCase().includes(q));
+  }, [list, filter]);
+
+  return (
+    <section>
+      <header class="page-header">
+        <div>
+          <h1>Providers</h1>
+          <p class="lead">Exchanges and data providers: where Keyward sends calls, how it signs them, and their limits.</p>
+        </div>
+        <button type="button" class="button" data-testid="provider-add" onClick={() => setAdding(true)}>
+          Add custom provider
+        </button>
+      </header>
+
+      {listError && (
+        <div class="card error" role="alert">
+          {listError.message}
+        </div>
+      )}
+      {adding && (
+        <ImportPanel
+          onClose={() => setAdding(false)}
+          onDone={(d) => {
+            setAdding(false);
+            setSelected(d.summary.id);
+            refresh();
+          }}
+        />
+      )}
+
+      {list === null && !listError ? (
+        <div class="card muted" role="status">
+          <span class="spinner" aria-hidden="true" /> Loading providers…
+        </div>
+      ) : (
+        <div class="split">
+          <aside class="card list-panel">
+            <input
+              class="input"
+              type="search"
+              placeholder="Filter providers"
+              value={filter}
+              onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
+              aria-label="Filter providers"
+            />
+            {shown.length === 0 && <p class="hint">No provider matches “{filter}”.</p>}
+            {(["exchange", "market_data"] as const).map((kind) => {
+              const group = shown.filter((p) => p.kind === kind);
+              if (group.length === 0) return null;
+              return (
+                <div key={kind}>
+                  <h3 class="group-title">{kind === "exchange" ? "Exchanges" : "Market data"}</h3>
+                  <ul class="plist">
+                    {group.map((p) => (
+                      <li key={p.id}>
+                        <button
+                          type="button"
+                          class={p.id === selected ? "prow active" : "prow"}
+                          data-testid={`provider-row-${p.id}`}
+                          onClick={() => setSelected(p.id)}
+                        >
+                          <span class="prow-name">{p.name}</span>
+                          <span class="prow-meta">
+                            {p.authScheme} · {p.environment}
+                            {p.origin !== "preset" && <span class="badge info">{p.origin}</span>}
+                            {p.discontinued && <span class="badge bad">discontinued</span>}
+                            {p.enabled && !p.discontinued && <span class="badge ok">on</span>}
+                          </span>
+                        </button>
+                      </li>
+                    ))}
+                  </ul>
+                </div>
+              );
+            })}
+          </aside>
+          <div class="detail">
+            {selected ? (
+              <ProviderDetail key={selected} id={selected} onChanged={refresh} onRemoved={() => { setSelected(null); refresh(); }} />
+            ) : (
+              <div class="card empty">Choose a provider on the left, or add your own.</div>
+            )}
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function ImportPanel({ onClose, onDone }: { onClose: () => void; onDone: (d: ProviderDetailDto) => void }) {
+  const [text, setText] = useState(CUSTOM_TEMPLATE);
+  const [error, setError] = useState<IpcError | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = () => {
+    setBusy(true);
+    providers
+      .importToml(text)
+      .then(onDone)
+      .catch((e: IpcError) => setError(e))
+      .finally(() => setBusy(false));
+  };
+  const loadFile = (file: File | undefined) => file?.text().then(setText);
+  return (
+    <div class="card" data-testid="import-panel">
+      <h2>Add or import a provider spec (TOML)</h2>
+      <p class="hint">
+        A new id adds a custom provider; a preset's id replaces that preset's settings (reset brings the preset back).
+      </p>
+      <input type="file" accept=".toml,text/plain" onChange={(e) => loadFile((e.target as HTMLInputElement).files?.[0])} />
+      <textarea
+        class="code-edit"
+        rows={14}
+        value={text}
+        spellcheck={false}
+        data-testid="import-text"
+        onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
+      />
+      {error && (
+        <p class="field-error" role="alert" data-testid="import-error">
+          {error.message}
+        </p>
+      )}
+      <div class="actions">
+        <button type="button" class="button" disabled={busy} onClick={submit} data-testid="import-submit">
+          {busy ? "Checking…" : "Add provider"}
+        </button>
+        <button type="button" class="button secondary" onClick={onClose}>
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/** The form's editable fields, flattened to `set` paths. */
+function flatten(s: ProviderSettingsDto, envs: { name: string; baseUrl: string }[]): Record<string, string> {
+  const out: Record<string, string> = {
+    name: s.name,
+    timeout_ms: String(s.timeoutMs),
+    max_response_bytes: String(s.maxResponseBytes),
+    "retry.max_attempts": String(s.retryMaxAttempts),
+    "retry.base_delay_ms": String(s.retryBaseDelayMs),
+    "retry.max_delay_ms": String(s.retryMaxDelayMs),
+    "auth.scheme": s.authScheme,
+    "auth.header_name": s.authHeaderName ?? "",
+    "auth.query_param": s.authQueryParam ?? "",
+    "auth.recv_window_ms": s.authRecvWindowMs == null ? "" : String(s.authRecvWindowMs),
+    "auth.key_version": s.authKeyVersion == null ? "" : String(s.authKeyVersion),
+  };
+  for (const e of envs) out[`environments.${e.name}.base_url`] = e.baseUrl;
+  for (const ep of s.endpoints) {
+    const p = `endpoints.${ep.operation}`;
+    out[`${p}.method`] = ep.method;
+    out[`${p}.path`] = ep.path;
+    out[`${p}.weight`] = String(ep.weight);
+    out[`${p}.cost`] = String(ep.cost);
+    out[`${p}.cache_ttl_ms`] = String(ep.cacheTtlMs);
+    out[`${p}.class`] = ep.class;
+  }
+  return out;
+}
+
+/** Fields whose values are strings in the spec (quoted so `set` never reads them as numbers). */
+const STRING_FIELDS = /(^name$|base_url$|\.path$|\.method$|\.class$|^auth\.(scheme|header_name|query_param)$)/;
+
+export function diffAssignments(before: Record<string, string>, after: Record<string, string>): AssignmentDto[] {
+  return Object.keys(after)
+    .filter((k) => after[k] !== before[k] && !(after[k] === "" && before[k] === ""))
+    .map((k) => ({ field: k, value: STRING_FIELDS.test(k) ? JSON.stringify(after[k]) : after[k] }));
+}
+
+function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: () => void; onRemoved: () => void }) {
+  const [detail, setDetail] = useState<ProviderDetailDto | null>(null);
+  const [form, setForm] = useState<Record<string, string>>({});
+  const [busy, setBusy] = useState<Busy>("loading");
+  const [error, setError] = useState<IpcError | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [checks, setChecks] = useState<CheckDto[] | null>(null);
+  const [toml, setToml] = useState<string | null>(null);
+
+  const apply = (d: ProviderDetailDto) => {
+    setDetail(d);
+    setForm(flatten(d.settings, d.summary.environments));
+    setBusy(null);
+  };
+  useEffect(() => {
+    providers.get(id).then(apply).catch((e: IpcError) => {
+      setError(e);
+      setBusy(null);
+    });
+  }, [id]);
+
+  if (!detail) {
+    return busy === "loading" ? (
+      <div class="card muted" role="status">
+        <span class="spinner" aria-hidden="true" /> Loading {id}…
+      </div>
+    ) : (
+      <div class="card error">{error?.message}</div>
+    );
+  }
+
+  const s = detail.summary;
+  const original = flatten(detail.settings, s.environments);
+  const changes = diffAssignments(original, form);
+  const run = (what: Busy, p: Promise<ProviderDetailDto>, message: string) => {
+    setBusy(what);
+    setError(null);
+    setNotice(null);
+    p.then((d) => {
+      apply(d);
+      setNotice(message);
+      onChanged();
+    }).catch((e: IpcError) => {
+      setError(e);
+      setBusy(null);
+    });
+  };
+  const field = (key: string, label: string, opts: { type?: string; testid?: string; wide?: boolean } = {}) => (
+    <label class={opts.wide ? "field wide" : "field"}>
+      <span>{label}</span>
+      <input
+        class={error?.message.includes(key) ? "input invalid" : "input"}
+        type={opts.type ?? "text"}
+        value={form[key] ?? ""}
+        data-testid={opts.testid}
+        onInput={(e) => setForm({ ...form, [key]: (e.target as HTMLInputElement).value })}
+      />
+    </label>
+  );
+  const test = () => {
+    setBusy("testing");
+    setChecks(null);
+    providers
+      .test(id)
+      .then((c) => setChecks(c))
+      .catch((e: IpcError) => setError(e))
+      .finally(() => setBusy(null));
+  };
+
+  return (
+    <div data-testid="provider-detail">
+      <div class="card">
+        <div class="detail-head">
+          <div>
+            <h2 data-testid="provider-title">{s.name}</h2>
+            <p class="hint">
+              <code>{s.id}</code> · {s.kind === "exchange" ? "exchange" : "market data"} · {s.origin}
+              {s.docsUrl && (
+                <>
+                  {" "}· docs: <code>{s.docsUrl}</code>
+                </>
+              )}
+            </p>
+          </div>
+          <div class="actions">
+            <button type="button" class="button" onClick={test} disabled={busy !== null || !!s.discontinued} data-testid="provider-test">
+              {busy === "testing" ? "Testing…" : "Test connection"}
+            </button>
+            <button
+              type="button"
+              class="button secondary"
+              disabled={busy !== null}
+              data-testid="provider-toggle"
+              onClick={() => run("saving", providers.setEnabled(id, !s.enabled), s.enabled ? "Disabled." : "Enabled.")}
+            >
+              {s.enabled ? "Disable" : "Enable"}
+            </button>
+            <button type="button" class="button secondary" onClick={() => setToml(toml === null ? detail.toml : null)} data-testid="provider-export">
+              {toml === null ? "Export / edit TOML" : "Hide TOML"}
+            </button>
+            {s.origin === "modified" && (
+              <button type="button" class="button secondary" disabled={busy !== null} data-testid="provider-reset"
+                onClick={() => run("saving", providers.reset(id), "Reset to the preset.")}>
+                Reset to preset
+              </button>
+            )}
+            {s.origin === "custom" && (
+              <button type="button" class="button danger" disabled={busy !== null}
+                onClick={() => {
+                  if (window.confirm(`Remove the custom provider ${s.name}?`)) providers.remove(id).then(onRemoved).catch(setError);
+                }}>
+                Remove
+              </button>
+            )}
+          </div>
+        </div>
+        {s.discontinued && (
+          <p class="banner bad" data-testid="provider-discontinued">
+            {s.discontinued}
+          </p>
+        )}
+        {error && (
+          <p class="field-error" role="alert" data-testid="provider-error">
+            {error.message}
+          </p>
+        )}
+        {notice && (
+          <p class="notice" role="status" data-testid="provider-notice">
+            {notice}
+          </p>
+        )}
+        {checks && (
+          <ul class="checks" data-testid="provider-checks">
+            {checks.length === 0 && <li>This provider maps neither server_time nor system_status.</li>}
+            {checks.map((c) => (
+              <li key={c.operation} class={c.ok ? "ok" : "bad"} data-testid={`check-${c.operation}`}>
+                <strong>{c.operation}</strong> {c.ok ? "OK" : "failed"} · {c.latencyMs} ms
+                {c.status != null && <> · HTTP {c.status}</>}
+                <div class="hint">{c.summary}</div>
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+
+      {toml !== null && (
+        <div class="card">
+          <h2>Spec as TOML</h2>
+          <p class="hint">Edit any setting here (headers, endpoints, parameters, rate limits) and apply, or copy it to share.</p>
+          <textarea class="code-edit" rows={18} spellcheck={false} value={toml} data-testid="provider-toml"
+            onInput={(e) => setToml((e.target as HTMLTextAreaElement).value)} />
+          <div class="actions">
+            <button type="button" class="button" disabled={busy !== null}
+              onClick={() => run("importing", providers.importToml(toml), "Spec applied.")}>
+              Apply TOML
+            </button>
+            <button type="button" class="button secondary" onClick={() => navigator.clipboard?.writeText(toml)}>
+              Copy
+            </button>
+          </div>
+        </div>
+      )}
+
+      <div class="card">
+        <div class="detail-head">
+          <h2>Settings</h2>
+        <div class="actions">
+            <button
+              type="button"
+              class="button"
+              disabled={changes.length === 0 || busy !== null}
+              data-testid="provider-save"
+              onClick={() => run("saving", providers.set(id, changes), `Saved ${changes.length} change${changes.length === 1 ? "" : "s"}.`)}
+            >
+              {busy === "saving" ? "Saving…" : changes.length ? `Save ${changes.length} change${changes.length === 1 ? "" : "s"}` : "No changes"}
+            </button>
+            {changes.length > 0 && (
+              <button type="button" class="button secondary" onClick={() => setForm(original)}>
+                Discard
+              </button>
+            )}
+          </div>
+        </div>
+        <h3>Connection</h3>
+        <div class="form-grid">
+          <label class="field">
+            <span>Environment used for calls</span>
+            <select
+              class="input"
+              value={s.environment}
+              data-testid="provider-environment"
+              onChange={(e) => run("saving", providers.setEnvironment(id, (e.target as HTMLSelectElement).value), "Environment changed.")}
+            >
+              {s.environments.map((e) => (
+                <option key={e.name} value={e.name}>
+                  {e.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          {field("name", "Display name")}
+          {s.environments.map((e) => field(`environments.${e.name}.base_url`, `Base URL (${e.name})`, { wide: true, testid: `base-url-${e.name}` }))}
+          {field("timeout_ms", "Timeout (ms)", { type: "number", testid: "timeout" })}
+          {field("max_response_bytes", "Max response size (bytes)", { type: "number" })}
+          {field("retry.max_attempts", "Attempts (with retries)", { type: "number" })}
+          {field("retry.base_delay_ms", "Retry base delay (ms)", { type: "number" })}
+          {field("retry.max_delay_ms", "Retry max delay (ms)", { type: "number" })}
+        </div>
+        <h3>Authentication</h3>
+        <div class="form-grid">
+          <label class="field">
+            <span>Scheme</span>
+            <select class="input" value={form["auth.scheme"]} onChange={(e) => setForm({ ...form, "auth.scheme": (e.target as HTMLSelectElement).value })}>
+              {detail.authSchemes.map((a) => (
+                <option key={a} value={a}>
+                  {a}
+                </option>
+              ))}
+            </select>
+          </label>
+          {field("auth.header_name", "Key header name")}
+          {field("auth.query_param", "Key query parameter")}
+          {field("auth.recv_window_ms", "Receive window (ms)", { type: "number" })}
+          {field("auth.key_version", "Key version", { type: "number" })}
+        </div>
+        {detail.settings.headers.length > 0 && (
+          <p class="hint">
+            Custom headers: {detail.settings.headers.map((h) => `${h.name}: ${h.value}`).join(", ")} (edit them in the TOML).
+          </p>
+        )}
+        <h3>Endpoints</h3>
+        <div class="table-wrap">
+          <table class="endpoints">
+            <thead>
+              <tr>
+                <th>Operation</th>
+                <th>Method</th>
+                <th>Path</th>
+                <th>Weight</th>
+                <th>Cost (USD)</th>
+                <th>Cache (ms)</th>
+                <th>Class</th>
+                <th>Signed</th>
+              </tr>
+            </thead>
+            <tbody>
+              {detail.settings.endpoints.map((ep) => {
+                const p = `endpoints.${ep.operation}`;
+                const cell = (k: string, type = "text") => (
+                  <input class="input small" type={type} value={form[`${p}.${k}`] ?? ""}
+                    onInput={(e) => setForm({ ...form, [`${p}.${k}`]: (e.target as HTMLInputElement).value })} />
+                );
+                return (
+                  <tr key={ep.operation}>
+                    <td><code>{ep.operation}</code></td>
+                    <td>
+                      <select class="input small" value={form[`${p}.method`]} onChange={(e) => setForm({ ...form, [`${p}.method`]: (e.target as HTMLSelectElement).value })}>
+                        {["GET", "POST", "PUT", "DELETE", "PATCH"].map((m) => <option key={m}>{m}</option>)}
+                      </select>
+                    </td>
+                    <td>{cell("path")}</td>
+                    <td>{cell("weight", "number")}</td>
+                    <td>{cell("cost", "number")}</td>
+                    <td>{cell("cache_ttl_ms", "number")}</td>
+                    <td>
+                      <select class="input small" value={form[`${p}.class`]} onChange={(e) => setForm({ ...form, [`${p}.class`]: (e.target as HTMLSelectElement).value })}>
+                        {["read", "trade", "withdraw"].map((m) => <option key={m}>{m}</option>)}
+                      </select>
+                    </td>
+                    <td>{ep.signed ? "yes" : "no"}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      </div>
+    </div>
+  );
+}
