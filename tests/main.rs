@@ -5,6 +5,7 @@
 mod support;
 
 mod cli;
+mod cli_provider;
 mod pipeline;
 mod store;
 mod vault;
