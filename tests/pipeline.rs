@@ -235,6 +235,7 @@ async fn every_signed_scheme_is_accepted_by_an_exchange_that_checks_it() {
         ),
         ("gemini", Auth::Gemini, MockCreds::hmac("gemini-key", "gemini-secret", None)),
         ("bitfinex", Auth::BitfinexV2, MockCreds::hmac("bfx-key", "bfx-secret", None)),
+        ("bitstamp", Auth::BitstampV2, MockCreds::hmac("bitstamp-key", "bitstamp-secret", None)),
     ];
     for (provider, auth, creds) in cases {
         let f = fixture();

@@ -30,6 +30,7 @@ pub enum Auth {
     CoinbaseJwt,
     Gemini,
     BitfinexV2,
+    BitstampV2,
     ApiKeyHeader(&'static str),
     ApiKeyQuery(&'static str),
 }
@@ -177,7 +178,7 @@ fn is_auth_header(k: &str) -> bool {
     matches!(
         k,
         "x-mbx-apikey" | "api-key" | "api-sign" | "kc-api-key" | "ok-access-key" | "x-bapi-api-key" | "cb-access-key"
-            | "authorization" | "x-gemini-apikey" | "bfx-apikey"
+            | "authorization" | "x-gemini-apikey" | "bfx-apikey" | "x-auth"
     )
 }
 
@@ -368,6 +369,25 @@ fn verify(
                 return Err(format!("payload request {} is not {path}", payload["request"]));
             }
             Ok(())
+        }
+        Auth::BitstampV2 => {
+            // "BITSTAMP " + key + verb + host + path + ?query + content type + nonce + timestamp
+            // + version + body, hex HMAC-SHA256 (Bitstamp HTTP API v2 authentication).
+            let x_auth = header(h, "x-auth")?;
+            if x_auth != format!("BITSTAMP {}", c.api_key) {
+                return Err("wrong X-Auth".into());
+            }
+            let (nonce, ts, version) = (header(h, "x-auth-nonce")?, header(h, "x-auth-timestamp")?, header(h, "x-auth-version")?);
+            let content_type = if body.is_empty() { "" } else { header(h, "content-type")? };
+            let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+            let msg = format!("{x_auth}{method}{host}{path}{q}{content_type}{nonce}{ts}{version}{body}");
+            if !hex::encode(hmac256(c.secret.as_bytes(), msg.as_bytes())).eq_ignore_ascii_case(header(h, "x-auth-signature")?) {
+                return Err("X-Auth-Signature mismatch".into());
+            }
+            if nonce.len() != 36 {
+                return Err(format!("X-Auth-Nonce {nonce} is not 36 characters"));
+            }
+            fresh(ts.parse().map_err(|_| "bad timestamp")?, 150_000)
         }
         Auth::BitfinexV2 => {
             if header(h, "bfx-apikey")? != c.api_key {
