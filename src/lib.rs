@@ -140,6 +140,11 @@ impl Keyward {
         &self.inner.pipeline
     }
 
+    /// Records that a key's secret was revealed or copied (`actor`: "cli", "ui").
+    pub fn audit_reveal(&self, provider: &str, label: &str, actor: &str) {
+        tracing::warn!(provider, label, actor, "key secret revealed");
+    }
+
     /// Reads the facts the dashboard shows. Probing the secret backend may block briefly
     /// (a D-Bus round trip on Linux): call it off the async runtime.
     pub fn info(&self) -> Info {

@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod cli_provider;
+mod keys;
 mod pipeline;
 mod store;
 mod vault;

@@ -52,6 +52,7 @@ pub fn run(kw: &Keyward, args: CallArgs, json_out: bool) -> Result<(), CliError>
         params,
         options: CallOptions {
             key: args.key,
+            key_version: None,
             environment: args.environment,
             caller: "cli".into(),
             raw: args.raw,

@@ -53,10 +53,77 @@ pub enum KeyCmd {
         #[arg(long)]
         label: String,
     },
+    /// Show one key: scopes, dates, version history, last permission check and risks.
+    Show {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        label: String,
+    },
+    /// Print the active secret. Deliberate: needs --yes, and is audited.
+    Reveal {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        label: String,
+        /// Confirm that the secret may be printed to this terminal.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Ask the exchange what the key can do, store the answer and show the risks.
+    Check {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        label: String,
+    },
+    /// Rotate: store a new secret as the next version, verify it against the exchange, and
+    /// switch to it. The old version is kept until you retire it.
+    Rotate {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        label: String,
+        /// The new public key id, if the exchange issued a new one.
+        #[arg(long = "api-key", value_name = "KEY")]
+        api_key: Option<String>,
+        #[arg(long, value_name = "VAR")]
+        secret_env: Option<String>,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+        /// Switch without asking the exchange first.
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Delete an old version's secret from the credential store (its history stays).
+    RetireVersion {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        version: u32,
+    },
+    /// Set how often the key should be rotated.
+    Policy {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long, value_name = "DAYS")]
+        rotate_every: i64,
+    },
 }
 
 pub fn key_json(k: &KeyRecord) -> serde_json::Value {
+    let now = chrono::Utc::now();
     json!({
+        "activeVersion": k.active_version,
+        "rotationDays": k.rotation_days,
+        "rotationDue": k.rotation_due(now),
+        "expired": k.is_expired(now),
+        "risks": k.risks(now).iter().map(|r| json!({"id": r.id(), "message": r.message()})).collect::<Vec<_>>(),
+        "permissionsCheckedAt": k.permissions_checked_at.map(|t| t.to_rfc3339()),
         "provider": k.provider,
         "label": k.label,
         "environment": k.environment,
@@ -164,6 +231,159 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
                     })
                     .collect();
                 table(&["PROVIDER", "LABEL", "ENV", "KEY", "SCOPES", "CREATED", "LAST USED"], &rows);
+            }
+        }
+        KeyCmd::Show { provider, label } => {
+            let k = keys.get(&provider, &label)?;
+            let versions = keys.versions(&provider, &label)?;
+            if json_out {
+                let mut v = key_json(&k);
+                v["versions"] = json!(versions
+                    .iter()
+                    .map(|x| json!({
+                        "version": x.version,
+                        "apiKey": x.masked_api_key(),
+                        "active": x.active,
+                        "createdAt": x.created_at.to_rfc3339(),
+                        "verifiedAt": x.verified_at.map(|t| t.to_rfc3339()),
+                        "retiredAt": x.retired_at.map(|t| t.to_rfc3339()),
+                    }))
+                    .collect::<Vec<_>>());
+                print_json(&v);
+            } else {
+                let now = chrono::Utc::now();
+                println!("{} / {} ({})", k.provider, k.label, k.environment);
+                println!("  api key      {}", k.masked_api_key());
+                println!("  scopes       {}", k.scopes);
+                println!("  created      {}", k.created_at.format("%Y-%m-%d"));
+                println!(
+                    "  rotate by    {}{}",
+                    k.rotate_by.map_or("-".into(), |t| t.format("%Y-%m-%d").to_string()),
+                    if k.rotation_due(now) { "  (due)" } else { "" }
+                );
+                if let Some(t) = k.expires_at {
+                    println!("  expires      {}{}", t.format("%Y-%m-%d"), if k.is_expired(now) { "  (expired)" } else { "" });
+                }
+                for r in k.risks(now) {
+                    println!("  RISK         {}", r.message());
+                }
+                println!("  versions");
+                for v in versions {
+                    println!(
+                        "    v{} {} {}{}{}",
+                        v.version,
+                        v.masked_api_key(),
+                        v.created_at.format("%Y-%m-%d"),
+                        if v.active { "  active" } else { "" },
+                        if v.retired_at.is_some() { "  retired" } else { "" }
+                    );
+                }
+            }
+        }
+        KeyCmd::Reveal { provider, label, yes } => {
+            if !yes {
+                return Err(CliError::Usage(
+                    "revealing prints the secret in clear; run again with --yes to confirm".into(),
+                ));
+            }
+            let secret = keys.reveal(&provider, &label)?;
+            kw.audit_reveal(&provider, &label, "cli");
+            use secrecy::ExposeSecret;
+            if json_out {
+                print_json(&json!({"provider": provider, "label": label, "secret": secret.expose_secret()}));
+            } else {
+                println!("{}", secret.expose_secret());
+            }
+        }
+        KeyCmd::Check { provider, label } => {
+            let runtime = super::runtime()?;
+            let report = runtime.block_on(crate::keys::check_permissions(
+                kw.providers(),
+                keys,
+                kw.pipeline(),
+                &provider,
+                &label,
+            ))?;
+            let p = &report.permissions;
+            let yn = |b: Option<bool>| match b {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            };
+            if json_out {
+                print_json(&json!({
+                    "read": p.read, "trade": p.trade, "withdraw": p.withdraw, "ipRestricted": p.ip_restricted,
+                    "tradingExpiresAt": p.trading_expires_at.map(|t| t.to_rfc3339()),
+                    "keyExpiresAt": p.key_expires_at.map(|t| t.to_rfc3339()),
+                    "risks": report.risks.iter().map(|r| json!({"id": r.id(), "message": r.message()})).collect::<Vec<_>>(),
+                }));
+            } else {
+                println!("read {}  trade {}  withdraw {}  ip restricted {}", yn(p.read), yn(p.trade), yn(p.withdraw), yn(p.ip_restricted));
+                if report.risks.is_empty() {
+                    println!("no risks found");
+                }
+                for r in &report.risks {
+                    println!("RISK: {}", r.message());
+                }
+            }
+        }
+        KeyCmd::Rotate { provider, label, api_key, secret_env, passphrase_env, no_verify } => {
+            let current = keys.get(&provider, &label)?;
+            let passphrase = match (&passphrase_env, current.has_passphrase) {
+                (Some(var), _) => Some(secret_from(Some(var), "passphrase")?),
+                (None, true) => return Err(CliError::Usage("this key has a passphrase: pass --passphrase-env VAR".into())),
+                (None, false) => None,
+            };
+            let secret = secret_from(secret_env.as_deref(), "new secret")?;
+            let version = keys.add_version(&provider, &label, api_key, secret, passphrase, chrono::Utc::now())?;
+            if !no_verify {
+                let runtime = super::runtime()?;
+                let verified = runtime.block_on(crate::keys::verify_version(
+                    kw.providers(),
+                    keys,
+                    kw.pipeline(),
+                    &provider,
+                    &label,
+                    version.version,
+                ));
+                if let Err(e) = verified {
+                    return Err(CliError::Usage(format!(
+                        "version {} was stored but the exchange did not accept it, so the key still uses version {}: {e}",
+                        version.version, current.active_version
+                    )));
+                }
+            }
+            let record = keys.activate_version(&provider, &label, version.version, chrono::Utc::now())?;
+            if json_out {
+                print_json(&key_json(&record));
+            } else {
+                println!(
+                    "key \"{label}\" now uses version {} ({}); version {} is kept until you retire it:\n  keyward key retire-version --provider {provider} --label {label} --version {}",
+                    record.active_version,
+                    if no_verify { "not verified" } else { "verified with the exchange" },
+                    current.active_version,
+                    current.active_version
+                );
+            }
+        }
+        KeyCmd::RetireVersion { provider, label, version } => {
+            let v = keys.retire_version(&provider, &label, version, chrono::Utc::now())?;
+            if json_out {
+                print_json(&json!({"version": v.version, "retiredAt": v.retired_at.map(|t| t.to_rfc3339())}));
+            } else {
+                println!("version {} of \"{label}\" retired; its secret was deleted from the credential store", v.version);
+            }
+        }
+        KeyCmd::Policy { provider, label, rotate_every } => {
+            let k = keys.set_rotation_days(&provider, &label, rotate_every)?;
+            if json_out {
+                print_json(&key_json(&k));
+            } else {
+                println!(
+                    "\"{label}\" rotates every {} days; next by {}",
+                    k.rotation_days,
+                    k.rotate_by.map_or("-".into(), |t| t.format("%Y-%m-%d").to_string())
+                );
             }
         }
         KeyCmd::Remove { provider, label } => {

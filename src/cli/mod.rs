@@ -70,6 +70,8 @@ pub enum CliError {
     Key(#[from] crate::keys::KeyError),
     #[error(transparent)]
     Call(#[from] crate::pipeline::CallError),
+    #[error(transparent)]
+    Check(#[from] crate::keys::CheckError),
     #[error("{0}")]
     Usage(String),
 }
@@ -82,6 +84,7 @@ impl CliError {
             CliError::Spec(_) => "invalidSpec",
             CliError::Key(_) => "key",
             CliError::Call(e) => e.kind(),
+            CliError::Check(e) => e.kind(),
             CliError::Usage(_) => "usage",
         }
     }

@@ -4,6 +4,8 @@
 //! declares scopes (read, trade, withdraw). The pipeline refuses an operation whose class is
 //! outside the key's scopes before anything is sent.
 
+mod check;
+pub mod permissions;
 mod scopes;
 
 use std::sync::Arc;
@@ -16,6 +18,8 @@ use crate::signing::Credentials;
 use crate::store::{Store, StoreError};
 use crate::vault::{SecretStore, VaultError};
 
+pub use check::{check_permissions, verify_version, CheckError, PermissionReport};
+pub use permissions::{KeyPermissions, Risk};
 pub use scopes::{Scope, Scopes};
 
 /// Default rotation period for a new key.
@@ -33,6 +37,12 @@ pub enum KeyError {
     Invalid { field: &'static str, value: String, problem: String },
     #[error("key \"{label}\" for \"{provider}\" expired at {expired_at}; it is never used after its expiry. Rotate it or add a new key")]
     Expired { provider: String, label: String, expired_at: DateTime<Utc> },
+    #[error("key \"{label}\" for \"{provider}\" has no version {version}")]
+    NoSuchVersion { provider: String, label: String, version: u32 },
+    #[error("version {version} of key \"{label}\" is the active one; activate another version before retiring it")]
+    RetireActive { label: String, version: u32 },
+    #[error("version {version} of key \"{label}\" was retired and its secret deleted; it cannot be used again")]
+    Retired { label: String, version: u32 },
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error(transparent)]
@@ -61,6 +71,29 @@ pub struct KeyRecord {
     pub last_used_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub rotate_by: Option<DateTime<Utc>>,
+    pub active_version: u32,
+    pub rotation_days: i64,
+    /// The last answer of the exchange's key-permission endpoint, if checked.
+    pub permissions: Option<KeyPermissions>,
+    pub permissions_checked_at: Option<DateTime<Utc>>,
+}
+
+/// One secret version of a key (metadata only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyVersion {
+    pub version: u32,
+    pub api_key: String,
+    pub created_at: DateTime<Utc>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub active: bool,
+}
+
+impl KeyVersion {
+    pub fn masked_api_key(&self) -> String {
+        mask(&self.api_key)
+    }
 }
 
 impl KeyRecord {
@@ -71,6 +104,15 @@ impl KeyRecord {
 
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    pub fn rotation_due(&self, now: DateTime<Utc>) -> bool {
+        self.rotate_by.is_some_and(|t| t <= now)
+    }
+
+    /// Risks from the last permission check.
+    pub fn risks(&self, now: DateTime<Utc>) -> Vec<Risk> {
+        self.permissions.as_ref().map(|p| permissions::risks(p, self.scopes, now)).unwrap_or_default()
     }
 }
 
@@ -107,7 +149,7 @@ pub struct Keys {
     secrets: Arc<dyn SecretStore>,
 }
 
-const COLUMNS: &str = "id, provider, label, environment, api_key, scopes, passphrase_ref, notes, created_at, last_used_at, expires_at, rotate_by";
+const COLUMNS: &str = "id, provider, label, environment, api_key, scopes, passphrase_ref, notes, created_at, last_used_at, expires_at, rotate_by, active_version, rotation_days, permissions_json, permissions_checked_at";
 
 fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
     s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc))
@@ -129,7 +171,31 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         last_used_at: parse_time(row.get(9)?),
         expires_at: parse_time(row.get(10)?),
         rotate_by: parse_time(row.get(11)?),
+        active_version: row.get(12)?,
+        rotation_days: row.get(13)?,
+        permissions: row.get::<_, Option<String>>(14)?.and_then(|j| serde_json::from_str(&j).ok()),
+        permissions_checked_at: parse_time(row.get(15)?),
     })
+}
+
+fn version_from_row(row: &Row<'_>) -> rusqlite::Result<KeyVersion> {
+    Ok(KeyVersion {
+        version: row.get(0)?,
+        api_key: row.get(1)?,
+        created_at: parse_time(row.get(2)?).unwrap_or_default(),
+        verified_at: parse_time(row.get(3)?),
+        activated_at: parse_time(row.get(4)?),
+        retired_at: parse_time(row.get(5)?),
+        active: row.get::<_, i64>(6)? != 0,
+    })
+}
+
+fn version_secret_account(id: i64, version: u32) -> String {
+    format!("key-{id}/v{version}/secret")
+}
+
+fn version_passphrase_account(id: i64, version: u32) -> String {
+    format!("key-{id}/v{version}/passphrase")
 }
 
 fn secret_account(id: i64) -> String {
@@ -197,6 +263,11 @@ impl Keys {
                 "UPDATE api_keys SET secret_ref = ?1, passphrase_ref = ?2 WHERE id = ?3",
                 params![secret_account(id), passphrase_ref, id],
             )?;
+            tx.execute(
+                "INSERT INTO api_key_versions (key_id, version, api_key, secret_ref, passphrase_ref, created_at, activated_at)
+                 VALUES (?1, 1, ?2, ?3, ?4, ?5, ?5)",
+                params![id, key.api_key.trim(), secret_account(id), passphrase_ref, now.to_rfc3339()],
+            )?;
             // Vault writes happen inside the transaction: if one fails, the row is rolled back.
             let vault = (|| {
                 secrets.put(&secret_account(id), &key.secret)?;
@@ -251,7 +322,8 @@ impl Keys {
     /// Deletes the key's secrets from the vault and its row from the database.
     pub fn remove(&self, provider: &str, label: &str) -> Result<KeyRecord, KeyError> {
         let record = self.get(provider, label)?;
-        for account in [secret_account(record.id), passphrase_account(record.id)] {
+        let refs = self.secret_refs(record.id)?;
+        for account in refs {
             match self.secrets.delete(&account) {
                 Ok(()) | Err(VaultError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -274,6 +346,19 @@ impl Keys {
         environment: &str,
         now: DateTime<Utc>,
     ) -> Result<ResolvedKey, KeyError> {
+        self.resolve_version(provider, label, environment, None, now)
+    }
+
+    /// Like [`Keys::resolve`], signing with a given version (to verify a new one before
+    /// switching to it). `None` is the active version.
+    pub fn resolve_version(
+        &self,
+        provider: &str,
+        label: Option<&str>,
+        environment: &str,
+        version: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<ResolvedKey, KeyError> {
         let record = match label {
             Some(l) => self.get(provider, l)?,
             None => self
@@ -285,11 +370,229 @@ impl Keys {
         if let Some(expired_at) = record.expires_at.filter(|t| *t <= now) {
             return Err(KeyError::Expired { provider: record.provider, label: record.label, expired_at });
         }
-        let secret = self.secrets.get(&secret_account(record.id))?;
-        let passphrase =
-            if record.has_passphrase { Some(self.secrets.get(&passphrase_account(record.id))?) } else { None };
-        let credentials = Credentials { api_key: record.api_key.clone(), secret, passphrase };
+        let version = version.unwrap_or(record.active_version);
+        let (api_key, secret_ref, passphrase_ref, retired) = self.version_refs(&record, version)?;
+        if retired {
+            return Err(KeyError::Retired { label: record.label, version });
+        }
+        let secret = self.secrets.get(&secret_ref)?;
+        let passphrase = match passphrase_ref {
+            Some(r) => Some(self.secrets.get(&r)?),
+            None => None,
+        };
+        let credentials = Credentials { api_key, secret, passphrase };
         Ok(ResolvedKey { record, credentials })
+    }
+
+    fn version_refs(&self, record: &KeyRecord, version: u32) -> Result<(String, String, Option<String>, bool), KeyError> {
+        self.store
+            .with_conn(|c| {
+                Ok(c.query_row(
+                    "SELECT api_key, secret_ref, passphrase_ref, retired_at IS NOT NULL FROM api_key_versions
+                     WHERE key_id = ?1 AND version = ?2",
+                    params![record.id, version],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?)
+            })?
+            .ok_or_else(|| KeyError::NoSuchVersion {
+                provider: record.provider.clone(),
+                label: record.label.clone(),
+                version,
+            })
+    }
+
+    /// Every credential-store account this key uses (all versions).
+    fn secret_refs(&self, id: i64) -> Result<Vec<String>, KeyError> {
+        Ok(self.store.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT secret_ref, passphrase_ref FROM api_key_versions WHERE key_id = ?1")?;
+            let mut out = Vec::new();
+            for row in stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))? {
+                let (s, p) = row?;
+                out.push(s);
+                out.extend(p);
+            }
+            Ok(out)
+        })?)
+    }
+
+    /// The active version's secret, for an explicit reveal or copy (the caller audits it).
+    pub fn reveal(&self, provider: &str, label: &str) -> Result<SecretString, KeyError> {
+        let record = self.get(provider, label)?;
+        let (_, secret_ref, _, _) = self.version_refs(&record, record.active_version)?;
+        Ok(self.secrets.get(&secret_ref)?)
+    }
+
+    /// Version history, newest first (metadata only).
+    pub fn versions(&self, provider: &str, label: &str) -> Result<Vec<KeyVersion>, KeyError> {
+        let record = self.get(provider, label)?;
+        Ok(self.store.with_conn(|c| {
+            let mut stmt = c.prepare(
+                "SELECT v.version, v.api_key, v.created_at, v.verified_at, v.activated_at, v.retired_at,
+                        v.version = k.active_version
+                 FROM api_key_versions v JOIN api_keys k ON k.id = v.key_id
+                 WHERE v.key_id = ?1 ORDER BY v.version DESC",
+            )?;
+            let rows = stmt.query_map([record.id], version_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?)
+    }
+
+    /// Rotation step 1: stores a new secret as the next version. It is not used until it is
+    /// activated. `api_key` is the new public key id (None keeps the current one).
+    pub fn add_version(
+        &self,
+        provider: &str,
+        label: &str,
+        api_key: Option<String>,
+        secret: SecretString,
+        passphrase: Option<SecretString>,
+        now: DateTime<Utc>,
+    ) -> Result<KeyVersion, KeyError> {
+        if secret.expose_secret().is_empty() {
+            return Err(KeyError::Invalid { field: "secret", value: "(empty)".into(), problem: "must not be empty".into() });
+        }
+        let record = self.get(provider, label)?;
+        let api_key = api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).unwrap_or(record.api_key.clone());
+        let version: u32 = self.store.with_conn(|c| {
+            Ok(c.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM api_key_versions WHERE key_id = ?1", [record.id], |r| r.get(0))?)
+        })?;
+        let secret_ref = version_secret_account(record.id, version);
+        let passphrase_ref = passphrase.as_ref().map(|_| version_passphrase_account(record.id, version));
+        self.secrets.put(&secret_ref, &secret)?;
+        if let (Some(p), Some(r)) = (&passphrase, &passphrase_ref) {
+            if let Err(e) = self.secrets.put(r, p) {
+                let _ = self.secrets.delete(&secret_ref);
+                return Err(e.into());
+            }
+        }
+        let inserted = self.store.with_conn(|c| {
+            c.execute(
+                "INSERT INTO api_key_versions (key_id, version, api_key, secret_ref, passphrase_ref, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![record.id, version, api_key, secret_ref, passphrase_ref, now.to_rfc3339()],
+            )?;
+            Ok(())
+        });
+        if let Err(e) = inserted {
+            let _ = self.secrets.delete(&secret_ref);
+            return Err(e.into());
+        }
+        tracing::info!(provider, label, version, "new key version stored");
+        self.versions(provider, label)?
+            .into_iter()
+            .find(|v| v.version == version)
+            .ok_or(KeyError::NoSuchVersion { provider: provider.into(), label: label.into(), version })
+    }
+
+    /// Records that `version` was verified against the exchange.
+    pub fn mark_verified(&self, provider: &str, label: &str, version: u32, now: DateTime<Utc>) -> Result<(), KeyError> {
+        let record = self.get(provider, label)?;
+        self.store.with_conn(|c| {
+            c.execute(
+                "UPDATE api_key_versions SET verified_at = ?1 WHERE key_id = ?2 AND version = ?3",
+                params![now.to_rfc3339(), record.id, version],
+            )?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Rotation step 2: switches the key to `version` in one statement. Calls already signed
+    /// with the old version finish with it; new calls use the new one. The rotation clock
+    /// restarts.
+    pub fn activate_version(&self, provider: &str, label: &str, version: u32, now: DateTime<Utc>) -> Result<KeyRecord, KeyError> {
+        let record = self.get(provider, label)?;
+        let (api_key, secret_ref, passphrase_ref, retired) = self.version_refs(&record, version)?;
+        if retired {
+            return Err(KeyError::Retired { label: record.label, version });
+        }
+        let rotate_by = now + chrono::Duration::days(record.rotation_days);
+        self.store.with_conn(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "UPDATE api_keys SET active_version = ?1, api_key = ?2, secret_ref = ?3, passphrase_ref = ?4, rotate_by = ?5
+                 WHERE id = ?6",
+                params![version, api_key, secret_ref, passphrase_ref, rotate_by.to_rfc3339(), record.id],
+            )?;
+            tx.execute(
+                "UPDATE api_key_versions SET activated_at = ?1 WHERE key_id = ?2 AND version = ?3",
+                params![now.to_rfc3339(), record.id, version],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        tracing::info!(provider, label, version, "key version activated");
+        self.get(provider, label)
+    }
+
+    /// Rotation step 3: deletes an old version's secret from the credential store; its
+    /// metadata stays in the history.
+    pub fn retire_version(&self, provider: &str, label: &str, version: u32, now: DateTime<Utc>) -> Result<KeyVersion, KeyError> {
+        let record = self.get(provider, label)?;
+        if version == record.active_version {
+            return Err(KeyError::RetireActive { label: record.label, version });
+        }
+        let (_, secret_ref, passphrase_ref, retired) = self.version_refs(&record, version)?;
+        if !retired {
+            for account in std::iter::once(secret_ref).chain(passphrase_ref) {
+                match self.secrets.delete(&account) {
+                    Ok(()) | Err(VaultError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            self.store.with_conn(|c| {
+                c.execute(
+                    "UPDATE api_key_versions SET retired_at = ?1 WHERE key_id = ?2 AND version = ?3",
+                    params![now.to_rfc3339(), record.id, version],
+                )?;
+                Ok(())
+            })?;
+        }
+        self.versions(provider, label)?
+            .into_iter()
+            .find(|v| v.version == version)
+            .ok_or(KeyError::NoSuchVersion { provider: provider.into(), label: label.into(), version })
+    }
+
+    /// Stores the exchange's answer about what the key can do.
+    pub fn store_permissions(&self, id: i64, p: &KeyPermissions, now: DateTime<Utc>) -> Result<(), KeyError> {
+        let json = serde_json::to_string(p).map_err(|e| KeyError::Invalid {
+            field: "permissions",
+            value: String::new(),
+            problem: e.to_string(),
+        })?;
+        self.store.with_conn(|c| {
+            c.execute(
+                "UPDATE api_keys SET permissions_json = ?1, permissions_checked_at = ?2 WHERE id = ?3",
+                params![json, now.to_rfc3339(), id],
+            )?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Sets the rotation period and recomputes the rotate-by date from the last activation.
+    pub fn set_rotation_days(&self, provider: &str, label: &str, days: i64) -> Result<KeyRecord, KeyError> {
+        if !(1..=3650).contains(&days) {
+            return Err(KeyError::Invalid { field: "rotation_days", value: days.to_string(), problem: "must be 1 to 3650".into() });
+        }
+        let record = self.get(provider, label)?;
+        let since = self
+            .versions(provider, label)?
+            .into_iter()
+            .find(|v| v.active)
+            .and_then(|v| v.activated_at)
+            .unwrap_or(record.created_at);
+        let rotate_by = since + chrono::Duration::days(days);
+        self.store.with_conn(|c| {
+            c.execute(
+                "UPDATE api_keys SET rotation_days = ?1, rotate_by = ?2 WHERE id = ?3",
+                params![days, rotate_by.to_rfc3339(), record.id],
+            )?;
+            Ok(())
+        })?;
+        self.get(provider, label)
     }
 
     /// Marks a key as used now.

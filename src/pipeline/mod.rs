@@ -37,6 +37,8 @@ use retry::{Backoff, Class, Failure};
 pub struct CallOptions {
     /// Key label to sign with (default: the provider's first key for the environment).
     pub key: Option<String>,
+    /// Sign with this version of the key instead of the active one (verifying a rotation).
+    pub key_version: Option<u32>,
     /// Environment (default: the provider's selected one).
     pub environment: Option<String>,
     /// Who is calling, for usage accounting ("cli", "ui", "monitor", a gateway client).
@@ -273,7 +275,7 @@ impl Pipeline {
                 .map_err(|e| CallError::Internal(format!("base URL {} of {}: {e}", env.base_url, spec.id)))?;
             let wants_key = endpoint.signed || options.key.is_some() || spec.auth.key_optional;
             let resolved = if wants_key {
-                match inner.keys.resolve(&spec.id, options.key.as_deref(), &environment, now) {
+                match inner.keys.resolve_version(&spec.id, options.key.as_deref(), &environment, options.key_version, now) {
                     // A provider whose key is optional (CoinGecko's demo key) works without one.
                     Err(KeyError::NoKeyForProvider { .. }) if spec.auth.key_optional && !endpoint.signed => None,
                     other => Some(other?),

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 3, name: "api_keys", sql: include_str!("migrations/0003_keys.sql") },
     Migration { version: 4, name: "calls", sql: include_str!("migrations/0004_calls.sql") },
+    Migration { version: 5, name: "key_versions", sql: include_str!("migrations/0005_key_versions.sql") },
 ];
 
 /// The newest schema this build understands.

@@ -1,0 +1,134 @@
+//! Key rotation and permission checks against a mock exchange that verifies signatures.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use keyward::keys::{check_permissions, verify_version, KeyError, NewKey, Scopes};
+use keyward::pipeline::{CallOptions, CallRequest};
+use keyward::vault::{MemoryStore, SecretStore, SecretString};
+use keyward::Keyward;
+use serde_json::json;
+
+use crate::support::mock_exchange::{Auth, MockCreds, MockExchange};
+
+fn creds(secret: &str) -> MockCreds {
+    MockCreds { api_key: "rot-key".into(), secret: secret.into(), passphrase: None, public_pem: None, private_pem: None }
+}
+
+struct Setup {
+    kw: Keyward,
+    secrets: Arc<MemoryStore>,
+    mock: MockExchange,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(exchange_secret: &str, stored_secret: &str, scopes: &str) -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secrets = Arc::new(MemoryStore::new());
+    let kw = Keyward::open_with_secrets(dir.path(), secrets.clone()).expect("core");
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(creds(exchange_secret))).await;
+    kw.providers()
+        .set("binance", &[("environments.production.base_url", mock.base_url.as_str())])
+        .expect("point at mock");
+    kw.keys()
+        .add(
+            NewKey {
+                provider: "binance".into(),
+                label: "main".into(),
+                environment: "production".into(),
+                api_key: "rot-key".into(),
+                secret: SecretString::from(stored_secret.to_string()),
+                passphrase: None,
+                scopes: scopes.parse::<Scopes>().expect("scopes"),
+                notes: String::new(),
+                expires_at: None,
+            },
+            Utc::now(),
+        )
+        .expect("key added");
+    mock.route("GET /api/v3/account", json!({"balances": []}));
+    Setup { kw, secrets, mock, _dir: dir }
+}
+
+async fn balances(kw: &Keyward) -> Result<keyward::pipeline::CallOutcome, keyward::pipeline::CallError> {
+    kw.pipeline()
+        .call(CallRequest {
+            provider: "binance".into(),
+            operation: "balances".into(),
+            params: Default::default(),
+            options: CallOptions { caller: "test".into(), ..Default::default() },
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_verified_rotation_switches_calls_to_the_new_secret_and_keeps_the_old_until_retired() {
+    let s = setup("new-secret", "old-secret", "read").await;
+    s.mock.route("GET /sapi/v1/account/apiRestrictions", json!({"enableReading": true, "ipRestrict": true}));
+    assert!(balances(&s.kw).await.is_err(), "the exchange already rejects the old secret");
+
+    let keys = s.kw.keys();
+    let v2 = keys
+        .add_version("binance", "main", None, SecretString::from("new-secret".to_string()), None, Utc::now())
+        .expect("version 2 stored");
+    assert_eq!(v2.version, 2);
+    assert!(!v2.active, "a new version is not used before it is activated");
+    verify_version(s.kw.providers(), keys, s.kw.pipeline(), "binance", "main", 2).await.expect("the exchange accepts v2");
+    let record = keys.activate_version("binance", "main", 2, Utc::now()).expect("switch");
+    assert_eq!(record.active_version, 2);
+    balances(&s.kw).await.expect("calls now sign with the new secret");
+
+    let history = keys.versions("binance", "main").expect("history");
+    assert_eq!(history.iter().map(|v| (v.version, v.active)).collect::<Vec<_>>(), vec![(2, true), (1, false)]);
+    assert!(history[0].verified_at.is_some());
+
+    let err = keys.retire_version("binance", "main", 2, Utc::now()).expect_err("cannot retire the active version");
+    assert!(matches!(err, KeyError::RetireActive { .. }), "{err:?}");
+    keys.retire_version("binance", "main", 1, Utc::now()).expect("retire v1");
+    assert!(s.secrets.get("key-1/secret").is_err(), "the old secret is gone from the credential store");
+    let err = keys.activate_version("binance", "main", 1, Utc::now()).expect_err("retired");
+    assert!(err.to_string().contains("retired"), "{err}");
+}
+
+#[tokio::test]
+async fn a_rotation_the_exchange_rejects_leaves_the_key_on_its_old_version() {
+    let s = setup("good-secret", "good-secret", "read").await;
+    s.mock.route("GET /sapi/v1/account/apiRestrictions", json!({"enableReading": true}));
+    let keys = s.kw.keys();
+    keys.add_version("binance", "main", None, SecretString::from("typo-secret".to_string()), None, Utc::now())
+        .expect("stored");
+    let err = verify_version(s.kw.providers(), keys, s.kw.pipeline(), "binance", "main", 2).await.expect_err("rejected");
+    assert_eq!(err.kind(), "http");
+    assert_eq!(keys.get("binance", "main").expect("key").active_version, 1);
+    balances(&s.kw).await.expect("still works on version 1");
+}
+
+#[tokio::test]
+async fn check_permissions_stores_the_answer_and_flags_risks() {
+    let s = setup("sec", "sec", "read").await;
+    s.mock.route(
+        "GET /sapi/v1/account/apiRestrictions",
+        json!({"ipRestrict": false, "enableReading": true, "enableWithdrawals": true, "enableSpotAndMarginTrading": true}),
+    );
+    let report = check_permissions(s.kw.providers(), s.kw.keys(), s.kw.pipeline(), "binance", "main")
+        .await
+        .expect("checked");
+    let ids: Vec<&str> = report.risks.iter().map(|r| r.id()).collect();
+    assert_eq!(ids, vec!["withdrawals_enabled", "no_ip_restriction", "wider_than_declared"]);
+    assert_eq!(s.mock.rejected(), 0, "the check was signed correctly");
+    let stored = s.kw.keys().get("binance", "main").expect("key");
+    assert_eq!(stored.permissions.as_ref().and_then(|p| p.withdraw), Some(true));
+    assert!(stored.permissions_checked_at.is_some());
+    assert_eq!(stored.risks(Utc::now()).len(), 3, "risks are shown from the stored answer");
+}
+
+#[tokio::test]
+async fn removing_a_key_deletes_every_version_secret() {
+    let s = setup("a", "a", "read").await;
+    s.kw.keys()
+        .add_version("binance", "main", None, SecretString::from("b".to_string()), None, Utc::now())
+        .expect("v2");
+    s.kw.keys().remove("binance", "main").expect("removed");
+    assert!(s.secrets.get("key-1/secret").is_err());
+    assert!(s.secrets.get("key-1/v2/secret").is_err());
+}
