@@ -11,14 +11,19 @@
 //! # Ok::<(), keyward::Error>(())
 //! ```
 
+pub mod alerts;
+pub mod audit;
+pub mod charts;
 pub mod cli;
 pub mod clock;
 pub mod error;
 pub mod events;
 pub mod keys;
 pub mod logging;
+pub mod monitor;
 pub mod pipeline;
 pub mod provider;
+pub mod ratelimit;
 pub mod signing;
 pub mod store;
 pub mod vault;

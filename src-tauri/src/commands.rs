@@ -11,7 +11,7 @@ use crate::dto_provider::{self as pdto, AssignmentDto, CheckDto, ProviderDetailD
 use crate::AppState;
 
 /// Runs blocking core work (SQLite, the credential store) off the async runtime.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(Keyward) -> Result<T, CommandError> + Send + 'static,
 ) -> Result<T, CommandError> {

@@ -20,8 +20,26 @@ impl From<keyward::Error> for CommandError {
 }
 
 impl CommandError {
+    pub fn new(kind: &str, message: impl Into<String>) -> Self {
+        Self { kind: kind.to_string(), message: message.into() }
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
-        Self { kind: "internal".to_string(), message: message.into() }
+        Self::new("internal", message)
+    }
+}
+
+impl From<keyward::keys::KeyError> for CommandError {
+    fn from(e: keyward::keys::KeyError) -> Self {
+        let kind = match &e {
+            keyward::keys::KeyError::NotFound { .. } | keyward::keys::KeyError::NoKeyForProvider { .. } => "notFound",
+            keyward::keys::KeyError::Duplicate { .. } => "duplicate",
+            keyward::keys::KeyError::Invalid { .. } => "invalid",
+            keyward::keys::KeyError::Expired { .. } => "keyExpired",
+            keyward::keys::KeyError::Vault(_) => "vault",
+            _ => "key",
+        };
+        Self::new(kind, e.to_string())
     }
 }
 

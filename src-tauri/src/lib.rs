@@ -2,7 +2,9 @@
 //! `keyward` core. No business logic lives here; every command is one core call.
 
 pub mod commands;
+pub mod commands_keys;
 pub mod dto;
+pub mod dto_keys;
 pub mod dto_provider;
 pub mod state;
 pub mod tray;
@@ -25,6 +27,7 @@ pub struct ShellOptions {
 /// the runtime so tests can boot it with `tauri::test::mock_builder()`.
 pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: ShellOptions) -> tauri::Builder<R> {
     builder
+        .plugin(tauri_plugin_clipboard_manager::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -37,6 +40,15 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: S
             commands::provider_set_environment,
             commands::provider_import,
             commands::provider_test,
+            commands_keys::keys_list,
+            commands_keys::key_add,
+            commands_keys::key_remove,
+            commands_keys::key_reveal,
+            commands_keys::key_copy,
+            commands_keys::key_versions,
+            commands_keys::key_rotate,
+            commands_keys::key_retire_version,
+            commands_keys::key_check,
         ])
         .setup(move |app| {
             if options.tray {

@@ -188,16 +188,24 @@ async fn click(client: &Client, css: &str) {
 /// Waits until the element's text contains `needle` (the UI updates asynchronously).
 async fn wait_for_text(client: &Client, css: &str, needle: &str) -> String {
     let deadline = Instant::now() + STARTUP;
+    let mut last = None;
     loop {
         if let Ok(el) = client.find(Locator::Css(css)).await {
             if let Ok(text) = el.text().await {
                 if text.contains(needle) {
                     return text;
                 }
-                assert!(Instant::now() < deadline, "{css} never showed {needle:?}; last text: {text:?}");
+                last = Some(text);
             }
         }
-        assert!(Instant::now() < deadline, "{css} never appeared");
+        if Instant::now() >= deadline {
+            // Keep what the window showed, to see why.
+            screenshot(client, "failure").await;
+            match last {
+                Some(text) => panic!("{css} never showed {needle:?}; last text: {text:?} (see target/e2e/failure.png)"),
+                None => panic!("{css} never appeared (see target/e2e/failure.png)"),
+            }
+        }
         tokio::time::sleep(POLL).await;
     }
 }
@@ -210,6 +218,14 @@ async fn mock_binance() -> String {
         .route(
             "/sapi/v1/system/status",
             get(|| async { axum::Json(serde_json::json!({"status": 1, "msg": "system maintenance"})) }),
+        )
+        .route(
+            "/sapi/v1/account/apiRestrictions",
+            get(|| async {
+                axum::Json(serde_json::json!({
+                    "ipRestrict": false, "enableReading": true, "enableWithdrawals": true, "enableSpotAndMarginTrading": false
+                }))
+            }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -260,4 +276,91 @@ async fn a_user_points_binance_at_a_local_server_and_tests_the_connection() {
     screenshot(&client, "providers-error").await;
 
     client.close().await.expect("session closes");
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let el = client
+        .wait()
+        .at_most(STARTUP)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"));
+    el.clear().await.expect("clear");
+    el.send_keys(text).await.expect("type");
+}
+
+/// Waits until no element matches `css` (e.g. a revealed secret hiding itself).
+async fn wait_until_gone(client: &Client, css: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while client.find(Locator::Css(css)).await.is_ok() {
+        assert!(Instant::now() < deadline, "{css} was still shown after {within:?}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_adds_reveals_checks_and_rotates_a_key() {
+    let _turn = ONE_APP_AT_A_TIME.lock().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let base_url = mock_binance().await;
+    {
+        let kw = keyward::Keyward::open(data_dir.path()).expect("core");
+        kw.providers()
+            .set("binance", &[("environments.production.base_url", base_url.as_str())])
+            .expect("point binance at the mock");
+    }
+    let driver = Driver::start(data_dir.path());
+    let client = connect(&driver).await;
+
+    click(&client, "[data-testid=nav-keys]").await;
+    wait_for_text(&client, "[data-testid=keys-empty]", "No keys yet").await;
+    screenshot(&client, "keys-empty").await;
+
+    click(&client, "[data-testid=key-add]").await;
+    wait_for_text(&client, "[data-testid=add-key-provider]", "Binance").await;
+    client
+        .find(Locator::Css("[data-testid=add-key-provider]"))
+        .await
+        .expect("provider select")
+        .select_by_value("binance")
+        .await
+        .expect("choose Binance");
+    type_into(&client, "[data-testid=add-key-label]", "e2e-main").await;
+    type_into(&client, "[data-testid=add-key-apikey]", "e2e-public-key-Bx9Q").await;
+    type_into(&client, "[data-testid=add-key-secret]", "e2e-secret-value-41").await;
+    click(&client, "[data-testid=add-key-submit]").await;
+    let row = wait_for_text(&client, "[data-testid='key-row-binance/e2e-main']", "Bx9Q").await;
+    assert!(!row.contains("e2e-public-key"), "the key is masked: {row}");
+
+    // Reveal needs a confirmation, shows the secret, and hides it again by itself.
+    click(&client, "[data-testid=key-reveal]").await;
+    click(&client, "[data-testid=reveal-confirm-yes]").await;
+    wait_for_text(&client, "[data-testid=key-secret]", "e2e-secret-value-41").await;
+    screenshot(&client, "keys-revealed").await;
+    wait_until_gone(&client, "[data-testid=key-secret]", Duration::from_secs(25)).await;
+
+    // Check permissions: the mock says withdrawals are on and there is no IP restriction.
+    click(&client, "[data-testid=key-check]").await;
+    let report = wait_for_text(&client, "[data-testid=key-report]", "withdraw").await;
+    assert!(report.contains("withdrawals are enabled"), "{report}");
+    wait_for_text(&client, "[data-testid=risk-no_ip_restriction]", "no ip restriction").await;
+
+    // Rotate: a new secret becomes version 2 after the exchange accepts it.
+    click(&client, "[data-testid=key-rotate]").await;
+    type_into(&client, "[data-testid=rotate-secret]", "e2e-rotated-secret-42").await;
+    click(&client, "[data-testid=rotate-submit]").await;
+    let done = wait_for_text(&client, "[data-testid=rotate-done]", "version 2").await;
+    assert!(done.contains("verified"), "{done}");
+    screenshot(&client, "keys-rotated").await;
+
+    client.close().await.expect("session closes");
+
+    // The secret never reached the database.
+    let db = std::fs::read(data_dir.path().join(keyward::DATABASE_FILE)).expect("db");
+    for secret in [&b"e2e-secret-value-41"[..], b"e2e-rotated-secret-42"] {
+        assert!(!db.windows(secret.len()).any(|w| w == secret), "a secret is in the database");
+    }
+    let kw = keyward::Keyward::open(data_dir.path()).expect("core");
+    let versions = kw.keys().versions("binance", "e2e-main").expect("versions");
+    assert_eq!(versions.iter().find(|v| v.active).map(|v| v.version), Some(2));
 }

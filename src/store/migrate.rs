@@ -28,6 +28,9 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "api_keys", sql: include_str!("migrations/0003_keys.sql") },
     Migration { version: 4, name: "calls", sql: include_str!("migrations/0004_calls.sql") },
     Migration { version: 5, name: "key_versions", sql: include_str!("migrations/0005_key_versions.sql") },
+    Migration { version: 6, name: "audit", sql: include_str!("migrations/0006_audit.sql") },
+    Migration { version: 7, name: "monitor", sql: include_str!("migrations/0007_monitor.sql") },
+    Migration { version: 8, name: "alerts", sql: include_str!("migrations/0008_alerts.sql") },
 ];
 
 /// The newest schema this build understands.

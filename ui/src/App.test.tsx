@@ -11,6 +11,7 @@ vi.mock("./ipc", async (orig) => {
     ...real,
     appInfo: () => appInfo(),
     providers: { ...real.providers, list: () => Promise.resolve([]) },
+    keys: { ...real.keys, list: () => Promise.resolve([]) },
   };
 });
 
@@ -70,7 +71,7 @@ describe("navigation", () => {
       expect(screen.getByTestId(`page-${route.id}`)).toBeTruthy();
       expect(screen.getByTestId(`nav-${route.id}`).getAttribute("aria-current")).toBe("page");
       expect(screen.getByRole("heading", { level: 1 }).textContent).toBe(route.label);
-      if (route.id !== "dashboard" && route.id !== "providers")
+      if (!["dashboard", "providers", "keys"].includes(route.id))
         expect(screen.getByTestId("placeholder").textContent).toContain("Not in this build yet");
     }
   });

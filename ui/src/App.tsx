@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ROUTES, routeFromHash, type RouteId } from "./routes";
 import { Dashboard } from "./pages/Dashboard";
 import { Providers } from "./pages/Providers";
+import { Keys } from "./pages/Keys";
 import { Placeholder, PLACEHOLDERS } from "./pages/Placeholder";
 import { Icon } from "./components/Icon";
 
@@ -48,6 +49,8 @@ export function App() {
           <Dashboard onNavigate={go} />
         ) : route === "providers" ? (
           <Providers />
+        ) : route === "keys" ? (
+          <Keys />
         ) : (
           <Placeholder {...PLACEHOLDERS[route]} />
         )}

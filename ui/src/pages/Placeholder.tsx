@@ -7,17 +7,7 @@ export interface PlaceholderProps {
 }
 
 /** Pages whose capability has not landed yet: say what will live there, show no fake data. */
-export const PLACEHOLDERS: Record<Exclude<RouteId, "dashboard" | "providers">, PlaceholderProps> = {
-  keys: {
-    title: "Keys",
-    lead: "API keys and secrets, kept in the OS credential store and never in files or the database.",
-    coming: [
-      "Add a key with its provider, environment and scopes (read, trade, withdraw)",
-      "Masked by default; reveal and copy are deliberate, confirmed and audited",
-      "Rotation reminders, guided rotation and expiry",
-      "Check what the exchange says the key can really do, and flag risks",
-    ],
-  },
+export const PLACEHOLDERS: Record<Exclude<RouteId, "dashboard" | "providers" | "keys">, PlaceholderProps> = {
   status: {
     title: "Status",
     lead: "Live health of every provider: latency, uptime history, degradation and maintenance.",

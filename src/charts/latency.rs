@@ -1,0 +1,97 @@
+//! Response time over time: the average per bucket and its p95.
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{ms, render_error, rgb, time_label, ChartError, Theme, FONT};
+use crate::monitor::LatencyPoint;
+
+fn millis(d: Option<std::time::Duration>) -> Option<f64> {
+    d.map(|d| d.as_secs_f64() * 1000.0)
+}
+
+/// Renders `points` (from `Monitor::latency_series`) as an SVG document.
+pub fn latency_chart(title: &str, points: &[LatencyPoint], theme: Theme, size: (u32, u32)) -> Result<String, ChartError> {
+    let p = theme.palette();
+    let avg: Vec<(f64, f64)> = points.iter().filter_map(|pt| Some((ms(pt.start), millis(pt.avg)?))).collect();
+    let p95: Vec<(f64, f64)> = points.iter().filter_map(|pt| Some((ms(pt.start), millis(pt.p95)?))).collect();
+
+    let (mut x0, mut x1) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), pt| (lo.min(ms(pt.start)), hi.max(ms(pt.start))));
+    if points.is_empty() {
+        let now = ms(chrono::Utc::now());
+        (x0, x1) = (now - 3_600_000.0, now);
+    }
+    if x1 - x0 < 60_000.0 {
+        x0 -= 30_000.0;
+        x1 += 30_000.0;
+    }
+    let top = avg.iter().chain(p95.iter()).map(|(_, y)| *y).fold(0.0f64, f64::max);
+    let y1 = if top <= 0.0 { 100.0 } else { top * 1.15 };
+    let span = x1 - x0;
+
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&rgb(p.background)).map_err(|e| render_error(title, e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 18).into_font().color(&rgb(p.text)))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, 0.0..y1)
+            .map_err(|e| render_error(title, e))?;
+        let fmt_x = |x: &f64| time_label(*x, span);
+        let fmt_y = |y: &f64| format!("{y:.0}");
+        chart
+            .configure_mesh()
+            .x_desc("Time (UTC)")
+            .y_desc("Response time (ms)")
+            .x_labels(8)
+            .y_labels(6)
+            .x_label_formatter(&fmt_x)
+            .y_label_formatter(&fmt_y)
+            .axis_style(rgb(p.axis))
+            .bold_line_style(rgb(p.grid))
+            .max_light_lines(0)
+            .label_style((FONT, 12).into_font().color(&rgb(p.muted)))
+            .axis_desc_style((FONT, 13).into_font().color(&rgb(p.text)))
+            .draw()
+            .map_err(|e| render_error(title, e))?;
+
+        if points.is_empty() {
+            let muted = rgb(p.muted);
+            let style = TextStyle::from((FONT, 14).into_font()).color(&muted).pos(Pos::new(HPos::Center, VPos::Center));
+            chart
+                .draw_series(std::iter::once(Text::new("No data yet", ((x0 + x1) / 2.0, y1 / 2.0), style)))
+                .map_err(|e| render_error(title, e))?;
+        } else {
+            let series = rgb(p.series);
+            chart
+                .draw_series(LineSeries::new(avg.iter().copied(), series.stroke_width(2)))
+                .map_err(|e| render_error(title, e))?
+                .label("average")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], series.stroke_width(2)));
+            let p95c = rgb(p.p95);
+            chart
+                .draw_series(DashedLineSeries::new(p95.iter().copied(), 6, 4, p95c.stroke_width(2)))
+                .map_err(|e| render_error(title, e))?
+                .label("p95")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], p95c.stroke_width(2)));
+            if avg.len() <= 60 {
+                chart
+                    .draw_series(avg.iter().map(|&(x, y)| Circle::new((x, y), 2, series.filled())))
+                    .map_err(|e| render_error(title, e))?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(rgb(p.background).mix(0.85))
+                .border_style(rgb(p.grid))
+                .label_font((FONT, 12).into_font().color(&rgb(p.text)))
+                .draw()
+                .map_err(|e| render_error(title, e))?;
+        }
+        root.present().map_err(|e| render_error(title, e))?;
+    }
+    Ok(svg)
+}

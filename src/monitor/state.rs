@@ -1,0 +1,676 @@
+//! The health state machine. Pure: every function takes `now` and the evidence as arguments.
+//!
+//! Each new piece of evidence (a check result or a passive call) produces a *verdict* — the
+//! state the recent evidence points to, with a human-readable cause ([`verdict`]). A verdict
+//! that differs from the current state only becomes the new state after
+//! [`StateConfig::confirmations`] consecutive verdicts agree ([`next`]), so a flapping provider
+//! does not produce a stream of changes. A streak that mixes up / degraded / down verdicts (a
+//! provider that fails every other check) confirms as `degraded`.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::transform::SystemState;
+
+/// A provider's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HealthState {
+    Up,
+    Degraded,
+    Down,
+    Maintenance,
+    Unknown,
+}
+
+impl HealthState {
+    pub const ALL: [HealthState; 5] =
+        [HealthState::Up, HealthState::Degraded, HealthState::Down, HealthState::Maintenance, HealthState::Unknown];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Up => "up",
+            HealthState::Degraded => "degraded",
+            HealthState::Down => "down",
+            HealthState::Maintenance => "maintenance",
+            HealthState::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HealthState> {
+        HealthState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Whether this state is a problem worth an incident.
+    pub fn is_bad(self) -> bool {
+        matches!(self, HealthState::Degraded | HealthState::Down | HealthState::Maintenance)
+    }
+
+    /// Order for "worst of": up < unknown < maintenance < degraded < down.
+    pub fn severity(self) -> u8 {
+        match self {
+            HealthState::Up => 0,
+            HealthState::Unknown => 1,
+            HealthState::Maintenance => 2,
+            HealthState::Degraded => 3,
+            HealthState::Down => 4,
+        }
+    }
+
+    /// On the up–degraded–down scale (where a mixed streak confirms as degraded).
+    fn on_scale(self) -> bool {
+        matches!(self, HealthState::Up | HealthState::Degraded | HealthState::Down)
+    }
+}
+
+impl std::fmt::Display for HealthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a piece of evidence came from: a scheduled check or real traffic (one source per
+/// operation). Partial failure and latency baselines are per source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Source {
+    Check(i64),
+    Passive(String),
+}
+
+/// One piece of evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub at: DateTime<Utc>,
+    pub source: Source,
+    /// The operation, for causes ("server_time failing").
+    pub label: String,
+    pub ok: bool,
+    pub latency: Duration,
+    /// Above the check's own latency threshold.
+    pub slow: bool,
+    /// What a status operation reported (status checks only).
+    pub system: Option<(SystemState, Option<String>)>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Tuning of the state machine; per provider (stored as JSON overrides in
+/// `monitor_providers.settings`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StateConfig {
+    /// Consecutive agreeing verdicts before the state changes.
+    pub confirmations: u32,
+    /// Evidence older than this is ignored (error rate, partial failure).
+    pub window_secs: u64,
+    /// No evidence for this long: unknown. The monitor raises it to 3 × the provider's
+    /// longest check interval.
+    pub stale_after_secs: u64,
+    /// Degraded when at least this share of the window's results failed…
+    pub error_rate: f64,
+    /// …and the window holds at least this many results.
+    pub min_samples: usize,
+    /// Degraded when a source's latency exceeds its baseline (p50 of its recent successful
+    /// results) × this factor…
+    pub latency_factor: f64,
+    /// …and exceeds it by at least this many milliseconds (no alarms over 3 ms vs 1 ms).
+    pub latency_min_delta_ms: u64,
+    /// Successful results kept per source for the baseline.
+    pub baseline_samples: usize,
+    /// Fewer samples than this: no baseline yet.
+    pub baseline_min_samples: usize,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            confirmations: 2,
+            window_secs: 300,
+            stale_after_secs: 180,
+            error_rate: 0.25,
+            min_samples: 4,
+            latency_factor: 3.0,
+            latency_min_delta_ms: 100,
+            baseline_samples: 30,
+            baseline_min_samples: 5,
+        }
+    }
+}
+
+impl StateConfig {
+    pub fn window(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.window_secs).unwrap_or(i64::MAX / 1000))
+    }
+
+    pub fn stale_after(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.stale_after_secs).unwrap_or(i64::MAX / 1000))
+    }
+}
+
+/// The recent successful latencies of each source; `p50` is the baseline.
+#[derive(Debug, Clone, Default)]
+pub struct Baselines {
+    samples: HashMap<Source, VecDeque<u32>>,
+}
+
+impl Baselines {
+    /// Adds a successful result's latency (call after evaluating it, so a sample is never
+    /// compared with itself).
+    pub fn add(&mut self, source: &Source, latency: Duration, keep: usize) {
+        let ms = u32::try_from(latency.as_millis()).unwrap_or(u32::MAX);
+        let ring = self.samples.entry(source.clone()).or_default();
+        ring.push_back(ms);
+        while ring.len() > keep.max(1) {
+            ring.pop_front();
+        }
+    }
+
+    /// The median of the source's recent successful latencies, once there are enough.
+    pub fn p50(&self, source: &Source, min_samples: usize) -> Option<Duration> {
+        let ring = self.samples.get(source)?;
+        if ring.len() < min_samples.max(1) {
+            return None;
+        }
+        let mut sorted: Vec<u32> = ring.iter().copied().collect();
+        sorted.sort_unstable();
+        Some(Duration::from_millis(u64::from(sorted[sorted.len() / 2])))
+    }
+
+    pub fn forget(&mut self, source: &Source) {
+        self.samples.remove(source);
+    }
+}
+
+/// A change waiting for confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub to: HealthState,
+    pub count: u32,
+    pub cause: String,
+}
+
+/// A provider's current state and the change it may be heading for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderHealth {
+    pub state: HealthState,
+    pub since: Option<DateTime<Utc>>,
+    pub cause: String,
+    pub pending: Option<Pending>,
+}
+
+impl Default for ProviderHealth {
+    fn default() -> Self {
+        Self { state: HealthState::Unknown, since: None, cause: String::new(), pending: None }
+    }
+}
+
+/// A confirmed change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub from: HealthState,
+    pub to: HealthState,
+    pub cause: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The result of one step of the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub health: ProviderHealth,
+    pub change: Option<Change>,
+}
+
+fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}
+
+/// What the recent evidence says, ignoring confirmations. `recent` is in time order (oldest
+/// first); `baselines` must not include the newest observation yet.
+pub fn verdict(
+    recent: &[Observation],
+    baselines: &Baselines,
+    config: &StateConfig,
+    now: DateTime<Utc>,
+) -> (HealthState, String) {
+    let window_start = now - config.window();
+    let stale_start = now - config.stale_after();
+    let Some(newest) = recent.iter().rev().find(|o| o.at <= now) else {
+        return (HealthState::Unknown, "no check results yet".into());
+    };
+    if newest.at < stale_start {
+        return (
+            HealthState::Unknown,
+            format!("no results for {} s", (now - newest.at).num_seconds()),
+        );
+    }
+    let in_window: Vec<&Observation> = recent.iter().filter(|o| o.at >= window_start && o.at <= now).collect();
+
+    // The newest status report decides maintenance; other failures during it are expected.
+    if let Some((state, message)) = in_window.iter().rev().find_map(|o| o.system.as_ref()) {
+        if matches!(state, SystemState::Maintenance | SystemState::CancelOnly | SystemState::PostOnly) {
+            let cause = match message.as_deref().filter(|m| !m.is_empty()) {
+                Some(m) => format!("the exchange reports {}: {m}", state.as_str()),
+                None => format!("the exchange reports {}", state.as_str()),
+            };
+            return (HealthState::Maintenance, cause);
+        }
+    }
+
+    // The latest result of each source that reported within the window.
+    let mut latest: Vec<&Observation> = Vec::new();
+    for o in in_window.iter().rev() {
+        if !latest.iter().any(|l| l.source == o.source) {
+            latest.push(o);
+        }
+    }
+    latest.sort_by(|a, b| a.label.cmp(&b.label));
+    let failing: Vec<&&Observation> = latest.iter().filter(|o| !o.ok).collect();
+    if !latest.is_empty() && failing.len() == latest.len() {
+        let first = failing[0];
+        let why = first.error.as_deref().unwrap_or("failed");
+        let cause = if latest.len() == 1 {
+            format!("{} failing: {why}", first.label)
+        } else {
+            format!("all {} checks failing; {}: {why}", latest.len(), first.label)
+        };
+        return (HealthState::Down, cause);
+    }
+    if !failing.is_empty() {
+        let names: Vec<&str> = failing.iter().map(|o| o.label.as_str()).collect();
+        return (
+            HealthState::Degraded,
+            format!("partial failure: {} failing, {} passing", names.join(", "), latest.len() - failing.len()),
+        );
+    }
+
+    let failures = in_window.iter().filter(|o| !o.ok).count();
+    if in_window.len() >= config.min_samples.max(1) {
+        let rate = failures as f64 / in_window.len() as f64;
+        if rate >= config.error_rate {
+            return (
+                HealthState::Degraded,
+                format!(
+                    "error rate {:.0}% ({failures} of {}) over the last {} s",
+                    rate * 100.0,
+                    in_window.len(),
+                    config.window_secs
+                ),
+            );
+        }
+    }
+
+    for o in &latest {
+        if o.slow {
+            return (HealthState::Degraded, format!("{} took {} ms, above its threshold", o.label, ms(o.latency)));
+        }
+        if let Some(base) = baselines.p50(&o.source, config.baseline_min_samples) {
+            let limit = base.as_secs_f64() * config.latency_factor;
+            let delta = o.latency.saturating_sub(base);
+            if o.latency.as_secs_f64() > limit && ms(delta) >= u128::from(config.latency_min_delta_ms) {
+                let factor = o.latency.as_secs_f64() / base.as_secs_f64().max(0.001);
+                return (
+                    HealthState::Degraded,
+                    format!("{} took {} ms, {factor:.1}× its usual {} ms", o.label, ms(o.latency), ms(base)),
+                );
+            }
+        }
+    }
+    (HealthState::Up, format!("{} check(s) passing", latest.len()))
+}
+
+/// One step: the verdict, then confirmations.
+pub fn next(
+    health: &ProviderHealth,
+    recent: &[Observation],
+    baselines: &Baselines,
+    config: &StateConfig,
+    now: DateTime<Utc>,
+) -> Step {
+    let (candidate, cause) = verdict(recent, baselines, config, now);
+    confirm(health, candidate, cause, config, now)
+}
+
+/// Applies one verdict to the state with the confirmation rule.
+pub fn confirm(
+    health: &ProviderHealth,
+    candidate: HealthState,
+    cause: String,
+    config: &StateConfig,
+    now: DateTime<Utc>,
+) -> Step {
+    let current = health.state;
+    if candidate == current {
+        let mut health = health.clone();
+        health.pending = None;
+        return Step { health, change: None };
+    }
+    let pending = match &health.pending {
+        Some(p) if p.to == candidate => Pending { to: candidate, count: p.count + 1, cause },
+        // A streak of mixed up/degraded/down verdicts away from the current state confirms as
+        // degraded: the provider is unstable.
+        Some(p) if p.to.on_scale() && candidate.on_scale() && current != HealthState::Degraded => {
+            let cause = if candidate == HealthState::Degraded { cause } else { format!("unstable: {cause}") };
+            Pending { to: HealthState::Degraded, count: p.count + 1, cause }
+        }
+        _ => Pending { to: candidate, count: 1, cause },
+    };
+    // Leaving "unknown" (start-up, or after a gap) needs no second opinion.
+    let needed = if current == HealthState::Unknown { 1 } else { config.confirmations.max(1) };
+    if pending.count >= needed && pending.to != current {
+        let change = Change { from: current, to: pending.to, cause: pending.cause.clone(), at: now };
+        let health = ProviderHealth { state: pending.to, since: Some(now), cause: pending.cause, pending: None };
+        return Step { health, change: Some(change) };
+    }
+    let mut health = health.clone();
+    health.pending = Some(pending);
+    Step { health, change: None }
+}
+
+/// The in-memory evidence of one provider.
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    pub health: ProviderHealth,
+    pub recent: VecDeque<Observation>,
+    pub baselines: Baselines,
+    pub config: StateConfig,
+}
+
+/// Most observations kept per provider, whatever the window.
+pub const MAX_RECENT: usize = 256;
+
+impl Tracker {
+    pub fn new(config: StateConfig) -> Self {
+        Self { config, ..Self::default() }
+    }
+
+    /// Adds one observation and steps the machine.
+    pub fn observe(&mut self, obs: Observation, now: DateTime<Utc>) -> Option<Change> {
+        let keep_from = now - self.config.window().max(self.config.stale_after());
+        while self.recent.front().is_some_and(|o| o.at < keep_from) || self.recent.len() >= MAX_RECENT {
+            self.recent.pop_front();
+        }
+        // Evidence normally arrives in order; a late one is inserted in place.
+        let pos = self.recent.iter().rposition(|o| o.at <= obs.at).map_or(0, |p| p + 1);
+        let (source, ok, latency) = (obs.source.clone(), obs.ok, obs.latency);
+        self.recent.insert(pos, obs);
+        let step = next(&self.health, self.recent.make_contiguous(), &self.baselines, &self.config, now);
+        if ok {
+            self.baselines.add(&source, latency, self.config.baseline_samples);
+        }
+        self.health = step.health;
+        step.change
+    }
+
+    /// Steps the machine without new evidence (turns a silent provider unknown).
+    pub fn evaluate(&mut self, now: DateTime<Utc>) -> Option<Change> {
+        let step = next(&self.health, self.recent.make_contiguous(), &self.baselines, &self.config, now);
+        self.health = step.health;
+        step.change
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, FakeClock};
+    use chrono::TimeZone;
+
+    const CHECK: Duration = Duration::from_secs(30);
+
+    fn clock() -> FakeClock {
+        FakeClock::at(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("valid date"))
+    }
+
+    fn obs(clock: &FakeClock, source: i64, ok: bool, latency_ms: u64) -> Observation {
+        Observation {
+            at: clock.now(),
+            source: Source::Check(source),
+            label: format!("op{source}"),
+            ok,
+            latency: Duration::from_millis(latency_ms),
+            slow: false,
+            system: None,
+            error: (!ok).then(|| "HTTP 503".to_string()),
+        }
+    }
+
+    /// Feeds one observation per check interval; returns the changes.
+    fn feed(t: &mut Tracker, clock: &FakeClock, items: impl IntoIterator<Item = Observation>) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for mut o in items {
+            clock.advance(CHECK);
+            o.at = clock.now();
+            changes.extend(t.observe(o, clock.now()));
+        }
+        changes
+    }
+
+    fn up_tracker(clock: &FakeClock) -> Tracker {
+        let mut t = Tracker::new(StateConfig::default());
+        let changes = feed(&mut t, clock, (0..10).map(|_| obs(clock, 1, true, 100)));
+        assert_eq!(t.health.state, HealthState::Up);
+        assert_eq!(changes.len(), 1, "unknown -> up once");
+        t
+    }
+
+    #[test]
+    fn first_result_leaves_unknown_without_waiting_for_confirmations() {
+        let clock = clock();
+        let mut t = Tracker::new(StateConfig::default());
+        let changes = feed(&mut t, &clock, [obs(&clock, 1, true, 80)]);
+        assert_eq!(changes.len(), 1);
+        assert_eq!((changes[0].from, changes[0].to), (HealthState::Unknown, HealthState::Up));
+    }
+
+    #[test]
+    fn goes_down_only_after_two_consecutive_failures() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        assert!(feed(&mut t, &clock, [obs(&clock, 1, false, 100)]).is_empty(), "one failure is not enough");
+        assert_eq!(t.health.state, HealthState::Up);
+        assert_eq!(t.health.pending.as_ref().map(|p| p.to), Some(HealthState::Down));
+        let changes = feed(&mut t, &clock, [obs(&clock, 1, false, 100)]);
+        assert_eq!(changes.len(), 1);
+        assert_eq!((changes[0].from, changes[0].to), (HealthState::Up, HealthState::Down));
+        assert!(changes[0].cause.contains("op1 failing: HTTP 503"), "{}", changes[0].cause);
+        assert_eq!(changes[0].at, clock.now());
+    }
+
+    #[test]
+    fn confirmations_are_configurable() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        t.config.confirmations = 4;
+        assert!(feed(&mut t, &clock, (0..3).map(|_| obs(&clock, 1, false, 100))).is_empty());
+        assert_eq!(feed(&mut t, &clock, [obs(&clock, 1, false, 100)]).len(), 1);
+        assert_eq!(t.health.state, HealthState::Down);
+    }
+
+    #[test]
+    fn a_single_blip_between_successes_changes_nothing() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        let seq = [true, true, false, true, true, true, false, true].map(|ok| obs(&clock, 1, ok, 100));
+        assert!(feed(&mut t, &clock, seq).is_empty());
+        assert_eq!(t.health.state, HealthState::Up);
+    }
+
+    #[test]
+    fn flapping_is_suppressed_to_one_change_to_degraded() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        let seq: Vec<Observation> = (0..20).map(|i| obs(&clock, 1, i % 2 == 0, 100)).collect();
+        let changes = feed(&mut t, &clock, seq);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!((changes[0].from, changes[0].to), (HealthState::Up, HealthState::Degraded));
+        assert!(!changes.iter().any(|c| c.to == HealthState::Down));
+    }
+
+    #[test]
+    fn degrades_when_latency_is_well_above_the_providers_own_baseline() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        // 3.0 x 100 ms = 300 ms: 280 ms is slow-ish but within the factor.
+        assert!(feed(&mut t, &clock, [obs(&clock, 1, true, 280)]).is_empty());
+        let changes = feed(&mut t, &clock, (0..2).map(|_| obs(&clock, 1, true, 900)));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].to, HealthState::Degraded);
+        assert!(changes[0].cause.contains("op1 took 900 ms") && changes[0].cause.contains("usual 100 ms"), "{}", changes[0].cause);
+    }
+
+    #[test]
+    fn latency_baseline_is_per_provider_so_a_slow_but_steady_provider_stays_up() {
+        let clock = clock();
+        let mut t = Tracker::new(StateConfig::default());
+        let changes = feed(&mut t, &clock, (0..20).map(|_| obs(&clock, 1, true, 1500)));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(t.health.state, HealthState::Up);
+    }
+
+    #[test]
+    fn tiny_latencies_do_not_alarm_below_the_minimum_delta() {
+        let clock = clock();
+        let mut t = Tracker::new(StateConfig::default());
+        feed(&mut t, &clock, (0..10).map(|_| obs(&clock, 1, true, 2)));
+        assert!(feed(&mut t, &clock, (0..5).map(|_| obs(&clock, 1, true, 40))).is_empty());
+        assert_eq!(t.health.state, HealthState::Up);
+    }
+
+    #[test]
+    fn degrades_on_a_check_threshold_without_a_baseline() {
+        let clock = clock();
+        let mut t = Tracker::new(StateConfig::default());
+        let mut slow = obs(&clock, 1, true, 700);
+        slow.slow = true;
+        let changes = feed(&mut t, &clock, [slow]);
+        assert_eq!(changes[0].to, HealthState::Degraded);
+        assert!(changes[0].cause.contains("above its threshold"));
+    }
+
+    #[test]
+    fn degrades_on_a_rising_error_rate_over_the_window() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        // Isolated failures, each followed by a success: never two in a row, but the share
+        // of failures in the window climbs past 25 %.
+        let seq = [true, true, false, true, true, false, true, false, true].map(|ok| obs(&clock, 1, ok, 100));
+        let changes = feed(&mut t, &clock, seq);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!((changes[0].from, changes[0].to), (HealthState::Up, HealthState::Degraded));
+        assert_eq!(changes[0].cause, "error rate 27% (3 of 11) over the last 300 s");
+    }
+
+    #[test]
+    fn verdict_names_the_error_rate_when_latest_results_pass() {
+        let clock = clock();
+        let mut recent = Vec::new();
+        for ok in [false, true, false, true, true] {
+            clock.advance(CHECK);
+            recent.push(obs(&clock, 1, ok, 100));
+        }
+        let (state, cause) = verdict(&recent, &Baselines::default(), &StateConfig::default(), clock.now());
+        assert_eq!(state, HealthState::Degraded);
+        assert_eq!(cause, "error rate 40% (2 of 5) over the last 300 s");
+    }
+
+    #[test]
+    fn partial_failure_degrades_instead_of_down() {
+        let clock = clock();
+        let mut t = Tracker::new(StateConfig::default());
+        feed(&mut t, &clock, (0..4).flat_map(|_| [obs(&clock, 1, true, 100), obs(&clock, 2, true, 100)]));
+        assert_eq!(t.health.state, HealthState::Up);
+        let changes = feed(&mut t, &clock, (0..2).flat_map(|_| [obs(&clock, 1, true, 100), obs(&clock, 2, false, 100)]));
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].to, HealthState::Degraded);
+        assert_eq!(changes[0].cause, "partial failure: op2 failing, 1 passing");
+    }
+
+    #[test]
+    fn passive_failures_of_one_operation_count_as_partial_failure() {
+        let clock = clock();
+        let mut recent = vec![obs(&clock, 1, true, 100)];
+        let mut passive = obs(&clock, 0, false, 100);
+        passive.source = Source::Passive("ticker".into());
+        passive.label = "ticker".into();
+        recent.push(passive);
+        let (state, cause) = verdict(&recent, &Baselines::default(), &StateConfig::default(), clock.now());
+        assert_eq!(state, HealthState::Degraded);
+        assert!(cause.contains("ticker failing"));
+    }
+
+    #[test]
+    fn maintenance_announced_by_the_status_endpoint_wins_over_failures() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        let mut status = obs(&clock, 2, true, 50);
+        status.system = Some((SystemState::Maintenance, Some("system upgrade".into())));
+        let failing = obs(&clock, 1, false, 100);
+        let changes = feed(&mut t, &clock, [status.clone(), failing.clone(), status.clone()]);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].to, HealthState::Maintenance);
+        assert_eq!(changes[0].cause, "the exchange reports maintenance: system upgrade");
+    }
+
+    #[test]
+    fn cancel_only_and_post_only_count_as_maintenance() {
+        let clock = clock();
+        for st in [SystemState::CancelOnly, SystemState::PostOnly] {
+            let mut o = obs(&clock, 2, true, 50);
+            o.system = Some((st, None));
+            let (state, cause) = verdict(&[o], &Baselines::default(), &StateConfig::default(), clock.now());
+            assert_eq!(state, HealthState::Maintenance);
+            assert!(cause.contains(st.as_str()));
+        }
+    }
+
+    #[test]
+    fn recovers_to_up_once_failures_leave_the_window() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        feed(&mut t, &clock, (0..4).map(|_| obs(&clock, 1, false, 100)));
+        assert_eq!(t.health.state, HealthState::Down);
+        let changes = feed(&mut t, &clock, (0..12).map(|_| obs(&clock, 1, true, 100)));
+        assert_eq!(t.health.state, HealthState::Up);
+        assert_eq!(changes.last().map(|c| c.to), Some(HealthState::Up));
+        // Down -> degraded (error rate still high) -> up, never straight back and forth.
+        assert!(changes.len() <= 2, "{changes:?}");
+        assert!(changes.iter().all(|c| c.from != HealthState::Up));
+    }
+
+    #[test]
+    fn maintenance_ends_when_the_status_endpoint_says_normal() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        let mut m = obs(&clock, 2, true, 50);
+        m.system = Some((SystemState::Maintenance, None));
+        feed(&mut t, &clock, [m.clone(), m]);
+        assert_eq!(t.health.state, HealthState::Maintenance);
+        let mut n = obs(&clock, 2, true, 50);
+        n.system = Some((SystemState::Normal, None));
+        let changes = feed(&mut t, &clock, [n.clone(), obs(&clock, 1, true, 100), n]);
+        assert_eq!(t.health.state, HealthState::Up, "{changes:?}");
+    }
+
+    #[test]
+    fn silence_turns_the_state_unknown() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        clock.advance(Duration::from_secs(60));
+        assert!(t.evaluate(clock.now()).is_none(), "still fresh");
+        clock.advance(Duration::from_secs(200));
+        assert!(t.evaluate(clock.now()).is_none(), "first confirmation");
+        let change = t.evaluate(clock.now()).expect("second confirmation");
+        assert_eq!(change.to, HealthState::Unknown);
+        assert!(change.cause.starts_with("no results for"), "{}", change.cause);
+    }
+
+    #[test]
+    fn state_names_round_trip() {
+        for s in HealthState::ALL {
+            assert_eq!(HealthState::parse(s.as_str()), Some(s));
+        }
+        assert!(HealthState::Down.severity() > HealthState::Degraded.severity());
+    }
+}

@@ -1,0 +1,129 @@
+//! What the limiter tells the outside: events on a broadcast channel, and snapshots of every
+//! limit for the Rate limits page and `keyward limits`.
+
+use std::time::Duration;
+
+use crate::provider::{RateLimitKind, RateLimitScope};
+
+/// How close a limit is to being spent (thresholds are percentages of the exchange's limit;
+/// defaults warn 80 %, critical 95 %).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Level {
+    #[default]
+    Normal,
+    Warn,
+    Critical,
+}
+
+impl Level {
+    /// The level of `used_pct` under the thresholds `warn_pct` and `critical_pct`.
+    pub fn of(used_pct: f64, warn_pct: f64, critical_pct: f64) -> Level {
+        if used_pct >= critical_pct {
+            Level::Critical
+        } else if used_pct >= warn_pct {
+            Level::Warn
+        } else {
+            Level::Normal
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Normal => "normal",
+            Level::Warn => "warn",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a condition ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClearReason {
+    /// A limit's usage fell below its warn threshold.
+    BelowThresholds,
+    /// The pause a 429 started is over.
+    PauseEnded,
+    /// The ban a 418 started is over.
+    BanEnded,
+}
+
+/// Something the UI, the tray or the alerts module may want to tell the user. Sent on the
+/// channel from [`Limiter::subscribe`](super::Limiter::subscribe), only when something
+/// changes (a threshold event fires once per level change, not per request).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LimitEvent {
+    /// A limit reached a level (Warn or Critical, rising or falling between them).
+    Threshold { provider: String, limit: String, scope_key: String, level: Level, used_pct: f64 },
+    /// The exchange answered 429: every limit of the provider waits until `retry_after` has
+    /// passed.
+    Paused { provider: String, status: u16, retry_after: Duration },
+    /// The exchange banned this IP (Binance 418): calls to the provider fail at once until the
+    /// ban ends. Always critical.
+    Banned { provider: String, scope: String, retry_after: Duration },
+    /// A threshold (`limit` and `scope_key` set), a pause or a ban (both `None`) ended.
+    Cleared { provider: String, limit: Option<String>, scope_key: Option<String>, reason: ClearReason },
+}
+
+impl LimitEvent {
+    /// How loudly to tell the user: a ban is critical, a 429 pause a warning.
+    pub fn severity(&self) -> Level {
+        match self {
+            LimitEvent::Threshold { level, .. } => *level,
+            LimitEvent::Paused { .. } => Level::Warn,
+            LimitEvent::Banned { .. } => Level::Critical,
+            LimitEvent::Cleared { .. } => Level::Normal,
+        }
+    }
+
+    pub fn provider(&self) -> &str {
+        match self {
+            LimitEvent::Threshold { provider, .. }
+            | LimitEvent::Paused { provider, .. }
+            | LimitEvent::Banned { provider, .. }
+            | LimitEvent::Cleared { provider, .. } => provider,
+        }
+    }
+}
+
+/// One limit (a rule of a provider, for one scope key) as it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitStatus {
+    pub provider: String,
+    pub limit_id: String,
+    pub kind: RateLimitKind,
+    pub scope: RateLimitScope,
+    /// `ip`, or the key label for account and key scopes (`default` when no key was used).
+    pub scope_key: String,
+    pub used: f64,
+    /// The exchange's limit (the safety margin is not subtracted).
+    pub limit: f64,
+    /// `used` as a percentage of `limit`.
+    pub percent: f64,
+    /// Time to the next window, the oldest entry's expiry or the counter's drain.
+    pub resets_in: Option<Duration>,
+    /// Callers waiting on this limit.
+    pub queue_len: usize,
+    /// How long the provider stays paused (429) or banned (418).
+    pub paused_for: Option<Duration>,
+    /// True while a 418 ban is in force.
+    pub banned: bool,
+    pub level: Level,
+}
+
+/// Who spent a limit: weight charged by operation and by key label, largest first, since the
+/// limiter loaded the provider's rules. (Time-ranged usage lives in the usage recorder.)
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitBreakdown {
+    pub provider: String,
+    pub limit_id: String,
+    pub scope_key: String,
+    pub by_operation: Vec<(String, f64)>,
+    /// By key label; calls made without a key are under `(no key)`.
+    pub by_key: Vec<(String, f64)>,
+}
