@@ -13,6 +13,7 @@ pub enum ErrorKind {
     Storage,
     SchemaTooNew,
     Vault,
+    VaultLocked,
     Config,
 }
 
@@ -23,6 +24,7 @@ impl ErrorKind {
             ErrorKind::Storage => "storage",
             ErrorKind::SchemaTooNew => "schemaTooNew",
             ErrorKind::Vault => "vault",
+            ErrorKind::VaultLocked => "vaultLocked",
             ErrorKind::Config => "config",
         }
     }
@@ -53,6 +55,7 @@ impl Error {
             Error::Io { .. } => ErrorKind::Io,
             Error::Store(StoreError::SchemaTooNew { .. }) => ErrorKind::SchemaTooNew,
             Error::Store(_) => ErrorKind::Storage,
+            Error::Vault(crate::vault::VaultError::Locked { .. }) => ErrorKind::VaultLocked,
             Error::Vault(_) => ErrorKind::Vault,
             Error::NoDataDir | Error::Config(_) => ErrorKind::Config,
         }

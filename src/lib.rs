@@ -24,6 +24,7 @@ pub mod monitor;
 pub mod pipeline;
 pub mod provider;
 pub mod ratelimit;
+pub mod service;
 pub mod signing;
 pub mod store;
 pub mod vault;
@@ -33,11 +34,16 @@ use std::sync::Arc;
 
 pub use error::{Error, ErrorKind};
 
+use alerts::{AlertSender, Alerts, VaultWebhookSecrets};
+use audit::{Actor, Audit};
+use clock::SystemClock;
 use keys::Keys;
-use pipeline::{Pipeline, Recorder, Unlimited};
+use monitor::{Monitor, MonitorOptions};
+use pipeline::{Pipeline, Recorder};
 use provider::Registry;
+use ratelimit::Limiter;
 use store::Store;
-use vault::{BackendInfo, SecretStore};
+use vault::{BackendInfo, EncryptedFileStore, SecretStore};
 
 /// The version of this build, as shown on the dashboard and by `keyward info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -69,6 +75,8 @@ pub struct Info {
     pub schema_version: u32,
     pub latest_schema_version: u32,
     pub secret_backend: BackendInfo,
+    /// Why this backend was chosen (OS store answered, vault file exists, KEYWARD_VAULT=…).
+    pub secret_backend_reason: String,
 }
 
 /// The core handle shared by the desktop app, the CLI and the gateway.
@@ -83,9 +91,17 @@ struct Inner {
     data_dir: PathBuf,
     store: Store,
     secrets: Arc<dyn SecretStore>,
+    vault_file: Option<Arc<EncryptedFileStore>>,
+    backend_reason: String,
     providers: Registry,
     keys: Keys,
+    limiter: Limiter,
     pipeline: Pipeline,
+    audit: Audit,
+    monitor: Monitor,
+    alerts: Alerts,
+    alert_sender: AlertSender,
+    actor: Actor,
 }
 
 impl std::fmt::Debug for Keyward {
@@ -96,26 +112,73 @@ impl std::fmt::Debug for Keyward {
 
 impl Keyward {
     /// Opens (creating if needed) the data directory, migrates its database and connects to
-    /// the OS credential store.
+    /// the secret backend (the OS credential store, or the encrypted vault file where none is
+    /// reachable). Events are attributed to the system.
     pub fn open(data_dir: impl AsRef<Path>) -> Result<Self, Error> {
-        Self::open_with_secrets(data_dir, vault::os_store())
+        Self::open_as(data_dir, Actor::System)
+    }
+
+    /// Like [`Keyward::open`], attributing audited actions to `actor` (the CLI, the desktop UI).
+    pub fn open_as(data_dir: impl AsRef<Path>, actor: Actor) -> Result<Self, Error> {
+        let data_dir = data_dir.as_ref();
+        create_dir(data_dir)?;
+        let selected = vault::select_backend(data_dir, Arc::new(SystemClock))?;
+        Self::build(data_dir, selected.store, selected.file, selected.reason, actor)
     }
 
     /// Like [`Keyward::open`] with an explicit secret store (tests use the in-memory one).
     pub fn open_with_secrets(data_dir: impl AsRef<Path>, secrets: Arc<dyn SecretStore>) -> Result<Self, Error> {
-        let data_dir = data_dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&data_dir).map_err(|source| Error::Io {
-            action: "create the data directory",
-            path: data_dir.clone(),
-            source,
-        })?;
+        Self::build(data_dir.as_ref(), secrets, None, "chosen by the caller".into(), Actor::System)
+    }
+
+    fn build(
+        data_dir: &Path,
+        secrets: Arc<dyn SecretStore>,
+        vault_file: Option<Arc<EncryptedFileStore>>,
+        backend_reason: String,
+        actor: Actor,
+    ) -> Result<Self, Error> {
+        create_dir(data_dir)?;
+        let data_dir = data_dir.to_path_buf();
         let store = Store::open(&data_dir.join(DATABASE_FILE))?;
         let providers = Registry::new(store.clone()).map_err(|e| Error::Config(e.to_string()))?;
-        let keys = Keys::new(store.clone(), Arc::clone(&secrets));
-        let pipeline =
-            Pipeline::new(providers.clone(), keys.clone(), Arc::new(Unlimited), Recorder::start(store.clone()));
+        let audit = Audit::new(store.clone());
+        let keys = Keys::new(store.clone(), Arc::clone(&secrets), audit.clone(), actor);
+        let limiter = Limiter::new(providers.clone(), Arc::new(SystemClock));
+        let pipeline = Pipeline::new(
+            providers.clone(),
+            keys.clone(),
+            Arc::new(limiter.clone()),
+            Recorder::start(store.clone()),
+        );
+        let monitor = Monitor::open(store.clone(), Arc::new(SystemClock), MonitorOptions::default())
+            .map_err(|e| Error::Config(format!("could not open the health monitor: {e}")))?;
+        let alerts = Alerts::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            Arc::new(VaultWebhookSecrets::new(Arc::clone(&secrets))),
+        )
+        .map_err(|e| Error::Config(format!("could not open the alerts: {e}")))?;
+        let alert_sender = alerts.start_intake();
         tracing::info!(data_dir = %data_dir.display(), schema = store.schema_version(), "keyward core opened");
-        Ok(Self { inner: Arc::new(Inner { data_dir, store, secrets, providers, keys, pipeline }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                data_dir,
+                store,
+                secrets,
+                vault_file,
+                backend_reason,
+                providers,
+                keys,
+                limiter,
+                pipeline,
+                audit,
+                monitor,
+                alerts,
+                alert_sender,
+                actor,
+            }),
+        })
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -145,9 +208,49 @@ impl Keyward {
         &self.inner.pipeline
     }
 
-    /// Records that a key's secret was revealed or copied (`actor`: "cli", "ui").
-    pub fn audit_reveal(&self, provider: &str, label: &str, actor: &str) {
-        tracing::warn!(provider, label, actor, "key secret revealed");
+    /// The exchange-accurate rate limiter every call goes through.
+    pub fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
+    }
+
+    /// The append-only, hash-chained audit log.
+    pub fn audit(&self) -> &Audit {
+        &self.inner.audit
+    }
+
+    /// Health checks, states, uptime history.
+    pub fn monitor(&self) -> &Monitor {
+        &self.inner.monitor
+    }
+
+    /// Alert rules, history and webhooks.
+    pub fn alerts(&self) -> &Alerts {
+        &self.inner.alerts
+    }
+
+    /// Where monitors, the limiter and the key vault send alert inputs (never blocks).
+    pub fn alert_sender(&self) -> &AlertSender {
+        &self.inner.alert_sender
+    }
+
+    /// The encrypted vault file, when it is the secret backend.
+    pub fn vault_file(&self) -> Option<&Arc<EncryptedFileStore>> {
+        self.inner.vault_file.as_ref()
+    }
+
+    /// Who this handle acts for in the audit log.
+    pub fn actor(&self) -> Actor {
+        self.inner.actor
+    }
+
+    /// Writes the pending aggregated key-use counts and queued call records. One-shot front
+    /// ends call it before exiting.
+    pub fn flush(&self) {
+        self.inner.pipeline.recorder().flush();
+        if let Err(e) = self.inner.audit.flush_all_uses(chrono::Utc::now()) {
+            tracing::error!(error = %e, "could not write key-use audit rows");
+        }
+        self.inner.monitor.flush();
     }
 
     /// Reads the facts the dashboard shows. Probing the secret backend may block briefly
@@ -160,6 +263,15 @@ impl Keyward {
             schema_version: self.inner.store.schema_version(),
             latest_schema_version: store::LATEST_SCHEMA_VERSION,
             secret_backend: self.inner.secrets.backend_info(),
+            secret_backend_reason: self.inner.backend_reason.clone(),
         }
     }
+}
+
+fn create_dir(data_dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(data_dir).map_err(|source| Error::Io {
+        action: "create the data directory",
+        path: data_dir.to_path_buf(),
+        source,
+    })
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use keyward::keys::{NewKey, Scopes};
+use keyward::keys::{NewKey, RevealPurpose, Scopes};
 use keyward::vault::{ExposeSecret, SecretString};
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
@@ -68,8 +68,7 @@ pub async fn key_remove(state: State<'_, AppState>, provider: String, label: Str
 #[tauri::command]
 pub async fn key_reveal(state: State<'_, AppState>, provider: String, label: String) -> Result<String, CommandError> {
     blocking(&state, move |kw| {
-        let secret = kw.keys().reveal(&provider, &label)?;
-        kw.audit_reveal(&provider, &label, "ui");
+        let secret = kw.keys().reveal(&provider, &label, RevealPurpose::Show)?;
         Ok(secret.expose_secret().to_string())
     })
     .await
@@ -85,9 +84,7 @@ pub async fn key_copy<R: Runtime>(
     label: String,
 ) -> Result<u64, CommandError> {
     let secret = blocking(&state, move |kw| {
-        let s = kw.keys().reveal(&provider, &label)?;
-        kw.audit_reveal(&provider, &label, "ui-copy");
-        Ok(s)
+        Ok(kw.keys().reveal(&provider, &label, RevealPurpose::Copy)?)
     })
     .await?;
     app.clipboard()

@@ -6,6 +6,7 @@ pub mod commands_keys;
 pub mod dto;
 pub mod dto_keys;
 pub mod dto_provider;
+pub mod services;
 pub mod state;
 pub mod tray;
 
@@ -21,6 +22,8 @@ pub const MAIN_WINDOW: &str = "main";
 pub struct ShellOptions {
     /// Create the system-tray icon and keep the app running when the window closes.
     pub tray: bool,
+    /// Run monitoring, alerts and their event bridges.
+    pub services: bool,
 }
 
 /// Adds Keyward's state, commands, tray and window behaviour to a Tauri builder. Generic over
@@ -28,6 +31,7 @@ pub struct ShellOptions {
 pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: ShellOptions) -> tauri::Builder<R> {
     builder
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -53,6 +57,9 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: S
         .setup(move |app| {
             if options.tray {
                 tray::create(app.handle())?;
+            }
+            if options.services {
+                services::start(app.handle());
             }
             Ok(())
         })
@@ -107,7 +114,7 @@ mod tests {
     }
 
     fn boot(state: AppState) -> (tauri::App<tauri::test::MockRuntime>, tauri::WebviewWindow<tauri::test::MockRuntime>) {
-        let app = build(mock_builder(), state, ShellOptions { tray: false })
+        let app = build(mock_builder(), state, ShellOptions { tray: false, services: false })
             .build(mock_context(noop_assets()))
             .expect("the app builds on the mock runtime");
         let webview = WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().expect("window");

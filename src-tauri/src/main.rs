@@ -26,14 +26,19 @@ fn main() -> ExitCode {
     let builder = tauri::Builder::default()
         // Must be the first plugin: a second launch hands over to the running instance.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| show_main_window(app)));
-    let result = build(builder, state, ShellOptions { tray: true }).run(tauri::generate_context!());
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let app = match build(builder, state, ShellOptions { tray: true, services: true }).build(tauri::generate_context!()) {
+        Ok(app) => app,
         Err(e) => {
             eprintln!("keyward-desktop: {e}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
-    }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            keyward_desktop::services::stop(handle);
+        }
+    });
+    ExitCode::SUCCESS
 }
 
 /// GTK panics without a display; say so plainly instead.

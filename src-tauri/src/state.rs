@@ -13,7 +13,7 @@ impl AppState {
     /// Opens the core on the data directory. A failure is kept and reported by every command,
     /// so the window can show it instead of the app vanishing.
     pub fn open(data_dir: &Path) -> Self {
-        let core = Keyward::open(data_dir).map_err(|e| {
+        let core = Keyward::open_as(data_dir, keyward::audit::Actor::Ui).map_err(|e| {
             tracing::error!(error = %e, "could not open the Keyward core");
             CommandError::from(e)
         });

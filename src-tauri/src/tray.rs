@@ -12,8 +12,40 @@ const OPEN_ID: &str = "open";
 const STATUS_ID: &str = "status";
 const QUIT_ID: &str = "quit";
 
-/// The tray icon shown while nothing needs attention.
+/// The tray icon per state: nothing needs attention, a warning, something critical.
 const ICON_OK: &[u8] = include_bytes!("../../icons/tray-ok.png");
+const ICON_WARN: &[u8] = include_bytes!("../../icons/tray-warn.png");
+const ICON_CRITICAL: &[u8] = include_bytes!("../../icons/tray-critical.png");
+
+/// What the tray shows: the worst open alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrayState {
+    Ok,
+    Warn,
+    Critical,
+}
+
+/// The status line of the tray menu, kept to update its text.
+pub struct StatusItem<R: Runtime>(pub MenuItem<R>);
+
+/// Sets the tray icon colour, tooltip and status line.
+pub fn set_state<R: Runtime>(app: &AppHandle<R>, state: TrayState, status: &str) {
+    use tauri::Manager;
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        let icon = match state {
+            TrayState::Ok => ICON_OK,
+            TrayState::Warn => ICON_WARN,
+            TrayState::Critical => ICON_CRITICAL,
+        };
+        if let Ok(image) = Image::from_bytes(icon) {
+            let _ = tray.set_icon(Some(image));
+        }
+        let _ = tray.set_tooltip(Some(format!("Keyward — {status}")));
+    }
+    if let Some(item) = app.try_state::<StatusItem<R>>() {
+        let _ = item.0.set_text(status);
+    }
+}
 
 /// The status line until monitoring reports provider states.
 pub const INITIAL_STATUS: &str = "No providers monitored yet";
@@ -25,6 +57,10 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let separator = PredefinedMenuItem::separator(app)?;
     let menu = Menu::with_items(app, &[&open, &separator, &status, &PredefinedMenuItem::separator(app)?, &quit])?;
 
+    {
+        use tauri::Manager;
+        app.manage(StatusItem(status.clone()));
+    }
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(Image::from_bytes(ICON_OK)?)
         .tooltip(format!("Keyward — {INITIAL_STATUS}"))

@@ -286,8 +286,7 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
                     "revealing prints the secret in clear; run again with --yes to confirm".into(),
                 ));
             }
-            let secret = keys.reveal(&provider, &label)?;
-            kw.audit_reveal(&provider, &label, "cli");
+            let secret = keys.reveal(&provider, &label, crate::keys::RevealPurpose::Show)?;
             use secrecy::ExposeSecret;
             if json_out {
                 print_json(&json!({"provider": provider, "label": label, "secret": secret.expose_secret()}));

@@ -1,9 +1,14 @@
 //! The `keyward` command. Parsing and printing only: every action is one core call.
 
+mod alerts;
+mod audit;
 mod call;
 mod key;
+mod limits;
+mod monitor;
 mod output;
 mod provider;
+mod vault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,9 +57,28 @@ pub enum Command {
     Provider(provider::ProviderCmd),
     /// Call a provider through the pipeline (cache, retry, rate limit, sign, record).
     Call(call::CallArgs),
-    /// API keys: add, list, remove. Secrets go to the OS credential store only.
+    /// API keys: add, list, show, reveal, check, rotate, retire-version, remove.
     #[command(subcommand)]
     Key(key::KeyCmd),
+    /// The secret backend: status, init (encrypted file), unlock.
+    #[command(subcommand)]
+    Vault(vault::VaultCmd),
+    /// The audit log: list, verify, export.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
+    /// Provider health: state, last check and 24 h uptime per monitored provider.
+    Status,
+    /// Health checks: list, set, run.
+    #[command(subcommand)]
+    Checks(monitor::ChecksCmd),
+    /// Alerts: list, ack, rules, webhooks, test-webhook.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCmd),
+    /// Live rate-limit usage per limit (this process's view; see `keyward serve`).
+    Limits {
+        #[arg(long)]
+        provider: Option<String>,
+    },
 }
 
 /// Any error a command can end with.
@@ -72,6 +96,14 @@ pub enum CliError {
     Call(#[from] crate::pipeline::CallError),
     #[error(transparent)]
     Check(#[from] crate::keys::CheckError),
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    Monitor(#[from] crate::monitor::MonitorError),
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::AlertError),
     #[error("{0}")]
     Usage(String),
 }
@@ -85,6 +117,11 @@ impl CliError {
             CliError::Key(_) => "key",
             CliError::Call(e) => e.kind(),
             CliError::Check(e) => e.kind(),
+            CliError::Vault(crate::vault::VaultError::Locked { .. }) => "vaultLocked",
+            CliError::Vault(_) => "vault",
+            CliError::Audit(e) => e.kind(),
+            CliError::Monitor(e) => e.kind(),
+            CliError::Alerts(e) => e.kind(),
             CliError::Usage(_) => "usage",
         }
     }
@@ -123,42 +160,81 @@ fn run(cli: Cli) -> Result<(), CliError> {
     };
     let _log = logging::init(&data_dir, stderr_level)?;
     let printer = Printer { json: cli.json };
-    let kw = Keyward::open(&data_dir)?;
-    match cli.command {
+    let kw = Keyward::open_as(&data_dir, crate::audit::Actor::Cli)?;
+    unlock_vault_from_env(&kw)?;
+    let result = dispatch(&kw, cli.command, cli.json, &printer);
+    kw.flush();
+    result
+}
+
+/// With the encrypted vault file as the backend, a one-shot command unlocks it for its own
+/// lifetime from KEYWARD_VAULT_PASSPHRASE when that is set (never from an argument).
+fn unlock_vault_from_env(kw: &Keyward) -> Result<(), CliError> {
+    let Some(file) = kw.vault_file() else { return Ok(()) };
+    if file.is_unlocked() || !file.exists() {
+        return Ok(());
+    }
+    match crate::vault::passphrase_from_env(crate::vault::PASSPHRASE_ENV) {
+        Ok(pass) => {
+            vault::unlock(kw, file, &pass, std::time::Duration::from_secs(600))?;
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+fn dispatch(kw: &Keyward, command: Command, json: bool, printer: &Printer) -> Result<(), CliError> {
+    let kw = kw.clone();
+    match command {
         Command::Info => {
             printer.info(&kw.info());
             Ok(())
         }
-        Command::Serve => Ok(serve(kw, &printer)?),
-        Command::Provider(cmd) => provider::run(&kw, cmd, cli.json),
-        Command::Call(args) => call::run(&kw, args, cli.json),
-        Command::Key(cmd) => key::run(&kw, cmd, cli.json),
+        Command::Serve => serve(kw, printer),
+        Command::Provider(cmd) => provider::run(&kw, cmd, json),
+        Command::Call(args) => call::run(&kw, args, json),
+        Command::Key(cmd) => key::run(&kw, cmd, json),
+        Command::Vault(cmd) => vault::run(&kw, cmd, json),
+        Command::Audit(cmd) => audit::run(&kw, cmd, json),
+        Command::Status => monitor::status(&kw, json),
+        Command::Checks(cmd) => monitor::checks(&kw, cmd, json),
+        Command::Alerts(cmd) => alerts::run(&kw, cmd, json),
+        Command::Limits { provider } => limits::run(&kw, provider.as_deref(), json),
     }
 }
 
-fn serve(kw: Keyward, printer: &Printer) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("keyward-serve")
-        .build()
-        .map_err(|e| Error::Config(format!("could not start the async runtime: {e}")))?;
+fn serve(kw: Keyward, printer: &Printer) -> Result<(), CliError> {
+    let runtime = runtime()?;
     runtime.block_on(async {
         // Listen for the stop signals before saying "ready", so a stop sent right after the
         // ready line is never missed.
         let shutdown = shutdown_signal()?;
+        let services = crate::service::start(&kw).await?;
+        let mut monitor_events = kw.monitor().subscribe();
         let sink = LogSink;
         sink.emit(CoreEvent::Ready { data_dir: kw.data_dir().display().to_string() });
         printer.ready(kw.data_dir());
-        shutdown.await;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                e = monitor_events.recv() => {
+                    if let Ok(crate::monitor::MonitorEvent::StateChanged { provider, from, to, cause, .. }) = e {
+                        tracing::warn!(%provider, from = from.as_str(), to = to.as_str(), %cause, "provider state changed");
+                    }
+                }
+            }
+        }
         tracing::info!("shutting down");
+        services.stop().await;
         Ok(())
     })
 }
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM. The handlers are installed when this
 /// returns, before the future is first polled.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Error> {
-    let signal_error = |e: std::io::Error| Error::Config(format!("could not listen for stop signals: {e}"));
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
+    let signal_error = |e: std::io::Error| CliError::Usage(format!("could not listen for stop signals: {e}"));
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

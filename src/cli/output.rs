@@ -24,10 +24,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
             }
         }
     }
-    let line = |cells: Vec<&str>| {
+    let mut out = std::io::stdout().lock();
+    let mut line = |cells: Vec<&str>| {
         let parts: Vec<String> =
             cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = widths.get(i).copied().unwrap_or(0))).collect();
-        println!("{}", parts.join("  ").trim_end());
+        // A closed pipe (`keyward … | head`) is not an error worth a panic.
+        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
     };
     line(headers.to_vec());
     for row in rows {

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::audit::{Actor, Audit, AuditEvent, AuditKind};
 use crate::signing::Credentials;
 use crate::store::{Store, StoreError};
 use crate::vault::{SecretStore, VaultError};
@@ -142,11 +143,20 @@ pub struct ResolvedKey {
     pub credentials: Credentials,
 }
 
-/// The key store. Cheap to clone.
+/// The key store. Cheap to clone. Every change, reveal and use is written to the audit log.
 #[derive(Clone)]
 pub struct Keys {
     store: Store,
     secrets: Arc<dyn SecretStore>,
+    audit: Audit,
+    actor: Actor,
+}
+
+/// Why a secret leaves the credential store in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevealPurpose {
+    Show,
+    Copy,
 }
 
 const COLUMNS: &str = "id, provider, label, environment, api_key, scopes, passphrase_ref, notes, created_at, last_used_at, expires_at, rotate_by, active_version, rotation_days, permissions_json, permissions_checked_at";
@@ -222,8 +232,16 @@ fn check_label(label: &str) -> Result<(), KeyError> {
 }
 
 impl Keys {
-    pub fn new(store: Store, secrets: Arc<dyn SecretStore>) -> Self {
-        Self { store, secrets }
+    pub fn new(store: Store, secrets: Arc<dyn SecretStore>, audit: Audit, actor: Actor) -> Self {
+        Self { store, secrets, audit, actor }
+    }
+
+    /// Appends an audit row; a failure is logged (the action itself already happened).
+    fn audit(&self, kind: AuditKind, provider: &str, label: &str, detail: serde_json::Value, now: DateTime<Utc>) {
+        let event = AuditEvent::new(self.actor, kind).key(provider, label).detail(detail);
+        if let Err(e) = self.audit.append(event, now) {
+            tracing::error!(error = %e, provider, label, "could not write the audit log");
+        }
     }
 
     /// Stores the secret in the vault and the metadata in the database, both or neither.
@@ -284,7 +302,15 @@ impl Keys {
             Ok(Ok(id))
         })??;
         tracing::info!(provider = %key.provider, label = %key.label, id, "key added");
-        self.by_id(id)
+        let record = self.by_id(id)?;
+        self.audit(
+            AuditKind::KeyCreated,
+            &record.provider,
+            &record.label,
+            serde_json::json!({"environment": record.environment, "scopes": record.scopes.to_string(), "api_key": record.masked_api_key()}),
+            now,
+        );
+        Ok(record)
     }
 
     fn by_id(&self, id: i64) -> Result<KeyRecord, KeyError> {
@@ -334,6 +360,7 @@ impl Keys {
             Ok(())
         })?;
         tracing::info!(provider, label, "key removed");
+        self.audit(AuditKind::KeyDeleted, provider, label, serde_json::json!({}), Utc::now());
         Ok(record)
     }
 
@@ -416,10 +443,23 @@ impl Keys {
         })?)
     }
 
-    /// The active version's secret, for an explicit reveal or copy (the caller audits it).
-    pub fn reveal(&self, provider: &str, label: &str) -> Result<SecretString, KeyError> {
+    /// The active version's secret, for an explicit reveal or copy. Nothing is revealed
+    /// unless the audit row could be written first.
+    pub fn reveal(&self, provider: &str, label: &str, purpose: RevealPurpose) -> Result<SecretString, KeyError> {
         let record = self.get(provider, label)?;
         let (_, secret_ref, _, _) = self.version_refs(&record, record.active_version)?;
+        let kind = match purpose {
+            RevealPurpose::Show => AuditKind::KeyRevealed,
+            RevealPurpose::Copy => AuditKind::KeyCopied,
+        };
+        let event = AuditEvent::new(self.actor, kind)
+            .key(provider, label)
+            .detail(serde_json::json!({"version": record.active_version}));
+        self.audit.append(event, Utc::now()).map_err(|e| KeyError::Invalid {
+            field: "audit",
+            value: String::new(),
+            problem: format!("the reveal could not be recorded, so it was refused: {e}"),
+        })?;
         Ok(self.secrets.get(&secret_ref)?)
     }
 
@@ -479,6 +519,7 @@ impl Keys {
             return Err(e.into());
         }
         tracing::info!(provider, label, version, "new key version stored");
+        self.audit(AuditKind::KeyEdited, provider, label, serde_json::json!({"new_version": version}), now);
         self.versions(provider, label)?
             .into_iter()
             .find(|v| v.version == version)
@@ -523,6 +564,13 @@ impl Keys {
             Ok(())
         })?;
         tracing::info!(provider, label, version, "key version activated");
+        self.audit(
+            AuditKind::KeyRotated,
+            provider,
+            label,
+            serde_json::json!({"from_version": record.active_version, "to_version": version}),
+            now,
+        );
         self.get(provider, label)
     }
 
@@ -548,6 +596,7 @@ impl Keys {
                 )?;
                 Ok(())
             })?;
+            self.audit(AuditKind::KeyVersionRetired, provider, label, serde_json::json!({"version": version}), now);
         }
         self.versions(provider, label)?
             .into_iter()
@@ -557,6 +606,15 @@ impl Keys {
 
     /// Stores the exchange's answer about what the key can do.
     pub fn store_permissions(&self, id: i64, p: &KeyPermissions, now: DateTime<Utc>) -> Result<(), KeyError> {
+        let record = self.by_id(id)?;
+        let risks: Vec<&str> = permissions::risks(p, record.scopes, now).iter().map(Risk::id).collect();
+        self.audit(
+            AuditKind::PermissionsChecked,
+            &record.provider,
+            &record.label,
+            serde_json::json!({"read": p.read, "trade": p.trade, "withdraw": p.withdraw, "ip_restricted": p.ip_restricted, "risks": risks}),
+            now,
+        );
         let json = serde_json::to_string(p).map_err(|e| KeyError::Invalid {
             field: "permissions",
             value: String::new(),
@@ -593,6 +651,11 @@ impl Keys {
             Ok(())
         })?;
         self.get(provider, label)
+    }
+
+    /// Counts a use for the audit log (aggregated per key per minute; no I/O).
+    pub fn record_use(&self, caller: Actor, provider: &str, label: &str, now: DateTime<Utc>) {
+        self.audit.record_use_by(caller, provider, label, now);
     }
 
     /// Marks a key as used now.

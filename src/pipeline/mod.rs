@@ -409,6 +409,13 @@ impl Pipeline {
                                 self.inner.recorder.record(record);
                                 if let Some(k) = &p.key {
                                     self.touch_key(k.record.id);
+                                    let actor = match req.options.caller.as_str() {
+                                        "cli" => crate::audit::Actor::Cli,
+                                        "ui" => crate::audit::Actor::Ui,
+                                        "gateway" => crate::audit::Actor::Gateway,
+                                        _ => crate::audit::Actor::System,
+                                    };
+                                    self.inner.keys.record_use(actor, &k.record.provider, &k.record.label, self.inner.clock.now());
                                 }
                                 return Ok(CallOutcome {
                                     provider: spec.id.clone(),

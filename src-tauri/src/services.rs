@@ -1,0 +1,138 @@
+//! Starts the core's long-running services in the desktop app and forwards their events to
+//! the window (Tauri events), the tray (colour, tooltip, status line) and native
+//! notifications.
+
+use std::sync::Mutex;
+
+use keyward::alerts::{AlertNotice, NoticeKind, Severity};
+use keyward::monitor::MonitorEvent;
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri_plugin_notification::NotificationExt;
+use ts_rs::TS;
+
+use crate::tray;
+use crate::AppState;
+
+/// Event names the UI listens to.
+pub const MONITOR_EVENT: &str = "keyward://monitor";
+pub const ALERT_EVENT: &str = "keyward://alert";
+
+/// The running services, stopped when the app exits.
+#[derive(Default)]
+pub struct ServicesSlot(pub Mutex<Option<keyward::service::Services>>);
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase", tag = "type")]
+#[ts(export)]
+pub enum MonitorEventDto {
+    StateChanged { provider: String, from: String, to: String, cause: String, at: String },
+    CheckCompleted { provider: String, ok: bool, #[ts(type = "number")] latency_ms: u64, at: String },
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct AlertEventDto {
+    /// "raised", "resolved" or "acknowledged".
+    pub kind: String,
+    pub id: i64,
+    pub severity: String,
+    pub title: String,
+    pub body: String,
+    pub provider: String,
+    /// Worst open severity after this event ("" when nothing is open).
+    pub worst: String,
+    pub headline: String,
+}
+
+fn monitor_dto(e: &MonitorEvent) -> MonitorEventDto {
+    match e {
+        MonitorEvent::StateChanged { provider, from, to, cause, at } => MonitorEventDto::StateChanged {
+            provider: provider.clone(),
+            from: from.as_str().into(),
+            to: to.as_str().into(),
+            cause: cause.clone(),
+            at: at.to_rfc3339(),
+        },
+        MonitorEvent::CheckCompleted { provider, ok, latency, at, .. } => MonitorEventDto::CheckCompleted {
+            provider: provider.clone(),
+            ok: *ok,
+            latency_ms: latency.as_millis() as u64,
+            at: at.to_rfc3339(),
+        },
+    }
+}
+
+fn on_alert<R: Runtime>(app: &AppHandle<R>, n: AlertNotice) {
+    let worst = n.summary.worst;
+    let dto = AlertEventDto {
+        kind: match n.kind {
+            NoticeKind::Raised => "raised",
+            NoticeKind::Resolved => "resolved",
+            NoticeKind::Acknowledged => "acknowledged",
+        }
+        .into(),
+        id: n.alert.id,
+        severity: n.alert.severity.as_str().into(),
+        title: n.alert.title.clone(),
+        body: n.alert.body.clone(),
+        provider: n.alert.provider.clone(),
+        worst: worst.map_or(String::new(), |s| s.as_str().to_string()),
+        headline: n.summary.headline.clone().unwrap_or_default(),
+    };
+    let _ = app.emit(ALERT_EVENT, &dto);
+    tray::set_state(
+        app,
+        match worst {
+            None => tray::TrayState::Ok,
+            Some(Severity::Info) => tray::TrayState::Ok,
+            Some(Severity::Warning) => tray::TrayState::Warn,
+            Some(Severity::Critical) => tray::TrayState::Critical,
+        },
+        n.summary.headline.as_deref().unwrap_or(tray::INITIAL_STATUS),
+    );
+    if n.notify {
+        let _ = app.notification().builder().title(&n.alert.title).body(&n.alert.body).show();
+    }
+}
+
+/// Starts monitoring, alerts and the event bridges on the app's async runtime.
+pub fn start<R: Runtime>(app: &AppHandle<R>) {
+    let Ok(core) = app.state::<AppState>().core() else { return };
+    app.manage(ServicesSlot::default());
+    let alert_app = app.clone();
+    core.alerts().set_desktop(std::sync::Arc::new(move |n: AlertNotice| on_alert(&alert_app, n)));
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        match keyward::service::start(&core).await {
+            Ok(services) => {
+                if let Some(slot) = app.try_state::<ServicesSlot>() {
+                    *slot.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(services);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "monitoring is off"),
+        }
+        let mut events = core.monitor().subscribe();
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    let _ = app.emit(MONITOR_EVENT, monitor_dto(&e));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            }
+        }
+    });
+}
+
+/// Stops the services (called when the app exits).
+pub fn stop<R: Runtime>(app: &AppHandle<R>) {
+    let services = app.try_state::<ServicesSlot>().and_then(|slot| slot.0.lock().unwrap_or_else(|p| p.into_inner()).take());
+    if let Some(services) = services {
+        tauri::async_runtime::block_on(services.stop());
+    }
+    if let Ok(core) = app.state::<AppState>().core() {
+        core.flush();
+    }
+}

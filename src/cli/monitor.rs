@@ -1,0 +1,154 @@
+//! `keyward status` and `keyward checks …`
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::output::{print_json, table};
+use super::CliError;
+use crate::monitor::{PipelineRunner, UptimeWindow};
+use crate::Keyward;
+
+#[derive(Debug, Subcommand)]
+pub enum ChecksCmd {
+    /// Every configured health check.
+    List {
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Create the default checks (health check and status endpoint) for enabled providers.
+    Defaults,
+    /// Run a provider's checks now and show the results.
+    Run { provider: String },
+}
+
+pub fn status(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
+    let now = Utc::now();
+    let states = kw.monitor().current_states()?;
+    let mut rows = Vec::new();
+    let mut out = Vec::new();
+    for s in &states {
+        let up = kw.monitor().uptime(&s.provider, UptimeWindow::Day, now)?.percent();
+        out.push(json!({
+            "provider": s.provider, "state": s.state.as_str(), "since": s.since.map(|t| t.to_rfc3339()),
+            "cause": s.cause,
+            "lastCheck": s.last_check.as_ref().map(|c| json!({"at": c.at.to_rfc3339(), "ok": c.ok, "latencyMs": c.latency.as_millis() as u64})),
+            "uptime24h": up,
+        }));
+        rows.push(vec![
+            s.provider.clone(),
+            s.state.as_str().to_string(),
+            s.last_check.as_ref().map_or("never".into(), |c| {
+                format!("{} ago, {}, {} ms", fmt_age(now - c.at), if c.ok { "ok" } else { "failed" }, c.latency.as_millis())
+            }),
+            up.map_or("-".into(), |u| format!("{u:.2} %")),
+            s.cause.clone(),
+        ]);
+    }
+    if json_out {
+        print_json(&json!(out));
+    } else if rows.is_empty() {
+        println!("no provider is monitored yet: enable one (keyward provider enable binance) and run keyward serve or the app");
+    } else {
+        table(&["PROVIDER", "STATE", "LAST CHECK", "UPTIME 24H", "CAUSE"], &rows);
+    }
+    Ok(())
+}
+
+fn fmt_age(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    if s < 120 {
+        format!("{s}s")
+    } else if s < 7200 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{}h", s / 3600)
+    }
+}
+
+pub fn checks(kw: &Keyward, cmd: ChecksCmd, json_out: bool) -> Result<(), CliError> {
+    match cmd {
+        ChecksCmd::List { provider } => {
+            let list = kw.monitor().checks(provider.as_deref())?;
+            if json_out {
+                print_json(&json!(list
+                    .iter()
+                    .map(|c| json!({"id": c.id, "provider": c.provider, "name": c.name, "operation": c.operation,
+                        "intervalMs": c.interval.as_millis() as u64, "timeoutMs": c.timeout.as_millis() as u64, "enabled": c.enabled}))
+                    .collect::<Vec<_>>()));
+            } else if list.is_empty() {
+                println!("no checks; `keyward checks defaults` creates them for enabled providers");
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.id.to_string(),
+                            c.provider.clone(),
+                            c.name.clone(),
+                            c.operation.clone(),
+                            format!("{}s", c.interval.as_secs()),
+                            if c.enabled { "on".into() } else { "off".into() },
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "PROVIDER", "NAME", "OPERATION", "EVERY", "ENABLED"], &rows);
+            }
+        }
+        ChecksCmd::Defaults => {
+            let created = kw.monitor().ensure_default_checks(kw.providers())?;
+            if json_out {
+                print_json(&json!({"created": created.len()}));
+            } else {
+                println!("created {} check(s)", created.len());
+            }
+        }
+        ChecksCmd::Run { provider } => {
+            let mut list = kw.monitor().checks(Some(&provider))?;
+            if list.is_empty() {
+                kw.monitor().ensure_default_checks(kw.providers())?;
+                list = kw.monitor().checks(Some(&provider))?;
+            }
+            if list.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "provider \"{provider}\" has no checks; enable it first (keyward provider enable {provider})"
+                )));
+            }
+            let runner = Arc::new(PipelineRunner::new(kw.pipeline().clone()));
+            let runtime = super::runtime()?;
+            let results = runtime.block_on(async {
+                let mut out = Vec::new();
+                for c in &list {
+                    out.push(kw.monitor().run_check(runner.as_ref(), c).await);
+                }
+                out
+            });
+            for r in &results {
+                kw.monitor().record(r.clone());
+            }
+            let mut rows = Vec::new();
+            let mut js = Vec::new();
+            for r in &results {
+                let detail = r.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| {
+                    r.system.as_ref().map_or(String::new(), |(s, m)| format!("{} {}", s.as_str(), m.clone().unwrap_or_default()))
+                });
+                js.push(json!({"operation": r.operation, "ok": r.ok, "status": r.status, "latencyMs": r.latency.as_millis() as u64, "detail": detail}));
+                rows.push(vec![
+                    r.operation.clone(),
+                    if r.ok { "ok".into() } else { "FAILED".into() },
+                    r.status.map_or("-".into(), |s| s.to_string()),
+                    format!("{} ms", r.latency.as_millis()),
+                    detail,
+                ]);
+            }
+            if json_out {
+                print_json(&json!(js));
+            } else {
+                table(&["OPERATION", "RESULT", "HTTP", "LATENCY", "DETAIL"], &rows);
+            }
+        }
+    }
+    Ok(())
+}
