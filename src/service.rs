@@ -17,6 +17,10 @@ use crate::{Error, Keyward};
 /// How often alert housekeeping (ban and announcement expiry) runs.
 const ALERT_TICK: Duration = Duration::from_secs(60);
 
+/// How often every key's expiry and rotate-by dates are sent to the alert rules (which decide
+/// whether they are inside their reminder window).
+const KEY_REMINDERS: Duration = Duration::from_secs(6 * 3600);
+
 /// Running services; stop them with [`Services::stop`].
 pub struct Services {
     cancel: CancellationToken,
@@ -57,6 +61,7 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
     tasks.push(tokio::spawn(monitor_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(limit_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(alert_ticks(kw.clone(), cancel.clone())));
+    tasks.push(tokio::spawn(key_reminders(kw.clone(), cancel.clone())));
     Ok(Services { cancel, scheduler, tasks })
 }
 
@@ -166,6 +171,41 @@ async fn alert_ticks(kw: Keyward, cancel: CancellationToken) {
         let _ = tokio::task::spawn_blocking(move || {
             if let Err(e) = alerts.tick(Utc::now()) {
                 tracing::warn!(error = %e, "alert housekeeping failed");
+            }
+        })
+        .await;
+    }
+}
+
+/// Sends every key's expiry and rotation dates to the alerts (reminders before the dates;
+/// the rules resolve them once a key is rotated or its date moves out of the window).
+pub fn send_key_reminders(kw: &Keyward) -> Result<usize, Error> {
+    let keys = kw.keys().list(None).map_err(|e| Error::Config(format!("could not read keys: {e}")))?;
+    let mut sent = 0;
+    for k in keys {
+        if let Some(expires_at) = k.expires_at {
+            kw.alert_sender().send(AlertInput::KeyExpiring { provider: k.provider.clone(), label: k.label.clone(), expires_at });
+            sent += 1;
+        }
+        if let Some(due) = k.rotate_by {
+            kw.alert_sender().send(AlertInput::RotationDue { provider: k.provider.clone(), label: k.label.clone(), due });
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
+async fn key_reminders(kw: Keyward, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(KEY_REMINDERS);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        let kw = kw.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = send_key_reminders(&kw) {
+                tracing::warn!(error = %e, "key reminders failed");
             }
         })
         .await;

@@ -132,3 +132,35 @@ async fn removing_a_key_deletes_every_version_secret() {
     assert!(s.secrets.get("key-1/secret").is_err());
     assert!(s.secrets.get("key-1/v2/secret").is_err());
 }
+
+#[tokio::test]
+async fn a_key_close_to_expiry_raises_a_reminder_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core");
+    kw.keys()
+        .add(
+            NewKey {
+                provider: "kraken".into(),
+                label: "soon".into(),
+                environment: "production".into(),
+                api_key: "k".into(),
+                secret: SecretString::from("s".to_string()),
+                passphrase: None,
+                scopes: Scopes::default(),
+                notes: String::new(),
+                expires_at: Some(Utc::now() + chrono::Duration::days(3)),
+            },
+            Utc::now(),
+        )
+        .expect("key");
+    let sent = keyward::service::send_key_reminders(&kw).expect("reminders");
+    assert_eq!(sent, 2, "an expiry and a rotate-by date");
+    kw.alert_sender().flush();
+    let active = kw.alerts().active().expect("alerts");
+    assert!(
+        active.iter().any(|a| a.provider == "kraken" && a.title.to_lowercase().contains("expir")),
+        "{:?}",
+        active.iter().map(|a| &a.title).collect::<Vec<_>>()
+    );
+    assert!(!active.iter().any(|a| a.title.to_lowercase().contains("rotat")), "rotation is 90 days away: no alert yet");
+}
