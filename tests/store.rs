@@ -93,3 +93,18 @@ fn keyward_open_creates_the_data_dir_and_reports_it() {
     assert_eq!(info.secret_backend.kind, keyward::vault::BackendKind::Memory);
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
 }
+
+#[test]
+fn a_provider_change_made_by_another_process_is_seen_at_once_despite_the_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secrets = std::sync::Arc::new(keyward::vault::MemoryStore::new());
+    let app = keyward::Keyward::open_with_secrets(dir.path(), secrets.clone()).expect("app");
+    let cli = keyward::Keyward::open_with_secrets(dir.path(), secrets).expect("cli");
+    let before = app.providers().get("kraken").expect("get").spec.timeout_ms;
+    assert_eq!(app.providers().get("kraken").expect("cached").spec.timeout_ms, before);
+    cli.providers().set("kraken", &[("timeout_ms", "1234")]).expect("set elsewhere");
+    assert_eq!(app.providers().get("kraken").expect("fresh").spec.timeout_ms, 1234);
+    app.providers().set("kraken", &[("timeout_ms", "4321")]).expect("set here");
+    assert_eq!(app.providers().get("kraken").expect("fresh").spec.timeout_ms, 4321);
+    assert_eq!(cli.providers().get("kraken").expect("fresh").spec.timeout_ms, 4321);
+}

@@ -88,6 +88,32 @@ impl ProviderEntry {
 pub struct Registry {
     store: Store,
     presets: Arc<BTreeMap<String, ProviderSpec>>,
+    /// Parsed entries, so a call does not re-read and re-validate TOML. Cleared by every
+    /// write through this registry, and when another process commits to the database
+    /// (SQLite's `data_version` changes).
+    cache: Arc<std::sync::Mutex<EntryCache>>,
+}
+
+#[derive(Debug, Default)]
+struct EntryCache {
+    data_version: i64,
+    /// Bumped by every write, so a read that raced a write does not cache what it read.
+    generation: u64,
+    /// Writes in progress: while any runs, reads bypass the cache.
+    writers: usize,
+    entries: std::collections::HashMap<String, ProviderEntry>,
+}
+
+/// Clears the cache when a write method returns (after its transaction committed).
+struct InvalidateOnDrop<'a>(&'a std::sync::Mutex<EntryCache>);
+
+impl Drop for InvalidateOnDrop<'_> {
+    fn drop(&mut self) {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache.generation += 1;
+        cache.writers = cache.writers.saturating_sub(1);
+        cache.entries.clear();
+    }
 }
 
 /// A `provider_specs` row. Its `origin` column is not needed to read it: a row for a preset id
@@ -130,7 +156,7 @@ impl Registry {
     /// Parses every preset and connects to the store (already migrated by `Store::open`).
     pub fn new(store: Store) -> Result<Registry, ProviderError> {
         let presets = catalog::presets()?.into_iter().map(|s| (s.id.clone(), s)).collect();
-        Ok(Registry { store, presets: Arc::new(presets) })
+        Ok(Registry { store, presets: Arc::new(presets), cache: Arc::default() })
     }
 
     /// The presets of this build, by id.
@@ -164,15 +190,47 @@ impl Registry {
 
     /// One provider.
     pub fn get(&self, id: &str) -> Result<ProviderEntry, ProviderError> {
+        let cached = self.store.with_conn(|c| {
+            let version: i64 = c.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.data_version != version {
+                cache.entries.clear();
+                cache.data_version = version;
+            }
+            let usable = cache.writers == 0;
+            Ok((cache.entries.get(id).filter(|_| usable).cloned(), if usable { Some(cache.generation) } else { None }))
+        })?;
+        let (cached, generation) = cached;
+        if let Some(entry) = cached {
+            return Ok(entry);
+        }
         let (stored, state) = self.store.with_conn(|c| Ok((load_spec(c, id)?, load_state(c, id)?)))?;
         match self.entry(id, stored.as_ref(), state.as_ref())? {
-            Some(entry) => Ok(entry),
+            Some(entry) => {
+                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                if generation == Some(cache.generation) && cache.writers == 0 {
+                    cache.entries.insert(id.to_string(), entry.clone());
+                }
+                Ok(entry)
+            }
             None => Err(self.not_found(id)?),
         }
     }
 
+    /// Forgets parsed entries when the calling write method returns.
+    fn invalidate(&self) -> InvalidateOnDrop<'_> {
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.generation += 1;
+            cache.writers += 1;
+            cache.entries.clear();
+        }
+        InvalidateOnDrop(&self.cache)
+    }
+
     /// Adds a custom spec (enabled, unless discontinued). The id must be new.
     pub fn add(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
+        let _invalidate = self.invalidate();
         spec.validate()?;
         if self.presets.contains_key(&spec.id) {
             return Err(ProviderError::AlreadyExists { id: spec.id, origin: Origin::Preset });
@@ -209,6 +267,7 @@ impl Registry {
     /// Replaces a spec: a custom spec is overwritten, a preset gets the spec stored as its
     /// override (an override equal to the preset is dropped).
     pub fn update(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
+        let _invalidate = self.invalidate();
         spec.validate()?;
         let id = spec.id.clone();
         if let Some(preset) = self.presets.get(&id) {
@@ -242,6 +301,7 @@ impl Registry {
         id: &str,
         changes: &[(F, V)],
     ) -> Result<ProviderEntry, ProviderError> {
+        let _invalidate = self.invalidate();
         let entry = self.get(id)?;
         let mut table = entry.spec.to_table()?;
         for (field, raw) in changes {
@@ -268,6 +328,7 @@ impl Registry {
     /// Removes fields by dotted path, so they fall back to their defaults (`status_operation`,
     /// `environments.testnet`, `endpoints.order_book`, `headers.X-Foo`).
     pub fn unset<F: AsRef<str>>(&self, id: &str, fields: &[F]) -> Result<ProviderEntry, ProviderError> {
+        let _invalidate = self.invalidate();
         let entry = self.get(id)?;
         let mut table = entry.spec.to_table()?;
         for field in fields {
@@ -285,6 +346,7 @@ impl Registry {
     /// Drops a preset's override, back to the shipped preset. Enabled state and environment
     /// are kept.
     pub fn reset(&self, id: &str) -> Result<ProviderEntry, ProviderError> {
+        let _invalidate = self.invalidate();
         if !self.presets.contains_key(id) {
             let custom = self.store.with_conn(|c| Ok(load_spec(c, id)?.is_some()))?;
             return Err(if custom { ProviderError::NoDefault { id: id.to_string() } } else { self.not_found(id)? });
@@ -299,6 +361,7 @@ impl Registry {
 
     /// Deletes a custom spec and its state. Presets cannot be removed.
     pub fn remove(&self, id: &str) -> Result<(), ProviderError> {
+        let _invalidate = self.invalidate();
         if self.presets.contains_key(id) {
             return Err(ProviderError::CannotRemovePreset { id: id.to_string() });
         }
@@ -326,6 +389,7 @@ impl Registry {
     /// Validates a spec written in TOML and stores it: over the preset with the same id, over
     /// the custom spec with the same id, or as a new custom spec.
     pub fn import_toml(&self, text: &str) -> Result<ProviderSpec, ProviderError> {
+        let _invalidate = self.invalidate();
         let spec = ProviderSpec::from_toml(text)?;
         let custom_exists =
             !self.presets.contains_key(&spec.id) && self.store.with_conn(|c| Ok(load_spec(c, &spec.id)?.is_some()))?;
@@ -336,6 +400,7 @@ impl Registry {
 
     /// Enables or disables a provider. A discontinued provider cannot be enabled.
     pub fn set_enabled(&self, id: &str, enabled: bool) -> Result<ProviderEntry, ProviderError> {
+        let _invalidate = self.invalidate();
         let entry = self.get(id)?;
         if enabled {
             if let Some(d) = &entry.spec.discontinued {
@@ -363,6 +428,7 @@ impl Registry {
 
     /// Selects the environment calls go to.
     pub fn set_environment(&self, id: &str, environment: &str) -> Result<ProviderEntry, ProviderError> {
+        let _invalidate = self.invalidate();
         let entry = self.get(id)?;
         if !entry.spec.environments.contains_key(environment) {
             return Err(ProviderError::UnknownEnvironment {
