@@ -162,6 +162,7 @@ struct Inner {
     limiter: Arc<dyn RateLimiter>,
     recorder: Recorder,
     cache: cache::ResponseCache,
+    /// Pooled HTTP clients by timeout (keep-alive connections are per host inside each).
     clients: Mutex<HashMap<String, reqwest::Client>>,
     nonces: NonceSource,
     offsets: Mutex<HashMap<String, Arc<TimeOffset>>>,
@@ -310,12 +311,13 @@ impl Pipeline {
     }
 
     fn client(&self, spec: &ProviderSpec) -> Result<reqwest::Client, CallError> {
+        let key = spec.timeout_ms.to_string();
         let mut clients = self.inner.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = clients.get(&spec.id) {
+        if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
         let client = send::client(spec).map_err(|e| CallError::Internal(format!("HTTP client for {}: {e}", spec.id)))?;
-        clients.insert(spec.id.clone(), client.clone());
+        clients.insert(key, client.clone());
         Ok(client)
     }
 

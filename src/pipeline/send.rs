@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+
 use crate::provider::{EndpointSpec, ProviderSpec};
 use crate::signing::Signed;
 
@@ -12,16 +13,11 @@ const USER_AGENT: &str = concat!("Keyward/", env!("CARGO_PKG_VERSION"));
 const POOL_IDLE: Duration = Duration::from_secs(90);
 const ERROR_EXCERPT: usize = 300;
 
+/// A pooled client for one timeout. Providers with the same timeout share it (and its
+/// connection pool); their own headers are added per request.
 pub fn client(spec: &ProviderSpec) -> Result<reqwest::Client, reqwest::Error> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in &spec.headers {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
-            headers.insert(n, v);
-        }
-    }
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
-        .default_headers(headers)
         .timeout(Duration::from_millis(spec.timeout_ms))
         .connect_timeout(Duration::from_millis(spec.timeout_ms.min(10_000)))
         .pool_idle_timeout(POOL_IDLE)
@@ -76,6 +72,11 @@ pub async fn send(
     let url = format!("{origin}{}", signed.path_and_query);
     let method = reqwest::Method::from_bytes(endpoint.method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut builder = client.request(method, url);
+    for (name, value) in &spec.headers {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            builder = builder.header(n, v);
+        }
+    }
     for (name, value) in env_headers {
         builder = builder.header(name, value);
     }
