@@ -6,6 +6,7 @@ mod support;
 
 mod canary;
 mod cli;
+mod cli_monitor;
 mod cli_provider;
 mod keys;
 mod pipeline;

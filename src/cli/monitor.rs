@@ -22,6 +22,30 @@ pub enum ChecksCmd {
     Defaults,
     /// Run a provider's checks now and show the results.
     Run { provider: String },
+    /// Change a check (by id), or add one for a provider's operation.
+    Set {
+        /// A check id (from `checks list`), or a provider id to add a check to.
+        target: String,
+        /// The operation to call (when adding; default: the provider's health check).
+        #[arg(long)]
+        operation: Option<String>,
+        /// Seconds between checks.
+        #[arg(long, value_name = "SECS")]
+        interval: Option<u64>,
+        /// Seconds before a check counts as failed.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// HTTP status that counts as healthy (default: any 2xx).
+        #[arg(long)]
+        expect_status: Option<u16>,
+        /// Latency above which the check counts as degraded.
+        #[arg(long, value_name = "MS")]
+        degraded_above_ms: Option<u64>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
 }
 
 pub fn status(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
@@ -95,6 +119,66 @@ pub fn checks(kw: &Keyward, cmd: ChecksCmd, json_out: bool) -> Result<(), CliErr
                     })
                     .collect();
                 table(&["ID", "PROVIDER", "NAME", "OPERATION", "EVERY", "ENABLED"], &rows);
+            }
+        }
+        ChecksCmd::Set { target, operation, interval, timeout, expect_status, degraded_above_ms, enable, disable } => {
+            let secs = |name: &str, v: u64| {
+                if v == 0 {
+                    Err(CliError::Usage(format!("--{name} must be at least 1 second")))
+                } else {
+                    Ok(std::time::Duration::from_secs(v))
+                }
+            };
+            let check = match target.parse::<i64>() {
+                Ok(id) => {
+                    let mut c = kw.monitor().check(id)?;
+                    if let Some(v) = interval {
+                        c.interval = secs("interval", v)?;
+                    }
+                    if let Some(v) = timeout {
+                        c.timeout = secs("timeout", v)?;
+                    }
+                    if expect_status.is_some() {
+                        c.expect_status = expect_status;
+                    }
+                    if let Some(ms) = degraded_above_ms {
+                        c.degraded_above = Some(std::time::Duration::from_millis(ms));
+                    }
+                    if enable || disable {
+                        c.enabled = enable;
+                    }
+                    kw.monitor().update_check(&c)?;
+                    c
+                }
+                Err(_) => {
+                    let entry = kw.providers().get(&target)?;
+                    let op = operation.unwrap_or_else(|| entry.spec.health_check.clone());
+                    let mut new = crate::monitor::NewCheck::operation(&target, &op);
+                    if let Some(v) = interval {
+                        new.interval = secs("interval", v)?;
+                    }
+                    if let Some(v) = timeout {
+                        new.timeout = secs("timeout", v)?;
+                    }
+                    new.expect_status = expect_status;
+                    new.degraded_above = degraded_above_ms.map(std::time::Duration::from_millis);
+                    new.enabled = !disable;
+                    kw.monitor().add_check(new)?
+                }
+            };
+            if json_out {
+                print_json(&json!({"id": check.id, "provider": check.provider, "operation": check.operation,
+                    "intervalMs": check.interval.as_millis() as u64, "enabled": check.enabled}));
+            } else {
+                println!(
+                    "check {} ({} {}): every {}s, timeout {}s, {}",
+                    check.id,
+                    check.provider,
+                    check.operation,
+                    check.interval.as_secs(),
+                    check.timeout.as_secs(),
+                    if check.enabled { "on" } else { "off" }
+                );
             }
         }
         ChecksCmd::Defaults => {
