@@ -164,3 +164,49 @@ async fn a_key_close_to_expiry_raises_a_reminder_alert() {
     );
     assert!(!active.iter().any(|a| a.title.to_lowercase().contains("rotat")), "rotation is 90 days away: no alert yet");
 }
+
+#[test]
+fn an_encrypted_backup_restores_every_key_on_another_machine_and_refuses_a_wrong_passphrase() {
+    use keyward::vault::{ExposeSecret, KdfParams};
+    let a = tempfile::tempdir().expect("tempdir");
+    let kw = Keyward::open_with_secrets(a.path(), Arc::new(MemoryStore::new())).expect("core");
+    for (provider, label, secret, pass) in [("binance", "main", "CANARY-backup-1", None), ("kucoin", "bot", "CANARY-backup-2", Some("kc-pass"))] {
+        kw.keys()
+            .add(
+                NewKey {
+                    provider: provider.into(),
+                    label: label.into(),
+                    environment: "production".into(),
+                    api_key: format!("{label}-public"),
+                    secret: SecretString::from(secret.to_string()),
+                    passphrase: pass.map(|p| SecretString::from(p.to_string())),
+                    scopes: "read,trade".parse::<Scopes>().expect("scopes"),
+                    notes: "note".into(),
+                    expires_at: None,
+                },
+                Utc::now(),
+            )
+            .expect("key");
+    }
+    let file = a.path().join("keys.kwbackup");
+    let pass = SecretString::from("correct horse battery".to_string());
+    assert_eq!(kw.keys().export_backup(&file, &pass, KdfParams::INSECURE_FAST).expect("export"), 2);
+    let bytes = std::fs::read(&file).expect("backup");
+    assert!(!bytes.windows(15).any(|w| w == b"CANARY-backup-1"), "the backup is encrypted");
+
+    let b = tempfile::tempdir().expect("tempdir");
+    let other = Keyward::open_with_secrets(b.path(), Arc::new(MemoryStore::new())).expect("core");
+    let err = other.keys().import_backup(&file, &SecretString::from("wrong passphrase".to_string())).expect_err("wrong");
+    assert!(err.to_string().to_lowercase().contains("passphrase"), "{err}");
+    assert!(other.keys().list(None).expect("list").is_empty(), "nothing imported on a wrong passphrase");
+    let report = other.keys().import_backup(&file, &pass).expect("import");
+    assert_eq!(report.imported.len(), 2);
+    assert_eq!(
+        other.keys().reveal("kucoin", "bot", keyward::keys::RevealPurpose::Show).expect("secret").expose_secret(),
+        "CANARY-backup-2"
+    );
+    let kc = other.keys().get("kucoin", "bot").expect("kucoin");
+    assert!(kc.has_passphrase && kc.scopes.trade);
+    let again = other.keys().import_backup(&file, &pass).expect("second import");
+    assert_eq!(again.skipped.len(), 2, "existing keys are left alone");
+}

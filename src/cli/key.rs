@@ -104,6 +104,21 @@ pub enum KeyCmd {
         #[arg(long)]
         version: u32,
     },
+    /// Write every key (metadata and secrets) to an encrypted backup file. The passphrase
+    /// comes from stdin or --passphrase-env.
+    ExportBackup {
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// Add the keys of an encrypted backup that do not exist here yet.
+    ImportBackup {
+        #[arg(long, value_name = "FILE")]
+        file: std::path::PathBuf,
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
     /// Set how often the key should be rotated.
     Policy {
         #[arg(long)]
@@ -371,6 +386,32 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
                 print_json(&json!({"version": v.version, "retiredAt": v.retired_at.map(|t| t.to_rfc3339())}));
             } else {
                 println!("version {} of \"{label}\" retired; its secret was deleted from the credential store", v.version);
+            }
+        }
+        KeyCmd::ExportBackup { out, passphrase_env } => {
+            let pass = secret_from(passphrase_env.as_deref(), "backup passphrase")?;
+            let n = keys.export_backup(&out, &pass, crate::vault::KdfParams::default())?;
+            if json_out {
+                print_json(&json!({"exported": n, "file": out.display().to_string()}));
+            } else {
+                println!("{n} key(s) written to the encrypted backup {}", out.display());
+            }
+        }
+        KeyCmd::ImportBackup { file, passphrase_env } => {
+            let pass = secret_from(passphrase_env.as_deref(), "backup passphrase")?;
+            let report = keys.import_backup(&file, &pass)?;
+            if json_out {
+                print_json(&json!({
+                    "imported": report.imported.iter().map(|k| format!("{}/{}", k.provider, k.label)).collect::<Vec<_>>(),
+                    "skipped": report.skipped,
+                }));
+            } else {
+                for k in &report.imported {
+                    println!("imported {}/{}", k.provider, k.label);
+                }
+                for s in &report.skipped {
+                    println!("skipped {s} (already here)");
+                }
             }
         }
         KeyCmd::Policy { provider, label, rotate_every } => {

@@ -4,6 +4,7 @@
 //! declares scopes (read, trade, withdraw). The pipeline refuses an operation whose class is
 //! outside the key's scopes before anything is sent.
 
+mod backup;
 mod check;
 pub mod permissions;
 mod scopes;
@@ -19,6 +20,7 @@ use crate::signing::Credentials;
 use crate::store::{Store, StoreError};
 use crate::vault::{SecretStore, VaultError};
 
+pub use backup::ImportReport;
 pub use check::{check_permissions, verify_version, CheckError, PermissionReport};
 pub use permissions::{KeyPermissions, Risk};
 pub use scopes::{Scope, Scopes};
