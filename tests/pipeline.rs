@@ -476,3 +476,30 @@ async fn data_providers_send_their_key_in_the_documented_header_or_query_paramet
     let err = f.call("alphavantage", "stock_quote", &[("symbol", "IBM")]).await.expect_err("nothing listens on port 9");
     assert!(!err.to_string().contains("av-key-456"), "the key leaked into: {err}");
 }
+
+#[tokio::test]
+async fn a_deeper_order_book_is_charged_its_documented_weight() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    let (_, path) = f.endpoint("binance", "order_book");
+    mock.route(&format!("GET {path}"), json!({"bids": [["1", "2"]], "asks": [["3", "4"]]}));
+    f.call("binance", "order_book", &[("symbol", "BTCUSDT")]).await.expect("default depth");
+    f.call("binance", "order_book", &[("symbol", "BTCUSDT"), ("limit", "1000")]).await.expect("deep book");
+    f.call("binance", "order_book", &[("symbol", "BTCUSDT"), ("limit", "5000")]).await.expect("deepest book");
+    f.kw.pipeline().recorder().flush();
+    let weights: Vec<i64> = f
+        .kw
+        .store()
+        .with_conn(|c| {
+            let mut stmt = c.prepare("SELECT weight FROM calls WHERE operation = 'order_book' ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .expect("weights");
+    assert_eq!(weights, vec![5, 50, 250]);
+    assert!(mock.seen()[1].query.contains("limit=1000"));
+    let usage = f.kw.limiter().snapshot();
+    let w = usage.iter().find(|s| s.provider == "binance" && s.limit_id == "request_weight").expect("request_weight");
+    assert_eq!(w.used, 305.0, "the limiter charged the same weights");
+}

@@ -364,6 +364,16 @@ impl Pipeline {
         let offset = self.offset(&spec.id);
         let key_label = p.key.as_ref().map(|k| k.record.label.clone());
         let started = Instant::now();
+        // Parameter-dependent weights (Binance order-book depth) are charged in full.
+        let weight = {
+            let mut merged: BTreeMap<String, String> = endpoint
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect();
+            merged.extend(req.params.iter().map(|(k, v)| (k.clone(), v.clone())));
+            endpoint.weight_for(&merged)
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -373,7 +383,7 @@ impl Pipeline {
                     provider: &spec.id,
                     operation: &req.operation,
                     key_label: key_label.as_deref(),
-                    weight: endpoint.weight,
+                    weight,
                     priority,
                     deadline,
                 })
@@ -408,7 +418,7 @@ impl Pipeline {
                 latency,
                 bytes_out: signed.body.as_ref().map_or(0, |b| b.len() as u64),
                 bytes_in: 0,
-                weight: endpoint.weight,
+                weight,
                 cost: endpoint.cost,
             };
 

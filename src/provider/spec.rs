@@ -334,6 +334,32 @@ pub struct EndpointSpec {
     /// Default parameter values, overridden by the caller's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, toml::Value>,
+    /// A weight that depends on a parameter (Binance order-book depth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_by: Option<WeightBy>,
+}
+
+/// `weight` by the value of one numeric parameter: the first step whose bound is at least the
+/// value wins; above every bound the last step's weight applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightBy {
+    pub param: String,
+    /// `[[max_value, weight], …]` in ascending order of `max_value`.
+    pub steps: Vec<(u64, u32)>,
+}
+
+impl EndpointSpec {
+    /// The weight of a call with these (already merged) parameters.
+    pub fn weight_for(&self, params: &BTreeMap<String, String>) -> u32 {
+        let Some(by) = &self.weight_by else { return self.weight };
+        let Some(value) = params.get(&by.param).and_then(|v| v.trim().parse::<u64>().ok()) else { return self.weight };
+        by.steps
+            .iter()
+            .find(|(max, _)| value <= *max)
+            .or_else(|| by.steps.last())
+            .map_or(self.weight, |(_, w)| *w)
+    }
 }
 
 fn default_weight() -> u32 {
