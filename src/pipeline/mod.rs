@@ -249,14 +249,17 @@ impl Pipeline {
     }
 
     async fn prepare(&self, provider: &str, req: &CallRequest) -> Result<Prepared, CallError> {
-        let provider_name = provider;
         let inner = Arc::clone(&self.inner);
         let provider = provider.to_string();
         let operation = req.operation.clone();
         let options = req.options.clone();
         let now = self.inner.clock.now();
+        // Reading the (cached) spec is cheap; the credential store may block.
+        let entry = self.inner.registry.get(&provider)?;
+        let needs_key = req.options.key.is_some()
+            || entry.spec.auth.key_optional
+            || entry.spec.endpoints.get(&req.operation).is_some_and(|e| e.signed);
         let prepare = move || -> Result<Prepared, CallError> {
-            let entry = inner.registry.get(&provider)?;
             let spec = &entry.spec;
             if let Some(d) = &spec.discontinued {
                 return Err(CallError::Provider(crate::provider::ProviderError::Discontinued {
@@ -307,9 +310,8 @@ impl Pipeline {
             let env_headers = env.headers.clone();
             Ok(Prepared { entry, environment, base_url, env_headers, key })
         };
-        // Public calls only read the cached spec (microseconds): run them in place. Signed
-        // calls read the credential store, which blocks: move them off the runtime.
-        let needs_key = self.needs_key(provider_name, req)?;
+        // Public calls run in place; signed calls read the credential store, which blocks, so
+        // they move off the runtime.
         if !needs_key {
             return prepare();
         }
@@ -318,14 +320,6 @@ impl Pipeline {
             .map_err(|e| CallError::Internal(format!("the prepare task failed: {e}")))?
     }
 
-    /// Whether preparing this call reads the credential store.
-    fn needs_key(&self, provider: &str, req: &CallRequest) -> Result<bool, CallError> {
-        if req.options.key.is_some() {
-            return Ok(true);
-        }
-        let entry = self.inner.registry.get(provider)?;
-        Ok(entry.spec.auth.key_optional || entry.spec.endpoints.get(&req.operation).is_some_and(|e| e.signed))
-    }
 
     fn client(&self, spec: &ProviderSpec) -> Result<reqwest::Client, CallError> {
         let key = spec.timeout_ms.to_string();
