@@ -2,9 +2,18 @@
 //! `keyward` core. No business logic lives here; every command is one core call.
 
 pub mod commands;
+pub mod commands_alerts;
+pub mod commands_audit;
 pub mod commands_keys;
+pub mod commands_vault;
+pub mod commands_limits;
+pub mod commands_monitor;
 pub mod dto;
+pub mod dto_alerts;
+pub mod dto_audit;
 pub mod dto_keys;
+pub mod dto_limits;
+pub mod dto_monitor;
 pub mod dto_provider;
 pub mod services;
 pub mod state;
@@ -33,6 +42,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: S
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
         .manage(state)
+        .manage(commands_limits::LimitStreams::default())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::providers_list,
@@ -53,6 +63,32 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: S
             commands_keys::key_rotate,
             commands_keys::key_retire_version,
             commands_keys::key_check,
+            commands_vault::vault_status,
+            commands_vault::vault_unlock,
+            commands_vault::vault_lock,
+            commands_vault::vault_init,
+            commands_limits::limits_stream,
+            commands_limits::limits_stream_stop,
+            commands_limits::limits_breakdown,
+            commands_audit::audit_options,
+            commands_audit::audit_list,
+            commands_audit::audit_verify,
+            commands_audit::audit_export,
+            commands_monitor::monitor_status,
+            commands_monitor::provider_health,
+            commands_monitor::chart_latency,
+            commands_monitor::chart_uptime,
+            commands_monitor::checks_run,
+            commands_alerts::alerts_list,
+            commands_alerts::alert_ack,
+            commands_alerts::alert_rules,
+            commands_alerts::alert_rule_set_enabled,
+            commands_alerts::alert_rule_set_webhooks,
+            commands_alerts::alert_rules_restore,
+            commands_alerts::webhooks_list,
+            commands_alerts::webhook_add,
+            commands_alerts::webhook_test,
+            commands_alerts::webhook_remove,
         ])
         .setup(move |app| {
             if options.tray {

@@ -12,6 +12,21 @@ vi.mock("./ipc", async (orig) => {
     appInfo: () => appInfo(),
     providers: { ...real.providers, list: () => Promise.resolve([]) },
     keys: { ...real.keys, list: () => Promise.resolve([]) },
+    vault: { ...real.vault, status: () => new Promise(() => undefined) },
+    onEvent: () => Promise.resolve(() => undefined),
+    monitor: { ...real.monitor, status: () => Promise.resolve([]) },
+    alerts: {
+      ...real.alerts,
+      list: () => Promise.resolve({ open: [], history: [] }),
+      rules: () => Promise.resolve([]),
+      webhooks: () => Promise.resolve([]),
+    },
+    limits: { ...real.limits, stream: (onSnapshot: (l: unknown[]) => void) => (onSnapshot([]), () => undefined) },
+    audit: {
+      ...real.audit,
+      options: () => Promise.resolve({ events: [], actors: [] }),
+      list: () => Promise.resolve({ rows: [], hasMore: false }),
+    },
   };
 });
 
@@ -71,7 +86,7 @@ describe("navigation", () => {
       expect(screen.getByTestId(`page-${route.id}`)).toBeTruthy();
       expect(screen.getByTestId(`nav-${route.id}`).getAttribute("aria-current")).toBe("page");
       expect(screen.getByRole("heading", { level: 1 }).textContent).toBe(route.label);
-      if (!["dashboard", "providers", "keys"].includes(route.id))
+      if (!["dashboard", "providers", "keys", "status", "alerts", "limits", "audit", "settings"].includes(route.id))
         expect(screen.getByTestId("placeholder").textContent).toContain("Not in this build yet");
     }
   });

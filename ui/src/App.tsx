@@ -3,6 +3,11 @@ import { ROUTES, routeFromHash, type RouteId } from "./routes";
 import { Dashboard } from "./pages/Dashboard";
 import { Providers } from "./pages/Providers";
 import { Keys } from "./pages/Keys";
+import { Status } from "./pages/Status";
+import { Alerts } from "./pages/Alerts";
+import { RateLimits } from "./pages/RateLimits";
+import { Audit } from "./pages/Audit";
+import { Settings } from "./pages/Settings";
 import { Placeholder, PLACEHOLDERS } from "./pages/Placeholder";
 import { Icon } from "./components/Icon";
 
@@ -51,6 +56,16 @@ export function App() {
           <Providers />
         ) : route === "keys" ? (
           <Keys />
+        ) : route === "status" ? (
+          <Status />
+        ) : route === "alerts" ? (
+          <Alerts />
+        ) : route === "limits" ? (
+          <RateLimits />
+        ) : route === "settings" ? (
+          <Settings />
+        ) : route === "audit" ? (
+          <Audit />
         ) : (
           <Placeholder {...PLACEHOLDERS[route]} />
         )}

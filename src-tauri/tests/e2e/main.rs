@@ -7,10 +7,15 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+
+mod limits_audit;
+mod status;
+mod vault;
 
 /// How long the driver may take to start listening, and the app to show a value.
 const STARTUP: Duration = Duration::from_secs(60);
@@ -65,6 +70,11 @@ struct Driver {
 
 impl Driver {
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Like `start`, with extra environment variables for the app (e.g. KEYWARD_VAULT=file).
+    fn start_with(data_dir: &Path, envs: &[(&str, &str)]) -> Self {
         assert!(
             std::env::var_os("DISPLAY").is_some(),
             "the desktop e2e test needs a display: run it with `make test` (xvfb-run)"
@@ -74,8 +84,10 @@ impl Driver {
         let child = Command::new(tauri_driver())
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("KEYWARD_DATA_DIR", data_dir)
+            .envs(envs.iter().copied())
+            .process_group(0)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .expect("tauri-driver starts");
         let driver = Self { child, port };
@@ -90,6 +102,9 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // tauri-driver runs in its own process group with WebKitWebDriver and the app: end
+        // them all, so nothing outlives the test (or holds the test run's output open).
+        let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", self.child.id())).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -108,11 +123,12 @@ async fn connect(driver: &Driver) -> Client {
         serde_json::Value::Object(map) => map,
         _ => unreachable!("capabilities are an object"),
     };
-    ClientBuilder::rustls()
-        .expect("TLS roots")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let mut builder = ClientBuilder::rustls().expect("TLS roots");
+    builder.capabilities(caps);
+    tokio::time::timeout(STARTUP, builder.connect(&url))
         .await
+        .unwrap_or_else(|_| panic!("no WebDriver session with the Keyward app within {STARTUP:?}"))
         .expect("a WebDriver session with the Keyward app")
 }
 
@@ -167,7 +183,7 @@ async fn dashboard_shows_core_values_and_every_page_opens() {
             .expect("click");
         let heading = text_of(&client, &format!("[data-testid=page-{id}] h1")).await;
         assert_eq!(heading, *title, "page {id}");
-        screenshot(&client, id).await;
+        screenshot(&client, &format!("page-{id}")).await;
     }
 
     client.close().await.expect("session closes");

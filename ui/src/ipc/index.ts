@@ -85,3 +85,158 @@ export const keys = {
     call<KeyVersionDto>("key_retire_version", { provider, label, version }),
   check: (provider: string, label: string) => call<PermissionReportDto>("key_check", { provider, label }),
 };
+
+// ---- Events ------------------------------------------------------------------------------
+
+import { listen } from "@tauri-apps/api/event";
+
+/** Subscribes to a backend event; resolves to the function that unsubscribes. */
+export async function onEvent<T>(name: string, handler: (payload: T) => void): Promise<() => void> {
+  return listen<T>(name, (e) => handler(e.payload));
+}
+
+// ---- Status (monitoring) -----------------------------------------------------------------
+
+import type { CheckConfigDto } from "./bindings/CheckConfigDto";
+import type { CheckRunDto } from "./bindings/CheckRunDto";
+import type { IncidentDto } from "./bindings/IncidentDto";
+import type { LastCheckDto } from "./bindings/LastCheckDto";
+import type { MonitorEventDto } from "./bindings/MonitorEventDto";
+import type { ProviderHealthDto } from "./bindings/ProviderHealthDto";
+import type { ProviderStatusDto } from "./bindings/ProviderStatusDto";
+import type { UptimeDto } from "./bindings/UptimeDto";
+
+export type {
+  CheckConfigDto,
+  CheckRunDto,
+  IncidentDto,
+  LastCheckDto,
+  MonitorEventDto,
+  ProviderHealthDto,
+  ProviderStatusDto,
+  UptimeDto,
+};
+
+/** Emitted on every completed check and every confirmed state change (`MonitorEventDto`). */
+export const MONITOR_EVENT = "keyward://monitor";
+
+export const monitor = {
+  status: () => call<ProviderStatusDto[]>("monitor_status"),
+  health: (provider: string) => call<ProviderHealthDto>("provider_health", { provider }),
+  /** SVG from the core: average and p95 response time of the last `hours` hours. */
+  latencyChart: (provider: string, hours: number, dark: boolean) =>
+    call<string>("chart_latency", { provider, hours, dark }),
+  /** SVG from the core: the 90-day uptime strip. */
+  uptimeChart: (provider: string, dark: boolean) => call<string>("chart_uptime", { provider, dark }),
+  /** Runs the provider's checks now; each result also arrives as a monitor event. */
+  runChecks: (provider: string) => call<CheckRunDto[]>("checks_run", { provider }),
+};
+
+// ---- Alerts ------------------------------------------------------------------------------
+
+import type { AlertCentreDto } from "./bindings/AlertCentreDto";
+import type { AlertDto } from "./bindings/AlertDto";
+import type { AlertEventDto } from "./bindings/AlertEventDto";
+import type { DeliveryDto } from "./bindings/DeliveryDto";
+import type { DeliveryResultDto } from "./bindings/DeliveryResultDto";
+import type { RuleDto } from "./bindings/RuleDto";
+import type { WebhookDto } from "./bindings/WebhookDto";
+
+export type { AlertCentreDto, AlertDto, AlertEventDto, DeliveryDto, DeliveryResultDto, RuleDto, WebhookDto };
+
+/** Emitted when an alert is raised, resolved or acknowledged (`AlertEventDto`). */
+export const ALERT_EVENT = "keyward://alert";
+
+export interface NewWebhookInput {
+  name: string;
+  url: string;
+  format: "json" | "slack" | "discord";
+  /** HMAC secret for signed JSON; kept in the OS credential store. */
+  secret: string | null;
+}
+
+export const alerts = {
+  list: () => call<AlertCentreDto>("alerts_list"),
+  acknowledge: (id: number) => call<AlertDto>("alert_ack", { id }),
+  rules: () => call<RuleDto[]>("alert_rules"),
+  setRuleEnabled: (id: number, enabled: boolean) => call<RuleDto>("alert_rule_set_enabled", { id, enabled }),
+  setRuleWebhooks: (id: number, webhooks: number[]) => call<RuleDto>("alert_rule_set_webhooks", { id, webhooks }),
+  restoreDefaultRules: () => call<RuleDto[]>("alert_rules_restore"),
+  webhooks: () => call<WebhookDto[]>("webhooks_list"),
+  addWebhook: (input: NewWebhookInput) => call<WebhookDto>("webhook_add", { ...input }),
+  testWebhook: (id: number) => call<DeliveryResultDto>("webhook_test", { id }),
+  removeWebhook: (id: number) => call<void>("webhook_remove", { id }),
+};
+
+// ---- Rate limits -------------------------------------------------------------------------
+
+import { Channel } from "@tauri-apps/api/core";
+import type { LimitBreakdownDto } from "./bindings/LimitBreakdownDto";
+import type { LimitStatusDto } from "./bindings/LimitStatusDto";
+
+export type { LimitBreakdownDto, LimitStatusDto };
+export type { SpendDto } from "./bindings/SpendDto";
+
+export const limits = {
+  /**
+   * Streams the limiter's snapshot (at once, then every 500 ms) to `onSnapshot` over a Tauri
+   * channel. Returns a function that stops the stream; call it when the page is left.
+   */
+  stream(onSnapshot: (limits: LimitStatusDto[]) => void, onError: (e: IpcError) => void): () => void {
+    const channel = new Channel<LimitStatusDto[]>();
+    let stopped = false;
+    let id: number | null = null;
+    channel.onmessage = (snapshot) => {
+      if (!stopped) onSnapshot(snapshot);
+    };
+    call<number>("limits_stream", { channel })
+      .then((streamId) => {
+        id = streamId;
+        if (stopped) void call<void>("limits_stream_stop", { id }).catch(() => undefined);
+      })
+      .catch((e: IpcError) => {
+        if (!stopped) onError(e);
+      });
+    return () => {
+      stopped = true;
+      if (id !== null) void call<void>("limits_stream_stop", { id }).catch(() => undefined);
+    };
+  },
+  /** The top endpoints and keys that spent a limit (since the app loaded the provider's rules). */
+  breakdown: (provider: string, limit: string) => call<LimitBreakdownDto[]>("limits_breakdown", { provider, limit }),
+};
+
+// ---- Audit -------------------------------------------------------------------------------
+
+import type { AuditExportDto } from "./bindings/AuditExportDto";
+import type { AuditFilterDto } from "./bindings/AuditFilterDto";
+import type { AuditOptionsDto } from "./bindings/AuditOptionsDto";
+import type { AuditPageDto } from "./bindings/AuditPageDto";
+import type { AuditRowDto } from "./bindings/AuditRowDto";
+import type { AuditVerifyDto } from "./bindings/AuditVerifyDto";
+
+export type { AuditExportDto, AuditFilterDto, AuditOptionsDto, AuditPageDto, AuditRowDto, AuditVerifyDto };
+export type { DetailFieldDto } from "./bindings/DetailFieldDto";
+export type { TamperDto } from "./bindings/TamperDto";
+
+export const audit = {
+  /** The event kinds and actors the filters offer. */
+  options: () => call<AuditOptionsDto>("audit_options"),
+  /** One page, newest first; pass `beforeId` (the last row's id) for older rows. */
+  list: (filter: AuditFilterDto) => call<AuditPageDto>("audit_list", { filter }),
+  /** Walks the hash chain: intact, or every edited, inserted or deleted row. */
+  verify: () => call<AuditVerifyDto>("audit_verify"),
+  /** Writes the rows matching `filter` into the data directory's exports folder. */
+  exportTo: (format: "jsonl" | "csv", filter: AuditFilterDto) =>
+    call<AuditExportDto>("audit_export", { format, filter }),
+};
+
+import type { VaultStatusDto } from "./bindings/VaultStatusDto";
+export type { VaultStatusDto };
+
+export const vault = {
+  status: () => call<VaultStatusDto>("vault_status"),
+  unlock: (passphrase: string, minutes: number) => call<VaultStatusDto>("vault_unlock", { passphrase, minutes }),
+  lock: () => call<VaultStatusDto>("vault_lock"),
+  init: (passphrase: string) => call<VaultStatusDto>("vault_init", { passphrase }),
+};

@@ -1,0 +1,221 @@
+//! Alerts page commands. Thin: arguments in, one core call, DTO out.
+
+use keyward::alerts::{AlertFilter, AlertState, DeliveryFilter, NewRule, NewWebhook, WebhookFormat};
+use keyward::vault::SecretString;
+use keyward::Keyward;
+use tauri::State;
+
+use crate::commands::blocking;
+use crate::dto::CommandError;
+use crate::dto_alerts::{self as adto, AlertCentreDto, AlertDto, DeliveryResultDto, RuleDto, WebhookDto};
+use crate::AppState;
+
+/// How many resolved alerts the alert centre shows.
+const HISTORY_LIMIT: u32 = 100;
+
+fn webhook_dto(kw: &Keyward, id: i64) -> Result<WebhookDto, CommandError> {
+    let hook = kw.alerts().webhook(id)?;
+    let last = kw.alerts().deliveries(&DeliveryFilter { webhook_id: Some(id), alert_id: None, limit: 1 })?;
+    Ok(adto::webhook(&hook, last.first()))
+}
+
+/// Open alerts (newest first) and the resolved history below them.
+#[tauri::command]
+pub async fn alerts_list(state: State<'_, AppState>) -> Result<AlertCentreDto, CommandError> {
+    blocking(&state, |kw| {
+        let history = AlertFilter { states: vec![AlertState::Resolved], limit: HISTORY_LIMIT, ..Default::default() };
+        Ok(AlertCentreDto {
+            open: kw.alerts().active()?.iter().map(AlertDto::from).collect(),
+            history: kw.alerts().list(&history)?.iter().map(AlertDto::from).collect(),
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn alert_ack(state: State<'_, AppState>, id: i64) -> Result<AlertDto, CommandError> {
+    blocking(&state, move |kw| Ok(AlertDto::from(&kw.alerts().acknowledge(id)?))).await
+}
+
+#[tauri::command]
+pub async fn alert_rules(state: State<'_, AppState>) -> Result<Vec<RuleDto>, CommandError> {
+    blocking(&state, |kw| Ok(kw.alerts().rules()?.iter().map(RuleDto::from).collect())).await
+}
+
+#[tauri::command]
+pub async fn alert_rule_set_enabled(
+    state: State<'_, AppState>,
+    id: i64,
+    enabled: bool,
+) -> Result<RuleDto, CommandError> {
+    blocking(&state, move |kw| Ok(RuleDto::from(&kw.alerts().set_rule_enabled(id, enabled)?))).await
+}
+
+/// Adds back the default rules whose kind has no rule; returns every rule.
+#[tauri::command]
+pub async fn alert_rules_restore(state: State<'_, AppState>) -> Result<Vec<RuleDto>, CommandError> {
+    blocking(&state, |kw| {
+        kw.alerts().restore_default_rules()?;
+        Ok(kw.alerts().rules()?.iter().map(RuleDto::from).collect())
+    })
+    .await
+}
+
+/// Chooses which webhooks a rule's alerts are sent to.
+#[tauri::command]
+pub async fn alert_rule_set_webhooks(
+    state: State<'_, AppState>,
+    id: i64,
+    webhooks: Vec<i64>,
+) -> Result<RuleDto, CommandError> {
+    blocking(&state, move |kw| {
+        let mut rule = NewRule::from(kw.alerts().rule(id)?);
+        rule.channels.webhooks = webhooks;
+        Ok(RuleDto::from(&kw.alerts().update_rule(id, rule)?))
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn webhooks_list(state: State<'_, AppState>) -> Result<Vec<WebhookDto>, CommandError> {
+    blocking(&state, |kw| kw.alerts().webhooks()?.iter().map(|w| webhook_dto(&kw, w.id)).collect()).await
+}
+
+/// Adds a webhook; the secret (optional) goes to the credential store, never to SQLite.
+#[tauri::command]
+pub async fn webhook_add(
+    state: State<'_, AppState>,
+    name: String,
+    url: String,
+    format: String,
+    secret: Option<String>,
+) -> Result<WebhookDto, CommandError> {
+    blocking(&state, move |kw| {
+        let format = WebhookFormat::parse(&format).ok_or_else(|| {
+            CommandError::new("invalid", format!("webhook format \"{format}\" is not json, slack or discord"))
+        })?;
+        let secret = secret.filter(|s| !s.is_empty()).map(SecretString::from);
+        let hook = kw.alerts().add_webhook(NewWebhook { name, url, format, secret, allow_insecure_http: false })?;
+        webhook_dto(&kw, hook.id)
+    })
+    .await
+}
+
+/// Sends the test payload once and says how it went (the attempt is recorded too).
+#[tauri::command]
+pub async fn webhook_test(state: State<'_, AppState>, id: i64) -> Result<DeliveryResultDto, CommandError> {
+    let kw = state.core()?;
+    Ok(DeliveryResultDto::from(&kw.alerts().test_webhook(id).await?))
+}
+
+#[tauri::command]
+pub async fn webhook_remove(state: State<'_, AppState>, id: i64) -> Result<(), CommandError> {
+    blocking(&state, move |kw| {
+        kw.alerts().remove_webhook(id)?;
+        Ok(())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{json, Value};
+    use tauri::ipc::{CallbackFn, InvokeBody};
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+    use tauri::{WebviewWindow, WebviewWindowBuilder};
+
+    use crate::{build, AppState, ShellOptions, MAIN_WINDOW};
+
+    fn invoke(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+        get_ipc_response(
+            webview,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: if cfg!(windows) { "http://tauri.localhost" } else { "tauri://localhost" }.parse().expect("url"),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|body| body.deserialize::<Value>().expect("JSON reply"))
+    }
+
+    fn boot() -> (tempfile::TempDir, tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = keyward::Keyward::open_with_secrets(dir.path(), Arc::new(keyward::vault::MemoryStore::new()))
+            .expect("core opens");
+        let app = build(mock_builder(), AppState::from_core(core), ShellOptions { tray: false, services: false })
+            .build(mock_context(noop_assets()))
+            .expect("the app builds on the mock runtime");
+        let webview = WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().expect("window");
+        (dir, app, webview)
+    }
+
+    #[test]
+    fn a_new_database_has_an_empty_alert_centre_and_the_default_rules() {
+        let (_dir, _app, webview) = boot();
+        assert_eq!(
+            invoke(&webview, "alerts_list", json!({})).expect("alerts_list"),
+            json!({"open": [], "history": []})
+        );
+        let rules = invoke(&webview, "alert_rules", json!({})).expect("alert_rules");
+        let down = rules
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["kind"] == "provider_down"))
+            .cloned()
+            .expect("a provider_down rule");
+        assert_eq!(down["condition"], "down for 3 consecutive checks");
+        assert_eq!(down["enabled"], true);
+
+        let off =
+            invoke(&webview, "alert_rule_set_enabled", json!({"id": down["id"], "enabled": false})).expect("toggle");
+        assert_eq!(off["enabled"], false);
+        let err = invoke(&webview, "alert_ack", json!({"id": 999})).expect_err("no such alert");
+        assert_eq!(err["kind"], "notFound");
+    }
+
+    #[test]
+    fn webhooks_are_added_routed_tested_and_removed_without_their_secret_coming_back() {
+        let (_dir, _app, webview) = boot();
+        let hook = invoke(
+            &webview,
+            "webhook_add",
+            json!({"name": "ops", "url": "http://127.0.0.1:9/hook", "format": "json", "secret": "s3cret-value"}),
+        )
+        .expect("webhook_add");
+        assert_eq!(hook["hasSecret"], true);
+        assert_eq!(hook["format"], "json");
+        assert!(!hook.to_string().contains("s3cret-value"), "the secret never comes back: {hook}");
+
+        let dup =
+            invoke(&webview, "webhook_add", json!({"name": "ops", "url": "https://example.com", "format": "json"}))
+                .expect_err("same name");
+        assert_eq!(dup["kind"], "invalid");
+        assert!(dup["message"].as_str().unwrap_or_default().contains("\"ops\""), "{dup}");
+        let bad =
+            invoke(&webview, "webhook_add", json!({"name": "x", "url": "https://example.com", "format": "teams"}))
+                .expect_err("unknown format");
+        assert!(bad["message"].as_str().unwrap_or_default().contains("\"teams\""), "{bad}");
+
+        let rules = invoke(&webview, "alert_rules", json!({})).expect("rules");
+        let rule_id = rules[0]["id"].clone();
+        let routed = invoke(&webview, "alert_rule_set_webhooks", json!({"id": rule_id, "webhooks": [hook["id"]]}))
+            .expect("route");
+        assert_eq!(routed["webhooks"], json!([hook["id"]]));
+
+        // Nothing listens on port 9: the test delivery fails and says why.
+        let result = invoke(&webview, "webhook_test", json!({"id": hook["id"]})).expect("webhook_test");
+        assert_eq!(result["delivered"], false);
+        assert!(result["error"].is_string(), "{result}");
+        let listed = invoke(&webview, "webhooks_list", json!({})).expect("webhooks_list");
+        assert_eq!(listed[0]["lastDelivery"]["status"], "failed");
+
+        invoke(&webview, "webhook_remove", json!({"id": hook["id"]})).expect("webhook_remove");
+        assert_eq!(invoke(&webview, "webhooks_list", json!({})).expect("webhooks_list"), json!([]));
+    }
+}

@@ -1,0 +1,263 @@
+//! Status page commands. Thin: arguments in, core calls, DTO out.
+
+use std::time::Duration;
+
+use keyward::charts::{self, Theme};
+use keyward::monitor::{CheckConfig, PipelineRunner, ProviderStatus, UptimeWindow};
+use keyward::Keyward;
+use tauri::State;
+
+use crate::commands::blocking;
+use crate::dto::CommandError;
+use crate::dto_monitor::{self as mdto, CheckConfigDto, CheckRunDto, ProviderHealthDto, ProviderStatusDto};
+use crate::AppState;
+
+/// How far back a provider's detail lists incidents.
+const INCIDENT_DAYS: i64 = 90;
+/// Days in the uptime strip.
+const STRIP_DAYS: u32 = 90;
+/// Size of the uptime strip (the latency chart uses the core's default size).
+const STRIP_SIZE: (u32, u32) = (800, 200);
+/// A latency chart has about this many points; the bucket is the window divided by it.
+const LATENCY_POINTS: u64 = 60;
+/// The longest latency window the UI may ask for (one year).
+const MAX_LATENCY_HOURS: u32 = 24 * 365;
+
+fn name(kw: &Keyward, provider: &str) -> String {
+    kw.providers().get(provider).map(|e| e.spec.name).unwrap_or_else(|_| provider.to_string())
+}
+
+fn theme(dark: bool) -> Theme {
+    if dark {
+        Theme::Dark
+    } else {
+        Theme::Light
+    }
+}
+
+fn status(kw: &Keyward, s: &ProviderStatus) -> Result<ProviderStatusDto, CommandError> {
+    let day = kw.monitor().uptime(&s.provider, UptimeWindow::Day, kw.monitor().clock().now())?;
+    Ok(mdto::status(s, name(kw, &s.provider), &day))
+}
+
+/// The provider's checks; when it has none yet, the default checks of every enabled provider
+/// are created first (the core's `ensure_default_checks`).
+fn provider_checks(kw: &Keyward, provider: &str) -> Result<Vec<CheckConfig>, CommandError> {
+    let entry = kw.providers().get(provider)?;
+    if kw.monitor().checks(Some(provider))?.is_empty() {
+        kw.monitor().ensure_default_checks(kw.providers())?;
+    }
+    let checks: Vec<CheckConfig> = kw.monitor().checks(Some(provider))?.into_iter().filter(|c| c.enabled).collect();
+    if checks.is_empty() {
+        return Err(CommandError::new(
+            "notEnabled",
+            format!(
+                "provider \"{}\" has no health checks because it is not enabled; enable it on the Providers page",
+                entry.spec.id
+            ),
+        ));
+    }
+    Ok(checks)
+}
+
+/// Every monitored provider: state, since, cause, last check and 24 h uptime.
+#[tauri::command]
+pub async fn monitor_status(state: State<'_, AppState>) -> Result<Vec<ProviderStatusDto>, CommandError> {
+    blocking(&state, |kw| {
+        kw.monitor().flush();
+        kw.monitor().current_states()?.iter().map(|s| status(&kw, s)).collect()
+    })
+    .await
+}
+
+/// One provider's detail: uptime for 24h/7d/30d/90d/1y, incidents of the last 90 days, checks.
+#[tauri::command]
+pub async fn provider_health(state: State<'_, AppState>, provider: String) -> Result<ProviderHealthDto, CommandError> {
+    blocking(&state, move |kw| {
+        let (m, now) = (kw.monitor(), kw.monitor().clock().now());
+        m.flush();
+        let current = m.current_states()?.into_iter().find(|s| s.provider == provider);
+        Ok(ProviderHealthDto {
+            status: current.map(|s| status(&kw, &s)).transpose()?,
+            uptime: UptimeWindow::ALL
+                .iter()
+                .map(|w| Ok(mdto::uptime(*w, &m.uptime(&provider, *w, now)?)))
+                .collect::<Result<_, CommandError>>()?,
+            incidents: m
+                .incidents(Some(&provider), now - chrono::Duration::days(INCIDENT_DAYS))?
+                .iter()
+                .map(|i| mdto::incident(i, now))
+                .collect(),
+            checks: m.checks(Some(&provider))?.iter().map(CheckConfigDto::from).collect(),
+        })
+    })
+    .await
+}
+
+/// The latency chart (average and p95) of the last `hours` hours, as SVG.
+#[tauri::command]
+pub async fn chart_latency(
+    state: State<'_, AppState>,
+    provider: String,
+    hours: u32,
+    dark: bool,
+) -> Result<String, CommandError> {
+    blocking(&state, move |kw| {
+        let (hours, now) = (hours.clamp(1, MAX_LATENCY_HOURS), kw.monitor().clock().now());
+        kw.monitor().flush();
+        let bucket = Duration::from_secs(u64::from(hours) * 3600 / LATENCY_POINTS);
+        let points =
+            kw.monitor().latency_series(&provider, now - chrono::Duration::hours(i64::from(hours)), now, bucket)?;
+        let title = format!(
+            "{} response time, last {}",
+            name(&kw, &provider),
+            if hours >= 48 && hours % 24 == 0 { format!("{} days", hours / 24) } else { format!("{hours} h") }
+        );
+        Ok(charts::latency_chart(&title, &points, theme(dark), charts::DEFAULT_SIZE)?)
+    })
+    .await
+}
+
+/// The 90-day uptime strip, as SVG.
+#[tauri::command]
+pub async fn chart_uptime(state: State<'_, AppState>, provider: String, dark: bool) -> Result<String, CommandError> {
+    blocking(&state, move |kw| {
+        kw.monitor().flush();
+        let days = kw.monitor().daily_uptime(&provider, STRIP_DAYS, kw.monitor().clock().now())?;
+        let title = format!("{} uptime, last {STRIP_DAYS} days", name(&kw, &provider));
+        Ok(charts::uptime_strip(&title, &days, theme(dark), STRIP_SIZE)?)
+    })
+    .await
+}
+
+/// Runs the provider's checks now, one after the other, through the pipeline; each result is
+/// recorded by the monitor (so `keyward://monitor` events follow) and returned.
+#[tauri::command]
+pub async fn checks_run(state: State<'_, AppState>, provider: String) -> Result<Vec<CheckRunDto>, CommandError> {
+    let kw = state.core()?;
+    let checks = blocking(&state, move |kw| provider_checks(&kw, &provider)).await?;
+    let runner = PipelineRunner::new(kw.pipeline().clone());
+    let mut out = Vec::with_capacity(checks.len());
+    for check in &checks {
+        out.push(CheckRunDto::from(&kw.monitor().run_check(&runner, check).await));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    use serde_json::{json, Value};
+    use tauri::ipc::{CallbackFn, InvokeBody};
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+    use tauri::{WebviewWindow, WebviewWindowBuilder};
+
+    use crate::{build, AppState, ShellOptions, MAIN_WINDOW};
+
+    fn invoke(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+        get_ipc_response(
+            webview,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: if cfg!(windows) { "http://tauri.localhost" } else { "tauri://localhost" }.parse().expect("url"),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|body| body.deserialize::<Value>().expect("JSON reply"))
+    }
+
+    /// Answers every request with a body that both Binance health operations accept.
+    fn healthy_exchange() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut request = [0u8; 8192];
+                let _ = stream.read(&mut request);
+                let body = r#"{"serverTime":1767225600000,"status":0,"msg":"normal"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn boot(core: keyward::Keyward) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
+        let app = build(mock_builder(), AppState::from_core(core), ShellOptions { tray: false, services: false })
+            .build(mock_context(noop_assets()))
+            .expect("the app builds on the mock runtime");
+        let webview = WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().expect("window");
+        (app, webview)
+    }
+
+    fn core(dir: &std::path::Path) -> keyward::Keyward {
+        keyward::Keyward::open_with_secrets(dir, Arc::new(keyward::vault::MemoryStore::new())).expect("core opens")
+    }
+
+    #[test]
+    fn nothing_is_monitored_until_a_provider_is_enabled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_app, webview) = boot(core(dir.path()));
+        assert_eq!(invoke(&webview, "monitor_status", json!({})).expect("monitor_status"), json!([]));
+        let err = invoke(&webview, "checks_run", json!({"provider": "binance"})).expect_err("binance is off");
+        assert_eq!(err["kind"], "notEnabled");
+        assert!(err["message"].as_str().unwrap_or_default().contains("Providers page"), "{err}");
+        let err = invoke(&webview, "checks_run", json!({"provider": "nope"})).expect_err("unknown provider");
+        assert_eq!(err["kind"], "notFound");
+
+        let health = invoke(&webview, "provider_health", json!({"provider": "binance"})).expect("provider_health");
+        let windows: Vec<&str> =
+            health["uptime"].as_array().expect("uptime").iter().filter_map(|u| u["window"].as_str()).collect();
+        assert_eq!(windows, ["24h", "7d", "30d", "90d", "1y"]);
+        assert_eq!(health["uptime"][0]["percent"], Value::Null);
+        assert_eq!(health["status"], Value::Null);
+    }
+
+    #[test]
+    fn run_checks_now_creates_the_default_checks_records_them_and_charts_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kw = core(dir.path());
+        let base_url = healthy_exchange();
+        kw.providers().set("binance", &[("environments.production.base_url", base_url.as_str())]).expect("base url");
+        kw.providers().set_enabled("binance", true).expect("enable");
+        let (_app, webview) = boot(kw);
+
+        let results = invoke(&webview, "checks_run", json!({"provider": "binance"})).expect("checks_run");
+        let results = results.as_array().expect("results");
+        assert_eq!(results.len(), 2, "server_time and system_status: {results:?}");
+        assert!(results.iter().all(|r| r["ok"] == true && r["status"] == 200), "{results:?}");
+
+        let status = invoke(&webview, "monitor_status", json!({})).expect("monitor_status");
+        assert_eq!(status[0]["provider"], "binance");
+        assert_eq!(status[0]["name"], "Binance");
+        assert_eq!(status[0]["lastCheck"]["ok"], true);
+
+        let health = invoke(&webview, "provider_health", json!({"provider": "binance"})).expect("provider_health");
+        assert_eq!(health["checks"].as_array().map(Vec::len), Some(2));
+        assert_eq!(health["uptime"][0]["checks"], 2);
+        assert_eq!(health["uptime"][0]["percent"], 100.0);
+
+        for (cmd, args, title) in [
+            (
+                "chart_latency",
+                json!({"provider": "binance", "hours": 24, "dark": false}),
+                "Binance response time, last 24 h",
+            ),
+            ("chart_uptime", json!({"provider": "binance", "dark": true}), "Binance uptime, last 90 days"),
+        ] {
+            let svg = invoke(&webview, cmd, args).expect(cmd);
+            let svg = svg.as_str().expect("SVG text");
+            assert!(svg.starts_with("<svg") && svg.contains(title), "{cmd}: {}", &svg[..svg.len().min(200)]);
+        }
+    }
+}

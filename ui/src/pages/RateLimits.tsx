@@ -1,0 +1,274 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import {
+  limits,
+  providers,
+  IpcError,
+  type LimitBreakdownDto,
+  type LimitStatusDto,
+  type ProviderSummaryDto,
+  type SpendDto,
+} from "../ipc";
+
+const NUMBER = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+
+/** 6000 → "6,000"; 12.25 → "12.3". */
+export function formatAmount(n: number): string {
+  return NUMBER.format(n);
+}
+
+/** A countdown: "42 s", "3 min 05 s", "2 h 10 min", "12 d 4 h". Rounds up to whole seconds. */
+export function formatDuration(ms: number): string {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const d = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  if (d > 0) return `${d} d ${h} h`;
+  if (h > 0) return `${h} h ${m} min`;
+  if (m > 0) return `${m} min ${String(s).padStart(2, "0")} s`;
+  return `${s} s`;
+}
+
+const KIND_LABEL: Record<string, string> = {
+  fixed_window: "fixed window",
+  sliding_window: "sliding window",
+  decaying_counter: "decaying counter",
+  pool_window: "pool from first call",
+  monthly_quota: "monthly quota",
+};
+
+const gaugeId = (l: LimitStatusDto) => `${l.provider}-${l.limitId}-${l.scopeKey}`;
+
+function percentText(p: number): string {
+  return `${p < 10 ? p.toFixed(1) : Math.round(p)} %`;
+}
+
+function scopeText(l: LimitStatusDto): string {
+  if (l.scope === "ip") return "per IP";
+  return l.scopeKey === "default" ? `per ${l.scope}` : `per ${l.scope} · ${l.scopeKey}`;
+}
+
+export function RateLimits() {
+  const [snapshot, setSnapshot] = useState<LimitStatusDto[] | null>(null);
+  const [error, setError] = useState<IpcError | null>(null);
+  const [list, setList] = useState<ProviderSummaryDto[] | null>(null);
+  const [open, setOpen] = useState<string | null>(null);
+
+  // Live: the core pushes a snapshot twice a second while the page is shown. Leaving the page
+  // or hiding the window (to the tray) stops the stream; showing it again restarts it.
+  useEffect(() => {
+    let stop: (() => void) | null = null;
+    const start = () => {
+      stop ??= limits.stream((s) => {
+        setSnapshot(s);
+        setError(null);
+      }, setError);
+    };
+    const halt = () => {
+      stop?.();
+      stop = null;
+    };
+    const onVisibility = () => (document.hidden ? halt() : start());
+    if (!document.hidden) start();
+    document.addEventListener("visibilitychange", onVisibility);
+    return () => {
+      document.removeEventListener("visibilitychange", onVisibility);
+      halt();
+    };
+  }, []);
+  useEffect(() => {
+    providers
+      .list()
+      .then(setList)
+      .catch(() => setList([]));
+  }, []);
+
+  const names = new Map((list ?? []).map((p) => [p.id, p.name]));
+  const enabled = (list ?? []).filter((p) => p.enabled);
+  const byProvider = new Map<string, LimitStatusDto[]>();
+  for (const l of snapshot ?? []) byProvider.set(l.provider, [...(byProvider.get(l.provider) ?? []), l]);
+
+  return (
+    <section>
+      <header class="page-header">
+        <div>
+          <h1>Rate limits</h1>
+          <p class="lead">
+            Every call Keyward sends is charged here first, so it stays below the exchange's limits. Click a limit to see
+            what spent it.
+          </p>
+        </div>
+        {snapshot !== null && !error && (
+          <span class="live" data-testid="limits-live" title="Updated by the core twice a second">
+            <span class="live-dot" aria-hidden="true" /> Live
+          </span>
+        )}
+      </header>
+
+      {error && (
+        <div class="card error" role="alert" data-testid="limits-error">
+          {error.message}
+        </div>
+      )}
+
+      {snapshot === null && !error && (
+        <div class="card muted" role="status">
+          <span class="spinner" aria-hidden="true" /> Loading limits…
+        </div>
+      )}
+
+      {snapshot !== null && snapshot.length === 0 && (
+        <div class="card empty" data-testid="limits-empty">
+          {enabled.length === 0 ? (
+            <>
+              <h2>No provider is enabled</h2>
+              <p>
+                Rate limits are shown for the providers you use. Enable one on the{" "}
+                <a href="#/providers">Providers page</a> (for example Binance) and its limits appear here, live.
+              </p>
+            </>
+          ) : (
+            <>
+              <h2>No rate limits declared</h2>
+              <p>
+                The enabled provider{enabled.length === 1 ? "" : "s"} ({enabled.map((p) => p.name).join(", ")}) declare
+                no rate-limit rules. Add <code>[[rate_limits]]</code> rules to a spec on the{" "}
+                <a href="#/providers">Providers page</a> (Export / edit TOML).
+              </p>
+            </>
+          )}
+        </div>
+      )}
+
+      {[...byProvider.entries()].map(([provider, items]) => {
+        const held = items.find((l) => l.state === "banned") ?? items.find((l) => l.state === "paused");
+        const name = names.get(provider) ?? provider;
+        return (
+          <div class="card" key={provider} data-testid={`limits-provider-${provider}`}>
+            <h2>{name}</h2>
+            {held && (
+              <p class="banner bad" data-testid={`limits-held-${provider}`}>
+                {held.state === "banned"
+                  ? `${name} banned this IP (HTTP 418): calls fail at once for another ${formatDuration(held.pausedForMs ?? 0)}.`
+                  : `${name} answered 429: every call waits ${formatDuration(held.pausedForMs ?? 0)} more.`}
+              </p>
+            )}
+            <div class="gauges">
+              {items.map((l) => (
+                <Gauge
+                  key={gaugeId(l)}
+                  l={l}
+                  open={open === gaugeId(l)}
+                  onToggle={() => setOpen(open === gaugeId(l) ? null : gaugeId(l))}
+                />
+              ))}
+            </div>
+          </div>
+        );
+      })}
+    </section>
+  );
+}
+
+function Gauge({ l, open, onToggle }: { l: LimitStatusDto; open: boolean; onToggle: () => void }) {
+  const id = gaugeId(l);
+  const width = Math.min(100, Math.max(0, l.percent));
+  const timing =
+    l.state === "banned"
+      ? `banned ${formatDuration(l.pausedForMs ?? 0)}`
+      : l.state === "paused"
+        ? `paused ${formatDuration(l.pausedForMs ?? 0)}`
+        : l.resetsInMs != null
+          ? `resets in ${formatDuration(l.resetsInMs)}`
+          : "nothing to reset";
+  return (
+    <div class={`gauge ${l.state}`} data-testid={`gauge-${id}`} data-state={l.state}>
+      <button type="button" class="gauge-row" aria-expanded={open} onClick={onToggle}>
+        <span class="gauge-name">
+          <strong>{l.limitId}</strong>
+          <span class="hint">
+            {scopeText(l)} · {KIND_LABEL[l.kind] ?? l.kind}
+          </span>
+        </span>
+        <span
+          class="gauge-bar"
+          role="meter"
+          aria-label={`${l.limitId} used`}
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuenow={Math.round(l.percent)}
+        >
+          <span class="gauge-fill" style={{ width: `${width}%` }} />
+        </span>
+        <span class="gauge-used" data-testid={`gauge-used-${id}`}>
+          {formatAmount(l.used)} / {formatAmount(l.limit)} <span class="hint">{percentText(l.percent)}</span>
+        </span>
+        <span class="gauge-reset" data-testid={`gauge-reset-${id}`}>
+          {timing}
+        </span>
+        <span class={l.queueLen > 0 ? "gauge-queue busy" : "gauge-queue"} data-testid={`gauge-queue-${id}`}>
+          {l.queueLen} queued
+        </span>
+      </button>
+      {open && <Breakdown l={l} />}
+    </div>
+  );
+}
+
+function Breakdown({ l }: { l: LimitStatusDto }) {
+  const [data, setData] = useState<LimitBreakdownDto | null | undefined>(undefined);
+  const [error, setError] = useState<IpcError | null>(null);
+  // Refresh when the stream shows the limit was spent again (usage rose), not on a timer.
+  const lastUsed = useRef(-1);
+  useEffect(() => {
+    const rose = l.used > lastUsed.current;
+    lastUsed.current = l.used;
+    if (!rose) return;
+    limits
+      .breakdown(l.provider, l.limitId)
+      .then((all) => {
+        setData(all.find((b) => b.scopeKey === l.scopeKey) ?? null);
+        setError(null);
+      })
+      .catch(setError);
+  }, [l.provider, l.limitId, l.scopeKey, l.used]);
+
+  return (
+    <div class="breakdown" data-testid={`breakdown-${gaugeId(l)}`}>
+      {error && <p class="field-error">{error.message}</p>}
+      {data === undefined && !error && <p class="hint">Loading who spent it…</p>}
+      {data === null && <p class="hint">Nothing has spent this limit since Keyward started.</p>}
+      {data && (
+        <div class="breakdown-cols">
+          <SpendList title="Endpoints" items={data.byOperation} testid="breakdown-ops" />
+          <SpendList title="Keys" items={data.byKey} testid="breakdown-keys" />
+        </div>
+      )}
+      <p class="hint">Totals since Keyward loaded this provider's limits (not only the current window). Calls made without a key count under “(no key)”.</p>
+    </div>
+  );
+}
+
+function SpendList({ title, items, testid }: { title: string; items: SpendDto[]; testid: string }) {
+  const top = Math.max(1, ...items.map((i) => i.amount));
+  return (
+    <div data-testid={testid}>
+      <h3>{title}</h3>
+      {items.length === 0 ? (
+        <p class="hint">Nothing yet.</p>
+      ) : (
+        <ul class="spend">
+          {items.map((i) => (
+            <li key={i.name}>
+              <code>{i.name}</code>
+              <span class="spend-bar">
+                <span style={{ width: `${(i.amount / top) * 100}%` }} />
+              </span>
+              <span class="spend-amount">{formatAmount(i.amount)}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}

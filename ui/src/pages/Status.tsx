@@ -1,0 +1,581 @@
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import {
+  monitor,
+  onEvent,
+  providers,
+  IpcError,
+  MONITOR_EVENT,
+  type CheckRunDto,
+  type MonitorEventDto,
+  type ProviderHealthDto,
+  type ProviderStatusDto,
+  type ProviderSummaryDto,
+} from "../ipc";
+
+/** Latency points kept per provider for the card's sparkline. */
+export const SPARK_POINTS = 40;
+
+/** Latency windows of the detail chart, in hours. */
+const LATENCY_WINDOWS: { hours: number; label: string }[] = [
+  { hours: 1, label: "1 h" },
+  { hours: 24, label: "24 h" },
+  { hours: 24 * 7, label: "7 d" },
+  { hours: 24 * 30, label: "30 d" },
+];
+
+const UPTIME_LABELS: Record<string, string> = { "24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days", "1y": "1 year" };
+
+interface SparkPoint {
+  ms: number;
+  ok: boolean;
+}
+
+/** A "Run checks now" in progress: results seen so far (from events) and how many to expect. */
+interface Run {
+  done: number;
+  total: number | null;
+}
+
+export function prefersDark(): boolean {
+  return typeof window.matchMedia === "function" && window.matchMedia("(prefers-color-scheme: dark)").matches;
+}
+
+/** Follows the system theme, so the core renders charts in matching colours. */
+function useDark(): boolean {
+  const [dark, setDark] = useState(prefersDark);
+  useEffect(() => {
+    if (typeof window.matchMedia !== "function") return;
+    const mq = window.matchMedia("(prefers-color-scheme: dark)");
+    const on = () => setDark(mq.matches);
+    mq.addEventListener?.("change", on);
+    return () => mq.removeEventListener?.("change", on);
+  }, []);
+  return dark;
+}
+
+/** "just now", "12 s ago", "3 min ago", "2 h ago", "4 d ago". */
+export function formatAge(from: string, now: number): string {
+  const s = Math.max(0, Math.round((now - Date.parse(from)) / 1000));
+  if (s < 2) return "just now";
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+/** Rounded down, so 99.999 % never reads as 100 %. */
+export function formatUptime(p: number | null | undefined): string {
+  if (p == null) return "—";
+  if (p >= 100) return "100 %";
+  return `${(Math.floor(p * 100) / 100).toFixed(2)} %`;
+}
+
+function formatDuration(secs: number): string {
+  if (secs < 60) return `${secs} s`;
+  if (secs < 3600) return `${Math.floor(secs / 60)} min`;
+  if (secs < 86400) return `${Math.floor(secs / 3600)} h ${Math.floor((secs % 3600) / 60)} min`;
+  return `${Math.floor(secs / 86400)} d ${Math.floor((secs % 86400) / 3600)} h`;
+}
+
+function formatInterval(ms: number): string {
+  return ms % 60000 === 0 ? `${ms / 60000} min` : ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** Applies one monitor event to the list; `null` when the provider is not in it yet. */
+export function applyEvent(list: ProviderStatusDto[], e: MonitorEventDto): ProviderStatusDto[] | null {
+  if (!list.some((p) => p.provider === e.provider)) return null;
+  return list.map((p) => {
+    if (p.provider !== e.provider) return p;
+    if (e.type === "checkCompleted") return { ...p, lastCheck: { at: e.at, ok: e.ok, latencyMs: e.latency_ms } };
+    return { ...p, state: e.to, cause: e.cause, since: e.at };
+  });
+}
+
+function Dot({ state }: { state: string }) {
+  return <span class={`dot ${state}`} aria-hidden="true" />;
+}
+
+/** A tiny line of the latest check latencies (from live events), scaled to the successful
+ * ones; failed checks are red ticks on the baseline. */
+function Sparkline({ points }: { points: SparkPoint[] }) {
+  if (points.length < 2) return <p class="spark-empty hint">The latency line fills in as checks complete.</p>;
+  // Headroom above the slowest check, so a steady line sits inside the box, not on its edge.
+  const max = Math.max(1, ...points.filter((p) => p.ok).map((p) => p.ms)) * 1.4;
+  const step = 100 / (points.length - 1);
+  const x = (i: number) => i * step;
+  const y = (ms: number) => 26 - (Math.min(ms, max) / max) * 22;
+  const ok = points.map((p, i) => ({ ...p, x: x(i) })).filter((p) => p.ok);
+  const line = ok.map((p) => `${p.x.toFixed(2)},${y(p.ms).toFixed(2)}`).join(" ");
+  const lastOk = ok[ok.length - 1];
+  const tick = Math.min(3, step * 0.6);
+  return (
+    <svg
+      class="spark"
+      viewBox="0 0 100 30"
+      preserveAspectRatio="none"
+      role="img"
+      aria-label={lastOk ? `latest latency ${lastOk.ms} ms, ${points.filter((p) => !p.ok).length} failed` : "every check failed"}
+    >
+      {ok.length > 1 && <polygon class="spark-area" points={`${ok[0].x.toFixed(2)},30 ${line} ${lastOk.x.toFixed(2)},30`} />}
+      {ok.length > 1 && <polyline points={line} />}
+      {points.map((p, i) =>
+        p.ok ? null : <rect key={i} class="spark-fail" x={Math.max(0, Math.min(100 - tick, x(i) - tick / 2))} y={24} width={tick} height={6} />,
+      )}
+    </svg>
+  );
+}
+
+export function Status() {
+  const [list, setList] = useState<ProviderStatusDto[] | null>(null);
+  const [error, setError] = useState<IpcError | null>(null);
+  const [enabled, setEnabled] = useState<ProviderSummaryDto[]>([]);
+  const [sparks, setSparks] = useState<Record<string, SparkPoint[]>>({});
+  const [runs, setRuns] = useState<Record<string, Run>>({});
+  const [runErrors, setRunErrors] = useState<Record<string, IpcError | undefined>>({});
+  const [lastRun, setLastRun] = useState<Record<string, CheckRunDto[]>>({});
+  const [selected, setSelected] = useState<string | null>(null);
+  const [now, setNow] = useState(() => Date.now());
+  const [stateChanges, setStateChanges] = useState(0);
+  const listRef = useRef<ProviderStatusDto[] | null>(null);
+  listRef.current = list;
+
+  const refresh = useCallback(() => {
+    monitor
+      .status()
+      .then((l) => {
+        setList(l);
+        setError(null);
+      })
+      .catch((e: IpcError) => setError(e));
+    providers
+      .list()
+      .then((l) => setEnabled(l.filter((p) => p.enabled && !p.discontinued)))
+      .catch(() => undefined);
+  }, []);
+  useEffect(refresh, [refresh]);
+
+  // Ages ("12 s ago") move on by themselves; the data itself only changes on events.
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+
+  useEffect(() => {
+    let stop: (() => void) | undefined;
+    let gone = false;
+    const handle = (e: MonitorEventDto) => {
+      const cur = listRef.current;
+      const next = cur ? applyEvent(cur, e) : null;
+      if (next) setList(next);
+      // A new provider, a state change (uptime moves) or the first result of a provider
+      // without uptime yet: read the list again, once.
+      const card = cur?.find((p) => p.provider === e.provider);
+      if (!next || e.type === "stateChanged" || (card && card.uptime24h == null && !card.lastCheck)) refresh();
+      if (e.type === "checkCompleted") {
+        setSparks((s) => ({ ...s, [e.provider]: [...(s[e.provider] ?? []), { ms: e.latency_ms, ok: e.ok }].slice(-SPARK_POINTS) }));
+        setRuns((r) => (r[e.provider] ? { ...r, [e.provider]: { ...r[e.provider], done: r[e.provider].done + 1 } } : r));
+        setNow(Date.now());
+      } else {
+        setStateChanges((n) => n + 1);
+      }
+    };
+    onEvent<MonitorEventDto>(MONITOR_EVENT, handle)
+      .then((un) => (gone ? un() : (stop = un)))
+      .catch((e: unknown) => setError(new IpcError("internal", `live updates are off: ${String(e)}`)));
+    return () => {
+      gone = true;
+      stop?.();
+    };
+  }, [refresh]);
+
+  const runChecks = (provider: string, total: number | null = null) => {
+    setRuns((r) => ({ ...r, [provider]: { done: 0, total } }));
+    setRunErrors((e) => ({ ...e, [provider]: undefined }));
+    monitor
+      .runChecks(provider)
+      .then((results) => {
+        setLastRun((l) => ({ ...l, [provider]: results }));
+        if (!listRef.current?.some((p) => p.provider === provider)) refresh();
+      })
+      .catch((e: IpcError) => setRunErrors((errs) => ({ ...errs, [provider]: e })))
+      .finally(() =>
+        setRuns((r) => {
+          const rest = { ...r };
+          delete rest[provider];
+          return rest;
+        }),
+      );
+  };
+
+  const unmonitored = enabled.filter((p) => !(list ?? []).some((s) => s.provider === p.id));
+  const current = selected ? (list ?? []).find((p) => p.provider === selected) : undefined;
+
+  if (selected) {
+    return (
+      <section>
+        <header class="page-header">
+          <div>
+            <h1>Status</h1>
+            <p class="lead">
+              <button type="button" class="link" data-testid="status-back" onClick={() => setSelected(null)}>
+                ← All providers
+              </button>
+            </p>
+          </div>
+        </header>
+        <ProviderDetail
+          provider={selected}
+          status={current}
+          now={now}
+          run={runs[selected]}
+          runError={runErrors[selected]}
+          results={lastRun[selected]}
+          stateChanges={stateChanges}
+          onRun={(total) => runChecks(selected, total)}
+        />
+      </section>
+    );
+  }
+
+  return (
+    <section>
+      <header class="page-header">
+        <div>
+          <h1>Status</h1>
+          <p class="lead">Live health of every monitored provider, updated as each check completes.</p>
+        </div>
+      </header>
+
+      {error && (
+        <div class="card error" role="alert" data-testid="status-error">
+          {error.message}
+        </div>
+      )}
+
+      {list === null && !error && (
+        <div class="card muted" role="status">
+          <span class="spinner" aria-hidden="true" /> Loading provider health…
+        </div>
+      )}
+
+      {list !== null && list.length === 0 && (
+        <div class="card empty" data-testid="status-empty">
+          <h2>Nothing is monitored yet</h2>
+          <ol class="steps">
+            <li>
+              Enable the exchanges and data providers you use on the <a href="#/providers">Providers</a> page. Keyward
+              checks every enabled provider on a schedule (every 30 s by default) and shows it here.
+            </li>
+            <li>
+              {enabled.length === 0
+                ? "No provider is enabled yet. Once one is, you can also run its checks right away from here."
+                : "Run a first check right away with “Run checks now” below."}
+            </li>
+          </ol>
+        </div>
+      )}
+
+      {unmonitored.length > 0 && (
+        <div class="card" data-testid="status-unmonitored">
+          <h2>Enabled, not checked yet</h2>
+          <p class="hint">
+            These providers have no check results yet. Their scheduled checks start with the next launch of Keyward;
+            run them once now to see their state.
+          </p>
+          <ul class="run-list">
+            {unmonitored.map((p) => (
+              <li key={p.id}>
+                <strong>{p.name}</strong>
+                <RunButton provider={p.id} run={runs[p.id]} onRun={() => runChecks(p.id)} />
+                {runErrors[p.id] && (
+                  <span class="field-error inline" role="alert" data-testid={`status-run-error-${p.id}`}>
+                    {runErrors[p.id]?.message}
+                  </span>
+                )}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+
+      {list !== null && list.length > 0 && (
+        <div class="status-grid" data-testid="status-grid">
+          {list.map((p) => (
+            <article key={p.provider} class={`card status-card ${p.state}`} data-testid={`status-card-${p.provider}`}>
+              <button type="button" class="status-open" data-testid={`status-open-${p.provider}`} onClick={() => setSelected(p.provider)}>
+                <span class="status-head">
+                  <Dot state={p.state} />
+                  <strong class="status-name">{p.name}</strong>
+                  <span class={`state-text ${p.state}`} data-testid={`status-state-${p.provider}`}>
+                    {p.state}
+                  </span>
+                </span>
+                <span class="status-cause" title={p.cause} data-testid={`status-cause-${p.provider}`}>
+                  {p.cause || "\u00a0"}
+                </span>
+                <span class="status-facts">
+                  <span>
+                    <span class="stat-label">Last check</span>
+                    <span data-testid={`status-last-${p.provider}`}>
+                      {p.lastCheck ? (
+                        <>
+                          {formatAge(p.lastCheck.at, now)} · {p.lastCheck.ok ? `${p.lastCheck.latencyMs} ms` : "failed"}
+                        </>
+                      ) : (
+                        "not yet"
+                      )}
+                    </span>
+                  </span>
+                  <span>
+                    <span class="stat-label">Uptime 24 h</span>
+                    <span data-testid={`status-uptime-${p.provider}`}>{formatUptime(p.uptime24h)}</span>
+                  </span>
+                </span>
+                <Sparkline points={sparks[p.provider] ?? []} />
+              </button>
+              <div class="status-card-foot">
+                <RunButton provider={p.provider} run={runs[p.provider]} onRun={() => runChecks(p.provider)} />
+                {runErrors[p.provider] && (
+                  <span class="field-error inline" role="alert" data-testid={`status-run-error-${p.provider}`}>
+                    {runErrors[p.provider]?.message}
+                  </span>
+                )}
+              </div>
+            </article>
+          ))}
+        </div>
+      )}
+    </section>
+  );
+}
+
+function RunButton({ provider, run, onRun }: { provider: string; run: Run | undefined; onRun: () => void }) {
+  return (
+    <button type="button" class="button secondary small" disabled={!!run} onClick={onRun} data-testid={`status-run-${provider}`}>
+      {run ? (
+        <>
+          <span class="spinner" aria-hidden="true" /> Running{run.total ? ` ${Math.min(run.done, run.total)} of ${run.total}` : run.done ? ` (${run.done} done)` : ""}…
+        </>
+      ) : (
+        "Run checks now"
+      )}
+    </button>
+  );
+}
+
+function Chart({ svg, testid, label }: { svg: string | null; testid: string; label: string }) {
+  // The SVG is rendered by Keyward's core (plotters), not taken from the network.
+  if (svg === null)
+    return (
+      <div class="chart loading" role="status">
+        <span class="spinner" aria-hidden="true" /> Rendering {label}…
+      </div>
+    );
+  return <div class="chart" data-testid={testid} role="img" aria-label={label} dangerouslySetInnerHTML={{ __html: svg }} />;
+}
+
+function ProviderDetail({
+  provider,
+  status,
+  now,
+  run,
+  runError,
+  results,
+  stateChanges,
+  onRun,
+}: {
+  provider: string;
+  status: ProviderStatusDto | undefined;
+  now: number;
+  run: Run | undefined;
+  runError: IpcError | undefined;
+  results: CheckRunDto[] | undefined;
+  stateChanges: number;
+  onRun: (total: number | null) => void;
+}) {
+  const dark = useDark();
+  const [health, setHealth] = useState<ProviderHealthDto | null>(null);
+  const [error, setError] = useState<IpcError | null>(null);
+  const [hours, setHours] = useState(24);
+  const [latency, setLatency] = useState<string | null>(null);
+  const [strip, setStrip] = useState<string | null>(null);
+  const [chartError, setChartError] = useState<IpcError | null>(null);
+  const running = !!run;
+
+  // Re-read after a state change or a finished run (incidents, uptime, charts move then).
+  useEffect(() => {
+    if (running) return;
+    monitor
+      .health(provider)
+      .then((h) => {
+        setHealth(h);
+        setError(null);
+      })
+      .catch((e: IpcError) => setError(e));
+    monitor.uptimeChart(provider, dark).then(setStrip).catch((e: IpcError) => setChartError(e));
+  }, [provider, dark, stateChanges, running]);
+
+  useEffect(() => {
+    if (running) return;
+    setLatency(null);
+    monitor.latencyChart(provider, hours, dark).then(setLatency).catch((e: IpcError) => setChartError(e));
+  }, [provider, hours, dark, stateChanges, running]);
+
+  const shown = status ?? health?.status ?? null;
+  const state = shown?.state ?? "unknown";
+  const checks = health?.checks ?? [];
+
+  return (
+    <div data-testid="status-detail">
+      <div class="card">
+        <div class="detail-head status-detail-head">
+          <div>
+            <h2 class="status-detail-title">
+              <Dot state={state} /> <span data-testid="detail-name">{shown?.name ?? provider}</span>{" "}
+              <span class={`state-text ${state}`} data-testid="detail-state">
+                {state}
+              </span>
+            </h2>
+            <p class="hint" data-testid="detail-cause">
+              {shown?.cause}
+              {shown?.since && <> · since {formatAge(shown.since, now)}</>}
+              {shown?.lastCheck && (
+                <>
+                  {" "}· last check {formatAge(shown.lastCheck.at, now)}
+                  {shown.lastCheck.ok ? `, ${shown.lastCheck.latencyMs} ms` : ", failed"}
+                </>
+              )}
+            </p>
+          </div>
+          <div class="actions">
+            <button type="button" class="button" disabled={running} onClick={() => onRun(checks.filter((c) => c.enabled).length || null)} data-testid="detail-run">
+              {running ? (
+                <>
+                  <span class="spinner light" aria-hidden="true" /> Running checks
+                  {run?.total ? ` ${Math.min(run.done, run.total)} of ${run.total}` : ""}…
+                </>
+              ) : (
+                "Run checks now"
+              )}
+            </button>
+          </div>
+        </div>
+        {running && run?.total ? (
+          <progress class="run-progress" max={run.total} value={Math.min(run.done, run.total)} aria-label="checks done" />
+        ) : null}
+        {runError && (
+          <p class="field-error" role="alert" data-testid="detail-run-error">
+            {runError.message}
+          </p>
+        )}
+        {results && !running && (
+          <ul class="checks" data-testid="detail-run-results">
+            {results.map((r) => (
+              <li key={r.checkId} class={r.ok ? "ok" : "bad"}>
+                <strong>{r.operation}</strong> {r.ok ? "OK" : "failed"} · {r.latencyMs} ms
+                {r.status != null && <> · HTTP {r.status}</>}
+                {r.error && <div class="hint">{r.error}</div>}
+              </li>
+            ))}
+          </ul>
+        )}
+        {error && (
+          <p class="field-error" role="alert" data-testid="detail-error">
+            {error.message}
+          </p>
+        )}
+      </div>
+
+      <div class="uptime-tiles" data-testid="detail-uptime">
+        {(health?.uptime ?? []).map((u) => (
+          <div key={u.window} class="card stat" data-testid={`uptime-${u.window}`}>
+            <span class="stat-label">Uptime {UPTIME_LABELS[u.window] ?? u.window}</span>
+            <span class="stat-value">{formatUptime(u.percent)}</span>
+            <span class="stat-note">{u.checks ? `${u.failures} of ${u.checks} checks failed` : "no checks in this window"}</span>
+          </div>
+        ))}
+      </div>
+
+      <div class="card">
+        <div class="detail-head">
+          <h2>Response time</h2>
+          <div class="segmented" role="group" aria-label="Latency window">
+            {LATENCY_WINDOWS.map((w) => (
+              <button
+                key={w.hours}
+                type="button"
+                class={w.hours === hours ? "seg active" : "seg"}
+                aria-pressed={w.hours === hours}
+                onClick={() => setHours(w.hours)}
+              >
+                {w.label}
+              </button>
+            ))}
+          </div>
+        </div>
+        <Chart svg={latency} testid="latency-chart" label="response time chart" />
+      </div>
+
+      <div class="card">
+        <h2>Uptime, last 90 days</h2>
+        <Chart svg={strip} testid="uptime-strip" label="90-day uptime strip" />
+        {chartError && (
+          <p class="field-error" role="alert" data-testid="chart-error">
+            {chartError.message}
+          </p>
+        )}
+      </div>
+
+      <div class="card" data-testid="detail-incidents">
+        <h2>Incidents</h2>
+        {health && health.incidents.length === 0 && <p class="hint">No incidents in the last 90 days.</p>}
+        {health && health.incidents.length > 0 && (
+          <ul class="incidents">
+            {health.incidents.map((i) => (
+              <li key={i.id} class={i.state}>
+                <Dot state={i.state} /> <strong>{i.state}</strong> · {new Date(i.startedAt).toLocaleString()} ·{" "}
+                {i.endedAt ? `lasted ${formatDuration(i.durationSecs)}` : <span class="badge bad">ongoing, {formatDuration(i.durationSecs)}</span>}
+                <div class="hint">{i.cause}</div>
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+
+      <div class="card" data-testid="detail-checks">
+        <h2>Checks</h2>
+        {health && checks.length === 0 && (
+          <p class="hint">No checks yet. “Run checks now” creates the default checks of an enabled provider and runs them.</p>
+        )}
+        {checks.length > 0 && (
+          <table class="plain">
+            <thead>
+              <tr>
+                <th>Check</th>
+                <th>Operation</th>
+                <th>Kind</th>
+                <th>Every</th>
+                <th>Timeout</th>
+                <th>State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {checks.map((c) => (
+                <tr key={c.id}>
+                  <td>{c.name}</td>
+                  <td>
+                    <code>{c.operation}</code>
+                  </td>
+                  <td>{c.kind}</td>
+                  <td>{formatInterval(c.intervalMs)}</td>
+                  <td>{formatInterval(c.timeoutMs)}</td>
+                  <td>{c.enabled ? <span class="badge ok">on</span> : <span class="badge info">off</span>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </div>
+    </div>
+  );
+}
