@@ -7,7 +7,7 @@ PKGS=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   libsoup-3.0-dev libssl-dev libxdo-dev build-essential pkg-config file curl
   xvfb xauth imagemagick librsvg2-bin dbus dbus-x11 gnome-keyring libsecret-tools
-  libsecret-1-dev webkit2gtk-driver at-spi2-core keyutils
+  libsecret-1-dev webkit2gtk-driver at-spi2-core keyutils procps
 )
 
 missing=()

@@ -7,7 +7,6 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -85,7 +84,6 @@ impl Driver {
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("KEYWARD_DATA_DIR", data_dir)
             .envs(envs.iter().copied())
-            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -102,9 +100,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // tauri-driver runs in its own process group with WebKitWebDriver and the app: end
-        // them all, so nothing outlives the test (or holds the test run's output open).
-        let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", self.child.id())).status();
+        // End tauri-driver's WebKitWebDriver too, so nothing outlives the test.
+        let _ = Command::new("pkill").args(["-KILL", "-P", &self.child.id().to_string()]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
