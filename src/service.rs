@@ -62,6 +62,7 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
     tasks.push(tokio::spawn(limit_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(alert_ticks(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(key_reminders(kw.clone(), cancel.clone())));
+    tasks.push(tokio::spawn(flush_key_uses(kw.clone(), cancel.clone())));
     Ok(Services { cancel, scheduler, tasks })
 }
 
@@ -206,6 +207,24 @@ async fn key_reminders(kw: Keyward, cancel: CancellationToken) {
         let _ = tokio::task::spawn_blocking(move || {
             if let Err(e) = send_key_reminders(&kw) {
                 tracing::warn!(error = %e, "key reminders failed");
+            }
+        })
+        .await;
+    }
+}
+
+/// Writes the aggregated key-use audit rows while the process runs (not only at exit).
+async fn flush_key_uses(kw: Keyward, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(crate::audit::USE_FLUSH_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        let audit = kw.audit().clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = audit.flush_uses(Utc::now()) {
+                tracing::warn!(error = %e, "could not write key-use audit rows");
             }
         })
         .await;
