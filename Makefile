@@ -52,6 +52,7 @@ ui-test: ui/node_modules/.keyward-installed
 	cd ui && npx vitest run
 
 lint: setup
+	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Every Rust test, including the real app driven through tauri-driver, inside Xvfb and a

@@ -61,7 +61,9 @@ impl CheckRunner for HttpRunner {
                         Err(e) => Probe::failed("network", e.to_string(), started.elapsed()),
                     }
                 }
-                Err(e) => Probe::failed(if e.is_timeout() { "timeout" } else { "network" }, e.to_string(), started.elapsed()),
+                Err(e) => {
+                    Probe::failed(if e.is_timeout() { "timeout" } else { "network" }, e.to_string(), started.elapsed())
+                }
             }
         })
     }
@@ -75,9 +77,8 @@ fn server() {
         async fn time(Path(p): Path<String>) -> axum::Json<serde_json::Value> {
             axum::Json(serde_json::json!({"serverTime": chrono::Utc::now().timestamp_millis(), "endpoint": p}))
         }
-        let app = axum::Router::new()
-            .route("/p/{provider}/time", get(time))
-            .route("/p/{provider}/api/v3/time", get(time));
+        let app =
+            axum::Router::new().route("/p/{provider}/time", get(time)).route("/p/{provider}/api/v3/time", get(time));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         println!("{}", listener.local_addr().expect("addr").port());
         // Exit when the parent closes our stdin.
@@ -146,7 +147,8 @@ fn main() {
 
     let pipeline_mode = std::env::var("MONITOR_BENCH_RUNNER").as_deref() == Ok("pipeline");
     let dir = tempfile::tempdir().expect("tempdir");
-    let kw = keyward::Keyward::open_with_secrets(dir.path(), Arc::new(keyward::vault::MemoryStore::new())).expect("open");
+    let kw =
+        keyward::Keyward::open_with_secrets(dir.path(), Arc::new(keyward::vault::MemoryStore::new())).expect("open");
     let store: Store = kw.store().clone();
     let monitor = Monitor::open(store.clone(), Arc::new(SystemClock), MonitorOptions::default()).expect("monitor");
     if pipeline_mode {
@@ -217,9 +219,8 @@ fn main() {
         (done, ok, cpu, wall)
     });
     monitor.flush();
-    let rows: i64 = store
-        .with_conn(|c| Ok(c.query_row("SELECT COUNT(*) FROM check_results", [], |r| r.get(0))?))
-        .expect("count");
+    let rows: i64 =
+        store.with_conn(|c| Ok(c.query_row("SELECT COUNT(*) FROM check_results", [], |r| r.get(0))?)).expect("count");
     let hwm = status_kb("VmHWM:");
     drop(child.stdin.take());
     let _ = child.wait();

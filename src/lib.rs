@@ -145,20 +145,13 @@ impl Keyward {
         let audit = Audit::new(store.clone());
         let keys = Keys::new(store.clone(), Arc::clone(&secrets), audit.clone(), actor);
         let limiter = Limiter::new(providers.clone(), Arc::new(SystemClock));
-        let pipeline = Pipeline::new(
-            providers.clone(),
-            keys.clone(),
-            Arc::new(limiter.clone()),
-            Recorder::start(store.clone()),
-        );
+        let pipeline =
+            Pipeline::new(providers.clone(), keys.clone(), Arc::new(limiter.clone()), Recorder::start(store.clone()));
         let monitor = Monitor::open(store.clone(), Arc::new(SystemClock), MonitorOptions::default())
             .map_err(|e| Error::Config(format!("could not open the health monitor: {e}")))?;
-        let alerts = Alerts::new(
-            store.clone(),
-            Arc::new(SystemClock),
-            Arc::new(VaultWebhookSecrets::new(Arc::clone(&secrets))),
-        )
-        .map_err(|e| Error::Config(format!("could not open the alerts: {e}")))?;
+        let alerts =
+            Alerts::new(store.clone(), Arc::new(SystemClock), Arc::new(VaultWebhookSecrets::new(Arc::clone(&secrets))))
+                .map_err(|e| Error::Config(format!("could not open the alerts: {e}")))?;
         let alert_sender = alerts.start_intake();
         tracing::info!(data_dir = %data_dir.display(), schema = store.schema_version(), "keyward core opened");
         Ok(Self {

@@ -36,7 +36,11 @@ pub fn log_dir(data_dir: &Path) -> PathBuf {
 /// first subscriber.
 pub fn init(data_dir: &Path, stderr_level: tracing::Level) -> Result<LogGuard, Error> {
     let dir = log_dir(data_dir);
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { action: "create the log directory", path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        action: "create the log directory",
+        path: dir.clone(),
+        source,
+    })?;
     let appender = Builder::new()
         .rotation(Rotation::DAILY)
         .filename_prefix(LOG_PREFIX)

@@ -185,11 +185,19 @@ pub fn send_key_reminders(kw: &Keyward) -> Result<usize, Error> {
     let mut sent = 0;
     for k in keys {
         if let Some(expires_at) = k.expires_at {
-            kw.alert_sender().send(AlertInput::KeyExpiring { provider: k.provider.clone(), label: k.label.clone(), expires_at });
+            kw.alert_sender().send(AlertInput::KeyExpiring {
+                provider: k.provider.clone(),
+                label: k.label.clone(),
+                expires_at,
+            });
             sent += 1;
         }
         if let Some(due) = k.rotate_by {
-            kw.alert_sender().send(AlertInput::RotationDue { provider: k.provider.clone(), label: k.label.clone(), due });
+            kw.alert_sender().send(AlertInput::RotationDue {
+                provider: k.provider.clone(),
+                label: k.label.clone(),
+                due,
+            });
             sent += 1;
         }
     }

@@ -39,7 +39,13 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_database_logs_or_any_output_but_an_explicit_reveal() {
-    let creds = MockCreds { api_key: "canary-key".into(), secret: CANARY.into(), passphrase: None, public_pem: None, private_pem: None };
+    let creds = MockCreds {
+        api_key: "canary-key".into(),
+        secret: CANARY.into(),
+        passphrase: None,
+        public_pem: None,
+        private_pem: None,
+    };
     let mock = MockExchange::start(Auth::BinanceHmac, Some(creds)).await;
     mock.route("GET /api/v3/account", json!({"balances": [{"asset": "BTC", "free": "1", "locked": "0"}]}));
     mock.route(
@@ -58,7 +64,11 @@ async fn no_secret_reaches_the_database_logs_or_any_output_but_an_explicit_revea
             outs.push((name.to_string(), out));
         };
         step("set", &["provider", "set", "binance", &format!("environments.production.base_url={base}")], None);
-        step("add", &["key", "add", "--provider", "binance", "--label", "main", "--api-key", "canary-key"], Some(CANARY));
+        step(
+            "add",
+            &["key", "add", "--provider", "binance", "--label", "main", "--api-key", "canary-key"],
+            Some(CANARY),
+        );
         step("list", &["--json", "key", "list"], None);
         step("show", &["--json", "key", "show", "--provider", "binance", "--label", "main"], None);
         step("call", &["--json", "call", "binance", "balances"], None);
@@ -91,7 +101,8 @@ async fn no_secret_reaches_the_database_logs_or_any_output_but_an_explicit_revea
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "the reveal is in the audit log");
 
     // Files: the database, its WAL and shared memory, and every log file.
-    let mut files = vec![dir.path().join("keyward.db"), dir.path().join("keyward.db-wal"), dir.path().join("keyward.db-shm")];
+    let mut files =
+        vec![dir.path().join("keyward.db"), dir.path().join("keyward.db-wal"), dir.path().join("keyward.db-shm")];
     files.extend(std::fs::read_dir(dir.path().join("logs")).expect("logs").flatten().map(|e| e.path()));
     let mut scanned = 0;
     for f in files.iter().filter(|f| f.exists()) {

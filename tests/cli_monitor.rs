@@ -19,7 +19,9 @@ async fn checks_run_against_a_local_exchange_and_status_shows_the_result() {
     let data = dir.path().to_path_buf();
     let base = mock.base_url.clone();
     let (list, set, run, status) = tokio::task::spawn_blocking(move || {
-        assert!(keyward(&data, &["provider", "set", "binance", &format!("environments.production.base_url={base}")]).status.success());
+        assert!(keyward(&data, &["provider", "set", "binance", &format!("environments.production.base_url={base}")])
+            .status
+            .success());
         assert!(keyward(&data, &["provider", "enable", "binance"]).status.success());
         assert!(keyward(&data, &["checks", "defaults"]).status.success());
         let list = json_of(&keyward(&data, &["--json", "checks", "list", "--provider", "binance"]));
@@ -35,7 +37,8 @@ async fn checks_run_against_a_local_exchange_and_status_shows_the_result() {
     assert!(ops.contains(&"server_time") && ops.contains(&"system_status"), "{ops:?}");
     assert_eq!(set["intervalMs"], 5000);
     assert!(run.as_array().expect("array").iter().all(|r| r["ok"] == true), "{run}");
-    let binance = status.as_array().expect("array").iter().find(|p| p["provider"] == "binance").expect("binance monitored");
+    let binance =
+        status.as_array().expect("array").iter().find(|p| p["provider"] == "binance").expect("binance monitored");
     assert_eq!(binance["state"], "up", "{binance}");
     assert_eq!(binance["lastCheck"]["ok"], true);
     assert!(mock.hits() >= 2);

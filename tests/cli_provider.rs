@@ -35,12 +35,29 @@ fn provider_list_shows_presets_with_kind_environment_and_auth() {
     let out = keyward(dir.path(), &["provider", "list"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    for needle in ["binance", "binance_hmac", "kraken", "coinbase_jwt", "coingecko", "market_data", "ftx", "discontinued"] {
+    for needle in
+        ["binance", "binance_hmac", "kraken", "coinbase_jwt", "coingecko", "market_data", "ftx", "discontinued"]
+    {
         assert!(text.contains(needle), "list lacks {needle}:\n{text}");
     }
     let v = json_of(&keyward(dir.path(), &["--json", "provider", "list"]));
     let ids: Vec<&str> = v.as_array().expect("array").iter().filter_map(|p| p["id"].as_str()).collect();
-    for id in ["binance", "coinbase", "coinbase_exchange", "kraken", "kucoin", "okx", "bybit", "bitstamp", "gemini", "bitfinex", "coingecko", "coinmarketcap", "alphavantage", "ftx"] {
+    for id in [
+        "binance",
+        "coinbase",
+        "coinbase_exchange",
+        "kraken",
+        "kucoin",
+        "okx",
+        "bybit",
+        "bitstamp",
+        "gemini",
+        "bitfinex",
+        "coingecko",
+        "coinmarketcap",
+        "alphavantage",
+        "ftx",
+    ] {
         assert!(ids.contains(&id), "missing preset {id}");
     }
 }

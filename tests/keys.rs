@@ -12,7 +12,13 @@ use serde_json::json;
 use crate::support::mock_exchange::{Auth, MockCreds, MockExchange};
 
 fn creds(secret: &str) -> MockCreds {
-    MockCreds { api_key: "rot-key".into(), secret: secret.into(), passphrase: None, public_pem: None, private_pem: None }
+    MockCreds {
+        api_key: "rot-key".into(),
+        secret: secret.into(),
+        passphrase: None,
+        public_pem: None,
+        private_pem: None,
+    }
 }
 
 struct Setup {
@@ -73,7 +79,9 @@ async fn a_verified_rotation_switches_calls_to_the_new_secret_and_keeps_the_old_
         .expect("version 2 stored");
     assert_eq!(v2.version, 2);
     assert!(!v2.active, "a new version is not used before it is activated");
-    verify_version(s.kw.providers(), keys, s.kw.pipeline(), "binance", "main", 2).await.expect("the exchange accepts v2");
+    verify_version(s.kw.providers(), keys, s.kw.pipeline(), "binance", "main", 2)
+        .await
+        .expect("the exchange accepts v2");
     let record = keys.activate_version("binance", "main", 2, Utc::now()).expect("switch");
     assert_eq!(record.active_version, 2);
     balances(&s.kw).await.expect("calls now sign with the new secret");
@@ -97,7 +105,8 @@ async fn a_rotation_the_exchange_rejects_leaves_the_key_on_its_old_version() {
     let keys = s.kw.keys();
     keys.add_version("binance", "main", None, SecretString::from("typo-secret".to_string()), None, Utc::now())
         .expect("stored");
-    let err = verify_version(s.kw.providers(), keys, s.kw.pipeline(), "binance", "main", 2).await.expect_err("rejected");
+    let err =
+        verify_version(s.kw.providers(), keys, s.kw.pipeline(), "binance", "main", 2).await.expect_err("rejected");
     assert_eq!(err.kind(), "http");
     assert_eq!(keys.get("binance", "main").expect("key").active_version, 1);
     balances(&s.kw).await.expect("still works on version 1");
@@ -110,9 +119,8 @@ async fn check_permissions_stores_the_answer_and_flags_risks() {
         "GET /sapi/v1/account/apiRestrictions",
         json!({"ipRestrict": false, "enableReading": true, "enableWithdrawals": true, "enableSpotAndMarginTrading": true}),
     );
-    let report = check_permissions(s.kw.providers(), s.kw.keys(), s.kw.pipeline(), "binance", "main")
-        .await
-        .expect("checked");
+    let report =
+        check_permissions(s.kw.providers(), s.kw.keys(), s.kw.pipeline(), "binance", "main").await.expect("checked");
     let ids: Vec<&str> = report.risks.iter().map(|r| r.id()).collect();
     assert_eq!(ids, vec!["withdrawals_enabled", "no_ip_restriction", "wider_than_declared"]);
     assert_eq!(s.mock.rejected(), 0, "the check was signed correctly");
@@ -170,7 +178,9 @@ fn an_encrypted_backup_restores_every_key_on_another_machine_and_refuses_a_wrong
     use keyward::vault::{ExposeSecret, KdfParams};
     let a = tempfile::tempdir().expect("tempdir");
     let kw = Keyward::open_with_secrets(a.path(), Arc::new(MemoryStore::new())).expect("core");
-    for (provider, label, secret, pass) in [("binance", "main", "CANARY-backup-1", None), ("kucoin", "bot", "CANARY-backup-2", Some("kc-pass"))] {
+    for (provider, label, secret, pass) in
+        [("binance", "main", "CANARY-backup-1", None), ("kucoin", "bot", "CANARY-backup-2", Some("kc-pass"))]
+    {
         kw.keys()
             .add(
                 NewKey {
@@ -196,7 +206,8 @@ fn an_encrypted_backup_restores_every_key_on_another_machine_and_refuses_a_wrong
 
     let b = tempfile::tempdir().expect("tempdir");
     let other = Keyward::open_with_secrets(b.path(), Arc::new(MemoryStore::new())).expect("core");
-    let err = other.keys().import_backup(&file, &SecretString::from("wrong passphrase".to_string())).expect_err("wrong");
+    let err =
+        other.keys().import_backup(&file, &SecretString::from("wrong passphrase".to_string())).expect_err("wrong");
     assert!(err.to_string().to_lowercase().contains("passphrase"), "{err}");
     assert!(other.keys().list(None).expect("list").is_empty(), "nothing imported on a wrong passphrase");
     let report = other.keys().import_backup(&file, &pass).expect("import");

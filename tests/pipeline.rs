@@ -63,7 +63,12 @@ impl Fixture {
         (e.method.as_str().to_string(), format!("{}{}", base.path().trim_end_matches('/'), e.path))
     }
 
-    async fn call(&self, provider: &str, op: &str, params: &[(&str, &str)]) -> Result<keyward::pipeline::CallOutcome, CallError> {
+    async fn call(
+        &self,
+        provider: &str,
+        op: &str,
+        params: &[(&str, &str)],
+    ) -> Result<keyward::pipeline::CallOutcome, CallError> {
         self.call_with(provider, op, params, CallOptions { caller: "test".into(), ..Default::default() }).await
     }
 
@@ -75,10 +80,7 @@ impl Fixture {
         options: CallOptions,
     ) -> Result<keyward::pipeline::CallOutcome, CallError> {
         let params: BTreeMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        self.kw
-            .pipeline()
-            .call(CallRequest { provider: provider.into(), operation: op.into(), params, options })
-            .await
+        self.kw.pipeline().call(CallRequest { provider: provider.into(), operation: op.into(), params, options }).await
     }
 
     fn recorded(&self) -> Vec<(String, String, i64, Option<i64>, String)> {
@@ -86,7 +88,8 @@ impl Fixture {
         self.kw
             .store()
             .with_conn(|c| {
-                let mut stmt = c.prepare("SELECT provider, operation, attempt, status, outcome FROM calls ORDER BY id")?;
+                let mut stmt =
+                    c.prepare("SELECT provider, operation, attempt, status, outcome FROM calls ORDER BY id")?;
                 let rows = stmt
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -98,7 +101,13 @@ impl Fixture {
 
 impl MockCreds {
     fn hmac(api_key: &str, secret: &str, passphrase: Option<&str>) -> Self {
-        MockCreds { api_key: api_key.into(), secret: secret.into(), passphrase: passphrase.map(String::from), public_pem: None, private_pem: None }
+        MockCreds {
+            api_key: api_key.into(),
+            secret: secret.into(),
+            passphrase: passphrase.map(String::from),
+            public_pem: None,
+            private_pem: None,
+        }
     }
 
     /// What the user pastes into Keyward as the secret.
@@ -264,7 +273,9 @@ async fn transient_failures_are_retried_and_each_attempt_is_recorded() {
     let out = f.call("binance", "server_time", &[]).await.expect("third attempt succeeds");
     assert_eq!(out.attempts, 3);
     assert_eq!(mock.hits(), 3);
-    assert!(matches!(out.data, Normalized::ServerTime { server_time } if server_time.timestamp_millis() == 1_700_000_000_000));
+    assert!(
+        matches!(out.data, Normalized::ServerTime { server_time } if server_time.timestamp_millis() == 1_700_000_000_000)
+    );
     let rows = f.recorded();
     let statuses: Vec<Option<i64>> = rows.iter().map(|r| r.3).collect();
     assert_eq!(statuses, vec![Some(503), Some(502), Some(200)]);
@@ -309,7 +320,11 @@ async fn an_order_that_meets_a_5xx_is_status_unknown_and_never_resent() {
     f.add_key("binance", "trader", &creds, "read,trade");
     mock.script([status_reply(503)]);
     let err = f
-        .call("binance", "place_order", &[("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.01")])
+        .call(
+            "binance",
+            "place_order",
+            &[("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.01")],
+        )
         .await
         .expect_err("status unknown");
     assert!(matches!(err, CallError::StatusUnknown { .. }), "{err:?}");
@@ -326,7 +341,11 @@ async fn a_read_only_key_cannot_place_an_order_and_nothing_is_sent() {
     f.point("binance", &mock.base_url);
     f.add_key("binance", "reader", &creds, "read");
     let err = f
-        .call("binance", "place_order", &[("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.01")])
+        .call(
+            "binance",
+            "place_order",
+            &[("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.01")],
+        )
         .await
         .expect_err("refused");
     assert!(matches!(err, CallError::PermissionDenied { .. }), "{err:?}");
@@ -340,8 +359,7 @@ async fn an_expired_key_is_never_used() {
     let creds = binance_creds();
     let mock = MockExchange::start(Auth::BinanceHmac, Some(creds.clone())).await;
     f.point("binance", &mock.base_url);
-    f.kw
-        .keys()
+    f.kw.keys()
         .add(
             NewKey {
                 provider: "binance".into(),
@@ -370,7 +388,10 @@ async fn identical_concurrent_cacheable_calls_reach_the_exchange_once() {
     f.point("binance", &mock.base_url);
     f.set("binance", "endpoints.ticker.cache_ttl_ms", "60000");
     let (_, path) = f.endpoint("binance", "ticker");
-    mock.route(&format!("GET {path}"), json!({"symbol": "BTCUSDT", "bidPrice": "100.0", "askPrice": "100.5", "lastPrice": "100.2"}));
+    mock.route(
+        &format!("GET {path}"),
+        json!({"symbol": "BTCUSDT", "bidPrice": "100.0", "askPrice": "100.5", "lastPrice": "100.2"}),
+    );
     let calls = (0..10).map(|_| f.call("binance", "ticker", &[("symbol", "BTCUSDT")]));
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(Result::is_ok), "{:?}", results.iter().find(|r| r.is_err()));
@@ -488,15 +509,14 @@ async fn a_deeper_order_book_is_charged_its_documented_weight() {
     f.call("binance", "order_book", &[("symbol", "BTCUSDT"), ("limit", "1000")]).await.expect("deep book");
     f.call("binance", "order_book", &[("symbol", "BTCUSDT"), ("limit", "5000")]).await.expect("deepest book");
     f.kw.pipeline().recorder().flush();
-    let weights: Vec<i64> = f
-        .kw
-        .store()
-        .with_conn(|c| {
-            let mut stmt = c.prepare("SELECT weight FROM calls WHERE operation = 'order_book' ORDER BY id")?;
-            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .expect("weights");
+    let weights: Vec<i64> =
+        f.kw.store()
+            .with_conn(|c| {
+                let mut stmt = c.prepare("SELECT weight FROM calls WHERE operation = 'order_book' ORDER BY id")?;
+                let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .expect("weights");
     assert_eq!(weights, vec![5, 50, 250]);
     assert!(mock.seen()[1].query.contains("limit=1000"));
     let usage = f.kw.limiter().snapshot();

@@ -4,7 +4,8 @@ use crate::support::plant_future_schema;
 
 fn applied(path: &std::path::Path) -> Vec<(u32, String, String)> {
     let conn = open_connection(path).expect("connection opens");
-    let mut stmt = conn.prepare("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").expect("query");
+    let mut stmt =
+        conn.prepare("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").expect("query");
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .expect("rows")
         .collect::<Result<_, _>>()

@@ -165,7 +165,8 @@ mod tests {
         let (_dir, kw) = core_with_rows(5);
         let (_app, webview) = boot(kw);
         let page = invoke(&webview, "audit_list", json!({"filter": {"limit": 3}})).expect("list");
-        let ids: Vec<i64> = page["rows"].as_array().expect("rows").iter().map(|r| r["id"].as_i64().expect("id")).collect();
+        let ids: Vec<i64> =
+            page["rows"].as_array().expect("rows").iter().map(|r| r["id"].as_i64().expect("id")).collect();
         assert_eq!(ids, [5, 4, 3]);
         assert_eq!(page["hasMore"], true);
         assert_eq!(page["rows"][0]["keyLabel"], "k4");
@@ -198,8 +199,9 @@ mod tests {
     fn exports_the_filtered_rows_into_the_exports_folder() {
         let (dir, kw) = core_with_rows(3);
         let (_app, webview) = boot(kw);
-        let done = invoke(&webview, "audit_export", json!({"format": "jsonl", "filter": {"keyLabel": "k1", "limit": 1}}))
-            .expect("export");
+        let done =
+            invoke(&webview, "audit_export", json!({"format": "jsonl", "filter": {"keyLabel": "k1", "limit": 1}}))
+                .expect("export");
         assert_eq!(done["rows"], 1);
         let path = std::path::PathBuf::from(done["path"].as_str().expect("path"));
         assert_eq!(path.parent(), Some(dir.path().join(EXPORTS_DIR).as_path()));

@@ -20,7 +20,10 @@ fn parse_date(s: &str) -> Result<chrono::DateTime<chrono::Utc>, CommandError> {
         .map(|t| t.with_timezone(&chrono::Utc))
         .ok()
         .or_else(|| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
         })
         .ok_or_else(|| CommandError::new("invalid", format!("expires \"{s}\" is not a date (YYYY-MM-DD)")))
 }
@@ -83,10 +86,7 @@ pub async fn key_copy<R: Runtime>(
     provider: String,
     label: String,
 ) -> Result<u64, CommandError> {
-    let secret = blocking(&state, move |kw| {
-        Ok(kw.keys().reveal(&provider, &label, RevealPurpose::Copy)?)
-    })
-    .await?;
+    let secret = blocking(&state, move |kw| Ok(kw.keys().reveal(&provider, &label, RevealPurpose::Copy)?)).await?;
     app.clipboard()
         .write_text(secret.expose_secret().to_string())
         .map_err(|e| CommandError::new("clipboard", format!("could not write to the clipboard: {e}")))?;
@@ -133,11 +133,15 @@ pub async fn key_rotate(state: State<'_, AppState>, input: RotateDto) -> Result<
             .map_err(|e| {
                 CommandError::new(
                     e.kind(),
-                    format!("the exchange did not accept the new secret, so the key still uses version {previous}: {e}"),
+                    format!(
+                        "the exchange did not accept the new secret, so the key still uses version {previous}: {e}"
+                    ),
                 )
             })?;
     }
-    let record = blocking(&state, move |kw| Ok(kw.keys().activate_version(&provider, &label, version, chrono::Utc::now())?)).await?;
+    let record =
+        blocking(&state, move |kw| Ok(kw.keys().activate_version(&provider, &label, version, chrono::Utc::now())?))
+            .await?;
     Ok(RotationDto { key: kdto::key(&record), previous_version: previous, verified: input.verify })
 }
 
@@ -155,7 +159,11 @@ pub async fn key_retire_version(
 }
 
 #[tauri::command]
-pub async fn key_check(state: State<'_, AppState>, provider: String, label: String) -> Result<PermissionReportDto, CommandError> {
+pub async fn key_check(
+    state: State<'_, AppState>,
+    provider: String,
+    label: String,
+) -> Result<PermissionReportDto, CommandError> {
     let kw = state.core()?;
     let report = keyward::keys::check_permissions(kw.providers(), kw.keys(), kw.pipeline(), &provider, &label)
         .await

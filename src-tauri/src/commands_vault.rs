@@ -87,7 +87,11 @@ pub async fn vault_status(state: State<'_, AppState>) -> Result<VaultStatusDto, 
 
 /// Unlocks the vault file for `minutes` (1 to 1440). Audited, success or failure.
 #[tauri::command]
-pub async fn vault_unlock(state: State<'_, AppState>, passphrase: String, minutes: u64) -> Result<VaultStatusDto, CommandError> {
+pub async fn vault_unlock(
+    state: State<'_, AppState>,
+    passphrase: String,
+    minutes: u64,
+) -> Result<VaultStatusDto, CommandError> {
     blocking(&state, move |kw| {
         let file = file(&kw)?;
         let minutes = minutes.clamp(1, MAX_UNLOCK_MINUTES);

@@ -112,9 +112,9 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
 
 fn time(field: &str, s: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, CommandError> {
     s.map(|s| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .map_err(|_| CommandError::new("badRequest", format!("audit filter {field} \"{s}\" is not an RFC 3339 time")))
+        chrono::DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&chrono::Utc)).map_err(|_| {
+            CommandError::new("badRequest", format!("audit filter {field} \"{s}\" is not an RFC 3339 time"))
+        })
     })
     .transpose()
 }
@@ -234,10 +234,12 @@ mod tests {
         assert_eq!(f.event, Some(AuditKind::KeyCreated));
         assert_eq!(f.actor, None);
 
-        let err = filter(&AuditFilterDto { event: Some("key_stolen".into()), ..Default::default() }).expect_err("unknown");
+        let err =
+            filter(&AuditFilterDto { event: Some("key_stolen".into()), ..Default::default() }).expect_err("unknown");
         assert_eq!(err.kind, "badRequest");
         assert!(err.message.contains("\"key_stolen\"") && err.message.contains("key_created"), "{}", err.message);
-        let err = filter(&AuditFilterDto { since: Some("yesterday".into()), ..Default::default() }).expect_err("bad time");
+        let err =
+            filter(&AuditFilterDto { since: Some("yesterday".into()), ..Default::default() }).expect_err("bad time");
         assert!(err.message.contains("since \"yesterday\""), "{}", err.message);
     }
 

@@ -5,9 +5,9 @@ pub mod commands;
 pub mod commands_alerts;
 pub mod commands_audit;
 pub mod commands_keys;
-pub mod commands_vault;
 pub mod commands_limits;
 pub mod commands_monitor;
+pub mod commands_vault;
 pub mod dto;
 pub mod dto_alerts;
 pub mod dto_audit;
@@ -130,7 +130,10 @@ mod tests {
 
     use super::*;
 
-    fn invoke(webview: &tauri::WebviewWindow<tauri::test::MockRuntime>, cmd: &str) -> Result<serde_json::Value, serde_json::Value> {
+    fn invoke(
+        webview: &tauri::WebviewWindow<tauri::test::MockRuntime>,
+        cmd: &str,
+    ) -> Result<serde_json::Value, serde_json::Value> {
         get_ipc_response(
             webview,
             InvokeRequest {

@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     let builder = tauri::Builder::default()
         // Must be the first plugin: a second launch hands over to the running instance.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| show_main_window(app)));
-    let app = match build(builder, state, ShellOptions { tray: true, services: true }).build(tauri::generate_context!()) {
+    let app = match build(builder, state, ShellOptions { tray: true, services: true }).build(tauri::generate_context!())
+    {
         Ok(app) => app,
         Err(e) => {
             eprintln!("keyward-desktop: {e}");

@@ -26,8 +26,20 @@ pub struct ServicesSlot(pub Mutex<Option<keyward::service::Services>>);
 #[serde(rename_all = "camelCase", tag = "type")]
 #[ts(export)]
 pub enum MonitorEventDto {
-    StateChanged { provider: String, from: String, to: String, cause: String, at: String },
-    CheckCompleted { provider: String, ok: bool, #[ts(type = "number")] latency_ms: u64, at: String },
+    StateChanged {
+        provider: String,
+        from: String,
+        to: String,
+        cause: String,
+        at: String,
+    },
+    CheckCompleted {
+        provider: String,
+        ok: bool,
+        #[ts(type = "number")]
+        latency_ms: u64,
+        at: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -128,7 +140,8 @@ pub fn start<R: Runtime>(app: &AppHandle<R>) {
 
 /// Stops the services (called when the app exits).
 pub fn stop<R: Runtime>(app: &AppHandle<R>) {
-    let services = app.try_state::<ServicesSlot>().and_then(|slot| slot.0.lock().unwrap_or_else(|p| p.into_inner()).take());
+    let services =
+        app.try_state::<ServicesSlot>().and_then(|slot| slot.0.lock().unwrap_or_else(|p| p.into_inner()).take());
     if let Some(services) = services {
         tauri::async_runtime::block_on(services.stop());
     }

@@ -11,12 +11,18 @@ fn millis(d: Option<std::time::Duration>) -> Option<f64> {
 }
 
 /// Renders `points` (from `Monitor::latency_series`) as an SVG document.
-pub fn latency_chart(title: &str, points: &[LatencyPoint], theme: Theme, size: (u32, u32)) -> Result<String, ChartError> {
+pub fn latency_chart(
+    title: &str,
+    points: &[LatencyPoint],
+    theme: Theme,
+    size: (u32, u32),
+) -> Result<String, ChartError> {
     let p = theme.palette();
     let avg: Vec<(f64, f64)> = points.iter().filter_map(|pt| Some((ms(pt.start), millis(pt.avg)?))).collect();
     let p95: Vec<(f64, f64)> = points.iter().filter_map(|pt| Some((ms(pt.start), millis(pt.p95)?))).collect();
 
-    let (mut x0, mut x1) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), pt| (lo.min(ms(pt.start)), hi.max(ms(pt.start))));
+    let (mut x0, mut x1) =
+        points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), pt| (lo.min(ms(pt.start)), hi.max(ms(pt.start))));
     if points.is_empty() {
         let now = ms(chrono::Utc::now());
         (x0, x1) = (now - 3_600_000.0, now);

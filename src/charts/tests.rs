@@ -51,7 +51,10 @@ fn check_text(text: &str) {
 }
 
 fn texts(svg: &str) -> Vec<String> {
-    svg.split("<text").skip(1).filter_map(|s| s.split_once('>').and_then(|(_, r)| r.split_once("</text>")).map(|(t, _)| t.trim().to_string())).collect()
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|s| s.split_once('>').and_then(|(_, r)| r.split_once("</text>")).map(|(t, _)| t.trim().to_string()))
+        .collect()
 }
 
 fn assert_chart(svg: &str, title: &str, labels: &[&str]) {
@@ -103,8 +106,19 @@ fn timeline_rows() -> Vec<(String, Vec<StateSpan>)> {
     let h = |n: i64| t0() + chrono::Duration::hours(n);
     let span = |state, a, b| StateSpan { state, from: h(a), to: h(b) };
     vec![
-        ("binance".into(), vec![span(HealthState::Up, 0, 10), span(HealthState::Maintenance, 10, 12), span(HealthState::Up, 12, 24)]),
-        ("kraken".into(), vec![span(HealthState::Up, 0, 5), span(HealthState::Degraded, 5, 6), span(HealthState::Down, 6, 7), span(HealthState::Up, 7, 24)]),
+        (
+            "binance".into(),
+            vec![span(HealthState::Up, 0, 10), span(HealthState::Maintenance, 10, 12), span(HealthState::Up, 12, 24)],
+        ),
+        (
+            "kraken".into(),
+            vec![
+                span(HealthState::Up, 0, 5),
+                span(HealthState::Degraded, 5, 6),
+                span(HealthState::Down, 6, 7),
+                span(HealthState::Up, 7, 24),
+            ],
+        ),
         ("coinbase_exchange".into(), vec![span(HealthState::Unknown, 0, 2), span(HealthState::Up, 2, 24)]),
     ]
 }
@@ -152,8 +166,13 @@ fn uptime_colours_follow_the_thresholds() {
 fn state_timeline_names_each_provider_and_colours_each_state() {
     let rows = timeline_rows();
     let until = t0() + chrono::Duration::hours(24);
-    let svg = state_timeline("State changes, last 24 h", &rows, t0(), until, Theme::Dark, DEFAULT_SIZE).expect("render");
-    assert_chart(&svg, "State changes, last 24 h", &["Time (UTC)", "Provider", "binance", "kraken", "coinbase_exchange", "down", "maintenance"]);
+    let svg =
+        state_timeline("State changes, last 24 h", &rows, t0(), until, Theme::Dark, DEFAULT_SIZE).expect("render");
+    assert_chart(
+        &svg,
+        "State changes, last 24 h",
+        &["Time (UTC)", "Provider", "binance", "kraken", "coinbase_exchange", "down", "maintenance"],
+    );
     let p = Theme::Dark.palette();
     for s in [HealthState::Up, HealthState::Degraded, HealthState::Down, HealthState::Maintenance] {
         assert!(svg.contains(&Palette::css(p.state(s))), "{s} colour");
@@ -185,8 +204,14 @@ fn renders_one_of_each_chart_to_target_charts_for_a_look() {
     for theme in [Theme::Light, Theme::Dark] {
         let t = theme.as_str();
         let files = [
-            (format!("latency-{t}.svg"), latency_chart("Binance — response time, last 24 h", &latency_points(), theme, DEFAULT_SIZE)),
-            (format!("uptime-{t}.svg"), uptime_strip("Kraken — uptime, last 90 days", &uptime_days(), theme, (900, 200))),
+            (
+                format!("latency-{t}.svg"),
+                latency_chart("Binance — response time, last 24 h", &latency_points(), theme, DEFAULT_SIZE),
+            ),
+            (
+                format!("uptime-{t}.svg"),
+                uptime_strip("Kraken — uptime, last 90 days", &uptime_days(), theme, (900, 200)),
+            ),
             (
                 format!("timeline-{t}.svg"),
                 state_timeline("State changes, last 24 h", &timeline_rows(), t0(), until, theme, DEFAULT_SIZE),

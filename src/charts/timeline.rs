@@ -98,7 +98,9 @@ pub fn state_timeline(
         let y = (LEGEND_ROW / 2) as i32 + 4;
         for state in HealthState::ALL {
             let colour = rgb(p.state(state));
-            legend.draw(&Rectangle::new([(x, y - 6), (x + 12, y + 6)], colour.filled())).map_err(|e| render_error(title, e))?;
+            legend
+                .draw(&Rectangle::new([(x, y - 6), (x + 12, y + 6)], colour.filled()))
+                .map_err(|e| render_error(title, e))?;
             let style = TextStyle::from((FONT, 12).into_font()).color(&text).pos(Pos::new(HPos::Left, VPos::Center));
             legend.draw(&Text::new(state.as_str(), (x + 18, y), style)).map_err(|e| render_error(title, e))?;
             x += entry_w(state);

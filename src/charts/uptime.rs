@@ -24,7 +24,13 @@ pub fn uptime_strip(title: &str, days: &[DayUptime], theme: Theme, size: (u32, u
     let n = days.len().max(1);
     let lowest = days.iter().filter_map(|d| d.uptime.ratio()).fold(1.0f64, f64::min) * 100.0;
     // Zoom in on the top of the scale so 99.9 % and 99 % look different, but never hide a dip.
-    let y0 = if lowest >= 99.0 { 98.0 } else if lowest >= 90.0 { 90.0 } else { (lowest / 10.0).floor() * 10.0 };
+    let y0 = if lowest >= 99.0 {
+        98.0
+    } else if lowest >= 90.0 {
+        90.0
+    } else {
+        (lowest / 10.0).floor() * 10.0
+    };
     let labels: Vec<String> = days.iter().map(|d| d.day.format("%m-%d").to_string()).collect();
 
     let mut svg = String::new();
@@ -64,7 +70,10 @@ pub fn uptime_strip(title: &str, days: &[DayUptime], theme: Theme, size: (u32, u
                 // No data: a full-height grey bar, so the gap reads as "unknown", not "down".
                 let top = ratio.map_or(100.0, |r| (r * 100.0).max(y0));
                 let x = i as f64;
-                Rectangle::new([(x + gap / 2.0, y0), (x + 1.0 - gap / 2.0, top.max(y0 + (100.0 - y0) * 0.02))], colour.filled())
+                Rectangle::new(
+                    [(x + gap / 2.0, y0), (x + 1.0 - gap / 2.0, top.max(y0 + (100.0 - y0) * 0.02))],
+                    colour.filled(),
+                )
             }))
             .map_err(|e| render_error(title, e))?;
         root.present().map_err(|e| render_error(title, e))?;

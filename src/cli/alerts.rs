@@ -109,7 +109,14 @@ pub fn run(kw: &Keyward, cmd: AlertsCmd, json_out: bool) -> Result<(), CliError>
             } else {
                 let rows: Vec<Vec<String>> = hooks
                     .iter()
-                    .map(|h| vec![h.id.to_string(), h.name.clone(), h.display_url(), format!("{:?}", h.format).to_lowercase()])
+                    .map(|h| {
+                        vec![
+                            h.id.to_string(),
+                            h.name.clone(),
+                            h.display_url(),
+                            format!("{:?}", h.format).to_lowercase(),
+                        ]
+                    })
                     .collect();
                 table(&["ID", "NAME", "URL", "FORMAT"], &rows);
             }
@@ -117,7 +124,8 @@ pub fn run(kw: &Keyward, cmd: AlertsCmd, json_out: bool) -> Result<(), CliError>
         AlertsCmd::AddWebhook { name, url, format, secret_env } => {
             let secret = match secret_env {
                 Some(var) => Some(crate::vault::SecretString::from(
-                    std::env::var(&var).map_err(|_| CliError::Usage(format!("environment variable {var} is not set")))?,
+                    std::env::var(&var)
+                        .map_err(|_| CliError::Usage(format!("environment variable {var} is not set")))?,
                 )),
                 None => None,
             };
@@ -133,7 +141,9 @@ pub fn run(kw: &Keyward, cmd: AlertsCmd, json_out: bool) -> Result<(), CliError>
             let runtime = super::runtime()?;
             let r = runtime.block_on(alerts.test_webhook(id))?;
             if json_out {
-                print_json(&json!({"delivered": r.delivered, "httpStatus": r.http_status, "error": r.error, "elapsedMs": r.elapsed.as_millis() as u64}));
+                print_json(
+                    &json!({"delivered": r.delivered, "httpStatus": r.http_status, "error": r.error, "elapsedMs": r.elapsed.as_millis() as u64}),
+                );
             } else if r.delivered {
                 println!("delivered (HTTP {}) in {} ms", r.http_status.unwrap_or(0), r.elapsed.as_millis());
             } else {

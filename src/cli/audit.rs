@@ -85,7 +85,11 @@ pub fn run(kw: &Keyward, cmd: AuditCmd, json_out: bool) -> Result<(), CliError> 
                             r.ts.format("%Y-%m-%d %H:%M:%S").to_string(),
                             r.actor.as_str().into(),
                             r.event.as_str().into(),
-                            format!("{}/{}", r.provider.as_deref().unwrap_or("-"), r.key_label.as_deref().unwrap_or("-")),
+                            format!(
+                                "{}/{}",
+                                r.provider.as_deref().unwrap_or("-"),
+                                r.key_label.as_deref().unwrap_or("-")
+                            ),
                             r.detail.to_string(),
                         ]
                     })
@@ -118,12 +122,17 @@ pub fn run(kw: &Keyward, cmd: AuditCmd, json_out: bool) -> Result<(), CliError> 
         AuditCmd::Export { filter, format, out } => {
             let filter = filter.filter()?;
             let mut sink: Box<dyn std::io::Write> = match &out {
-                Some(path) => Box::new(std::fs::File::create(path).map_err(|e| {
-                    CliError::Usage(format!("could not create {}: {e}", path.display()))
-                })?),
+                Some(path) => Box::new(
+                    std::fs::File::create(path)
+                        .map_err(|e| CliError::Usage(format!("could not create {}: {e}", path.display())))?,
+                ),
                 None => Box::new(std::io::stdout().lock()),
             };
-            let n = if format == "csv" { audit.export_csv(&filter, &mut sink)? } else { audit.export_json_lines(&filter, &mut sink)? };
+            let n = if format == "csv" {
+                audit.export_csv(&filter, &mut sink)?
+            } else {
+                audit.export_json_lines(&filter, &mut sink)?
+            };
             if let Some(path) = out {
                 eprintln!("exported {n} events to {}", path.display());
             }

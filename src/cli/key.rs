@@ -229,7 +229,9 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
             if json_out {
                 print_json(&json!(list.iter().map(key_json).collect::<Vec<_>>()));
             } else if list.is_empty() {
-                println!("no keys yet; add one with: keyward key add --provider ID --label NAME --api-key KEY < secret.txt");
+                println!(
+                    "no keys yet; add one with: keyward key add --provider ID --label NAME --api-key KEY < secret.txt"
+                );
             } else {
                 let rows: Vec<Vec<String>> = list
                     .iter()
@@ -277,7 +279,11 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
                     if k.rotation_due(now) { "  (due)" } else { "" }
                 );
                 if let Some(t) = k.expires_at {
-                    println!("  expires      {}{}", t.format("%Y-%m-%d"), if k.is_expired(now) { "  (expired)" } else { "" });
+                    println!(
+                        "  expires      {}{}",
+                        t.format("%Y-%m-%d"),
+                        if k.is_expired(now) { "  (expired)" } else { "" }
+                    );
                 }
                 for r in k.risks(now) {
                     println!("  RISK         {}", r.message());
@@ -332,7 +338,13 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
                     "risks": report.risks.iter().map(|r| json!({"id": r.id(), "message": r.message()})).collect::<Vec<_>>(),
                 }));
             } else {
-                println!("read {}  trade {}  withdraw {}  ip restricted {}", yn(p.read), yn(p.trade), yn(p.withdraw), yn(p.ip_restricted));
+                println!(
+                    "read {}  trade {}  withdraw {}  ip restricted {}",
+                    yn(p.read),
+                    yn(p.trade),
+                    yn(p.withdraw),
+                    yn(p.ip_restricted)
+                );
                 if report.risks.is_empty() {
                     println!("no risks found");
                 }
@@ -345,7 +357,9 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
             let current = keys.get(&provider, &label)?;
             let passphrase = match (&passphrase_env, current.has_passphrase) {
                 (Some(var), _) => Some(secret_from(Some(var), "passphrase")?),
-                (None, true) => return Err(CliError::Usage("this key has a passphrase: pass --passphrase-env VAR".into())),
+                (None, true) => {
+                    return Err(CliError::Usage("this key has a passphrase: pass --passphrase-env VAR".into()))
+                }
                 (None, false) => None,
             };
             let secret = secret_from(secret_env.as_deref(), "new secret")?;
@@ -385,7 +399,10 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
             if json_out {
                 print_json(&json!({"version": v.version, "retiredAt": v.retired_at.map(|t| t.to_rfc3339())}));
             } else {
-                println!("version {} of \"{label}\" retired; its secret was deleted from the credential store", v.version);
+                println!(
+                    "version {} of \"{label}\" retired; its secret was deleted from the credential store",
+                    v.version
+                );
             }
         }
         KeyCmd::ExportBackup { out, passphrase_env } => {

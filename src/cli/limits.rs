@@ -9,24 +9,23 @@ use crate::Keyward;
 pub fn run(kw: &Keyward, provider: Option<&str>, json_out: bool) -> Result<(), CliError> {
     // Load the rules of the asked-for (or every enabled) provider so its limits show even
     // before the first call.
-    let specs: Vec<_> = kw
-        .providers()
-        .list()?
-        .into_iter()
-        .filter(|e| provider.map_or(e.enabled, |p| e.spec.id == p))
-        .collect();
+    let specs: Vec<_> =
+        kw.providers().list()?.into_iter().filter(|e| provider.map_or(e.enabled, |p| e.spec.id == p)).collect();
     if let Some(p) = provider {
         if specs.is_empty() {
-            return Err(CliError::Provider(kw.providers().get(p).err().unwrap_or(crate::provider::ProviderError::NotFound {
-                id: p.to_string(),
-                suggestions: vec![],
-            })));
+            return Err(CliError::Provider(
+                kw.providers()
+                    .get(p)
+                    .err()
+                    .unwrap_or(crate::provider::ProviderError::NotFound { id: p.to_string(), suggestions: vec![] }),
+            ));
         }
     }
     for e in &specs {
         kw.limiter().apply_spec(&e.spec);
     }
-    let snap: Vec<_> = kw.limiter().snapshot().into_iter().filter(|s| provider.map_or(true, |p| s.provider == p)).collect();
+    let snap: Vec<_> =
+        kw.limiter().snapshot().into_iter().filter(|s| provider.map_or(true, |p| s.provider == p)).collect();
     if json_out {
         print_json(&json!(snap
             .iter()

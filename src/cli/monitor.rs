@@ -65,7 +65,12 @@ pub fn status(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
             s.provider.clone(),
             s.state.as_str().to_string(),
             s.last_check.as_ref().map_or("never".into(), |c| {
-                format!("{} ago, {}, {} ms", fmt_age(now - c.at), if c.ok { "ok" } else { "failed" }, c.latency.as_millis())
+                format!(
+                    "{} ago, {}, {} ms",
+                    fmt_age(now - c.at),
+                    if c.ok { "ok" } else { "failed" },
+                    c.latency.as_millis()
+                )
             }),
             up.map_or("-".into(), |u| format!("{u:.2} %")),
             s.cause.clone(),
@@ -216,7 +221,9 @@ pub fn checks(kw: &Keyward, cmd: ChecksCmd, json_out: bool) -> Result<(), CliErr
             let mut js = Vec::new();
             for r in &results {
                 let detail = r.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| {
-                    r.system.as_ref().map_or(String::new(), |(s, m)| format!("{} {}", s.as_str(), m.clone().unwrap_or_default()))
+                    r.system
+                        .as_ref()
+                        .map_or(String::new(), |(s, m)| format!("{} {}", s.as_str(), m.clone().unwrap_or_default()))
                 });
                 js.push(json!({"operation": r.operation, "ok": r.ok, "status": r.status, "latencyMs": r.latency.as_millis() as u64, "detail": detail}));
                 rows.push(vec![

@@ -26,8 +26,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
     let mut out = std::io::stdout().lock();
     let mut line = |cells: Vec<&str>| {
-        let parts: Vec<String> =
-            cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = widths.get(i).copied().unwrap_or(0))).collect();
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = widths.get(i).copied().unwrap_or(0)))
+            .collect();
         // A closed pipe (`keyward … | head`) is not an error worth a panic.
         let _ = writeln!(out, "{}", parts.join("  ").trim_end());
     };

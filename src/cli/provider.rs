@@ -129,7 +129,13 @@ pub fn run(kw: &Keyward, cmd: ProviderCmd, json_out: bool) -> Result<(), CliErro
                 v["spec"] = serde_json::to_value(&e.spec).unwrap_or_default();
                 print_json(&v);
             } else {
-                println!("# {} ({}, {}; {} environment)", e.spec.name, e.spec.kind.as_str(), origin(e.origin), e.environment);
+                println!(
+                    "# {} ({}, {}; {} environment)",
+                    e.spec.name,
+                    e.spec.kind.as_str(),
+                    origin(e.origin),
+                    e.environment
+                );
                 if let Some(d) = &e.spec.discontinued {
                     println!("# DISCONTINUED since {}: {}", d.since, d.reason);
                 }

@@ -9,7 +9,9 @@ use serde_json::json;
 use super::output::print_json;
 use super::CliError;
 use crate::audit::{AuditEvent, AuditKind};
-use crate::vault::{passphrase_from_env, passphrase_from_reader, EncryptedFileStore, KdfParams, SecretString, VaultError};
+use crate::vault::{
+    passphrase_from_env, passphrase_from_reader, EncryptedFileStore, KdfParams, SecretString, VaultError,
+};
 use crate::Keyward;
 
 #[derive(Debug, Subcommand)]

@@ -72,7 +72,10 @@ impl Keys {
             let creds = match resolved {
                 Ok(r) => r.credentials,
                 // An expired key is backed up too: read its secret directly.
-                Err(KeyError::Expired { .. }) => self.resolve_version(&k.provider, Some(&k.label), &k.environment, None, DateTime::<Utc>::MIN_UTC)?.credentials,
+                Err(KeyError::Expired { .. }) => {
+                    self.resolve_version(&k.provider, Some(&k.label), &k.environment, None, DateTime::<Utc>::MIN_UTC)?
+                        .credentials
+                }
                 Err(e) => return Err(e),
             };
             file.put(&secret_account(i), &creds.secret)?;
@@ -119,7 +122,10 @@ impl Keys {
         let file = EncryptedFileStore::open(path, Arc::new(SystemClock));
         file.unlock(passphrase, Duration::from_secs(300))?;
         let manifest: Manifest = serde_json::from_str(file.get(MANIFEST)?.expose_secret()).map_err(|e| {
-            KeyError::Vault(VaultError::File { path: path.to_path_buf(), problem: format!("not a Keyward key backup ({e})") })
+            KeyError::Vault(VaultError::File {
+                path: path.to_path_buf(),
+                problem: format!("not a Keyward key backup ({e})"),
+            })
         })?;
         if manifest.format != FORMAT {
             return Err(KeyError::Invalid {

@@ -65,7 +65,12 @@ pub async fn check_permissions(
             provider: provider.to_string(),
             operation: "key_permissions".into(),
             params: Default::default(),
-            options: CallOptions { key: Some(label.to_string()), caller: "keys".into(), no_cache: true, ..Default::default() },
+            options: CallOptions {
+                key: Some(label.to_string()),
+                caller: "keys".into(),
+                no_cache: true,
+                ..Default::default()
+            },
         })
         .await?;
     let family = spec.family.clone().unwrap_or_else(|| spec.id.clone());

@@ -250,10 +250,18 @@ impl Keys {
     pub fn add(&self, key: NewKey, now: DateTime<Utc>) -> Result<KeyRecord, KeyError> {
         check_label(&key.label)?;
         if key.api_key.trim().is_empty() {
-            return Err(KeyError::Invalid { field: "api_key", value: String::new(), problem: "must not be empty".into() });
+            return Err(KeyError::Invalid {
+                field: "api_key",
+                value: String::new(),
+                problem: "must not be empty".into(),
+            });
         }
         if key.secret.expose_secret().is_empty() {
-            return Err(KeyError::Invalid { field: "secret", value: "(empty)".into(), problem: "must not be empty".into() });
+            return Err(KeyError::Invalid {
+                field: "secret",
+                value: "(empty)".into(),
+                problem: "must not be empty".into(),
+            });
         }
         if self.find(&key.provider, &key.label)?.is_some() {
             return Err(KeyError::Duplicate { provider: key.provider, label: key.label });
@@ -316,7 +324,9 @@ impl Keys {
     }
 
     fn by_id(&self, id: i64) -> Result<KeyRecord, KeyError> {
-        Ok(self.store.with_conn(|c| Ok(c.query_row(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"), [id], from_row)?))?)
+        Ok(self.store.with_conn(|c| {
+            Ok(c.query_row(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"), [id], from_row)?)
+        })?)
     }
 
     fn find(&self, provider: &str, label: &str) -> Result<Option<KeyRecord>, KeyError> {
@@ -413,7 +423,11 @@ impl Keys {
         Ok(ResolvedKey { record, credentials })
     }
 
-    fn version_refs(&self, record: &KeyRecord, version: u32) -> Result<(String, String, Option<String>, bool), KeyError> {
+    fn version_refs(
+        &self,
+        record: &KeyRecord,
+        version: u32,
+    ) -> Result<(String, String, Option<String>, bool), KeyError> {
         self.store
             .with_conn(|c| {
                 Ok(c.query_row(
@@ -492,12 +506,20 @@ impl Keys {
         now: DateTime<Utc>,
     ) -> Result<KeyVersion, KeyError> {
         if secret.expose_secret().is_empty() {
-            return Err(KeyError::Invalid { field: "secret", value: "(empty)".into(), problem: "must not be empty".into() });
+            return Err(KeyError::Invalid {
+                field: "secret",
+                value: "(empty)".into(),
+                problem: "must not be empty".into(),
+            });
         }
         let record = self.get(provider, label)?;
         let api_key = api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).unwrap_or(record.api_key.clone());
         let version: u32 = self.store.with_conn(|c| {
-            Ok(c.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM api_key_versions WHERE key_id = ?1", [record.id], |r| r.get(0))?)
+            Ok(c.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM api_key_versions WHERE key_id = ?1",
+                [record.id],
+                |r| r.get(0),
+            )?)
         })?;
         let secret_ref = version_secret_account(record.id, version);
         let passphrase_ref = passphrase.as_ref().map(|_| version_passphrase_account(record.id, version));
@@ -522,10 +544,11 @@ impl Keys {
         }
         tracing::info!(provider, label, version, "new key version stored");
         self.audit(AuditKind::KeyEdited, provider, label, serde_json::json!({"new_version": version}), now);
-        self.versions(provider, label)?
-            .into_iter()
-            .find(|v| v.version == version)
-            .ok_or(KeyError::NoSuchVersion { provider: provider.into(), label: label.into(), version })
+        self.versions(provider, label)?.into_iter().find(|v| v.version == version).ok_or(KeyError::NoSuchVersion {
+            provider: provider.into(),
+            label: label.into(),
+            version,
+        })
     }
 
     /// Records that `version` was verified against the exchange.
@@ -544,7 +567,13 @@ impl Keys {
     /// Rotation step 2: switches the key to `version` in one statement. Calls already signed
     /// with the old version finish with it; new calls use the new one. The rotation clock
     /// restarts.
-    pub fn activate_version(&self, provider: &str, label: &str, version: u32, now: DateTime<Utc>) -> Result<KeyRecord, KeyError> {
+    pub fn activate_version(
+        &self,
+        provider: &str,
+        label: &str,
+        version: u32,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRecord, KeyError> {
         let record = self.get(provider, label)?;
         let (api_key, secret_ref, passphrase_ref, retired) = self.version_refs(&record, version)?;
         if retired {
@@ -578,7 +607,13 @@ impl Keys {
 
     /// Rotation step 3: deletes an old version's secret from the credential store; its
     /// metadata stays in the history.
-    pub fn retire_version(&self, provider: &str, label: &str, version: u32, now: DateTime<Utc>) -> Result<KeyVersion, KeyError> {
+    pub fn retire_version(
+        &self,
+        provider: &str,
+        label: &str,
+        version: u32,
+        now: DateTime<Utc>,
+    ) -> Result<KeyVersion, KeyError> {
         let record = self.get(provider, label)?;
         if version == record.active_version {
             return Err(KeyError::RetireActive { label: record.label, version });
@@ -600,10 +635,11 @@ impl Keys {
             })?;
             self.audit(AuditKind::KeyVersionRetired, provider, label, serde_json::json!({"version": version}), now);
         }
-        self.versions(provider, label)?
-            .into_iter()
-            .find(|v| v.version == version)
-            .ok_or(KeyError::NoSuchVersion { provider: provider.into(), label: label.into(), version })
+        self.versions(provider, label)?.into_iter().find(|v| v.version == version).ok_or(KeyError::NoSuchVersion {
+            provider: provider.into(),
+            label: label.into(),
+            version,
+        })
     }
 
     /// Stores the exchange's answer about what the key can do.
@@ -635,7 +671,11 @@ impl Keys {
     /// Sets the rotation period and recomputes the rotate-by date from the last activation.
     pub fn set_rotation_days(&self, provider: &str, label: &str, days: i64) -> Result<KeyRecord, KeyError> {
         if !(1..=3650).contains(&days) {
-            return Err(KeyError::Invalid { field: "rotation_days", value: days.to_string(), problem: "must be 1 to 3650".into() });
+            return Err(KeyError::Invalid {
+                field: "rotation_days",
+                value: days.to_string(),
+                problem: "must be 1 to 3650".into(),
+            });
         }
         let record = self.get(provider, label)?;
         let since = self

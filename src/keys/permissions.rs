@@ -29,10 +29,16 @@ pub struct KeyPermissions {
 pub enum Risk {
     WithdrawalsEnabled,
     NoIpRestriction,
-    TradingAuthorityExpiring { at: DateTime<Utc> },
-    KeyExpiring { at: DateTime<Utc> },
+    TradingAuthorityExpiring {
+        at: DateTime<Utc>,
+    },
+    KeyExpiring {
+        at: DateTime<Utc>,
+    },
     /// The exchange grants scopes the key was not declared with in Keyward.
-    WiderThanDeclared { extra: Vec<&'static str> },
+    WiderThanDeclared {
+        extra: Vec<&'static str>,
+    },
 }
 
 impl Risk {
@@ -193,7 +199,10 @@ mod tests {
         });
         let p = parse("binance", &raw).expect("binance parses");
         let ids: Vec<&str> = risks(&p, "read".parse().expect("scopes"), now()).iter().map(Risk::id).collect();
-        assert_eq!(ids, vec!["withdrawals_enabled", "no_ip_restriction", "trading_authority_expiring", "wider_than_declared"]);
+        assert_eq!(
+            ids,
+            vec!["withdrawals_enabled", "no_ip_restriction", "trading_authority_expiring", "wider_than_declared"]
+        );
     }
 
     #[test]
@@ -207,7 +216,8 @@ mod tests {
     fn coinbase_kucoin_and_bybit_answers_are_understood() {
         let cb = parse("coinbase", &json!({"can_view": true, "can_trade": true, "can_transfer": false})).expect("cb");
         assert_eq!((cb.read, cb.trade, cb.withdraw), (Some(true), Some(true), Some(false)));
-        let kc = parse("kucoin", &json!({"code": "200000", "data": {"permission": "General,Spot", "ipWhitelist": ""}})).expect("kc");
+        let kc = parse("kucoin", &json!({"code": "200000", "data": {"permission": "General,Spot", "ipWhitelist": ""}}))
+            .expect("kc");
         assert_eq!((kc.trade, kc.withdraw, kc.ip_restricted), (Some(true), Some(false), Some(false)));
         let by = parse(
             "bybit",

@@ -75,7 +75,11 @@ impl FromStr for Scopes {
             }
         }
         if !(scopes.read || scopes.trade || scopes.withdraw) {
-            return Err(KeyError::Invalid { field: "scopes", value: s.to_string(), problem: "name at least one scope".into() });
+            return Err(KeyError::Invalid {
+                field: "scopes",
+                value: s.to_string(),
+                problem: "name at least one scope".into(),
+            });
         }
         Ok(scopes)
     }

@@ -155,10 +155,18 @@ pub fn validate(
         return Err(invalid(provider, name, "the operation is empty".into()));
     }
     if interval < MIN_INTERVAL {
-        return Err(invalid(provider, name, format!("interval {} ms is below the minimum of 1000 ms", interval.as_millis())));
+        return Err(invalid(
+            provider,
+            name,
+            format!("interval {} ms is below the minimum of 1000 ms", interval.as_millis()),
+        ));
     }
     if timeout < MIN_TIMEOUT {
-        return Err(invalid(provider, name, format!("timeout {} ms is below the minimum of 100 ms", timeout.as_millis())));
+        return Err(invalid(
+            provider,
+            name,
+            format!("timeout {} ms is below the minimum of 100 ms", timeout.as_millis()),
+        ));
     }
     if let Some(s) = expect_status.filter(|s| !(100..=599).contains(s)) {
         return Err(invalid(provider, name, format!("expected status {s} is not an HTTP status")));
@@ -196,19 +204,16 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<CheckConfig> {
         interval: u(row.get(6)?),
         timeout: u(row.get(7)?),
         expect_status: row.get::<_, Option<i64>>(8)?.and_then(|s| u16::try_from(s).ok()),
-        body: pointer.map(|pointer| BodyCondition {
-            pointer,
-            equals: equals.and_then(|e| serde_json::from_str(&e).ok()),
-        }),
+        body: pointer
+            .map(|pointer| BodyCondition { pointer, equals: equals.and_then(|e| serde_json::from_str(&e).ok()) }),
         degraded_above: row.get::<_, Option<i64>>(11)?.map(u),
         enabled: row.get::<_, i64>(12)? != 0,
     })
 }
 
 pub(crate) fn list(conn: &Connection, provider: Option<&str>) -> Result<Vec<CheckConfig>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM monitor_checks WHERE (?1 IS NULL OR provider = ?1) ORDER BY provider, name"
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM monitor_checks WHERE (?1 IS NULL OR provider = ?1) ORDER BY provider, name");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([provider], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -449,7 +454,8 @@ pub fn judge(check: &CheckConfig, probe: Probe, at: DateTime<Utc>) -> CheckResul
                 return result;
             }
             (Some(v), Some(want)) if v != want => {
-                result.error = fail("body", format!("body {} is {}, expected {}", cond.pointer, describe(v), describe(want)));
+                result.error =
+                    fail("body", format!("body {} is {}, expected {}", cond.pointer, describe(v), describe(want)));
                 return result;
             }
             _ => {}
@@ -552,7 +558,8 @@ mod tests {
             .expect_err("too short");
         assert!(err.to_string().contains("interval 10 ms"), "{err}");
         let bad = BodyCondition { pointer: "status".into(), equals: None };
-        let err = validate("binance", "t", "x", DEFAULT_INTERVAL, DEFAULT_TIMEOUT, None, Some(&bad)).expect_err("pointer");
+        let err =
+            validate("binance", "t", "x", DEFAULT_INTERVAL, DEFAULT_TIMEOUT, None, Some(&bad)).expect_err("pointer");
         assert!(err.to_string().contains("\"status\""), "{err}");
     }
 }

@@ -495,7 +495,9 @@ impl WriterState {
         let tx = self.conn.transaction()?;
         let results = tx.execute("DELETE FROM check_results WHERE ts < ?1", [before(r.raw)])?;
         let mut counts = [0usize; 3];
-        for (n, (level, keep)) in counts.iter_mut().zip([(Level::Minute, r.minute), (Level::Hour, r.hour), (Level::Day, r.day)]) {
+        for (n, (level, keep)) in
+            counts.iter_mut().zip([(Level::Minute, r.minute), (Level::Hour, r.hour), (Level::Day, r.day)])
+        {
             // A bucket goes once all of it is older than the retention.
             let cutoff = level.floor(before(keep));
             *n = tx.execute(&format!("DELETE FROM {} WHERE bucket < ?1", level.table()), [cutoff])?;
@@ -523,11 +525,9 @@ fn record_change(conn: &Connection, provider: &str, c: &Change) -> Result<(), St
         params![provider, c.to.as_str(), at, c.cause],
     )?;
     let open: Option<(i64, String)> = conn
-        .query_row(
-            "SELECT id, state FROM incidents WHERE provider = ?1 AND ended_at IS NULL",
-            [provider],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT id, state FROM incidents WHERE provider = ?1 AND ended_at IS NULL", [provider], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     match (open, c.to.is_bad()) {
         (Some((id, state)), true) => {
@@ -628,7 +628,12 @@ impl Uptime {
     }
 }
 
-pub(crate) fn uptime(conn: &Connection, provider: &str, window: UptimeWindow, now: DateTime<Utc>) -> Result<Uptime, StoreError> {
+pub(crate) fn uptime(
+    conn: &Connection,
+    provider: &str,
+    window: UptimeWindow,
+    now: DateTime<Utc>,
+) -> Result<Uptime, StoreError> {
     let sql = format!(
         "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(failures), 0), COALESCE(SUM(maintenance), 0)
          FROM {} WHERE provider = ?1 AND bucket >= ?2 AND bucket <= ?3",
@@ -642,7 +647,11 @@ pub(crate) fn uptime(conn: &Connection, provider: &str, window: UptimeWindow, no
 
 /// Every monitored provider's uptime: one pass over `monitor_providers` with an index range
 /// read of the rollup table per provider (its primary key is (provider, bucket)).
-pub(crate) fn uptime_all(conn: &Connection, window: UptimeWindow, now: DateTime<Utc>) -> Result<Vec<(String, Uptime)>, StoreError> {
+pub(crate) fn uptime_all(
+    conn: &Connection,
+    window: UptimeWindow,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, Uptime)>, StoreError> {
     let sql = format!(
         "SELECT p.provider, COALESCE(SUM(r.count), 0), COALESCE(SUM(r.failures), 0), COALESCE(SUM(r.maintenance), 0)
          FROM monitor_providers p
@@ -700,9 +709,10 @@ pub(crate) fn latency_series(
         level.table()
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![provider, level.floor(since.timestamp_millis()), until.timestamp_millis()], |r| {
-        Ok((r.get::<_, i64>(0)?, agg_from_row(r, 1)?))
-    })?;
+    let rows = stmt
+        .query_map(params![provider, level.floor(since.timestamp_millis()), until.timestamp_millis()], |r| {
+            Ok((r.get::<_, i64>(0)?, agg_from_row(r, 1)?))
+        })?;
     let mut out: Vec<(i64, Agg)> = Vec::new();
     for row in rows {
         let (b, agg) = row?;
@@ -735,7 +745,12 @@ pub struct DayUptime {
 
 /// The last `days` UTC days up to and including today's, oldest first; days without data
 /// have zero checks.
-pub(crate) fn daily_uptime(conn: &Connection, provider: &str, days: u32, now: DateTime<Utc>) -> Result<Vec<DayUptime>, StoreError> {
+pub(crate) fn daily_uptime(
+    conn: &Connection,
+    provider: &str,
+    days: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<DayUptime>, StoreError> {
     let today = Level::Day.floor(now.timestamp_millis());
     let first = today - i64::from(days.max(1) - 1) * DAY_MS;
     let mut stmt = conn.prepare_cached(
@@ -778,7 +793,11 @@ impl Incident {
 }
 
 /// Incidents that were open at or after `since`, newest first.
-pub(crate) fn incidents(conn: &Connection, provider: Option<&str>, since: DateTime<Utc>) -> Result<Vec<Incident>, StoreError> {
+pub(crate) fn incidents(
+    conn: &Connection,
+    provider: Option<&str>,
+    since: DateTime<Utc>,
+) -> Result<Vec<Incident>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, provider, state, started_at, ended_at, cause FROM incidents
          WHERE (?1 IS NULL OR provider = ?1) AND (ended_at IS NULL OR ended_at >= ?2)
@@ -833,9 +852,14 @@ pub(crate) fn state_changes(
 }
 
 /// The state each provider was in just before `at` (its last change before it).
-pub(crate) fn state_before(conn: &Connection, provider: &str, at: DateTime<Utc>) -> Result<Option<HealthState>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT to_state FROM state_changes WHERE provider = ?1 AND at < ?2 ORDER BY at DESC, id DESC LIMIT 1")?;
+pub(crate) fn state_before(
+    conn: &Connection,
+    provider: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<HealthState>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT to_state FROM state_changes WHERE provider = ?1 AND at < ?2 ORDER BY at DESC, id DESC LIMIT 1",
+    )?;
     let s: Option<String> = stmt.query_row(params![provider, at.timestamp_millis()], |r| r.get(0)).optional()?;
     Ok(s.and_then(|s| HealthState::parse(&s)))
 }
@@ -851,7 +875,8 @@ pub(crate) struct PersistedState {
 
 /// The persisted state of each monitored provider.
 pub(crate) fn persisted_states(conn: &Connection) -> Result<Vec<PersistedState>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT provider, state, state_since, cause, settings FROM monitor_providers")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT provider, state, state_since, cause, settings FROM monitor_providers")?;
     let rows = stmt.query_map([], |r| {
         let state: String = r.get(1)?;
         Ok(PersistedState {
@@ -866,9 +891,12 @@ pub(crate) fn persisted_states(conn: &Connection) -> Result<Vec<PersistedState>,
 }
 
 /// The newest raw result of a provider: (at, ok, latency).
-pub(crate) fn last_result(conn: &Connection, provider: &str) -> Result<Option<(DateTime<Utc>, bool, Duration)>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT ts, ok, latency_ms FROM check_results WHERE provider = ?1 ORDER BY ts DESC LIMIT 1")?;
+pub(crate) fn last_result(
+    conn: &Connection,
+    provider: &str,
+) -> Result<Option<(DateTime<Utc>, bool, Duration)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT ts, ok, latency_ms FROM check_results WHERE provider = ?1 ORDER BY ts DESC LIMIT 1")?;
     Ok(stmt
         .query_row([provider], |r| {
             Ok((ms_to_time(r.get(0)?), r.get::<_, i64>(1)? != 0, Duration::from_millis(u(r.get(2)?))))

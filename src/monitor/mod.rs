@@ -310,7 +310,10 @@ impl Monitor {
     }
 
     /// `Store::with_conn` for closures that return a `MonitorError` (validation as well as SQL).
-    fn with_conn_m<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T, MonitorError>) -> Result<T, MonitorError> {
+    fn with_conn_m<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, MonitorError>,
+    ) -> Result<T, MonitorError> {
         let mut out = None;
         self.inner.store.with_conn(|c| {
             out = Some(f(c));
@@ -500,7 +503,8 @@ impl Monitor {
                 last_check: None,
             });
         }
-        let missing: Vec<String> = out.values().filter(|s| s.last_check.is_none()).map(|s| s.provider.clone()).collect();
+        let missing: Vec<String> =
+            out.values().filter(|s| s.last_check.is_none()).map(|s| s.provider.clone()).collect();
         if !missing.is_empty() {
             let found = self.inner.store.with_conn(|c| {
                 let mut v = Vec::new();
@@ -552,7 +556,11 @@ impl Monitor {
     }
 
     /// State changes at or after `since`, oldest first.
-    pub fn state_changes(&self, provider: Option<&str>, since: DateTime<Utc>) -> Result<Vec<StateChangeRecord>, MonitorError> {
+    pub fn state_changes(
+        &self,
+        provider: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StateChangeRecord>, MonitorError> {
         Ok(self.inner.store.with_conn(|c| history::state_changes(c, provider, since))?)
     }
 
@@ -576,7 +584,10 @@ impl Monitor {
         }
         providers.sort();
         let befores = self.inner.store.with_conn(|c| {
-            providers.iter().map(|p| Ok((p.clone(), history::state_before(c, p, since)?))).collect::<Result<Vec<_>, _>>()
+            providers
+                .iter()
+                .map(|p| Ok((p.clone(), history::state_before(c, p, since)?)))
+                .collect::<Result<Vec<_>, _>>()
         })?;
         Ok(befores
             .into_iter()

@@ -182,7 +182,8 @@ impl Loop {
             return;
         }
         self.generation += 1;
-        let offset = if first && self.options.jitter_first_run { first_offset(id, check.interval) } else { Duration::ZERO };
+        let offset =
+            if first && self.options.jitter_first_run { first_offset(id, check.interval) } else { Duration::ZERO };
         self.heap.push(Reverse((now + offset, self.generation, id)));
         self.checks.insert(id, Scheduled { check: Arc::new(check), generation: self.generation });
     }

@@ -240,10 +240,7 @@ pub fn verdict(
         return (HealthState::Unknown, "no check results yet".into());
     };
     if newest.at < stale_start {
-        return (
-            HealthState::Unknown,
-            format!("no results for {} s", (now - newest.at).num_seconds()),
-        );
+        return (HealthState::Unknown, format!("no results for {} s", (now - newest.at).num_seconds()));
     }
     let in_window: Vec<&Observation> = recent.iter().filter(|o| o.at >= window_start && o.at <= now).collect();
 
@@ -517,7 +514,11 @@ mod tests {
         let changes = feed(&mut t, &clock, (0..2).map(|_| obs(&clock, 1, true, 900)));
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].to, HealthState::Degraded);
-        assert!(changes[0].cause.contains("op1 took 900 ms") && changes[0].cause.contains("usual 100 ms"), "{}", changes[0].cause);
+        assert!(
+            changes[0].cause.contains("op1 took 900 ms") && changes[0].cause.contains("usual 100 ms"),
+            "{}",
+            changes[0].cause
+        );
     }
 
     #[test]
@@ -581,7 +582,8 @@ mod tests {
         let mut t = Tracker::new(StateConfig::default());
         feed(&mut t, &clock, (0..4).flat_map(|_| [obs(&clock, 1, true, 100), obs(&clock, 2, true, 100)]));
         assert_eq!(t.health.state, HealthState::Up);
-        let changes = feed(&mut t, &clock, (0..2).flat_map(|_| [obs(&clock, 1, true, 100), obs(&clock, 2, false, 100)]));
+        let changes =
+            feed(&mut t, &clock, (0..2).flat_map(|_| [obs(&clock, 1, true, 100), obs(&clock, 2, false, 100)]));
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert_eq!(changes[0].to, HealthState::Degraded);
         assert_eq!(changes[0].cause, "partial failure: op2 failing, 1 passing");

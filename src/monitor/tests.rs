@@ -104,7 +104,11 @@ fn rollups_are_maintained_per_minute_hour_and_day_as_results_arrive() {
     }
     let (min, max, p95): (i64, i64, i64) = f
         .store
-        .with_conn(|c| Ok(c.query_row("SELECT lat_min, lat_max, lat_p95 FROM rollup_day", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?))
+        .with_conn(|c| {
+            Ok(c.query_row("SELECT lat_min, lat_max, lat_p95 FROM rollup_day", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?)
+        })
         .expect("day row");
     // Latencies 100..149 ms; the 149s (i % 50 == 49) are all failures.
     assert_eq!((min, max), (100, 148));
@@ -262,7 +266,9 @@ fn events_report_every_check_but_state_changes_only_when_they_happen() {
     let f = fixture();
     let mut rx = f.monitor.subscribe();
     let mut at = t0();
-    for ok in [true, true, true, false, false, false, false, true, true, true, true, true, true, true, true, true, true, true] {
+    for ok in
+        [true, true, true, false, false, false, false, true, true, true, true, true, true, true, true, true, true, true]
+    {
         at += chrono::Duration::seconds(30);
         f.monitor.record(result("kraken", 1, at, ok, 50));
     }
@@ -339,7 +345,8 @@ fn state_and_last_check_survive_a_restart() {
     }
     f.monitor.flush();
     drop(f.monitor);
-    let monitor = Monitor::open(f.store.clone(), Arc::new(f.clock.clone()), MonitorOptions::default()).expect("monitor");
+    let monitor =
+        Monitor::open(f.store.clone(), Arc::new(f.clock.clone()), MonitorOptions::default()).expect("monitor");
     let states = monitor.current_states().expect("states");
     assert_eq!(states.len(), 1);
     assert_eq!(states[0].state, HealthState::Down);
@@ -385,7 +392,8 @@ fn provider_settings_change_the_confirmations_and_persist() {
     at += chrono::Duration::seconds(30);
     f.monitor.record(result("kraken", 1, at, false, 70));
     assert_eq!(changes(&drain(&mut rx)), [(HealthState::Up, HealthState::Down)]);
-    let reopened = Monitor::open(f.store.clone(), Arc::new(f.clock.clone()), MonitorOptions::default()).expect("monitor");
+    let reopened =
+        Monitor::open(f.store.clone(), Arc::new(f.clock.clone()), MonitorOptions::default()).expect("monitor");
     assert_eq!(reopened.provider_settings("kraken").confirmations, 3);
     let bad = StateConfig { confirmations: 0, ..StateConfig::default() };
     let err = f.monitor.set_provider_settings("kraken", bad).expect_err("0 confirmations");
@@ -395,7 +403,12 @@ fn provider_settings_change_the_confirmations_and_persist() {
 // ---------------------------------------------------------------------------------------------
 // Passive health
 
-fn attempt(caller: &str, status: Option<u16>, outcome: crate::pipeline::Outcome, ts: DateTime<Utc>) -> crate::pipeline::AttemptRecord {
+fn attempt(
+    caller: &str,
+    status: Option<u16>,
+    outcome: crate::pipeline::Outcome,
+    ts: DateTime<Utc>,
+) -> crate::pipeline::AttemptRecord {
     crate::pipeline::AttemptRecord {
         ts,
         provider: "kraken".into(),
@@ -577,8 +590,7 @@ async fn checks_run_at_their_intervals_and_cancellation_stops_them() {
     let first = runs[0].1;
     let gaps: Vec<u64> = runs.iter().filter(|(i, _)| *i == 1).map(|(_, t)| (*t - first).as_secs()).collect();
     assert_eq!(gaps, [0, 10, 20, 30, 40, 50, 60]);
-    let completed =
-        drain(&mut rx).into_iter().filter(|e| matches!(e, MonitorEvent::CheckCompleted { .. })).count();
+    let completed = drain(&mut rx).into_iter().filter(|e| matches!(e, MonitorEvent::CheckCompleted { .. })).count();
     assert_eq!(completed, 10);
 
     handle.stop().await;
@@ -744,7 +756,9 @@ async fn pipeline_checks_see_a_provider_go_down_slow_malformed_and_into_maintena
     }
     let events = drain(&mut rx);
     assert_eq!(changes(&events), [(HealthState::Up, HealthState::Degraded)]);
-    assert!(matches!(&events[..], [.., MonitorEvent::StateChanged { cause, .. }] if cause.contains("server_time took")));
+    assert!(
+        matches!(&events[..], [.., MonitorEvent::StateChanged { cause, .. }] if cause.contains("server_time took"))
+    );
 
     set(Mode::Normal);
     for _ in 0..2 {
@@ -763,8 +777,13 @@ async fn pipeline_checks_see_a_provider_go_down_slow_malformed_and_into_maintena
         assert!(!monitor.run_check(&runner, &status).await.ok);
     }
     let events = drain(&mut rx);
-    assert_eq!(changes(&events), [(HealthState::Up, HealthState::Degraded), (HealthState::Degraded, HealthState::Down)]);
-    assert!(matches!(&events[..], [.., MonitorEvent::StateChanged { cause, .. }] if cause.starts_with("all 2 checks failing")));
+    assert_eq!(
+        changes(&events),
+        [(HealthState::Up, HealthState::Degraded), (HealthState::Degraded, HealthState::Down)]
+    );
+    assert!(
+        matches!(&events[..], [.., MonitorEvent::StateChanged { cause, .. }] if cause.starts_with("all 2 checks failing"))
+    );
 
     // Recovers; then a malformed body (200 with HTML) on one endpoint is a partial failure.
     set(Mode::Normal);

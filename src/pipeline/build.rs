@@ -30,7 +30,8 @@ pub fn request(
     base_url: &url::Url,
     given: &BTreeMap<String, String>,
 ) -> Result<signing::Request, CallError> {
-    let bad = |message: String| CallError::BadParams { provider: spec.id.clone(), operation: operation.to_string(), message };
+    let bad =
+        |message: String| CallError::BadParams { provider: spec.id.clone(), operation: operation.to_string(), message };
 
     let mut params: BTreeMap<String, String> =
         endpoint.params.iter().map(|(k, v)| (k.clone(), value_text(v))).collect();
@@ -51,7 +52,8 @@ pub fn request(
     let mut rest = endpoint.path.as_str();
     while let Some(open) = rest.find('{') {
         path.push_str(&rest[..open]);
-        let close = rest[open..].find('}').ok_or_else(|| bad(format!("unclosed placeholder in path {}", endpoint.path)))?;
+        let close =
+            rest[open..].find('}').ok_or_else(|| bad(format!("unclosed placeholder in path {}", endpoint.path)))?;
         let name = &rest[open + 1..open + close];
         let value = params
             .remove(name)

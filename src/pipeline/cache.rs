@@ -61,9 +61,7 @@ impl ResponseCache {
             .entry(key)
             .or_try_insert_with(async move { fetch.await.map(|o| Entry { outcome: Arc::new(o), ttl }) })
             .await
-            .map_err(|shared: Arc<CallError>| {
-                Arc::try_unwrap(shared).unwrap_or_else(CallError::Shared)
-            })?;
+            .map_err(|shared: Arc<CallError>| Arc::try_unwrap(shared).unwrap_or_else(CallError::Shared))?;
         let fresh = entry.is_fresh();
         Ok(((*entry.into_value().outcome).clone(), fresh))
     }

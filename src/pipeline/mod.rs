@@ -145,7 +145,10 @@ impl CallError {
     fn fail_over(&self) -> bool {
         match self {
             CallError::Shared(e) => e.fail_over(),
-            other => matches!(other, CallError::Unreachable { .. } | CallError::Http { status: 500..=599, .. } | CallError::RateLimit(_)),
+            other => matches!(
+                other,
+                CallError::Unreachable { .. } | CallError::Http { status: 500..=599, .. } | CallError::RateLimit(_)
+            ),
         }
     }
 }
@@ -280,7 +283,13 @@ impl Pipeline {
                 .map_err(|e| CallError::Internal(format!("base URL {} of {}: {e}", env.base_url, spec.id)))?;
             let wants_key = endpoint.signed || options.key.is_some() || spec.auth.key_optional;
             let resolved = if wants_key {
-                match inner.keys.resolve_version(&spec.id, options.key.as_deref(), &environment, options.key_version, now) {
+                match inner.keys.resolve_version(
+                    &spec.id,
+                    options.key.as_deref(),
+                    &environment,
+                    options.key_version,
+                    now,
+                ) {
                     // A provider whose key is optional (CoinGecko's demo key) works without one.
                     Err(KeyError::NoKeyForProvider { .. }) if spec.auth.key_optional && !endpoint.signed => None,
                     other => Some(other?),
@@ -320,14 +329,14 @@ impl Pipeline {
             .map_err(|e| CallError::Internal(format!("the prepare task failed: {e}")))?
     }
 
-
     fn client(&self, spec: &ProviderSpec) -> Result<reqwest::Client, CallError> {
         let key = spec.timeout_ms.to_string();
         let mut clients = self.inner.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
-        let client = send::client(spec).map_err(|e| CallError::Internal(format!("HTTP client for {}: {e}", spec.id)))?;
+        let client =
+            send::client(spec).map_err(|e| CallError::Internal(format!("HTTP client for {}: {e}", spec.id)))?;
         clients.insert(key, client.clone());
         Ok(client)
     }
@@ -438,7 +447,12 @@ impl Pipeline {
                                         "gateway" => crate::audit::Actor::Gateway,
                                         _ => crate::audit::Actor::System,
                                     };
-                                    self.inner.keys.record_use(actor, &k.record.provider, &k.record.label, self.inner.clock.now());
+                                    self.inner.keys.record_use(
+                                        actor,
+                                        &k.record.provider,
+                                        &k.record.label,
+                                        self.inner.clock.now(),
+                                    );
                                 }
                                 return Ok(CallOutcome {
                                     provider: spec.id.clone(),
@@ -487,7 +501,11 @@ impl Pipeline {
                     };
                     self.inner.recorder.record(record);
                     if let send::FailKind::TooLarge(limit) = f.kind {
-                        return Err(CallError::TooLarge { provider: spec.id.clone(), operation: req.operation.clone(), limit });
+                        return Err(CallError::TooLarge {
+                            provider: spec.id.clone(),
+                            operation: req.operation.clone(),
+                            limit,
+                        });
                     }
                     let failure = if f.kind == send::FailKind::Connect { Failure::Connect } else { Failure::AfterSend };
                     (failure, f.message, None)

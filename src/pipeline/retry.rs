@@ -56,7 +56,11 @@ impl Backoff {
     pub fn delay(&self, next_attempt: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
         let exp = self.base.saturating_mul(1u32 << next_attempt.saturating_sub(2).min(16));
         let cap = exp.min(self.max);
-        let jittered = if cap.is_zero() { cap } else { Duration::from_millis(rng.gen_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64)) };
+        let jittered = if cap.is_zero() {
+            cap
+        } else {
+            Duration::from_millis(rng.gen_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64))
+        };
         match retry_after {
             Some(ra) if ra > jittered => ra,
             _ => jittered,

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-
 use crate::provider::{EndpointSpec, ProviderSpec};
 use crate::signing::Signed;
 

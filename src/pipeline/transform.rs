@@ -58,7 +58,10 @@ pub enum Normalized {
 #[derive(Debug)]
 pub enum ParseError {
     /// The exchange answered 2xx with an error in the body.
-    Exchange { code: String, message: String },
+    Exchange {
+        code: String,
+        message: String,
+    },
     NotJson(String),
 }
 
@@ -218,7 +221,10 @@ fn normalise(family: &str, operation: &str, raw: &Value) -> Option<Normalized> {
                     let list = p.as_array().or_else(|| p.get("list").and_then(Value::as_array));
                     let ongoing = list.and_then(|l| {
                         l.iter().find(|e| {
-                            matches!(e.get("state").or_else(|| e.get("status")).and_then(s).as_deref(), Some("ongoing" | "2"))
+                            matches!(
+                                e.get("state").or_else(|| e.get("status")).and_then(s).as_deref(),
+                                Some("ongoing" | "2")
+                            )
                         })
                     });
                     match ongoing {
@@ -273,12 +279,20 @@ fn normalise(family: &str, operation: &str, raw: &Value) -> Option<Normalized> {
                     .get("balances")?
                     .as_array()?
                     .iter()
-                    .filter_map(|b| Some(Balance { asset: s(b.get("asset")?)?, free: s(b.get("free")?)?, locked: s(b.get("locked")?)? }))
+                    .filter_map(|b| {
+                        Some(Balance {
+                            asset: s(b.get("asset")?)?,
+                            free: s(b.get("free")?)?,
+                            locked: s(b.get("locked")?)?,
+                        })
+                    })
                     .collect(),
                 "kraken" => p
                     .as_object()?
                     .iter()
-                    .filter_map(|(asset, amount)| Some(Balance { asset: asset.clone(), free: s(amount)?, locked: "0".into() }))
+                    .filter_map(|(asset, amount)| {
+                        Some(Balance { asset: asset.clone(), free: s(amount)?, locked: "0".into() })
+                    })
                     .collect(),
                 "kucoin" | "coinbase_exchange" => p
                     .as_array()?
@@ -299,7 +313,11 @@ fn normalise(family: &str, operation: &str, raw: &Value) -> Option<Normalized> {
                         Some(Balance {
                             asset: s(b.get("currency")?)?,
                             free: s(b.get("available_balance")?.get("value")?)?,
-                            locked: b.get("hold").and_then(|h| h.get("value")).and_then(s).unwrap_or_else(|| "0".into()),
+                            locked: b
+                                .get("hold")
+                                .and_then(|h| h.get("value"))
+                                .and_then(s)
+                                .unwrap_or_else(|| "0".into()),
                         })
                     })
                     .collect(),

@@ -354,11 +354,7 @@ impl EndpointSpec {
     pub fn weight_for(&self, params: &BTreeMap<String, String>) -> u32 {
         let Some(by) = &self.weight_by else { return self.weight };
         let Some(value) = params.get(&by.param).and_then(|v| v.trim().parse::<u64>().ok()) else { return self.weight };
-        by.steps
-            .iter()
-            .find(|(max, _)| value <= *max)
-            .or_else(|| by.steps.last())
-            .map_or(self.weight, |(_, w)| *w)
+        by.steps.iter().find(|(max, _)| value <= *max).or_else(|| by.steps.last()).map_or(self.weight, |(_, w)| *w)
     }
 }
 

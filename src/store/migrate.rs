@@ -15,16 +15,8 @@ pub struct Migration {
 
 /// Every migration, in order. Versions are consecutive from 1.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "settings",
-        sql: include_str!("migrations/0001_settings.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "providers",
-        sql: include_str!("migrations/0002_providers.sql"),
-    },
+    Migration { version: 1, name: "settings", sql: include_str!("migrations/0001_settings.sql") },
+    Migration { version: 2, name: "providers", sql: include_str!("migrations/0002_providers.sql") },
     Migration { version: 3, name: "api_keys", sql: include_str!("migrations/0003_keys.sql") },
     Migration { version: 4, name: "calls", sql: include_str!("migrations/0004_calls.sql") },
     Migration { version: 5, name: "key_versions", sql: include_str!("migrations/0005_key_versions.sql") },

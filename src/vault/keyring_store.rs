@@ -23,7 +23,9 @@ impl KeyringStore {
 
     fn backend_error(&self, account: &str, e: keyring::Error) -> VaultError {
         match e {
-            keyring::Error::NoEntry => VaultError::NotFound { account: account.to_string(), backend: platform_name().into() },
+            keyring::Error::NoEntry => {
+                VaultError::NotFound { account: account.to_string(), backend: platform_name().into() }
+            }
             // keyring's messages describe the platform failure; they never contain the secret.
             other => VaultError::Backend {
                 account: account.to_string(),
@@ -52,7 +54,9 @@ impl SecretStore for KeyringStore {
             Err(other) => Err(self.backend_error(PROBE_ACCOUNT, other)),
         });
         let (available, detail) = match probe {
-            Ok(()) => (true, format!("Secrets are kept in the {} under the service \"{}\".", platform_name(), self.service)),
+            Ok(()) => {
+                (true, format!("Secrets are kept in the {} under the service \"{}\".", platform_name(), self.service))
+            }
             Err(e) => (false, format!("The OS credential store did not answer: {e}")),
         };
         BackendInfo { kind: BackendKind::OsKeyring, name: platform_name().to_string(), available, detail }

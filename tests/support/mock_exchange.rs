@@ -162,7 +162,10 @@ async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: Head
         let host = s.host.lock().expect("lock").clone();
         if let Err(why) = verify(&s, method.as_str(), &host, &path, &query, &body, &header_map) {
             s.rejected.fetch_add(1, Ordering::SeqCst);
-            return (StatusCode::UNAUTHORIZED, axum::Json(json!({"code": -1022, "msg": format!("Signature for this request is not valid: {why}")})))
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"code": -1022, "msg": format!("Signature for this request is not valid: {why}")})),
+            )
                 .into_response();
         }
     }
@@ -170,20 +173,34 @@ async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: Head
     let routed = s.routes.lock().expect("lock").get(&key).cloned();
     match routed {
         Some(v) => axum::Json(v).into_response(),
-        None => (StatusCode::NOT_FOUND, axum::Json(json!({"code": -1, "msg": format!("no route {key}")}))).into_response(),
+        None => {
+            (StatusCode::NOT_FOUND, axum::Json(json!({"code": -1, "msg": format!("no route {key}")}))).into_response()
+        }
     }
 }
 
 fn is_auth_header(k: &str) -> bool {
     matches!(
         k,
-        "x-mbx-apikey" | "api-key" | "api-sign" | "kc-api-key" | "ok-access-key" | "x-bapi-api-key" | "cb-access-key"
-            | "authorization" | "x-gemini-apikey" | "bfx-apikey" | "x-auth"
+        "x-mbx-apikey"
+            | "api-key"
+            | "api-sign"
+            | "kc-api-key"
+            | "ok-access-key"
+            | "x-bapi-api-key"
+            | "cb-access-key"
+            | "authorization"
+            | "x-gemini-apikey"
+            | "bfx-apikey"
+            | "x-auth"
     )
 }
 
 fn is_private_path(path: &str) -> bool {
-    path.contains("/private/") || path.contains("/account") || path.contains("/order") || path.contains("/sapi/v1/account")
+    path.contains("/private/")
+        || path.contains("/account")
+        || path.contains("/order")
+        || path.contains("/sapi/v1/account")
 }
 
 fn hmac256(key: &[u8], msg: &[u8]) -> Vec<u8> {
@@ -243,7 +260,10 @@ fn verify(
             }
             // The signature is the last parameter of the query string; it signs everything
             // before it plus the body.
-            let (payload_q, sig) = query.rsplit_once("&signature=").or_else(|| query.strip_prefix("signature=").map(|s| ("", s))).ok_or("no signature parameter")?;
+            let (payload_q, sig) = query
+                .rsplit_once("&signature=")
+                .or_else(|| query.strip_prefix("signature=").map(|s| ("", s)))
+                .ok_or("no signature parameter")?;
             let payload = format!("{payload_q}{body}");
             let expected = hex::encode(hmac256(c.secret.as_bytes(), payload.as_bytes()));
             if expected != sig {
@@ -335,8 +355,10 @@ fn verify(
             if parts.len() != 3 {
                 return Err("not a JWT".into());
             }
-            let head: Value = serde_json::from_slice(&B64URL.decode(parts[0]).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-            let claims: Value = serde_json::from_slice(&B64URL.decode(parts[1]).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            let head: Value = serde_json::from_slice(&B64URL.decode(parts[0]).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            let claims: Value = serde_json::from_slice(&B64URL.decode(parts[1]).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
             if head["alg"] != "ES256" || head["kid"] != c.api_key.as_str() {
                 return Err(format!("bad JWT header {head}"));
             }
@@ -344,7 +366,8 @@ fn verify(
                 .map_err(|e| e.to_string())?;
             let sig = p256::ecdsa::Signature::from_slice(&B64URL.decode(parts[2]).map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?;
-            key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig).map_err(|_| "JWT signature does not verify")?;
+            key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+                .map_err(|_| "JWT signature does not verify")?;
             let uri = format!("{method} {host}{path}");
             if claims["uri"] != uri.as_str() || claims["sub"] != c.api_key.as_str() || claims["iss"] != "cdp" {
                 return Err(format!("bad claims {claims} (expected uri {uri})"));
@@ -364,7 +387,8 @@ fn verify(
             if hex::encode(hmac384(c.secret.as_bytes(), payload_b64.as_bytes())) != header(h, "x-gemini-signature")? {
                 return Err("X-GEMINI-SIGNATURE mismatch".into());
             }
-            let payload: Value = serde_json::from_slice(&B64.decode(payload_b64).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            let payload: Value = serde_json::from_slice(&B64.decode(payload_b64).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
             if payload["request"] != path {
                 return Err(format!("payload request {} is not {path}", payload["request"]));
             }
@@ -377,11 +401,14 @@ fn verify(
             if x_auth != format!("BITSTAMP {}", c.api_key) {
                 return Err("wrong X-Auth".into());
             }
-            let (nonce, ts, version) = (header(h, "x-auth-nonce")?, header(h, "x-auth-timestamp")?, header(h, "x-auth-version")?);
+            let (nonce, ts, version) =
+                (header(h, "x-auth-nonce")?, header(h, "x-auth-timestamp")?, header(h, "x-auth-version")?);
             let content_type = if body.is_empty() { "" } else { header(h, "content-type")? };
             let q = if query.is_empty() { String::new() } else { format!("?{query}") };
             let msg = format!("{x_auth}{method}{host}{path}{q}{content_type}{nonce}{ts}{version}{body}");
-            if !hex::encode(hmac256(c.secret.as_bytes(), msg.as_bytes())).eq_ignore_ascii_case(header(h, "x-auth-signature")?) {
+            if !hex::encode(hmac256(c.secret.as_bytes(), msg.as_bytes()))
+                .eq_ignore_ascii_case(header(h, "x-auth-signature")?)
+            {
                 return Err("X-Auth-Signature mismatch".into());
             }
             if nonce.len() != 36 {

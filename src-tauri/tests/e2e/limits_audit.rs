@@ -38,7 +38,10 @@ async fn wait_for_used_above(client: &Client, css: &str, than: f64) -> f64 {
 /// so the picture shows what the assertions just saw.
 async fn screenshot_painted(client: &Client, name: &str) {
     client
-        .execute_async("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()));", vec![])
+        .execute_async(
+            "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()));",
+            vec![],
+        )
         .await
         .expect("the page paints");
     screenshot(client, name).await;
