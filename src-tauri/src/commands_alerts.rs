@@ -119,40 +119,15 @@ pub async fn webhook_remove(state: State<'_, AppState>, id: i64) -> Result<(), C
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use serde_json::json;
+    use tauri::test::MockRuntime;
+    use tauri::WebviewWindow;
 
-    use serde_json::{json, Value};
-    use tauri::ipc::{CallbackFn, InvokeBody};
-    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
-    use tauri::webview::InvokeRequest;
-    use tauri::{WebviewWindow, WebviewWindowBuilder};
-
-    use crate::{build, AppState, ShellOptions, MAIN_WINDOW};
-
-    fn invoke(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-        get_ipc_response(
-            webview,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: if cfg!(windows) { "http://tauri.localhost" } else { "tauri://localhost" }.parse().expect("url"),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|body| body.deserialize::<Value>().expect("JSON reply"))
-    }
+    use crate::test_support::{self, invoke};
 
     fn boot() -> (tempfile::TempDir, tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let core = keyward::Keyward::open_with_secrets(dir.path(), Arc::new(keyward::vault::MemoryStore::new()))
-            .expect("core opens");
-        let app = build(mock_builder(), AppState::from_core(core), ShellOptions { tray: false, services: false })
-            .build(mock_context(noop_assets()))
-            .expect("the app builds on the mock runtime");
-        let webview = WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().expect("window");
+        let (dir, core) = test_support::core();
+        let (app, webview) = test_support::boot(core);
         (dir, app, webview)
     }
 

@@ -114,39 +114,10 @@ fn create_export(dir: &Path, ext: &str, now: chrono::DateTime<chrono::Utc>) -> R
 mod tests {
     use std::sync::Arc;
 
-    use keyward::audit::{Actor, AuditEvent, AuditKind};
-    use serde_json::{json, Value};
-    use tauri::ipc::{CallbackFn, InvokeBody};
-    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
-    use tauri::webview::InvokeRequest;
-    use tauri::{App, WebviewWindow, WebviewWindowBuilder};
-
     use super::*;
-    use crate::{build, ShellOptions, MAIN_WINDOW};
-
-    fn boot(kw: keyward::Keyward) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
-        let app = build(mock_builder(), AppState::from_core(kw), ShellOptions { tray: false, services: false })
-            .build(mock_context(noop_assets()))
-            .expect("the app builds on the mock runtime");
-        let webview = WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().expect("window");
-        (app, webview)
-    }
-
-    fn invoke(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-        get_ipc_response(
-            webview,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: if cfg!(windows) { "http://tauri.localhost" } else { "tauri://localhost" }.parse().expect("url"),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|body| body.deserialize::<Value>().expect("JSON reply"))
-    }
+    use crate::test_support::{boot, invoke};
+    use keyward::audit::{Actor, AuditEvent, AuditKind};
+    use serde_json::json;
 
     /// A core with `n` key_created rows.
     fn core_with_rows(n: usize) -> (tempfile::TempDir, keyward::Keyward) {

@@ -149,29 +149,8 @@ mod tests {
     use std::io::{Read, Write};
     use std::sync::Arc;
 
+    use crate::test_support::{boot, invoke};
     use serde_json::{json, Value};
-    use tauri::ipc::{CallbackFn, InvokeBody};
-    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
-    use tauri::webview::InvokeRequest;
-    use tauri::{WebviewWindow, WebviewWindowBuilder};
-
-    use crate::{build, AppState, ShellOptions, MAIN_WINDOW};
-
-    fn invoke(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-        get_ipc_response(
-            webview,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                url: if cfg!(windows) { "http://tauri.localhost" } else { "tauri://localhost" }.parse().expect("url"),
-                body: InvokeBody::Json(args),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|body| body.deserialize::<Value>().expect("JSON reply"))
-    }
 
     /// Answers every request with a body that both Binance health operations accept.
     fn healthy_exchange() -> String {
@@ -190,14 +169,6 @@ mod tests {
             }
         });
         format!("http://{addr}")
-    }
-
-    fn boot(core: keyward::Keyward) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
-        let app = build(mock_builder(), AppState::from_core(core), ShellOptions { tray: false, services: false })
-            .build(mock_context(noop_assets()))
-            .expect("the app builds on the mock runtime");
-        let webview = WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().expect("window");
-        (app, webview)
     }
 
     fn core(dir: &std::path::Path) -> keyward::Keyward {

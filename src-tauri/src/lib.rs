@@ -19,6 +19,9 @@ pub mod services;
 pub mod state;
 pub mod tray;
 
+#[cfg(test)]
+mod test_support;
+
 use tauri::{Manager, Runtime, WindowEvent};
 
 pub use state::AppState;
@@ -123,42 +126,10 @@ pub fn show_main_window<R: Runtime>(app: &tauri::AppHandle<R>) {
 mod tests {
     use std::sync::Arc;
 
-    use tauri::ipc::{CallbackFn, InvokeBody};
-    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
-    use tauri::webview::InvokeRequest;
-    use tauri::WebviewWindowBuilder;
+    use serde_json::json;
 
     use super::*;
-
-    fn invoke(
-        webview: &tauri::WebviewWindow<tauri::test::MockRuntime>,
-        cmd: &str,
-    ) -> Result<serde_json::Value, serde_json::Value> {
-        get_ipc_response(
-            webview,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: CallbackFn(0),
-                error: CallbackFn(1),
-                // The app's own origin, so the request counts as local.
-                url: if cfg!(windows) { "http://tauri.localhost" } else { "tauri://localhost" }
-                    .parse()
-                    .expect("valid url"),
-                body: InvokeBody::default(),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|body| body.deserialize::<serde_json::Value>().expect("JSON reply"))
-    }
-
-    fn boot(state: AppState) -> (tauri::App<tauri::test::MockRuntime>, tauri::WebviewWindow<tauri::test::MockRuntime>) {
-        let app = build(mock_builder(), state, ShellOptions { tray: false, services: false })
-            .build(mock_context(noop_assets()))
-            .expect("the app builds on the mock runtime");
-        let webview = WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().expect("window");
-        (app, webview)
-    }
+    use crate::test_support::{boot_state as boot, invoke};
 
     #[test]
     fn app_info_returns_the_cores_values_over_ipc() {
@@ -166,7 +137,7 @@ mod tests {
         let core = keyward::Keyward::open_with_secrets(dir.path(), Arc::new(keyward::vault::MemoryStore::new()))
             .expect("core opens");
         let (_app, webview) = boot(AppState::from_core(core));
-        let reply = invoke(&webview, "app_info").expect("app_info succeeds");
+        let reply = invoke(&webview, "app_info", json!({})).expect("app_info succeeds");
         assert_eq!(reply["version"], keyward::VERSION);
         assert_eq!(reply["schemaVersion"], keyward::store::LATEST_SCHEMA_VERSION);
         assert_eq!(reply["dataDir"], dir.path().display().to_string());
@@ -184,7 +155,7 @@ mod tests {
         drop(conn);
 
         let (_app, webview) = boot(AppState::open(dir.path()));
-        let err = invoke(&webview, "app_info").expect_err("app_info must fail");
+        let err = invoke(&webview, "app_info", json!({})).expect_err("app_info must fail");
         assert_eq!(err["kind"], "schemaTooNew");
         assert!(err["message"].as_str().unwrap_or_default().contains("schema version 500"), "{err}");
     }
