@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use reqwest::header::HeaderMap;
 use secrecy::SecretString;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -118,15 +117,6 @@ pub(crate) enum AttemptOutcome {
     Permanent { status: Option<u16>, error: String },
 }
 
-fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)));
-    }
-    let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
-    (at - now).to_std().ok()
-}
-
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
@@ -160,7 +150,7 @@ pub(crate) async fn send_once(
             if resp.status().is_success() {
                 return AttemptOutcome::Delivered { status };
             }
-            let retry_after = retry_after(resp.headers(), now);
+            let retry_after = crate::ratelimit::retry_after(resp.headers(), now);
             let mut text = String::new();
             while text.chars().count() < ERROR_BODY_CHARS {
                 match resp.chunk().await {

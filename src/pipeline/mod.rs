@@ -489,7 +489,7 @@ impl Pipeline {
                     }
                     record.outcome = Outcome::HttpError;
                     self.inner.recorder.record(record);
-                    let retry_after = send::retry_after(&resp.headers);
+                    let retry_after = crate::ratelimit::retry_after(&resp.headers, self.inner.clock.now());
                     let failure = Failure::Status { status: resp.status, retry_after };
                     (failure, send::error_message(&resp.body), Some(resp.status))
                 }

@@ -100,15 +100,6 @@ pub async fn send(
     Ok(Response { status, headers, body, latency: started.elapsed() })
 }
 
-/// `Retry-After` in seconds (the form exchanges use).
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
 /// A short excerpt of an error body for messages.
 pub fn error_message(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
