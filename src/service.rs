@@ -10,7 +10,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{AlertInput, ProviderStatus, RateLimitLevel};
-use crate::monitor::{HealthState, MonitorEvent, PipelineRunner, SchedulerHandle, SchedulerOptions};
+use crate::monitor::{CheckConfig, HealthState, MonitorEvent, PipelineRunner, SchedulerHandle, SchedulerOptions};
 use crate::ratelimit::{Level, LimitEvent};
 use crate::{Error, Keyward};
 
@@ -21,10 +21,14 @@ const ALERT_TICK: Duration = Duration::from_secs(60);
 /// whether they are inside their reminder window).
 const KEY_REMINDERS: Duration = Duration::from_secs(6 * 3600);
 
+/// How often the scheduled checks are compared with the database even when nothing in this
+/// process changed them (a `keyward checks set` or `provider enable` from another process).
+const CHECK_SYNC: Duration = Duration::from_secs(15);
+
 /// Running services; stop them with [`Services::stop`].
 pub struct Services {
     cancel: CancellationToken,
-    scheduler: SchedulerHandle,
+    scheduler: Arc<SchedulerHandle>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -42,22 +46,32 @@ fn status(s: HealthState) -> ProviderStatus {
 /// event bridges. Must run inside a tokio runtime.
 pub async fn start(kw: &Keyward) -> Result<Services, Error> {
     let cancel = CancellationToken::new();
-    let monitor = kw.monitor().clone();
-    let registry = kw.providers().clone();
-    tokio::task::spawn_blocking(move || monitor.ensure_default_checks(&registry))
+    // Subscribe before reading, so a change made while reading is not missed.
+    let registry_changes = kw.providers().watch();
+    let check_changes = kw.monitor().watch_checks();
+    let kw2 = kw.clone();
+    let checks = tokio::task::spawn_blocking(move || wanted_checks(&kw2))
         .await
-        .map_err(|e| Error::Config(format!("the monitor set-up task failed: {e}")))?
-        .map_err(|e| Error::Config(format!("could not set up health checks: {e}")))?;
-    let scheduler = kw
-        .monitor()
-        .start(Arc::new(PipelineRunner::new(kw.pipeline().clone())), SchedulerOptions::default(), cancel.clone())
-        .await
-        .map_err(|e| Error::Config(format!("could not start the health checks: {e}")))?;
+        .map_err(|e| Error::Config(format!("the monitor set-up task failed: {e}")))??;
+    let scheduled: HashMap<i64, CheckConfig> = checks.iter().map(|c| (c.id, c.clone())).collect();
+    let scheduler = Arc::new(kw.monitor().spawn(
+        checks,
+        Arc::new(PipelineRunner::new(kw.pipeline().clone())),
+        SchedulerOptions::default(),
+        cancel.clone(),
+    ));
     let mut tasks = Vec::new();
     match kw.alerts().run_webhooks(cancel.child_token()) {
         Ok(handle) => tasks.push(handle),
         Err(e) => tracing::error!(error = %e, "webhook delivery is off"),
     }
+    tasks.push(tokio::spawn(sync_checks(
+        kw.clone(),
+        Arc::clone(&scheduler),
+        scheduled,
+        (registry_changes, check_changes),
+        cancel.clone(),
+    )));
     tasks.push(tokio::spawn(monitor_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(limit_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(alert_ticks(kw.clone(), cancel.clone())));
@@ -66,12 +80,95 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
     Ok(Services { cancel, scheduler, tasks })
 }
 
+/// The checks the scheduler should run: every enabled check of an enabled provider, after
+/// creating the default checks of enabled providers that have none. Blocking.
+pub fn wanted_checks(kw: &Keyward) -> Result<Vec<CheckConfig>, Error> {
+    let monitor = kw.monitor();
+    monitor
+        .ensure_default_checks(kw.providers())
+        .map_err(|e| Error::Config(format!("could not set up health checks: {e}")))?;
+    let enabled: std::collections::HashSet<String> = kw
+        .providers()
+        .list()
+        .map_err(|e| Error::Config(format!("could not read providers: {e}")))?
+        .into_iter()
+        .filter(|e| e.enabled)
+        .map(|e| e.spec.id)
+        .collect();
+    Ok(monitor
+        .checks(None)
+        .map_err(|e| Error::Config(format!("could not read health checks: {e}")))?
+        .into_iter()
+        .filter(|c| c.enabled && enabled.contains(&c.provider))
+        .collect())
+}
+
+/// What to send the scheduler so it runs `wanted` when it runs `scheduled`: checks to add or
+/// replace (new or changed settings), and ids to drop.
+pub fn check_plan(scheduled: &HashMap<i64, CheckConfig>, wanted: &[CheckConfig]) -> (Vec<CheckConfig>, Vec<i64>) {
+    let upserts = wanted.iter().filter(|c| scheduled.get(&c.id) != Some(c)).cloned().collect();
+    let keep: std::collections::HashSet<i64> = wanted.iter().map(|c| c.id).collect();
+    let mut removals: Vec<i64> = scheduled.keys().filter(|id| !keep.contains(id)).copied().collect();
+    removals.sort_unstable();
+    (upserts, removals)
+}
+
+/// Keeps the scheduler's checks equal to [`wanted_checks`]: at once when a check or provider
+/// changes in this process, and every [`CHECK_SYNC`] for changes made by other processes.
+async fn sync_checks(
+    kw: Keyward,
+    scheduler: Arc<SchedulerHandle>,
+    mut scheduled: HashMap<i64, CheckConfig>,
+    (mut registry, mut checks): (tokio::sync::watch::Receiver<u64>, tokio::sync::watch::Receiver<u64>),
+    cancel: CancellationToken,
+) {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + CHECK_SYNC, CHECK_SYNC);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = registry.changed() => if r.is_err() { return },
+            r = checks.changed() => if r.is_err() { return },
+            _ = interval.tick() => {}
+        }
+        registry.borrow_and_update();
+        checks.borrow_and_update();
+        let kw2 = kw.clone();
+        let wanted = match tokio::task::spawn_blocking(move || wanted_checks(&kw2)).await {
+            Ok(Ok(w)) => w,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not re-read the health checks");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let (upserts, removals) = check_plan(&scheduled, &wanted);
+        if upserts.is_empty() && removals.is_empty() {
+            continue;
+        }
+        tracing::info!(changed = upserts.len(), removed = removals.len(), "health checks changed");
+        for id in removals {
+            scheduled.remove(&id);
+            scheduler.remove(id);
+        }
+        for c in upserts {
+            scheduled.insert(c.id, c.clone());
+            scheduler.upsert(c);
+        }
+    }
+}
+
 impl Services {
     pub async fn stop(self) {
         self.cancel.cancel();
-        self.scheduler.stop().await;
         for t in self.tasks {
             let _ = t.await;
+        }
+        match Arc::try_unwrap(self.scheduler) {
+            Ok(scheduler) => scheduler.stop().await,
+            // Unreachable once the tasks ended (they hold the only other reference); the
+            // cancelled token stops the loop anyway.
+            Err(_) => {}
         }
     }
 }
@@ -236,5 +333,42 @@ async fn flush_key_uses(kw: Keyward, cancel: CancellationToken) {
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::NewCheck;
+
+    fn check(id: i64, interval: u64) -> CheckConfig {
+        let n = NewCheck::operation("binance", "server_time");
+        CheckConfig {
+            id,
+            provider: n.provider,
+            name: n.operation.clone(),
+            kind: n.kind,
+            operation: n.operation,
+            params: n.params,
+            interval: Duration::from_secs(interval),
+            timeout: n.timeout,
+            expect_status: None,
+            body: None,
+            degraded_above: None,
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn the_plan_adds_new_checks_replaces_changed_ones_and_drops_the_rest() {
+        let scheduled: HashMap<i64, CheckConfig> =
+            [check(1, 30), check(2, 30), check(3, 30)].into_iter().map(|c| (c.id, c)).collect();
+        let wanted = vec![check(1, 30), check(2, 60), check(4, 30)];
+        let (upserts, removals) = check_plan(&scheduled, &wanted);
+        assert_eq!(upserts.iter().map(|c| c.id).collect::<Vec<_>>(), vec![2, 4]);
+        assert_eq!(upserts[0].interval, Duration::from_secs(60));
+        assert_eq!(removals, vec![3]);
+        let (upserts, removals) = check_plan(&wanted.iter().map(|c| (c.id, c.clone())).collect(), &wanted);
+        assert!(upserts.is_empty() && removals.is_empty(), "nothing changed, nothing sent");
     }
 }

@@ -10,5 +10,6 @@ mod cli_monitor;
 mod cli_provider;
 mod keys;
 mod pipeline;
+mod services;
 mod store;
 mod vault;

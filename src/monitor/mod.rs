@@ -151,6 +151,8 @@ struct Inner {
     /// The longest check interval of each provider (raises `stale_after`).
     intervals: Mutex<HashMap<String, Duration>>,
     passive_cursor: Mutex<Option<i64>>,
+    /// Bumped after every check added, changed or removed (see [`Monitor::watch_checks`]).
+    checks_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// The monitor. Cheap to clone; every clone shares the trackers, the writer and the channel.
@@ -207,6 +209,7 @@ impl Monitor {
                 settings: Mutex::new(settings),
                 intervals: Mutex::new(intervals),
                 passive_cursor: Mutex::new(None),
+                checks_changed: tokio::sync::watch::channel(0).0,
             }),
         };
         monitor.refresh_configs();
@@ -245,19 +248,28 @@ impl Monitor {
     pub fn add_check(&self, new: NewCheck) -> Result<CheckConfig, MonitorError> {
         let created = self.with_conn_m(|c| check::insert(c, &new))?;
         self.note_interval(&created);
+        self.inner.checks_changed.send_modify(|g| *g += 1);
         Ok(created)
     }
 
     pub fn update_check(&self, check: &CheckConfig) -> Result<(), MonitorError> {
         self.with_conn_m(|c| check::update(c, check))?;
+        self.inner.checks_changed.send_modify(|g| *g += 1);
         self.recompute_intervals()?;
         Ok(())
     }
 
     pub fn remove_check(&self, id: i64) -> Result<(), MonitorError> {
         self.with_conn_m(|c| check::delete(c, id))?;
+        self.inner.checks_changed.send_modify(|g| *g += 1);
         self.recompute_intervals()?;
         Ok(())
+    }
+
+    /// A receiver marked changed after every check added, changed or removed through this
+    /// monitor in this process (the running scheduler follows it; see `service.rs`).
+    pub fn watch_checks(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.checks_changed.subscribe()
     }
 
     /// Creates the default checks (the spec's `health_check`, and its `status_operation` when

@@ -6,7 +6,8 @@
 //! - `provider_state`: per provider, whether it is enabled and which environment is selected.
 //!   No row means the defaults: disabled, the spec's `default_environment`.
 //!
-//! Nothing is cached in memory besides the parsed presets, so several `Registry` values (the
+//! Parsed entries are cached, and the cache is dropped on every write and whenever another
+//! process commits to the database (SQLite's `data_version`), so several `Registry` values (the
 //! desktop app and a CLI run) always see the same data.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,6 +93,8 @@ pub struct Registry {
     /// write through this registry, and when another process commits to the database
     /// (SQLite's `data_version` changes).
     cache: Arc<std::sync::Mutex<EntryCache>>,
+    /// Bumped after every write through this registry (see [`Registry::watch`]).
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -104,15 +107,19 @@ struct EntryCache {
     entries: std::collections::HashMap<String, ProviderEntry>,
 }
 
-/// Clears the cache when a write method returns (after its transaction committed).
-struct InvalidateOnDrop<'a>(&'a std::sync::Mutex<EntryCache>);
+/// Clears the cache when a write method returns (after its transaction committed), and tells
+/// watchers.
+struct InvalidateOnDrop<'a>(&'a std::sync::Mutex<EntryCache>, &'a tokio::sync::watch::Sender<u64>);
 
 impl Drop for InvalidateOnDrop<'_> {
     fn drop(&mut self) {
-        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        cache.generation += 1;
-        cache.writers = cache.writers.saturating_sub(1);
-        cache.entries.clear();
+        {
+            let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            cache.generation += 1;
+            cache.writers = cache.writers.saturating_sub(1);
+            cache.entries.clear();
+        }
+        self.1.send_modify(|g| *g += 1);
     }
 }
 
@@ -156,7 +163,8 @@ impl Registry {
     /// Parses every preset and connects to the store (already migrated by `Store::open`).
     pub fn new(store: Store) -> Result<Registry, ProviderError> {
         let presets = catalog::presets()?.into_iter().map(|s| (s.id.clone(), s)).collect();
-        Ok(Registry { store, presets: Arc::new(presets), cache: Arc::default() })
+        let (changes, _) = tokio::sync::watch::channel(0);
+        Ok(Registry { store, presets: Arc::new(presets), cache: Arc::default(), changes: Arc::new(changes) })
     }
 
     /// The presets of this build, by id.
@@ -225,7 +233,13 @@ impl Registry {
             cache.writers += 1;
             cache.entries.clear();
         }
-        InvalidateOnDrop(&self.cache)
+        InvalidateOnDrop(&self.cache, &self.changes)
+    }
+
+    /// A receiver that is marked changed after every write through this registry (or a clone
+    /// of it) in this process. Other processes' writes are not seen: poll [`Registry::list`].
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Adds a custom spec (enabled, unless discontinued). The id must be new.

@@ -1,0 +1,84 @@
+//! The long-running services (`keyward::service`, what the desktop app and `keyward serve`
+//! run): health checks follow configuration changes without a restart.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward::monitor::{MonitorEvent, NewCheck};
+use keyward::vault::MemoryStore;
+use keyward::Keyward;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::support::mock_exchange::{Auth, MockExchange};
+
+/// Long enough for a check on a loaded CI machine; the wait ends at the event.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn open(dir: &tempfile::TempDir) -> Keyward {
+    Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core opens")
+}
+
+async fn mock_binance(kw: &Keyward) -> MockExchange {
+    let mock = MockExchange::start(Auth::Public, None).await;
+    mock.route("GET /api/v3/time", json!({"serverTime": 1_700_000_000_000_u64}));
+    mock.route("GET /sapi/v1/system/status", json!({"status": 0, "msg": "normal"}));
+    mock.route("GET /api/v3/ticker/24hr", json!({"symbol": "BTCUSDT", "lastPrice": "1"}));
+    kw.providers()
+        .set("binance", &[("environments.production.base_url".to_string(), mock.base_url.clone())])
+        .expect("base URL accepted");
+    mock
+}
+
+/// Waits for a completed check matching `want`, failing after [`EVENT_TIMEOUT`].
+async fn completed(events: &mut broadcast::Receiver<MonitorEvent>, want: impl Fn(&str, i64) -> bool) -> (String, i64) {
+    tokio::time::timeout(EVENT_TIMEOUT, async {
+        loop {
+            match events.recv().await {
+                Ok(MonitorEvent::CheckCompleted { provider, check_id, .. }) if want(&provider, check_id) => {
+                    return (provider, check_id)
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("monitor events ended: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the check ran before the timeout")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_enabled_while_running_is_monitored_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = open(&dir);
+    let mock = mock_binance(&kw).await;
+    let services = keyward::service::start(&kw).await.expect("services start");
+    assert!(kw.monitor().checks(Some("binance")).expect("checks").is_empty(), "a disabled provider has no checks");
+
+    let mut events = kw.monitor().subscribe();
+    kw.providers().set_enabled("binance", true).expect("enabled");
+    completed(&mut events, |p, _| p == "binance").await;
+
+    let checks = kw.monitor().checks(Some("binance")).expect("checks");
+    assert!(checks.iter().any(|c| c.operation == "server_time"), "the default health check was created: {checks:?}");
+    assert!(mock.hits() >= 1, "the check reached the mock exchange");
+    services.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_added_while_running_is_scheduled_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = open(&dir);
+    let _mock = mock_binance(&kw).await;
+    kw.providers().set_enabled("binance", true).expect("enabled");
+    let services = keyward::service::start(&kw).await.expect("services start");
+
+    let mut events = kw.monitor().subscribe();
+    let mut new = NewCheck::operation("binance", "ticker");
+    new.params = BTreeMap::from([("symbol".to_string(), "BTCUSDT".to_string())]);
+    let added = kw.monitor().add_check(new).expect("check added");
+    let (_, id) = completed(&mut events, |_, id| id == added.id).await;
+    assert_eq!(id, added.id);
+    services.stop().await;
+}
