@@ -164,11 +164,10 @@ impl Services {
         for t in self.tasks {
             let _ = t.await;
         }
-        match Arc::try_unwrap(self.scheduler) {
-            Ok(scheduler) => scheduler.stop().await,
-            // Unreachable once the tasks ended (they hold the only other reference); the
-            // cancelled token stops the loop anyway.
-            Err(_) => {}
+        // The sync task held the only other reference and has ended; were it still alive, the
+        // cancelled token stops the loop anyway.
+        if let Ok(scheduler) = Arc::try_unwrap(self.scheduler) {
+            scheduler.stop().await;
         }
     }
 }
