@@ -15,6 +15,7 @@ pub enum ErrorKind {
     Vault,
     VaultLocked,
     Config,
+    AlreadyRunning,
 }
 
 impl ErrorKind {
@@ -26,6 +27,7 @@ impl ErrorKind {
             ErrorKind::Vault => "vault",
             ErrorKind::VaultLocked => "vaultLocked",
             ErrorKind::Config => "config",
+            ErrorKind::AlreadyRunning => "alreadyRunning",
         }
     }
 }
@@ -47,6 +49,12 @@ pub enum Error {
     NoDataDir,
     #[error("{0}")]
     Config(String),
+    #[error(
+        "{what} is already running on {}; it runs the monitors and holds the shared rate-limit budget. \
+         Stop it first, or use another --data-dir",
+        data_dir.display()
+    )]
+    AlreadyRunning { what: String, data_dir: PathBuf },
 }
 
 impl Error {
@@ -58,6 +66,7 @@ impl Error {
             Error::Vault(crate::vault::VaultError::Locked { .. }) => ErrorKind::VaultLocked,
             Error::Vault(_) => ErrorKind::Vault,
             Error::NoDataDir | Error::Config(_) => ErrorKind::Config,
+            Error::AlreadyRunning { .. } => ErrorKind::AlreadyRunning,
         }
     }
 }

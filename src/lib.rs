@@ -16,6 +16,7 @@ pub mod audit;
 pub mod charts;
 pub mod cli;
 pub mod clock;
+pub mod control;
 pub mod error;
 pub mod events;
 pub mod keys;

@@ -28,6 +28,7 @@ const CHECK_SYNC: Duration = Duration::from_secs(15);
 /// Running services; stop them with [`Services::stop`].
 pub struct Services {
     cancel: CancellationToken,
+    control: crate::control::ControlServer,
     scheduler: Arc<SchedulerHandle>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -45,7 +46,12 @@ fn status(s: HealthState) -> ProviderStatus {
 /// Starts monitoring (default checks for every enabled provider), the webhook worker and the
 /// event bridges. Must run inside a tokio runtime.
 pub async fn start(kw: &Keyward) -> Result<Services, Error> {
+    // One running Keyward per data directory: two would keep two rate-limit budgets.
+    if let Some(running) = crate::control::ControlClient::discover(kw.data_dir()).await {
+        return Err(Error::AlreadyRunning { what: running.describe(), data_dir: kw.data_dir().to_path_buf() });
+    }
     let cancel = CancellationToken::new();
+    let control = crate::control::serve(kw, cancel.child_token()).await?;
     // Subscribe before reading, so a change made while reading is not missed.
     let registry_changes = kw.providers().watch();
     let check_changes = kw.monitor().watch_checks();
@@ -77,7 +83,7 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
     tasks.push(tokio::spawn(alert_ticks(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(key_reminders(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(flush_key_uses(kw.clone(), cancel.clone())));
-    Ok(Services { cancel, scheduler, tasks })
+    Ok(Services { cancel, control, scheduler, tasks })
 }
 
 /// The checks the scheduler should run: every enabled check of an enabled provider, after
@@ -159,8 +165,14 @@ async fn sync_checks(
 }
 
 impl Services {
+    /// Where the local control API listens.
+    pub fn control(&self) -> &crate::control::ControlInfo {
+        self.control.info()
+    }
+
     pub async fn stop(self) {
         self.cancel.cancel();
+        self.control.stop().await;
         for t in self.tasks {
             let _ = t.await;
         }

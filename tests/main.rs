@@ -8,6 +8,7 @@ mod canary;
 mod cli;
 mod cli_monitor;
 mod cli_provider;
+mod control;
 mod keys;
 mod pipeline;
 mod services;

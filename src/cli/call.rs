@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::output::print_json;
 use super::CliError;
-use crate::pipeline::{CallOptions, CallRequest};
+use crate::control::{CallBody, CallReply, ControlClient};
 use crate::Keyward;
 
 #[derive(Debug, Args)]
@@ -35,6 +35,10 @@ pub struct CallArgs {
     /// Fail over to these providers, in order, if this one cannot answer.
     #[arg(long, value_delimiter = ',', value_name = "ID,…")]
     pub failover: Vec<String>,
+    /// Call from this process even when the desktop app or `keyward serve` runs on this data
+    /// directory (by default the call goes through it, to share its live rate-limit budget).
+    #[arg(long)]
+    pub standalone: bool,
 }
 
 pub fn run(kw: &Keyward, args: CallArgs, json_out: bool) -> Result<(), CliError> {
@@ -46,51 +50,45 @@ pub fn run(kw: &Keyward, args: CallArgs, json_out: bool) -> Result<(), CliError>
             .ok_or_else(|| CliError::Usage(format!("parameter \"{p}\" is not NAME=VALUE (e.g. symbol=BTCUSDT)")))?;
         params.insert(k.to_string(), v.to_string());
     }
-    let req = CallRequest {
+    let body = CallBody {
         provider: args.provider,
         operation: args.operation,
         params,
-        options: CallOptions {
-            key: args.key,
-            key_version: None,
-            environment: args.environment,
-            caller: "cli".into(),
-            raw: args.raw,
-            no_cache: args.no_cache,
-            failover: args.failover,
-            max_wait: None,
-        },
+        key: args.key,
+        environment: args.environment,
+        raw: args.raw,
+        no_cache: args.no_cache,
+        failover: args.failover,
     };
     let runtime = super::runtime()?;
-    let pipeline = kw.pipeline().clone();
-    let result = runtime.block_on(async move { pipeline.call(req).await });
-    kw.pipeline().recorder().flush();
-    let out = result?;
+    let running = if args.standalone { None } else { runtime.block_on(ControlClient::discover(kw.data_dir())) };
+    let (reply, via) = match running {
+        Some(client) => (runtime.block_on(client.call(&body))?, Some(client.describe())),
+        None => {
+            let pipeline = kw.pipeline().clone();
+            let result = runtime.block_on(async move { pipeline.call(body.request("cli")).await });
+            kw.pipeline().recorder().flush();
+            (CallReply::from_outcome(&result?, args.raw), None)
+        }
+    };
     if json_out {
-        print_json(&json!({
-            "provider": out.provider,
-            "environment": out.environment,
-            "operation": out.operation,
-            "status": out.status,
-            "attempts": out.attempts,
-            "latencyMs": out.latency.as_millis() as u64,
-            "fromCache": out.from_cache,
-            "result": if args.raw { out.raw.clone() } else { out.data.to_json() },
-            "raw": out.raw,
-        }));
+        let mut v = serde_json::to_value(&reply).unwrap_or_default();
+        v["via"] = json!(via);
+        print_json(&v);
     } else {
-        match (args.raw, out.data.to_text()) {
-            (false, Some(text)) => println!("{text}"),
-            _ => println!("{}", serde_json::to_string_pretty(&out.raw).unwrap_or_default()),
+        match &reply.text {
+            Some(text) => println!("{text}"),
+            None => println!("{}", serde_json::to_string_pretty(&reply.raw).unwrap_or_default()),
         }
         eprintln!(
-            "{} {} · HTTP {} · {} ms · {} attempt{}",
-            out.provider,
-            out.operation,
-            out.status,
-            out.latency.as_millis(),
-            out.attempts,
-            if out.attempts == 1 { "" } else { "s" }
+            "{} {} · HTTP {} · {} ms · {} attempt{}{}",
+            reply.provider,
+            reply.operation,
+            reply.status,
+            reply.latency_ms,
+            reply.attempts,
+            if reply.attempts == 1 { "" } else { "s" },
+            via.map(|v| format!(" · through {v}")).unwrap_or_default()
         );
     }
     Ok(())

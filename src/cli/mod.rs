@@ -74,7 +74,8 @@ pub enum Command {
     /// Alerts: list, ack, rules, webhooks, test-webhook.
     #[command(subcommand)]
     Alerts(alerts::AlertsCmd),
-    /// Live rate-limit usage per limit (this process's view; see `keyward serve`).
+    /// Live rate-limit usage per limit: the running app's or `keyward serve`'s shared budget
+    /// when one runs on this data directory.
     Limits {
         #[arg(long)]
         provider: Option<String>,
@@ -104,12 +105,14 @@ pub enum CliError {
     Monitor(#[from] crate::monitor::MonitorError),
     #[error(transparent)]
     Alerts(#[from] crate::alerts::AlertError),
+    #[error(transparent)]
+    Remote(#[from] crate::control::RemoteError),
     #[error("{0}")]
     Usage(String),
 }
 
 impl CliError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &str {
         match self {
             CliError::Core(e) => e.kind().as_str(),
             CliError::Provider(e) => e.kind(),
@@ -122,6 +125,7 @@ impl CliError {
             CliError::Audit(e) => e.kind(),
             CliError::Monitor(e) => e.kind(),
             CliError::Alerts(e) => e.kind(),
+            CliError::Remote(e) => e.kind(),
             CliError::Usage(_) => "usage",
         }
     }

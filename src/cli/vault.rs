@@ -9,6 +9,7 @@ use serde_json::json;
 use super::output::print_json;
 use super::CliError;
 use crate::audit::{AuditEvent, AuditKind};
+use crate::control::ControlClient;
 use crate::vault::{
     passphrase_from_env, passphrase_from_reader, EncryptedFileStore, KdfParams, SecretString, VaultError,
 };
@@ -24,12 +25,18 @@ pub enum VaultCmd {
         #[arg(long, value_name = "VAR")]
         passphrase_env: Option<String>,
     },
-    /// Check the passphrase and unlock the vault file for this command's lifetime. Commands
-    /// unlock it themselves when KEYWARD_VAULT_PASSPHRASE is set.
+    /// Unlock the vault file of the running desktop app or `keyward serve` for --for minutes.
+    /// With nothing running, only checks the passphrase (commands unlock the file themselves
+    /// when KEYWARD_VAULT_PASSPHRASE is set).
     Unlock {
         #[arg(long, value_name = "VAR")]
         passphrase_env: Option<String>,
+        /// Minutes to stay unlocked (1 to 1440).
+        #[arg(long = "for", value_name = "MINUTES", default_value_t = 15)]
+        minutes: u64,
     },
+    /// Lock the vault file of the running desktop app or `keyward serve` now.
+    Lock,
 }
 
 fn passphrase(var: Option<&str>) -> Result<SecretString, CliError> {
@@ -64,12 +71,26 @@ pub fn unlock(kw: &Keyward, file: &EncryptedFileStore, pass: &SecretString, d: D
     }
 }
 
+/// The longest `vault unlock --for`.
+const MAX_UNLOCK_MINUTES: u64 = 24 * 60;
+
+/// The Keyward running on this data directory, with a runtime to talk to it.
+fn running(kw: &Keyward) -> Result<Option<(ControlClient, tokio::runtime::Runtime)>, CliError> {
+    let rt = super::runtime()?;
+    Ok(rt.block_on(ControlClient::discover(kw.data_dir())).map(|c| (c, rt)))
+}
+
 pub fn run(kw: &Keyward, cmd: VaultCmd, json_out: bool) -> Result<(), CliError> {
     match cmd {
         VaultCmd::Status => {
             let info = kw.info();
             let b = &info.secret_backend;
             let file = kw.vault_file();
+            let running = running(kw)?;
+            let live = match &running {
+                Some((client, rt)) => Some((client.describe(), rt.block_on(client.vault())?)),
+                None => None,
+            };
             if json_out {
                 print_json(&json!({
                     "backend": b.kind.as_str(),
@@ -82,11 +103,23 @@ pub fn run(kw: &Keyward, cmd: VaultCmd, json_out: bool) -> Result<(), CliError> 
                         "exists": f.exists(),
                         "unlocked": f.is_unlocked(),
                     })),
+                    "running": live.as_ref().map(|(what, v)| json!({"process": what, "vault": v})),
                 }));
             } else {
                 println!("{} ({})", b.name, if b.available { "available" } else { "unavailable" });
                 println!("  {}", b.detail);
                 println!("  why: {}", info.secret_backend_reason);
+                match live {
+                    Some((what, v)) => match v.file {
+                        Some(f) if f.unlocked => println!(
+                            "  {what}: vault unlocked until {}",
+                            f.unlocked_until.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
+                        ),
+                        Some(_) => println!("  {what}: vault locked"),
+                        None => println!("  {what} is running"),
+                    },
+                    None => println!("  no Keyward is running on this data directory"),
+                }
             }
         }
         VaultCmd::Init { passphrase_env } => {
@@ -99,14 +132,56 @@ pub fn run(kw: &Keyward, cmd: VaultCmd, json_out: bool) -> Result<(), CliError> 
                 println!("created the encrypted vault {}", file.path().display());
             }
         }
-        VaultCmd::Unlock { passphrase_env } => {
+        VaultCmd::Unlock { passphrase_env, minutes } => {
+            if !(1..=MAX_UNLOCK_MINUTES).contains(&minutes) {
+                return Err(CliError::Usage(format!(
+                    "--for {minutes}: minutes must be between 1 and {MAX_UNLOCK_MINUTES}"
+                )));
+            }
             let file = file(kw)?;
             let pass = passphrase(passphrase_env.as_deref())?;
-            unlock(kw, file, &pass, Duration::from_secs(60))?;
-            if json_out {
-                print_json(&json!({"unlocked": true}));
-            } else {
-                println!("the passphrase is right; the vault is unlocked for this command only (set KEYWARD_VAULT_PASSPHRASE, or unlock in the app, for longer)");
+            match running(kw)? {
+                Some((client, rt)) => {
+                    let v = rt.block_on(client.vault_unlock(&pass, Duration::from_secs(minutes * 60)))?;
+                    let until = v.file.and_then(|f| f.unlocked_until);
+                    if json_out {
+                        print_json(&json!({"unlocked": true, "process": client.describe(), "until": until}));
+                    } else {
+                        println!(
+                            "unlocked the vault of {} until {}",
+                            client.describe(),
+                            until.map(|t| t.format("%H:%M:%S UTC").to_string()).unwrap_or_default()
+                        );
+                    }
+                }
+                None => {
+                    unlock(kw, file, &pass, Duration::from_secs(60))?;
+                    if json_out {
+                        print_json(&json!({"unlocked": true, "process": null}));
+                    } else {
+                        println!("the passphrase is right; no Keyward is running on this data directory, so nothing stays unlocked (set KEYWARD_VAULT_PASSPHRASE for headless commands, or start `keyward serve` and unlock it)");
+                    }
+                }
+            }
+        }
+        VaultCmd::Lock => {
+            file(kw)?;
+            match running(kw)? {
+                Some((client, rt)) => {
+                    rt.block_on(client.vault_lock())?;
+                    if json_out {
+                        print_json(&json!({"locked": true, "process": client.describe()}));
+                    } else {
+                        println!("locked the vault of {}", client.describe());
+                    }
+                }
+                None => {
+                    if json_out {
+                        print_json(&json!({"locked": true, "process": null}));
+                    } else {
+                        println!("no Keyward is running on this data directory; the vault file is locked");
+                    }
+                }
             }
         }
     }

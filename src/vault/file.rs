@@ -344,6 +344,11 @@ fn check_new_passphrase(passphrase: &SecretString) -> Result<(), VaultError> {
 // Atomic writes
 // ---------------------------------------------------------------------------------------------
 
+/// Writes `bytes` to `path` atomically, readable by the user only (also the control file).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic(path, bytes, |_| Ok(()))
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder: write, fsync, rename
 /// over the old file, fsync the folder. On any failure the temporary file is removed and the
 /// old file is untouched. `before_rename` lets tests inject a failure at the last moment.

@@ -8,7 +8,7 @@
 //! verified against gnome-keyring on these machines. Its calls block, so async callers go
 //! through `spawn_blocking`.
 
-mod file;
+pub(crate) mod file;
 mod keyring_store;
 mod memory;
 

@@ -1,0 +1,264 @@
+//! The local control API: how a `keyward` command reaches the Keyward that is already running
+//! on the same data directory (the desktop app or `keyward serve`), so that every caller shares
+//! that process's live rate-limit budget and its unlocked vault.
+//!
+//! ```text
+//!  keyward call / limits / vault lock|unlock|status
+//!     │ reads <data dir>/control.json  {url, token, pid, version}   (0600, removed at stop)
+//!     ▼
+//!  HTTP on 127.0.0.1:<random port>, `Authorization: Bearer <token>`
+//!     ▼
+//!  server.rs (axum) → the running process's Pipeline, Limiter, vault file
+//! ```
+//!
+//! The listener binds the loopback interface only, and every request needs the token from the
+//! file, which only the user can read. A browser page cannot send the header without a CORS
+//! preflight, which this server never approves. Secrets never travel over it, except the vault
+//! passphrase of `keyward vault unlock`, which is read into a zeroised buffer and never logged.
+//!
+//! One data directory has one running Keyward: `service::start` refuses to start a second one
+//! while the first answers here (two processes would be two budgets).
+
+mod client;
+mod server;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::CallOutcome;
+use crate::ratelimit::LimitStatus;
+
+pub use client::{ControlClient, RemoteError};
+pub use server::{serve, ControlServer};
+
+/// The file, in the data directory, that says where the running Keyward listens.
+pub const CONTROL_FILE: &str = "control.json";
+
+/// The contents of [`CONTROL_FILE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlInfo {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub token: String,
+    pub pid: u32,
+    pub version: String,
+}
+
+pub fn control_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(CONTROL_FILE)
+}
+
+/// What `GET /v1/hello` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hello {
+    pub pid: u32,
+    pub version: String,
+    pub data_dir: String,
+    /// `ui` for the desktop app, `cli` for `keyward serve`.
+    pub actor: String,
+}
+
+/// A call as a `keyward` command sends it (`POST /v1/call`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallBody {
+    pub provider: String,
+    pub operation: String,
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub raw: bool,
+    #[serde(default)]
+    pub no_cache: bool,
+    #[serde(default)]
+    pub failover: Vec<String>,
+}
+
+impl CallBody {
+    /// The pipeline request, with `caller` as the name usage is recorded under.
+    pub fn request(self, caller: &str) -> crate::pipeline::CallRequest {
+        crate::pipeline::CallRequest {
+            provider: self.provider,
+            operation: self.operation,
+            params: self.params,
+            options: crate::pipeline::CallOptions {
+                key: self.key,
+                key_version: None,
+                environment: self.environment,
+                caller: caller.to_string(),
+                raw: self.raw,
+                no_cache: self.no_cache,
+                failover: self.failover,
+                max_wait: None,
+            },
+        }
+    }
+}
+
+/// A call's result as the CLI prints it, the same whether the call ran in the command's own
+/// process or in the running Keyward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallReply {
+    pub provider: String,
+    pub environment: String,
+    pub operation: String,
+    pub status: u16,
+    pub attempts: u32,
+    pub latency_ms: u64,
+    pub from_cache: bool,
+    /// The normalised result (the raw body with `raw`).
+    pub result: serde_json::Value,
+    /// A one-line human rendering of the normalised result, when there is one.
+    pub text: Option<String>,
+    pub raw: serde_json::Value,
+}
+
+impl CallReply {
+    pub fn from_outcome(out: &CallOutcome, raw: bool) -> Self {
+        Self {
+            provider: out.provider.clone(),
+            environment: out.environment.clone(),
+            operation: out.operation.clone(),
+            status: out.status,
+            attempts: out.attempts,
+            latency_ms: u64::try_from(out.latency.as_millis()).unwrap_or(u64::MAX),
+            from_cache: out.from_cache,
+            result: if raw { out.raw.clone() } else { out.data.to_json() },
+            text: if raw { None } else { out.data.to_text() },
+            raw: out.raw.clone(),
+        }
+    }
+}
+
+/// One limit as `keyward limits --json` prints it and `GET /v1/limits` answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitView {
+    pub provider: String,
+    pub limit: String,
+    pub kind: String,
+    pub scope: String,
+    pub scope_key: String,
+    pub used: f64,
+    pub max: f64,
+    pub percent: f64,
+    pub resets_in_ms: Option<u64>,
+    pub queue: usize,
+    pub paused_for_ms: Option<u64>,
+    pub banned: bool,
+    pub level: String,
+}
+
+impl From<&LimitStatus> for LimitView {
+    fn from(s: &LimitStatus) -> Self {
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            provider: s.provider.clone(),
+            limit: s.limit_id.clone(),
+            kind: s.kind.as_str().into(),
+            scope: s.scope.as_str().into(),
+            scope_key: s.scope_key.clone(),
+            used: s.used,
+            max: s.limit,
+            percent: s.percent,
+            resets_in_ms: s.resets_in.map(ms),
+            queue: s.queue_len,
+            paused_for_ms: s.paused_for.map(ms),
+            banned: s.banned,
+            level: format!("{:?}", s.level).to_lowercase(),
+        }
+    }
+}
+
+/// Every limit of `provider` (or of every enabled provider) in this process's limiter, loading
+/// the rules first so limits show before the first call. Blocking (reads the registry).
+pub fn limit_views(
+    kw: &crate::Keyward,
+    provider: Option<&str>,
+) -> Result<Vec<LimitView>, crate::provider::ProviderError> {
+    let specs: Vec<_> =
+        kw.providers().list()?.into_iter().filter(|e| provider.map_or(e.enabled, |p| e.spec.id == p)).collect();
+    if let Some(p) = provider {
+        if specs.is_empty() {
+            // Names the provider, with suggestions when it does not exist.
+            kw.providers().get(p)?;
+        }
+    }
+    for e in &specs {
+        kw.limiter().apply_spec(&e.spec);
+    }
+    Ok(kw
+        .limiter()
+        .snapshot()
+        .iter()
+        .filter(|s| provider.map_or(true, |p| s.provider == p))
+        .map(LimitView::from)
+        .collect())
+}
+
+/// The vault file as `GET /v1/vault` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultView {
+    /// `os` or `file` (see `vault::BackendKind`).
+    pub backend: String,
+    /// `None` when keys are in the OS credential store.
+    pub file: Option<VaultFileView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultFileView {
+    pub path: String,
+    pub exists: bool,
+    pub unlocked: bool,
+    pub unlocked_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub fn vault_view(kw: &crate::Keyward) -> VaultView {
+    VaultView {
+        backend: if kw.vault_file().is_some() { "file" } else { "os" }.to_string(),
+        file: kw.vault_file().map(|f| VaultFileView {
+            path: f.path().display().to_string(),
+            exists: f.exists(),
+            unlocked: f.is_unlocked(),
+            unlocked_until: f.unlocked_until(),
+        }),
+    }
+}
+
+/// `POST /v1/vault/unlock`.
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnlockBody {
+    pub passphrase: String,
+    pub seconds: u64,
+}
+
+impl std::fmt::Debug for UnlockBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnlockBody").field("passphrase", &"[redacted]").field("seconds", &self.seconds).finish()
+    }
+}
+
+/// The longest unlock a command may ask the running Keyward for.
+pub const MAX_UNLOCK: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// An error as the server sends it: `{"error": {"kind", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub kind: String,
+    pub message: String,
+}

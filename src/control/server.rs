@@ -1,0 +1,251 @@
+//! The control server: axum on 127.0.0.1:0, bearer token, the running process's core.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::extract::{Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::RngCore;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    control_file, limit_views, vault_view, CallBody, CallReply, ControlInfo, ErrorBody, ErrorDetail, Hello, UnlockBody,
+    MAX_UNLOCK,
+};
+use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::vault::{SecretString, VaultError};
+use crate::{Error, Keyward};
+
+/// The `caller` that usage of calls made through the control API is recorded under.
+pub const CONTROL_CALLER: &str = "cli";
+
+/// A running control server. Stop it with [`ControlServer::stop`] (or cancel its token); the
+/// control file is removed when it stops.
+pub struct ControlServer {
+    info: ControlInfo,
+    file: PathBuf,
+    cancel: CancellationToken,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl ControlServer {
+    pub fn info(&self) -> &ControlInfo {
+        &self.info
+    }
+
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.join.await;
+        remove_if_ours(&self.file, &self.info.token);
+    }
+}
+
+/// Removes the control file unless another process has replaced it since.
+fn remove_if_ours(file: &std::path::Path, token: &str) {
+    let ours = std::fs::read(file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<ControlInfo>(&b).ok())
+        .is_some_and(|i| i.token == token);
+    if ours {
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+#[derive(Clone)]
+struct Ctx {
+    kw: Keyward,
+    token_hash: [u8; 32],
+}
+
+/// Binds 127.0.0.1:0, writes the control file and serves until `cancel`. Must run inside a
+/// tokio runtime.
+pub async fn serve(kw: &Keyward, cancel: CancellationToken) -> Result<ControlServer, Error> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| Error::Config(format!("could not open the local control port on 127.0.0.1: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| Error::Config(format!("the local control port: {e}")))?;
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let token = hex::encode(raw);
+    let info = ControlInfo {
+        url: format!("http://{addr}"),
+        token: token.clone(),
+        pid: std::process::id(),
+        version: crate::VERSION.to_string(),
+    };
+    let file = control_file(kw.data_dir());
+    write_private(&file, &info)?;
+    let ctx = Ctx { kw: kw.clone(), token_hash: Sha256::digest(token.as_bytes()).into() };
+    let app = Router::new()
+        .route("/v1/hello", get(hello))
+        .route("/v1/call", post(call))
+        .route("/v1/limits", get(limits))
+        .route("/v1/vault", get(vault))
+        .route("/v1/vault/lock", post(vault_lock))
+        .route("/v1/vault/unlock", post(vault_unlock))
+        .layer(middleware::from_fn_with_state(ctx.clone(), authorize))
+        .with_state(ctx);
+    let stop = cancel.clone();
+    let join = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "the local control server stopped");
+        }
+    });
+    tracing::info!(url = %info.url, "local control API listening");
+    Ok(ControlServer { info, file, cancel, join })
+}
+
+/// Writes the control file readable by the user only, atomically (write, then rename).
+fn write_private(file: &std::path::Path, info: &ControlInfo) -> Result<(), Error> {
+    let bytes =
+        serde_json::to_vec(info).map_err(|e| Error::Config(format!("could not encode the control file: {e}")))?;
+    crate::vault::file::write_private(file, &bytes).map_err(|source| Error::Io {
+        action: "write the control file",
+        path: file.to_path_buf(),
+        source,
+    })
+}
+
+/// Accepts a request only with the right bearer token (compared as hashes, so the time taken
+/// says nothing about the token).
+async fn authorize(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| <[u8; 32]>::from(Sha256::digest(t.as_bytes())));
+    if given != Some(ctx.token_hash) {
+        return failure(StatusCode::UNAUTHORIZED, "unauthorized", "a valid control token is required".into());
+    }
+    next.run(req).await
+}
+
+fn failure(status: StatusCode, kind: &str, message: String) -> Response {
+    Failure { status, kind: kind.to_string(), message }.into_response()
+}
+
+/// An error answer: `{"error": {"kind", "message"}}` with an HTTP status.
+struct Failure {
+    status: StatusCode,
+    kind: String,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, kind: &str, message: String) -> Self {
+        Self { status, kind: kind.to_string(), message }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody { error: ErrorDetail { kind: self.kind, message: self.message } })).into_response()
+    }
+}
+
+/// Runs blocking core work off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Failure> + Send + 'static) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the request's task failed: {e}")))
+    })
+}
+
+async fn hello(State(ctx): State<Ctx>) -> Json<Hello> {
+    Json(Hello {
+        pid: std::process::id(),
+        version: crate::VERSION.to_string(),
+        data_dir: ctx.kw.data_dir().display().to_string(),
+        actor: ctx.kw.actor().as_str().to_string(),
+    })
+}
+
+async fn call(State(ctx): State<Ctx>, Json(body): Json<CallBody>) -> Response {
+    let raw = body.raw;
+    match ctx.kw.pipeline().call(body.request(CONTROL_CALLER)).await {
+        Ok(out) => Json(CallReply::from_outcome(&out, raw)).into_response(),
+        Err(e) => failure(StatusCode::BAD_GATEWAY, e.kind(), e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct LimitsQuery {
+    provider: Option<String>,
+}
+
+async fn limits(State(ctx): State<Ctx>, Query(q): Query<LimitsQuery>) -> Response {
+    let result = blocking(move || {
+        limit_views(&ctx.kw, q.provider.as_deref())
+            .map_err(|e| Failure::new(StatusCode::NOT_FOUND, e.kind(), e.to_string()))
+    })
+    .await;
+    match result {
+        Ok(views) => Json(views).into_response(),
+        Err(f) => f.into_response(),
+    }
+}
+
+async fn vault(State(ctx): State<Ctx>) -> Response {
+    Json(vault_view(&ctx.kw)).into_response()
+}
+
+fn no_vault_file() -> Response {
+    failure(
+        StatusCode::CONFLICT,
+        "notAllowed",
+        "keys are kept in the OS credential store; there is no vault file to lock or unlock".into(),
+    )
+}
+
+async fn vault_lock(State(ctx): State<Ctx>) -> Response {
+    let Some(file) = ctx.kw.vault_file() else { return no_vault_file() };
+    file.lock();
+    Json(vault_view(&ctx.kw)).into_response()
+}
+
+async fn vault_unlock(State(ctx): State<Ctx>, Json(body): Json<UnlockBody>) -> Response {
+    if ctx.kw.vault_file().is_none() {
+        return no_vault_file();
+    }
+    if body.seconds == 0 || Duration::from_secs(body.seconds) > MAX_UNLOCK {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            "invalidInput",
+            format!("seconds {} must be between 1 and {}", body.seconds, MAX_UNLOCK.as_secs()),
+        );
+    }
+    let UnlockBody { passphrase, seconds } = body;
+    let pass = SecretString::from(passphrase);
+    let kw = ctx.kw.clone();
+    let result = blocking(move || {
+        let Some(file) = kw.vault_file() else {
+            return Err(Failure::new(StatusCode::CONFLICT, "notAllowed", "there is no vault file".into()));
+        };
+        let now = chrono::Utc::now();
+        match file.unlock(&pass, Duration::from_secs(seconds)) {
+            Ok(_) => {
+                let _ = kw.audit().append(AuditEvent::new(Actor::Cli, AuditKind::VaultUnlocked), now);
+                Ok(())
+            }
+            Err(e) => {
+                if matches!(e, VaultError::WrongPassphrase { .. }) {
+                    let _ = kw.audit().append(AuditEvent::new(Actor::Cli, AuditKind::VaultUnlockFailed), now);
+                }
+                let kind = if matches!(e, VaultError::WrongPassphrase { .. }) { "wrongPassphrase" } else { "vault" };
+                Err(Failure::new(StatusCode::FORBIDDEN, kind, e.to_string()))
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(()) => Json(vault_view(&ctx.kw)).into_response(),
+        Err(f) => f.into_response(),
+    }
+}
