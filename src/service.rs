@@ -25,6 +25,14 @@ const KEY_REMINDERS: Duration = Duration::from_secs(6 * 3600);
 /// process changed them (a `keyward checks set` or `provider enable` from another process).
 const CHECK_SYNC: Duration = Duration::from_secs(15);
 
+/// How often the limits exchanges publish (Binance exchangeInfo) are read again.
+const PUBLISHED_LIMITS_EVERY: Duration = Duration::from_secs(6 * 3600);
+/// How soon a failed read of published limits is tried again.
+const PUBLISHED_LIMITS_RETRY: Duration = Duration::from_secs(5 * 60);
+
+/// The `caller` that Keyward's own housekeeping calls are recorded under.
+pub const KEYWARD_CALLER: &str = "keyward";
+
 /// Running services; stop them with [`Services::stop`].
 pub struct Services {
     cancel: CancellationToken,
@@ -78,6 +86,7 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
         (registry_changes, check_changes),
         cancel.clone(),
     )));
+    tasks.push(tokio::spawn(sync_published_limits(kw.clone(), kw.providers().watch(), cancel.clone())));
     tasks.push(tokio::spawn(monitor_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(limit_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(alert_ticks(kw.clone(), cancel.clone())));
@@ -184,6 +193,73 @@ impl Services {
     }
 }
 
+/// Reads the limits each enabled provider publishes about itself (its spec's
+/// `published_limits`) and hands them to the limiter: at start, when a provider is enabled or
+/// edited, and every [`PUBLISHED_LIMITS_EVERY`] (every [`PUBLISHED_LIMITS_RETRY`] after a
+/// failure). The call goes through the pipeline like any other, so it is rate-limited too.
+pub async fn refresh_published_limits(kw: &Keyward) -> Result<usize, Vec<String>> {
+    let registry = kw.providers().clone();
+    let entries = tokio::task::spawn_blocking(move || registry.list())
+        .await
+        .map_err(|e| vec![e.to_string()])?
+        .map_err(|e| vec![e.to_string()])?;
+    let mut applied = 0;
+    let mut failures = Vec::new();
+    for entry in entries.into_iter().filter(|e| e.enabled) {
+        let Some(source) = entry.spec.published_limits.clone() else { continue };
+        let req = crate::control::CallBody {
+            provider: entry.spec.id.clone(),
+            operation: source.operation.clone(),
+            no_cache: true,
+            raw: true,
+            ..Default::default()
+        }
+        .request(KEYWARD_CALLER);
+        let result = kw.pipeline().call(req).await.map_err(|e| e.to_string()).and_then(|out| {
+            crate::ratelimit::published::parse(source.format, &out.raw)
+                .map_err(|e| format!("{} {}: {e}", entry.spec.id, source.operation))
+        });
+        match result {
+            Ok(list) => {
+                let updates = kw.limiter().set_published(&entry.spec, list);
+                for u in &updates {
+                    tracing::info!(provider = %entry.spec.id, rule = %u.rule, from = ?u.from, to = ?u.to,
+                        "the exchange publishes a different limit; using it");
+                }
+                applied += 1;
+            }
+            Err(e) => {
+                tracing::warn!(provider = %entry.spec.id, error = %e, "could not read the published rate limits");
+                failures.push(e);
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(applied)
+    } else {
+        Err(failures)
+    }
+}
+
+async fn sync_published_limits(
+    kw: Keyward,
+    mut registry: tokio::sync::watch::Receiver<u64>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let wait = match refresh_published_limits(&kw).await {
+            Ok(_) => PUBLISHED_LIMITS_EVERY,
+            Err(_) => PUBLISHED_LIMITS_RETRY,
+        };
+        registry.borrow_and_update();
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = registry.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
 /// Monitor events → alert inputs: a state change, then one input per check while the
 /// provider stays in a bad state (so "down for N checks" rules can count).
 async fn monitor_bridge(kw: Keyward, cancel: CancellationToken) {
@@ -263,7 +339,7 @@ async fn limit_bridge(kw: Keyward, cancel: CancellationToken) {
             LimitEvent::Cleared { provider, limit: Some(limit), .. } => {
                 AlertInput::RateLimit { provider, limit, level: RateLimitLevel::Normal, used_pct: 0.0 }
             }
-            LimitEvent::Cleared { .. } | LimitEvent::Paused { .. } => continue,
+            LimitEvent::Cleared { .. } | LimitEvent::Paused { .. } | LimitEvent::Published { .. } => continue,
         };
         kw.alert_sender().send(input);
     }

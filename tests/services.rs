@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyward::monitor::{MonitorEvent, NewCheck};
+use keyward::ratelimit::LimitEvent;
 use keyward::vault::MemoryStore;
 use keyward::Keyward;
 use serde_json::json;
@@ -80,5 +81,47 @@ async fn a_check_added_while_running_is_scheduled_at_once() {
     let added = kw.monitor().add_check(new).expect("check added");
     let (_, id) = completed(&mut events, |_, id| id == added.id).await;
     assert_eq!(id, added.id);
+    services.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limits_binance_publishes_replace_the_preset_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = open(&dir);
+    let mock = mock_binance(&kw).await;
+    mock.route(
+        "GET /api/v3/exchangeInfo",
+        json!({"timezone": "UTC", "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 160000},
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 6100}
+        ], "symbols": []}),
+    );
+    kw.providers().set_enabled("binance", true).expect("enabled");
+    let mut events = kw.limiter().subscribe();
+    let services = keyward::service::start(&kw).await.expect("services start");
+    let updates = tokio::time::timeout(EVENT_TIMEOUT, async {
+        loop {
+            match events.recv().await {
+                Ok(LimitEvent::Published { provider, updates }) if provider == "binance" => return updates,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("limit events ended: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the published limits were read");
+    let changed: Vec<&str> = updates.iter().map(|u| u.rule.as_str()).collect();
+    assert_eq!(changed, vec!["orders_1s", "raw_requests", "request_weight"]);
+
+    let snap = kw.limiter().snapshot();
+    let weight = snap.iter().find(|s| s.provider == "binance" && s.limit_id == "request_weight").expect("weight");
+    assert_eq!(weight.limit, 1200.0);
+    assert!(weight.from_exchange);
+    let sapi = snap.iter().find(|s| s.provider == "binance" && s.limit_id == "sapi_ip_weight").expect("sapi");
+    assert!(!sapi.from_exchange, "a budget exchangeInfo does not list keeps the preset's numbers");
+    let asked = mock.seen().into_iter().find(|s| s.path == "/api/v3/exchangeInfo").expect("exchangeInfo was called");
+    assert_eq!(asked.query, "symbol=BTCUSDT", "one symbol keeps the answer small");
     services.stop().await;
 }

@@ -26,6 +26,7 @@ pub fn run(kw: &Keyward, provider: Option<&str>, json_out: bool) -> Result<(), C
                     s.provider.clone(),
                     s.limit.clone(),
                     s.scope.clone(),
+                    if s.from_exchange { "exchange".into() } else { "spec".into() },
                     format!("{:.0} / {:.0}", s.used, s.max),
                     format!("{:.0} %", s.percent),
                     s.resets_in_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
@@ -33,7 +34,7 @@ pub fn run(kw: &Keyward, provider: Option<&str>, json_out: bool) -> Result<(), C
                 ]
             })
             .collect();
-        table(&["PROVIDER", "LIMIT", "SCOPE", "USED", "%", "RESETS IN", "QUEUE"], &rows);
+        table(&["PROVIDER", "LIMIT", "SCOPE", "FROM", "USED", "%", "RESETS IN", "QUEUE"], &rows);
         match via {
             Some(v) => println!("(the live shared budget of {v})"),
             None => println!("(no Keyward is running on this data directory: this command's own view, empty until calls are made; start the app or `keyward serve` to share one budget)"),

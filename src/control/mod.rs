@@ -154,6 +154,9 @@ pub struct LimitView {
     pub paused_for_ms: Option<u64>,
     pub banned: bool,
     pub level: String,
+    /// The limit and window are what the exchange publishes (Binance exchangeInfo).
+    #[serde(default)]
+    pub from_exchange: bool,
 }
 
 impl From<&LimitStatus> for LimitView {
@@ -173,6 +176,7 @@ impl From<&LimitStatus> for LimitView {
             paused_for_ms: s.paused_for.map(ms),
             banned: s.banned,
             level: format!("{:?}", s.level).to_lowercase(),
+            from_exchange: s.from_exchange,
         }
     }
 }

@@ -65,8 +65,8 @@ pub use error::{FieldError, ProviderError, SpecError};
 pub use registry::{Origin, ProviderEntry, Registry};
 pub use spec::{
     op, required_class, AuthSpec, BodyKind, Discontinued, EndpointSpec, Environment, HttpMethod, OperationClass,
-    ProviderKind, ProviderSpec, RateLimitCounts, RateLimitKind, RateLimitRule, RateLimitScope, RetryPolicy, WeightBy,
-    DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS,
-    PRODUCTION, STANDARD_OPERATIONS,
+    ProviderKind, ProviderSpec, PublishedLimitsFormat, PublishedLimitsSource, RateLimitCounts, RateLimitKind,
+    RateLimitRule, RateLimitScope, RetryPolicy, WeightBy, DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS, PRODUCTION, STANDARD_OPERATIONS,
 };
 pub use validate::{is_valid_id, MAX_ID_LEN};

@@ -114,6 +114,10 @@ pub struct ProviderSpec {
     /// The provider's rate limits, consumed by the rate limiter.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_limits: Vec<RateLimitRule>,
+    /// Where the exchange publishes its current limits (Binance `exchangeInfo.rateLimits`);
+    /// while Keyward runs, what it publishes replaces the matching rules' numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_limits: Option<PublishedLimitsSource>,
     /// Service-specific settings (e.g. `api_version`, `tier`), free-form.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, toml::Value>,
@@ -491,11 +495,32 @@ impl ProviderKind {
 }
 
 /// One rate limit the provider enforces.
+/// An operation whose answer lists the exchange's current limits, and its format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedLimitsSource {
+    /// The operation to call (`exchange_info`).
+    pub operation: String,
+    pub format: PublishedLimitsFormat,
+}
+
+/// How to read published limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishedLimitsFormat {
+    /// `{"rateLimits": [{"rateLimitType", "interval", "intervalNum", "limit"}]}`.
+    Binance,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitRule {
     /// Unique within the spec (`request_weight`, `orders_1d`).
     pub id: String,
+    /// The exchange's name for this budget in its published limits (`REQUEST_WEIGHT`,
+    /// `ORDERS`); see [`ProviderSpec::published_limits`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
     pub kind: RateLimitKind,
     pub scope: RateLimitScope,
     /// Budget per window (or counter maximum, or monthly quota).

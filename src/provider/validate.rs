@@ -272,6 +272,15 @@ impl Validator {
                 self.push("status_operation", quote(status), format!("names no endpoint (endpoints: {known})"));
             }
         }
+        if let Some(source) = &s.published_limits {
+            if !s.endpoints.contains_key(&source.operation) {
+                self.push(
+                    "published_limits.operation",
+                    quote(&source.operation),
+                    format!("names no endpoint (endpoints: {known})"),
+                );
+            }
+        }
     }
 
     fn environments(&mut self, s: &ProviderSpec) {

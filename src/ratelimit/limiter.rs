@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use tokio::sync::{broadcast, watch};
 
+use super::published::{PublishedLimit, RuleUpdate};
 use super::status::{ClearReason, Level, LimitBreakdown, LimitEvent, LimitStatus};
 use super::timer::{Timer, TokioTimer};
 use super::window::{margin_for, ServerReport, Window, WindowMath, EPSILON, FOREVER};
@@ -133,6 +134,10 @@ struct ProviderState {
     /// The last granted call, to attribute usage headers the seam cannot pair with a request.
     last_op: Option<String>,
     last_key: Option<String>,
+    /// What the exchange last published about its limits (replaces matching rules' numbers).
+    published: Vec<PublishedLimit>,
+    /// Rules whose numbers come from `published`.
+    following: Vec<String>,
 }
 
 struct RuleState {
@@ -395,6 +400,8 @@ impl ProviderState {
             ban: None,
             last_op: None,
             last_key: None,
+            published: Vec::new(),
+            following: Vec::new(),
         }
     }
 
@@ -416,6 +423,16 @@ impl ProviderState {
 
     /// Reads a spec's rules, keeping the usage of rules whose timing did not change.
     fn apply(&mut self, spec: &ProviderSpec, cfg: &LimiterConfig, thresholds: Option<&HashMap<String, (f64, f64)>>) {
+        let merged;
+        let spec = if self.published.is_empty() {
+            self.following.clear();
+            spec
+        } else {
+            let (m, _, following) = super::published::apply(spec, &self.published);
+            self.following = following;
+            merged = m;
+            &merged
+        };
         let mut old = std::mem::take(&mut self.rules);
         self.rules = spec
             .rate_limits
@@ -927,6 +944,28 @@ impl Limiter {
         self.emit(events);
     }
 
+    /// Takes what the exchange published about its limits: from now on they replace the
+    /// numbers of `spec`'s rules that name them (see [`super::published`]). Returns the rules
+    /// whose numbers differ from the spec, and sends [`LimitEvent::Published`].
+    pub fn set_published(&self, spec: &ProviderSpec, published: Vec<PublishedLimit>) -> Vec<RuleUpdate> {
+        let (_, updates, _) = super::published::apply(spec, &published);
+        let now = self.shared.clock.now();
+        let mut events = Vec::new();
+        {
+            let mut st = self.lock();
+            let cfg = st.config;
+            let State { providers, thresholds, .. } = &mut *st;
+            let ps = providers.entry(spec.id.clone()).or_insert_with(|| ProviderState::new(&spec.id));
+            ps.published = published;
+            ps.apply(spec, &cfg, thresholds.get(&spec.id));
+            ps.loaded = true;
+            ps.pump(now, &cfg, &mut events);
+        }
+        events.push(LimitEvent::Published { provider: spec.id.clone(), updates: updates.clone() });
+        self.emit(events);
+        updates
+    }
+
     /// Re-reads a provider's spec from the registry (after the user edited it).
     pub async fn reload(&self, provider: &str) -> Result<(), ReloadError> {
         let registry = self.shared.registry.clone();
@@ -1012,7 +1051,7 @@ impl Limiter {
                 ps.clear_expired(now, &mut events);
                 let banned = ps.ban.is_some();
                 let paused_for = ps.ban.or(ps.pause).map(|until| to_std(until - now));
-                let ProviderState { id, rules, queue, .. } = ps;
+                let ProviderState { id, rules, queue, following, .. } = ps;
                 for (i, rs) in rules.iter_mut().enumerate() {
                     let RuleState { rule, warn_pct, critical_pct, limits, .. } = rs;
                     if limits.is_empty() {
@@ -1030,6 +1069,7 @@ impl Limiter {
                             paused_for,
                             banned,
                             level: Level::Normal,
+                            from_exchange: following.contains(&rule.id),
                         });
                     }
                     for (scope, ls) in limits.iter_mut() {
@@ -1053,6 +1093,7 @@ impl Limiter {
                             paused_for,
                             banned,
                             level: ls.level,
+                            from_exchange: following.contains(&rule.id),
                         });
                     }
                 }

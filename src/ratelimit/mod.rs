@@ -35,6 +35,7 @@
 //! to the millisecond, and the queue is a `BTreeMap` behind one mutex.
 
 mod limiter;
+pub mod published;
 mod status;
 mod timer;
 pub mod window;

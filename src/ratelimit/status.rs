@@ -68,6 +68,9 @@ pub enum LimitEvent {
     Banned { provider: String, scope: String, retry_after: Duration },
     /// A threshold (`limit` and `scope_key` set), a pause or a ban (both `None`) ended.
     Cleared { provider: String, limit: Option<String>, scope_key: Option<String>, reason: ClearReason },
+    /// The exchange published its limits; `updates` are the rules whose numbers now differ
+    /// from the spec.
+    Published { provider: String, updates: Vec<crate::ratelimit::published::RuleUpdate> },
 }
 
 impl LimitEvent {
@@ -77,7 +80,7 @@ impl LimitEvent {
             LimitEvent::Threshold { level, .. } => *level,
             LimitEvent::Paused { .. } => Level::Warn,
             LimitEvent::Banned { .. } => Level::Critical,
-            LimitEvent::Cleared { .. } => Level::Normal,
+            LimitEvent::Cleared { .. } | LimitEvent::Published { .. } => Level::Normal,
         }
     }
 
@@ -86,7 +89,8 @@ impl LimitEvent {
             LimitEvent::Threshold { provider, .. }
             | LimitEvent::Paused { provider, .. }
             | LimitEvent::Banned { provider, .. }
-            | LimitEvent::Cleared { provider, .. } => provider,
+            | LimitEvent::Cleared { provider, .. }
+            | LimitEvent::Published { provider, .. } => provider,
         }
     }
 }
@@ -114,6 +118,8 @@ pub struct LimitStatus {
     /// True while a 418 ban is in force.
     pub banned: bool,
     pub level: Level,
+    /// The limit and window are what the exchange published, not the spec's numbers.
+    pub from_exchange: bool,
 }
 
 /// Who spent a limit: weight charged by operation and by key label, largest first, since the

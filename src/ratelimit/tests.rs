@@ -25,6 +25,7 @@ struct Harness {
 fn rule(id: &str, kind: RateLimitKind, scope: RateLimitScope, limit: f64, interval_ms: Option<u64>) -> RateLimitRule {
     RateLimitRule {
         id: id.into(),
+        published: None,
         kind,
         scope,
         limit,

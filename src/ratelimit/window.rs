@@ -1030,6 +1030,7 @@ mod tests {
     fn window_for_rule_picks_the_kind_of_the_rule() {
         let rule = |kind, interval_ms, decay_per_sec| RateLimitRule {
             id: "r".into(),
+            published: None,
             kind,
             scope: crate::provider::RateLimitScope::Ip,
             limit: 10.0,
