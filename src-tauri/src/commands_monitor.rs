@@ -106,14 +106,14 @@ pub async fn chart_latency(
         let (hours, now) = (hours.clamp(1, MAX_LATENCY_HOURS), kw.monitor().clock().now());
         kw.monitor().flush();
         let bucket = Duration::from_secs(u64::from(hours) * 3600 / LATENCY_POINTS);
-        let points =
-            kw.monitor().latency_series(&provider, now - chrono::Duration::hours(i64::from(hours)), now, bucket)?;
+        let from = now - chrono::Duration::hours(i64::from(hours));
+        let points = kw.monitor().latency_series(&provider, from, now, bucket)?;
         let title = format!(
             "{} response time, last {}",
             name(&kw, &provider),
             if hours >= 48 && hours % 24 == 0 { format!("{} days", hours / 24) } else { format!("{hours} h") }
         );
-        Ok(charts::latency_chart(&title, &points, theme(dark), charts::DEFAULT_SIZE)?)
+        Ok(charts::latency_chart(&title, &points, (from, now), theme(dark), charts::DEFAULT_SIZE)?)
     })
     .await
 }

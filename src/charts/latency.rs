@@ -4,33 +4,34 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{ms, render_error, rgb, time_label, ChartError, Theme, FONT};
+use chrono::{DateTime, Utc};
+
 use crate::monitor::LatencyPoint;
 
 fn millis(d: Option<std::time::Duration>) -> Option<f64> {
     d.map(|d| d.as_secs_f64() * 1000.0)
 }
 
-/// Renders `points` (from `Monitor::latency_series`) as an SVG document.
+/// Renders `points` (from `Monitor::latency_series`) over the time range `range` (the window
+/// the user asked for, so the axis shows "the last 24 h" even when checks only started an
+/// hour ago) as an SVG document.
 pub fn latency_chart(
     title: &str,
     points: &[LatencyPoint],
+    range: (DateTime<Utc>, DateTime<Utc>),
     theme: Theme,
     size: (u32, u32),
 ) -> Result<String, ChartError> {
     let p = theme.palette();
-    let avg: Vec<(f64, f64)> = points.iter().filter_map(|pt| Some((ms(pt.start), millis(pt.avg)?))).collect();
-    let p95: Vec<(f64, f64)> = points.iter().filter_map(|pt| Some((ms(pt.start), millis(pt.p95)?))).collect();
-
-    let (mut x0, mut x1) =
-        points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), pt| (lo.min(ms(pt.start)), hi.max(ms(pt.start))));
-    if points.is_empty() {
-        let now = ms(chrono::Utc::now());
-        (x0, x1) = (now - 3_600_000.0, now);
-    }
+    let (x0, mut x1) = (ms(range.0), ms(range.1));
     if x1 - x0 < 60_000.0 {
-        x0 -= 30_000.0;
-        x1 += 30_000.0;
+        x1 = x0 + 60_000.0;
     }
+    let inside = |pt: &&LatencyPoint| (x0..=x1).contains(&ms(pt.start));
+    let avg: Vec<(f64, f64)> =
+        points.iter().filter(inside).filter_map(|pt| Some((ms(pt.start), millis(pt.avg)?))).collect();
+    let p95: Vec<(f64, f64)> =
+        points.iter().filter(inside).filter_map(|pt| Some((ms(pt.start), millis(pt.p95)?))).collect();
     let top = avg.iter().chain(p95.iter()).map(|(_, y)| *y).fold(0.0f64, f64::max);
     let y1 = if top <= 0.0 { 100.0 } else { top * 1.15 };
     let span = x1 - x0;
@@ -64,7 +65,7 @@ pub fn latency_chart(
             .draw()
             .map_err(|e| render_error(title, e))?;
 
-        if points.is_empty() {
+        if avg.is_empty() && p95.is_empty() {
             let muted = rgb(p.muted);
             let style = TextStyle::from((FONT, 14).into_font()).color(&muted).pos(Pos::new(HPos::Center, VPos::Center));
             chart

@@ -142,7 +142,10 @@ pub(crate) fn render_error(title: &str, e: impl std::fmt::Display) -> ChartError
 /// Formats a time axis value (Unix ms) for the span the axis covers.
 pub(crate) fn time_label(ms: f64, span_ms: f64) -> String {
     let Some(t) = Utc.timestamp_millis_opt(ms as i64).single() else { return String::new() };
-    let fmt = if span_ms <= 36.0 * 3_600_000.0 {
+    // About eight labels per axis: seconds when they would otherwise repeat.
+    let fmt = if span_ms <= 16.0 * 60_000.0 {
+        "%H:%M:%S"
+    } else if span_ms <= 36.0 * 3_600_000.0 {
         "%H:%M"
     } else if span_ms <= 8.0 * 86_400_000.0 {
         "%m-%d %H:%M"

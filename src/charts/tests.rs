@@ -66,6 +66,34 @@ fn assert_chart(svg: &str, title: &str, labels: &[&str]) {
     }
 }
 
+/// The 24 hours from `t0()`.
+fn day() -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    (t0(), t0() + chrono::Duration::hours(24))
+}
+
+#[test]
+fn latency_chart_spans_the_asked_range_with_distinct_time_labels() {
+    // Checks started five minutes before the end of a one-hour window.
+    let end = t0() + chrono::Duration::hours(1);
+    let points: Vec<LatencyPoint> = latency_points()
+        .into_iter()
+        .take(5)
+        .enumerate()
+        .map(|(i, mut p)| {
+            p.start = end - chrono::Duration::minutes(5 - i as i64);
+            p
+        })
+        .collect();
+    let svg = latency_chart("Last hour", &points, (t0(), end), Theme::Light, DEFAULT_SIZE).expect("render");
+    let labels: Vec<String> = texts(&svg).into_iter().filter(|t| t.len() == 5 && t.as_bytes()[2] == b':').collect();
+    assert!(labels.len() >= 4, "time labels across the hour: {labels:?}");
+    let mut distinct = labels.clone();
+    distinct.dedup();
+    assert_eq!(distinct, labels, "no label repeats");
+    let (first, last) = (labels.first().cloned().unwrap_or_default(), labels.last().cloned().unwrap_or_default());
+    assert!(first.as_str() <= "00:10" && last.as_str() >= "00:50", "the axis covers the whole hour: {labels:?}");
+}
+
 fn latency_points() -> Vec<LatencyPoint> {
     (0..96)
         .map(|i| {
@@ -126,7 +154,8 @@ fn timeline_rows() -> Vec<(String, Vec<StateSpan>)> {
 #[test]
 fn latency_chart_is_well_formed_svg_with_title_and_axis_labels() {
     for theme in [Theme::Light, Theme::Dark] {
-        let svg = latency_chart("Binance — response time", &latency_points(), theme, DEFAULT_SIZE).expect("render");
+        let svg =
+            latency_chart("Binance — response time", &latency_points(), day(), theme, DEFAULT_SIZE).expect("render");
         assert_chart(&svg, "Binance — response time", &["Time (UTC)", "Response time (ms)", "average", "p95"]);
         assert!(svg.contains(&Palette::css(theme.palette().background)), "themed background");
     }
@@ -134,7 +163,7 @@ fn latency_chart_is_well_formed_svg_with_title_and_axis_labels() {
 
 #[test]
 fn latency_chart_without_data_says_so() {
-    let svg = latency_chart("Empty", &[], Theme::Light, DEFAULT_SIZE).expect("render");
+    let svg = latency_chart("Empty", &[], day(), Theme::Light, DEFAULT_SIZE).expect("render");
     assert_chart(&svg, "Empty", &["Time (UTC)", "Response time (ms)", "No data yet"]);
 }
 
@@ -191,7 +220,7 @@ fn state_timeline_renders_a_single_row_and_no_rows() {
 
 #[test]
 fn titles_are_escaped() {
-    let svg = latency_chart("A & B <test>", &latency_points(), Theme::Light, DEFAULT_SIZE).expect("render");
+    let svg = latency_chart("A & B <test>", &latency_points(), day(), Theme::Light, DEFAULT_SIZE).expect("render");
     assert_well_formed(&svg);
     assert!(svg.contains("A &amp; B &lt;test&gt;"));
 }
@@ -206,7 +235,7 @@ fn renders_one_of_each_chart_to_target_charts_for_a_look() {
         let files = [
             (
                 format!("latency-{t}.svg"),
-                latency_chart("Binance — response time, last 24 h", &latency_points(), theme, DEFAULT_SIZE),
+                latency_chart("Binance — response time, last 24 h", &latency_points(), day(), theme, DEFAULT_SIZE),
             ),
             (
                 format!("uptime-{t}.svg"),
