@@ -38,6 +38,9 @@ pub struct LimitStatusDto {
     pub level: String,
     /// What the gauge shows: "banned", "paused", or the level.
     pub state: String,
+    /// The limit and window are what the exchange publishes (Binance exchangeInfo), not the
+    /// spec's numbers.
+    pub from_exchange: bool,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -67,6 +70,7 @@ pub fn status(s: &LimitStatus) -> LimitStatusDto {
             level.clone()
         },
         level,
+        from_exchange: s.from_exchange,
     }
 }
 

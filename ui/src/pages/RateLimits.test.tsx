@@ -49,6 +49,7 @@ const limit = (over: Partial<LimitStatusDto> = {}): LimitStatusDto => ({
   banned: false,
   level: "normal",
   state: "normal",
+  fromExchange: false,
   ...over,
 });
 
@@ -70,6 +71,18 @@ beforeEach(() => {
 });
 
 describe("rate limits page", () => {
+  it("says which limits follow what the exchange publishes", async () => {
+    const push = await renderStreaming();
+    push([
+      limit({ limit: 1200, fromExchange: true }),
+      limit({ limitId: "sapi_ip_weight", limit: 12000 }),
+    ]);
+    const published = await screen.findByTestId("gauge-published-binance-request_weight-ip");
+    expect(published.textContent).toBe("as published by the exchange");
+    expect(screen.getByTestId("gauge-used-binance-request_weight-ip").textContent).toContain("0 / 1,200");
+    expect(screen.queryByTestId("gauge-published-binance-sapi_ip_weight-ip")).toBeNull();
+  });
+
   it("tells the user to enable a provider when none is", async () => {
     api.providersList.mockResolvedValue([provider("binance", false)]);
     const push = await renderStreaming();

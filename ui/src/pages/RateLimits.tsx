@@ -188,6 +188,18 @@ function Gauge({ l, open, onToggle }: { l: LimitStatusDto; open: boolean; onTogg
           <strong>{l.limitId}</strong>
           <span class="hint">
             {scopeText(l)} · {KIND_LABEL[l.kind] ?? l.kind}
+            {l.fromExchange && (
+              <>
+                {" · "}
+                <span
+                  class="badge info"
+                  data-testid={`gauge-published-${id}`}
+                  title="The exchange publishes this limit; Keyward uses its numbers"
+                >
+                  as published by the exchange
+                </span>
+              </>
+            )}
           </span>
         </span>
         <span

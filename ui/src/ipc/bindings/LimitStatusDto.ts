@@ -39,4 +39,9 @@ level: string,
 /**
  * What the gauge shows: "banned", "paused", or the level.
  */
-state: string, };
+state: string, 
+/**
+ * The limit and window are what the exchange publishes (Binance exchangeInfo), not the
+ * spec's numbers.
+ */
+fromExchange: boolean, };
