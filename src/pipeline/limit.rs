@@ -28,6 +28,15 @@ pub struct Acquire<'a> {
     pub deadline: Option<Instant>,
 }
 
+/// The call a response answers (so a usage header shared by several budgets lands on the
+/// budget of that call, and per-key counts on its key, even with many calls in flight).
+#[derive(Debug, Clone, Copy)]
+pub struct Answered<'a> {
+    pub provider: &'a str,
+    pub operation: &'a str,
+    pub key_label: Option<&'a str>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {
     #[error("rate limit \"{limit}\" of {provider} would make this call wait {wait:?}, past its deadline")]
@@ -41,7 +50,7 @@ pub trait RateLimiter: Send + Sync + 'static {
     /// Waits until `req.weight` fits on every limit that applies, and charges it.
     fn acquire<'a>(&'a self, req: Acquire<'a>) -> BoxFuture<'a, Result<(), LimitError>>;
     /// Reconciles with what the server reported (usage headers, 429/418 with Retry-After).
-    fn observe(&self, provider: &str, status: u16, headers: &reqwest::header::HeaderMap);
+    fn observe(&self, call: Answered<'_>, status: u16, headers: &reqwest::header::HeaderMap);
 }
 
 /// No limits at all (providers without rules, and tests of other layers).
@@ -52,7 +61,7 @@ impl RateLimiter for Unlimited {
     fn acquire<'a>(&'a self, _req: Acquire<'a>) -> BoxFuture<'a, Result<(), LimitError>> {
         Box::pin(async { Ok(()) })
     }
-    fn observe(&self, _provider: &str, _status: u16, _headers: &reqwest::header::HeaderMap) {}
+    fn observe(&self, _call: Answered<'_>, _status: u16, _headers: &reqwest::header::HeaderMap) {}
 }
 
 mod async_trait_free {

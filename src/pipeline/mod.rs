@@ -429,7 +429,12 @@ impl Pipeline {
                 Ok(resp) => {
                     record.status = Some(resp.status);
                     record.bytes_in = resp.body.len() as u64;
-                    self.inner.limiter.observe(&spec.id, resp.status, &resp.headers);
+                    let answered = limit::Answered {
+                        provider: &spec.id,
+                        operation: &req.operation,
+                        key_label: key_label.as_deref(),
+                    };
+                    self.inner.limiter.observe(answered, resp.status, &resp.headers);
                     if (200..300).contains(&resp.status) {
                         match transform::parse(spec, &req.operation, &resp.body) {
                             Ok((raw, data)) => {

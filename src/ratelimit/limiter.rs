@@ -21,7 +21,7 @@ use super::status::{ClearReason, Level, LimitBreakdown, LimitEvent, LimitStatus}
 use super::timer::{Timer, TokioTimer};
 use super::window::{margin_for, ServerReport, Window, WindowMath, EPSILON, FOREVER};
 use crate::clock::Clock;
-use crate::pipeline::limit::{Acquire, LimitError, LimitFuture, Priority, RateLimiter};
+use crate::pipeline::limit::{Acquire, Answered, LimitError, LimitFuture, Priority, RateLimiter};
 use crate::provider::{ProviderError, ProviderSpec, RateLimitCounts, RateLimitRule, RateLimitScope, Registry};
 
 /// The name a 429 pause goes by in errors.
@@ -131,9 +131,6 @@ struct ProviderState {
     queue: BTreeMap<(Priority, u64), Waiter>,
     pause: Option<DateTime<Utc>>,
     ban: Option<DateTime<Utc>>,
-    /// The last granted call, to attribute usage headers the seam cannot pair with a request.
-    last_op: Option<String>,
-    last_key: Option<String>,
     /// What the exchange last published about its limits (replaces matching rules' numbers).
     published: Vec<PublishedLimit>,
     /// Rules whose numbers come from `published`.
@@ -376,15 +373,6 @@ fn charge_one(
     update_level(ls, &rule.id, *warn_pct, *critical_pct, provider, scope, now, events);
 }
 
-fn note_grant(last_op: &mut Option<String>, last_key: &mut Option<String>, op: &str, key: Option<&str>) {
-    if last_op.as_deref() != Some(op) {
-        *last_op = Some(op.to_string());
-    }
-    if last_key.as_deref() != key {
-        *last_key = key.map(str::to_string);
-    }
-}
-
 impl ProviderState {
     fn new(id: &str) -> Self {
         Self {
@@ -398,8 +386,6 @@ impl ProviderState {
             queue: BTreeMap::new(),
             pause: None,
             ban: None,
-            last_op: None,
-            last_key: None,
             published: Vec::new(),
             following: Vec::new(),
         }
@@ -600,7 +586,7 @@ impl ProviderState {
         }
         let health = req.operation == self.health_op;
         {
-            let Self { id, rules, ops, any_op, queue, pause, last_op, last_key, .. } = self;
+            let Self { id, rules, ops, any_op, queue, pause, .. } = self;
             let idxs = ops.get(req.operation).map_or(any_op.as_slice(), Vec::as_slice);
             if idxs.is_empty() && pause.is_none() {
                 return Attempt::Granted;
@@ -632,7 +618,6 @@ impl ProviderState {
                         let scope = scope_key(rs.rule.scope, req.key_label);
                         charge_one(rs, scope, &spend, id, cfg, now, events);
                     }
-                    note_grant(last_op, last_key, req.operation, req.key_label);
                     return Attempt::Granted;
                 }
             }
@@ -676,7 +661,7 @@ impl ProviderState {
         if self.queue.is_empty() {
             return;
         }
-        let Self { id, rules, queue, pause, ban, last_op, last_key, .. } = self;
+        let Self { id, rules, queue, pause, ban, .. } = self;
         if let Some(until) = *ban {
             let remaining = to_std(until - now);
             for (_, w) in std::mem::take(queue) {
@@ -720,7 +705,6 @@ impl ProviderState {
                     };
                     charge_one(rs, &c.scope, &spend, id, cfg, now, events);
                 }
-                note_grant(last_op, last_key, &w.operation, w.key_label.as_deref());
                 w.tx.send_replace(WaitState::Granted);
                 return false;
             }
@@ -750,6 +734,8 @@ impl ProviderState {
     fn sync_headers(
         &mut self,
         headers: &HeaderMap,
+        operation: &str,
+        key_label: Option<&str>,
         now: DateTime<Utc>,
         cfg: &LimiterConfig,
         events: &mut Vec<LimitEvent>,
@@ -760,15 +746,14 @@ impl ProviderState {
         // Only remaining-style reports come with a reset time (KuCoin, Bybit).
         let resets_in =
             if self.headers.iter().any(|b| b.reports == Reports::Remaining) { reset_in(headers, now) } else { None };
-        let Self { id, rules, headers: bindings, last_op, last_key, .. } = self;
+        let Self { id, rules, headers: bindings, .. } = self;
         for b in bindings.iter() {
             let Some(value) = headers.get(&b.name).and_then(number) else { continue };
             let Some(RuleState { rule, margin, warn_pct, critical_pct, limits }) = rules.get_mut(b.rule) else {
                 continue;
             };
-            // A header several rules share belongs to the rule of the call it answered; the
-            // seam does not say which call that was, so use the last one granted.
-            if b.shared && !last_op.as_deref().is_some_and(|op| rule.applies_to_operation(op)) {
+            // A header several rules share belongs to the rule of the call it answered.
+            if b.shared && !rule.applies_to_operation(operation) {
                 continue;
             }
             let mut report = match b.reports {
@@ -783,7 +768,7 @@ impl ProviderState {
             let scope: String = match rule.scope {
                 RateLimitScope::Ip => "ip".to_string(),
                 _ if limits.len() == 1 => limits[0].0.clone(),
-                _ => last_key.clone().unwrap_or_else(|| DEFAULT_SCOPE_KEY.to_string()),
+                _ => scope_key(rule.scope, key_label).to_string(),
             };
             let ls = limit_in(limits, rule, *margin, &scope, false, cfg);
             if ls.window.sync(report, now) {
@@ -1224,8 +1209,8 @@ impl RateLimiter for Limiter {
         })
     }
 
-    fn observe(&self, provider: &str, status: u16, headers: &HeaderMap) {
-        self.with_provider(provider, |ps, now, cfg, events| {
+    fn observe(&self, call: Answered<'_>, status: u16, headers: &HeaderMap) {
+        self.with_provider(call.provider, |ps, now, cfg, events| {
             match status {
                 429 => {
                     let retry_after = retry_after(headers, now).unwrap_or(cfg.default_retry_after);
@@ -1245,7 +1230,7 @@ impl RateLimiter for Limiter {
                 }
                 _ => {}
             }
-            ps.sync_headers(headers, now, cfg, events);
+            ps.sync_headers(headers, call.operation, call.key_label, now, cfg, events);
             ps.pump(now, cfg, events);
         });
     }

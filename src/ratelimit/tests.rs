@@ -9,11 +9,16 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::*;
 use crate::clock::FakeClock;
-use crate::pipeline::limit::{Acquire, LimitError, Priority, RateLimiter};
+use crate::pipeline::limit::{Acquire, Answered, LimitError, Priority, RateLimiter};
 use crate::provider::{RateLimitCounts, RateLimitKind, RateLimitRule, RateLimitScope, Registry};
 use crate::store::Store;
 
 const P: &str = "binance";
+
+/// The response to a call of `operation` on `provider` without a key.
+fn answer_to(provider: &'static str, operation: &'static str) -> Answered<'static> {
+    Answered { provider, operation, key_label: None }
+}
 
 struct Harness {
     limiter: Limiter,
@@ -339,9 +344,9 @@ async fn usage_headers_raise_the_local_count_and_never_lower_it() {
     let h = harness(vec![weight], LimiterConfig::default());
     h.timer.advance(Duration::from_secs(10));
     h.limiter.acquire(req("ticker", 2, Priority::MarketData)).await.expect("fits");
-    h.limiter.observe(P, 200, &headers(&[("x-mbx-used-weight-1m", "5870")]));
+    h.limiter.observe(answer_to(P, "ticker"), 200, &headers(&[("x-mbx-used-weight-1m", "5870")]));
     assert_eq!(status(&h, "request_weight", "ip").used, 5870.0);
-    h.limiter.observe(P, 200, &headers(&[("x-mbx-used-weight-1m", "12")]));
+    h.limiter.observe(answer_to(P, "ticker"), 200, &headers(&[("x-mbx-used-weight-1m", "12")]));
     assert_eq!(status(&h, "request_weight", "ip").used, 5870.0);
     // 5870 + 20 > 6000 - 120: the next heavy call waits for the next minute.
     let deadline = Some(Instant::now() + Duration::from_secs(1));
@@ -350,16 +355,19 @@ async fn usage_headers_raise_the_local_count_and_never_lower_it() {
 }
 
 #[tokio::test]
-async fn remaining_headers_shared_by_pools_go_to_the_pool_of_the_last_call() {
+async fn remaining_headers_shared_by_pools_go_to_the_pool_of_the_call_they_answer() {
     let h = harness_for("kucoin", None, LimiterConfig::default());
     let kucoin = |op: &'static str| Acquire { provider: "kucoin", ..req(op, 1, Priority::MarketData) };
+    // Two calls in flight: a ticker (public pool), then an open-orders read (spot pool).
     h.limiter.acquire(kucoin("ticker")).await.expect("fits");
+    h.limiter.acquire(kucoin("open_orders")).await.expect("fits");
+    // The ticker's answer arrives last-granted-second: it still lands on the public pool.
     let answer = headers(&[("gw-ratelimit-remaining", "1500"), ("gw-ratelimit-reset", "12000")]);
-    h.limiter.observe("kucoin", 200, &answer);
+    h.limiter.observe(answer_to("kucoin", "ticker"), 200, &answer);
     let public = status(&h, "public", "ip");
     assert_eq!((public.used, public.resets_in), (500.0, Some(Duration::from_secs(12))));
-    // The spot pool (4000) did not answer this call and is untouched.
-    assert_eq!(status(&h, "spot", "default").used, 0.0);
+    // The spot pool holds only its own call's charge.
+    assert_eq!(status(&h, "spot", "default").used, 1.0);
 }
 
 #[tokio::test]
@@ -370,7 +378,7 @@ async fn bybit_limit_status_and_reset_timestamp_sync_the_per_uid_window() {
     let now_ms = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).single().expect("date").timestamp_millis();
     let reset = (now_ms + 400).to_string();
     h.limiter.observe(
-        "bybit",
+        Answered { provider: "bybit", operation: "place_order", key_label: Some("main") },
         200,
         &headers(&[("X-Bapi-Limit-Status", "4"), ("X-Bapi-Limit-Reset-Timestamp", &reset)]),
     );
@@ -382,7 +390,7 @@ async fn bybit_limit_status_and_reset_timestamp_sync_the_per_uid_window() {
 async fn a_429_pauses_the_provider_until_retry_after() {
     let h = harness(vec![fixed("request_weight", 6000.0, 60_000)], LimiterConfig::default());
     let mut events = h.limiter.subscribe();
-    h.limiter.observe(P, 429, &headers(&[("retry-after", "3")]));
+    h.limiter.observe(answer_to(P, "ticker"), 429, &headers(&[("retry-after", "3")]));
     assert_eq!(
         drain(&mut events),
         [LimitEvent::Paused { provider: P.into(), status: 429, retry_after: Duration::from_secs(3) }]
@@ -400,7 +408,7 @@ async fn a_429_pauses_the_provider_until_retry_after() {
         .any(|e| matches!(e, LimitEvent::Cleared { reason: ClearReason::PauseEnded, .. })));
 
     // Without Retry-After the pause is one second.
-    h.limiter.observe(P, 429, &HeaderMap::new());
+    h.limiter.observe(answer_to(P, "ticker"), 429, &HeaderMap::new());
     assert_eq!(status(&h, "request_weight", "ip").paused_for, Some(Duration::from_secs(1)));
 }
 
@@ -411,7 +419,7 @@ async fn a_418_blocks_every_call_until_the_ban_ends_and_raises_a_critical_event(
     let mut events = h.limiter.subscribe();
     let queued = spawn_acquire(&h, req("ticker", 1, Priority::MarketData));
     settle().await;
-    h.limiter.observe(P, 418, &headers(&[("Retry-After", "120")]));
+    h.limiter.observe(answer_to(P, "ticker"), 418, &headers(&[("Retry-After", "120")]));
     match finish(queued).await {
         Err(LimitError::Blocked { limit, remaining, .. }) => {
             assert_eq!((limit.as_str(), remaining), ("ip", Duration::from_secs(120)))
