@@ -1,19 +1,26 @@
 //! Keys page commands. Thin: parse, one core call, DTO out.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use keyward::keys::{NewKey, RevealPurpose, Scopes};
-use keyward::vault::{ExposeSecret, SecretString};
-use tauri::{AppHandle, Runtime, State};
+use keyward::keys::{KeyError, NewKey, RevealPurpose, Scopes};
+use keyward::vault::{ExposeSecret, KdfParams, SecretString, VaultError, MIN_PASSPHRASE_CHARS};
+use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 
 use crate::commands::blocking;
 use crate::dto::CommandError;
-use crate::dto_keys::{self as kdto, KeyDto, KeyVersionDto, NewKeyDto, PermissionReportDto, RotateDto, RotationDto};
+use crate::dto_keys::{
+    self as kdto, BackupExportDto, BackupImportDto, KeyDto, KeyVersionDto, NewKeyDto, PermissionReportDto, RotateDto,
+    RotationDto,
+};
 use crate::AppState;
 
 /// A copied secret is cleared from the clipboard after this long, if it is still there.
 pub const CLIPBOARD_CLEAR_AFTER: Duration = Duration::from_secs(30);
+
+/// File extension of key backups.
+pub const BACKUP_EXTENSION: &str = "kwbackup";
 
 fn parse_date(s: &str) -> Result<chrono::DateTime<chrono::Utc>, CommandError> {
     chrono::DateTime::parse_from_rfc3339(s)
@@ -169,4 +176,208 @@ pub async fn key_check(
         .await
         .map_err(|e| CommandError::new(e.kind(), e.to_string()))?;
     Ok(PermissionReportDto::from(&report))
+}
+
+/// Where "Export backup" suggests writing: `keyward-keys-YYYY-MM-DD.kwbackup` in the home
+/// folder (`-2`, `-3`, … when that file exists already, since a backup is never overwritten).
+#[tauri::command]
+pub async fn keys_backup_default_path<R: Runtime>(app: AppHandle<R>) -> Result<String, CommandError> {
+    let home =
+        app.path().home_dir().map_err(|e| CommandError::new("io", format!("could not find the home folder: {e}")))?;
+    let stem = format!("keyward-keys-{}", chrono::Local::now().format("%Y-%m-%d"));
+    let path = (1..100)
+        .map(|n| if n == 1 { format!("{stem}.{BACKUP_EXTENSION}") } else { format!("{stem}-{n}.{BACKUP_EXTENSION}") })
+        .map(|name| home.join(name))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| home.join(format!("{stem}.{BACKUP_EXTENSION}")));
+    Ok(path.display().to_string())
+}
+
+fn backup_path(path: &str) -> Result<PathBuf, CommandError> {
+    let p = PathBuf::from(path.trim());
+    if !p.is_absolute() {
+        return Err(CommandError::new("invalid", format!("path \"{path}\" is not a full path to a file")));
+    }
+    Ok(p)
+}
+
+/// The core's errors, with a wrong passphrase said in terms of the backup (no message ever
+/// holds the passphrase).
+fn backup_error(path: &Path, e: KeyError) -> CommandError {
+    match e {
+        KeyError::Vault(VaultError::WrongPassphrase { .. }) => CommandError::new(
+            "wrongPassphrase",
+            format!("wrong passphrase for the backup {}; nothing was imported", path.display()),
+        ),
+        other => other.into(),
+    }
+}
+
+/// Writes every key (metadata and active secrets) to a new encrypted backup at `path`.
+#[tauri::command]
+pub async fn keys_export_backup(
+    state: State<'_, AppState>,
+    path: String,
+    passphrase: String,
+) -> Result<BackupExportDto, CommandError> {
+    let passphrase = SecretString::from(passphrase);
+    let chars = passphrase.expose_secret().chars().count();
+    if chars < MIN_PASSPHRASE_CHARS {
+        return Err(CommandError::new(
+            "invalid",
+            format!("passphrase: a backup passphrase needs at least {MIN_PASSPHRASE_CHARS} characters (this one has {chars})"),
+        ));
+    }
+    let path = backup_path(&path)?;
+    blocking(&state, move |kw| {
+        let n =
+            kw.keys().export_backup(&path, &passphrase, KdfParams::default()).map_err(|e| backup_error(&path, e))?;
+        Ok(BackupExportDto { path: path.display().to_string(), exported: u32::try_from(n).unwrap_or(u32::MAX) })
+    })
+    .await
+}
+
+/// Adds every key of the backup at `path` that does not exist here yet.
+#[tauri::command]
+pub async fn keys_import_backup(
+    state: State<'_, AppState>,
+    path: String,
+    passphrase: String,
+) -> Result<BackupImportDto, CommandError> {
+    let passphrase = SecretString::from(passphrase);
+    if passphrase.expose_secret().is_empty() {
+        return Err(CommandError::new("invalid", "passphrase: enter the passphrase the backup was written with"));
+    }
+    let path = backup_path(&path)?;
+    blocking(&state, move |kw| {
+        let report = kw.keys().import_backup(&path, &passphrase).map_err(|e| backup_error(&path, e))?;
+        Ok(kdto::backup_import(&path, &report))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::test_support::{boot, core, invoke};
+
+    const PASS: &str = "correct horse battery";
+
+    fn add_key(webview: &tauri::WebviewWindow<tauri::test::MockRuntime>, label: &str, secret: &str) {
+        invoke(
+            webview,
+            "key_add",
+            json!({"input": {
+                "provider": "binance", "label": label, "environment": null, "apiKey": format!("{label}-public-Bx9Q"),
+                "secret": secret, "passphrase": null, "scopes": ["read"], "expiresAt": null, "notes": ""
+            }}),
+        )
+        .expect("key_add");
+    }
+
+    fn labels(webview: &tauri::WebviewWindow<tauri::test::MockRuntime>) -> Vec<String> {
+        let list = invoke(webview, "keys_list", json!({})).expect("keys_list");
+        list.as_array().expect("keys").iter().filter_map(|k| k["label"].as_str().map(String::from)).collect()
+    }
+
+    #[test]
+    fn a_backup_exported_here_brings_the_keys_back_into_a_fresh_app() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let file = out.path().join("keys.kwbackup");
+        let (_a_dir, a) = core();
+        let (_a, source) = boot(a);
+        add_key(&source, "main", "CANARY-secret-main-1");
+        add_key(&source, "bot", "CANARY-secret-bot-2");
+        let done =
+            invoke(&source, "keys_export_backup", json!({"path": file.display().to_string(), "passphrase": PASS}))
+                .expect("export");
+        assert_eq!(done, json!({"path": file.display().to_string(), "exported": 2}));
+        let bytes = std::fs::read(&file).expect("backup file");
+        assert!(!bytes.windows(11).any(|w| w == b"CANARY-secr"), "the backup is encrypted");
+
+        let again =
+            invoke(&source, "keys_export_backup", json!({"path": file.display().to_string(), "passphrase": PASS}))
+                .expect_err("a backup is never overwritten");
+        assert!(again["message"].as_str().unwrap_or_default().contains("already exists"), "{again}");
+
+        let (_b_dir, b) = core();
+        let (_b, fresh) = boot(b);
+        assert!(labels(&fresh).is_empty());
+        let report =
+            invoke(&fresh, "keys_import_backup", json!({"path": file.display().to_string(), "passphrase": PASS}))
+                .expect("import");
+        let mut imported: Vec<&str> =
+            report["imported"].as_array().expect("imported").iter().filter_map(Value::as_str).collect();
+        imported.sort_unstable();
+        assert_eq!(imported, ["binance/bot", "binance/main"]);
+        assert_eq!(report["skipped"], json!([]));
+        let mut now_here = labels(&fresh);
+        now_here.sort();
+        assert_eq!(now_here, ["bot", "main"]);
+        let secret = invoke(&fresh, "key_reveal", json!({"provider": "binance", "label": "main"})).expect("reveal");
+        assert_eq!(secret, "CANARY-secret-main-1");
+
+        let twice =
+            invoke(&fresh, "keys_import_backup", json!({"path": file.display().to_string(), "passphrase": PASS}))
+                .expect("second import");
+        assert_eq!(twice["imported"], json!([]));
+        assert_eq!(twice["skipped"].as_array().map(Vec::len), Some(2), "existing keys are left alone: {twice}");
+    }
+
+    #[test]
+    fn a_wrong_or_short_passphrase_is_refused_without_repeating_it() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let file = out.path().join("keys.kwbackup");
+        let path = file.display().to_string();
+        let (_dir, kw) = core();
+        let (_app, webview) = boot(kw);
+        add_key(&webview, "main", "CANARY-secret-main-1");
+
+        let short = invoke(&webview, "keys_export_backup", json!({"path": path, "passphrase": "Xy7#q"}))
+            .expect_err("too short");
+        assert_eq!(short["kind"], "invalid");
+        let message = short["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("passphrase:") && message.contains("at least 8") && message.contains("has 5"),
+            "{message}"
+        );
+        assert!(!message.contains("Xy7#q"), "{message}");
+        assert!(!file.exists(), "nothing was written");
+
+        let relative = invoke(&webview, "keys_export_backup", json!({"path": "keys.kwbackup", "passphrase": PASS}))
+            .expect_err("relative path");
+        assert!(relative["message"].as_str().unwrap_or_default().contains("\"keys.kwbackup\""), "{relative}");
+
+        invoke(&webview, "keys_export_backup", json!({"path": path, "passphrase": PASS})).expect("export");
+        invoke(&webview, "key_remove", json!({"provider": "binance", "label": "main"})).expect("remove");
+        let wrong = invoke(&webview, "keys_import_backup", json!({"path": path, "passphrase": "not the passphrase"}))
+            .expect_err("wrong passphrase");
+        assert_eq!(wrong["kind"], "wrongPassphrase");
+        let message = wrong["message"].as_str().unwrap_or_default();
+        assert!(message.contains("wrong passphrase") && message.contains(&path), "{message}");
+        assert!(!message.contains("not the passphrase") && !message.contains(PASS), "{message}");
+        assert!(labels(&webview).is_empty(), "nothing was imported");
+
+        let missing = invoke(
+            &webview,
+            "keys_import_backup",
+            json!({"path": out.path().join("nope.kwbackup").display().to_string(), "passphrase": PASS}),
+        )
+        .expect_err("no such file");
+        assert!(missing["message"].as_str().unwrap_or_default().contains("does not exist"), "{missing}");
+    }
+
+    #[test]
+    fn the_suggested_backup_file_is_a_dated_file_in_the_home_folder() {
+        let (_dir, kw) = core();
+        let (_app, webview) = boot(kw);
+        let path = invoke(&webview, "keys_backup_default_path", json!({})).expect("default path");
+        let path = std::path::PathBuf::from(path.as_str().expect("text"));
+        assert!(path.is_absolute(), "{path:?}");
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+        assert!(name.starts_with(&format!("keyward-keys-{today}")) && name.ends_with(".kwbackup"), "{name}");
+        assert!(!path.exists(), "never an existing file");
+    }
 }

@@ -9,7 +9,9 @@ use tauri::State;
 
 use crate::commands::blocking;
 use crate::dto::CommandError;
-use crate::dto_monitor::{self as mdto, CheckConfigDto, CheckRunDto, ProviderHealthDto, ProviderStatusDto};
+use crate::dto_monitor::{
+    self as mdto, CheckConfigDto, CheckInputDto, CheckRunDto, MonitorSettingsDto, ProviderHealthDto, ProviderStatusDto,
+};
 use crate::AppState;
 
 /// How far back a provider's detail lists incidents.
@@ -144,6 +146,78 @@ pub async fn checks_run(state: State<'_, AppState>, provider: String) -> Result<
     Ok(out)
 }
 
+/// Every check of a provider, disabled ones included.
+#[tauri::command]
+pub async fn checks_list(state: State<'_, AppState>, provider: String) -> Result<Vec<CheckConfigDto>, CommandError> {
+    blocking(&state, move |kw| {
+        let entry = kw.providers().get(&provider)?;
+        Ok(kw.monitor().checks(Some(&entry.spec.id))?.iter().map(CheckConfigDto::from).collect())
+    })
+    .await
+}
+
+/// Adds a check of one of the provider's operations; the running scheduler picks it up.
+#[tauri::command]
+pub async fn check_add(
+    state: State<'_, AppState>,
+    provider: String,
+    input: CheckInputDto,
+) -> Result<CheckConfigDto, CommandError> {
+    blocking(&state, move |kw| {
+        let spec = kw.providers().get(&provider)?.spec;
+        Ok(CheckConfigDto::from(&kw.monitor().add_check(input.new_check(&spec)?)?))
+    })
+    .await
+}
+
+/// Changes a check (operation, interval, timeout, expected status, latency threshold, on/off).
+#[tauri::command]
+pub async fn check_update(
+    state: State<'_, AppState>,
+    id: i64,
+    input: CheckInputDto,
+) -> Result<CheckConfigDto, CommandError> {
+    blocking(&state, move |kw| {
+        let current = kw.monitor().check(id)?;
+        let check = input.changed(&kw.providers().get(&current.provider)?.spec, current)?;
+        kw.monitor().update_check(&check)?;
+        Ok(CheckConfigDto::from(&kw.monitor().check(id)?))
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn check_remove(state: State<'_, AppState>, id: i64) -> Result<(), CommandError> {
+    blocking(&state, move |kw| Ok(kw.monitor().remove_check(id)?)).await
+}
+
+/// The provider's state-machine settings (defaults merged with its own).
+#[tauri::command]
+pub async fn monitor_settings_get(
+    state: State<'_, AppState>,
+    provider: String,
+) -> Result<MonitorSettingsDto, CommandError> {
+    blocking(&state, move |kw| {
+        let entry = kw.providers().get(&provider)?;
+        Ok(MonitorSettingsDto::from(&kw.monitor().provider_settings(&entry.spec.id)))
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn monitor_settings_set(
+    state: State<'_, AppState>,
+    provider: String,
+    settings: MonitorSettingsDto,
+) -> Result<MonitorSettingsDto, CommandError> {
+    blocking(&state, move |kw| {
+        let id = kw.providers().get(&provider)?.spec.id;
+        kw.monitor().set_provider_settings(&id, settings.apply(kw.monitor().provider_settings(&id)))?;
+        Ok(MonitorSettingsDto::from(&kw.monitor().provider_settings(&id)))
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
@@ -230,5 +304,122 @@ mod tests {
             let svg = svg.as_str().expect("SVG text");
             assert!(svg.starts_with("<svg") && svg.contains(title), "{cmd}: {}", &svg[..svg.len().min(200)]);
         }
+    }
+
+    fn check_input(operation: &str, interval_secs: f64) -> Value {
+        json!({
+            "operation": operation, "intervalSecs": interval_secs, "timeoutSecs": 5, "expectStatus": null,
+            "degradedAboveMs": 800, "enabled": true
+        })
+    }
+
+    fn list(webview: &tauri::WebviewWindow<tauri::test::MockRuntime>) -> Vec<Value> {
+        invoke(webview, "checks_list", json!({"provider": "binance"}))
+            .expect("checks_list")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn checks_are_added_changed_switched_off_and_removed_and_the_list_shows_them_all() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_app, webview) = boot(core(dir.path()));
+        assert!(list(&webview).is_empty());
+
+        let time =
+            invoke(&webview, "check_add", json!({"provider": "binance", "input": check_input("server_time", 30.0)}))
+                .expect("add server_time");
+        assert_eq!(time["operation"], "server_time");
+        assert_eq!(time["kind"], "operation");
+        assert_eq!(time["intervalMs"], 30_000);
+        assert_eq!(time["timeoutMs"], 5_000);
+        assert_eq!(time["degradedAboveMs"], 800);
+        assert_eq!(time["expectStatus"], Value::Null);
+        let status =
+            invoke(&webview, "check_add", json!({"provider": "binance", "input": check_input("system_status", 60.0)}))
+                .expect("add system_status");
+        assert_eq!(status["kind"], "status", "the spec's status operation makes a status check");
+        let dup =
+            invoke(&webview, "check_add", json!({"provider": "binance", "input": check_input("server_time", 30.0)}))
+                .expect_err("one check per operation name");
+        assert_eq!(dup["kind"], "duplicate");
+
+        let mut changed = check_input("server_time", 90.0);
+        changed["expectStatus"] = json!(204);
+        changed["enabled"] = json!(false);
+        let updated = invoke(&webview, "check_update", json!({"id": time["id"], "input": changed})).expect("update");
+        assert_eq!(updated["intervalMs"], 90_000);
+        let checks = list(&webview);
+        assert_eq!(checks.len(), 2, "disabled checks are listed too: {checks:?}");
+        let seen = checks.iter().find(|c| c["id"] == time["id"]).expect("server_time listed");
+        assert_eq!(seen["intervalMs"], 90_000);
+        assert_eq!(seen["expectStatus"], 204);
+        assert_eq!(seen["enabled"], false);
+        let health = invoke(&webview, "provider_health", json!({"provider": "binance"})).expect("provider_health");
+        assert_eq!(health["checks"].as_array().map(Vec::len), Some(2));
+
+        invoke(&webview, "check_remove", json!({"id": status["id"]})).expect("remove");
+        let left: Vec<Value> = list(&webview).iter().map(|c| c["operation"].clone()).collect();
+        assert_eq!(left, [json!("server_time")]);
+        let gone = invoke(&webview, "check_remove", json!({"id": status["id"]})).expect_err("already removed");
+        assert_eq!(gone["kind"], "notFound");
+    }
+
+    #[test]
+    fn invalid_check_settings_are_refused_with_the_field_and_value_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_app, webview) = boot(core(dir.path()));
+        let check =
+            invoke(&webview, "check_add", json!({"provider": "binance", "input": check_input("server_time", 30.0)}))
+                .expect("add");
+
+        let err =
+            invoke(&webview, "check_update", json!({"id": check["id"], "input": check_input("server_time", 0.5)}))
+                .expect_err("interval below the minimum");
+        assert_eq!(err["kind"], "badRequest");
+        assert!(err["message"].as_str().unwrap_or_default().contains("interval 500 ms"), "{err}");
+        assert_eq!(list(&webview)[0]["intervalMs"], 30_000, "nothing changed");
+
+        let err = invoke(&webview, "check_add", json!({"provider": "binance", "input": check_input("ticker", -3.0)}))
+            .expect_err("negative interval");
+        assert!(err["message"].as_str().unwrap_or_default().contains("interval -3 s"), "{err}");
+
+        let mut bad_status = check_input("server_time", 30.0);
+        bad_status["expectStatus"] = json!(700);
+        let err = invoke(&webview, "check_update", json!({"id": check["id"], "input": bad_status})).expect_err("700");
+        assert!(err["message"].as_str().unwrap_or_default().contains("expected status 700"), "{err}");
+
+        let err =
+            invoke(&webview, "check_add", json!({"provider": "binance", "input": check_input("moon_price", 30.0)}))
+                .expect_err("not an operation of binance");
+        assert!(err["message"].as_str().unwrap_or_default().contains("\"moon_price\""), "{err}");
+        let err = invoke(&webview, "check_add", json!({"provider": "nope", "input": check_input("ping", 30.0)}))
+            .expect_err("unknown provider");
+        assert_eq!(err["kind"], "notFound");
+        assert_eq!(list(&webview).len(), 1);
+    }
+
+    #[test]
+    fn state_machine_settings_are_read_and_changed_per_provider() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_app, webview) = boot(core(dir.path()));
+        let defaults = invoke(&webview, "monitor_settings_get", json!({"provider": "binance"})).expect("get");
+        assert_eq!(defaults["confirmations"], 2);
+        let wanted = json!({"confirmations": 3, "errorRate": 0.5, "latencyFactor": 2.5});
+        let saved =
+            invoke(&webview, "monitor_settings_set", json!({"provider": "binance", "settings": wanted})).expect("set");
+        assert_eq!(saved, wanted);
+        assert_eq!(invoke(&webview, "monitor_settings_get", json!({"provider": "binance"})).expect("get"), wanted);
+        assert_eq!(invoke(&webview, "monitor_settings_get", json!({"provider": "kraken"})).expect("kraken"), defaults);
+
+        let err = invoke(
+            &webview,
+            "monitor_settings_set",
+            json!({"provider": "binance", "settings": {"confirmations": 0, "errorRate": 0.5, "latencyFactor": 2.5}}),
+        )
+        .expect_err("zero confirmations");
+        assert_eq!(err["kind"], "badRequest");
+        assert!(err["message"].as_str().unwrap_or_default().contains("confirmations 0"), "{err}");
     }
 }

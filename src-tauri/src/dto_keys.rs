@@ -153,3 +153,33 @@ impl From<&PermissionReport> for PermissionReportDto {
         }
     }
 }
+
+/// What "Export backup" wrote.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct BackupExportDto {
+    pub path: String,
+    /// Keys written to the backup.
+    pub exported: u32,
+}
+
+/// What "Import backup" did: keys added, and keys left alone because they already exist.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct BackupImportDto {
+    pub path: String,
+    /// "provider/label" of every key added.
+    pub imported: Vec<String>,
+    /// "provider/label" of every key that already existed (left as it was).
+    pub skipped: Vec<String>,
+}
+
+pub fn backup_import(path: &std::path::Path, r: &keyward::keys::ImportReport) -> BackupImportDto {
+    BackupImportDto {
+        path: path.display().to_string(),
+        imported: r.imported.iter().map(|k| format!("{}/{}", k.provider, k.label)).collect(),
+        skipped: r.skipped.clone(),
+    }
+}

@@ -1,12 +1,16 @@
 //! Monitor DTOs for the Status page: provider states, uptime, incidents, checks.
 
-use serde::Serialize;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use keyward::charts::ChartError;
 use keyward::monitor::{
-    CheckConfig, CheckResult, Incident, LastCheck, MonitorError, ProviderStatus, Uptime, UptimeWindow,
+    CheckConfig, CheckKind, CheckResult, Incident, LastCheck, MonitorError, NewCheck, ProviderStatus, StateConfig,
+    Uptime, UptimeWindow,
 };
+use keyward::provider::ProviderSpec;
 
 use crate::dto::CommandError;
 
@@ -130,6 +134,11 @@ pub struct CheckConfigDto {
     pub interval_ms: u64,
     #[ts(type = "number")]
     pub timeout_ms: u64,
+    /// `null`: any 2xx counts as healthy.
+    pub expect_status: Option<u16>,
+    /// Slower than this counts as degraded; `null`: only the provider's own baseline decides.
+    #[ts(type = "number | null")]
+    pub degraded_above_ms: Option<u64>,
     pub enabled: bool,
 }
 
@@ -142,7 +151,143 @@ impl From<&CheckConfig> for CheckConfigDto {
             operation: c.operation.clone(),
             interval_ms: millis(c.interval),
             timeout_ms: millis(c.timeout),
+            expect_status: c.expect_status,
+            degraded_above_ms: c.degraded_above.map(millis),
             enabled: c.enabled,
+        }
+    }
+}
+
+/// What the Status page's check form sends, for a new check and for a change.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct CheckInputDto {
+    /// One of the provider's operations.
+    pub operation: String,
+    /// Seconds between two runs (fractions allowed; the core's minimum is 1 s).
+    pub interval_secs: f64,
+    /// Seconds before a run counts as failed (the core's minimum is 0.1 s).
+    pub timeout_secs: f64,
+    /// `null`: any 2xx.
+    pub expect_status: Option<u32>,
+    #[ts(type = "number | null")]
+    pub degraded_above_ms: Option<u64>,
+    pub enabled: bool,
+}
+
+fn bad(message: String) -> CommandError {
+    CommandError::new("badRequest", message)
+}
+
+/// Larger than any sensible interval (about 31 years); keeps the conversion from overflowing.
+const MAX_SECS: f64 = 1e9;
+
+fn seconds(field: &str, v: f64) -> Result<Duration, CommandError> {
+    if !(0.0..=MAX_SECS).contains(&v) {
+        return Err(bad(format!("{field} {v} s is not a number of seconds")));
+    }
+    // Whole milliseconds, as the core stores them.
+    Ok(Duration::from_millis((v * 1000.0).round() as u64))
+}
+
+/// The form's values, checked against the provider spec and converted.
+struct CheckFields {
+    kind: CheckKind,
+    interval: Duration,
+    timeout: Duration,
+    expect_status: Option<u16>,
+    degraded_above: Option<Duration>,
+}
+
+impl CheckInputDto {
+    /// The operation must be one of `spec`'s, and the spec's status operation makes a status
+    /// check. Ranges (minimum interval and timeout, HTTP status) are the core's to check.
+    fn fields(&self, spec: &ProviderSpec) -> Result<CheckFields, CommandError> {
+        if !spec.has_operation(&self.operation) {
+            return Err(bad(format!(
+                "operation \"{}\" is not an operation of provider \"{}\"; choose one of: {}",
+                self.operation,
+                spec.id,
+                spec.endpoints.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(CheckFields {
+            kind: if spec.status_operation.as_deref() == Some(self.operation.as_str()) {
+                CheckKind::Status
+            } else {
+                CheckKind::Operation
+            },
+            interval: seconds("interval", self.interval_secs)?,
+            timeout: seconds("timeout", self.timeout_secs)?,
+            expect_status: self
+                .expect_status
+                .map(|s| u16::try_from(s).map_err(|_| bad(format!("expected status {s} is not an HTTP status"))))
+                .transpose()?,
+            degraded_above: self.degraded_above_ms.map(Duration::from_millis),
+        })
+    }
+
+    /// A new check of `spec`'s provider (named after its operation).
+    pub fn new_check(&self, spec: &ProviderSpec) -> Result<NewCheck, CommandError> {
+        let f = self.fields(spec)?;
+        Ok(NewCheck {
+            kind: f.kind,
+            interval: f.interval,
+            timeout: f.timeout,
+            expect_status: f.expect_status,
+            degraded_above: f.degraded_above,
+            enabled: self.enabled,
+            ..NewCheck::operation(&spec.id, &self.operation)
+        })
+    }
+
+    /// `check` changed by the form; its id, params and body condition stay. A check named
+    /// after its operation follows it when the operation changes.
+    pub fn changed(&self, spec: &ProviderSpec, check: CheckConfig) -> Result<CheckConfig, CommandError> {
+        let f = self.fields(spec)?;
+        let name = if check.name == check.operation { self.operation.clone() } else { check.name.clone() };
+        Ok(CheckConfig {
+            name,
+            kind: f.kind,
+            operation: self.operation.clone(),
+            interval: f.interval,
+            timeout: f.timeout,
+            expect_status: f.expect_status,
+            degraded_above: f.degraded_above,
+            enabled: self.enabled,
+            ..check
+        })
+    }
+}
+
+/// The provider's state-machine settings the Status page edits.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct MonitorSettingsDto {
+    /// Consecutive agreeing results before the state changes.
+    pub confirmations: u32,
+    /// Share of failed results in the window (0 to 1) that makes the provider degraded.
+    pub error_rate: f64,
+    /// Slower than the provider's own baseline × this: degraded.
+    pub latency_factor: f64,
+}
+
+impl From<&StateConfig> for MonitorSettingsDto {
+    fn from(c: &StateConfig) -> Self {
+        Self { confirmations: c.confirmations, error_rate: c.error_rate, latency_factor: c.latency_factor }
+    }
+}
+
+impl MonitorSettingsDto {
+    /// `base` with the three fields the page edits replaced.
+    pub fn apply(&self, base: StateConfig) -> StateConfig {
+        StateConfig {
+            confirmations: self.confirmations,
+            error_rate: self.error_rate,
+            latency_factor: self.latency_factor,
+            ..base
         }
     }
 }

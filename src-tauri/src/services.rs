@@ -23,7 +23,7 @@ pub const ALERT_EVENT: &str = "keyward://alert";
 pub struct ServicesSlot(pub Mutex<Option<keyward::service::Services>>);
 
 #[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase", tag = "type")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "type")]
 #[ts(export)]
 pub enum MonitorEventDto {
     StateChanged {
@@ -147,5 +147,41 @@ pub fn stop<R: Runtime>(app: &AppHandle<R>) {
     }
     if let Ok(core) = app.state::<AppState>().core() {
         core.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use keyward::monitor::{HealthState, MonitorEvent};
+    use serde_json::json;
+
+    use super::monitor_dto;
+
+    #[test]
+    fn monitor_events_reach_the_ui_with_camel_case_fields() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").expect("time").to_utc();
+        let done = MonitorEvent::CheckCompleted {
+            provider: "binance".into(),
+            check_id: 7,
+            ok: true,
+            latency: Duration::from_millis(42),
+            at,
+        };
+        assert_eq!(
+            serde_json::to_value(monitor_dto(&done)).expect("json"),
+            json!({"type": "checkCompleted", "provider": "binance", "ok": true, "latencyMs": 42, "at": "2026-01-01T00:00:00+00:00"})
+        );
+        let changed = MonitorEvent::StateChanged {
+            provider: "binance".into(),
+            from: HealthState::Up,
+            to: HealthState::Down,
+            cause: "all checks failing".into(),
+            at,
+        };
+        let v = serde_json::to_value(monitor_dto(&changed)).expect("json");
+        assert_eq!(v["type"], "stateChanged");
+        assert_eq!(v["to"], "down");
     }
 }

@@ -168,6 +168,20 @@ async fn binance_turns_down_live_on_the_status_page_and_raises_an_alert() {
     scroll_to(&client, "[data-testid=uptime-strip]").await;
     settled_screenshot(&client, "status-detail-history").await;
 
+    // Check settings are edited in place: the core refuses an interval below its minimum
+    // (naming field and value) and keeps the stored one; a valid one shows in the row.
+    let row = "[data-testid=check-row-server_time]";
+    scroll_to(&client, "[data-testid=detail-checks]").await;
+    click(&client, &format!("{row} [data-testid^=check-edit-]")).await;
+    type_into(&client, "tr.check-edit input[data-testid$=-interval]", "0.5").await;
+    click(&client, "tr.check-edit [data-testid$=-submit]").await;
+    wait_for_text(&client, "tr.check-edit [data-testid$=-error]", "interval 500 ms").await;
+    settled_screenshot(&client, "status-check-error").await;
+    type_into(&client, "tr.check-edit input[data-testid$=-interval]", "2").await;
+    click(&client, "tr.check-edit [data-testid$=-submit]").await;
+    wait_for_text(&client, &format!("{row} [data-testid^=check-interval-]"), "2 s").await;
+    settled_screenshot(&client, "status-checks").await;
+
     click(&client, "[data-testid=nav-alerts]").await;
     let alert = wait_for_text(&client, "[data-testid=alerts-open]", "binance is down").await;
     assert!(alert.to_lowercase().contains("critical"), "a down alert is critical: {alert}");

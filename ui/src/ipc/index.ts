@@ -71,6 +71,9 @@ import type { RotationDto } from "./bindings/RotationDto";
 
 export type { KeyDto, KeyVersionDto, NewKeyDto, PermissionReportDto, RotateDto, RotationDto };
 export type { RiskDto } from "./bindings/RiskDto";
+import type { BackupExportDto } from "./bindings/BackupExportDto";
+import type { BackupImportDto } from "./bindings/BackupImportDto";
+export type { BackupExportDto, BackupImportDto };
 
 export const keys = {
   list: () => call<KeyDto[]>("keys_list"),
@@ -84,6 +87,12 @@ export const keys = {
   retireVersion: (provider: string, label: string, version: number) =>
     call<KeyVersionDto>("key_retire_version", { provider, label, version }),
   check: (provider: string, label: string) => call<PermissionReportDto>("key_check", { provider, label }),
+  /** A new file in the home folder: `keyward-keys-YYYY-MM-DD.kwbackup`. */
+  backupDefaultPath: () => call<string>("keys_backup_default_path"),
+  /** Writes every key to a new encrypted backup file; resolves to how many were written. */
+  exportBackup: (path: string, passphrase: string) => call<BackupExportDto>("keys_export_backup", { path, passphrase }),
+  /** Adds the keys of a backup that do not exist here yet; existing ones are skipped. */
+  importBackup: (path: string, passphrase: string) => call<BackupImportDto>("keys_import_backup", { path, passphrase }),
 };
 
 // ---- Events ------------------------------------------------------------------------------
@@ -105,6 +114,9 @@ import type { MonitorEventDto } from "./bindings/MonitorEventDto";
 import type { ProviderHealthDto } from "./bindings/ProviderHealthDto";
 import type { ProviderStatusDto } from "./bindings/ProviderStatusDto";
 import type { UptimeDto } from "./bindings/UptimeDto";
+import type { CheckInputDto } from "./bindings/CheckInputDto";
+import type { MonitorSettingsDto } from "./bindings/MonitorSettingsDto";
+export type { CheckInputDto, MonitorSettingsDto };
 
 export type {
   CheckConfigDto,
@@ -130,6 +142,15 @@ export const monitor = {
   uptimeChart: (provider: string, dark: boolean) => call<string>("chart_uptime", { provider, dark }),
   /** Runs the provider's checks now; each result also arrives as a monitor event. */
   runChecks: (provider: string) => call<CheckRunDto[]>("checks_run", { provider }),
+  /** Every check of the provider, disabled ones included. */
+  checks: (provider: string) => call<CheckConfigDto[]>("checks_list", { provider }),
+  addCheck: (provider: string, input: CheckInputDto) => call<CheckConfigDto>("check_add", { provider, input }),
+  updateCheck: (id: number, input: CheckInputDto) => call<CheckConfigDto>("check_update", { id, input }),
+  removeCheck: (id: number) => call<void>("check_remove", { id }),
+  /** The provider's state-machine settings: confirmations, error rate, latency factor. */
+  settings: (provider: string) => call<MonitorSettingsDto>("monitor_settings_get", { provider }),
+  setSettings: (provider: string, settings: MonitorSettingsDto) =>
+    call<MonitorSettingsDto>("monitor_settings_set", { provider, settings }),
 };
 
 // ---- Alerts ------------------------------------------------------------------------------

@@ -4,7 +4,18 @@ import { IpcError, type KeyDto } from "../ipc";
 import { Keys, REVEAL_SECONDS } from "./Keys";
 
 const api = vi.hoisted(() => ({
-  keys: { list: vi.fn(), add: vi.fn(), reveal: vi.fn(), versions: vi.fn(), check: vi.fn(), rotate: vi.fn(), copy: vi.fn() },
+  keys: {
+    list: vi.fn(),
+    add: vi.fn(),
+    reveal: vi.fn(),
+    versions: vi.fn(),
+    check: vi.fn(),
+    rotate: vi.fn(),
+    copy: vi.fn(),
+    backupDefaultPath: vi.fn(),
+    exportBackup: vi.fn(),
+    importBackup: vi.fn(),
+  },
   appInfo: vi.fn(),
   providersList: vi.fn(),
 }));
@@ -44,6 +55,7 @@ beforeEach(() => {
     secretBackend: { kind: "os-keyring", name: "Secret Service (GNOME Keyring, KWallet)", available: true, detail: "" },
   });
   api.providersList.mockResolvedValue([]);
+  api.keys.backupDefaultPath.mockResolvedValue("/home/trader/keyward-keys-2026-11-25.kwbackup");
   api.keys.versions.mockResolvedValue([
     { version: 1, apiKeyMasked: "••••Bx9Q", active: true, createdAt: "2026-09-01T00:00:00Z", verifiedAt: null, retiredAt: null },
   ]);
@@ -114,5 +126,71 @@ describe("keys page", () => {
     fireEvent.click(screen.getByTestId("rotate-submit"));
     await waitFor(() => expect(screen.getByTestId("rotate-error").textContent).toContain("still uses version 1"));
     expect(api.keys.rotate.mock.calls[0][0]).toMatchObject({ provider: "binance", label: "main", secret: "new", verify: true });
+  });
+
+  it("exports a backup to the suggested file only when both passphrases match", async () => {
+    api.keys.list.mockResolvedValue([KEY]);
+    let finish: (v: unknown) => void = () => undefined;
+    api.keys.exportBackup.mockReturnValue(new Promise((r) => (finish = r)));
+    render(<Keys />);
+    fireEvent.click(await screen.findByTestId("key-backup"));
+    await waitFor(() =>
+      expect((screen.getByTestId("backup-export-path") as HTMLInputElement).value).toBe("/home/trader/keyward-keys-2026-11-25.kwbackup"),
+    );
+    fireEvent.input(screen.getByTestId("backup-export-passphrase"), { target: { value: "correct horse battery" } });
+    fireEvent.input(screen.getByTestId("backup-export-confirm"), { target: { value: "correct horse batery" } });
+    fireEvent.click(screen.getByTestId("backup-export-submit"));
+    expect(screen.getByTestId("backup-export-error").textContent).toContain("do not match");
+    expect(api.keys.exportBackup).not.toHaveBeenCalled();
+
+    fireEvent.input(screen.getByTestId("backup-export-confirm"), { target: { value: "correct horse battery" } });
+    fireEvent.click(screen.getByTestId("backup-export-submit"));
+    expect(api.keys.exportBackup).toHaveBeenCalledWith("/home/trader/keyward-keys-2026-11-25.kwbackup", "correct horse battery");
+    expect(screen.queryByTestId("backup-export-error")).toBeNull();
+    expect(screen.getByTestId("backup-export-submit").textContent).toContain("Encrypting");
+    expect((screen.getByTestId("backup-export-submit") as HTMLButtonElement).disabled).toBe(true);
+
+    await act(async () => finish({ path: "/home/trader/keyward-keys-2026-11-25.kwbackup", exported: 3 }));
+    expect(screen.getByTestId("backup-export-result").textContent).toContain("3 keys written to /home/trader/keyward-keys-2026-11-25.kwbackup");
+    expect((screen.getByTestId("backup-export-passphrase") as HTMLInputElement).value).toBe("");
+    expect((screen.getByTestId("backup-import-path") as HTMLInputElement).value).toBe("/home/trader/keyward-keys-2026-11-25.kwbackup");
+  });
+
+  it("shows the core's refusal next to the export form", async () => {
+    api.keys.list.mockResolvedValue([KEY]);
+    api.keys.exportBackup.mockRejectedValue(new IpcError("invalid", "passphrase: a backup passphrase needs at least 8 characters (this one has 5)"));
+    render(<Keys />);
+    fireEvent.click(await screen.findByTestId("key-backup"));
+    fireEvent.input(screen.getByTestId("backup-export-passphrase"), { target: { value: "short" } });
+    fireEvent.input(screen.getByTestId("backup-export-confirm"), { target: { value: "short" } });
+    await waitFor(() => expect((screen.getByTestId("backup-export-path") as HTMLInputElement).value).not.toBe(""));
+    fireEvent.click(screen.getByTestId("backup-export-submit"));
+    await waitFor(() => expect(screen.getByTestId("backup-export-error").textContent).toContain("at least 8 characters"));
+    expect(screen.queryByTestId("backup-export-result")).toBeNull();
+  });
+
+  it("imports a backup, says what was imported and skipped, and lists the keys again", async () => {
+    api.keys.list.mockResolvedValueOnce([]).mockResolvedValue([KEY]);
+    api.keys.importBackup
+      .mockRejectedValueOnce(new IpcError("wrongPassphrase", "wrong passphrase for the backup /media/usb/keys.kwbackup; nothing was imported"))
+      .mockResolvedValueOnce({ path: "/media/usb/keys.kwbackup", imported: ["binance/main"], skipped: ["kraken/bot"] });
+    render(<Keys />);
+    await screen.findByTestId("keys-empty");
+    fireEvent.click(screen.getByTestId("key-backup"));
+    fireEvent.input(screen.getByTestId("backup-import-path"), { target: { value: "/media/usb/keys.kwbackup" } });
+    fireEvent.input(screen.getByTestId("backup-import-passphrase"), { target: { value: "not it" } });
+    fireEvent.click(screen.getByTestId("backup-import-submit"));
+    expect(screen.getByTestId("backup-import-submit").textContent).toContain("Decrypting");
+    await waitFor(() => expect(screen.getByTestId("backup-import-error").textContent).toContain("wrong passphrase"));
+    expect(api.keys.list).toHaveBeenCalledTimes(1);
+
+    fireEvent.input(screen.getByTestId("backup-import-passphrase"), { target: { value: "correct horse battery" } });
+    fireEvent.click(screen.getByTestId("backup-import-submit"));
+    const result = await screen.findByTestId("backup-import-result");
+    expect(result.textContent).toContain("Imported 1 key: binance/main");
+    expect(result.textContent).toContain("Skipped 1 key already here: kraken/bot");
+    expect(screen.queryByTestId("backup-import-error")).toBeNull();
+    expect(api.keys.importBackup).toHaveBeenLastCalledWith("/media/usb/keys.kwbackup", "correct horse battery");
+    await screen.findByTestId("key-row-binance/main");
   });
 });

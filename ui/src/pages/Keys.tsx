@@ -5,6 +5,8 @@ import {
   providers,
   IpcError,
   type AppInfoDto,
+  type BackupExportDto,
+  type BackupImportDto,
   type KeyDto,
   type KeyVersionDto,
   type PermissionReportDto,
@@ -21,6 +23,7 @@ export function Keys() {
   const [error, setError] = useState<IpcError | null>(null);
   const [info, setInfo] = useState<AppInfoDto | null>(null);
   const [adding, setAdding] = useState(false);
+  const [backup, setBackup] = useState(false);
   const [open, setOpen] = useState<string | null>(null);
 
   const refresh = useCallback(() => {
@@ -29,6 +32,8 @@ export function Keys() {
       .then((l) => {
         setList(l);
         setError(null);
+        // A deleted key's detail does not reopen by itself when the key comes back (import).
+        setOpen((o) => (l.some((k) => keyId(k) === o) ? o : null));
       })
       .catch((e: IpcError) => setError(e));
   }, []);
@@ -45,9 +50,14 @@ export function Keys() {
           <h1>Keys</h1>
           <p class="lead">API keys live in the OS credential store. Keyward keeps only labels, scopes and dates.</p>
         </div>
-        <button type="button" class="button" data-testid="key-add" onClick={() => setAdding(true)}>
-          Add key
-        </button>
+        <div class="actions">
+          <button type="button" class="button secondary" data-testid="key-backup" aria-expanded={backup} onClick={() => setBackup(!backup)}>
+            Backup…
+          </button>
+          <button type="button" class="button" data-testid="key-add" onClick={() => setAdding(true)}>
+            Add key
+          </button>
+        </div>
       </header>
       {backend && (
         <p class={backend.available ? "banner ok" : "banner bad"} data-testid="key-backend">
@@ -59,6 +69,7 @@ export function Keys() {
           {error.message}
         </div>
       )}
+      {backup && <Backup onClose={() => setBackup(false)} onImported={refresh} />}
       {adding && (
         <AddKey
           onCancel={() => setAdding(false)}
@@ -81,6 +92,7 @@ export function Keys() {
             Add your first API key with <strong>Add key</strong>. Its secret goes straight to the credential store;
             give it only the scopes your bots need (read, trade — withdraw almost never).
           </p>
+          <p class="hint">Moving from another machine? Bring your keys over with Backup… → Import.</p>
         </div>
       )}
       {list !== null && list.length > 0 && (
@@ -230,7 +242,7 @@ function KeyDetail({ k, onChanged }: { k: KeyDto; onChanged: () => void }) {
         <button type="button" class="button" data-testid="key-rotate" onClick={() => setRotating(true)}>
           Rotate…
         </button>
-        <button type="button" class="button danger" onClick={remove}>
+        <button type="button" class="button danger" data-testid="key-delete" onClick={remove}>
           Delete
         </button>
       </div>
@@ -487,6 +499,196 @@ function AddKey({ onCancel, onAdded }: { onCancel: () => void; onAdded: (k: KeyD
         <button type="button" class="button secondary" onClick={onCancel}>
           Cancel
         </button>
+      </div>
+    </div>
+  );
+}
+
+/** "1 key", "3 keys". */
+const keysWord = (n: number) => `${n} ${n === 1 ? "key" : "keys"}`;
+
+/**
+ * Encrypted backup of every key: export to a new file protected by a passphrase (entered
+ * twice), or import one (keys that already exist here are skipped).
+ */
+function Backup({ onClose, onImported }: { onClose: () => void; onImported: () => void }) {
+  const [exportPath, setExportPath] = useState("");
+  const [exportPass, setExportPass] = useState("");
+  const [exportConfirm, setExportConfirm] = useState("");
+  const [exporting, setExporting] = useState(false);
+  const [exported, setExported] = useState<BackupExportDto | null>(null);
+  const [exportError, setExportError] = useState<IpcError | null>(null);
+  const [importPath, setImportPath] = useState("");
+  const [importPass, setImportPass] = useState("");
+  const [importing, setImporting] = useState(false);
+  const [imported, setImported] = useState<BackupImportDto | null>(null);
+  const [importError, setImportError] = useState<IpcError | null>(null);
+
+  const suggest = () =>
+    keys
+      .backupDefaultPath()
+      .then(setExportPath)
+      .catch(() => undefined);
+  useEffect(() => {
+    void suggest();
+  }, []);
+
+  const value = (set: (v: string) => void) => (e: Event) => set((e.target as HTMLInputElement).value);
+
+  const runExport = (e: Event) => {
+    e.preventDefault();
+    setExported(null);
+    if (exportPass !== exportConfirm) {
+      setExportError(new IpcError("invalid", "The two passphrases do not match; type the same passphrase twice."));
+      return;
+    }
+    setExportError(null);
+    setExporting(true);
+    keys
+      .exportBackup(exportPath, exportPass)
+      .then((r) => {
+        setExported(r);
+        setExportPass("");
+        setExportConfirm("");
+        setImportPath((p) => p || r.path);
+        void suggest();
+      })
+      .catch((err: IpcError) => setExportError(err))
+      .finally(() => setExporting(false));
+  };
+
+  const runImport = (e: Event) => {
+    e.preventDefault();
+    setImported(null);
+    setImportError(null);
+    setImporting(true);
+    keys
+      .importBackup(importPath, importPass)
+      .then((r) => {
+        setImported(r);
+        setImportPass("");
+        onImported();
+      })
+      .catch((err: IpcError) => setImportError(err))
+      .finally(() => setImporting(false));
+  };
+
+  return (
+    <div class="card" data-testid="backup-panel">
+      <div class="detail-head">
+        <h2>Backup</h2>
+        <button type="button" class="button secondary small" onClick={onClose}>
+          Close
+        </button>
+      </div>
+      <p class="hint">
+        A backup holds every key with its secret, encrypted with a passphrase you choose (Argon2id and XChaCha20-Poly1305). Without the
+        passphrase nobody can read it — you neither.
+      </p>
+      <div class="backup-grid">
+        <form class="backup-form" noValidate data-testid="backup-export" onSubmit={runExport}>
+          <h3>Export</h3>
+          <label class="field">
+            <span>New backup file</span>
+            <input class="input" value={exportPath} data-testid="backup-export-path" onInput={value(setExportPath)} />
+          </label>
+          <label class="field">
+            <span>Passphrase (at least 8 characters)</span>
+            <input
+              class="input"
+              type="password"
+              autocomplete="new-password"
+              value={exportPass}
+              data-testid="backup-export-passphrase"
+              onInput={value(setExportPass)}
+            />
+          </label>
+          <label class="field">
+            <span>Passphrase again</span>
+            <input
+              class="input"
+              type="password"
+              autocomplete="new-password"
+              value={exportConfirm}
+              data-testid="backup-export-confirm"
+              onInput={value(setExportConfirm)}
+            />
+          </label>
+          {exportError && (
+            <p class="field-error" role="alert" data-testid="backup-export-error">
+              {exportError.message}
+            </p>
+          )}
+          {exported && (
+            <p class="notice" role="status" data-testid="backup-export-result">
+              {keysWord(exported.exported)} written to <code>{exported.path}</code>. Keep the passphrase somewhere safe.
+            </p>
+          )}
+          <div class="actions">
+            <button type="submit" class="button" disabled={exporting || !exportPath || !exportPass} data-testid="backup-export-submit">
+              {exporting ? (
+                <>
+                  <span class="spinner light" aria-hidden="true" /> Encrypting…
+                </>
+              ) : (
+                "Export"
+              )}
+            </button>
+          </div>
+        </form>
+        <form class="backup-form" noValidate data-testid="backup-import" onSubmit={runImport}>
+          <h3>Import</h3>
+          <label class="field">
+            <span>Backup file</span>
+            <input
+              class="input"
+              value={importPath}
+              placeholder="/home/you/keyward-keys-2026-01-31.kwbackup"
+              data-testid="backup-import-path"
+              onInput={value(setImportPath)}
+            />
+          </label>
+          <label class="field">
+            <span>Passphrase</span>
+            <input
+              class="input"
+              type="password"
+              autocomplete="off"
+              value={importPass}
+              data-testid="backup-import-passphrase"
+              onInput={value(setImportPass)}
+            />
+          </label>
+          {importError && (
+            <p class="field-error" role="alert" data-testid="backup-import-error">
+              {importError.message}
+            </p>
+          )}
+          {imported && (
+            <div class="notice" role="status" data-testid="backup-import-result">
+              <p>
+                Imported {keysWord(imported.imported.length)}
+                {imported.imported.length > 0 && <>: {imported.imported.join(", ")}</>}.
+              </p>
+              {imported.skipped.length > 0 && (
+                <p>
+                  Skipped {keysWord(imported.skipped.length)} already here: {imported.skipped.join(", ")}.
+                </p>
+              )}
+            </div>
+          )}
+          <div class="actions">
+            <button type="submit" class="button" disabled={importing || !importPath || !importPass} data-testid="backup-import-submit">
+              {importing ? (
+                <>
+                  <span class="spinner light" aria-hidden="true" /> Decrypting…
+                </>
+              ) : (
+                "Import"
+              )}
+            </button>
+          </div>
+        </form>
       </div>
     </div>
   );

@@ -4,7 +4,16 @@ import { IpcError, MONITOR_EVENT, type MonitorEventDto, type ProviderHealthDto, 
 import { Status, applyEvent, formatAge, formatUptime } from "./Status";
 
 const api = vi.hoisted(() => ({
-  monitor: { status: vi.fn(), health: vi.fn(), latencyChart: vi.fn(), uptimeChart: vi.fn(), runChecks: vi.fn() },
+  monitor: {
+    status: vi.fn(),
+    health: vi.fn(),
+    latencyChart: vi.fn(),
+    uptimeChart: vi.fn(),
+    runChecks: vi.fn(),
+    checks: vi.fn(),
+    updateCheck: vi.fn(),
+    settings: vi.fn(),
+  },
   providersList: vi.fn(),
   handlers: {} as Record<string, (payload: unknown) => void>,
   unsubscribed: vi.fn(),
@@ -65,8 +74,8 @@ const HEALTH: ProviderHealthDto = {
     { id: 4, state: "down", startedAt: NOW, endedAt: NOW, durationSecs: 540, cause: "all 2 checks failing; server_time: HTTP 503" },
   ],
   checks: [
-    { id: 1, name: "server_time", kind: "operation", operation: "server_time", intervalMs: 30000, timeoutMs: 10000, enabled: true },
-    { id: 2, name: "system_status", kind: "status", operation: "system_status", intervalMs: 60000, timeoutMs: 10000, enabled: true },
+    { id: 1, name: "server_time", kind: "operation", operation: "server_time", intervalMs: 30000, timeoutMs: 10000, expectStatus: null, degradedAboveMs: null, enabled: true },
+    { id: 2, name: "system_status", kind: "status", operation: "system_status", intervalMs: 60000, timeoutMs: 10000, expectStatus: null, degradedAboveMs: 800, enabled: true },
   ],
 };
 
@@ -76,6 +85,7 @@ beforeEach(() => {
   api.monitor.latencyChart.mockResolvedValue('<svg viewBox="0 0 800 320"><text>Binance response time, last 1 d</text></svg>');
   api.monitor.uptimeChart.mockResolvedValue('<svg viewBox="0 0 800 200"><text>Binance uptime, last 90 days</text></svg>');
   api.monitor.health.mockResolvedValue(HEALTH);
+  api.monitor.settings.mockResolvedValue({ confirmations: 2, errorRate: 0.25, latencyFactor: 3 });
   api.handlers = {};
 });
 afterEach(() => {
@@ -105,8 +115,8 @@ describe("status page", () => {
     await waitFor(() => expect(api.handlers[MONITOR_EVENT]).toBeTruthy());
     expect(screen.getByTestId("status-card-binance").querySelector("svg.spark")).toBeNull();
 
-    await fire({ type: "checkCompleted", provider: "binance", ok: true, latency_ms: 42, at: new Date().toISOString() });
-    await fire({ type: "checkCompleted", provider: "binance", ok: false, latency_ms: 3, at: new Date().toISOString() });
+    await fire({ type: "checkCompleted", provider: "binance", ok: true, latencyMs: 42, at: new Date().toISOString() });
+    await fire({ type: "checkCompleted", provider: "binance", ok: false, latencyMs: 3, at: new Date().toISOString() });
     expect(screen.getByTestId("status-last-binance").textContent).toBe("just now · failed");
     expect(screen.getByTestId("status-card-binance").querySelector("svg.spark")).toBeTruthy();
     expect(screen.getByTestId("status-card-binance").querySelectorAll(".spark-fail")).toHaveLength(1);
@@ -128,7 +138,7 @@ describe("status page", () => {
     render(<Status />);
     await screen.findByTestId("status-empty");
     await waitFor(() => expect(api.handlers[MONITOR_EVENT]).toBeTruthy());
-    await fire({ type: "checkCompleted", provider: "binance", ok: true, latency_ms: 40, at: NOW });
+    await fire({ type: "checkCompleted", provider: "binance", ok: true, latencyMs: 40, at: NOW });
     await waitFor(() => expect(screen.getByTestId("status-state-binance").textContent).toBe("up"));
   });
 
@@ -151,7 +161,7 @@ describe("status page", () => {
     expect(api.monitor.runChecks).toHaveBeenCalledWith("binance");
     expect(screen.getByTestId("status-run-binance").textContent).toContain("Running");
     expect((screen.getByTestId("status-run-binance") as HTMLButtonElement).disabled).toBe(true);
-    await fire({ type: "checkCompleted", provider: "binance", ok: true, latency_ms: 40, at: NOW });
+    await fire({ type: "checkCompleted", provider: "binance", ok: true, latencyMs: 40, at: NOW });
     expect(screen.getByTestId("status-run-binance").textContent).toContain("1 done");
 
     api.monitor.status.mockResolvedValue([binance()]);
@@ -196,6 +206,38 @@ describe("status page", () => {
     expect(screen.getByTestId("status-grid")).toBeTruthy();
   });
 
+  it("edits checks in the detail: a switched-off check stays listed, and the add form offers the provider's operations", async () => {
+    api.monitor.status.mockResolvedValue([binance()]);
+    api.providersList.mockResolvedValue([
+      { id: "binance", name: "Binance", kind: "exchange", origin: "preset", enabled: true, environment: "production", environments: [], authScheme: "binance_hmac", operations: ["server_time", "system_status", "ticker"], discontinued: null, docsUrl: null },
+    ]);
+    api.monitor.updateCheck.mockResolvedValue({ ...HEALTH.checks[0], enabled: false });
+    api.monitor.checks.mockResolvedValue([{ ...HEALTH.checks[0], enabled: false }, HEALTH.checks[1]]);
+    render(<Status />);
+    fireEvent.click(await screen.findByTestId("status-open-binance"));
+    await waitFor(() => expect(screen.getByTestId("check-row-server_time").textContent).toContain("30 s"));
+    expect(screen.getByTestId("check-row-system_status").textContent).toContain("800 ms");
+    expect(screen.getByTestId("check-row-system_status").textContent).toContain("status");
+
+    fireEvent.click(screen.getByTestId("check-toggle-1"));
+    expect(api.monitor.updateCheck).toHaveBeenCalledWith(1, {
+      operation: "server_time",
+      intervalSecs: 30,
+      timeoutSecs: 10,
+      expectStatus: null,
+      degradedAboveMs: null,
+      enabled: false,
+    });
+    await waitFor(() => expect(screen.getByTestId("check-row-server_time").className).toBe("off"));
+    expect(api.monitor.checks).toHaveBeenCalledWith("binance");
+    expect((screen.getByTestId("check-toggle-1") as HTMLInputElement).checked).toBe(false);
+
+    fireEvent.click(screen.getByTestId("check-add"));
+    const select = screen.getByTestId("check-form-new-operation") as HTMLSelectElement;
+    expect([...select.options].map((o) => o.value)).toEqual(["server_time", "system_status", "ticker"]);
+    expect(select.value).toBe("ticker");
+  });
+
   it("asks the core for dark charts when the system prefers a dark theme", async () => {
     window.matchMedia = vi.fn().mockReturnValue({ matches: true, addEventListener: vi.fn(), removeEventListener: vi.fn() });
     api.monitor.status.mockResolvedValue([binance()]);
@@ -216,7 +258,7 @@ describe("status page", () => {
 
     fireEvent.click(screen.getByTestId("detail-run"));
     expect(screen.getByTestId("detail-run").textContent).toContain("0 of 2");
-    await fire({ type: "checkCompleted", provider: "binance", ok: true, latency_ms: 40, at: NOW });
+    await fire({ type: "checkCompleted", provider: "binance", ok: true, latencyMs: 40, at: NOW });
     expect(screen.getByTestId("detail-run").textContent).toContain("1 of 2");
 
     await act(async () =>
@@ -256,7 +298,7 @@ describe("status helpers", () => {
 
   it("applies events only to providers it knows", () => {
     const list = [binance()];
-    expect(applyEvent(list, { type: "checkCompleted", provider: "okx", ok: true, latency_ms: 1, at: NOW })).toBeNull();
+    expect(applyEvent(list, { type: "checkCompleted", provider: "okx", ok: true, latencyMs: 1, at: NOW })).toBeNull();
     const next = applyEvent(list, { type: "stateChanged", provider: "binance", from: "up", to: "maintenance", cause: "upgrade", at: NOW });
     expect(next?.[0]).toMatchObject({ state: "maintenance", cause: "upgrade", since: NOW });
   });

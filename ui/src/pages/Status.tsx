@@ -11,6 +11,7 @@ import {
   type ProviderStatusDto,
   type ProviderSummaryDto,
 } from "../ipc";
+import { ChecksSection } from "./StatusChecks";
 
 /** Latency points kept per provider for the card's sparkline. */
 export const SPARK_POINTS = 40;
@@ -77,16 +78,12 @@ function formatDuration(secs: number): string {
   return `${Math.floor(secs / 86400)} d ${Math.floor((secs % 86400) / 3600)} h`;
 }
 
-function formatInterval(ms: number): string {
-  return ms % 60000 === 0 ? `${ms / 60000} min` : ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
-}
-
 /** Applies one monitor event to the list; `null` when the provider is not in it yet. */
 export function applyEvent(list: ProviderStatusDto[], e: MonitorEventDto): ProviderStatusDto[] | null {
   if (!list.some((p) => p.provider === e.provider)) return null;
   return list.map((p) => {
     if (p.provider !== e.provider) return p;
-    if (e.type === "checkCompleted") return { ...p, lastCheck: { at: e.at, ok: e.ok, latencyMs: e.latency_ms } };
+    if (e.type === "checkCompleted") return { ...p, lastCheck: { at: e.at, ok: e.ok, latencyMs: e.latencyMs } };
     return { ...p, state: e.to, cause: e.cause, since: e.at };
   });
 }
@@ -129,6 +126,7 @@ export function Status() {
   const [list, setList] = useState<ProviderStatusDto[] | null>(null);
   const [error, setError] = useState<IpcError | null>(null);
   const [enabled, setEnabled] = useState<ProviderSummaryDto[]>([]);
+  const [operations, setOperations] = useState<Record<string, string[]>>({});
   const [sparks, setSparks] = useState<Record<string, SparkPoint[]>>({});
   const [runs, setRuns] = useState<Record<string, Run>>({});
   const [runErrors, setRunErrors] = useState<Record<string, IpcError | undefined>>({});
@@ -149,7 +147,10 @@ export function Status() {
       .catch((e: IpcError) => setError(e));
     providers
       .list()
-      .then((l) => setEnabled(l.filter((p) => p.enabled && !p.discontinued)))
+      .then((l) => {
+        setEnabled(l.filter((p) => p.enabled && !p.discontinued));
+        setOperations(Object.fromEntries(l.map((p) => [p.id, p.operations])));
+      })
       .catch(() => undefined);
   }, []);
   useEffect(refresh, [refresh]);
@@ -172,7 +173,7 @@ export function Status() {
       const card = cur?.find((p) => p.provider === e.provider);
       if (!next || e.type === "stateChanged" || (card && card.uptime24h == null && !card.lastCheck)) refresh();
       if (e.type === "checkCompleted") {
-        setSparks((s) => ({ ...s, [e.provider]: [...(s[e.provider] ?? []), { ms: e.latency_ms, ok: e.ok }].slice(-SPARK_POINTS) }));
+        setSparks((s) => ({ ...s, [e.provider]: [...(s[e.provider] ?? []), { ms: e.latencyMs, ok: e.ok }].slice(-SPARK_POINTS) }));
         setRuns((r) => (r[e.provider] ? { ...r, [e.provider]: { ...r[e.provider], done: r[e.provider].done + 1 } } : r));
         setNow(Date.now());
       } else {
@@ -231,6 +232,7 @@ export function Status() {
           runError={runErrors[selected]}
           results={lastRun[selected]}
           stateChanges={stateChanges}
+          operations={operations[selected] ?? []}
           onRun={(total) => runChecks(selected, total)}
         />
       </section>
@@ -382,6 +384,7 @@ function ProviderDetail({
   runError,
   results,
   stateChanges,
+  operations,
   onRun,
 }: {
   provider: string;
@@ -391,6 +394,8 @@ function ProviderDetail({
   runError: IpcError | undefined;
   results: CheckRunDto[] | undefined;
   stateChanges: number;
+  /** The provider's operations, for the check form. */
+  operations: string[];
   onRun: (total: number | null) => void;
 }) {
   const dark = useDark();
@@ -542,40 +547,13 @@ function ProviderDetail({
         )}
       </div>
 
-      <div class="card" data-testid="detail-checks">
-        <h2>Checks</h2>
-        {health && checks.length === 0 && (
-          <p class="hint">No checks yet. “Run checks now” creates the default checks of an enabled provider and runs them.</p>
-        )}
-        {checks.length > 0 && (
-          <table class="plain">
-            <thead>
-              <tr>
-                <th>Check</th>
-                <th>Operation</th>
-                <th>Kind</th>
-                <th>Every</th>
-                <th>Timeout</th>
-                <th>State</th>
-              </tr>
-            </thead>
-            <tbody>
-              {checks.map((c) => (
-                <tr key={c.id}>
-                  <td>{c.name}</td>
-                  <td>
-                    <code>{c.operation}</code>
-                  </td>
-                  <td>{c.kind}</td>
-                  <td>{formatInterval(c.intervalMs)}</td>
-                  <td>{formatInterval(c.timeoutMs)}</td>
-                  <td>{c.enabled ? <span class="badge ok">on</span> : <span class="badge info">off</span>}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </div>
+      <ChecksSection
+        provider={provider}
+        operations={operations}
+        checks={checks}
+        loaded={health !== null}
+        onChanged={(list) => setHealth((h) => h && { ...h, checks: list })}
+      />
     </div>
   );
 }

@@ -4,4 +4,12 @@ export type CheckConfigDto = { id: number, name: string,
 /**
  * "operation" or "status".
  */
-kind: string, operation: string, intervalMs: number, timeoutMs: number, enabled: boolean, };
+kind: string, operation: string, intervalMs: number, timeoutMs: number, 
+/**
+ * `null`: any 2xx counts as healthy.
+ */
+expectStatus: number | null, 
+/**
+ * Slower than this counts as degraded; `null`: only the provider's own baseline decides.
+ */
+degradedAboveMs: number | null, enabled: boolean, };
