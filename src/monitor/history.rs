@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -324,17 +324,19 @@ pub(crate) enum Msg {
 #[derive(Clone)]
 pub(crate) struct Writer {
     tx: Sender<Msg>,
+    /// The writer thread, unparked for flushes and prunes (see [`run`]).
+    thread: thread::Thread,
 }
 
 impl Writer {
     pub(crate) fn start(path: &Path) -> Result<Self, MonitorError> {
         let conn = store::open_connection(path)?;
         let (tx, rx) = mpsc::channel();
-        thread::Builder::new()
+        let handle = thread::Builder::new()
             .name("keyward-monitor-history".into())
             .spawn(move || run(conn, rx))
             .map_err(MonitorError::Thread)?;
-        Ok(Self { tx })
+        Ok(Self { tx, thread: handle.thread().clone() })
     }
 
     pub(crate) fn send(&self, msg: Msg) {
@@ -347,6 +349,7 @@ impl Writer {
     pub(crate) fn flush(&self) {
         let (done_tx, done_rx) = mpsc::channel();
         if self.tx.send(Msg::Flush(done_tx)).is_ok() {
+            self.thread.unpark();
             let _ = done_rx.recv();
         }
     }
@@ -354,6 +357,7 @@ impl Writer {
     pub(crate) fn prune(&self, now: DateTime<Utc>, retention: Retention) -> Result<PruneReport, MonitorError> {
         let (reply, rx) = mpsc::channel();
         self.tx.send(Msg::Prune { now, retention, reply }).map_err(|_| MonitorError::WriterStopped)?;
+        self.thread.unpark();
         Ok(rx.recv().map_err(|_| MonitorError::WriterStopped)??)
     }
 }
@@ -370,45 +374,59 @@ struct WriterState {
     newest_ms: i64,
 }
 
+/// The writer loop. It wakes once per batch, not once per result: after the first message of a
+/// batch it parks until [`FLUSH_EVERY`] has passed (flushes and prunes unpark it at once), then
+/// drains the queue and writes one transaction (or several of [`MAX_BATCH`]).
 fn run(conn: Connection, rx: Receiver<Msg>) {
     let mut st = WriterState { conn, cache: HashMap::new(), known: HashSet::new(), newest_ms: i64::MIN };
     let mut batch: Vec<Pendingwrite> = Vec::with_capacity(MAX_BATCH);
-    let mut oldest: Option<Instant> = None;
-    loop {
-        let timeout = oldest.map_or(Duration::from_secs(3600), |t| FLUSH_EVERY.saturating_sub(t.elapsed()));
-        match rx.recv_timeout(timeout) {
-            Ok(Msg::Result(r)) => {
-                oldest.get_or_insert_with(Instant::now);
-                batch.push(Pendingwrite::Result(r));
-                if batch.len() >= MAX_BATCH {
+    while let Ok(first) = rx.recv() {
+        let started = Instant::now();
+        let mut msg = Some(first);
+        let mut disconnected = false;
+        loop {
+            match msg.take() {
+                Some(Msg::Result(r)) => {
+                    batch.push(Pendingwrite::Result(r));
+                    if batch.len() >= MAX_BATCH {
+                        st.write(&mut batch);
+                    }
+                }
+                Some(Msg::Change { provider, change }) => batch.push(Pendingwrite::Change { provider, change }),
+                Some(Msg::Flush(done)) => {
                     st.write(&mut batch);
-                    oldest = None;
+                    let _ = done.send(());
+                    break;
+                }
+                Some(Msg::Prune { now, retention, reply }) => {
+                    st.write(&mut batch);
+                    let _ = reply.send(st.prune(now, retention));
+                    break;
+                }
+                None => {}
+            }
+            match rx.try_recv() {
+                Ok(m) => msg = Some(m),
+                Err(TryRecvError::Disconnected) => {
+                    disconnected = true;
+                    break;
+                }
+                Err(TryRecvError::Empty) => {
+                    let left = FLUSH_EVERY.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        break;
+                    }
+                    // Sends do not wake a parked thread; flushes and prunes unpark it.
+                    thread::park_timeout(left);
                 }
             }
-            Ok(Msg::Change { provider, change }) => {
-                oldest.get_or_insert_with(Instant::now);
-                batch.push(Pendingwrite::Change { provider, change });
-            }
-            Ok(Msg::Flush(done)) => {
-                st.write(&mut batch);
-                oldest = None;
-                let _ = done.send(());
-            }
-            Ok(Msg::Prune { now, retention, reply }) => {
-                st.write(&mut batch);
-                oldest = None;
-                let _ = reply.send(st.prune(now, retention));
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                st.write(&mut batch);
-                oldest = None;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                st.write(&mut batch);
-                return;
-            }
+        }
+        st.write(&mut batch);
+        if disconnected {
+            return;
         }
     }
+    st.write(&mut batch);
 }
 
 impl WriterState {

@@ -1,7 +1,12 @@
-//! The batched writer: attempts are queued from any thread and written by one thread in
-//! transactions of up to [`MAX_BATCH`] rows, at most [`FLUSH_EVERY`] after they happened.
+//! The batched writer: attempts are queued from any thread and written by one thread, on its
+//! own database connection, in transactions of up to [`MAX_BATCH`] rows, at most
+//! [`FLUSH_EVERY`] after they happened.
+//!
+//! The thread wakes once per batch, not once per attempt: after the first attempt of a batch
+//! it parks until [`FLUSH_EVERY`] has passed (a `flush` unparks it at once), then drains the
+//! queue. At 200 calls a second that is 4 wakes instead of 200.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -65,16 +70,29 @@ enum Msg {
 #[derive(Clone)]
 pub struct Recorder {
     tx: Sender<Msg>,
+    /// The writer thread, to unpark it for a flush.
+    writer: Option<thread::Thread>,
 }
 
 impl Recorder {
     pub fn start(store: Store) -> Self {
         let (tx, rx) = mpsc::channel();
-        let spawned = thread::Builder::new().name("keyward-recorder".into()).spawn(move || writer(store, rx));
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "could not start the usage recorder; calls will not be recorded");
-        }
-        Self { tx }
+        let path = store.path().to_path_buf();
+        let spawned = thread::Builder::new().name("keyward-recorder".into()).spawn(move || {
+            // Its own connection, so a batch never holds the shared one that calls read from.
+            match crate::store::open_connection(&path) {
+                Ok(conn) => writer(&conn, rx),
+                Err(e) => tracing::error!(error = %e, "could not open the usage recorder's connection"),
+            }
+        });
+        let writer = match spawned {
+            Ok(handle) => Some(handle.thread().clone()),
+            Err(e) => {
+                tracing::error!(error = %e, "could not start the usage recorder; calls will not be recorded");
+                None
+            }
+        };
+        Self { tx, writer }
     }
 
     pub fn record(&self, r: AttemptRecord) {
@@ -85,47 +103,68 @@ impl Recorder {
     pub fn flush(&self) {
         let (done_tx, done_rx) = mpsc::channel();
         if self.tx.send(Msg::Flush(done_tx)).is_ok() {
+            if let Some(w) = &self.writer {
+                w.unpark();
+            }
             let _ = done_rx.recv();
         }
     }
 }
 
-fn writer(store: Store, rx: Receiver<Msg>) {
+fn writer(conn: &rusqlite::Connection, rx: Receiver<Msg>) {
     let mut batch: Vec<AttemptRecord> = Vec::with_capacity(MAX_BATCH);
-    let mut oldest: Option<Instant> = None;
-    loop {
-        let timeout = oldest.map_or(Duration::from_secs(3600), |t| FLUSH_EVERY.saturating_sub(t.elapsed()));
-        match rx.recv_timeout(timeout) {
-            Ok(Msg::Record(r)) => {
-                oldest.get_or_insert_with(Instant::now);
-                batch.push(r);
-                if batch.len() >= MAX_BATCH {
-                    write(&store, &mut batch);
-                    oldest = None;
+    let mut waiting: Vec<Sender<()>> = Vec::new();
+    // Block until the first message of a batch.
+    while let Ok(first) = rx.recv() {
+        let started = Instant::now();
+        let mut msg = Some(first);
+        let mut disconnected = false;
+        loop {
+            match msg.take() {
+                Some(Msg::Record(r)) => {
+                    batch.push(r);
+                    if batch.len() >= MAX_BATCH {
+                        write(conn, &mut batch);
+                    }
+                }
+                Some(Msg::Flush(done)) => waiting.push(done),
+                None => {}
+            }
+            if !waiting.is_empty() {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(m) => msg = Some(m),
+                Err(TryRecvError::Disconnected) => {
+                    disconnected = true;
+                    break;
+                }
+                Err(TryRecvError::Empty) => {
+                    let left = FLUSH_EVERY.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        break;
+                    }
+                    // Sends do not wake a parked thread; a flush unparks it.
+                    thread::park_timeout(left);
                 }
             }
-            Ok(Msg::Flush(done)) => {
-                write(&store, &mut batch);
-                oldest = None;
-                let _ = done.send(());
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                write(&store, &mut batch);
-                oldest = None;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                write(&store, &mut batch);
-                return;
-            }
+        }
+        write(conn, &mut batch);
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+        if disconnected {
+            return;
         }
     }
+    write(conn, &mut batch);
 }
 
-fn write(store: &Store, batch: &mut Vec<AttemptRecord>) {
+fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
     if batch.is_empty() {
         return;
     }
-    let result = store.with_conn(|c| {
+    let result = (|| -> rusqlite::Result<()> {
         let tx = c.unchecked_transaction()?;
         {
             let mut stmt = tx.prepare_cached(
@@ -154,7 +193,7 @@ fn write(store: &Store, batch: &mut Vec<AttemptRecord>) {
         }
         tx.commit()?;
         Ok(())
-    });
+    })();
     if let Err(e) = result {
         tracing::error!(error = %e, rows = batch.len(), "could not record calls");
     }

@@ -100,6 +100,9 @@ pub struct Registry {
 #[derive(Debug, Default)]
 struct EntryCache {
     data_version: i64,
+    /// `provider_generation.generation` when `entries` were read: other processes' commits
+    /// only clear the cache when they changed a provider table.
+    db_generation: i64,
     /// Bumped by every write, so a read that raced a write does not cache what it read.
     generation: u64,
     /// Writes in progress: while any runs, reads bypass the cache.
@@ -202,7 +205,15 @@ impl Registry {
             let version: i64 = c.query_row("PRAGMA data_version", [], |r| r.get(0))?;
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             if cache.data_version != version {
-                cache.entries.clear();
+                // Something was committed by another connection; only a provider change
+                // (counted by triggers) makes the parsed entries stale.
+                let generation: i64 = c
+                    .prepare_cached("SELECT generation FROM provider_generation WHERE id = 1")?
+                    .query_row([], |r| r.get(0))?;
+                if generation != cache.db_generation {
+                    cache.entries.clear();
+                    cache.db_generation = generation;
+                }
                 cache.data_version = version;
             }
             let usable = cache.writers == 0;
@@ -773,6 +784,29 @@ mod tests {
 
     fn reopen(f: &Fixture) -> Registry {
         Registry::new(Store::open(&f.path).expect("reopen")).expect("registry")
+    }
+
+    #[test]
+    fn edits_by_another_connection_are_seen_and_other_commits_keep_the_cache() {
+        let f = fixture();
+        let before = f.registry.get("binance").expect("binance");
+        assert!(!before.enabled);
+        // Another process (its own connection) writes something that is not a provider.
+        let other = Store::open(&f.path).expect("second connection");
+        other
+            .with_conn(|c| {
+                c.execute("INSERT INTO settings (key, value, updated_at) VALUES ('x', '1', 'now')", [])?;
+                Ok(())
+            })
+            .expect("unrelated write");
+        f.registry.get("binance").expect("binance");
+        assert!(
+            f.registry.cache.lock().expect("lock").entries.contains_key("binance"),
+            "an unrelated commit keeps the parsed entries"
+        );
+        // …then enables a provider: the next read sees it.
+        Registry::new(other).expect("registry").set_enabled("binance", true).expect("enabled elsewhere");
+        assert!(f.registry.get("binance").expect("binance").enabled, "another process's edit is seen at once");
     }
 
     const CUSTOM: &str = r#"

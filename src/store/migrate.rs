@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "audit", sql: include_str!("migrations/0006_audit.sql") },
     Migration { version: 7, name: "monitor", sql: include_str!("migrations/0007_monitor.sql") },
     Migration { version: 8, name: "alerts", sql: include_str!("migrations/0008_alerts.sql") },
+    Migration { version: 9, name: "provider_generation", sql: include_str!("migrations/0009_provider_generation.sql") },
 ];
 
 /// The newest schema this build understands.
