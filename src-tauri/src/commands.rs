@@ -29,7 +29,8 @@ fn detail(kw: &Keyward, id: &str) -> Result<ProviderDetailDto, CommandError> {
 /// Facts for the dashboard: version, data dir, schema version, secret backend.
 #[tauri::command]
 pub async fn app_info(state: State<'_, AppState>) -> Result<AppInfoDto, CommandError> {
-    blocking(&state, |kw| Ok(kw.info().into())).await
+    let problem = state.services_problem();
+    blocking(&state, move |kw| Ok(AppInfoDto { services_problem: problem, ..kw.info().into() })).await
 }
 
 #[tauri::command]

@@ -64,6 +64,8 @@ pub struct AppInfoDto {
     pub schema_version: u32,
     pub latest_schema_version: u32,
     pub secret_backend: SecretBackendDto,
+    /// Why monitoring, alerts and the control API are not running in this window's process.
+    pub services_problem: Option<String>,
 }
 
 impl From<keyward::Info> for AppInfoDto {
@@ -80,6 +82,7 @@ impl From<keyward::Info> for AppInfoDto {
                 available: i.secret_backend.available,
                 detail: i.secret_backend.detail,
             },
+            services_problem: None,
         }
     }
 }

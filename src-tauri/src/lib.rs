@@ -152,6 +152,25 @@ mod tests {
         assert_eq!(reply["dataDir"], dir.path().display().to_string());
         assert_eq!(reply["secretBackend"]["kind"], "memory");
         assert_eq!(reply["secretBackend"]["available"], true);
+        assert_eq!(reply["servicesProblem"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn app_info_says_why_monitoring_is_not_running_in_this_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = keyward::Keyward::open_with_secrets(dir.path(), Arc::new(keyward::vault::MemoryStore::new()))
+            .expect("core opens");
+        // What `services::start` stores when `keyward serve` already runs on the data dir.
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let serve = runtime.block_on(keyward::service::start(&core)).expect("the first instance starts");
+        let refused = runtime.block_on(keyward::service::start(&core)).err().expect("a second one is refused");
+        let state = AppState::from_core(core);
+        state.set_services_problem(Some(refused.to_string()));
+        let (_app, webview) = boot(state);
+        let reply = invoke(&webview, "app_info", json!({})).expect("app_info succeeds");
+        let problem = reply["servicesProblem"].as_str().unwrap_or_default();
+        assert!(problem.contains("already running") && problem.contains(&std::process::id().to_string()), "{reply}");
+        runtime.block_on(serve.stop());
     }
 
     #[test]

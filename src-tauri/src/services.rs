@@ -123,7 +123,17 @@ pub fn start<R: Runtime>(app: &AppHandle<R>) {
                     *slot.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(services);
                 }
             }
-            Err(e) => tracing::error!(error = %e, "monitoring is off"),
+            Err(e) => {
+                tracing::error!(error = %e, "monitoring is off");
+                app.state::<AppState>().set_services_problem(Some(e.to_string()));
+                let headline = if e.kind() == keyward::error::ErrorKind::AlreadyRunning {
+                    "Monitoring runs in another Keyward on this data directory"
+                } else {
+                    "Monitoring is off"
+                };
+                tray::set_state(&app, tray::TrayState::Warn, headline);
+                let _ = app.notification().builder().title(headline).body(e.to_string()).show();
+            }
         }
         let mut events = core.monitor().subscribe();
         loop {

@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use keyward::Keyward;
 
@@ -7,6 +8,9 @@ use crate::dto::CommandError;
 /// Managed state: the core handle, or why it could not be opened (shown by the UI).
 pub struct AppState {
     core: Result<Keyward, CommandError>,
+    /// Why the background services (monitoring, alerts, the control API) are not running in
+    /// this process, e.g. `keyward serve` already runs on the data directory.
+    services_problem: Arc<Mutex<Option<String>>>,
 }
 
 impl AppState {
@@ -17,11 +21,19 @@ impl AppState {
             tracing::error!(error = %e, "could not open the Keyward core");
             CommandError::from(e)
         });
-        Self { core }
+        Self { core, services_problem: Arc::default() }
     }
 
     pub fn from_core(core: Keyward) -> Self {
-        Self { core: Ok(core) }
+        Self { core: Ok(core), services_problem: Arc::default() }
+    }
+
+    pub fn set_services_problem(&self, problem: Option<String>) {
+        *self.services_problem.lock().unwrap_or_else(|p| p.into_inner()) = problem;
+    }
+
+    pub fn services_problem(&self) -> Option<String> {
+        self.services_problem.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn core(&self) -> Result<Keyward, CommandError> {

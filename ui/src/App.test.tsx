@@ -42,6 +42,7 @@ const INFO = {
     available: true,
     detail: "Secrets are kept in the Secret Service.",
   },
+  servicesProblem: null as string | null,
 };
 
 beforeEach(() => {
@@ -56,10 +57,18 @@ describe("dashboard", () => {
     render(<App />);
     expect(screen.getByTestId("dashboard-loading")).toBeTruthy();
     await waitFor(() => expect(screen.getByTestId("info-version").textContent).toBe("9.8.7"));
+    expect(screen.queryByTestId("info-services-problem")).toBeNull();
     expect(screen.getByTestId("info-schema").textContent).toBe("v3");
     expect(screen.getByTestId("info-data-dir").textContent).toBe(INFO.dataDir);
     expect(screen.getByTestId("info-backend").textContent).toBe(INFO.secretBackend.name);
     expect(screen.getByTestId("info-backend-state").textContent).toBe("available");
+  });
+
+  it("says when monitoring runs in another Keyward on the same data directory", async () => {
+    const problem = "keyward serve (pid 4242) is already running on /data; stop it first";
+    appInfo.mockResolvedValue({ ...INFO, servicesProblem: problem });
+    render(<App />);
+    await waitFor(() => expect(screen.getByTestId("info-services-problem").textContent).toContain("pid 4242"));
   });
 
   it("says when the secret backend is unreachable", async () => {

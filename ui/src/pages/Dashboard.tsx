@@ -73,6 +73,15 @@ function InfoCards({ info }: { info: AppInfoDto }) {
   const backend = info.secretBackend;
   return (
     <div class="grid" data-testid="dashboard-info">
+      {info.servicesProblem && (
+        <div class="card stat wide" role="alert" data-testid="info-services-problem">
+          <span class="stat-label">Monitoring, alerts and the local control port are not running in this window</span>
+          <span class="stat-note">{info.servicesProblem}</span>
+          <span class="stat-note">
+            Everything else here works. Quit the other Keyward and restart this app to run them here.
+          </span>
+        </div>
+      )}
       <div class="card stat">
         <span class="stat-label">Version</span>
         <span class="stat-value" data-testid="info-version">{info.version}</span>
