@@ -142,8 +142,10 @@ impl Keyward {
         create_dir(data_dir)?;
         let data_dir = data_dir.to_path_buf();
         let store = Store::open(&data_dir.join(DATABASE_FILE))?;
-        let providers = Registry::new(store.clone()).map_err(|e| Error::Config(e.to_string()))?;
         let audit = Audit::new(store.clone());
+        let change_log = audit::ChangeLog::new(audit.clone(), actor);
+        let providers =
+            Registry::new(store.clone()).map_err(|e| Error::Config(e.to_string()))?.with_change_log(change_log.clone());
         let keys = Keys::new(store.clone(), Arc::clone(&secrets), audit.clone(), actor);
         let limiter = Limiter::new(providers.clone(), Arc::new(SystemClock));
         let pipeline =
@@ -153,6 +155,8 @@ impl Keyward {
         let alerts =
             Alerts::new(store.clone(), Arc::new(SystemClock), Arc::new(VaultWebhookSecrets::new(Arc::clone(&secrets))))
                 .map_err(|e| Error::Config(format!("could not open the alerts: {e}")))?;
+        monitor.set_change_log(change_log.clone());
+        alerts.set_change_log(change_log);
         let alert_sender = alerts.start_intake();
         tracing::info!(data_dir = %data_dir.display(), schema = store.schema_version(), "keyward core opened");
         Ok(Self {

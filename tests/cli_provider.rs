@@ -203,3 +203,37 @@ async fn a_user_points_binance_at_a_local_server_stores_a_key_and_calls_a_signed
     let db = std::fs::read(dir.path().join("keyward.db")).expect("db");
     assert!(!db.windows(b"cli-test-secret-9d2f".len()).any(|w| w == b"cli-test-secret-9d2f"), "secret in the database");
 }
+
+#[test]
+fn provider_and_settings_changes_are_audited_by_name_never_by_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret_header = "hdr-token-3f9a1c77";
+    for args in [
+        vec!["provider", "set", "binance", "timeout_ms=7000", &format!("headers.X-Api-Token={secret_header}")],
+        vec!["provider", "enable", "binance"],
+        vec!["checks", "set", "binance", "--interval", "45"],
+    ] {
+        let out = keyward(dir.path(), &args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    let out = keyward(dir.path(), &["--json", "audit", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains(secret_header), "a header value reached the audit log");
+    let rows: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let rows = rows.as_array().expect("rows");
+    let set = rows
+        .iter()
+        .find(|r| r["event"] == "provider_changed" && r["detail"]["action"] == "set")
+        .unwrap_or_else(|| panic!("a provider_changed row for the set: {rows:?}"));
+    assert_eq!(set["actor"], "cli");
+    assert_eq!(set["provider"], "binance");
+    assert_eq!(set["detail"]["fields"], serde_json::json!(["timeout_ms", "headers.X-Api-Token"]));
+    assert!(rows.iter().any(|r| r["event"] == "provider_changed" && r["detail"]["action"] == "enabled"));
+    assert!(
+        rows.iter().any(|r| r["event"] == "settings_changed" && r["detail"]["setting"] == "health check"),
+        "the check change is audited: {rows:?}"
+    );
+    let out = keyward(dir.path(), &["audit", "verify"]);
+    assert!(out.status.success(), "the chain still verifies: {}", stderr(&out));
+}

@@ -36,6 +36,7 @@ mod webhook;
 #[cfg(test)]
 mod tests;
 
+use serde_json::json;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -338,6 +339,7 @@ struct Inner {
     jobs_rx: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
     pending: watch::Sender<usize>,
     http: reqwest::Client,
+    change_log: std::sync::OnceLock<crate::audit::ChangeLog>,
 }
 
 impl std::fmt::Debug for Alerts {
@@ -382,6 +384,7 @@ impl Alerts {
                 jobs_rx: Mutex::new(Some(jobs_rx)),
                 pending,
                 http,
+                change_log: std::sync::OnceLock::new(),
             }),
         };
         alerts.seed_defaults()?;
@@ -409,6 +412,18 @@ impl Alerts {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// Audits rule, quiet-hours and webhook changes as `settings_changed` (set once, by
+    /// `Keyward::open`).
+    pub fn set_change_log(&self, log: crate::audit::ChangeLog) {
+        let _ = self.inner.change_log.set(log);
+    }
+
+    fn audit_change(&self, detail: serde_json::Value) {
+        if let Some(log) = self.inner.change_log.get() {
+            log.record(crate::audit::AuditKind::SettingsChanged, None, detail);
+        }
     }
 
     /// Sets where desktop notices go (the shell; `keyward serve` may log them).
@@ -610,6 +625,14 @@ impl Alerts {
     }
 
     pub fn add_rule(&self, rule: NewRule) -> Result<Rule, AlertError> {
+        let result = self.add_rule_inner(rule);
+        if let Ok(v) = &result {
+            self.audit_change(json!({"setting": "alert rule", "action": "added", "id": v.id, "name": v.name}));
+        }
+        result
+    }
+
+    fn add_rule_inner(&self, rule: NewRule) -> Result<Rule, AlertError> {
         let now = self.inner.clock.now();
         let id = self.inner.store.with_conn(|c| {
             let tx = immediate(c)?;
@@ -625,6 +648,16 @@ impl Alerts {
 
     /// Replaces rule `id` with `rule`. Disabling a rule resolves its open alerts.
     pub fn update_rule(&self, id: i64, rule: NewRule) -> Result<Rule, AlertError> {
+        let result = self.update_rule_inner(id, rule);
+        if let Ok(v) = &result {
+            self.audit_change(
+                json!({"setting": "alert rule", "action": "edited", "id": v.id, "name": v.name, "enabled": v.enabled}),
+            );
+        }
+        result
+    }
+
+    fn update_rule_inner(&self, id: i64, rule: NewRule) -> Result<Rule, AlertError> {
         let now = self.inner.clock.now();
         let changes = self.inner.store.with_conn(|c| {
             let tx = immediate(c)?;
@@ -653,6 +686,14 @@ impl Alerts {
 
     /// Removes a rule; its open alerts are resolved, its history stays.
     pub fn remove_rule(&self, id: i64) -> Result<Rule, AlertError> {
+        let result = self.remove_rule_inner(id);
+        if let Ok(v) = &result {
+            self.audit_change(json!({"setting": "alert rule", "action": "removed", "id": v.id, "name": v.name}));
+        }
+        result
+    }
+
+    fn remove_rule_inner(&self, id: i64) -> Result<Rule, AlertError> {
         let rule = self.rule(id)?;
         let now = self.inner.clock.now();
         let changes = self.inner.store.with_conn(|c| {
@@ -668,6 +709,14 @@ impl Alerts {
 
     /// Adds back the default rules whose kind has no rule at all; returns the ones added.
     pub fn restore_default_rules(&self) -> Result<Vec<Rule>, AlertError> {
+        let result = self.restore_default_rules_inner();
+        if let Ok(v) = &result {
+            self.audit_change(json!({"setting": "alert rules", "action": "defaults restored", "added": v.len()}));
+        }
+        result
+    }
+
+    fn restore_default_rules_inner(&self) -> Result<Vec<Rule>, AlertError> {
         let now = self.inner.clock.now();
         let ids = self.inner.store.with_conn(|c| {
             let tx = immediate(c)?;
@@ -695,6 +744,14 @@ impl Alerts {
 
     /// Sets (or with `None` clears) the quiet hours.
     pub fn set_quiet_hours(&self, quiet: Option<QuietHours>) -> Result<(), AlertError> {
+        let result = self.set_quiet_hours_inner(quiet);
+        if result.is_ok() {
+            self.audit_change(json!({"setting": "quiet hours", "action": "set"}));
+        }
+        result
+    }
+
+    fn set_quiet_hours_inner(&self, quiet: Option<QuietHours>) -> Result<(), AlertError> {
         match quiet {
             Some(q) => {
                 q.validate().map_err(AlertError::Invalid)?;
@@ -727,6 +784,14 @@ impl Alerts {
     /// Adds a webhook. Its secret goes to the credential store first; if the row cannot be
     /// written, the secret is removed again. Blocking (credential store, SQLite).
     pub fn add_webhook(&self, new: NewWebhook) -> Result<Webhook, AlertError> {
+        let result = self.add_webhook_inner(new);
+        if let Ok(v) = &result {
+            self.audit_change(json!({"setting": "webhook", "action": "added", "id": v.id, "name": v.name}));
+        }
+        result
+    }
+
+    fn add_webhook_inner(&self, new: NewWebhook) -> Result<Webhook, AlertError> {
         let name = new.name.trim().to_string();
         if name.is_empty() {
             return Err(AlertError::Invalid("webhook name \"\" is empty; give the webhook a name".into()));
@@ -762,6 +827,16 @@ impl Alerts {
 
     /// Sets, replaces or (with `None`) removes a webhook's HMAC secret. Blocking.
     pub fn set_webhook_secret(&self, id: i64, secret: Option<SecretString>) -> Result<Webhook, AlertError> {
+        let result = self.set_webhook_secret_inner(id, secret);
+        if let Ok(v) = &result {
+            self.audit_change(
+                json!({"setting": "webhook", "action": "signing key changed", "id": v.id, "name": v.name}),
+            );
+        }
+        result
+    }
+
+    fn set_webhook_secret_inner(&self, id: i64, secret: Option<SecretString>) -> Result<Webhook, AlertError> {
         let hook = self.webhook(id)?;
         let new_ref = match &secret {
             Some(s) => {
@@ -781,6 +856,15 @@ impl Alerts {
     }
 
     pub fn set_webhook_enabled(&self, id: i64, enabled: bool) -> Result<Webhook, AlertError> {
+        let result = self.set_webhook_enabled_inner(id, enabled);
+        if let Ok(v) = &result {
+            let action = if v.enabled { "enabled" } else { "disabled" };
+            self.audit_change(json!({"setting": "webhook", "action": action, "id": v.id, "name": v.name}));
+        }
+        result
+    }
+
+    fn set_webhook_enabled_inner(&self, id: i64, enabled: bool) -> Result<Webhook, AlertError> {
         if self.inner.store.with_conn(|c| Ok(db::set_webhook_enabled(c, id, enabled)?))? == 0 {
             return Err(AlertError::NotFound { what: "webhook", id });
         }
@@ -789,6 +873,14 @@ impl Alerts {
 
     /// Removes a webhook, its delivery records, its place in every rule and its secret.
     pub fn remove_webhook(&self, id: i64) -> Result<Webhook, AlertError> {
+        let result = self.remove_webhook_inner(id);
+        if let Ok(v) = &result {
+            self.audit_change(json!({"setting": "webhook", "action": "removed", "id": v.id, "name": v.name}));
+        }
+        result
+    }
+
+    fn remove_webhook_inner(&self, id: i64) -> Result<Webhook, AlertError> {
         let hook = self.webhook(id)?;
         self.inner.store.with_conn(|c| Ok(db::delete_webhook(c, id)?))?;
         if let Some(reference) = &hook.secret_ref {

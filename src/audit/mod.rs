@@ -304,6 +304,32 @@ impl RawRow {
 
 /// The audit log. Cheap to clone; clones share the pending key-use counts, so the core keeps
 /// one `Audit` and hands out clones. Every method except `record_use` blocks on SQLite.
+/// Writes settings and provider changes to the audit log on behalf of one actor. Given to the
+/// registry, the monitor and the alerts by `Keyward::open`, so every front end's edits are
+/// audited in one place. Details name what changed (ids, field paths), never values: a custom
+/// provider's header may hold a token.
+#[derive(Debug, Clone)]
+pub struct ChangeLog {
+    audit: Audit,
+    actor: Actor,
+}
+
+impl ChangeLog {
+    pub fn new(audit: Audit, actor: Actor) -> Self {
+        Self { audit, actor }
+    }
+
+    /// Appends one event. Blocking; call it after the change's own transaction, never inside
+    /// it. A failure is logged: the change itself already happened.
+    pub fn record(&self, kind: AuditKind, provider: Option<&str>, detail: serde_json::Value) {
+        let mut event = AuditEvent::new(self.actor, kind).detail(detail);
+        event.provider = provider.map(str::to_string);
+        if let Err(e) = self.audit.append(event, Utc::now()) {
+            tracing::error!(error = %e, event = kind.as_str(), "could not write a change to the audit log");
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Audit {
     store: Store,

@@ -206,7 +206,15 @@ fn no_vault_file() -> Response {
 
 async fn vault_lock(State(ctx): State<Ctx>) -> Response {
     let Some(file) = ctx.kw.vault_file() else { return no_vault_file() };
+    let was_unlocked = file.is_unlocked();
     file.lock();
+    if was_unlocked {
+        let kw = ctx.kw.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            kw.audit().append(AuditEvent::new(Actor::Cli, AuditKind::VaultLocked), chrono::Utc::now())
+        })
+        .await;
+    }
     Json(vault_view(&ctx.kw)).into_response()
 }
 

@@ -153,6 +153,7 @@ struct Inner {
     passive_cursor: Mutex<Option<i64>>,
     /// Bumped after every check added, changed or removed (see [`Monitor::watch_checks`]).
     checks_changed: tokio::sync::watch::Sender<u64>,
+    change_log: std::sync::OnceLock<crate::audit::ChangeLog>,
 }
 
 /// The monitor. Cheap to clone; every clone shares the trackers, the writer and the channel.
@@ -210,6 +211,7 @@ impl Monitor {
                 intervals: Mutex::new(intervals),
                 passive_cursor: Mutex::new(None),
                 checks_changed: tokio::sync::watch::channel(0).0,
+                change_log: std::sync::OnceLock::new(),
             }),
         };
         monitor.refresh_configs();
@@ -249,21 +251,41 @@ impl Monitor {
         let created = self.with_conn_m(|c| check::insert(c, &new))?;
         self.note_interval(&created);
         self.inner.checks_changed.send_modify(|g| *g += 1);
+        self.audit_check("added", &created);
         Ok(created)
     }
 
     pub fn update_check(&self, check: &CheckConfig) -> Result<(), MonitorError> {
         self.with_conn_m(|c| check::update(c, check))?;
         self.inner.checks_changed.send_modify(|g| *g += 1);
+        self.audit_check("edited", check);
         self.recompute_intervals()?;
         Ok(())
     }
 
     pub fn remove_check(&self, id: i64) -> Result<(), MonitorError> {
+        let check = self.check(id)?;
         self.with_conn_m(|c| check::delete(c, id))?;
         self.inner.checks_changed.send_modify(|g| *g += 1);
+        self.audit_check("removed", &check);
         self.recompute_intervals()?;
         Ok(())
+    }
+
+    /// Audits check and state-setting changes as `settings_changed` (set once, by
+    /// `Keyward::open`).
+    pub fn set_change_log(&self, log: crate::audit::ChangeLog) {
+        let _ = self.inner.change_log.set(log);
+    }
+
+    fn audit_check(&self, action: &str, c: &CheckConfig) {
+        if let Some(log) = self.inner.change_log.get() {
+            let detail = serde_json::json!({
+                "setting": "health check", "action": action, "id": c.id, "name": c.name,
+                "operation": c.operation, "intervalSecs": c.interval.as_secs(), "enabled": c.enabled,
+            });
+            log.record(crate::audit::AuditKind::SettingsChanged, Some(&c.provider), detail);
+        }
     }
 
     /// A receiver marked changed after every check added, changed or removed through this
@@ -316,6 +338,13 @@ impl Monitor {
             )?;
             Ok(())
         })?;
+        if let Some(log) = self.inner.change_log.get() {
+            let detail = serde_json::json!({
+                "setting": "monitor state settings", "action": "set", "confirmations": config.confirmations,
+                "errorRate": config.error_rate, "latencyFactor": config.latency_factor,
+            });
+            log.record(crate::audit::AuditKind::SettingsChanged, Some(provider), detail);
+        }
         lock(&self.inner.settings).insert(provider.to_string(), config);
         self.refresh_configs();
         Ok(())

@@ -95,6 +95,8 @@ pub struct Registry {
     cache: Arc<std::sync::Mutex<EntryCache>>,
     /// Bumped after every write through this registry (see [`Registry::watch`]).
     changes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Where changes are audited (`provider_changed`); `None` in tests of the registry alone.
+    change_log: Option<crate::audit::ChangeLog>,
 }
 
 #[derive(Debug, Default)]
@@ -167,7 +169,37 @@ impl Registry {
     pub fn new(store: Store) -> Result<Registry, ProviderError> {
         let presets = catalog::presets()?.into_iter().map(|s| (s.id.clone(), s)).collect();
         let (changes, _) = tokio::sync::watch::channel(0);
-        Ok(Registry { store, presets: Arc::new(presets), cache: Arc::default(), changes: Arc::new(changes) })
+        Ok(Registry {
+            store,
+            presets: Arc::new(presets),
+            cache: Arc::default(),
+            changes: Arc::new(changes),
+            change_log: None,
+        })
+    }
+
+    /// Audits every change made through this registry (and its clones) as `provider_changed`.
+    pub fn with_change_log(mut self, log: crate::audit::ChangeLog) -> Self {
+        self.change_log = Some(log);
+        self
+    }
+
+    /// Records a successful change: the provider, what was done and which fields (no values).
+    fn audited<T>(
+        &self,
+        result: Result<T, ProviderError>,
+        id: &str,
+        action: &str,
+        fields: &[&str],
+    ) -> Result<T, ProviderError> {
+        if let (Ok(_), Some(log)) = (&result, &self.change_log) {
+            let mut detail = serde_json::json!({ "action": action });
+            if !fields.is_empty() {
+                detail["fields"] = serde_json::json!(fields);
+            }
+            log.record(crate::audit::AuditKind::ProviderChanged, Some(id), detail);
+        }
+        result
     }
 
     /// The presets of this build, by id.
@@ -255,6 +287,11 @@ impl Registry {
 
     /// Adds a custom spec (enabled, unless discontinued). The id must be new.
     pub fn add(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
+        let id = spec.id.clone();
+        self.audited(self.add_inner(spec), &id, "added", &[])
+    }
+
+    fn add_inner(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
         let _invalidate = self.invalidate();
         spec.validate()?;
         if self.presets.contains_key(&spec.id) {
@@ -292,6 +329,11 @@ impl Registry {
     /// Replaces a spec: a custom spec is overwritten, a preset gets the spec stored as its
     /// override (an override equal to the preset is dropped).
     pub fn update(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
+        let id = spec.id.clone();
+        self.audited(self.update_inner(spec), &id, "edited", &[])
+    }
+
+    fn update_inner(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
         let _invalidate = self.invalidate();
         spec.validate()?;
         let id = spec.id.clone();
@@ -326,6 +368,15 @@ impl Registry {
         id: &str,
         changes: &[(F, V)],
     ) -> Result<ProviderEntry, ProviderError> {
+        let fields: Vec<&str> = changes.iter().map(|(f, _)| f.as_ref()).collect();
+        self.audited(self.set_inner(id, changes), id, "set", &fields)
+    }
+
+    fn set_inner<F: AsRef<str>, V: AsRef<str>>(
+        &self,
+        id: &str,
+        changes: &[(F, V)],
+    ) -> Result<ProviderEntry, ProviderError> {
         let _invalidate = self.invalidate();
         let entry = self.get(id)?;
         let mut table = entry.spec.to_table()?;
@@ -347,12 +398,17 @@ impl Registry {
             };
         }
         let spec = ProviderSpec::from_table(table)?;
-        self.update(spec)
+        self.update_inner(spec)
     }
 
     /// Removes fields by dotted path, so they fall back to their defaults (`status_operation`,
     /// `environments.testnet`, `endpoints.order_book`, `headers.X-Foo`).
     pub fn unset<F: AsRef<str>>(&self, id: &str, fields: &[F]) -> Result<ProviderEntry, ProviderError> {
+        let names: Vec<&str> = fields.iter().map(AsRef::as_ref).collect();
+        self.audited(self.unset_inner(id, fields), id, "unset", &names)
+    }
+
+    fn unset_inner<F: AsRef<str>>(&self, id: &str, fields: &[F]) -> Result<ProviderEntry, ProviderError> {
         let _invalidate = self.invalidate();
         let entry = self.get(id)?;
         let mut table = entry.spec.to_table()?;
@@ -365,12 +421,16 @@ impl Registry {
             })?;
         }
         let spec = ProviderSpec::from_table(table)?;
-        self.update(spec)
+        self.update_inner(spec)
     }
 
     /// Drops a preset's override, back to the shipped preset. Enabled state and environment
     /// are kept.
     pub fn reset(&self, id: &str) -> Result<ProviderEntry, ProviderError> {
+        self.audited(self.reset_inner(id), id, "reset", &[])
+    }
+
+    fn reset_inner(&self, id: &str) -> Result<ProviderEntry, ProviderError> {
         let _invalidate = self.invalidate();
         if !self.presets.contains_key(id) {
             let custom = self.store.with_conn(|c| Ok(load_spec(c, id)?.is_some()))?;
@@ -386,6 +446,10 @@ impl Registry {
 
     /// Deletes a custom spec and its state. Presets cannot be removed.
     pub fn remove(&self, id: &str) -> Result<(), ProviderError> {
+        self.audited(self.remove_inner(id), id, "removed", &[])
+    }
+
+    fn remove_inner(&self, id: &str) -> Result<(), ProviderError> {
         let _invalidate = self.invalidate();
         if self.presets.contains_key(id) {
             return Err(ProviderError::CannotRemovePreset { id: id.to_string() });
@@ -418,13 +482,21 @@ impl Registry {
         let spec = ProviderSpec::from_toml(text)?;
         let custom_exists =
             !self.presets.contains_key(&spec.id) && self.store.with_conn(|c| Ok(load_spec(c, &spec.id)?.is_some()))?;
-        let entry =
-            if self.presets.contains_key(&spec.id) || custom_exists { self.update(spec)? } else { self.add(spec)? };
-        Ok(entry.spec)
+        let id = spec.id.clone();
+        let result = if self.presets.contains_key(&spec.id) || custom_exists {
+            self.update_inner(spec)
+        } else {
+            self.add_inner(spec)
+        };
+        Ok(self.audited(result, &id, "imported", &[])?.spec)
     }
 
     /// Enables or disables a provider. A discontinued provider cannot be enabled.
     pub fn set_enabled(&self, id: &str, enabled: bool) -> Result<ProviderEntry, ProviderError> {
+        self.audited(self.set_enabled_inner(id, enabled), id, if enabled { "enabled" } else { "disabled" }, &[])
+    }
+
+    fn set_enabled_inner(&self, id: &str, enabled: bool) -> Result<ProviderEntry, ProviderError> {
         let _invalidate = self.invalidate();
         let entry = self.get(id)?;
         if enabled {
@@ -453,6 +525,11 @@ impl Registry {
 
     /// Selects the environment calls go to.
     pub fn set_environment(&self, id: &str, environment: &str) -> Result<ProviderEntry, ProviderError> {
+        let result = self.set_environment_inner(id, environment);
+        self.audited(result, id, &format!("environment {environment}"), &[])
+    }
+
+    fn set_environment_inner(&self, id: &str, environment: &str) -> Result<ProviderEntry, ProviderError> {
         let _invalidate = self.invalidate();
         let entry = self.get(id)?;
         if !entry.spec.environments.contains_key(environment) {
