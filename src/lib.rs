@@ -97,6 +97,9 @@ struct Inner {
     providers: Registry,
     keys: Keys,
     limiter: Limiter,
+    /// What the pipeline charges: `limiter`, or the running Keyward's (see
+    /// [`Keyward::share_running_limits`]).
+    limiter_slot: Arc<control::LimiterSlot>,
     pipeline: Pipeline,
     audit: Audit,
     monitor: Monitor,
@@ -148,8 +151,9 @@ impl Keyward {
             Registry::new(store.clone()).map_err(|e| Error::Config(e.to_string()))?.with_change_log(change_log.clone());
         let keys = Keys::new(store.clone(), Arc::clone(&secrets), audit.clone(), actor);
         let limiter = Limiter::new(providers.clone(), Arc::new(SystemClock));
+        let limiter_slot = Arc::new(control::LimiterSlot::new(Arc::new(limiter.clone())));
         let pipeline =
-            Pipeline::new(providers.clone(), keys.clone(), Arc::new(limiter.clone()), Recorder::start(store.clone()));
+            Pipeline::new(providers.clone(), keys.clone(), limiter_slot.clone(), Recorder::start(store.clone()));
         let monitor = Monitor::open(store.clone(), Arc::new(SystemClock), MonitorOptions::default())
             .map_err(|e| Error::Config(format!("could not open the health monitor: {e}")))?;
         let alerts =
@@ -169,6 +173,7 @@ impl Keyward {
                 providers,
                 keys,
                 limiter,
+                limiter_slot,
                 pipeline,
                 audit,
                 monitor,
@@ -204,6 +209,15 @@ impl Keyward {
     /// The one call path.
     pub fn pipeline(&self) -> &Pipeline {
         &self.inner.pipeline
+    }
+
+    /// Makes this process's calls spend the live budget of the Keyward running on the same data
+    /// directory (a CLI command while the app or `keyward serve` runs). Returns the remote
+    /// limiter, whose `settle` the command awaits before it exits; `None` if already shared.
+    pub fn share_running_limits(&self, client: control::ControlClient) -> Option<Arc<control::RemoteLimiter>> {
+        let local: Arc<dyn crate::pipeline::limit::RateLimiter> = Arc::new(self.inner.limiter.clone());
+        let remote = Arc::new(control::RemoteLimiter::new(client, local));
+        self.inner.limiter_slot.use_remote(remote.clone()).then_some(remote)
     }
 
     /// The exchange-accurate rate limiter every call goes through.

@@ -1,28 +1,11 @@
 //! `keyward provider …`, `keyward key …` and `keyward call …` as a user runs them.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::json;
 
 use crate::support::mock_exchange::{Auth, MockCreds, MockExchange};
-use crate::support::{keyward, stderr, stdout};
-
-fn keyward_stdin(data_dir: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(crate::support::keyward_bin())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove(keyward::DATA_DIR_ENV)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("keyward runs");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("keyward finishes")
-}
+use crate::support::{keyward, keyward_stdin, stderr, stdout};
 
 fn json_of(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "failed: {}", stderr(out));

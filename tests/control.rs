@@ -10,8 +10,8 @@ use keyward::vault::{EncryptedFileStore, KdfParams, MemoryStore, SecretString};
 use keyward::Keyward;
 use serde_json::{json, Value};
 
-use crate::support::mock_exchange::{Auth, MockExchange};
-use crate::support::{keyward_bin, stderr, stdout};
+use crate::support::mock_exchange::{Auth, MockCreds, MockExchange};
+use crate::support::{keyward_bin, keyward_stdin, stderr, stdout};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 const PASS_VAR: &str = "KEYWARD_TEST_CONTROL_PASS";
@@ -168,5 +168,50 @@ async fn vault_lock_and_unlock_reach_the_running_keyward() {
     let out = cli(dir.path(), &["--json", "vault", "status"], &[]).await;
     let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(v["running"]["vault"]["file"]["unlocked"], true, "{v}");
+    services.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_check_from_the_cli_spends_the_running_keywards_budget() {
+    let creds = MockCreds {
+        api_key: "ctl-key".into(),
+        secret: "ctl-secret-5e1b".into(),
+        passphrase: None,
+        public_pem: None,
+        private_pem: None,
+    };
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(creds)).await;
+    mock.route("GET /sapi/v1/account/apiRestrictions", json!({"enableReading": true, "ipRestrict": true}));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core opens");
+    kw.providers()
+        .set("binance", &[("environments.production.base_url".to_string(), mock.base_url.clone())])
+        .expect("base URL accepted");
+    let services = keyward::service::start(&kw).await.expect("services start");
+    let data = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let add = keyward_stdin(
+            &data,
+            &["key", "add", "--provider", "binance", "--label", "main", "--api-key", "ctl-key"],
+            "ctl-secret-5e1b\n",
+        );
+        assert!(add.status.success(), "{}", stderr(&add));
+        // The secret stays in this command's process (its credential store); only the weight
+        // is charged in the running Keyward.
+        crate::support::keyward(&data, &["key", "check", "--provider", "binance", "--label", "main"])
+    })
+    .await
+    .expect("cli task");
+    assert!(out.status.success(), "key check failed: {}", stderr(&out));
+    assert_eq!(mock.rejected(), 0, "signed by the command with its own key");
+    let spent: f64 = kw
+        .limiter()
+        .breakdown("binance", "sapi_ip_weight", 10)
+        .iter()
+        .flat_map(|b| b.by_operation.iter())
+        .filter(|(op, _)| op == "key_permissions")
+        .map(|(_, w)| *w)
+        .sum();
+    assert_eq!(spent, 1.0, "the running Keyward's SAPI budget was charged for the check");
     services.stop().await;
 }

@@ -317,13 +317,12 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
         }
         KeyCmd::Check { provider, label } => {
             let runtime = super::runtime()?;
-            let report = runtime.block_on(crate::keys::check_permissions(
-                kw.providers(),
-                keys,
-                kw.pipeline(),
-                &provider,
-                &label,
-            ))?;
+            let report = runtime.block_on(async {
+                let report =
+                    crate::keys::check_permissions(kw.providers(), keys, kw.pipeline(), &provider, &label).await;
+                super::settle_remote_limits().await;
+                report
+            })?;
             let p = &report.permissions;
             let yn = |b: Option<bool>| match b {
                 Some(true) => "yes",
@@ -366,14 +365,19 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
             let version = keys.add_version(&provider, &label, api_key, secret, passphrase, chrono::Utc::now())?;
             if !no_verify {
                 let runtime = super::runtime()?;
-                let verified = runtime.block_on(crate::keys::verify_version(
-                    kw.providers(),
-                    keys,
-                    kw.pipeline(),
-                    &provider,
-                    &label,
-                    version.version,
-                ));
+                let verified = runtime.block_on(async {
+                    let verified = crate::keys::verify_version(
+                        kw.providers(),
+                        keys,
+                        kw.pipeline(),
+                        &provider,
+                        &label,
+                        version.version,
+                    )
+                    .await;
+                    super::settle_remote_limits().await;
+                    verified
+                });
                 if let Err(e) = verified {
                     return Err(CliError::Usage(format!(
                         "version {} was stored but the exchange did not accept it, so the key still uses version {}: {e}",

@@ -166,9 +166,36 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let printer = Printer { json: cli.json };
     let kw = Keyward::open_as(&data_dir, crate::audit::Actor::Cli)?;
     unlock_vault_from_env(&kw)?;
+    if matches!(cli.command, Command::Key(_) | Command::Checks(_)) {
+        share_running_limits(&kw)?;
+    }
     let result = dispatch(&kw, cli.command, cli.json, &printer);
     kw.flush();
     result
+}
+
+/// The remote limiter of this command, when a Keyward runs on the data directory.
+static REMOTE_LIMITS: std::sync::OnceLock<std::sync::Arc<crate::control::RemoteLimiter>> = std::sync::OnceLock::new();
+
+/// Commands that call exchanges from this process (`key check`, `key rotate`, `checks run`)
+/// spend the running Keyward's live budget when there is one.
+fn share_running_limits(kw: &Keyward) -> Result<(), CliError> {
+    let rt = runtime()?;
+    if let Some(client) = rt.block_on(crate::control::ControlClient::discover(kw.data_dir())) {
+        tracing::info!(running = %client.describe(), "sharing the running Keyward's rate-limit budget");
+        if let Some(remote) = kw.share_running_limits(client) {
+            let _ = REMOTE_LIMITS.set(remote);
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the exchange answers this command met have been reported to the running
+/// Keyward (call it inside the command's runtime, before it ends).
+pub(crate) async fn settle_remote_limits() {
+    if let Some(remote) = REMOTE_LIMITS.get() {
+        remote.settle().await;
+    }
 }
 
 /// With the encrypted vault file as the backend, a one-shot command unlocks it for its own

@@ -212,6 +212,7 @@ pub fn checks(kw: &Keyward, cmd: ChecksCmd, json_out: bool) -> Result<(), CliErr
                 for c in &list {
                     out.push(kw.monitor().run_check(runner.as_ref(), c).await);
                 }
+                super::settle_remote_limits().await;
                 out
             });
             for r in &results {

@@ -51,7 +51,9 @@ impl ControlClient {
             tracing::warn!(url = %info.url, "ignoring a control file that does not point at 127.0.0.1");
             return None;
         }
-        let http = reqwest::Client::builder().no_proxy().build().ok()?;
+        // No pooled connections: a command may use this client from more than one runtime, and
+        // a pooled connection dies with the runtime that opened it. Loopback connects are cheap.
+        let http = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(0).build().ok()?;
         let hello: Hello = http
             .get(format!("{}/v1/hello", info.url))
             .bearer_auth(&info.token)
@@ -107,6 +109,38 @@ impl ControlClient {
             req = req.query(&[("provider", p)]);
         }
         self.send(req).await
+    }
+
+    /// Charges a call's weight on the running Keyward's limiter, waiting in its queue. The outer
+    /// error is about reaching it; the inner one is the limiter's answer.
+    pub async fn acquire(
+        &self,
+        body: &super::limits::AcquireBody,
+    ) -> Result<Result<(), crate::pipeline::limit::LimitError>, RemoteError> {
+        let resp = self
+            .post("/v1/limits/acquire", body)
+            .timeout(CALL_TIMEOUT)
+            .bearer_auth(&self.info.token)
+            .send()
+            .await
+            .map_err(|e| RemoteError::Unreachable { pid: self.hello.pid, message: e.without_url().to_string() })?;
+        if resp.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let refusal: super::limits::LimitRefusal = resp
+                .json()
+                .await
+                .map_err(|e| RemoteError::Unreachable { pid: self.hello.pid, message: e.without_url().to_string() })?;
+            return Ok(Err(refusal.into_error()));
+        }
+        if !resp.status().is_success() {
+            return Err(RemoteError::Unreachable { pid: self.hello.pid, message: format!("HTTP {}", resp.status()) });
+        }
+        Ok(Ok(()))
+    }
+
+    /// Reports an exchange's answer to the running Keyward's limiter.
+    pub async fn observe(&self, body: &super::limits::ObserveBody) -> Result<(), RemoteError> {
+        let _: serde_json::Value = self.send(self.post("/v1/limits/observe", body).timeout(HELLO_TIMEOUT)).await?;
+        Ok(())
     }
 
     pub async fn vault(&self) -> Result<VaultView, RemoteError> {

@@ -20,6 +20,7 @@
 //! while the first answers here (two processes would be two budgets).
 
 mod client;
+pub mod limits;
 mod server;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ use crate::pipeline::CallOutcome;
 use crate::ratelimit::LimitStatus;
 
 pub use client::{ControlClient, RemoteError};
+pub use limits::{LimiterSlot, RemoteLimiter};
 pub use server::{serve, ControlServer};
 
 /// The file, in the data directory, that says where the running Keyward listens.

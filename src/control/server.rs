@@ -14,6 +14,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use super::limits::{parse_priority, AcquireBody, LimitRefusal, ObserveBody};
 use super::{
     control_file, limit_views, vault_view, CallBody, CallReply, ControlInfo, ErrorBody, ErrorDetail, Hello, UnlockBody,
     MAX_UNLOCK,
@@ -86,6 +87,8 @@ pub async fn serve(kw: &Keyward, cancel: CancellationToken) -> Result<ControlSer
         .route("/v1/hello", get(hello))
         .route("/v1/call", post(call))
         .route("/v1/limits", get(limits))
+        .route("/v1/limits/acquire", post(limits_acquire))
+        .route("/v1/limits/observe", post(limits_observe))
         .route("/v1/vault", get(vault))
         .route("/v1/vault/lock", post(vault_lock))
         .route("/v1/vault/unlock", post(vault_unlock))
@@ -190,6 +193,43 @@ async fn limits(State(ctx): State<Ctx>, Query(q): Query<LimitsQuery>) -> Respons
         Ok(views) => Json(views).into_response(),
         Err(f) => f.into_response(),
     }
+}
+
+async fn limits_acquire(State(ctx): State<Ctx>, Json(body): Json<AcquireBody>) -> Response {
+    use crate::pipeline::limit::RateLimiter;
+    let req = crate::pipeline::limit::Acquire {
+        provider: &body.provider,
+        operation: &body.operation,
+        key_label: body.key_label.as_deref(),
+        weight: body.weight,
+        priority: parse_priority(&body.priority),
+        deadline: body.max_wait_ms.map(|ms| std::time::Instant::now() + Duration::from_millis(ms)),
+    };
+    // Waits in the limiter's queue like any call of this process; a caller that hangs up
+    // drops this future and leaves the queue.
+    match ctx.kw.limiter().acquire(req).await {
+        Ok(()) => Json(serde_json::json!({"granted": true})).into_response(),
+        Err(e) => (StatusCode::TOO_MANY_REQUESTS, Json(LimitRefusal::from_error(&e))).into_response(),
+    }
+}
+
+async fn limits_observe(State(ctx): State<Ctx>, Json(body): Json<ObserveBody>) -> Response {
+    use crate::pipeline::limit::RateLimiter;
+    let mut headers = axum::http::HeaderMap::new();
+    for (name, value) in &body.headers {
+        if let (Ok(n), Ok(v)) =
+            (axum::http::HeaderName::try_from(name.as_str()), axum::http::HeaderValue::try_from(value.as_str()))
+        {
+            headers.append(n, v);
+        }
+    }
+    let call = crate::pipeline::limit::Answered {
+        provider: &body.provider,
+        operation: &body.operation,
+        key_label: body.key_label.as_deref(),
+    };
+    ctx.kw.limiter().observe(call, body.status, &headers);
+    Json(serde_json::json!({"observed": true})).into_response()
 }
 
 async fn vault(State(ctx): State<Ctx>) -> Response {

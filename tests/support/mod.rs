@@ -23,6 +23,24 @@ pub fn keyward(data_dir: &Path, args: &[&str]) -> Output {
         .expect("the keyward binary runs")
 }
 
+/// Like [`keyward`], writing `input` to the command's stdin (secrets, passphrases).
+pub fn keyward_stdin(data_dir: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(keyward_bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove(keyward::DATA_DIR_ENV)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("keyward runs");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("keyward finishes")
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
