@@ -81,6 +81,10 @@ async fn a_user_watches_binance_weight_move_and_verifies_the_audit_chain() {
     // The gauge is there before any call: the page loads the rules of every enabled provider.
     click(&client, "[data-testid=nav-limits]").await;
     wait_for_text(&client, WEIGHT, "/ 6,000").await;
+    // The limits Binance publishes (exchangeInfo) replace the preset's: the order budget is
+    // 100 per 10 s there, not the preset's 10 per second.
+    wait_for_text(&client, "[data-testid='gauge-published-binance-request_weight-ip']", "from the exchange").await;
+    wait_for_text(&client, "[data-testid='gauge-used-binance-orders_1s-default']", "/ 100").await;
 
     // Binance's weight window is clock-aligned to the UTC minute: start late in a minute and
     // the window could reset between the call and the check. Begin in a fresh one instead.

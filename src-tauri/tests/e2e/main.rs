@@ -231,6 +231,19 @@ async fn mock_binance() -> String {
     let app = axum::Router::new()
         .route("/api/v3/time", get(|| async { axum::Json(serde_json::json!({"serverTime": 1_767_225_600_000_i64})) }))
         .route(
+            "/api/v3/exchangeInfo",
+            get(|| async {
+                // Binance's current limits: the 10-second order budget differs from the preset's
+                // per-second rule, so the app must take it from here.
+                axum::Json(serde_json::json!({"timezone": "UTC", "symbols": [], "rateLimits": [
+                    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+                    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+                    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+                    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000}
+                ]}))
+            }),
+        )
+        .route(
             "/sapi/v1/system/status",
             get(|| async { axum::Json(serde_json::json!({"status": 1, "msg": "system maintenance"})) }),
         )

@@ -78,7 +78,7 @@ describe("rate limits page", () => {
       limit({ limitId: "sapi_ip_weight", limit: 12000 }),
     ]);
     const published = await screen.findByTestId("gauge-published-binance-request_weight-ip");
-    expect(published.textContent).toBe("as published by the exchange");
+    expect(published.textContent).toBe("from the exchange");
     expect(screen.getByTestId("gauge-used-binance-request_weight-ip").textContent).toContain("0 / 1,200");
     expect(screen.queryByTestId("gauge-published-binance-sapi_ip_weight-ip")).toBeNull();
   });

@@ -192,11 +192,11 @@ function Gauge({ l, open, onToggle }: { l: LimitStatusDto; open: boolean; onTogg
               <>
                 {" · "}
                 <span
-                  class="badge info"
+                  class="published"
                   data-testid={`gauge-published-${id}`}
                   title="The exchange publishes this limit; Keyward uses its numbers"
                 >
-                  as published by the exchange
+                  from the exchange
                 </span>
               </>
             )}
