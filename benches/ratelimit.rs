@@ -41,6 +41,7 @@ fn ticker() -> Acquire<'static> {
         provider: "binance",
         operation: "ticker",
         key_label: None,
+        caller: "bench",
         weight: 2,
         priority: Priority::MarketData,
         deadline: None,

@@ -69,11 +69,42 @@ async fn no_secret_reaches_the_database_logs_or_any_output_but_an_explicit_revea
             &["key", "add", "--provider", "binance", "--label", "main", "--api-key", "canary-key"],
             Some(CANARY),
         );
+        // A running `keyward serve`: calls go through it (its pipeline reads the secret), key
+        // checks charge its limiter; its output and logs are scanned too.
+        let serve_log = data.join("serve-stderr.txt");
+        let mut serve = Command::new(keyward_bin())
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("serve")
+            .env_remove(keyward::DATA_DIR_ENV)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(&serve_log).expect("serve log file")))
+            .spawn()
+            .expect("serve starts");
+        let mut serve_out = std::io::BufReader::new(serve.stdout.take().expect("stdout"));
+        let mut ready = String::new();
+        std::io::BufRead::read_line(&mut serve_out, &mut ready).expect("a ready line");
+        assert!(ready.contains("ready"), "serve: {ready}");
         step("list", &["--json", "key", "list"], None);
         step("show", &["--json", "key", "show", "--provider", "binance", "--label", "main"], None);
         step("call", &["--json", "call", "binance", "balances"], None);
         step("call-raw", &["call", "binance", "balances", "--raw"], None);
         step("check", &["--json", "key", "check", "--provider", "binance", "--label", "main"], None);
+        step("limits", &["--json", "limits"], None);
+        step(
+            "backup",
+            &["key", "export-backup", "--out", &data.join("keys.kwbackup").display().to_string()],
+            Some("backup passphrase 1"),
+        );
+        let status = Command::new("kill").arg("-TERM").arg(serve.id().to_string()).status().expect("kill runs");
+        assert!(status.success());
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut serve_out, &mut rest).expect("serve stdout");
+        let exit = serve.wait().expect("serve exits");
+        assert!(exit.success(), "serve exited with {exit:?}");
+        let serve_err = std::fs::read(&serve_log).expect("serve stderr");
+        let serve_output = Output { status: exit, stdout: [ready.into_bytes(), rest].concat(), stderr: serve_err };
         step("rotate", &["key", "rotate", "--provider", "binance", "--label", "main", "--no-verify"], Some(CANARY_2));
         step("retire", &["key", "retire-version", "--provider", "binance", "--label", "main", "--version", "1"], None);
         step("audit", &["--json", "audit", "list"], None);
@@ -82,11 +113,17 @@ async fn no_secret_reaches_the_database_logs_or_any_output_but_an_explicit_revea
         step("provider-export", &["provider", "export", "binance"], None);
         step("info", &["--json", "info"], None);
         let reveal = run(&data, &["key", "reveal", "--provider", "binance", "--label", "main", "--yes"], None);
+        outs.push(("serve".to_string(), serve_output));
         (outs, reveal)
     })
     .await
     .expect("cli steps");
     let (outs, reveal) = outputs;
+    let call = &outs.iter().find(|(n, _)| n == "call").expect("the call step").1;
+    assert!(
+        String::from_utf8_lossy(&call.stdout).contains("\"via\": \"keyward serve"),
+        "the call went through the running serve"
+    );
 
     for (name, out) in &outs {
         for canary in [CANARY, CANARY_2] {
@@ -101,8 +138,12 @@ async fn no_secret_reaches_the_database_logs_or_any_output_but_an_explicit_revea
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "the reveal is in the audit log");
 
     // Files: the database, its WAL and shared memory, and every log file.
-    let mut files =
-        vec![dir.path().join("keyward.db"), dir.path().join("keyward.db-wal"), dir.path().join("keyward.db-shm")];
+    let mut files = vec![
+        dir.path().join("keyward.db"),
+        dir.path().join("keyward.db-wal"),
+        dir.path().join("keyward.db-shm"),
+        dir.path().join("keys.kwbackup"),
+    ];
     files.extend(std::fs::read_dir(dir.path().join("logs")).expect("logs").flatten().map(|e| e.path()));
     let mut scanned = 0;
     for f in files.iter().filter(|f| f.exists()) {

@@ -63,6 +63,9 @@ async fn a_cli_call_runs_in_the_running_keyward_and_spends_its_budget() {
     let limits: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     let weight = limits.as_array().expect("array").iter().find(|l| l["limit"] == "request_weight").expect("weight");
     assert!(weight["used"].as_f64().expect("used") >= 2.0, "live usage: {weight}");
+    // …and who spent it: the ticker endpoint, by the command line.
+    assert_eq!(weight["topOperations"][0], json!({"name": "ticker", "amount": 2.0}), "{weight}");
+    assert_eq!(weight["topCallers"][0], json!({"name": "cli", "amount": 2.0}), "{weight}");
 
     // --standalone calls from the command's own process: the running budget is not charged.
     let out = cli(dir.path(), &["--json", "call", "--standalone", "binance", "ticker", "symbol=ETHUSDT"], &[]).await;

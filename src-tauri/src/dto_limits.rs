@@ -95,6 +95,8 @@ pub struct LimitBreakdownDto {
     pub by_operation: Vec<SpendDto>,
     /// By key label, largest first; calls made without a key are under "(no key)".
     pub by_key: Vec<SpendDto>,
+    /// By caller (ui, cli, monitor, a bot), largest first.
+    pub by_caller: Vec<SpendDto>,
 }
 
 fn spends(v: &[(String, f64)]) -> Vec<SpendDto> {
@@ -108,5 +110,6 @@ pub fn breakdown(b: &LimitBreakdown) -> LimitBreakdownDto {
         scope_key: b.scope_key.clone(),
         by_operation: spends(&b.by_operation),
         by_key: spends(&b.by_key),
+        by_caller: spends(&b.by_caller),
     }
 }

@@ -8,6 +8,14 @@ use super::CliError;
 use crate::control::{limit_views, ControlClient};
 use crate::Keyward;
 
+/// "ticker 40, order_book 10" (or "-").
+fn spenders(list: &[crate::control::Spent]) -> String {
+    if list.is_empty() {
+        return "-".into();
+    }
+    list.iter().map(|s| format!("{} {:.0}", s.name, s.amount)).collect::<Vec<_>>().join(", ")
+}
+
 pub fn run(kw: &Keyward, provider: Option<&str>, json_out: bool) -> Result<(), CliError> {
     let runtime = super::runtime()?;
     let (views, via) = match runtime.block_on(ControlClient::discover(kw.data_dir())) {
@@ -31,10 +39,15 @@ pub fn run(kw: &Keyward, provider: Option<&str>, json_out: bool) -> Result<(), C
                     format!("{:.0} %", s.percent),
                     s.resets_in_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
                     s.queue.to_string(),
+                    spenders(&s.top_operations),
+                    spenders(&s.top_callers),
                 ]
             })
             .collect();
-        table(&["PROVIDER", "LIMIT", "SCOPE", "FROM", "USED", "%", "RESETS IN", "QUEUE"], &rows);
+        table(
+            &["PROVIDER", "LIMIT", "SCOPE", "FROM", "USED", "%", "RESETS IN", "QUEUE", "TOP ENDPOINTS", "TOP CALLERS"],
+            &rows,
+        );
         match via {
             Some(v) => println!("(the live shared budget of {v})"),
             None => println!("(no Keyward is running on this data directory: this command's own view, empty until calls are made; start the app or `keyward serve` to share one budget)"),

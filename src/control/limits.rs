@@ -17,6 +17,9 @@ pub struct AcquireBody {
     pub provider: String,
     pub operation: String,
     pub key_label: Option<String>,
+    /// The command's caller name (`cli`).
+    #[serde(default = "cli_caller")]
+    pub caller: String,
     pub weight: u32,
     /// `cancel_order`, `order`, `account` or `market_data`.
     pub priority: String,
@@ -70,6 +73,10 @@ pub struct ObserveBody {
     pub status: u16,
     /// Response headers (name, value); cookies are left out.
     pub headers: Vec<(String, String)>,
+}
+
+fn cli_caller() -> String {
+    "cli".to_string()
 }
 
 pub fn priority_name(p: Priority) -> &'static str {
@@ -157,6 +164,7 @@ impl RateLimiter for RemoteLimiter {
                 provider: req.provider.to_string(),
                 operation: req.operation.to_string(),
                 key_label: req.key_label.map(str::to_string),
+                caller: req.caller.to_string(),
                 weight: req.weight,
                 priority: priority_name(req.priority).to_string(),
                 max_wait_ms: req.deadline.map(|d| {

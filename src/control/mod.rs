@@ -159,7 +159,22 @@ pub struct LimitView {
     /// The limit and window are what the exchange publishes (Binance exchangeInfo).
     #[serde(default)]
     pub from_exchange: bool,
+    /// Who spent it since the rules were loaded: top endpoints (operations) and callers.
+    #[serde(default)]
+    pub top_operations: Vec<Spent>,
+    #[serde(default)]
+    pub top_callers: Vec<Spent>,
 }
+
+/// Weight (or requests) one operation or caller spent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spent {
+    pub name: String,
+    pub amount: f64,
+}
+
+/// How many top endpoints and callers a [`LimitView`] lists.
+pub const TOP_SPENDERS: usize = 3;
 
 impl From<&LimitStatus> for LimitView {
     fn from(s: &LimitStatus) -> Self {
@@ -179,6 +194,8 @@ impl From<&LimitStatus> for LimitView {
             banned: s.banned,
             level: format!("{:?}", s.level).to_lowercase(),
             from_exchange: s.from_exchange,
+            top_operations: Vec::new(),
+            top_callers: Vec::new(),
         }
     }
 }
@@ -200,12 +217,27 @@ pub fn limit_views(
     for e in &specs {
         kw.limiter().apply_spec(&e.spec);
     }
+    let spent = |list: &[(String, f64)]| {
+        list.iter().map(|(name, amount)| Spent { name: name.clone(), amount: *amount }).collect()
+    };
     Ok(kw
         .limiter()
         .snapshot()
         .iter()
         .filter(|s| provider.map_or(true, |p| s.provider == p))
-        .map(LimitView::from)
+        .map(|s| {
+            let mut view = LimitView::from(s);
+            if let Some(b) = kw
+                .limiter()
+                .breakdown(&s.provider, &s.limit_id, TOP_SPENDERS)
+                .into_iter()
+                .find(|b| b.scope_key == s.scope_key)
+            {
+                view.top_operations = spent(&b.by_operation);
+                view.top_callers = spent(&b.by_caller);
+            }
+            view
+        })
         .collect())
 }
 

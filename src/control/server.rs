@@ -201,6 +201,7 @@ async fn limits_acquire(State(ctx): State<Ctx>, Json(body): Json<AcquireBody>) -
         provider: &body.provider,
         operation: &body.operation,
         key_label: body.key_label.as_deref(),
+        caller: &body.caller,
         weight: body.weight,
         priority: parse_priority(&body.priority),
         deadline: body.max_wait_ms.map(|ms| std::time::Instant::now() + Duration::from_millis(ms)),

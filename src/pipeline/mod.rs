@@ -386,6 +386,7 @@ impl Pipeline {
                     provider: &spec.id,
                     operation: &req.operation,
                     key_label: key_label.as_deref(),
+                    caller: if req.options.caller.is_empty() { "unknown" } else { &req.options.caller },
                     weight,
                     priority,
                     deadline,

@@ -153,6 +153,7 @@ struct LimitState {
     level: Level,
     by_op: Vec<(String, f64)>,
     by_key: Vec<(String, f64)>,
+    by_caller: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +180,7 @@ struct Charge {
 struct Waiter {
     operation: String,
     key_label: Option<String>,
+    caller: String,
     weight: u32,
     health: bool,
     charges: Vec<Charge>,
@@ -268,6 +270,7 @@ impl LimitState {
             level: Level::Normal,
             by_op: Vec::new(),
             by_key: Vec::new(),
+            by_caller: Vec::new(),
         }
     }
 
@@ -349,6 +352,7 @@ struct Spend<'a> {
     health: bool,
     operation: &'a str,
     key_label: Option<&'a str>,
+    caller: &'a str,
 }
 
 fn charge_one(
@@ -370,6 +374,7 @@ fn charge_one(
     }
     add_to(&mut ls.by_op, spend.operation, spend.amount);
     add_to(&mut ls.by_key, spend.key_label.unwrap_or(NO_KEY), spend.amount);
+    add_to(&mut ls.by_caller, spend.caller, spend.amount);
     update_level(ls, &rule.id, *warn_pct, *critical_pct, provider, scope, now, events);
 }
 
@@ -584,7 +589,9 @@ impl ProviderState {
         if let Some(until) = self.ban {
             return Attempt::Denied(Denial::Blocked { limit: BAN_SCOPE.to_string(), remaining: to_std(until - now) });
         }
-        let health = req.operation == self.health_op;
+        // Health checks keep to their share: the spec's health-check operation, and anything
+        // the monitor calls.
+        let health = req.operation == self.health_op || req.caller == crate::monitor::MONITOR_CALLER;
         {
             let Self { id, rules, ops, any_op, queue, pause, .. } = self;
             let idxs = ops.get(req.operation).map_or(any_op.as_slice(), Vec::as_slice);
@@ -614,6 +621,7 @@ impl ProviderState {
                             health,
                             operation: req.operation,
                             key_label: req.key_label,
+                            caller: req.caller,
                         };
                         let scope = scope_key(rs.rule.scope, req.key_label);
                         charge_one(rs, scope, &spend, id, cfg, now, events);
@@ -641,6 +649,7 @@ impl ProviderState {
             Waiter {
                 operation: req.operation.to_string(),
                 key_label: req.key_label.map(str::to_string),
+                caller: req.caller.to_string(),
                 weight: req.weight,
                 health,
                 charges,
@@ -702,6 +711,7 @@ impl ProviderState {
                         health: w.health,
                         operation: &w.operation,
                         key_label: w.key_label.as_deref(),
+                        caller: &w.caller,
                     };
                     charge_one(rs, &c.scope, &spend, id, cfg, now, events);
                 }
@@ -1089,7 +1099,7 @@ impl Limiter {
         out
     }
 
-    /// Who spent a limit: the top `n` operations and key labels per scope key.
+    /// Who spent a limit: the top `n` operations, key labels and callers per scope key.
     pub fn breakdown(&self, provider: &str, limit_id: &str, n: usize) -> Vec<LimitBreakdown> {
         let st = self.lock();
         let Some(ps) = st.providers.get(provider) else { return Vec::new() };
@@ -1103,6 +1113,7 @@ impl Limiter {
                 scope_key: scope.clone(),
                 by_operation: top(&ls.by_op, n),
                 by_key: top(&ls.by_key, n),
+                by_caller: top(&ls.by_caller, n),
             })
             .collect()
     }

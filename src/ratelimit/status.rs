@@ -122,7 +122,7 @@ pub struct LimitStatus {
     pub from_exchange: bool,
 }
 
-/// Who spent a limit: weight charged by operation and by key label, largest first, since the
+/// Who spent a limit: weight charged by operation, by key label and by caller, largest first, since the
 /// limiter loaded the provider's rules. (Time-ranged usage lives in the usage recorder.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct LimitBreakdown {
@@ -132,4 +132,6 @@ pub struct LimitBreakdown {
     pub by_operation: Vec<(String, f64)>,
     /// By key label; calls made without a key are under `(no key)`.
     pub by_key: Vec<(String, f64)>,
+    /// By caller (`ui`, `cli`, `monitor`, a bot).
+    pub by_caller: Vec<(String, f64)>,
 }

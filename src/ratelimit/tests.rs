@@ -73,7 +73,7 @@ fn harness(rules: Vec<RateLimitRule>, config: LimiterConfig) -> Harness {
 }
 
 fn req(operation: &'static str, weight: u32, priority: Priority) -> Acquire<'static> {
-    Acquire { provider: P, operation, key_label: None, weight, priority, deadline: None }
+    Acquire { provider: P, operation, key_label: None, caller: "ui", weight, priority, deadline: None }
 }
 
 /// Lets every task that can run, run (a current-thread runtime, so this is deterministic).
@@ -546,12 +546,12 @@ async fn reloading_a_spec_keeps_the_usage_of_unchanged_rules() {
 }
 
 #[tokio::test]
-async fn breakdown_shows_which_operations_and_keys_spent_a_limit() {
+async fn breakdown_shows_which_operations_keys_and_callers_spent_a_limit() {
     let h = harness(vec![fixed("request_weight", 6000.0, 60_000)], LimiterConfig::default());
     let with_key = |op, w, key| Acquire { key_label: key, ..req(op, w, Priority::Account) };
-    h.limiter.acquire(with_key("balances", 20, Some("main"))).await.expect("fits");
+    h.limiter.acquire(Acquire { caller: "grid-bot", ..with_key("balances", 20, Some("main")) }).await.expect("fits");
     h.limiter.acquire(with_key("order_book", 5, None)).await.expect("fits");
-    h.limiter.acquire(with_key("order_book", 5, None)).await.expect("fits");
+    h.limiter.acquire(Acquire { caller: "cli", ..with_key("order_book", 5, None) }).await.expect("fits");
     h.limiter.acquire(with_key("ticker", 2, None)).await.expect("fits");
     let b = h.limiter.breakdown(P, "request_weight", 2);
     assert_eq!(b.len(), 1);
@@ -560,6 +560,7 @@ async fn breakdown_shows_which_operations_and_keys_spent_a_limit() {
         b[0].by_key,
         [("(no key)".to_string(), 12.0), ("main".to_string(), 20.0)].iter().rev().cloned().collect::<Vec<_>>()
     );
+    assert_eq!(b[0].by_caller, [("grid-bot".to_string(), 20.0), ("ui".to_string(), 7.0)]);
 }
 
 #[tokio::test]

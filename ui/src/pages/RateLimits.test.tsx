@@ -123,7 +123,7 @@ describe("rate limits page", () => {
     expect(screen.getByTestId("gauge-reset-binance-request_weight-ip").textContent).toBe("banned 2 min 05 s");
   });
 
-  it("shows which endpoints and keys spent a limit when it is clicked", async () => {
+  it("shows which endpoints, callers and keys spent a limit when it is clicked", async () => {
     api.breakdown.mockResolvedValue([
       {
         provider: "binance",
@@ -137,6 +137,10 @@ describe("rate limits page", () => {
           { name: "main", amount: 40 },
           { name: "(no key)", amount: 3 },
         ],
+        byCaller: [
+          { name: "cli", amount: 40 },
+          { name: "monitor", amount: 3 },
+        ],
       },
     ]);
     const push = await renderStreaming();
@@ -146,6 +150,8 @@ describe("rate limits page", () => {
     expect(api.breakdown).toHaveBeenCalledWith("binance", "request_weight");
     expect(screen.getByTestId("breakdown-ops").textContent).toContain("40");
     expect(screen.getByTestId("breakdown-keys").textContent).toContain("(no key)");
+    expect(screen.getByTestId("breakdown-callers").textContent).toContain("cli");
+    expect(screen.getByTestId("breakdown-callers").textContent).toContain("monitor");
 
     // More spending refreshes the breakdown; a window reset alone does not.
     push([limit({ used: 44, percent: 0.7, resetsInMs: 9_500 })]);

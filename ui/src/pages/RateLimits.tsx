@@ -253,10 +253,11 @@ function Breakdown({ l }: { l: LimitStatusDto }) {
       {data && (
         <div class="breakdown-cols">
           <SpendList title="Endpoints" items={data.byOperation} testid="breakdown-ops" />
+          <SpendList title="Callers" items={data.byCaller} testid="breakdown-callers" />
           <SpendList title="Keys" items={data.byKey} testid="breakdown-keys" />
         </div>
       )}
-      <p class="hint">Totals since Keyward loaded this provider's limits (not only the current window). Calls made without a key count under “(no key)”.</p>
+      <p class="hint">Totals since Keyward loaded this provider's limits (not only the current window). Callers: the app (ui), the command line (cli), health checks (monitor). Calls made without a key count under “(no key)”.</p>
     </div>
   );
 }

@@ -12,4 +12,8 @@ byOperation: Array<SpendDto>,
 /**
  * By key label, largest first; calls made without a key are under "(no key)".
  */
-byKey: Array<SpendDto>, };
+byKey: Array<SpendDto>, 
+/**
+ * By caller (ui, cli, monitor, a bot), largest first.
+ */
+byCaller: Array<SpendDto>, };
