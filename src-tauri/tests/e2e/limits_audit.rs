@@ -108,6 +108,9 @@ async fn a_user_watches_binance_weight_move_and_verifies_the_audit_chain() {
     // Who spent it: the test connection's server_time call.
     click(&client, "[data-testid='gauge-binance-request_weight-ip'] button").await;
     wait_for_text(&client, "[data-testid=breakdown-ops]", "server_time").await;
+    // …by the app itself (the test connection) and by Keyward reading Binance's published limits.
+    let callers = wait_for_text(&client, "[data-testid=breakdown-callers]", "ui").await;
+    assert!(callers.contains("keyward"), "callers: {callers}");
     screenshot_painted(&client, "limits").await;
 
     // The audit log has the key created before the app started, in an intact chain.

@@ -257,7 +257,7 @@ function Breakdown({ l }: { l: LimitStatusDto }) {
           <SpendList title="Keys" items={data.byKey} testid="breakdown-keys" />
         </div>
       )}
-      <p class="hint">Totals since Keyward loaded this provider's limits (not only the current window). Callers: the app (ui), the command line (cli), health checks (monitor). Calls made without a key count under “(no key)”.</p>
+      <p class="hint">Totals since Keyward loaded this provider's limits (not only the current window). Callers: the app (ui), the command line (cli), health checks (monitor), Keyward itself (keyward). Calls made without a key count under “(no key)”.</p>
     </div>
   );
 }
@@ -273,7 +273,7 @@ function SpendList({ title, items, testid }: { title: string; items: SpendDto[];
         <ul class="spend">
           {items.map((i) => (
             <li key={i.name}>
-              <code>{i.name}</code>
+              <code title={i.name}>{i.name}</code>
               <span class="spend-bar">
                 <span style={{ width: `${(i.amount / top) * 100}%` }} />
               </span>
