@@ -28,6 +28,7 @@ pub mod ratelimit;
 pub mod service;
 pub mod signing;
 pub mod store;
+pub mod usage;
 pub mod vault;
 
 use std::path::{Path, PathBuf};
@@ -248,6 +249,12 @@ impl Keyward {
     /// The encrypted vault file, when it is the secret backend.
     pub fn vault_file(&self) -> Option<&Arc<EncryptedFileStore>> {
         self.inner.vault_file.as_ref()
+    }
+
+    /// Calls, errors, weight and cost per endpoint, key, caller and provider, from the
+    /// recorded attempts (table `calls`).
+    pub fn usage(&self) -> usage::Usage {
+        usage::Usage::new(self.inner.store.clone())
     }
 
     /// Who this handle acts for in the audit log.

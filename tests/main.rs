@@ -8,6 +8,7 @@ mod canary;
 mod cli;
 mod cli_monitor;
 mod cli_provider;
+mod cli_usage;
 mod control;
 mod keys;
 mod pipeline;

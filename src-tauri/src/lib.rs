@@ -7,6 +7,7 @@ pub mod commands_audit;
 pub mod commands_keys;
 pub mod commands_limits;
 pub mod commands_monitor;
+pub mod commands_usage;
 pub mod commands_vault;
 pub mod dto;
 pub mod dto_alerts;
@@ -15,6 +16,7 @@ pub mod dto_keys;
 pub mod dto_limits;
 pub mod dto_monitor;
 pub mod dto_provider;
+pub mod dto_usage;
 pub mod services;
 pub mod state;
 pub mod tray;
@@ -101,6 +103,8 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: S
             commands_alerts::webhook_add,
             commands_alerts::webhook_test,
             commands_alerts::webhook_remove,
+            commands_usage::usage_summary,
+            commands_usage::chart_usage,
         ])
         .setup(move |app| {
             if options.tray {

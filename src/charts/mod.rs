@@ -5,10 +5,12 @@
 //! - [`latency_chart`]: response time over time, average and p95.
 //! - [`uptime_strip`]: one bar per day, coloured by that day's uptime, grey without data.
 //! - [`state_timeline`]: one row per provider, coloured spans per state.
+//! - [`usage_chart`]: calls per hour or day, errors highlighted.
 
 mod latency;
 mod timeline;
 mod uptime;
+mod usage;
 
 use chrono::{DateTime, TimeZone, Utc};
 use plotters::style::RGBColor;
@@ -16,6 +18,7 @@ use plotters::style::RGBColor;
 pub use latency::latency_chart;
 pub use timeline::state_timeline;
 pub use uptime::{uptime_colour, uptime_strip};
+pub use usage::{bucket_name, usage_chart};
 
 use crate::monitor::HealthState;
 

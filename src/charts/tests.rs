@@ -245,11 +245,73 @@ fn renders_one_of_each_chart_to_target_charts_for_a_look() {
                 format!("timeline-{t}.svg"),
                 state_timeline("State changes, last 24 h", &timeline_rows(), t0(), until, theme, DEFAULT_SIZE),
             ),
+            (
+                format!("usage-{t}.svg"),
+                usage_chart(
+                    "Calls per hour, last 24 h",
+                    &usage_buckets(),
+                    day(),
+                    Duration::from_secs(3600),
+                    theme,
+                    DEFAULT_SIZE,
+                ),
+            ),
         ];
         for (name, svg) in files {
             let svg = svg.expect("render");
             assert_well_formed(&svg);
             std::fs::write(dir.join(&name), svg).expect("write chart");
         }
+    }
+}
+
+fn usage_buckets() -> Vec<crate::usage::UsageBucket> {
+    (0..24)
+        .map(|h| crate::usage::UsageBucket {
+            start: t0() + chrono::Duration::hours(h),
+            calls: (h as u64 * 7) % 40,
+            errors: if h == 5 { 3 } else { 0 },
+            cost: 0.0,
+        })
+        .collect()
+}
+
+#[test]
+fn usage_chart_has_title_units_a_legend_and_red_error_bars_in_both_themes() {
+    for theme in [Theme::Light, Theme::Dark] {
+        let svg = usage_chart(
+            "Calls per hour, last 24 h",
+            &usage_buckets(),
+            day(),
+            Duration::from_secs(3600),
+            theme,
+            DEFAULT_SIZE,
+        )
+        .expect("render");
+        assert_chart(&svg, "Calls per hour, last 24 h", &["Time (UTC)", "Calls (per hour)", "calls", "errors"]);
+        let p = theme.palette();
+        assert!(svg.contains(&Palette::css(p.down)), "errors drawn in the theme's down colour");
+        assert!(svg.contains(&Palette::css(p.series)), "calls drawn in the series colour");
+        assert!(svg.contains(&Palette::css(p.background)), "themed background");
+        assert!(!texts(&svg).iter().any(|t| t == "No calls yet"));
+    }
+}
+
+#[test]
+fn usage_chart_without_calls_says_so() {
+    let empty: Vec<crate::usage::UsageBucket> =
+        usage_buckets().into_iter().map(|b| crate::usage::UsageBucket { calls: 0, errors: 0, ..b }).collect();
+    let week = (t0(), t0() + chrono::Duration::days(30));
+    for buckets in [empty, Vec::new()] {
+        let svg = usage_chart(
+            "Calls per day, last 30 days",
+            &buckets,
+            week,
+            Duration::from_secs(86_400),
+            Theme::Dark,
+            DEFAULT_SIZE,
+        )
+        .expect("render");
+        assert_chart(&svg, "Calls per day, last 30 days", &["Calls (per day)", "No calls yet"]);
     }
 }

@@ -8,6 +8,7 @@ mod limits;
 mod monitor;
 mod output;
 mod provider;
+mod usage;
 mod vault;
 
 use std::path::PathBuf;
@@ -80,6 +81,8 @@ pub enum Command {
         #[arg(long)]
         provider: Option<String>,
     },
+    /// Calls, errors, weight, cost and latency per endpoint, key, caller or provider.
+    Usage(usage::UsageArgs),
 }
 
 /// Any error a command can end with.
@@ -109,6 +112,8 @@ pub enum CliError {
     Remote(#[from] crate::control::RemoteError),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    UsageData(#[from] crate::usage::UsageError),
 }
 
 impl CliError {
@@ -127,6 +132,7 @@ impl CliError {
             CliError::Alerts(e) => e.kind(),
             CliError::Remote(e) => e.kind(),
             CliError::Usage(_) => "usage",
+            CliError::UsageData(e) => e.kind(),
         }
     }
 }
@@ -231,6 +237,7 @@ fn dispatch(kw: &Keyward, command: Command, json: bool, printer: &Printer) -> Re
         Command::Checks(cmd) => monitor::checks(&kw, cmd, json),
         Command::Alerts(cmd) => alerts::run(&kw, cmd, json),
         Command::Limits { provider } => limits::run(&kw, provider.as_deref(), json),
+        Command::Usage(args) => usage::run(&kw, args, json),
     }
 }
 

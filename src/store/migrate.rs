@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, name: "monitor", sql: include_str!("migrations/0007_monitor.sql") },
     Migration { version: 8, name: "alerts", sql: include_str!("migrations/0008_alerts.sql") },
     Migration { version: 9, name: "provider_generation", sql: include_str!("migrations/0009_provider_generation.sql") },
+    Migration { version: 10, name: "calls_ts", sql: include_str!("migrations/0010_calls_ts.sql") },
 ];
 
 /// The newest schema this build understands.

@@ -8,7 +8,7 @@ import { Alerts } from "./pages/Alerts";
 import { RateLimits } from "./pages/RateLimits";
 import { Audit } from "./pages/Audit";
 import { Settings } from "./pages/Settings";
-import { Placeholder, PLACEHOLDERS } from "./pages/Placeholder";
+import { Usage } from "./pages/Usage";
 import { Icon } from "./components/Icon";
 
 export function App() {
@@ -67,7 +67,7 @@ export function App() {
         ) : route === "audit" ? (
           <Audit />
         ) : (
-          <Placeholder {...PLACEHOLDERS[route]} />
+          <Usage />
         )}
       </main>
     </div>

@@ -113,6 +113,13 @@ async fn a_user_watches_binance_weight_move_and_verifies_the_audit_chain() {
     assert!(callers.contains("keyward"), "callers: {callers}");
     screenshot_painted(&client, "limits").await;
 
+    // The Usage page counts the same test-connection call per endpoint, with the core's chart.
+    click(&client, "[data-testid=nav-usage]").await;
+    let usage = wait_for_text(&client, "[data-testid=usage-table]", "binance server_time").await;
+    assert!(usage.contains("Total"), "a totals row: {usage}");
+    wait_for_text(&client, "[data-testid=usage-chart]", "").await;
+    screenshot_painted(&client, "usage").await;
+
     // The audit log has the key created before the app started, in an intact chain.
     click(&client, "[data-testid=nav-audit]").await;
     let table = wait_for_text(&client, "[data-testid=audit-table]", "key_created").await;

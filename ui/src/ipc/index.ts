@@ -261,3 +261,20 @@ export const vault = {
   lock: () => call<VaultStatusDto>("vault_lock"),
   init: (passphrase: string) => call<VaultStatusDto>("vault_init", { passphrase }),
 };
+
+// ---- Usage -------------------------------------------------------------------------------
+import type { UsageRowDto } from "./bindings/UsageRowDto";
+import type { UsageSummaryDto } from "./bindings/UsageSummaryDto";
+export type { UsageRowDto, UsageSummaryDto };
+
+/** The ranges the Usage page offers (hours up to 7 days, days beyond). */
+export type UsageRange = "24h" | "7d" | "30d";
+export type UsageGroupBy = "endpoint" | "key" | "caller" | "provider";
+
+export const usage = {
+  /** Calls, errors, weight, cost and average latency per group, most calls first, with totals. */
+  summary: (range: UsageRange, groupBy: UsageGroupBy, provider: string | null = null) =>
+    call<UsageSummaryDto>("usage_summary", { range, groupBy, provider }),
+  /** SVG from the core: calls per hour or day over the range, errors highlighted. */
+  chart: (range: UsageRange, dark: boolean) => call<string>("chart_usage", { range, dark }),
+};

@@ -1,0 +1,137 @@
+//! Usage page commands. Thin: arguments in, core calls, DTO out.
+
+use chrono::SecondsFormat;
+use keyward::charts::{self, Theme};
+use keyward::usage::{totals, GroupBy, UsageRange};
+use tauri::State;
+
+use crate::commands::blocking;
+use crate::dto::CommandError;
+use crate::dto_usage::{UsageRowDto, UsageSummaryDto};
+use crate::AppState;
+
+/// Calls, errors, weight, cost and latency per `group_by` (endpoint, key, caller, provider)
+/// over `range` (24h, 7d, 30d), optionally for one provider.
+#[tauri::command]
+pub async fn usage_summary(
+    state: State<'_, AppState>,
+    range: String,
+    group_by: String,
+    provider: Option<String>,
+) -> Result<UsageSummaryDto, CommandError> {
+    blocking(&state, move |kw| {
+        let (range, group_by) = (UsageRange::parse(&range)?, GroupBy::parse(&group_by)?);
+        kw.pipeline().recorder().flush();
+        let q = range.query(kw.monitor().clock().now(), provider.filter(|p| !p.is_empty()), group_by);
+        let rows = kw.usage().summary(&q)?;
+        Ok(UsageSummaryDto {
+            range: range.as_str().into(),
+            group_by: group_by.as_str().into(),
+            since: q.since.to_rfc3339_opts(SecondsFormat::Millis, true),
+            until: q.until.to_rfc3339_opts(SecondsFormat::Millis, true),
+            totals: UsageRowDto::from(&totals(&rows)),
+            rows: rows.iter().map(UsageRowDto::from).collect(),
+        })
+    })
+    .await
+}
+
+/// Calls per hour (24h, 7d) or per day (30d) over `range`, errors highlighted, as SVG.
+#[tauri::command]
+pub async fn chart_usage(state: State<'_, AppState>, range: String, dark: bool) -> Result<String, CommandError> {
+    blocking(&state, move |kw| {
+        let range = UsageRange::parse(&range)?;
+        kw.pipeline().recorder().flush();
+        let q = range.query(kw.monitor().clock().now(), None, GroupBy::Endpoint);
+        let buckets = kw.usage().series(&q, range.bucket())?;
+        let title = format!("Calls per {}, {}", charts::bucket_name(range.bucket()), range.describe());
+        let theme = if dark { Theme::Dark } else { Theme::Light };
+        Ok(charts::usage_chart(&title, &buckets, (q.since, q.until), range.bucket(), theme, charts::DEFAULT_SIZE)?)
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use keyward::pipeline::{AttemptRecord, Outcome};
+    use serde_json::json;
+
+    use crate::test_support::{boot, core, invoke};
+
+    fn attempt(minutes_ago: i64, operation: &str, key: Option<&str>, outcome: Outcome, weight: u32) -> AttemptRecord {
+        AttemptRecord {
+            ts: chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
+            provider: "binance".into(),
+            environment: "production".into(),
+            operation: operation.into(),
+            key_label: key.map(str::to_string),
+            caller: if key.is_some() { "ui".into() } else { "monitor".into() },
+            attempt: 1,
+            status: Some(if outcome == Outcome::Ok { 200 } else { 503 }),
+            outcome,
+            latency: Duration::from_millis(120),
+            bytes_out: 0,
+            bytes_in: 64,
+            weight,
+            cost: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_usage_page_gets_rows_totals_and_a_chart_of_the_recorded_calls() {
+        let (_dir, kw) = core();
+        let recorder = kw.pipeline().recorder().clone();
+        recorder.record(attempt(10, "server_time", None, Outcome::Ok, 1));
+        recorder.record(attempt(70, "server_time", None, Outcome::HttpError, 1));
+        recorder.record(attempt(5, "balances", Some("main"), Outcome::Ok, 20));
+        recorder.record(attempt(3 * 24 * 60, "balances", Some("main"), Outcome::Ok, 20));
+        let (_app, webview) = boot(kw);
+
+        let day = invoke(&webview, "usage_summary", json!({"range": "24h", "groupBy": "endpoint", "provider": null}))
+            .expect("usage_summary");
+        assert_eq!(day["rows"][0]["group"], "binance server_time");
+        assert_eq!(day["rows"][0]["calls"], 2);
+        assert_eq!(day["rows"][0]["errors"], 1);
+        assert_eq!(day["rows"][1]["group"], "binance balances");
+        assert_eq!(day["rows"][1]["weight"], 20);
+        assert_eq!(day["totals"]["calls"], 3);
+        assert_eq!(day["totals"]["avgLatencyMs"], 120.0);
+
+        let keys = invoke(&webview, "usage_summary", json!({"range": "7d", "groupBy": "key", "provider": "binance"}))
+            .expect("usage_summary by key");
+        assert_eq!(
+            keys["rows"],
+            json!([
+                {"group": "(no key)", "calls": 2, "errors": 1, "weight": 2, "cost": 0.0, "avgLatencyMs": 120.0},
+                {"group": "main", "calls": 2, "errors": 0, "weight": 40, "cost": 0.0, "avgLatencyMs": 120.0},
+            ])
+        );
+
+        let svg = invoke(&webview, "chart_usage", json!({"range": "24h", "dark": true})).expect("chart_usage");
+        let svg = svg.as_str().expect("SVG text");
+        assert!(svg.starts_with("<svg") && svg.contains("Calls per hour, last 24 h"), "{}", &svg[..svg.len().min(200)]);
+        assert!(!svg.contains("No calls yet"));
+    }
+
+    #[test]
+    fn without_calls_the_chart_says_so_and_bad_ranges_name_the_value() {
+        let (_dir, kw) = core();
+        let (_app, webview) = boot(kw);
+        let month = invoke(&webview, "usage_summary", json!({"range": "30d", "groupBy": "caller", "provider": null}))
+            .expect("usage_summary");
+        assert_eq!(month["rows"], json!([]));
+        assert_eq!(month["totals"]["calls"], 0);
+        let svg = invoke(&webview, "chart_usage", json!({"range": "30d", "dark": false})).expect("chart_usage");
+        let svg = svg.as_str().expect("SVG text");
+        assert!(svg.contains("Calls per day, last 30 days") && svg.contains("No calls yet"));
+
+        let err = invoke(&webview, "chart_usage", json!({"range": "2w", "dark": false})).expect_err("2w");
+        assert_eq!(err["kind"], "invalidInput");
+        assert!(err["message"].as_str().unwrap_or_default().contains("\"2w\""), "{err}");
+        let err = invoke(&webview, "usage_summary", json!({"range": "24h", "groupBy": "bot", "provider": null}))
+            .expect_err("bot");
+        assert!(err["message"].as_str().unwrap_or_default().contains("\"bot\""), "{err}");
+    }
+}

@@ -1,0 +1,76 @@
+//! `keyward usage`: calls, errors, weight, cost and latency per endpoint, key, caller or
+//! provider over the last 24 h, 7 days or 30 days, from the recorded calls.
+
+use serde_json::json;
+
+use super::output::{print_json, table};
+use super::CliError;
+use crate::usage::{totals, GroupBy, UsageRange, UsageRow};
+use crate::Keyward;
+
+#[derive(Debug, clap::Args)]
+pub struct UsageArgs {
+    /// How far back: 24h, 7d or 30d.
+    #[arg(long, default_value = "24h", value_name = "24h|7d|30d")]
+    pub since: String,
+    /// Group the calls by endpoint, key, caller or provider.
+    #[arg(long = "by", default_value = "endpoint", value_name = "endpoint|key|caller|provider")]
+    pub by: String,
+    /// Only this provider's calls.
+    #[arg(long, value_name = "ID")]
+    pub provider: Option<String>,
+}
+
+fn row_json(r: &UsageRow) -> serde_json::Value {
+    json!({
+        "group": r.group, "calls": r.calls, "errors": r.errors, "weight": r.weight, "cost": r.cost,
+        "avgLatencyMs": r.avg_latency_ms,
+    })
+}
+
+fn row_cells(r: &UsageRow) -> Vec<String> {
+    vec![
+        r.group.clone(),
+        r.calls.to_string(),
+        r.errors.to_string(),
+        r.weight.to_string(),
+        format!("{:.4}", r.cost),
+        format!("{:.0} ms", r.avg_latency_ms),
+    ]
+}
+
+pub fn run(kw: &Keyward, args: UsageArgs, json_out: bool) -> Result<(), CliError> {
+    let range = UsageRange::parse(&args.since).map_err(|e| CliError::Usage(format!("--since: {e}")))?;
+    let group_by = GroupBy::parse(&args.by).map_err(|e| CliError::Usage(format!("--by: {e}")))?;
+    let query = range.query(chrono::Utc::now(), args.provider, group_by);
+    let rows = kw.usage().summary(&query)?;
+    let total = totals(&rows);
+    if json_out {
+        print_json(&json!({
+            "since": query.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "until": query.until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "range": range.as_str(),
+            "groupBy": group_by.as_str(),
+            "provider": query.provider,
+            "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
+            "totals": row_json(&total),
+        }));
+    } else if rows.is_empty() {
+        println!(
+            "no calls recorded in the {}: calls from the app, the command line (keyward call binance server_time) \
+             and health checks appear here",
+            range.describe()
+        );
+    } else {
+        let mut cells: Vec<Vec<String>> = rows.iter().map(row_cells).collect();
+        cells.push(row_cells(&total));
+        table(&[&group_by.as_str().to_uppercase(), "CALLS", "ERRORS", "WEIGHT", "COST", "AVG LATENCY"], &cells);
+        println!(
+            "({}, {} to {} UTC)",
+            range.describe(),
+            query.since.format("%Y-%m-%d %H:%M"),
+            query.until.format("%Y-%m-%d %H:%M")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! Usage: calls, errors, weight and cost per endpoint, key, caller or provider, read from the
+//! attempts the pipeline records (table `calls`). Blocking (SQLite): async callers use
+//! `spawn_blocking`.
+//!
+//! Every attempt counts (a retried call is several attempts: each spent weight). An error is an
+//! attempt whose outcome is not `ok`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::params_from_iter;
+
+use crate::store::{Store, StoreError};
+
+/// What calls without a key are grouped under.
+pub const NO_KEY: &str = "(no key)";
+/// The most buckets a series may have (a year of hours fits).
+pub const MAX_BUCKETS: i64 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("the usage range starts at {since} but ends at {until}: the start must be before the end")]
+    Range { since: String, until: String },
+    #[error("unknown range \"{0}\": use 24h, 7d or 30d")]
+    UnknownRange(String),
+    #[error("unknown grouping \"{0}\": use endpoint, key, caller or provider")]
+    UnknownGroup(String),
+    #[error("a usage bucket of {seconds} s is too short: buckets are whole minutes or longer")]
+    Bucket { seconds: u64 },
+    #[error("{buckets} buckets of {seconds} s between {since} and {until} are too many (at most {MAX_BUCKETS})")]
+    TooManyBuckets { buckets: i64, seconds: u64, since: String, until: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl UsageError {
+    /// A stable kind for the UI and `--json`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UsageError::Store(_) => "storage",
+            _ => "invalidInput",
+        }
+    }
+}
+
+impl From<rusqlite::Error> for UsageError {
+    fn from(e: rusqlite::Error) -> Self {
+        UsageError::Store(StoreError::Sql(e))
+    }
+}
+
+/// What the summary rows are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupBy {
+    /// `provider operation`, e.g. `binance ticker`.
+    #[default]
+    Endpoint,
+    /// The key label, or [`NO_KEY`].
+    Key,
+    /// `ui`, `cli`, `monitor`, `keyward`, a bot.
+    Caller,
+    Provider,
+}
+
+impl GroupBy {
+    pub const ALL: [GroupBy; 4] = [GroupBy::Endpoint, GroupBy::Key, GroupBy::Caller, GroupBy::Provider];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Endpoint => "endpoint",
+            GroupBy::Key => "key",
+            GroupBy::Caller => "caller",
+            GroupBy::Provider => "provider",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<GroupBy, UsageError> {
+        GroupBy::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| UsageError::UnknownGroup(s.to_string()))
+    }
+
+    fn sql(self) -> String {
+        match self {
+            GroupBy::Endpoint => "provider || ' ' || operation".into(),
+            GroupBy::Key => format!("COALESCE(key_label, '{NO_KEY}')"),
+            GroupBy::Caller => "caller".into(),
+            GroupBy::Provider => "provider".into(),
+        }
+    }
+}
+
+/// The ranges the front ends offer, each with the bucket its chart uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsageRange {
+    #[default]
+    Day,
+    Week,
+    Month,
+}
+
+impl UsageRange {
+    pub const ALL: [UsageRange; 3] = [UsageRange::Day, UsageRange::Week, UsageRange::Month];
+
+    /// `24h`, `7d`, `30d`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageRange::Day => "24h",
+            UsageRange::Week => "7d",
+            UsageRange::Month => "30d",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<UsageRange, UsageError> {
+        UsageRange::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UsageError::UnknownRange(s.to_string()))
+    }
+
+    pub fn duration(self) -> chrono::Duration {
+        match self {
+            UsageRange::Day => chrono::Duration::hours(24),
+            UsageRange::Week => chrono::Duration::days(7),
+            UsageRange::Month => chrono::Duration::days(30),
+        }
+    }
+
+    /// Hours up to a week, days beyond.
+    pub fn bucket(self) -> Duration {
+        match self {
+            UsageRange::Day | UsageRange::Week => Duration::from_secs(3600),
+            UsageRange::Month => Duration::from_secs(86_400),
+        }
+    }
+
+    /// "last 24 h", "last 7 days".
+    pub fn describe(self) -> &'static str {
+        match self {
+            UsageRange::Day => "last 24 h",
+            UsageRange::Week => "last 7 days",
+            UsageRange::Month => "last 30 days",
+        }
+    }
+
+    /// The query for this range ending at `now`.
+    pub fn query(self, now: DateTime<Utc>, provider: Option<String>, group_by: GroupBy) -> UsageQuery {
+        UsageQuery { since: now - self.duration(), until: now, provider, group_by }
+    }
+}
+
+/// Calls made at or after `since` and before `until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageQuery {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Only this provider's calls.
+    pub provider: Option<String>,
+    pub group_by: GroupBy,
+}
+
+impl UsageQuery {
+    fn validate(&self) -> Result<(), UsageError> {
+        if self.since >= self.until {
+            return Err(UsageError::Range { since: stamp(self.since), until: stamp(self.until) });
+        }
+        Ok(())
+    }
+
+    /// The WHERE clause and its parameters.
+    fn filter(&self) -> (String, Vec<String>) {
+        let mut sql = "ts >= ?1 AND ts < ?2".to_string();
+        let mut params = vec![stamp(self.since), stamp(self.until)];
+        if let Some(p) = &self.provider {
+            sql.push_str(" AND provider = ?3");
+            params.push(p.clone());
+        }
+        (sql, params)
+    }
+}
+
+/// One group's usage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRow {
+    pub group: String,
+    pub calls: u64,
+    /// Attempts whose outcome was not `ok`.
+    pub errors: u64,
+    pub weight: u64,
+    pub cost: f64,
+    pub avg_latency_ms: f64,
+}
+
+/// The sum of `rows` (the average latency weighted by calls), grouped as "total".
+pub fn totals(rows: &[UsageRow]) -> UsageRow {
+    let calls: u64 = rows.iter().map(|r| r.calls).sum();
+    let latency: f64 = rows.iter().map(|r| r.avg_latency_ms * r.calls as f64).sum();
+    UsageRow {
+        group: "total".into(),
+        calls,
+        errors: rows.iter().map(|r| r.errors).sum(),
+        weight: rows.iter().map(|r| r.weight).sum(),
+        cost: rows.iter().map(|r| r.cost).sum(),
+        avg_latency_ms: if calls == 0 { 0.0 } else { latency / calls as f64 },
+    }
+}
+
+/// One bucket of the chart series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageBucket {
+    pub start: DateTime<Utc>,
+    pub calls: u64,
+    pub errors: u64,
+    pub cost: f64,
+}
+
+/// The usage reader. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Usage {
+    store: Store,
+}
+
+impl Usage {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// One row per group, most calls first (ties by name).
+    pub fn summary(&self, q: &UsageQuery) -> Result<Vec<UsageRow>, UsageError> {
+        q.validate()?;
+        let (filter, params) = q.filter();
+        let sql = format!(
+            "SELECT {} AS g, COUNT(*), COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(weight), 0),
+                    COALESCE(SUM(cost), 0.0), COALESCE(AVG(latency_ms), 0.0)
+             FROM calls WHERE {filter} GROUP BY g ORDER BY 2 DESC, g ASC",
+            q.group_by.sql()
+        );
+        Ok(self.store.with_conn(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
+                Ok(UsageRow {
+                    group: r.get(0)?,
+                    calls: r.get::<_, i64>(1)?.max(0) as u64,
+                    errors: r.get::<_, i64>(2)?.max(0) as u64,
+                    weight: r.get::<_, i64>(3)?.max(0) as u64,
+                    cost: r.get(4)?,
+                    avg_latency_ms: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?)
+    }
+
+    /// Calls, errors and cost per `bucket`, one row per bucket from the bucket holding `since`
+    /// (buckets are aligned to the Unix epoch) to the one holding the end, empty ones included.
+    /// The query's grouping does not matter here.
+    pub fn series(&self, q: &UsageQuery, bucket: Duration) -> Result<Vec<UsageBucket>, UsageError> {
+        q.validate()?;
+        let seconds = bucket.as_secs();
+        if seconds < 60 {
+            return Err(UsageError::Bucket { seconds });
+        }
+        let size = i64::try_from(seconds).unwrap_or(i64::MAX);
+        let first = q.since.timestamp().div_euclid(size) * size;
+        let last = (q.until.timestamp_millis() - 1).div_euclid(1000).div_euclid(size) * size;
+        let count = (last - first) / size + 1;
+        if count > MAX_BUCKETS {
+            return Err(UsageError::TooManyBuckets {
+                buckets: count,
+                seconds,
+                since: stamp(q.since),
+                until: stamp(q.until),
+            });
+        }
+        let mut out: Vec<UsageBucket> = (0..count)
+            .filter_map(|i| {
+                let start = DateTime::from_timestamp(first + i * size, 0)?;
+                Some(UsageBucket { start, calls: 0, errors: 0, cost: 0.0 })
+            })
+            .collect();
+        let (filter, params) = q.filter();
+        let sql = format!(
+            "SELECT (CAST(strftime('%s', ts) AS INTEGER) - {first}) / {size} AS b, COUNT(*),
+                    COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(cost), 0.0)
+             FROM calls WHERE {filter} GROUP BY b"
+        );
+        let filled: Vec<(i64, i64, i64, f64)> = self.store.with_conn(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows =
+                stmt.query_map(params_from_iter(params.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        for (b, calls, errors, cost) in filled {
+            if let Some(slot) = usize::try_from(b).ok().and_then(|b| out.get_mut(b)) {
+                slot.calls = calls.max(0) as u64;
+                slot.errors = errors.max(0) as u64;
+                slot.cost = cost;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The `calls.ts` form: RFC 3339 UTC with milliseconds, so text order is time order.
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::pipeline::{AttemptRecord, Outcome, Recorder};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().expect("valid date")
+}
+
+struct Call {
+    minutes: i64,
+    provider: &'static str,
+    operation: &'static str,
+    key: Option<&'static str>,
+    caller: &'static str,
+    outcome: Outcome,
+    latency_ms: u64,
+    weight: u32,
+    cost: f64,
+}
+
+fn call(minutes: i64, provider: &'static str, operation: &'static str) -> Call {
+    Call {
+        minutes,
+        provider,
+        operation,
+        key: None,
+        caller: "ui",
+        outcome: Outcome::Ok,
+        latency_ms: 100,
+        weight: 1,
+        cost: 0.0,
+    }
+}
+
+/// A store holding `calls`, written by the pipeline's own recorder.
+fn usage_with(calls: Vec<Call>) -> (tempfile::TempDir, Usage) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("keyward.db")).expect("store opens");
+    let recorder = Recorder::start(store.clone());
+    for c in calls {
+        recorder.record(AttemptRecord {
+            ts: t0() + chrono::Duration::minutes(c.minutes),
+            provider: c.provider.into(),
+            environment: "production".into(),
+            operation: c.operation.into(),
+            key_label: c.key.map(str::to_string),
+            caller: c.caller.into(),
+            attempt: 1,
+            status: Some(if c.outcome == Outcome::Ok { 200 } else { 500 }),
+            outcome: c.outcome,
+            latency: Duration::from_millis(c.latency_ms),
+            bytes_out: 10,
+            bytes_in: 100,
+            weight: c.weight,
+            cost: c.cost,
+        });
+    }
+    recorder.flush();
+    (dir, Usage::new(store))
+}
+
+fn day(group_by: GroupBy) -> UsageQuery {
+    UsageQuery { since: t0(), until: t0() + chrono::Duration::hours(24), provider: None, group_by }
+}
+
+fn sample() -> Vec<Call> {
+    vec![
+        Call { weight: 2, key: Some("main"), latency_ms: 100, ..call(5, "binance", "ticker") },
+        Call { weight: 2, key: Some("main"), latency_ms: 300, caller: "cli", ..call(65, "binance", "ticker") },
+        Call {
+            weight: 2,
+            key: Some("main"),
+            outcome: Outcome::HttpError,
+            latency_ms: 200,
+            caller: "bot-1",
+            cost: 0.5,
+            ..call(66, "binance", "ticker")
+        },
+        Call { caller: "monitor", ..call(10, "binance", "server_time") },
+        Call { caller: "monitor", outcome: Outcome::Timeout, cost: 0.25, ..call(130, "kraken", "server_time") },
+        // Outside the day: never counted.
+        call(-1, "binance", "ticker"),
+        call(24 * 60, "binance", "ticker"),
+    ]
+}
+
+#[test]
+fn endpoints_read_provider_and_operation_with_calls_errors_weight_cost_and_latency() {
+    let (_dir, usage) = usage_with(sample());
+    let rows = usage.summary(&day(GroupBy::Endpoint)).expect("summary");
+    let groups: Vec<&str> = rows.iter().map(|r| r.group.as_str()).collect();
+    assert_eq!(groups, ["binance ticker", "binance server_time", "kraken server_time"], "most calls first");
+    let ticker = &rows[0];
+    assert_eq!((ticker.calls, ticker.errors, ticker.weight), (3, 1, 6));
+    assert!((ticker.cost - 0.5).abs() < 1e-9);
+    assert!((ticker.avg_latency_ms - 200.0).abs() < 1e-9);
+
+    let total = totals(&rows);
+    assert_eq!((total.calls, total.errors, total.weight), (5, 2, 8));
+    assert!((total.cost - 0.75).abs() < 1e-9);
+    assert!((total.avg_latency_ms - 160.0).abs() < 1e-9, "weighted by calls: {}", total.avg_latency_ms);
+}
+
+#[test]
+fn calls_without_a_key_group_under_no_key_and_callers_and_providers_group_by_name() {
+    let (_dir, usage) = usage_with(sample());
+    let keys: Vec<(String, u64)> =
+        usage.summary(&day(GroupBy::Key)).expect("keys").into_iter().map(|r| (r.group, r.calls)).collect();
+    assert_eq!(keys, [("main".to_string(), 3), (NO_KEY.to_string(), 2)]);
+
+    let callers: Vec<(String, u64)> =
+        usage.summary(&day(GroupBy::Caller)).expect("callers").into_iter().map(|r| (r.group, r.calls)).collect();
+    assert_eq!(
+        callers,
+        [("monitor".to_string(), 2), ("bot-1".to_string(), 1), ("cli".to_string(), 1), ("ui".to_string(), 1)]
+    );
+
+    let providers: Vec<(String, u64)> =
+        usage.summary(&day(GroupBy::Provider)).expect("providers").into_iter().map(|r| (r.group, r.calls)).collect();
+    assert_eq!(providers, [("binance".to_string(), 4), ("kraken".to_string(), 1)]);
+}
+
+#[test]
+fn a_provider_filter_keeps_only_that_providers_calls() {
+    let (_dir, usage) = usage_with(sample());
+    let q = UsageQuery { provider: Some("kraken".into()), ..day(GroupBy::Endpoint) };
+    let rows = usage.summary(&q).expect("summary");
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].group.as_str(), rows[0].calls, rows[0].errors), ("kraken server_time", 1, 1));
+}
+
+#[test]
+fn the_series_has_one_bucket_per_hour_including_empty_ones() {
+    let (_dir, usage) = usage_with(sample());
+    let buckets = usage.series(&day(GroupBy::Endpoint), Duration::from_secs(3600)).expect("series");
+    assert_eq!(buckets.len(), 24);
+    assert_eq!(buckets[0].start, t0());
+    assert_eq!(buckets[23].start, t0() + chrono::Duration::hours(23));
+    let calls: Vec<u64> = buckets.iter().map(|b| b.calls).collect();
+    assert_eq!(&calls[..4], [2, 2, 1, 0]);
+    assert_eq!(calls.iter().sum::<u64>(), 5);
+    assert_eq!((buckets[1].errors, buckets[2].errors), (1, 1));
+    assert!((buckets[2].cost - 0.25).abs() < 1e-9);
+}
+
+#[test]
+fn a_range_not_on_a_bucket_boundary_starts_at_the_bucket_holding_its_start() {
+    let (_dir, usage) = usage_with(sample());
+    let q = UsageQuery {
+        since: t0() + chrono::Duration::minutes(30),
+        until: t0() + chrono::Duration::minutes(150),
+        ..day(GroupBy::Endpoint)
+    };
+    let buckets = usage.series(&q, Duration::from_secs(3600)).expect("series");
+    let starts: Vec<DateTime<Utc>> = buckets.iter().map(|b| b.start).collect();
+    assert_eq!(starts, (0..3).map(|h| t0() + chrono::Duration::hours(h)).collect::<Vec<_>>());
+    // The calls at minute 5 and 10 are before the range.
+    assert_eq!(buckets.iter().map(|b| b.calls).collect::<Vec<_>>(), [0, 2, 1]);
+}
+
+#[test]
+fn an_empty_database_gives_no_rows_and_all_empty_buckets() {
+    let (_dir, usage) = usage_with(vec![]);
+    assert!(usage.summary(&day(GroupBy::Caller)).expect("summary").is_empty());
+    let q = UsageQuery { since: t0(), until: t0() + chrono::Duration::days(30), ..day(GroupBy::Caller) };
+    let buckets = usage.series(&q, Duration::from_secs(86_400)).expect("series");
+    assert_eq!(buckets.len(), 30);
+    assert!(buckets.iter().all(|b| b.calls == 0 && b.errors == 0));
+}
+
+#[test]
+fn bad_inputs_are_refused_naming_the_values() {
+    let (_dir, usage) = usage_with(vec![]);
+    let backwards = UsageQuery { since: t0() + chrono::Duration::hours(1), until: t0(), ..day(GroupBy::Key) };
+    let msg = usage.summary(&backwards).expect_err("since after until").to_string();
+    assert!(msg.contains("2026-03-01T01:00:00.000Z") && msg.contains("2026-03-01T00:00:00.000Z"), "{msg}");
+    let err = usage.series(&day(GroupBy::Key), Duration::from_secs(5)).expect_err("5 s buckets");
+    assert!(err.to_string().contains("5 s"), "{err}");
+    assert_eq!(err.kind(), "invalidInput");
+    let year = UsageQuery { since: t0(), until: t0() + chrono::Duration::days(3650), ..day(GroupBy::Key) };
+    let err = usage.series(&year, Duration::from_secs(60)).expect_err("too many buckets");
+    assert!(err.to_string().contains("too many"), "{err}");
+
+    assert!(UsageRange::parse("3x").expect_err("3x").to_string().contains("\"3x\""));
+    assert!(GroupBy::parse("bot").expect_err("bot").to_string().contains("\"bot\""));
+    assert_eq!(UsageRange::parse("7d").expect("7d"), UsageRange::Week);
+    assert_eq!(GroupBy::parse("caller").expect("caller"), GroupBy::Caller);
+}
