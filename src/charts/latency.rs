@@ -1,9 +1,9 @@
 //! Response time over time: the average per bucket and its p95.
 
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{ms, render_error, rgb, time_label, ChartError, Theme, FONT};
+use super::time_axes::{legend, no_data, time_chart};
+use super::{ms, render_error, rgb, ChartError, Theme};
 use chrono::{DateTime, Utc};
 
 use crate::monitor::LatencyPoint;
@@ -34,43 +34,15 @@ pub fn latency_chart(
         points.iter().filter(inside).filter_map(|pt| Some((ms(pt.start), millis(pt.p95)?))).collect();
     let top = avg.iter().chain(p95.iter()).map(|(_, y)| *y).fold(0.0f64, f64::max);
     let y1 = if top <= 0.0 { 100.0 } else { top * 1.15 };
-    let span = x1 - x0;
 
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&rgb(p.background)).map_err(|e| render_error(title, e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 18).into_font().color(&rgb(p.text)))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, 0.0..y1)
-            .map_err(|e| render_error(title, e))?;
-        let fmt_x = |x: &f64| time_label(*x, span);
-        let fmt_y = |y: &f64| format!("{y:.0}");
-        chart
-            .configure_mesh()
-            .x_desc("Time (UTC)")
-            .y_desc("Response time (ms)")
-            .x_labels(8)
-            .y_labels(6)
-            .x_label_formatter(&fmt_x)
-            .y_label_formatter(&fmt_y)
-            .axis_style(rgb(p.axis))
-            .bold_line_style(rgb(p.grid))
-            .max_light_lines(0)
-            .label_style((FONT, 12).into_font().color(&rgb(p.muted)))
-            .axis_desc_style((FONT, 13).into_font().color(&rgb(p.text)))
-            .draw()
-            .map_err(|e| render_error(title, e))?;
+        let mut chart = time_chart(&root, title, &p, x0..x1, 0.0..y1, "Response time (ms)")?;
 
         if avg.is_empty() && p95.is_empty() {
-            let muted = rgb(p.muted);
-            let style = TextStyle::from((FONT, 14).into_font()).color(&muted).pos(Pos::new(HPos::Center, VPos::Center));
-            chart
-                .draw_series(std::iter::once(Text::new("No data yet", ((x0 + x1) / 2.0, y1 / 2.0), style)))
-                .map_err(|e| render_error(title, e))?;
+            no_data(&mut chart, title, &p, "No data yet")?;
         } else {
             let series = rgb(p.series);
             chart
@@ -89,14 +61,7 @@ pub fn latency_chart(
                     .draw_series(avg.iter().map(|&(x, y)| Circle::new((x, y), 2, series.filled())))
                     .map_err(|e| render_error(title, e))?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(rgb(p.background).mix(0.85))
-                .border_style(rgb(p.grid))
-                .label_font((FONT, 12).into_font().color(&rgb(p.text)))
-                .draw()
-                .map_err(|e| render_error(title, e))?;
+            legend(&mut chart, title, &p)?;
         }
         root.present().map_err(|e| render_error(title, e))?;
     }

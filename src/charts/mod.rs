@@ -8,6 +8,7 @@
 //! - [`usage_chart`]: calls per hour or day, errors highlighted.
 
 mod latency;
+mod time_axes;
 mod timeline;
 mod uptime;
 mod usage;

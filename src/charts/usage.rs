@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{ms, render_error, rgb, time_label, ChartError, Theme, FONT};
+use super::time_axes::{legend, no_data, time_chart};
+use super::{ms, render_error, rgb, ChartError, Theme};
 use crate::usage::UsageBucket;
 
 /// "hour", "day" or "N min" for a bucket.
@@ -35,45 +35,17 @@ pub fn usage_chart(
     let x1 = buckets.last().map_or(ms(range.1), |b| (ms(b.start) + width).max(ms(range.1))).max(x0 + 60_000.0);
     let top = buckets.iter().map(|b| b.calls).max().unwrap_or(0);
     let y1 = if top == 0 { 10.0 } else { (top as f64 * 1.15).ceil() };
-    let span = x1 - x0;
     let gap = width * 0.12;
 
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&rgb(p.background)).map_err(|e| render_error(title, e))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 18).into_font().color(&rgb(p.text)))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, 0.0..y1)
-            .map_err(|e| render_error(title, e))?;
-        let fmt_x = |x: &f64| time_label(*x, span);
-        let fmt_y = |y: &f64| format!("{y:.0}");
         let y_desc = format!("Calls (per {})", bucket_name(bucket));
-        chart
-            .configure_mesh()
-            .x_desc("Time (UTC)")
-            .y_desc(y_desc)
-            .x_labels(8)
-            .y_labels(6)
-            .x_label_formatter(&fmt_x)
-            .y_label_formatter(&fmt_y)
-            .axis_style(rgb(p.axis))
-            .bold_line_style(rgb(p.grid))
-            .max_light_lines(0)
-            .label_style((FONT, 12).into_font().color(&rgb(p.muted)))
-            .axis_desc_style((FONT, 13).into_font().color(&rgb(p.text)))
-            .draw()
-            .map_err(|e| render_error(title, e))?;
+        let mut chart = time_chart(&root, title, &p, x0..x1, 0.0..y1, &y_desc)?;
 
         if top == 0 {
-            let muted = rgb(p.muted);
-            let style = TextStyle::from((FONT, 14).into_font()).color(&muted).pos(Pos::new(HPos::Center, VPos::Center));
-            chart
-                .draw_series(std::iter::once(Text::new("No calls yet", ((x0 + x1) / 2.0, y1 / 2.0), style)))
-                .map_err(|e| render_error(title, e))?;
+            no_data(&mut chart, title, &p, "No calls yet")?;
         } else {
             let (ok, err) = (rgb(p.series), rgb(p.down));
             let bar = |b: &UsageBucket, from: f64, to: f64| {
@@ -99,14 +71,7 @@ pub fn usage_chart(
                 .map_err(|e| render_error(title, e))?
                 .label("errors")
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], err.filled()));
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(rgb(p.background).mix(0.85))
-                .border_style(rgb(p.grid))
-                .label_font((FONT, 12).into_font().color(&rgb(p.text)))
-                .draw()
-                .map_err(|e| render_error(title, e))?;
+            legend(&mut chart, title, &p)?;
         }
         root.present().map_err(|e| render_error(title, e))?;
     }

@@ -1,0 +1,78 @@
+//! What the charts over time share: the caption, a UTC time axis and a value axis in the house
+//! look, the "no data" note and the legend box.
+
+use std::ops::Range;
+
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{render_error, rgb, time_label, ChartError, Palette, FONT};
+
+/// A chart whose x axis is Unix milliseconds.
+pub(crate) type TimeChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Builds the chart and draws its mesh: title, "Time (UTC)" labels fitted to the span, `y_desc`.
+pub(crate) fn time_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    p: &Palette,
+    x: Range<f64>,
+    y: Range<f64>,
+    y_desc: &str,
+) -> Result<TimeChart<'a, 'b>, ChartError> {
+    let span = x.end - x.start;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 18).into_font().color(&rgb(p.text)))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| render_error(title, e))?;
+    let fmt_x = |x: &f64| time_label(*x, span);
+    let fmt_y = |y: &f64| format!("{y:.0}");
+    chart
+        .configure_mesh()
+        .x_desc("Time (UTC)")
+        .y_desc(y_desc)
+        .x_labels(8)
+        .y_labels(6)
+        .x_label_formatter(&fmt_x)
+        .y_label_formatter(&fmt_y)
+        .axis_style(rgb(p.axis))
+        .bold_line_style(rgb(p.grid))
+        .max_light_lines(0)
+        .label_style((FONT, 12).into_font().color(&rgb(p.muted)))
+        .axis_desc_style((FONT, 13).into_font().color(&rgb(p.text)))
+        .draw()
+        .map_err(|e| render_error(title, e))?;
+    Ok(chart)
+}
+
+/// Writes `text` ("No data yet") in the middle of the plot.
+pub(crate) fn no_data(chart: &mut TimeChart<'_, '_>, title: &str, p: &Palette, text: &str) -> Result<(), ChartError> {
+    let (x, y) = (chart.x_range(), chart.y_range());
+    let centre = ((x.start + x.end) / 2.0, (y.start + y.end) / 2.0);
+    let muted = rgb(p.muted);
+    let style = TextStyle::from((FONT, 14).into_font()).color(&muted).pos(Pos::new(HPos::Center, VPos::Center));
+    chart
+        .draw_series(std::iter::once(Text::new(text.to_string(), centre, style)))
+        .map_err(|e| render_error(title, e))?;
+    Ok(())
+}
+
+/// Draws the labelled series' legend in the upper left corner.
+pub(crate) fn legend<'a, 'b>(chart: &mut TimeChart<'a, 'b>, title: &str, p: &Palette) -> Result<(), ChartError>
+where
+    'b: 'a,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(rgb(p.background).mix(0.85))
+        .border_style(rgb(p.grid))
+        .label_font((FONT, 12).into_font().color(&rgb(p.text)))
+        .draw()
+        .map_err(|e| render_error(title, e))
+}
