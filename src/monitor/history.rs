@@ -12,9 +12,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -22,6 +22,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::check::CheckResult;
 use super::state::{Change, HealthState};
 use super::MonitorError;
+use crate::store::batch::Batches;
 use crate::store::{self, StoreError};
 
 pub const MAX_BATCH: usize = 1024;
@@ -374,59 +375,34 @@ struct WriterState {
     newest_ms: i64,
 }
 
-/// The writer loop. It wakes once per batch, not once per result: after the first message of a
-/// batch it parks until [`FLUSH_EVERY`] has passed (flushes and prunes unpark it at once), then
-/// drains the queue and writes one transaction (or several of [`MAX_BATCH`]).
+/// The writer loop: one batch at a time ([`Batches`]: it wakes once per [`FLUSH_EVERY`], or at
+/// once for a flush or prune), written in transactions of up to [`MAX_BATCH`] results.
 fn run(conn: Connection, rx: Receiver<Msg>) {
     let mut st = WriterState { conn, cache: HashMap::new(), known: HashSet::new(), newest_ms: i64::MIN };
-    let mut batch: Vec<Pendingwrite> = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = rx.recv() {
-        let started = Instant::now();
-        let mut msg = Some(first);
-        let mut disconnected = false;
-        loop {
-            match msg.take() {
-                Some(Msg::Result(r)) => {
-                    batch.push(Pendingwrite::Result(r));
-                    if batch.len() >= MAX_BATCH {
-                        st.write(&mut batch);
+    let mut pending: Vec<Pendingwrite> = Vec::with_capacity(MAX_BATCH);
+    let ends = |m: &Msg| matches!(m, Msg::Flush(_) | Msg::Prune { .. });
+    for batch in Batches::new(rx, FLUSH_EVERY, ends) {
+        for msg in batch {
+            match msg {
+                Msg::Result(r) => {
+                    pending.push(Pendingwrite::Result(r));
+                    if pending.len() >= MAX_BATCH {
+                        st.write(&mut pending);
                     }
                 }
-                Some(Msg::Change { provider, change }) => batch.push(Pendingwrite::Change { provider, change }),
-                Some(Msg::Flush(done)) => {
-                    st.write(&mut batch);
+                Msg::Change { provider, change } => pending.push(Pendingwrite::Change { provider, change }),
+                Msg::Flush(done) => {
+                    st.write(&mut pending);
                     let _ = done.send(());
-                    break;
                 }
-                Some(Msg::Prune { now, retention, reply }) => {
-                    st.write(&mut batch);
+                Msg::Prune { now, retention, reply } => {
+                    st.write(&mut pending);
                     let _ = reply.send(st.prune(now, retention));
-                    break;
-                }
-                None => {}
-            }
-            match rx.try_recv() {
-                Ok(m) => msg = Some(m),
-                Err(TryRecvError::Disconnected) => {
-                    disconnected = true;
-                    break;
-                }
-                Err(TryRecvError::Empty) => {
-                    let left = FLUSH_EVERY.saturating_sub(started.elapsed());
-                    if left.is_zero() {
-                        break;
-                    }
-                    // Sends do not wake a parked thread; flushes and prunes unpark it.
-                    thread::park_timeout(left);
                 }
             }
         }
-        st.write(&mut batch);
-        if disconnected {
-            return;
-        }
+        st.write(&mut pending);
     }
-    st.write(&mut batch);
 }
 
 impl WriterState {

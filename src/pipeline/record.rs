@@ -6,13 +6,14 @@
 //! it parks until [`FLUSH_EVERY`] has passed (a `flush` unparks it at once), then drains the
 //! queue. At 200 calls a second that is 4 wakes instead of 200.
 
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
+use crate::store::batch::Batches;
 use crate::store::Store;
 
 pub const MAX_BATCH: usize = 512;
@@ -112,52 +113,25 @@ impl Recorder {
 }
 
 fn writer(conn: &rusqlite::Connection, rx: Receiver<Msg>) {
-    let mut batch: Vec<AttemptRecord> = Vec::with_capacity(MAX_BATCH);
-    let mut waiting: Vec<Sender<()>> = Vec::new();
-    // Block until the first message of a batch.
-    while let Ok(first) = rx.recv() {
-        let started = Instant::now();
-        let mut msg = Some(first);
-        let mut disconnected = false;
-        loop {
-            match msg.take() {
-                Some(Msg::Record(r)) => {
-                    batch.push(r);
-                    if batch.len() >= MAX_BATCH {
-                        write(conn, &mut batch);
+    let mut rows: Vec<AttemptRecord> = Vec::with_capacity(MAX_BATCH);
+    for batch in Batches::new(rx, FLUSH_EVERY, |m| matches!(m, Msg::Flush(_))) {
+        let mut waiting = Vec::new();
+        for msg in batch {
+            match msg {
+                Msg::Record(r) => {
+                    rows.push(r);
+                    if rows.len() >= MAX_BATCH {
+                        write(conn, &mut rows);
                     }
                 }
-                Some(Msg::Flush(done)) => waiting.push(done),
-                None => {}
-            }
-            if !waiting.is_empty() {
-                break;
-            }
-            match rx.try_recv() {
-                Ok(m) => msg = Some(m),
-                Err(TryRecvError::Disconnected) => {
-                    disconnected = true;
-                    break;
-                }
-                Err(TryRecvError::Empty) => {
-                    let left = FLUSH_EVERY.saturating_sub(started.elapsed());
-                    if left.is_zero() {
-                        break;
-                    }
-                    // Sends do not wake a parked thread; a flush unparks it.
-                    thread::park_timeout(left);
-                }
+                Msg::Flush(done) => waiting.push(done),
             }
         }
-        write(conn, &mut batch);
-        for done in waiting.drain(..) {
+        write(conn, &mut rows);
+        for done in waiting {
             let _ = done.send(());
         }
-        if disconnected {
-            return;
-        }
     }
-    write(conn, &mut batch);
 }
 
 fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {

@@ -4,6 +4,7 @@
 //! `IMMEDIATE` transaction together with the row that records its version, so a crash leaves
 //! either the whole migration or none of it.
 
+pub(crate) mod batch;
 mod migrate;
 
 use std::path::{Path, PathBuf};
