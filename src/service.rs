@@ -89,9 +89,18 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
     tasks.push(tokio::spawn(sync_published_limits(kw.clone(), kw.providers().watch(), cancel.clone())));
     tasks.push(tokio::spawn(monitor_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(limit_bridge(kw.clone(), cancel.clone())));
-    tasks.push(tokio::spawn(alert_ticks(kw.clone(), cancel.clone())));
-    tasks.push(tokio::spawn(key_reminders(kw.clone(), cancel.clone())));
-    tasks.push(tokio::spawn(flush_key_uses(kw.clone(), cancel.clone())));
+    tasks.push(tokio::spawn(every(kw.clone(), ALERT_TICK, cancel.clone(), "alert housekeeping", |kw| {
+        kw.alerts().tick(Utc::now())
+    })));
+    tasks.push(tokio::spawn(every(kw.clone(), KEY_REMINDERS, cancel.clone(), "key reminders", send_key_reminders)));
+    // Key-use audit rows are written while the process runs, not only at exit.
+    tasks.push(tokio::spawn(every(
+        kw.clone(),
+        crate::audit::USE_FLUSH_INTERVAL,
+        cancel.clone(),
+        "writing key-use audit rows",
+        |kw| kw.audit().flush_uses(Utc::now()),
+    )));
     Ok(Services { cancel, control, scheduler, tasks })
 }
 
@@ -345,17 +354,25 @@ async fn limit_bridge(kw: Keyward, cancel: CancellationToken) {
     }
 }
 
-async fn alert_ticks(kw: Keyward, cancel: CancellationToken) {
-    let mut interval = tokio::time::interval(ALERT_TICK);
+/// Runs blocking `work` off the async runtime every `period` (the first time at once) until
+/// `cancel`; a failure is logged with `what`.
+async fn every<T: 'static, E: std::fmt::Display + 'static>(
+    kw: Keyward,
+    period: Duration,
+    cancel: CancellationToken,
+    what: &'static str,
+    work: fn(&Keyward) -> Result<T, E>,
+) {
+    let mut interval = tokio::time::interval(period);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = interval.tick() => {}
         }
-        let alerts = kw.alerts().clone();
+        let kw = kw.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            if let Err(e) = alerts.tick(Utc::now()) {
-                tracing::warn!(error = %e, "alert housekeeping failed");
+            if let Err(e) = work(&kw) {
+                tracing::warn!(error = %e, "{what} failed");
             }
         })
         .await;
@@ -386,41 +403,6 @@ pub fn send_key_reminders(kw: &Keyward) -> Result<usize, Error> {
         }
     }
     Ok(sent)
-}
-
-async fn key_reminders(kw: Keyward, cancel: CancellationToken) {
-    let mut interval = tokio::time::interval(KEY_REMINDERS);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = interval.tick() => {}
-        }
-        let kw = kw.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Err(e) = send_key_reminders(&kw) {
-                tracing::warn!(error = %e, "key reminders failed");
-            }
-        })
-        .await;
-    }
-}
-
-/// Writes the aggregated key-use audit rows while the process runs (not only at exit).
-async fn flush_key_uses(kw: Keyward, cancel: CancellationToken) {
-    let mut interval = tokio::time::interval(crate::audit::USE_FLUSH_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = interval.tick() => {}
-        }
-        let audit = kw.audit().clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Err(e) = audit.flush_uses(Utc::now()) {
-                tracing::warn!(error = %e, "could not write key-use audit rows");
-            }
-        })
-        .await;
-    }
 }
 
 #[cfg(test)]
