@@ -213,15 +213,24 @@ impl Registry {
     }
 
     /// Every provider, sorted by id. A custom spec whose stored text no longer parses is left
-    /// out (with a warning in the log); `get` reports it.
+    /// out (with a warning in the log); `get` reports it. Parsed entries come from the cache
+    /// when they are still valid (the services list providers every few seconds).
     pub fn list(&self) -> Result<Vec<ProviderEntry>, ProviderError> {
-        let (stored, states) = self.store.with_conn(|c| Ok((load_specs(c)?, load_states(c)?)))?;
+        let (generation, stored, states) =
+            self.store.with_conn(|c| Ok((self.revalidate(c)?, load_specs(c)?, load_states(c)?)))?;
         let mut ids: BTreeSet<&str> = self.presets.keys().map(String::as_str).collect();
         ids.extend(stored.keys().map(String::as_str));
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
+            if let Some(entry) = generation.and_then(|_| self.cached(id)) {
+                out.push(entry);
+                continue;
+            }
             match self.entry(id, stored.get(id), states.get(id)) {
-                Ok(Some(entry)) => out.push(entry),
+                Ok(Some(entry)) => {
+                    self.remember(&entry, generation);
+                    out.push(entry);
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(provider = id, error = %e, "skipping a provider whose stored spec is unreadable")
@@ -231,37 +240,49 @@ impl Registry {
         Ok(out)
     }
 
+    /// Drops the parsed entries if another process changed a provider since they were read.
+    /// Returns the cache generation to store new entries under, or `None` while a write runs.
+    fn revalidate(&self, c: &Connection) -> rusqlite::Result<Option<u64>> {
+        let version: i64 = c.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.data_version != version {
+            // Something was committed by another connection; only a provider change (counted
+            // by triggers) makes the parsed entries stale.
+            let generation: i64 = c
+                .prepare_cached("SELECT generation FROM provider_generation WHERE id = 1")?
+                .query_row([], |r| r.get(0))?;
+            if generation != cache.db_generation {
+                cache.entries.clear();
+                cache.db_generation = generation;
+            }
+            cache.data_version = version;
+        }
+        Ok((cache.writers == 0).then_some(cache.generation))
+    }
+
+    fn cached(&self, id: &str) -> Option<ProviderEntry> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.entries.get(id).filter(|_| cache.writers == 0).cloned()
+    }
+
+    /// Caches `entry` unless a write happened since `generation` was read.
+    fn remember(&self, entry: &ProviderEntry, generation: Option<u64>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if generation == Some(cache.generation) && cache.writers == 0 {
+            cache.entries.insert(entry.spec.id.clone(), entry.clone());
+        }
+    }
+
     /// One provider.
     pub fn get(&self, id: &str) -> Result<ProviderEntry, ProviderError> {
-        let cached = self.store.with_conn(|c| {
-            let version: i64 = c.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if cache.data_version != version {
-                // Something was committed by another connection; only a provider change
-                // (counted by triggers) makes the parsed entries stale.
-                let generation: i64 = c
-                    .prepare_cached("SELECT generation FROM provider_generation WHERE id = 1")?
-                    .query_row([], |r| r.get(0))?;
-                if generation != cache.db_generation {
-                    cache.entries.clear();
-                    cache.db_generation = generation;
-                }
-                cache.data_version = version;
-            }
-            let usable = cache.writers == 0;
-            Ok((cache.entries.get(id).filter(|_| usable).cloned(), if usable { Some(cache.generation) } else { None }))
-        })?;
-        let (cached, generation) = cached;
-        if let Some(entry) = cached {
+        let generation = self.store.with_conn(|c| Ok(self.revalidate(c)?))?;
+        if let Some(entry) = generation.and_then(|_| self.cached(id)) {
             return Ok(entry);
         }
         let (stored, state) = self.store.with_conn(|c| Ok((load_spec(c, id)?, load_state(c, id)?)))?;
         match self.entry(id, stored.as_ref(), state.as_ref())? {
             Some(entry) => {
-                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-                if generation == Some(cache.generation) && cache.writers == 0 {
-                    cache.entries.insert(id.to_string(), entry.clone());
-                }
+                self.remember(&entry, generation);
                 Ok(entry)
             }
             None => Err(self.not_found(id)?),
@@ -882,8 +903,15 @@ mod tests {
             "an unrelated commit keeps the parsed entries"
         );
         // …then enables a provider: the next read sees it.
-        Registry::new(other).expect("registry").set_enabled("binance", true).expect("enabled elsewhere");
+        Registry::new(other.clone()).expect("registry").set_enabled("binance", true).expect("enabled elsewhere");
         assert!(f.registry.get("binance").expect("binance").enabled, "another process's edit is seen at once");
+
+        // `list` fills and reads the same cache, and sees the next edit elsewhere too.
+        let listed = f.registry.list().expect("list");
+        assert_eq!(f.registry.cache.lock().expect("lock").entries.len(), listed.len(), "every listed entry is cached");
+        Registry::new(other).expect("registry").set_enabled("kraken", true).expect("enabled elsewhere");
+        let kraken = f.registry.list().expect("list").into_iter().find(|e| e.spec.id == "kraken").expect("kraken");
+        assert!(kraken.enabled);
     }
 
     const CUSTOM: &str = r#"
