@@ -24,6 +24,7 @@ pub mod logging;
 pub mod monitor;
 pub mod pipeline;
 pub mod provider;
+pub mod published_limits;
 pub mod ratelimit;
 pub mod service;
 pub mod signing;
@@ -102,6 +103,7 @@ struct Inner {
     /// [`Keyward::share_running_limits`]).
     limiter_slot: Arc<control::LimiterSlot>,
     pipeline: Pipeline,
+    published: published_limits::PublishedLimits,
     audit: Audit,
     monitor: Monitor,
     alerts: Alerts,
@@ -155,6 +157,9 @@ impl Keyward {
         let limiter_slot = Arc::new(control::LimiterSlot::new(Arc::new(limiter.clone())));
         let pipeline =
             Pipeline::new(providers.clone(), keys.clone(), limiter_slot.clone(), Recorder::start(store.clone()));
+        // Every provider's published limits are read on its first call, enabled or not.
+        let published = published_limits::PublishedLimits::new(pipeline.downgrade(), store.clone());
+        limiter.set_published_source(Arc::new(published.clone()));
         let monitor = Monitor::open(store.clone(), Arc::new(SystemClock), MonitorOptions::default())
             .map_err(|e| Error::Config(format!("could not open the health monitor: {e}")))?;
         let alerts =
@@ -176,6 +181,7 @@ impl Keyward {
                 limiter,
                 limiter_slot,
                 pipeline,
+                published,
                 audit,
                 monitor,
                 alerts,
@@ -210,6 +216,12 @@ impl Keyward {
     /// The one call path.
     pub fn pipeline(&self) -> &Pipeline {
         &self.inner.pipeline
+    }
+
+    /// The limits providers publish about themselves (read on first use, stored, refreshed by
+    /// the running services).
+    pub fn published_limits(&self) -> &published_limits::PublishedLimits {
+        &self.inner.published
     }
 
     /// Makes this process's calls spend the live budget of the Keyward running on the same data

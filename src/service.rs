@@ -26,12 +26,11 @@ const KEY_REMINDERS: Duration = Duration::from_secs(6 * 3600);
 const CHECK_SYNC: Duration = Duration::from_secs(15);
 
 /// How often the limits exchanges publish (Binance exchangeInfo) are read again.
-const PUBLISHED_LIMITS_EVERY: Duration = Duration::from_secs(6 * 3600);
+const PUBLISHED_LIMITS_EVERY: Duration = crate::published_limits::FRESH_FOR;
 /// How soon a failed read of published limits is tried again.
 const PUBLISHED_LIMITS_RETRY: Duration = Duration::from_secs(5 * 60);
 
-/// The `caller` that Keyward's own housekeeping calls are recorded under.
-pub const KEYWARD_CALLER: &str = "keyward";
+pub use crate::published_limits::KEYWARD_CALLER;
 
 /// Running services; stop them with [`Services::stop`].
 pub struct Services {
@@ -202,33 +201,25 @@ impl Services {
     }
 }
 
-/// Reads the limits each enabled provider publishes about itself (its spec's
-/// `published_limits`) and hands them to the limiter: at start, when a provider is enabled or
-/// edited, and every [`PUBLISHED_LIMITS_EVERY`] (every [`PUBLISHED_LIMITS_RETRY`] after a
-/// failure). The call goes through the pipeline like any other, so it is rate-limited too.
+/// Reads the limits providers publish about themselves (their spec's `published_limits`) and
+/// hands them to the limiter: for every enabled provider and every provider this process has
+/// called, at start, when a provider is enabled or edited, and every [`PUBLISHED_LIMITS_EVERY`]
+/// (every [`PUBLISHED_LIMITS_RETRY`] after a failure). The question goes through the pipeline
+/// like any other call, so it is rate-limited too.
 pub async fn refresh_published_limits(kw: &Keyward) -> Result<usize, Vec<String>> {
     let registry = kw.providers().clone();
     let entries = tokio::task::spawn_blocking(move || registry.list())
         .await
         .map_err(|e| vec![e.to_string()])?
         .map_err(|e| vec![e.to_string()])?;
+    let called = kw.limiter().loaded_providers();
     let mut applied = 0;
     let mut failures = Vec::new();
-    for entry in entries.into_iter().filter(|e| e.enabled) {
-        let Some(source) = entry.spec.published_limits.clone() else { continue };
-        let req = crate::control::CallBody {
-            provider: entry.spec.id.clone(),
-            operation: source.operation.clone(),
-            no_cache: true,
-            raw: true,
-            ..Default::default()
+    for entry in entries.into_iter().filter(|e| e.enabled || called.contains(&e.spec.id)) {
+        if entry.spec.published_limits.is_none() {
+            continue;
         }
-        .request(KEYWARD_CALLER);
-        let result = kw.pipeline().call(req).await.map_err(|e| e.to_string()).and_then(|out| {
-            crate::ratelimit::published::parse(source.format, &out.raw)
-                .map_err(|e| format!("{} {}: {e}", entry.spec.id, source.operation))
-        });
-        match result {
+        match kw.published_limits().fetch(&entry.spec).await {
             Ok(list) => {
                 let updates = kw.limiter().set_published(&entry.spec, list);
                 for u in &updates {

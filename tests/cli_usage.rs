@@ -55,19 +55,33 @@ async fn usage_by_endpoint_counts_the_calls_errors_and_weight_a_user_made() {
     assert_eq!(report["range"], "24h");
     let names: Vec<&str> =
         report["rows"].as_array().expect("rows").iter().filter_map(|r| r["group"].as_str()).collect();
-    assert_eq!(names, ["binance server_time", "binance system_status", "binance ticker"], "most calls first");
+    // Keyward's own read of the limits Binance publishes (before the first call) counts too.
+    assert_eq!(
+        names,
+        ["binance server_time", "binance exchange_info", "binance system_status", "binance ticker"],
+        "most calls first"
+    );
     let time = row(&report, "binance server_time");
     assert_eq!((time["calls"].as_u64(), time["errors"].as_u64(), time["weight"].as_u64()), (Some(3), Some(0), Some(3)));
     let ticker = row(&report, "binance ticker");
     assert_eq!((ticker["calls"].as_u64(), ticker["weight"].as_u64()), (Some(1), Some(2)));
     let status = row(&report, "binance system_status");
     assert_eq!((status["calls"].as_u64(), status["errors"].as_u64()), (Some(1), Some(1)));
-    assert_eq!(report["totals"]["calls"], 5);
+    // Five calls by the user, and one read of the published limits (weight 20) that the
+    // later commands took from the stored copy instead of asking again.
+    let info = row(&report, "binance exchange_info");
+    assert_eq!((info["calls"].as_u64(), info["weight"].as_u64()), (Some(1), Some(20)));
+    assert_eq!(report["totals"]["calls"], 6);
     assert_eq!(report["totals"]["errors"], 1);
-    assert_eq!(report["totals"]["weight"], 6);
+    assert_eq!(report["totals"]["weight"], 26);
 
-    assert_eq!(by_caller["rows"], json!([row(&by_caller, "cli")]), "every call came from the CLI: {by_caller}");
+    assert_eq!(
+        by_caller["rows"],
+        json!([row(&by_caller, "cli"), row(&by_caller, "keyward")]),
+        "the user's calls came from the CLI: {by_caller}"
+    );
     assert_eq!(by_caller["rows"][0]["calls"], 5);
+    assert_eq!(by_caller["rows"][1]["calls"], 1);
 
     assert!(text.contains("binance server_time") && text.contains("AVG LATENCY"), "{text}");
     assert!(text.contains("last 30 days"), "{text}");

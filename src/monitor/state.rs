@@ -4,8 +4,17 @@
 //! state the recent evidence points to, with a human-readable cause ([`verdict`]). A verdict
 //! that differs from the current state only becomes the new state after
 //! [`StateConfig::confirmations`] consecutive verdicts agree ([`next`]), so a flapping provider
-//! does not produce a stream of changes. A streak that mixes up / degraded / down verdicts (a
-//! provider that fails every other check) confirms as `degraded`.
+//! does not produce a stream of changes. From up (or down), consecutive degraded and down
+//! verdicts (or degraded and up ones) confirm together as the newest; a provider that fails
+//! every other check shows as degraded through its error rate.
+//!
+//! Evidence is weighed by age: of each source (a check, or real traffic on one operation) the
+//! latest result counts while it reports on its own cadence, or if it came after some current
+//! run of opposite results began and was followed by at most `confirmations` of them: a call
+//! that passed before an outage, or a failure from before a recovery, does not count. So a
+//! provider all of whose current evidence fails is down within its confirmations, and one that
+//! recovers is up within its confirmations. The error rate counts results since the last
+//! outage only, so an outage's failures are not read as flakiness afterwards.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -255,13 +264,25 @@ pub fn verdict(
         }
     }
 
-    // The latest result of each source that reported within the window.
-    let mut latest: Vec<&Observation> = Vec::new();
-    for o in in_window.iter().rev() {
-        if !latest.iter().any(|l| l.source == o.source) {
-            latest.push(o);
+    // The latest result of each source that reported within the window, weighed by age: a
+    // passing result older than the failures around it is not evidence that the provider works.
+    let mut views = SourceViews::default();
+    // The newest moment an outage (every current source failing, `confirmations` results in a
+    // row) was seen: failures up to it are the outage, not flakiness.
+    let mut outage_end = None;
+    let mut down_run = 0u32;
+    for o in &in_window {
+        views.add(o);
+        if o.ok {
+            down_run = 0;
+        } else if views.all_failing(config.confirmations) {
+            down_run += 1;
+            if down_run >= config.confirmations.max(1) {
+                outage_end = Some(o.at);
+            }
         }
     }
+    let mut latest: Vec<&Observation> = views.current(config.confirmations);
     latest.sort_by(|a, b| a.label.cmp(&b.label));
     let failing: Vec<&&Observation> = latest.iter().filter(|o| !o.ok).collect();
     if !latest.is_empty() && failing.len() == latest.len() {
@@ -282,16 +303,20 @@ pub fn verdict(
         );
     }
 
-    let failures = in_window.iter().filter(|o| !o.ok).count();
-    if in_window.len() >= config.min_samples.max(1) {
-        let rate = failures as f64 / in_window.len() as f64;
+    // Flakiness: the share of failures since the last outage (whose failures the down state
+    // already told), so a provider that recovered is up within its confirmations.
+    let since_outage: Vec<&&Observation> =
+        in_window.iter().filter(|o| outage_end.map_or(true, |end| o.at > end)).collect();
+    let failures = since_outage.iter().filter(|o| !o.ok).count();
+    if since_outage.len() >= config.min_samples.max(1) {
+        let rate = failures as f64 / since_outage.len() as f64;
         if rate >= config.error_rate {
             return (
                 HealthState::Degraded,
                 format!(
                     "error rate {:.0}% ({failures} of {}) over the last {} s",
                     rate * 100.0,
-                    in_window.len(),
+                    since_outage.len(),
                     config.window_secs
                 ),
             );
@@ -314,7 +339,78 @@ pub fn verdict(
             }
         }
     }
-    (HealthState::Up, format!("{} check(s) passing", latest.len()))
+    match outage_end {
+        Some(end) => (
+            HealthState::Up,
+            format!("{} check(s) passing; recovered from an outage {} s ago", latest.len(), (now - end).num_seconds()),
+        ),
+        None => (HealthState::Up, format!("{} check(s) passing", latest.len())),
+    }
+}
+
+/// Per source: the latest result, when the one before it came, and the times of its current
+/// run of results with the same outcome. Built in time order.
+#[derive(Default)]
+struct SourceViews<'a> {
+    sources: Vec<SourceView<'a>>,
+}
+
+struct SourceView<'a> {
+    latest: &'a Observation,
+    previous_at: Option<DateTime<Utc>>,
+    /// The current run of passes (or failures), oldest first; ends with `latest`.
+    run: Vec<DateTime<Utc>>,
+}
+
+impl<'a> SourceViews<'a> {
+    fn add(&mut self, o: &'a Observation) {
+        match self.sources.iter_mut().find(|v| v.latest.source == o.source) {
+            Some(v) => {
+                if v.latest.ok != o.ok {
+                    v.run.clear();
+                }
+                v.previous_at = Some(v.latest.at);
+                v.latest = o;
+                v.run.push(o.at);
+            }
+            None => self.sources.push(SourceView { latest: o, previous_at: None, run: vec![o.at] }),
+        }
+    }
+
+    /// Whether a source's latest result still counts next to the sources that say the
+    /// opposite. It does while it reports on its own cadence (the newest opposite result is
+    /// less than 1.5 × its own last gap after it). Otherwise it counts only if it came after
+    /// some opposite run began and that source has said the opposite at most `confirmations`
+    /// times since: a call that passed before an outage, or a failure from before a recovery,
+    /// does not count.
+    fn counts(&self, v: &SourceView<'_>, confirmations: u32) -> bool {
+        let at = v.latest.at;
+        let others: Vec<&SourceView<'_>> = self.sources.iter().filter(|o| o.latest.ok != v.latest.ok).collect();
+        if others.is_empty() {
+            return true;
+        }
+        // A source that reports on its own cadence is current.
+        let newest = others.iter().map(|o| o.latest.at).max().unwrap_or(at);
+        if v.previous_at.is_some_and(|prev| newest - at <= (at - prev) * 3 / 2) {
+            return true;
+        }
+        others.iter().any(|o| {
+            let began_before = o.run.first().is_some_and(|start| at >= *start);
+            let since = o.run.len() - o.run.partition_point(|t| *t <= at);
+            began_before && since <= confirmations.max(1) as usize
+        })
+    }
+
+    /// The latest result of every source whose evidence is current.
+    fn current(&self, confirmations: u32) -> Vec<&'a Observation> {
+        self.sources.iter().filter(|v| self.counts(v, confirmations)).map(|v| v.latest).collect()
+    }
+
+    /// Every source with current evidence fails.
+    fn all_failing(&self, confirmations: u32) -> bool {
+        let current = self.current(confirmations);
+        !current.is_empty() && current.iter().all(|o| !o.ok)
+    }
 }
 
 /// One step: the verdict, then confirmations.
@@ -345,11 +441,13 @@ pub fn confirm(
     }
     let pending = match &health.pending {
         Some(p) if p.to == candidate => Pending { to: candidate, count: p.count + 1, cause },
-        // A streak of mixed up/degraded/down verdicts away from the current state confirms as
-        // degraded: the provider is unstable.
-        Some(p) if p.to.on_scale() && candidate.on_scale() && current != HealthState::Degraded => {
-            let cause = if candidate == HealthState::Degraded { cause } else { format!("unstable: {cause}") };
-            Pending { to: HealthState::Degraded, count: p.count + 1, cause }
+        // From up or down, consecutive verdicts that move the same way on the up–degraded–down
+        // scale (degraded then down: every source failing after the first) confirm together,
+        // as the newest.
+        Some(p)
+            if p.to.on_scale() && candidate.on_scale() && current.on_scale() && current != HealthState::Degraded =>
+        {
+            Pending { to: candidate, count: p.count + 1, cause }
         }
         _ => Pending { to: candidate, count: 1, cause },
     };
@@ -636,9 +734,149 @@ mod tests {
         let changes = feed(&mut t, &clock, (0..12).map(|_| obs(&clock, 1, true, 100)));
         assert_eq!(t.health.state, HealthState::Up);
         assert_eq!(changes.last().map(|c| c.to), Some(HealthState::Up));
-        // Down -> degraded (error rate still high) -> up, never straight back and forth.
-        assert!(changes.len() <= 2, "{changes:?}");
+        // Down -> up within the confirmations: the outage's failures are not flakiness.
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(changes[0].cause.contains("recovered from an outage"), "{}", changes[0].cause);
         assert!(changes.iter().all(|c| c.from != HealthState::Up));
+    }
+
+    fn passive(clock: &FakeClock, op: &str, ok: bool) -> Observation {
+        Observation {
+            at: clock.now(),
+            source: Source::Passive(op.into()),
+            label: op.into(),
+            ok,
+            latency: Duration::from_millis(20),
+            slow: false,
+            system: None,
+            error: (!ok).then(|| "HTTP 503".to_string()),
+        }
+    }
+
+    /// The hardening issue's scenario: `keyward serve`, one server_time check every 2 s, the
+    /// exchangeInfo call made at start passed; then the exchange answers 503 to everything for
+    /// 20 s (ten failed checks, and a bot's ticker calls failing too), then recovers (eleven
+    /// passing checks). Returns the changes and the state after each check.
+    fn outage_scenario(ticker_during_outage: bool) -> (Vec<Change>, Vec<HealthState>) {
+        let clock = clock();
+        let every = Duration::from_secs(2);
+        let mut t = Tracker::new(StateConfig::default());
+        let mut changes = Vec::new();
+        let mut states = Vec::new();
+        changes.extend(t.observe(passive(&clock, "exchange_info", true), clock.now()));
+        let check = |t: &mut Tracker, ok: bool, ticker: Option<bool>| {
+            clock.advance(every);
+            let mut c = obs(&clock, 1, ok, 30);
+            c.label = "server_time".into();
+            let mut out: Vec<Change> = t.observe(c, clock.now()).into_iter().collect();
+            if let Some(ok) = ticker {
+                clock.advance(Duration::from_millis(500));
+                out.extend(t.observe(passive(&clock, "ticker", ok), clock.now()));
+            }
+            (out, t.health.state)
+        };
+        for _ in 0..5 {
+            let (c, s) = check(&mut t, true, Some(true));
+            changes.extend(c);
+            states.push(s);
+        }
+        for _ in 0..10 {
+            let (c, s) = check(&mut t, false, ticker_during_outage.then_some(false));
+            changes.extend(c);
+            states.push(s);
+        }
+        for _ in 0..11 {
+            let (c, s) = check(&mut t, true, Some(true));
+            changes.extend(c);
+            states.push(s);
+        }
+        (changes, states)
+    }
+
+    #[test]
+    fn a_total_outage_is_down_within_its_confirmations_and_recovery_is_up_within_its_confirmations() {
+        for ticker in [false, true] {
+            let (changes, states) = outage_scenario(ticker);
+            // Up for the first five checks, down from the second failed check on.
+            assert!(states[..5].iter().all(|s| *s == HealthState::Up), "{states:?}");
+            // Down on the second failure: the second failed check, or the bot's failed call
+            // right after the first one.
+            let first = if ticker { HealthState::Down } else { HealthState::Up };
+            assert_eq!(states[5], first, "ticker {ticker}: {states:?}");
+            assert!(states[6..15].iter().all(|s| *s == HealthState::Down), "ticker {ticker}: {states:?} {changes:?}");
+            // Up again on the second passing result (the check and the bot's next call), and it
+            // stays up.
+            assert_eq!(states[15], HealthState::Up, "ticker {ticker}: {states:?}");
+            assert!(states[16..].iter().all(|s| *s == HealthState::Up), "ticker {ticker}: {states:?} {changes:?}");
+            let path: Vec<(HealthState, HealthState)> = changes.iter().map(|c| (c.from, c.to)).collect();
+            assert_eq!(
+                path,
+                vec![
+                    (HealthState::Unknown, HealthState::Up),
+                    (HealthState::Up, HealthState::Down),
+                    (HealthState::Down, HealthState::Up)
+                ],
+                "never degraded on the way: {changes:?}"
+            );
+            assert!(changes[1].cause.starts_with("server_time failing") || changes[1].cause.contains("checks failing"));
+            assert!(changes[2].cause.contains("recovered from an outage"), "{}", changes[2].cause);
+        }
+    }
+
+    #[test]
+    fn a_passive_result_from_before_the_failures_does_not_count_as_passing() {
+        let clock = clock();
+        let mut recent = vec![passive(&clock, "exchange_info", true)];
+        for _ in 0..2 {
+            clock.advance(Duration::from_secs(2));
+            recent.push(obs(&clock, 1, false, 30));
+        }
+        let (state, cause) = verdict(&recent, &Baselines::default(), &StateConfig::default(), clock.now());
+        assert_eq!(state, HealthState::Down, "{cause}");
+    }
+
+    #[test]
+    fn one_success_early_in_a_long_run_of_failures_stops_counting_once_it_falls_silent() {
+        let clock = clock();
+        let mut recent = vec![obs(&clock, 1, false, 30)];
+        clock.advance(Duration::from_millis(100));
+        recent.push(passive(&clock, "ticker", true));
+        let config = StateConfig::default();
+        let (state, _) = verdict(&recent, &Baselines::default(), &config, clock.now());
+        assert_eq!(state, HealthState::Up, "a newer success supersedes one failure");
+        clock.advance(Duration::from_secs(2));
+        recent.push(obs(&clock, 1, false, 30));
+        let (state, _) = verdict(&recent, &Baselines::default(), &config, clock.now());
+        assert_eq!(state, HealthState::Degraded, "passing during the failures: partial");
+        for _ in 0..3 {
+            clock.advance(Duration::from_secs(2));
+            recent.push(obs(&clock, 1, false, 30));
+        }
+        let (state, cause) = verdict(&recent, &Baselines::default(), &config, clock.now());
+        assert_eq!(state, HealthState::Down, "{cause}");
+    }
+
+    #[test]
+    fn a_source_that_keeps_passing_next_to_busy_failing_traffic_is_partial_failure() {
+        // A bot hammers a failing endpoint ten times a second; the server_time check passes
+        // every 2 s: partial failure, never down.
+        let clock = clock();
+        let mut t = Tracker::new(StateConfig::default());
+        let mut states = Vec::new();
+        for round in 0..10 {
+            clock.advance(Duration::from_millis(100));
+            let mut c = obs(&clock, 1, true, 30);
+            c.label = "server_time".into();
+            t.observe(c, clock.now());
+            for _ in 0..19 {
+                clock.advance(Duration::from_millis(100));
+                t.observe(passive(&clock, "order_book", round < 1), clock.now());
+            }
+            states.push(t.health.state);
+        }
+        assert!(!states.contains(&HealthState::Down), "{states:?}");
+        assert_eq!(t.health.state, HealthState::Degraded, "{states:?}");
+        assert!(t.health.cause.contains("order_book failing, 1 passing"), "{}", t.health.cause);
     }
 
     #[test]

@@ -159,6 +159,19 @@ pub struct Pipeline {
     inner: Arc<Inner>,
 }
 
+/// A handle that does not keep the pipeline alive (for parts the pipeline itself holds, such
+/// as the limiter's source of published limits).
+#[derive(Clone)]
+pub struct WeakPipeline {
+    inner: std::sync::Weak<Inner>,
+}
+
+impl WeakPipeline {
+    pub fn upgrade(&self) -> Option<Pipeline> {
+        self.inner.upgrade().map(|inner| Pipeline { inner })
+    }
+}
+
 struct Inner {
     registry: Registry,
     keys: Keys,
@@ -206,6 +219,10 @@ impl Pipeline {
                 clock,
             }),
         }
+    }
+
+    pub fn downgrade(&self) -> WeakPipeline {
+        WeakPipeline { inner: Arc::downgrade(&self.inner) }
     }
 
     pub fn recorder(&self) -> &Recorder {
@@ -377,6 +394,8 @@ impl Pipeline {
             merged.extend(req.params.iter().map(|(k, v)| (k.clone(), v.clone())));
             endpoint.weight_for(&merged)
         };
+        // Parameters are checked before any budget is spent.
+        let unsigned = build::request(spec, endpoint, &req.operation, &p.base_url, &req.params)?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -395,7 +414,6 @@ impl Pipeline {
 
             let now = offset.corrected(self.inner.clock.now());
             let nonce = self.inner.nonces.next(now);
-            let unsigned = build::request(spec, endpoint, &req.operation, &p.base_url, &req.params)?;
             let signed = signing::sign(
                 scheme_for(spec, endpoint.signed, p.key.is_some()),
                 &build::auth_params(spec),

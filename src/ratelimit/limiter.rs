@@ -9,14 +9,14 @@
 //! which grants in order: priority first, then arrival.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use tokio::sync::{broadcast, watch};
 
-use super::published::{PublishedLimit, RuleUpdate};
+use super::published::{PublishedLimit, PublishedSource, RuleUpdate};
 use super::status::{ClearReason, Level, LimitBreakdown, LimitEvent, LimitStatus};
 use super::timer::{Timer, TokioTimer};
 use super::window::{margin_for, ServerReport, Window, WindowMath, EPSILON, FOREVER};
@@ -107,6 +107,11 @@ struct Shared {
     timer: Arc<dyn Timer>,
     events: broadcast::Sender<LimitEvent>,
     state: Mutex<State>,
+    /// Where the limits a provider publishes are read on its first use (see
+    /// [`Limiter::set_published_source`]).
+    published_source: OnceLock<Arc<dyn PublishedSource>>,
+    /// One reader of a provider's published limits at a time; the other callers wait for it.
+    published_gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 struct State {
@@ -135,6 +140,11 @@ struct ProviderState {
     published: Vec<PublishedLimit>,
     /// Rules whose numbers come from `published`.
     following: Vec<String>,
+    /// The operation that reads the published limits (the spec's `published_limits`).
+    published_op: Option<String>,
+    /// The published limits have not been read yet: calls other than `published_op` wait for
+    /// them (a call charged on the preset's numbers could overrun a smaller published budget).
+    awaiting_published: bool,
 }
 
 struct RuleState {
@@ -393,6 +403,8 @@ impl ProviderState {
             ban: None,
             published: Vec::new(),
             following: Vec::new(),
+            published_op: None,
+            awaiting_published: false,
         }
     }
 
@@ -466,6 +478,7 @@ impl ProviderState {
         self.any_op =
             self.rules.iter().enumerate().filter(|(_, rs)| rs.rule.applies_to.is_empty()).map(|(i, _)| i).collect();
         self.health_op = spec.health_check.clone();
+        self.published_op = spec.published_limits.as_ref().map(|p| p.operation.clone());
 
         let mut bindings = Vec::new();
         for (i, rs) in self.rules.iter().enumerate() {
@@ -582,7 +595,7 @@ impl ProviderState {
         next_seq: &mut u64,
         events: &mut Vec<LimitEvent>,
     ) -> Attempt {
-        if !self.loaded {
+        if !self.loaded || (self.awaiting_published && self.published_op.as_deref() != Some(req.operation)) {
             return Attempt::NotLoaded;
         }
         self.clear_expired(now, events);
@@ -867,6 +880,8 @@ impl Limiter {
                 timer,
                 events,
                 state: Mutex::new(State { config, providers: HashMap::new(), thresholds: HashMap::new(), next_seq: 0 }),
+                published_source: OnceLock::new(),
+                published_gates: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -933,7 +948,11 @@ impl Limiter {
             let cfg = st.config;
             let State { providers, thresholds, .. } = &mut *st;
             let ps = providers.entry(spec.id.clone()).or_insert_with(|| ProviderState::new(&spec.id));
+            let first = !ps.loaded;
             ps.apply(spec, &cfg, thresholds.get(&spec.id));
+            if first && ps.published_op.is_some() && ps.published.is_empty() {
+                ps.awaiting_published = self.shared.published_source.get().is_some();
+            }
             ps.pump(now, &cfg, &mut events);
         }
         self.emit(events);
@@ -954,6 +973,7 @@ impl Limiter {
             ps.published = published;
             ps.apply(spec, &cfg, thresholds.get(&spec.id));
             ps.loaded = true;
+            ps.awaiting_published = false;
             ps.pump(now, &cfg, &mut events);
         }
         events.push(LimitEvent::Published { provider: spec.id.clone(), updates: updates.clone() });
@@ -972,13 +992,80 @@ impl Limiter {
         Ok(())
     }
 
-    /// First use of a provider: read its rules. A provider the registry cannot give is
-    /// treated as having no rules (the pipeline reports the real problem) until `reload`.
-    async fn load(&self, provider: &str) {
-        if let Err(e) = self.reload(provider).await {
-            tracing::warn!(provider = %provider, error = %e, "no rate-limit rules for this provider; calls are not throttled");
-            self.with_provider(provider, |ps, _, _, _| ps.loaded = true);
+    /// First use of a provider: read its rules, then what it publishes about its limits. A
+    /// provider the registry cannot give is treated as having no rules (the pipeline reports
+    /// the real problem) until `reload`.
+    async fn load(&self, provider: &str, operation: &str) {
+        if !self.lock().providers.get(provider).is_some_and(|ps| ps.loaded) {
+            if let Err(e) = self.reload(provider).await {
+                tracing::warn!(provider = %provider, error = %e, "no rate-limit rules for this provider; calls are not throttled");
+                self.with_provider(provider, |ps, _, _, _| ps.loaded = true);
+            }
         }
+        self.await_published(provider, operation).await;
+    }
+
+    /// Where the limits providers publish are read on their first use, whether or not they are
+    /// enabled or monitored. Set once, before the first call; without it the spec's numbers
+    /// apply until [`Limiter::set_published`].
+    pub fn set_published_source(&self, source: Arc<dyn PublishedSource>) {
+        if self.shared.published_source.set(source).is_err() {
+            tracing::warn!("the published-limits source was already set; keeping the first");
+        }
+    }
+
+    /// Waits until the provider's published limits are read (one reader; the others wait for
+    /// it). The call that reads them is let through on the spec's numbers. If they cannot be
+    /// read, the spec's numbers stay and usage headers keep the count honest.
+    async fn await_published(&self, provider: &str, operation: &str) {
+        let awaiting = |lim: &Limiter| {
+            lim.lock()
+                .providers
+                .get(provider)
+                .is_some_and(|ps| ps.awaiting_published && ps.published_op.as_deref() != Some(operation))
+        };
+        if !awaiting(self) {
+            return;
+        }
+        let gate = {
+            let mut gates = self.shared.published_gates.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(gates.entry(provider.to_string()).or_default())
+        };
+        let _reading = gate.lock().await;
+        if !awaiting(self) {
+            return;
+        }
+        let Some(source) = self.shared.published_source.get().cloned() else {
+            self.with_provider(provider, |ps, _, _, _| ps.awaiting_published = false);
+            return;
+        };
+        let registry = self.shared.registry.clone();
+        let id = provider.to_string();
+        let spec = match tokio::task::spawn_blocking(move || registry.get(&id)).await {
+            Ok(Ok(entry)) => entry.spec,
+            _ => {
+                self.with_provider(provider, |ps, _, _, _| ps.awaiting_published = false);
+                return;
+            }
+        };
+        match source.limits(&spec).await {
+            Ok(list) => {
+                for u in self.set_published(&spec, list) {
+                    tracing::info!(provider = %provider, rule = %u.rule, from = ?u.from, to = ?u.to,
+                        "the exchange publishes a different limit; using it");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(provider = %provider, error = %e,
+                    "could not read the limits the exchange publishes; using the provider settings' numbers");
+                self.with_provider(provider, |ps, _, _, _| ps.awaiting_published = false);
+            }
+        }
+    }
+
+    /// Providers whose rules this limiter has read (so far in this process).
+    pub fn loaded_providers(&self) -> Vec<String> {
+        self.lock().providers.values().filter(|ps| ps.loaded).map(|ps| ps.id.clone()).collect()
     }
 
     /// The part of each limit that calls of a provider's `health_check` operation may use
@@ -1209,7 +1296,7 @@ impl RateLimiter for Limiter {
                 req.deadline.map(|d| self.shared.clock.now() + to_delta(d.saturating_duration_since(Instant::now())));
             let mut attempt = self.try_acquire(&req, deadline);
             if matches!(attempt, Attempt::NotLoaded) {
-                self.load(req.provider).await;
+                self.load(req.provider, req.operation).await;
                 attempt = self.try_acquire(&req, deadline);
             }
             match attempt {

@@ -9,12 +9,22 @@
 //! `x-mbx-order-count-10s`). Published entries without a matching rule are reported, not
 //! invented into rules: the spec says which operations a budget applies to.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::pipeline::limit::LimitFuture;
 use crate::provider::{ProviderSpec, PublishedLimitsFormat, RateLimitKind};
 
+/// Where the limiter learns what a provider publishes about its limits, the first time a call
+/// to that provider (enabled or not) asks for budget. The core wires one that reads a stored
+/// copy or asks the exchange through the pipeline (`crate::published_limits`).
+pub trait PublishedSource: Send + Sync + 'static {
+    /// The limits `spec` publishes, or why they could not be read.
+    fn limits<'a>(&'a self, spec: &'a ProviderSpec) -> LimitFuture<'a, Result<Vec<PublishedLimit>, String>>;
+}
+
 /// One published budget.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedLimit {
     /// The exchange's name (`REQUEST_WEIGHT`).
     pub name: String,

@@ -73,6 +73,8 @@ struct Shared {
     routes: Arc<Mutex<HashMap<String, Value>>>,
     script: Arc<Mutex<VecDeque<Scripted>>>,
     hits: Arc<AtomicUsize>,
+    info_hits: Arc<AtomicUsize>,
+    info_queries: Arc<Mutex<Vec<String>>>,
     rejected: Arc<AtomicUsize>,
     last_nonce: Arc<AtomicU64>,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -93,6 +95,8 @@ impl MockExchange {
             routes: Arc::new(Mutex::new(HashMap::new())),
             script: Arc::new(Mutex::new(VecDeque::new())),
             hits: Arc::new(AtomicUsize::new(0)),
+            info_hits: Arc::new(AtomicUsize::new(0)),
+            info_queries: Arc::new(Mutex::new(Vec::new())),
             rejected: Arc::new(AtomicUsize::new(0)),
             last_nonce: Arc::new(AtomicU64::new(0)),
             seen: Arc::new(Mutex::new(Vec::new())),
@@ -122,6 +126,18 @@ impl MockExchange {
         self.shared.hits.load(Ordering::SeqCst)
     }
 
+    /// Requests for `GET /api/v3/exchangeInfo`, where Keyward reads the limits Binance
+    /// publishes before its first call to a provider. They are answered apart (see [`handle`])
+    /// and not counted in [`MockExchange::hits`] or [`MockExchange::seen`].
+    pub fn info_hits(&self) -> usize {
+        self.shared.info_hits.load(Ordering::SeqCst)
+    }
+
+    /// The query strings of the exchangeInfo requests.
+    pub fn info_queries(&self) -> Vec<String> {
+        self.shared.info_queries.lock().expect("lock").clone()
+    }
+
     /// Requests whose signature did not verify.
     pub fn rejected(&self) -> usize {
         self.shared.rejected.load(Ordering::SeqCst)
@@ -132,7 +148,27 @@ impl MockExchange {
     }
 }
 
+/// The limits the mock publishes when a test has not routed `GET /api/v3/exchangeInfo` itself:
+/// Binance's documented ones.
+fn default_exchange_info() -> Value {
+    json!({"timezone": "UTC", "rateLimits": [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+        {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+    ], "symbols": []})
+}
+
 async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    // Keyward asks Binance-style exchanges for their published limits before the first call;
+    // tests that count or script requests are about the calls they make, so this one is
+    // answered apart (a test that routes it gets its own answer).
+    if method == Method::GET && uri.path() == "/api/v3/exchangeInfo" {
+        s.info_hits.fetch_add(1, Ordering::SeqCst);
+        s.info_queries.lock().expect("lock").push(uri.query().unwrap_or("").to_string());
+        let routed = s.routes.lock().expect("lock").get("GET /api/v3/exchangeInfo").cloned();
+        return axum::Json(routed.unwrap_or_else(default_exchange_info)).into_response();
+    }
     s.hits.fetch_add(1, Ordering::SeqCst);
     let body = String::from_utf8_lossy(&body).into_owned();
     let path = uri.path().to_string();

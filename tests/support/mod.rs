@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests.
 
 pub mod mock_exchange;
+pub mod strict_exchange;
 
 use std::path::Path;
 use std::process::{Command, Output};
