@@ -84,6 +84,7 @@ impl crate::provider::ProviderError {
             P::NoDefault { .. } | P::CannotRemovePreset { .. } => "notAllowed",
             P::Discontinued { .. } => "discontinued",
             P::UnknownEnvironment { .. } => "badRequest",
+            P::RemovesAllLimits { .. } => "confirmationNeeded",
         }
     }
 }

@@ -220,3 +220,24 @@ fn provider_and_settings_changes_are_audited_by_name_never_by_value() {
     let out = keyward(dir.path(), &["audit", "verify"]);
     assert!(out.status.success(), "the chain still verifies: {}", stderr(&out));
 }
+
+#[test]
+fn removing_every_rate_limit_of_a_provider_needs_force() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = stdout(&keyward(dir.path(), &["provider", "export", "binance"])).matches("[[rate_limits]]").count();
+    assert!(before >= 4, "the preset has Binance's limits");
+
+    let out = keyward(dir.path(), &["--json", "provider", "set", "binance", "rate_limits=[]"]);
+    assert!(!out.status.success(), "refused without --force");
+    let err: serde_json::Value = serde_json::from_str(&stderr(&out)).expect("JSON error");
+    assert_eq!(err["error"]["kind"], "confirmationNeeded");
+    let msg = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("binance") && msg.contains(&format!("all {before}")) && msg.contains("--force"), "{msg}");
+    let kept = stdout(&keyward(dir.path(), &["provider", "export", "binance"])).matches("[[rate_limits]]").count();
+    assert_eq!(kept, before, "nothing changed");
+
+    let out = keyward(dir.path(), &["provider", "set", "binance", "rate_limits=[]", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = stdout(&keyward(dir.path(), &["provider", "export", "binance"])).matches("[[rate_limits]]").count();
+    assert_eq!(after, 0, "removed when confirmed");
+}

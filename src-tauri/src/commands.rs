@@ -48,10 +48,11 @@ pub async fn provider_set(
     state: State<'_, AppState>,
     id: String,
     assignments: Vec<AssignmentDto>,
+    confirmed: Option<bool>,
 ) -> Result<ProviderDetailDto, CommandError> {
     blocking(&state, move |kw| {
         let pairs: Vec<(String, String)> = assignments.into_iter().map(|a| (a.field, a.value)).collect();
-        kw.providers().set(&id, &pairs)?;
+        kw.providers().set_with(&id, &pairs, confirmed.unwrap_or(false).into())?;
         detail(&kw, &id)
     })
     .await
@@ -99,9 +100,13 @@ pub async fn provider_set_environment(
 
 /// Adds a custom provider, or overrides a preset, from TOML text.
 #[tauri::command]
-pub async fn provider_import(state: State<'_, AppState>, toml: String) -> Result<ProviderDetailDto, CommandError> {
+pub async fn provider_import(
+    state: State<'_, AppState>,
+    toml: String,
+    confirmed: Option<bool>,
+) -> Result<ProviderDetailDto, CommandError> {
     blocking(&state, move |kw| {
-        let spec = kw.providers().import_toml(&toml)?;
+        let spec = kw.providers().import_toml_with(&toml, confirmed.unwrap_or(false).into())?;
         detail(&kw, &spec.id)
     })
     .await

@@ -25,6 +25,9 @@ pub enum ProviderCmd {
     Import {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
+        /// Confirm a spec that removes every rate limit of the provider.
+        #[arg(long)]
+        force: bool,
     },
     /// Change settings: FIELD=VALUE with dotted paths, e.g.
     /// environments.production.base_url=http://127.0.0.1:9000 timeout_ms=5000
@@ -32,6 +35,9 @@ pub enum ProviderCmd {
         id: String,
         #[arg(required = true, value_name = "FIELD=VALUE")]
         assignments: Vec<String>,
+        /// Confirm a change that removes every rate limit of the provider.
+        #[arg(long)]
+        force: bool,
     },
     /// Undo every change to a preset.
     Reset { id: String },
@@ -148,13 +154,13 @@ pub fn run(kw: &Keyward, cmd: ProviderCmd, json_out: bool) -> Result<(), CliErro
             reg.add(spec)?;
             done(json_out, &id, "added");
         }
-        ProviderCmd::Import { file } => {
-            let spec = reg.import_toml(&read(&file)?)?;
+        ProviderCmd::Import { file, force } => {
+            let spec = reg.import_toml_with(&read(&file)?, force.into())?;
             done(json_out, &spec.id, "imported");
         }
-        ProviderCmd::Set { id, assignments } => {
+        ProviderCmd::Set { id, assignments, force } => {
             let pairs = parse_assignments(&assignments)?;
-            reg.set(&id, &pairs)?;
+            reg.set_with(&id, &pairs, force.into())?;
             if json_out {
                 print_json(&entry_json(&reg.get(&id)?));
             } else {

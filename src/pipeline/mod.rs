@@ -234,11 +234,19 @@ impl Pipeline {
         let mut candidates = vec![req.provider.clone()];
         candidates.extend(req.options.failover.iter().filter(|p| **p != req.provider).cloned());
         let mut last_err = None;
-        for provider in candidates {
-            match self.call_one(&provider, &req).await {
+        for (i, provider) in candidates.iter().enumerate() {
+            match self.call_one(provider, &req).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(e) if e.fail_over() => {
-                    tracing::warn!(provider = %provider, operation = %req.operation, error = %e, "failing over");
+                    // Only a call with somewhere else to go fails over; the error itself
+                    // reaches the caller.
+                    if let Some(next) = candidates.get(i + 1) {
+                        tracing::warn!(provider = %provider, operation = %req.operation, next = %next, error = %e,
+                            "failing over to the next provider");
+                    } else if candidates.len() > 1 {
+                        tracing::warn!(operation = %req.operation, tried = %candidates.join(", "), error = %e,
+                            "every provider of the failover list failed");
+                    }
                     last_err = Some(e);
                 }
                 Err(e) => return Err(e),

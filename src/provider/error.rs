@@ -121,6 +121,14 @@ pub enum ProviderError {
     Discontinued { id: String, name: String, since: NaiveDate, reason: String },
     #[error("provider \"{id}\" has no environment \"{environment}\" (it has: {})", known.join(", "))]
     UnknownEnvironment { id: String, environment: String, known: Vec<String> },
+    /// The change would leave a provider that has rate limits with none: every call would go
+    /// out unthrottled. Done only when confirmed (`--force`, or the app's confirmation).
+    #[error(
+        "provider \"{id}\": this change removes all {count} of its rate limits (rate_limits = []), so Keyward would \
+         send its calls unthrottled and the exchange may answer 429 or ban this IP. Nothing was changed; repeat \
+         with --force (or confirm in the app) to remove them anyway"
+    )]
+    RemovesAllLimits { id: String, count: usize },
 }
 
 fn not_found_message(id: &str, suggestions: &[String]) -> String {

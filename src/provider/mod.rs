@@ -62,7 +62,7 @@ mod validate;
 
 pub use catalog::{preset, presets, PresetFile, PRESETS};
 pub use error::{FieldError, ProviderError, SpecError};
-pub use registry::{Origin, ProviderEntry, Registry};
+pub use registry::{Confirm, Origin, ProviderEntry, Registry};
 pub use spec::{
     op, required_class, AuthSpec, BodyKind, Discontinued, EndpointSpec, Environment, HttpMethod, OperationClass,
     ProviderKind, ProviderSpec, PublishedLimitsFormat, PublishedLimitsSource, RateLimitCounts, RateLimitKind,

@@ -25,6 +25,24 @@ use crate::store::{Store, StoreError};
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
 
+/// Whether the user confirmed a change that needs it (one that removes every rate limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Confirm {
+    #[default]
+    No,
+    Yes,
+}
+
+impl From<bool> for Confirm {
+    fn from(yes: bool) -> Self {
+        if yes {
+            Confirm::Yes
+        } else {
+            Confirm::No
+        }
+    }
+}
+
 /// Where a provider's spec comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -351,13 +369,22 @@ impl Registry {
     /// override (an override equal to the preset is dropped).
     pub fn update(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
         let id = spec.id.clone();
-        self.audited(self.update_inner(spec), &id, "edited", &[])
+        self.audited(self.update_inner(spec, Confirm::No), &id, "edited", &[])
     }
 
-    fn update_inner(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
+    fn update_inner(&self, spec: ProviderSpec, confirm: Confirm) -> Result<ProviderEntry, ProviderError> {
         let _invalidate = self.invalidate();
         spec.validate()?;
         let id = spec.id.clone();
+        if confirm == Confirm::No && spec.rate_limits.is_empty() {
+            let current = match self.get(&id) {
+                Ok(entry) => entry.spec.rate_limits.len(),
+                Err(_) => self.presets.get(&id).map_or(0, |p| p.rate_limits.len()),
+            };
+            if current > 0 {
+                return Err(ProviderError::RemovesAllLimits { id, count: current });
+            }
+        }
         if let Some(preset) = self.presets.get(&id) {
             if *preset == spec {
                 self.store.with_conn(|c| {
@@ -384,19 +411,42 @@ impl Registry {
     /// `true`, `["a", "b"]`, `"quoted"`), else used as a string; if the literal does not fit
     /// the field, the plain string is tried. All changes are applied, then the result is
     /// validated and stored as with [`Registry::update`].
+    ///
+    /// A change that removes every rate limit of a provider that has some is refused with
+    /// [`ProviderError::RemovesAllLimits`]; [`Registry::set_confirmed`] makes it.
     pub fn set<F: AsRef<str>, V: AsRef<str>>(
         &self,
         id: &str,
         changes: &[(F, V)],
     ) -> Result<ProviderEntry, ProviderError> {
+        self.set_with(id, changes, Confirm::No)
+    }
+
+    /// [`Registry::set`], confirmed by the user even if it removes every rate limit.
+    pub fn set_confirmed<F: AsRef<str>, V: AsRef<str>>(
+        &self,
+        id: &str,
+        changes: &[(F, V)],
+    ) -> Result<ProviderEntry, ProviderError> {
+        self.set_with(id, changes, Confirm::Yes)
+    }
+
+    /// [`Registry::set`] or [`Registry::set_confirmed`].
+    pub fn set_with<F: AsRef<str>, V: AsRef<str>>(
+        &self,
+        id: &str,
+        changes: &[(F, V)],
+        confirm: Confirm,
+    ) -> Result<ProviderEntry, ProviderError> {
         let fields: Vec<&str> = changes.iter().map(|(f, _)| f.as_ref()).collect();
-        self.audited(self.set_inner(id, changes), id, "set", &fields)
+        self.audited(self.set_inner(id, changes, confirm), id, "set", &fields)
     }
 
     fn set_inner<F: AsRef<str>, V: AsRef<str>>(
         &self,
         id: &str,
         changes: &[(F, V)],
+        confirm: Confirm,
     ) -> Result<ProviderEntry, ProviderError> {
         let _invalidate = self.invalidate();
         let entry = self.get(id)?;
@@ -419,7 +469,7 @@ impl Registry {
             };
         }
         let spec = ProviderSpec::from_table(table)?;
-        self.update_inner(spec)
+        self.update_inner(spec, confirm)
     }
 
     /// Removes fields by dotted path, so they fall back to their defaults (`status_operation`,
@@ -442,7 +492,7 @@ impl Registry {
             })?;
         }
         let spec = ProviderSpec::from_table(table)?;
-        self.update_inner(spec)
+        self.update_inner(spec, Confirm::No)
     }
 
     /// Drops a preset's override, back to the shipped preset. Enabled state and environment
@@ -498,14 +548,20 @@ impl Registry {
 
     /// Validates a spec written in TOML and stores it: over the preset with the same id, over
     /// the custom spec with the same id, or as a new custom spec.
+    /// Like [`Registry::set`], one that removes every rate limit needs `Confirm::Yes`.
     pub fn import_toml(&self, text: &str) -> Result<ProviderSpec, ProviderError> {
+        self.import_toml_with(text, Confirm::No)
+    }
+
+    /// [`Registry::import_toml`] with the user's confirmation stated.
+    pub fn import_toml_with(&self, text: &str, confirm: Confirm) -> Result<ProviderSpec, ProviderError> {
         let _invalidate = self.invalidate();
         let spec = ProviderSpec::from_toml(text)?;
         let custom_exists =
             !self.presets.contains_key(&spec.id) && self.store.with_conn(|c| Ok(load_spec(c, &spec.id)?.is_some()))?;
         let id = spec.id.clone();
         let result = if self.presets.contains_key(&spec.id) || custom_exists {
-            self.update_inner(spec)
+            self.update_inner(spec, confirm)
         } else {
             self.add_inner(spec)
         };

@@ -52,13 +52,15 @@ export type { ProviderSettingsDto } from "./bindings/ProviderSettingsDto";
 export const providers = {
   list: () => call<ProviderSummaryDto[]>("providers_list"),
   get: (id: string) => call<ProviderDetailDto>("provider_get", { id }),
-  set: (id: string, assignments: AssignmentDto[]) => call<ProviderDetailDto>("provider_set", { id, assignments }),
+  /** `confirmed` states the user's yes to a change that removes every rate limit. */
+  set: (id: string, assignments: AssignmentDto[], confirmed = false) =>
+    call<ProviderDetailDto>("provider_set", { id, assignments, confirmed }),
   reset: (id: string) => call<ProviderDetailDto>("provider_reset", { id }),
   remove: (id: string) => call<void>("provider_remove", { id }),
   setEnabled: (id: string, enabled: boolean) => call<ProviderDetailDto>("provider_set_enabled", { id, enabled }),
   setEnvironment: (id: string, environment: string) =>
     call<ProviderDetailDto>("provider_set_environment", { id, environment }),
-  importToml: (toml: string) => call<ProviderDetailDto>("provider_import", { toml }),
+  importToml: (toml: string, confirmed = false) => call<ProviderDetailDto>("provider_import", { toml, confirmed }),
   test: (id: string) => call<CheckDto[]>("provider_test", { id }),
 };
 

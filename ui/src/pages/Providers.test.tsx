@@ -120,6 +120,36 @@ describe("providers page", () => {
     fireEvent.click(screen.getByTestId("import-submit"));
     await waitFor(() => expect(screen.getByTestId("import-error").textContent).toContain("line 3, column 7"));
   });
+
+  it("asks before a spec that removes every rate limit is applied, and applies it when confirmed", async () => {
+    const b = summary("binance");
+    api.list.mockResolvedValue([b]);
+    api.get.mockResolvedValue(detail(b));
+    const refusal = 'provider "binance": this change removes all 5 of its rate limits (rate_limits = []), so Keyward would send its calls unthrottled';
+    api.importToml.mockRejectedValueOnce(new IpcError("confirmationNeeded", refusal));
+    api.importToml.mockResolvedValueOnce(detail(b));
+    render(<Providers />);
+    fireEvent.click(await screen.findByTestId("provider-export"));
+    fireEvent.input(screen.getByTestId("provider-toml"), { target: { value: 'id = "binance"\nrate_limits = []' } });
+    fireEvent.click(screen.getByTestId("provider-apply-toml"));
+    await waitFor(() => expect(screen.getByTestId("provider-error").textContent).toContain("removes all 5 of its rate limits"));
+    expect(api.importToml).toHaveBeenLastCalledWith('id = "binance"\nrate_limits = []');
+    fireEvent.click(screen.getByTestId("provider-error-confirm"));
+    await waitFor(() => expect(screen.getByTestId("provider-notice").textContent).toBe("Spec applied."));
+    expect(api.importToml).toHaveBeenLastCalledWith('id = "binance"\nrate_limits = []', true);
+  });
+
+  it("offers no confirmation for an ordinary validation error", async () => {
+    const b = summary("binance");
+    api.list.mockResolvedValue([b]);
+    api.get.mockResolvedValue(detail(b));
+    api.set.mockRejectedValueOnce(new IpcError("invalidSpec", 'provider "binance": timeout_ms -5 must be positive'));
+    render(<Providers />);
+    fireEvent.input(await screen.findByTestId("timeout"), { target: { value: "-5" } });
+    fireEvent.click(screen.getByTestId("provider-save"));
+    await waitFor(() => expect(screen.getByTestId("provider-error").textContent).toContain("timeout_ms -5"));
+    expect(screen.queryByTestId("provider-error-confirm")).toBeNull();
+  });
 });
 
 describe("diffAssignments", () => {

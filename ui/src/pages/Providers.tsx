@@ -143,10 +143,11 @@ function ImportPanel({ onClose, onDone }: { onClose: () => void; onDone: (d: Pro
   const [text, setText] = useState(CUSTOM_TEMPLATE);
   const [error, setError] = useState<IpcError | null>(null);
   const [busy, setBusy] = useState(false);
-  const submit = () => {
+  const submit = (confirmed = false) => {
     setBusy(true);
+    setError(null);
     providers
-      .importToml(text)
+      .importToml(text, confirmed)
       .then(onDone)
       .catch((e: IpcError) => setError(e))
       .finally(() => setBusy(false));
@@ -167,13 +168,9 @@ function ImportPanel({ onClose, onDone }: { onClose: () => void; onDone: (d: Pro
         data-testid="import-text"
         onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
       />
-      {error && (
-        <p class="field-error" role="alert" data-testid="import-error">
-          {error.message}
-        </p>
-      )}
+      {error && <ChangeError error={error} testid="import-error" onConfirm={() => submit(true)} />}
       <div class="actions">
-        <button type="button" class="button" disabled={busy} onClick={submit} data-testid="import-submit">
+        <button type="button" class="button" disabled={busy} onClick={() => submit()} data-testid="import-submit">
           {busy ? "Checking…" : "Add provider"}
         </button>
         <button type="button" class="button secondary" onClick={onClose}>
@@ -255,10 +252,13 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
   const s = detail.summary;
   const original = flatten(detail.settings, s.environments);
   const changes = diffAssignments(original, form);
-  const run = (what: Busy, p: Promise<ProviderDetailDto>, message: string) => {
+  // The last change, to repeat with the user's confirmation when the core asks for it.
+  const [pending, setPending] = useState<(() => void) | null>(null);
+  const run = (what: Busy, p: Promise<ProviderDetailDto>, message: string, confirmed?: () => void) => {
     setBusy(what);
     setError(null);
     setNotice(null);
+    setPending(() => confirmed ?? null);
     p.then((d) => {
       apply(d);
       setNotice(message);
@@ -342,11 +342,7 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
             {s.discontinued}
           </p>
         )}
-        {error && (
-          <p class="field-error" role="alert" data-testid="provider-error">
-            {error.message}
-          </p>
-        )}
+        {error && <ChangeError error={error} testid="provider-error" onConfirm={pending ?? undefined} />}
         {notice && (
           <p class="notice" role="status" data-testid="provider-notice">
             {notice}
@@ -373,8 +369,12 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
           <textarea class="code-edit" rows={18} spellcheck={false} value={toml} data-testid="provider-toml"
             onInput={(e) => setToml((e.target as HTMLTextAreaElement).value)} />
           <div class="actions">
-            <button type="button" class="button" disabled={busy !== null}
-              onClick={() => run("importing", providers.importToml(toml), "Spec applied.")}>
+            <button type="button" class="button" disabled={busy !== null} data-testid="provider-apply-toml"
+              onClick={() =>
+                run("importing", providers.importToml(toml), "Spec applied.", () =>
+                  run("importing", providers.importToml(toml, true), "Spec applied."),
+                )
+              }>
               Apply TOML
             </button>
             <button type="button" class="button secondary" onClick={() => navigator.clipboard?.writeText(toml)}>
@@ -393,7 +393,10 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
               class="button"
               disabled={changes.length === 0 || busy !== null}
               data-testid="provider-save"
-              onClick={() => run("saving", providers.set(id, changes), `Saved ${changes.length} change${changes.length === 1 ? "" : "s"}.`)}
+              onClick={() => {
+                const saved = `Saved ${changes.length} change${changes.length === 1 ? "" : "s"}.`;
+                run("saving", providers.set(id, changes), saved, () => run("saving", providers.set(id, changes, true), saved));
+              }}
             >
               {busy === "saving" ? "Saving…" : changes.length ? `Save ${changes.length} change${changes.length === 1 ? "" : "s"}` : "No changes"}
             </button>
@@ -498,6 +501,21 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
           </table>
         </div>
       </div>
+    </div>
+  );
+}
+
+/** A change the core refused, next to the form. When the core asks for a confirmation (a change
+ * that removes every rate limit), it offers to make the change anyway. */
+function ChangeError({ error, testid, onConfirm }: { error: IpcError; testid: string; onConfirm?: () => void }) {
+  return (
+    <div class="field-error" role="alert" data-testid={testid}>
+      <p>{error.message}</p>
+      {error.kind === "confirmationNeeded" && onConfirm && (
+        <button type="button" class="button danger" data-testid={`${testid}-confirm`} onClick={onConfirm}>
+          Remove every rate limit anyway
+        </button>
+      )}
     </div>
   );
 }
