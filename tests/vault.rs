@@ -56,3 +56,52 @@ fn secret_values_are_redacted_in_debug_output() {
     let secret = SecretString::from("canary-7f3a9".to_string());
     assert!(!format!("{secret:?}").contains("canary-7f3a9"));
 }
+
+/// `keyward` on a machine where no Secret Service answers (no session bus), secret on stdin.
+fn keyward_without_secret_service(
+    data_dir: &std::path::Path,
+    args: &[&str],
+    passphrase: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = std::process::Command::new(crate::support::keyward_bin());
+    cmd.arg("--data-dir").arg(data_dir).args(args);
+    cmd.env_remove(keyward::DATA_DIR_ENV).env_remove("RUST_LOG").env_remove("DBUS_SESSION_BUS_ADDRESS");
+    cmd.env_remove(keyward::vault::PASSPHRASE_ENV).env_remove("KEYWARD_VAULT");
+    if let Some(p) = passphrase {
+        cmd.env(keyward::vault::PASSPHRASE_ENV, p);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("keyward runs");
+    child.stdin.take().expect("stdin").write_all(b"first-use-secret-0042").expect("write stdin");
+    child.wait_with_output().expect("keyward finishes")
+}
+
+#[test]
+fn first_use_without_a_credential_store_says_how_to_create_the_vault_and_creates_it_when_given_a_passphrase() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let add = ["key", "add", "--provider", "binance", "--label", "main", "--api-key", "first-use-key"];
+
+    let out = keyward_without_secret_service(dir.path(), &add, None);
+    assert!(!out.status.success(), "no vault yet: refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no encrypted vault file") && err.contains("keyward vault init"), "{err}");
+    assert!(!err.contains("is locked"), "there is nothing to unlock yet: {err}");
+    assert!(!keyward::vault::vault_file_path(dir.path()).exists());
+
+    let out = keyward_without_secret_service(dir.path(), &add, Some("a long enough vault passphrase"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("created the encrypted vault file"), "{err}");
+    assert!(keyward::vault::vault_file_path(dir.path()).is_file());
+
+    let out = keyward_without_secret_service(dir.path(), &["key", "list"], Some("a long enough vault passphrase"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("main"));
+    let bytes = std::fs::read(keyward::vault::vault_file_path(dir.path())).expect("vault file");
+    assert!(!String::from_utf8_lossy(&bytes).contains("first-use-secret-0042"), "the secret is encrypted");
+}

@@ -45,13 +45,7 @@ pub struct VaultFileDto {
 }
 
 fn vault_error(e: VaultError) -> CommandError {
-    let kind = match &e {
-        VaultError::WrongPassphrase { .. } => "wrongPassphrase",
-        VaultError::Locked { .. } => "vaultLocked",
-        VaultError::Passphrase { .. } => "invalid",
-        _ => "vault",
-    };
-    CommandError::new(kind, e.to_string())
+    CommandError::new(e.kind(), e.to_string())
 }
 
 fn file(kw: &Keyward) -> Result<Arc<EncryptedFileStore>, CommandError> {

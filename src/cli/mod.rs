@@ -125,8 +125,7 @@ impl CliError {
             CliError::Key(_) => "key",
             CliError::Call(e) => e.kind(),
             CliError::Check(e) => e.kind(),
-            CliError::Vault(crate::vault::VaultError::Locked { .. }) => "vaultLocked",
-            CliError::Vault(_) => "vault",
+            CliError::Vault(e) => e.kind(),
             CliError::Audit(e) => e.kind(),
             CliError::Monitor(e) => e.kind(),
             CliError::Alerts(e) => e.kind(),
@@ -171,7 +170,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let _log = logging::init(&data_dir, stderr_level)?;
     let printer = Printer { json: cli.json };
     let kw = Keyward::open_as(&data_dir, crate::audit::Actor::Cli)?;
-    unlock_vault_from_env(&kw)?;
+    let stores_secrets =
+        matches!(&cli.command, Command::Key(key::KeyCmd::Add { .. } | key::KeyCmd::ImportBackup { .. }));
+    unlock_vault_from_env(&kw, stores_secrets)?;
     if matches!(cli.command, Command::Key(_) | Command::Checks(_)) {
         share_running_limits(&kw)?;
     }
@@ -205,11 +206,30 @@ pub(crate) async fn settle_remote_limits() {
 }
 
 /// With the encrypted vault file as the backend, a one-shot command unlocks it for its own
-/// lifetime from KEYWARD_VAULT_PASSPHRASE when that is set (never from an argument).
-fn unlock_vault_from_env(kw: &Keyward) -> Result<(), CliError> {
+/// lifetime from KEYWARD_VAULT_PASSPHRASE when that is set (never from an argument). A command
+/// that stores secrets (`key add`, `key import-backup`) on a machine without an OS credential
+/// store creates the vault file with that passphrase if there is none yet, and says so.
+fn unlock_vault_from_env(kw: &Keyward, stores_secrets: bool) -> Result<(), CliError> {
     let Some(file) = kw.vault_file() else { return Ok(()) };
-    if file.is_unlocked() || !file.exists() {
+    if file.is_unlocked() {
         return Ok(());
+    }
+    if !file.exists() {
+        if !stores_secrets {
+            return Ok(());
+        }
+        let Ok(pass) = crate::vault::passphrase_from_env(crate::vault::PASSPHRASE_ENV) else { return Ok(()) };
+        crate::vault::EncryptedFileStore::create(
+            file.path(),
+            &pass,
+            crate::vault::KdfParams::default(),
+            std::sync::Arc::new(crate::clock::SystemClock),
+        )?;
+        eprintln!(
+            "keyward: created the encrypted vault file {} with the passphrase in {} (no OS credential store answers here)",
+            file.path().display(),
+            crate::vault::PASSPHRASE_ENV
+        );
     }
     match crate::vault::passphrase_from_env(crate::vault::PASSPHRASE_ENV) {
         Ok(pass) => {

@@ -206,7 +206,14 @@ pub struct FixedWindow {
     start_ms: i64,
     used: f64,
     grace_ms: i64,
+    /// Weight granted so close to the boundary that the request may reach the exchange in the
+    /// next window: it counts in that one too.
+    carry: f64,
 }
+
+/// How close to a boundary a grant also counts in the next window (capped at a tenth of the
+/// interval): a request sent at :59.990 may arrive at :00.010 and the exchange counts it there.
+pub const STRADDLE: Duration = Duration::from_millis(250);
 
 impl FixedWindow {
     pub fn new(limit: f64, margin: f64, interval: Duration) -> Self {
@@ -216,7 +223,12 @@ impl FixedWindow {
             start_ms: i64::MIN,
             used: 0.0,
             grace_ms: 0,
+            carry: 0.0,
         }
+    }
+
+    fn straddle_ms(&self) -> i64 {
+        dur_to_ms(STRADDLE).min(self.interval_ms / 10)
     }
 
     /// Ignore server reports for this long after a boundary (capped at a tenth of the
@@ -232,8 +244,11 @@ impl FixedWindow {
     }
 
     fn used_at(&self, now_ms: i64) -> f64 {
-        if self.start_of(now_ms) == self.start_ms {
+        let start = self.start_of(now_ms);
+        if start == self.start_ms {
             self.used
+        } else if Some(start) == self.start_ms.checked_add(self.interval_ms) {
+            self.carry
         } else {
             0.0
         }
@@ -242,8 +257,10 @@ impl FixedWindow {
     fn roll(&mut self, now_ms: i64) {
         let start = self.start_of(now_ms);
         if start != self.start_ms {
+            let next = Some(start) == self.start_ms.checked_add(self.interval_ms);
+            self.used = if next { self.carry } else { 0.0 };
+            self.carry = 0.0;
             self.start_ms = start;
-            self.used = 0.0;
         }
     }
 
@@ -258,7 +275,8 @@ impl WindowMath for FixedWindow {
         if self.budget.fits(self.used_at(now_ms), weight) {
             Duration::ZERO
         } else {
-            // The next window starts empty, and anything fits an empty window.
+            // The next window starts with at most the straddling grants in it; a caller that
+            // still does not fit is woken again then.
             dur_ms(self.to_next_boundary(now_ms))
         }
     }
@@ -276,8 +294,12 @@ impl WindowMath for FixedWindow {
     }
 
     fn take(&mut self, weight: f64, now: DateTime<Utc>) {
-        self.roll(millis(now));
+        let now_ms = millis(now);
+        self.roll(now_ms);
         self.used += weight;
+        if self.to_next_boundary(now_ms) <= self.straddle_ms() {
+            self.carry += weight;
+        }
     }
 
     fn usage(&self, now: DateTime<Utc>) -> Usage {
@@ -843,6 +865,25 @@ mod tests {
         assert_eq!(w.can_take(1.0, clock.now()), Fit::Ok);
         let u = w.usage(clock.now());
         assert_eq!((u.used, u.limit, u.resets_in), (0.0, 10.0, Some(secs(60.0))));
+    }
+
+    #[test]
+    fn a_grant_just_before_the_boundary_also_counts_in_the_next_window() {
+        // A request sent 100 ms before :01:00 may reach the exchange after it, where the
+        // exchange counts it; one sent earlier in the minute cannot.
+        let clock = FakeClock::at(at(2026, 3, 1, 12, 0, 30, 0));
+        let mut w = FixedWindow::new(10.0, 0.0, Duration::from_secs(60));
+        w.take(3.0, clock.now());
+        clock.advance(Duration::from_millis(29_900));
+        w.take(2.0, clock.now());
+        assert_eq!(w.usage(clock.now()).used, 5.0);
+        clock.advance(Duration::from_millis(100));
+        assert_eq!(w.usage(clock.now()).used, 2.0, "only the straddling grant carries over");
+        assert_eq!(w.can_take(8.0, clock.now()), Fit::Ok);
+        assert_ne!(w.can_take(9.0, clock.now()), Fit::Ok);
+        // Two windows on, nothing is left.
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(w.usage(clock.now()).used, 0.0);
     }
 
     #[test]

@@ -682,6 +682,9 @@ impl EncryptedFileStore {
     }
 
     fn locked(&self) -> VaultError {
+        if !self.path.exists() {
+            return VaultError::NoVault { path: self.path.clone() };
+        }
         VaultError::Locked { backend: self.backend_name() }
     }
 

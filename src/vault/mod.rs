@@ -72,6 +72,14 @@ pub enum VaultError {
     Locked { backend: String },
     #[error("wrong passphrase for the {backend}; nothing was changed")]
     WrongPassphrase { backend: String },
+    /// No OS credential store answers here and the encrypted vault file was never created.
+    #[error(
+        "there is no place to keep secrets yet: no OS credential store answers on this machine, and there is no \
+         encrypted vault file at {}. Create it with `keyward vault init` (the passphrase on stdin, or \
+         --passphrase-env KEYWARD_VAULT_PASSPHRASE; `keyward key add` also creates it when KEYWARD_VAULT_PASSPHRASE \
+         is set) or on the desktop app's Settings page, then try again", path.display()
+    )]
+    NoVault { path: PathBuf },
     /// The vault file is missing, damaged, or could not be read or written. `problem` reads as
     /// the rest of the sentence ("is damaged …", "does not exist yet …").
     #[error("the vault file {} {problem}", path.display())]
@@ -152,6 +160,19 @@ impl std::fmt::Debug for SelectedBackend {
             .field("file", &self.file)
             .field("reason", &self.reason)
             .finish_non_exhaustive()
+    }
+}
+
+impl VaultError {
+    /// A stable kind for the UI and `--json`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VaultError::Locked { .. } => "vaultLocked",
+            VaultError::NoVault { .. } => "noVault",
+            VaultError::WrongPassphrase { .. } => "wrongPassphrase",
+            VaultError::Passphrase { .. } => "invalid",
+            _ => "vault",
+        }
     }
 }
 
