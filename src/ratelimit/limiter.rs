@@ -425,7 +425,13 @@ impl ProviderState {
     }
 
     /// Reads a spec's rules, keeping the usage of rules whose timing did not change.
-    fn apply(&mut self, spec: &ProviderSpec, cfg: &LimiterConfig, thresholds: Option<&HashMap<String, (f64, f64)>>) {
+    fn apply(
+        &mut self,
+        spec: &ProviderSpec,
+        cfg: &LimiterConfig,
+        thresholds: Option<&HashMap<String, (f64, f64)>>,
+        now: DateTime<Utc>,
+    ) {
         let merged;
         let spec = if self.published.is_empty() {
             self.following.clear();
@@ -450,6 +456,18 @@ impl ProviderState {
                         && o.rule.interval_ms == rule.interval_ms
                         && o.rule.decay_per_sec == rule.decay_per_sec
                 });
+                // A rule whose window changed (the exchange published another one) starts with
+                // what its old window had spent: those requests reached the exchange, which
+                // counts them in the window it is in now.
+                let spent: Vec<(String, f64)> = match same {
+                    None => old
+                        .iter()
+                        .filter(|o| o.rule.id == rule.id)
+                        .flat_map(|o| o.limits.iter().map(|(k, ls)| (k.clone(), ls.window.usage(now).used)))
+                        .filter(|(_, used)| *used > 0.0)
+                        .collect(),
+                    Some(_) => Vec::new(),
+                };
                 match same.map(|i| old.swap_remove(i)) {
                     Some(mut rs) => {
                         for (_, ls) in &mut rs.limits {
@@ -460,7 +478,13 @@ impl ProviderState {
                         }
                         RuleState { rule: rule.clone(), margin, warn_pct, critical_pct, limits: rs.limits }
                     }
-                    None => RuleState { rule: rule.clone(), margin, warn_pct, critical_pct, limits: Vec::new() },
+                    None => {
+                        let mut limits = Vec::new();
+                        for (scope, used) in spent {
+                            limit_in(&mut limits, rule, margin, &scope, false, cfg).window.take(used, now);
+                        }
+                        RuleState { rule: rule.clone(), margin, warn_pct, critical_pct, limits }
+                    }
                 }
             })
             .collect();
@@ -949,7 +973,7 @@ impl Limiter {
             let State { providers, thresholds, .. } = &mut *st;
             let ps = providers.entry(spec.id.clone()).or_insert_with(|| ProviderState::new(&spec.id));
             let first = !ps.loaded;
-            ps.apply(spec, &cfg, thresholds.get(&spec.id));
+            ps.apply(spec, &cfg, thresholds.get(&spec.id), now);
             if first && ps.published_op.is_some() && ps.published.is_empty() {
                 ps.awaiting_published = self.shared.published_source.get().is_some();
             }
@@ -971,7 +995,7 @@ impl Limiter {
             let State { providers, thresholds, .. } = &mut *st;
             let ps = providers.entry(spec.id.clone()).or_insert_with(|| ProviderState::new(&spec.id));
             ps.published = published;
-            ps.apply(spec, &cfg, thresholds.get(&spec.id));
+            ps.apply(spec, &cfg, thresholds.get(&spec.id), now);
             ps.loaded = true;
             ps.awaiting_published = false;
             ps.pump(now, &cfg, &mut events);
