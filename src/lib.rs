@@ -147,8 +147,14 @@ impl Keyward {
     ) -> Result<Self, Error> {
         create_dir(data_dir)?;
         let data_dir = data_dir.to_path_buf();
-        let store = Store::open(&data_dir.join(DATABASE_FILE))?;
-        let audit = Audit::new(store.clone());
+        let db_path = data_dir.join(DATABASE_FILE);
+        let fresh = !db_path.exists();
+        let store = Store::open(&db_path)?;
+        // The audit key lives in the secret store, not the database; see `audit::seal`.
+        let audit = Audit::sealed(store.clone(), Arc::clone(&secrets), audit::key_account(&data_dir));
+        if fresh {
+            audit.discard_stale_key();
+        }
         let change_log = audit::ChangeLog::new(audit.clone(), actor);
         let providers =
             Registry::new(store.clone()).map_err(|e| Error::Config(e.to_string()))?.with_change_log(change_log.clone());

@@ -205,3 +205,102 @@ async fn a_total_outage_is_down_and_the_recovery_is_up_within_the_confirmations(
     assert!(cause.contains("recovered from an outage"), "{cause}");
     services.stop().await;
 }
+
+/// The documented row hash (docs/ARCHITECTURE.md, "Audit log"), written here from the
+/// documentation as a forger would, not with Keyward's code.
+#[allow(clippy::too_many_arguments)]
+fn documented_row_hash(
+    prev: &str,
+    id: i64,
+    ts: &str,
+    actor: &str,
+    event: &str,
+    provider: Option<&str>,
+    key_label: Option<&str>,
+    detail: &str,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"keyward-audit-v1");
+    let id = id.to_string();
+    for field in [Some(prev), Some(id.as_str()), Some(ts), Some(actor), Some(event), provider, key_label, Some(detail)] {
+        match field {
+            None => h.update([0u8]),
+            Some(s) => {
+                h.update([1u8]);
+                h.update((s.len() as u64).to_be_bytes());
+                h.update(s.as_bytes());
+            }
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+/// The forging script: with write access to the database file, drop the append-only triggers,
+/// apply `edit`, recompute every hash and the tail anchor. Against the unkeyed chain this made
+/// `keyward audit verify` answer "intact".
+fn forge_audit_log(db: &Path, edit: &str) {
+    let conn = rusqlite::Connection::open(db).expect("database opens");
+    conn.execute_batch(
+        "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;\n         DROP TRIGGER IF EXISTS audit_anchor_forward_only;",
+    )
+    .expect("drop triggers");
+    conn.execute_batch(edit).expect("edit");
+    type Row = (i64, String, String, String, Option<String>, Option<String>, String);
+    let rows: Vec<Row> = conn
+        .prepare("SELECT id, ts, actor, event, provider, key_label, detail FROM audit_log ORDER BY id")
+        .expect("select")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("read");
+    let mut prev = "0".repeat(64);
+    for (id, ts, actor, event, provider, key_label, detail) in &rows {
+        let hash =
+            documented_row_hash(&prev, *id, ts, actor, event, provider.as_deref(), key_label.as_deref(), detail);
+        conn.execute("UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE id = ?3", rusqlite::params![prev, hash, id])
+            .expect("rewrite hash");
+        prev = hash;
+    }
+    let last = rows.last().map_or(0, |r| r.0);
+    conn.execute(
+        "UPDATE audit_anchor SET last_id = ?1, last_hash = ?2, row_count = ?3",
+        rusqlite::params![last, prev, rows.len() as i64],
+    )
+    .expect("rewrite anchor");
+}
+
+#[test]
+fn the_forging_script_is_caught_by_audit_verify_with_the_key_in_the_os_credential_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for edit in ["retry.max_attempts=2", "timeout_ms=2500", "retry.max_attempts=3", "timeout_ms=3000"] {
+        let out = crate::support::keyward(dir.path(), &["provider", "set", "kraken", edit]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let ok = crate::support::keyward(dir.path(), &["--json", "audit", "verify"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("JSON");
+    assert_eq!(report["seals"], "checked", "{report}");
+    assert_eq!(report["sealedSince"], 1, "{report}");
+    assert_eq!(report["rowsChecked"], 4, "{report}");
+    // The key is in the credential store, not in the database.
+    let db = dir.path().join(keyward::DATABASE_FILE);
+    let bytes = std::fs::read(&db).expect("database");
+    assert!(!String::from_utf8_lossy(&bytes).contains("audit-key"), "no key record in the database");
+
+    // Rewrite row 2 (which field changed) and everything after it.
+    forge_audit_log(&db, "UPDATE audit_log SET detail = '{\"fields\":[\"notes\"]}' WHERE id = 2;");
+    let bad = crate::support::keyward(dir.path(), &["audit", "verify"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stdout));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(text.contains("TAMPERED: rows 2–4 do not match their seal: rewritten by someone without Keyward's audit key"), "{text}");
+    assert!(text.contains("the anchor (last row 4) does not match its seal"), "{text}");
+
+    // Stripping the seals as well does not pass for an old, unsealed log.
+    forge_audit_log(&db, "UPDATE audit_log SET seal = NULL; UPDATE audit_anchor SET seal = NULL;");
+    let bad = crate::support::keyward(dir.path(), &["--json", "audit", "verify"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&bad.stdout).expect("JSON");
+    assert_eq!(report["problems"][0]["kind"], "unsealed", "{report}");
+    assert_eq!(report["problems"][0]["rowId"], 1, "{report}");
+}

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use keyward::audit::{Actor, AuditError, AuditFilter, AuditKind, AuditRow, Tamper, VerifyReport};
+use keyward::audit::{Actor, AuditError, AuditFilter, AuditKind, AuditRow, SealStatus, Tamper, VerifyReport};
 
 use crate::dto::CommandError;
 
@@ -169,7 +169,7 @@ pub fn options() -> AuditOptionsDto {
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct TamperDto {
-    /// edited, inserted or deleted.
+    /// edited, inserted, deleted, forged (a seal does not verify) or unsealed.
     pub kind: String,
     #[ts(type = "number")]
     pub row_id: i64,
@@ -186,11 +186,30 @@ pub struct AuditVerifyDto {
     pub rows_checked: u64,
     /// The last row's hash (empty when the chain is broken).
     pub last_hash: String,
+    /// "checked" (the audit key vouched for the log), "notYetSealed" or "notChecked"; empty
+    /// when the chain is broken.
+    pub seals: String,
+    /// The first row sealed with the audit key, when the seals were checked.
+    #[ts(type = "number | null")]
+    pub sealed_since: Option<i64>,
+    /// One sentence on the seals, for people.
+    pub seal_note: String,
     pub problems: Vec<TamperDto>,
 }
 
 pub fn verified(r: &VerifyReport) -> AuditVerifyDto {
-    AuditVerifyDto { intact: true, rows_checked: r.rows_checked, last_hash: r.last_hash.clone(), problems: Vec::new() }
+    AuditVerifyDto {
+        intact: true,
+        rows_checked: r.rows_checked,
+        last_hash: r.last_hash.clone(),
+        seals: r.seals.as_str().to_string(),
+        sealed_since: match r.seals {
+            SealStatus::Checked { since } => Some(since),
+            _ => None,
+        },
+        seal_note: r.seals.describe(),
+        problems: Vec::new(),
+    }
 }
 
 pub fn tampered(problems: &[Tamper]) -> AuditVerifyDto {
@@ -198,6 +217,9 @@ pub fn tampered(problems: &[Tamper]) -> AuditVerifyDto {
         intact: false,
         rows_checked: 0,
         last_hash: String::new(),
+        seals: String::new(),
+        sealed_since: None,
+        seal_note: String::new(),
         problems: problems
             .iter()
             .map(|t| TamperDto { kind: t.kind.as_str().to_string(), row_id: t.row_id, message: t.message.clone() })

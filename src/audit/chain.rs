@@ -8,6 +8,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::Row;
 use sha2::{Digest, Sha256};
 
+use super::seal::AuditKey;
+
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -32,9 +34,11 @@ pub(crate) struct RawRow {
     pub detail: String,
     pub prev_hash: String,
     pub hash: String,
+    /// HMAC of (id, hash) under the audit key; `None` when written without the key.
+    pub seal: Option<String>,
 }
 
-pub(crate) const RAW_COLUMNS: &str = "id, ts, actor, event, provider, key_label, detail, prev_hash, hash";
+pub(crate) const RAW_COLUMNS: &str = "id, ts, actor, event, provider, key_label, detail, prev_hash, hash, seal";
 
 /// Any stored value as text (a tampered row may hold a number or a blob where text belongs).
 fn text(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<String>> {
@@ -58,6 +62,7 @@ impl RawRow {
             detail: text(row, 6)?.unwrap_or_default(),
             prev_hash: text(row, 7)?.unwrap_or_default(),
             hash: text(row, 8)?.unwrap_or_default(),
+            seal: text(row, 9)?,
         })
     }
 
@@ -160,6 +165,11 @@ pub enum TamperKind {
     /// Rows are missing: an id gap where the next row points to a hash that no longer exists,
     /// or the tail is shorter than the anchor says.
     Deleted,
+    /// Rows (or the anchor) whose seal does not verify under the audit key: rewritten by
+    /// someone who could write the database but did not have the key.
+    Forged,
+    /// Rows at the end that carry no seal and no sealed row follows: written without the key.
+    Unsealed,
 }
 
 impl TamperKind {
@@ -168,6 +178,8 @@ impl TamperKind {
             TamperKind::Edited => "edited",
             TamperKind::Inserted => "inserted",
             TamperKind::Deleted => "deleted",
+            TamperKind::Forged => "forged",
+            TamperKind::Unsealed => "unsealed",
         }
     }
 }
@@ -193,6 +205,7 @@ pub(crate) struct Anchor {
     pub last_id: i64,
     pub last_hash: String,
     pub row_count: i64,
+    pub seal: Option<String>,
 }
 
 fn ids(first: i64, last: i64) -> String {
@@ -209,11 +222,52 @@ pub(crate) struct ChainCheck {
     prev: Option<(i64, String)>,
     rows: u64,
     problems: Vec<Tamper>,
+    /// The audit key, when it could be read: rows from its `since` on are checked against it.
+    key: Option<AuditKey>,
+    /// Rows whose seal does not verify, in id order.
+    forged: Vec<i64>,
+    /// Unsealed rows (from `since` on) since the last row whose seal verified.
+    unsealed: Option<(i64, i64)>,
+    sealed_rows: u64,
+    last_row_sealed: bool,
+}
+
+/// What the walk found, for [`super::Audit::verify`].
+pub(crate) struct ChainSummary {
+    pub rows: u64,
+    pub last_hash: String,
+    pub problems: Vec<Tamper>,
+    /// How many rows carry a seal (checked or not).
+    pub sealed_rows: u64,
 }
 
 impl ChainCheck {
-    pub fn new(anchor: Option<Anchor>) -> Self {
-        Self { anchor, prev: None, rows: 0, problems: Vec::new() }
+    pub fn new(anchor: Option<Anchor>, key: Option<AuditKey>) -> Self {
+        Self {
+            anchor,
+            prev: None,
+            rows: 0,
+            problems: Vec::new(),
+            key,
+            forged: Vec::new(),
+            unsealed: None,
+            sealed_rows: 0,
+            last_row_sealed: false,
+        }
+    }
+
+    fn check_seal(&mut self, row: &RawRow) {
+        self.sealed_rows += u64::from(row.seal.is_some());
+        self.last_row_sealed = row.seal.is_some();
+        let Some(key) = self.key.as_ref().filter(|k| row.id >= k.since) else { return };
+        match &row.seal {
+            Some(seal) if key.row_seal_ok(row.id, &row.hash, seal) => self.unsealed = None,
+            Some(_) => self.forged.push(row.id),
+            None => {
+                let start = self.unsealed.map_or(row.id, |(start, _)| start);
+                self.unsealed = Some((start, row.id));
+            }
+        }
     }
 
     fn push(&mut self, kind: TamperKind, row_id: i64, message: String) {
@@ -224,6 +278,7 @@ impl ChainCheck {
 
     pub fn row(&mut self, row: &RawRow) {
         self.rows += 1;
+        self.check_seal(row);
         let id = row.id;
         let self_ok = row.compute_hash() == row.hash;
         if !self_ok {
@@ -282,9 +337,8 @@ impl ChainCheck {
         self.prev = Some((id, row.hash.clone()));
     }
 
-    /// Compares the end of the chain with the anchor and returns (rows checked, last stored
-    /// hash, problems).
-    pub fn finish(mut self) -> (u64, String, Vec<Tamper>) {
+    /// Compares the end of the chain with the anchor and the seals with the key.
+    pub fn finish(mut self) -> ChainSummary {
         let (last_id, last_hash) = self.prev.clone().unwrap_or((0, GENESIS_HASH.to_string()));
         match self.anchor.clone() {
             None => {
@@ -322,7 +376,70 @@ impl ChainCheck {
             }
             Some(_) => {}
         }
-        (self.rows, last_hash, self.problems)
+        self.finish_seals(last_id);
+        ChainSummary { rows: self.rows, last_hash, problems: self.problems, sealed_rows: self.sealed_rows }
+    }
+
+    fn finish_seals(&mut self, last_id: i64) {
+        let Some(key) = self.key.clone() else { return };
+        let mut runs: Vec<(i64, i64)> = Vec::new();
+        for &id in &self.forged {
+            match runs.last_mut() {
+                Some((_, end)) if *end + 1 == id => *end = id,
+                _ => runs.push((id, id)),
+            }
+        }
+        for (first, last) in runs {
+            let (rows, verb) = if first == last { (format!("row {first}"), "does") } else { (format!("rows {first}–{last}"), "do") };
+            self.push(
+                TamperKind::Forged,
+                first,
+                format!(
+                    "{rows} {verb} not match {} seal: rewritten by someone without Keyward's audit key",
+                    if first == last { "its" } else { "their" }
+                ),
+            );
+        }
+        if let Some((first, last)) = self.unsealed {
+            self.push(
+                TamperKind::Unsealed,
+                first,
+                format!(
+                    "{} no seal and no sealed row follows: written without Keyward's audit key (by another \
+                     program, or by Keyward while the credential store could not be read)",
+                    if first == last { format!("row {first} carries") } else { format!("rows {first}–{last} carry") }
+                ),
+            );
+        }
+        let Some(anchor) = self.anchor.clone() else { return };
+        if anchor.last_id < key.since {
+            self.push(
+                TamperKind::Deleted,
+                anchor.last_id + 1,
+                format!(
+                    "rows from {} on were deleted: the audit key was created when row {} was written, and the log \
+                     now ends at row {}",
+                    key.since, key.since, anchor.last_id
+                ),
+            );
+            return;
+        }
+        let anchor_ok = match &anchor.seal {
+            Some(seal) => key.anchor_seal_ok(anchor.last_id, &anchor.last_hash, anchor.row_count, seal),
+            // Written without the key, like the last row: the unsealed tail says so already.
+            None => !self.last_row_sealed && last_id == anchor.last_id,
+        };
+        if !anchor_ok {
+            self.push(
+                TamperKind::Forged,
+                anchor.last_id,
+                format!(
+                    "the anchor (last row {}) does not match its seal: it was rewritten without Keyward's audit key, \
+                     so rows may have been cut off the end",
+                    anchor.last_id
+                ),
+            );
+        }
     }
 }
 

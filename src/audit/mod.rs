@@ -6,11 +6,12 @@
 //! last row appended, in the same transaction. [`Audit::verify`] walks the chain and names every
 //! row that was edited, inserted or deleted, including rows cut off the end.
 //!
-//! What this protects against: accidental damage, and tampering by someone who edits the
-//! database without recomputing every hash after the change *and* the anchor. Anyone who can
-//! write the database file can in principle rebuild the whole chain; making that detectable
-//! needs a key kept outside the database (e.g. an HMAC key in the vault) or an external copy
-//! of the anchor, which this log's format leaves room for.
+//! What this protects against: accidental damage, and tampering by anyone who can write the
+//! database but does not hold the audit key. The hash chain alone can be rebuilt by whoever
+//! knows its (documented) encoding; each row therefore also carries a seal, an HMAC under a key
+//! kept in the secret store (see [`seal`]), and the anchor a seal of its own, so `verify` names
+//! rows that were rewritten (`forged`) or stripped of their seals (`unsealed`). Rows written
+//! before the key existed are vouched for by the first sealed row, whose hash covers their chain.
 //!
 //! Rows hold metadata only: `detail` is refused if it carries a field named like secret material
 //! (`secret`, `passphrase`, `password`, `private_key`, …).
@@ -30,6 +31,7 @@
 
 mod chain;
 mod export;
+mod seal;
 mod uses;
 
 use std::io::Write;
@@ -41,9 +43,11 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use crate::store::{Store, StoreError};
 
 pub use chain::{Tamper, TamperKind, GENESIS_HASH};
+pub use seal::key_account;
 pub use uses::{USE_FLUSH_INTERVAL, USE_WINDOW};
 
 use chain::{Anchor, ChainCheck, RawRow, RAW_COLUMNS};
+use seal::{AuditKey, Lookup, Sealer};
 use uses::UseCounter;
 
 /// Who caused an event.
@@ -92,10 +96,12 @@ pub enum AuditKind {
     ProviderChanged,
     BackupExported,
     BackupImported,
+    /// The audit key was created: rows from this one on are sealed with it.
+    AuditKeyCreated,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 16] = [
+    pub const ALL: [AuditKind; 17] = [
         AuditKind::KeyCreated,
         AuditKind::KeyEdited,
         AuditKind::KeyRevealed,
@@ -112,6 +118,7 @@ impl AuditKind {
         AuditKind::ProviderChanged,
         AuditKind::BackupExported,
         AuditKind::BackupImported,
+        AuditKind::AuditKeyCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -132,6 +139,7 @@ impl AuditKind {
             AuditKind::ProviderChanged => "provider_changed",
             AuditKind::BackupExported => "backup_exported",
             AuditKind::BackupImported => "backup_imported",
+            AuditKind::AuditKeyCreated => "audit_key_created",
         }
     }
 
@@ -202,13 +210,55 @@ pub struct AuditFilter {
     pub limit: Option<usize>,
 }
 
-/// A clean chain: how many rows were checked and the hash of the last one.
+/// A clean chain: how many rows were checked, the hash of the last one, and what the seals say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
     pub rows_checked: u64,
     /// The last row's hash ([`GENESIS_HASH`] for an empty log). Writing it down somewhere else
     /// lets a later check prove that nothing before it changed.
     pub last_hash: String,
+    pub seals: SealStatus,
+}
+
+/// Whether the audit key vouched for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealStatus {
+    /// Every row from `since` on verified against the audit key, and through the chain the
+    /// rows before it: nobody without the key rewrote the log.
+    Checked { since: i64 },
+    /// No audit key exists yet and no row is sealed (a log written before keyed chains, or one
+    /// with no secret store): the hash chain alone was checked. The next event creates the key.
+    NotYetSealed,
+    /// The seals could not be checked; the hash chain was. One sentence why.
+    NotChecked { reason: String },
+}
+
+impl SealStatus {
+    /// A stable name for the UI and `--json`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SealStatus::Checked { .. } => "checked",
+            SealStatus::NotYetSealed => "notYetSealed",
+            SealStatus::NotChecked { .. } => "notChecked",
+        }
+    }
+
+    /// One sentence for people.
+    pub fn describe(&self) -> String {
+        match self {
+            SealStatus::Checked { since: 1 } => {
+                "every row is sealed with Keyward's audit key, kept outside the database".to_string()
+            }
+            SealStatus::Checked { since } => format!(
+                "rows from {since} on are sealed with Keyward's audit key, kept outside the database; the rows \
+                 before were written by an earlier Keyward and are vouched for by row {since}'s seal"
+            ),
+            SealStatus::NotYetSealed => "not sealed yet: the hash chain alone was checked (the audit key is \
+                created with the next event)"
+                .to_string(),
+            SealStatus::NotChecked { reason } => format!("seals not checked: {reason}"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -280,6 +330,36 @@ fn check_detail(value: &serde_json::Value) -> Result<(), AuditError> {
     }
 }
 
+/// Inserts one row chained to `prev` (id, hash), sealed with `key` when there is one.
+fn insert_row(
+    tx: &rusqlite::Transaction<'_>,
+    event: &AuditEvent,
+    detail: &str,
+    ts: &str,
+    prev: (i64, String),
+    key: Option<&AuditKey>,
+) -> rusqlite::Result<RawRow> {
+    let mut raw = RawRow {
+        id: prev.0 + 1,
+        ts: ts.to_string(),
+        actor: event.actor.as_str().to_string(),
+        event: event.event.as_str().to_string(),
+        provider: event.provider.clone(),
+        key_label: event.key_label.clone(),
+        detail: detail.to_string(),
+        prev_hash: prev.1,
+        hash: String::new(),
+        seal: None,
+    };
+    raw.hash = raw.compute_hash();
+    raw.seal = key.map(|k| k.seal_row(raw.id, &raw.hash));
+    tx.execute(
+        &format!("INSERT INTO audit_log ({RAW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![raw.id, raw.ts, raw.actor, raw.event, raw.provider, raw.key_label, raw.detail, raw.prev_hash, raw.hash, raw.seal],
+    )?;
+    Ok(raw)
+}
+
 impl RawRow {
     fn into_row(self) -> Result<AuditRow, AuditError> {
         let id = self.id;
@@ -334,6 +414,8 @@ impl ChangeLog {
 pub struct Audit {
     store: Store,
     uses: Arc<Mutex<UseCounter>>,
+    /// The audit key's keeper; `None` writes an unkeyed chain (tests of the chain itself).
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -343,8 +425,27 @@ impl std::fmt::Debug for Audit {
 }
 
 impl Audit {
+    /// A log with no audit key: the hash chain only. Anyone who can write the database can
+    /// rewrite it; [`Audit::sealed`] is what Keyward uses.
     pub fn new(store: Store) -> Self {
-        Self { store, uses: Arc::new(Mutex::new(UseCounter::default())) }
+        Self { store, uses: Arc::new(Mutex::new(UseCounter::default())), sealer: None }
+    }
+
+    /// A log sealed with an audit key kept in `secrets` under `account` (see [`key_account`]).
+    /// The key is read on the first append or verify, and created on the first append if there
+    /// is none; when the store cannot be read, rows are written unsealed and the next sealed row
+    /// vouches for them.
+    pub fn sealed(store: Store, secrets: Arc<dyn crate::vault::SecretStore>, account: String) -> Self {
+        Self { store, uses: Arc::new(Mutex::new(UseCounter::default())), sealer: Some(Arc::new(Sealer::new(secrets, account))) }
+    }
+
+    /// Forgets any audit key left in the secret store for this log's account: call it when the
+    /// database was just created, so a data directory deleted and created again at the same
+    /// path starts a new log with a new key instead of reporting the old log's rows as deleted.
+    pub fn discard_stale_key(&self) {
+        if let Some(sealer) = &self.sealer {
+            sealer.discard();
+        }
     }
 
     /// Appends one event at `now` and returns the stored row. Runs in one `IMMEDIATE`
@@ -357,62 +458,78 @@ impl Audit {
             let tx = rusqlite::Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
             // Chain to the anchored last row, not merely the last row present: if the tail was
             // cut off, the next row still points to the vanished hash and verify sees the gap.
-            let anchor: Option<(i64, String)> = tx
-                .query_row("SELECT last_id, last_hash FROM audit_anchor WHERE id = 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
+            let anchor: Option<(i64, String, i64)> = tx
+                .query_row("SELECT last_id, last_hash, row_count FROM audit_anchor WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .optional()?;
-            let (prev_id, prev_hash) = match anchor {
+            let (prev_id, prev_hash, mut row_count) = match anchor {
                 Some(a) => a,
                 None => {
                     tracing::error!(
                         "the audit anchor is missing; chaining to the last row present (verify will report it)"
                     );
-                    tx.query_row("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", [], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()?
-                    .unwrap_or((0, GENESIS_HASH.to_string()))
+                    let last = tx
+                        .query_row("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", [], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })
+                        .optional()?
+                        .unwrap_or((0, GENESIS_HASH.to_string()));
+                    (last.0, last.1, 0)
                 }
             };
-            let id = prev_id + 1;
-            let raw = RawRow {
-                id,
-                ts: ts.clone(),
-                actor: event.actor.as_str().to_string(),
-                event: event.event.as_str().to_string(),
-                provider: event.provider.clone(),
-                key_label: event.key_label.clone(),
-                detail: detail.clone(),
-                prev_hash,
-                hash: String::new(),
-            };
-            let raw = RawRow { hash: raw.compute_hash(), ..raw };
+            // Inside the write transaction: two processes never create two keys for one log.
+            let (key, created) = self.key_for_append(prev_id + 1);
+            let mut prev = (prev_id, prev_hash);
+            if created && prev_id > 0 {
+                // An existing unkeyed log switches to sealed rows: record the switch, sealed.
+                let switch = AuditEvent::new(Actor::System, AuditKind::AuditKeyCreated);
+                // Canonical JSON (keys sorted) of {scheme, since, unsealed_rows_before}.
+                let switch_detail = format!(
+                    r#"{{"scheme":"hmac-sha256","since":{},"unsealed_rows_before":{prev_id}}}"#,
+                    prev_id + 1
+                );
+                let row = insert_row(&tx, &switch, &switch_detail, &ts, prev, key.as_ref())?;
+                row_count += 1;
+                prev = (row.id, row.hash);
+            }
+            let raw = insert_row(&tx, &event, &detail, &ts, prev, key.as_ref())?;
+            row_count += 1;
+            let anchor_seal = key.as_ref().map(|k| k.seal_anchor(raw.id, &raw.hash, row_count));
             tx.execute(
-                &format!("INSERT INTO audit_log ({RAW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-                params![
-                    raw.id,
-                    raw.ts,
-                    raw.actor,
-                    raw.event,
-                    raw.provider,
-                    raw.key_label,
-                    raw.detail,
-                    raw.prev_hash,
-                    raw.hash
-                ],
-            )?;
-            tx.execute(
-                "INSERT INTO audit_anchor (id, last_id, last_hash, row_count) VALUES (1, ?1, ?2, 1)
+                "INSERT INTO audit_anchor (id, last_id, last_hash, row_count, seal) VALUES (1, ?1, ?2, ?3, ?4)
                  ON CONFLICT(id) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash,
-                                               row_count = audit_anchor.row_count + 1",
-                params![raw.id, raw.hash],
+                                               row_count = excluded.row_count, seal = excluded.seal",
+                params![raw.id, raw.hash, row_count, anchor_seal],
             )?;
             tx.commit()?;
             Ok(raw)
         })?;
         tracing::debug!(id = raw.id, event = %raw.event, actor = %raw.actor, "audit event recorded");
         raw.into_row()
+    }
+
+    /// The key to seal the row with id `next_id`, and whether it was created just now. `None`
+    /// (the row is written unsealed) when there is no sealer or the store cannot be read.
+    fn key_for_append(&self, next_id: i64) -> (Option<AuditKey>, bool) {
+        let Some(sealer) = &self.sealer else { return (None, false) };
+        match sealer.lookup() {
+            Lookup::Found(key) => (Some(key), false),
+            Lookup::Absent => match sealer.create(next_id) {
+                Ok(key) => {
+                    tracing::info!(since = next_id, "audit key created; rows from here on are sealed");
+                    (Some(key), true)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not store a new audit key; writing the row unsealed");
+                    (None, false)
+                }
+            },
+            Lookup::Unavailable(reason) => {
+                tracing::warn!(%reason, "the audit key could not be read; writing the row unsealed (the next sealed row vouches for it)");
+                (None, false)
+            }
+        }
     }
 
     /// Rows matching `filter`, newest first.
@@ -469,14 +586,22 @@ impl Audit {
     /// own connection inside one read transaction, so it sees a consistent snapshot without
     /// holding the shared connection while it hashes.
     pub fn verify(&self) -> Result<VerifyReport, AuditError> {
+        // The key first (a credential-store round trip), outside the read transaction.
+        let (key, missing) = match self.sealer.as_deref().map(Sealer::lookup) {
+            None => (None, None),
+            Some(Lookup::Found(key)) => (Some(key), None),
+            Some(Lookup::Absent) => (None, None),
+            Some(Lookup::Unavailable(reason)) => (None, Some(reason)),
+        };
         let mut conn = crate::store::open_connection(self.store.path())?;
         let tx = conn.transaction()?;
         let anchor = tx
-            .query_row("SELECT last_id, last_hash, row_count FROM audit_anchor WHERE id = 1", [], |r| {
-                Ok(Anchor { last_id: r.get(0)?, last_hash: r.get(1)?, row_count: r.get(2)? })
+            .query_row("SELECT last_id, last_hash, row_count, seal FROM audit_anchor WHERE id = 1", [], |r| {
+                Ok(Anchor { last_id: r.get(0)?, last_hash: r.get(1)?, row_count: r.get(2)?, seal: r.get(3)? })
             })
             .optional()?;
-        let mut check = ChainCheck::new(anchor.clone());
+        let since = key.as_ref().map(|k| k.since);
+        let mut check = ChainCheck::new(anchor.clone(), key);
         {
             let mut stmt = tx.prepare(&format!("SELECT {RAW_COLUMNS} FROM audit_log ORDER BY id"))?;
             let mut rows = stmt.query([])?;
@@ -485,17 +610,31 @@ impl Audit {
             }
         }
         tx.finish()?;
-        let (rows_checked, last_hash, problems) = check.finish();
-        if !problems.is_empty() {
-            tracing::warn!(problems = problems.len(), "audit chain verification failed");
-            return Err(AuditError::Tampered { problems });
+        let summary = check.finish();
+        if !summary.problems.is_empty() {
+            tracing::warn!(problems = summary.problems.len(), "audit chain verification failed");
+            return Err(AuditError::Tampered { problems: summary.problems });
         }
+        let rows_checked = summary.rows;
         if let Some(a) = anchor.filter(|a| i64::try_from(rows_checked) != Ok(a.row_count)) {
             // Ids and hashes agree but the number of appends does not (the anchor was recreated
             // after going missing). Worth a log line, not a verification failure.
             tracing::warn!(rows_checked, anchored = a.row_count, "audit row count differs from the anchor");
         }
-        Ok(VerifyReport { rows_checked, last_hash })
+        let seals = match (since, missing) {
+            (Some(since), _) => SealStatus::Checked { since },
+            (None, Some(reason)) => SealStatus::NotChecked { reason: format!("the audit key could not be read ({reason})") },
+            (None, None) if summary.sealed_rows == 0 => SealStatus::NotYetSealed,
+            (None, None) => SealStatus::NotChecked {
+                reason: format!(
+                    "{} rows carry seals but the {} holds no audit key for this data directory (was the data \
+                     directory moved or copied from another place, or the key deleted?)",
+                    summary.sealed_rows,
+                    self.sealer.as_ref().map_or_else(|| "secret store".to_string(), |s| s.backend_name())
+                ),
+            },
+        };
+        Ok(VerifyReport { rows_checked, last_hash: summary.last_hash, seals })
     }
 
     /// Counts one use of a key at `now`. Memory only: no I/O, safe in the call pipeline. The

@@ -56,8 +56,8 @@ fn insert_raw(f: &Fixture, r: &RawRow) {
     f.store
         .with_conn(|c| {
             c.execute(
-                &format!("INSERT INTO audit_log ({RAW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-                params![r.id, r.ts, r.actor, r.event, r.provider, r.key_label, r.detail, r.prev_hash, r.hash],
+                &format!("INSERT INTO audit_log ({RAW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![r.id, r.ts, r.actor, r.event, r.provider, r.key_label, r.detail, r.prev_hash, r.hash, r.seal],
             )?;
             Ok(())
         })
@@ -76,6 +76,7 @@ fn forged(id: i64, prev_hash: &str) -> RawRow {
         detail: "{}".to_string(),
         prev_hash: prev_hash.to_string(),
         hash: String::new(),
+        seal: None,
     };
     r.hash = row_hash(
         &r.prev_hash,
@@ -94,7 +95,7 @@ fn forged(id: i64, prev_hash: &str) -> RawRow {
 fn appended_rows_form_a_chain_from_the_genesis_hash_and_verify_clean() {
     let f = fixture();
     let report = f.audit.verify().expect("empty log verifies");
-    assert_eq!(report, VerifyReport { rows_checked: 0, last_hash: GENESIS_HASH.to_string() });
+    assert_eq!(report, VerifyReport { rows_checked: 0, last_hash: GENESIS_HASH.to_string(), seals: SealStatus::NotYetSealed });
 
     let a = f
         .audit
@@ -119,7 +120,7 @@ fn appended_rows_form_a_chain_from_the_genesis_hash_and_verify_clean() {
     assert_eq!(a.detail, json!({"scopes": ["read"]}));
 
     let report = f.audit.verify().expect("clean chain");
-    assert_eq!(report, VerifyReport { rows_checked: 3, last_hash: c.hash.clone() });
+    assert_eq!(report, VerifyReport { rows_checked: 3, last_hash: c.hash.clone(), seals: SealStatus::NotYetSealed });
 }
 
 #[test]
@@ -466,4 +467,221 @@ fn event_kinds_and_actors_have_snake_case_names_that_parse_back() {
         assert_eq!(Actor::parse(actor.as_str()), Some(actor));
     }
     assert_eq!(Actor::parse("robot"), None);
+}
+
+// ---- The keyed chain: seals under an audit key kept outside the database ----
+
+/// A secret store that can be made to stop answering, as a locked vault file does.
+#[derive(Default)]
+struct Switchable {
+    inner: crate::vault::MemoryStore,
+    locked: std::sync::atomic::AtomicBool,
+}
+
+impl crate::vault::SecretStore for Switchable {
+    fn backend_info(&self) -> crate::vault::BackendInfo {
+        self.inner.backend_info()
+    }
+    fn put(&self, account: &str, secret: &crate::vault::SecretString) -> Result<(), crate::vault::VaultError> {
+        self.check()?;
+        self.inner.put(account, secret)
+    }
+    fn get(&self, account: &str) -> Result<crate::vault::SecretString, crate::vault::VaultError> {
+        self.check()?;
+        self.inner.get(account)
+    }
+    fn delete(&self, account: &str) -> Result<(), crate::vault::VaultError> {
+        self.check()?;
+        self.inner.delete(account)
+    }
+}
+
+impl Switchable {
+    fn check(&self) -> Result<(), crate::vault::VaultError> {
+        if self.locked.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(crate::vault::VaultError::Locked { backend: "test vault".into() })
+        } else {
+            Ok(())
+        }
+    }
+    fn lock(&self, locked: bool) {
+        self.locked.store(locked, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+const ACCOUNT: &str = "audit-key/test";
+
+fn sealed_fixture(secrets: Arc<dyn crate::vault::SecretStore>) -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("keyward.db")).expect("open store");
+    let audit = Audit::sealed(store.clone(), secrets, ACCOUNT.to_string());
+    Fixture { _dir: dir, store, audit }
+}
+
+fn append_n(audit: &Audit, from: u32, n: u32) {
+    for i in from..from + n {
+        let event = AuditEvent::new(Actor::Cli, AuditKind::KeyCreated)
+            .key("binance", format!("key-{i}"))
+            .detail(json!({ "n": i }));
+        audit.append(event, t(12, 0, i)).expect("append");
+    }
+}
+
+/// What a forger with write access to the database file does: drops the triggers, applies
+/// `edit`, then recomputes every hash from `from` on with the documented encoding and moves the
+/// anchor to the new last row. Seals are left as they are (the forger cannot compute them).
+fn forge(f: &Fixture, from: i64, edit: &str) {
+    sql(f, &format!("DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete; DROP TRIGGER IF EXISTS audit_anchor_forward_only; {edit}"));
+    let rows: Vec<RawRow> = f
+        .store
+        .with_conn(|c| {
+            let mut stmt = c.prepare(&format!("SELECT {RAW_COLUMNS} FROM audit_log ORDER BY id"))?;
+            let rows = stmt.query_map([], RawRow::from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .expect("read rows");
+    let mut prev = GENESIS_HASH.to_string();
+    for r in &rows {
+        if r.id >= from {
+            let hash = row_hash(&prev, r.id, &r.ts, &r.actor, &r.event, r.provider.as_deref(), r.key_label.as_deref(), &r.detail);
+            let prev_for_row = prev.clone();
+            f.store
+                .with_conn(|c| {
+                    c.execute("UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE id = ?3", params![prev_for_row, hash, r.id])?;
+                    Ok(())
+                })
+                .expect("rewrite hash");
+            prev = hash;
+        } else {
+            prev = r.hash.clone();
+        }
+    }
+    let last_id = rows.last().map_or(0, |r| r.id);
+    let count = i64::try_from(rows.len()).expect("count");
+    f.store
+        .with_conn(|c| {
+            c.execute("UPDATE audit_anchor SET last_id = ?1, last_hash = ?2, row_count = ?3", params![last_id, prev, count])?;
+            Ok(())
+        })
+        .expect("rewrite anchor");
+}
+
+#[test]
+fn a_sealed_log_verifies_and_says_every_row_is_sealed() {
+    let f = sealed_fixture(Arc::new(crate::vault::MemoryStore::new()));
+    append_n(&f.audit, 1, 4);
+    let report = f.audit.verify().expect("clean");
+    assert_eq!(report.rows_checked, 4);
+    assert_eq!(report.seals, SealStatus::Checked { since: 1 });
+    assert!(report.seals.describe().contains("every row is sealed"), "{}", report.seals.describe());
+    assert!((1..=4).all(|id| stored(&f, id).seal.is_some()));
+    // A fresh log records no switch: its first row is already sealed.
+    assert!(f.audit.list(&AuditFilter::default()).expect("list").iter().all(|r| r.event != AuditKind::AuditKeyCreated));
+}
+
+#[test]
+fn the_forging_script_that_fools_an_unkeyed_chain_is_caught_and_the_rewritten_rows_named() {
+    // Unkeyed, the attack works: this is the weakness the seals close.
+    let plain = with_rows(5);
+    forge(&plain, 3, "UPDATE audit_log SET detail = '{\"n\":99}' WHERE id = 3;");
+    assert_eq!(plain.audit.verify().expect("the unkeyed chain is fooled").rows_checked, 5);
+
+    let f = sealed_fixture(Arc::new(crate::vault::MemoryStore::new()));
+    append_n(&f.audit, 1, 5);
+    forge(&f, 3, "UPDATE audit_log SET detail = '{\"n\":99}' WHERE id = 3;");
+    let problems = tampering(&f);
+    assert_eq!(problems[0].kind, TamperKind::Forged, "{problems:?}");
+    assert_eq!(problems[0].row_id, 3);
+    assert_eq!(problems[0].message, "rows 3–5 do not match their seal: rewritten by someone without Keyward's audit key");
+    assert!(problems.iter().any(|p| p.kind == TamperKind::Forged && p.message.starts_with("the anchor (last row 5)")), "{problems:?}");
+}
+
+#[test]
+fn stripping_the_seals_leaves_the_rewritten_rows_unsealed_and_reported() {
+    let f = sealed_fixture(Arc::new(crate::vault::MemoryStore::new()));
+    append_n(&f.audit, 1, 5);
+    forge(&f, 2, "UPDATE audit_log SET detail = '{}', seal = NULL WHERE id >= 2; UPDATE audit_anchor SET seal = NULL;");
+    let problems = tampering(&f);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!((problems[0].kind, problems[0].row_id), (TamperKind::Unsealed, 2));
+    assert!(problems[0].message.starts_with("rows 2–5 carry no seal"), "{}", problems[0].message);
+}
+
+#[test]
+fn a_renumbering_deletion_and_a_cut_tail_with_a_rewritten_anchor_are_caught() {
+    let f = sealed_fixture(Arc::new(crate::vault::MemoryStore::new()));
+    append_n(&f.audit, 1, 5);
+    forge(&f, 3, "DELETE FROM audit_log WHERE id = 3; UPDATE audit_log SET id = id - 1 WHERE id > 3;");
+    let problems = tampering(&f);
+    assert_eq!((problems[0].kind, problems[0].row_id), (TamperKind::Forged, 3), "{problems:?}");
+    assert!(problems[0].message.starts_with("rows 3–4 do not match"), "{}", problems[0].message);
+
+    let g = sealed_fixture(Arc::new(crate::vault::MemoryStore::new()));
+    append_n(&g.audit, 1, 5);
+    forge(&g, 6, "DELETE FROM audit_log WHERE id > 3;");
+    let problems = tampering(&g);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!((problems[0].kind, problems[0].row_id), (TamperKind::Forged, 3));
+    assert!(problems[0].message.contains("rows may have been cut off the end"), "{}", problems[0].message);
+}
+
+#[test]
+fn an_unkeyed_log_switches_to_seals_records_the_switch_and_its_old_rows_stay_protected() {
+    let f = with_rows(3);
+    let sealed = Audit::sealed(f.store.clone(), Arc::new(crate::vault::MemoryStore::new()), ACCOUNT.to_string());
+    append_n(&sealed, 10, 1);
+    let rows = sealed.list(&AuditFilter::default()).expect("list");
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[1].event, AuditKind::AuditKeyCreated);
+    assert_eq!(rows[1].id, 4);
+    assert_eq!(rows[1].detail, json!({"scheme": "hmac-sha256", "since": 4, "unsealed_rows_before": 3}));
+    assert!(stored(&f, 3).seal.is_none() && stored(&f, 4).seal.is_some() && stored(&f, 5).seal.is_some());
+    let report = sealed.verify().expect("old and new rows verify");
+    assert_eq!(report.seals, SealStatus::Checked { since: 4 });
+    assert!(report.seals.describe().contains("vouched for by row 4's seal"), "{}", report.seals.describe());
+
+    // Rewriting a row from before the switch breaks the first sealed row's seal.
+    let forged = Fixture { _dir: tempfile::tempdir().expect("tempdir"), store: f.store.clone(), audit: sealed };
+    forge(&forged, 2, "UPDATE audit_log SET key_label = 'other' WHERE id = 2;");
+    let problems = tampering(&forged);
+    assert_eq!((problems[0].kind, problems[0].row_id), (TamperKind::Forged, 4), "{problems:?}");
+}
+
+#[test]
+fn rows_written_while_the_key_cannot_be_read_are_vouched_for_by_the_next_sealed_row() {
+    let secrets = Arc::new(Switchable::default());
+    let f = sealed_fixture(secrets.clone());
+    append_n(&f.audit, 1, 2);
+    // Another process that has not read the key yet, while the vault is locked.
+    secrets.lock(true);
+    let locked = Audit::sealed(f.store.clone(), secrets.clone(), ACCOUNT.to_string());
+    append_n(&locked, 3, 2);
+    assert!(stored(&f, 3).seal.is_none() && stored(&f, 4).seal.is_none());
+    let report = locked.verify().expect("the chain itself is fine");
+    assert!(matches!(&report.seals, SealStatus::NotChecked { reason } if reason.contains("is locked")), "{:?}", report.seals);
+    // With the key: the unsealed tail is reported until a sealed row follows it.
+    let problems = tampering(&f);
+    assert_eq!((problems[0].kind, problems[0].row_id), (TamperKind::Unsealed, 3), "{problems:?}");
+    secrets.lock(false);
+    append_n(&locked, 5, 1);
+    assert_eq!(f.audit.verify().expect("sealed again").seals, SealStatus::Checked { since: 1 });
+}
+
+#[test]
+fn a_new_database_at_the_same_path_starts_a_new_key_once_the_stale_one_is_discarded() {
+    let secrets: Arc<dyn crate::vault::SecretStore> = Arc::new(crate::vault::MemoryStore::new());
+    // An old log that switched to seals at row 4.
+    let old = with_rows(3);
+    append_n(&Audit::sealed(old.store.clone(), Arc::clone(&secrets), ACCOUNT.to_string()), 4, 1);
+    // Same account, new empty database: without discarding, the old key says rows are missing.
+    let new = sealed_fixture(Arc::clone(&secrets));
+    append_n(&new.audit, 1, 1);
+    let problems = tampering(&new);
+    assert_eq!((problems[0].kind, problems[0].row_id), (TamperKind::Deleted, 2), "{problems:?}");
+    assert!(problems[0].message.starts_with("rows from 4 on were deleted"), "{}", problems[0].message);
+
+    let fresh = sealed_fixture(Arc::clone(&secrets));
+    fresh.audit.discard_stale_key();
+    append_n(&fresh.audit, 1, 2);
+    assert_eq!(fresh.audit.verify().expect("new key").seals, SealStatus::Checked { since: 1 });
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::output::{print_json, table};
 use super::CliError;
-use crate::audit::{AuditError, AuditFilter, AuditKind};
+use crate::audit::{AuditError, AuditFilter, AuditKind, SealStatus};
 use crate::Keyward;
 
 #[derive(Debug, clap::Args)]
@@ -100,15 +100,22 @@ pub fn run(kw: &Keyward, cmd: AuditCmd, json_out: bool) -> Result<(), CliError> 
         AuditCmd::Verify => match audit.verify() {
             Ok(report) => {
                 if json_out {
-                    print_json(&json!({"ok": true, "rowsChecked": report.rows_checked, "lastHash": report.last_hash}));
+                    let since = match &report.seals {
+                        SealStatus::Checked { since } => json!(since),
+                        _ => serde_json::Value::Null,
+                    };
+                    print_json(&json!({
+                        "ok": true, "rowsChecked": report.rows_checked, "lastHash": report.last_hash,
+                        "seals": report.seals.as_str(), "sealedSince": since, "sealNote": report.seals.describe(),
+                    }));
                 } else {
-                    println!("audit log intact: {} rows checked", report.rows_checked);
+                    println!("audit log intact: {} rows checked; {}", report.rows_checked, report.seals.describe());
                 }
             }
             Err(AuditError::Tampered { problems }) => {
                 if json_out {
                     print_json(&json!({"ok": false, "problems": problems.iter().map(|p| json!({
-                        "rowId": p.row_id, "kind": format!("{:?}", p.kind).to_lowercase(), "message": p.message,
+                        "rowId": p.row_id, "kind": p.kind.as_str(), "message": p.message,
                     })).collect::<Vec<_>>()}));
                 } else {
                     for p in &problems {

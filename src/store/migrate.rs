@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 8, name: "alerts", sql: include_str!("migrations/0008_alerts.sql") },
     Migration { version: 9, name: "provider_generation", sql: include_str!("migrations/0009_provider_generation.sql") },
     Migration { version: 10, name: "calls_ts", sql: include_str!("migrations/0010_calls_ts.sql") },
+    Migration { version: 11, name: "audit_seal", sql: include_str!("migrations/0011_audit_seal.sql") },
 ];
 
 /// The newest schema this build understands.

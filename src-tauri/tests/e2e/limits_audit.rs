@@ -128,6 +128,9 @@ async fn a_user_watches_binance_weight_move_and_verifies_the_audit_chain() {
     click(&client, "[data-testid=audit-verify]").await;
     let verdict = wait_for_text(&client, "[data-testid=audit-verify-result]", "intact").await;
     assert!(!verdict.contains("(0 rows)"), "{verdict}");
+    // Sealed with the audit key the core keeps in the credential store (not the database).
+    let seals = wait_for_text(&client, "[data-testid=audit-seal-note]", "sealed").await;
+    assert!(seals.contains("Every row is sealed with Keyward's audit key"), "{seals}");
 
     // Export: the file lands in the data dir's exports folder and the page says where.
     click(&client, "[data-testid=audit-export-csv]").await;

@@ -89,16 +89,42 @@ describe("audit page", () => {
 
   it("verifies the chain: intact with the row count, or every problem in red", async () => {
     api.list.mockResolvedValue({ rows: [row(1)], hasMore: false });
-    api.verify.mockResolvedValueOnce({ intact: true, rowsChecked: 12, lastHash: "ab".repeat(32), problems: [] });
+    api.verify.mockResolvedValueOnce({
+      intact: true,
+      rowsChecked: 12,
+      lastHash: "ab".repeat(32),
+      seals: "checked",
+      sealedSince: 1,
+      sealNote: "every row is sealed with Keyward's audit key, kept outside the database",
+      problems: [],
+    });
     render(<Audit />);
     fireEvent.click(await screen.findByTestId("audit-verify"));
     await waitFor(() => expect(screen.getByTestId("audit-verify-result").textContent).toContain("intact (12 rows)"));
+    expect(screen.getByTestId("audit-seal-note").textContent).toContain("sealed Every row is sealed with Keyward's audit key");
+
+    api.verify.mockResolvedValueOnce({
+      intact: true,
+      rowsChecked: 12,
+      lastHash: "ab".repeat(32),
+      seals: "notChecked",
+      sealedSince: null,
+      sealNote: "seals not checked: the audit key could not be read (the vault is locked)",
+      problems: [],
+    });
+    fireEvent.click(screen.getByTestId("audit-verify"));
+    await waitFor(() => expect(screen.getByTestId("audit-seal-note").className).toContain("warn"));
+    expect(screen.getByTestId("audit-seal-note").textContent).toContain("the vault is locked");
 
     api.verify.mockResolvedValueOnce({
       intact: false,
       rowsChecked: 0,
       lastHash: "",
+      seals: "",
+      sealedSince: null,
+      sealNote: "",
       problems: [
+        { kind: "forged", rowId: 2, message: "rows 2–3 do not match their seal: rewritten by someone without Keyward's audit key" },
         { kind: "edited", rowId: 4, message: "row 4 was edited: its content no longer matches its hash" },
         { kind: "deleted", rowId: 7, message: "rows 7–9 were deleted" },
       ],
@@ -108,6 +134,7 @@ describe("audit page", () => {
     const result = screen.getByTestId("audit-verify-result");
     expect(result.className).toContain("error");
     expect(result.textContent).toContain("rows 7–9 were deleted");
+    expect(result.textContent).toContain("rows 2–3 do not match their seal");
   });
 
   it("exports with the current filters and shows where the file went", async () => {

@@ -117,7 +117,10 @@ export function Audit() {
       <header class="page-header">
         <div>
           <h1>Audit</h1>
-          <p class="lead">An append-only, hash-chained record of every key, vault and settings event.</p>
+          <p class="lead">
+            An append-only, hash-chained record of every key, vault and settings event, sealed with a key kept in your credential
+            store so that editing the database cannot hide a change.
+          </p>
         </div>
         <div class="actions">
           <button type="button" class="button" data-testid="audit-verify" disabled={verifying} onClick={runVerify}>
@@ -132,6 +135,12 @@ export function Audit() {
             <>
               Chain intact ({verify.rowsChecked} row{verify.rowsChecked === 1 ? "" : "s"}). Last hash{" "}
               <code title={verify.lastHash}>{verify.lastHash.slice(0, 16)}…</code>
+              <p class={verify.seals === "checked" ? "seal-note" : "seal-note warn"} data-testid="audit-seal-note">
+                <span class={verify.seals === "checked" ? "badge ok" : "badge warn"}>
+                  {verify.seals === "checked" ? "sealed" : verify.seals === "notYetSealed" ? "not sealed yet" : "seals not checked"}
+                </span>{" "}
+                {capitalize(verify.sealNote)}.
+              </p>
             </>
           ) : (
             <>
@@ -304,4 +313,8 @@ export function Audit() {
       )}
     </section>
   );
+}
+
+function capitalize(s: string): string {
+  return s.length === 0 ? s : s[0].toUpperCase() + s.slice(1);
 }

@@ -8,4 +8,17 @@ export type AuditVerifyDto = { intact: boolean, rowsChecked: number,
 /**
  * The last row's hash (empty when the chain is broken).
  */
-lastHash: string, problems: Array<TamperDto>, };
+lastHash: string, 
+/**
+ * "checked" (the audit key vouched for the log), "notYetSealed" or "notChecked"; empty
+ * when the chain is broken.
+ */
+seals: string, 
+/**
+ * The first row sealed with the audit key, when the seals were checked.
+ */
+sealedSince: number | null, 
+/**
+ * One sentence on the seals, for people.
+ */
+sealNote: string, problems: Array<TamperDto>, };

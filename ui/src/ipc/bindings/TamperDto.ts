@@ -2,6 +2,6 @@
 
 export type TamperDto = { 
 /**
- * edited, inserted or deleted.
+ * edited, inserted, deleted, forged (a seal does not verify) or unsealed.
  */
 kind: string, rowId: number, message: string, };
