@@ -223,7 +223,8 @@ fn documented_row_hash(
     let mut h = Sha256::new();
     h.update(b"keyward-audit-v1");
     let id = id.to_string();
-    for field in [Some(prev), Some(id.as_str()), Some(ts), Some(actor), Some(event), provider, key_label, Some(detail)] {
+    for field in [Some(prev), Some(id.as_str()), Some(ts), Some(actor), Some(event), provider, key_label, Some(detail)]
+    {
         match field {
             None => h.update([0u8]),
             Some(s) => {
@@ -256,8 +257,7 @@ fn forge_audit_log(db: &Path, edit: &str) {
         .expect("read");
     let mut prev = "0".repeat(64);
     for (id, ts, actor, event, provider, key_label, detail) in &rows {
-        let hash =
-            documented_row_hash(&prev, *id, ts, actor, event, provider.as_deref(), key_label.as_deref(), detail);
+        let hash = documented_row_hash(&prev, *id, ts, actor, event, provider.as_deref(), key_label.as_deref(), detail);
         conn.execute("UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE id = ?3", rusqlite::params![prev, hash, id])
             .expect("rewrite hash");
         prev = hash;
@@ -293,7 +293,10 @@ fn the_forging_script_is_caught_by_audit_verify_with_the_key_in_the_os_credentia
     let bad = crate::support::keyward(dir.path(), &["audit", "verify"]);
     assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stdout));
     let text = String::from_utf8_lossy(&bad.stdout);
-    assert!(text.contains("TAMPERED: rows 2–4 do not match their seal: rewritten by someone without Keyward's audit key"), "{text}");
+    assert!(
+        text.contains("TAMPERED: rows 2–4 do not match their seal: rewritten by someone without Keyward's audit key"),
+        "{text}"
+    );
     assert!(text.contains("the anchor (last row 4) does not match its seal"), "{text}");
 
     // Stripping the seals as well does not pass for an old, unsealed log.

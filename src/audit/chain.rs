@@ -390,7 +390,8 @@ impl ChainCheck {
             }
         }
         for (first, last) in runs {
-            let (rows, verb) = if first == last { (format!("row {first}"), "does") } else { (format!("rows {first}–{last}"), "do") };
+            let (rows, verb) =
+                if first == last { (format!("row {first}"), "does") } else { (format!("rows {first}–{last}"), "do") };
             self.push(
                 TamperKind::Forged,
                 first,

@@ -355,7 +355,18 @@ fn insert_row(
     raw.seal = key.map(|k| k.seal_row(raw.id, &raw.hash));
     tx.execute(
         &format!("INSERT INTO audit_log ({RAW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-        params![raw.id, raw.ts, raw.actor, raw.event, raw.provider, raw.key_label, raw.detail, raw.prev_hash, raw.hash, raw.seal],
+        params![
+            raw.id,
+            raw.ts,
+            raw.actor,
+            raw.event,
+            raw.provider,
+            raw.key_label,
+            raw.detail,
+            raw.prev_hash,
+            raw.hash,
+            raw.seal
+        ],
     )?;
     Ok(raw)
 }
@@ -436,7 +447,11 @@ impl Audit {
     /// is none; when the store cannot be read, rows are written unsealed and the next sealed row
     /// vouches for them.
     pub fn sealed(store: Store, secrets: Arc<dyn crate::vault::SecretStore>, account: String) -> Self {
-        Self { store, uses: Arc::new(Mutex::new(UseCounter::default())), sealer: Some(Arc::new(Sealer::new(secrets, account))) }
+        Self {
+            store,
+            uses: Arc::new(Mutex::new(UseCounter::default())),
+            sealer: Some(Arc::new(Sealer::new(secrets, account))),
+        }
     }
 
     /// Forgets any audit key left in the secret store for this log's account: call it when the
@@ -485,10 +500,8 @@ impl Audit {
                 // An existing unkeyed log switches to sealed rows: record the switch, sealed.
                 let switch = AuditEvent::new(Actor::System, AuditKind::AuditKeyCreated);
                 // Canonical JSON (keys sorted) of {scheme, since, unsealed_rows_before}.
-                let switch_detail = format!(
-                    r#"{{"scheme":"hmac-sha256","since":{},"unsealed_rows_before":{prev_id}}}"#,
-                    prev_id + 1
-                );
+                let switch_detail =
+                    format!(r#"{{"scheme":"hmac-sha256","since":{},"unsealed_rows_before":{prev_id}}}"#, prev_id + 1);
                 let row = insert_row(&tx, &switch, &switch_detail, &ts, prev, key.as_ref())?;
                 row_count += 1;
                 prev = (row.id, row.hash);
@@ -623,7 +636,9 @@ impl Audit {
         }
         let seals = match (since, missing) {
             (Some(since), _) => SealStatus::Checked { since },
-            (None, Some(reason)) => SealStatus::NotChecked { reason: format!("the audit key could not be read ({reason})") },
+            (None, Some(reason)) => {
+                SealStatus::NotChecked { reason: format!("the audit key could not be read ({reason})") }
+            }
             (None, None) if summary.sealed_rows == 0 => SealStatus::NotYetSealed,
             (None, None) => SealStatus::NotChecked {
                 reason: format!(

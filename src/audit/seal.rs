@@ -60,7 +60,10 @@ impl AuditKey {
     }
 
     fn anchor_mac(&self, last_id: i64, last_hash: &str, row_count: i64) -> HmacSha256 {
-        self.mac(ANCHOR_DOMAIN, &[last_id.to_string().as_bytes(), last_hash.as_bytes(), row_count.to_string().as_bytes()])
+        self.mac(
+            ANCHOR_DOMAIN,
+            &[last_id.to_string().as_bytes(), last_hash.as_bytes(), row_count.to_string().as_bytes()],
+        )
     }
 
     /// The seal of row `id` whose stored hash is `hash`.

@@ -95,7 +95,10 @@ fn forged(id: i64, prev_hash: &str) -> RawRow {
 fn appended_rows_form_a_chain_from_the_genesis_hash_and_verify_clean() {
     let f = fixture();
     let report = f.audit.verify().expect("empty log verifies");
-    assert_eq!(report, VerifyReport { rows_checked: 0, last_hash: GENESIS_HASH.to_string(), seals: SealStatus::NotYetSealed });
+    assert_eq!(
+        report,
+        VerifyReport { rows_checked: 0, last_hash: GENESIS_HASH.to_string(), seals: SealStatus::NotYetSealed }
+    );
 
     let a = f
         .audit
@@ -543,11 +546,23 @@ fn forge(f: &Fixture, from: i64, edit: &str) {
     let mut prev = GENESIS_HASH.to_string();
     for r in &rows {
         if r.id >= from {
-            let hash = row_hash(&prev, r.id, &r.ts, &r.actor, &r.event, r.provider.as_deref(), r.key_label.as_deref(), &r.detail);
+            let hash = row_hash(
+                &prev,
+                r.id,
+                &r.ts,
+                &r.actor,
+                &r.event,
+                r.provider.as_deref(),
+                r.key_label.as_deref(),
+                &r.detail,
+            );
             let prev_for_row = prev.clone();
             f.store
                 .with_conn(|c| {
-                    c.execute("UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE id = ?3", params![prev_for_row, hash, r.id])?;
+                    c.execute(
+                        "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE id = ?3",
+                        params![prev_for_row, hash, r.id],
+                    )?;
                     Ok(())
                 })
                 .expect("rewrite hash");
@@ -560,7 +575,10 @@ fn forge(f: &Fixture, from: i64, edit: &str) {
     let count = i64::try_from(rows.len()).expect("count");
     f.store
         .with_conn(|c| {
-            c.execute("UPDATE audit_anchor SET last_id = ?1, last_hash = ?2, row_count = ?3", params![last_id, prev, count])?;
+            c.execute(
+                "UPDATE audit_anchor SET last_id = ?1, last_hash = ?2, row_count = ?3",
+                params![last_id, prev, count],
+            )?;
             Ok(())
         })
         .expect("rewrite anchor");
@@ -592,8 +610,14 @@ fn the_forging_script_that_fools_an_unkeyed_chain_is_caught_and_the_rewritten_ro
     let problems = tampering(&f);
     assert_eq!(problems[0].kind, TamperKind::Forged, "{problems:?}");
     assert_eq!(problems[0].row_id, 3);
-    assert_eq!(problems[0].message, "rows 3–5 do not match their seal: rewritten by someone without Keyward's audit key");
-    assert!(problems.iter().any(|p| p.kind == TamperKind::Forged && p.message.starts_with("the anchor (last row 5)")), "{problems:?}");
+    assert_eq!(
+        problems[0].message,
+        "rows 3–5 do not match their seal: rewritten by someone without Keyward's audit key"
+    );
+    assert!(
+        problems.iter().any(|p| p.kind == TamperKind::Forged && p.message.starts_with("the anchor (last row 5)")),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -658,7 +682,11 @@ fn rows_written_while_the_key_cannot_be_read_are_vouched_for_by_the_next_sealed_
     append_n(&locked, 3, 2);
     assert!(stored(&f, 3).seal.is_none() && stored(&f, 4).seal.is_none());
     let report = locked.verify().expect("the chain itself is fine");
-    assert!(matches!(&report.seals, SealStatus::NotChecked { reason } if reason.contains("is locked")), "{:?}", report.seals);
+    assert!(
+        matches!(&report.seals, SealStatus::NotChecked { reason } if reason.contains("is locked")),
+        "{:?}",
+        report.seals
+    );
     // With the key: the unsealed tail is reported until a sealed row follows it.
     let problems = tampering(&f);
     assert_eq!((problems[0].kind, problems[0].row_id), (TamperKind::Unsealed, 3), "{problems:?}");
