@@ -7,7 +7,8 @@
 //! ```
 //! (`STRICT_EXCHANGE_SECS` also sets the duration.)
 //!
-//! The mock enforces a Binance-style REQUEST_WEIGHT window: fixed, aligned to the Unix epoch,
+//! The mock (tests/support/strict_exchange.rs, shared with the integration tests) publishes its
+//! limit in exchangeInfo and enforces a Binance-style REQUEST_WEIGHT window: fixed, aligned to the Unix epoch,
 //! `--limit` weight per `--window-ms`. Over the limit it answers 429 with Retry-After; a client
 //! that sends again before Retry-After has passed gets 418 (an IP ban, 10 s here). Every answer
 //! carries the used weight in `X-MBX-USED-WEIGHT-<n>S`, as Binance does.
@@ -19,22 +20,21 @@
 //! that lie wholly inside the run as a percentage of what it granted (limit x windows).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use keyward::clock::SystemClock;
 use keyward::pipeline::{CallOptions, CallRequest, Pipeline, RateLimiter, Recorder, Unlimited};
 use keyward::ratelimit::Limiter;
 use keyward::vault::MemoryStore;
 use keyward::Keyward;
-use serde_json::{json, Value};
 
-const BAN: Duration = Duration::from_secs(10);
+/// The same strict exchange the integration tests use.
+#[allow(dead_code)]
+#[path = "../tests/support/strict_exchange.rs"]
+mod strict_exchange;
+
+use strict_exchange::{StrictCounts, StrictExchange, Weights};
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -81,127 +81,12 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-// --- the strict exchange --------------------------------------------------------------------
-
-#[derive(Debug, Default, Clone)]
-struct Counts {
-    ok: u64,
-    too_many: u64,
-    banned: u64,
-    /// Accepted weight per window start (ms).
-    accepted: BTreeMap<i64, u64>,
-}
-
-struct Exchange {
-    limit: u64,
-    window_ms: i64,
-    used_header: HeaderName,
-    state: Mutex<ExchangeState>,
-}
-
-#[derive(Default)]
-struct ExchangeState {
-    window: i64,
-    used: u64,
-    /// What the last 429 told the client: do not send before this.
-    retry_until: i64,
-    banned_until: i64,
-    counts: Counts,
-}
-
-impl Exchange {
-    fn answer(&self, weight: u64, body: Value) -> Response {
-        let now = now_ms();
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let window = now - now.rem_euclid(self.window_ms);
-        if window != st.window {
-            st.window = window;
-            st.used = 0;
-        }
-        let retry_secs = |until: i64| ((until - now).max(0) as u64).div_ceil(1000).max(1);
-        if now < st.banned_until || now < st.retry_until {
-            if now >= st.banned_until {
-                st.banned_until = now + BAN.as_millis() as i64;
-            }
-            st.counts.banned += 1;
-            let secs = retry_secs(st.banned_until);
-            let body = json!({"code": -1003, "msg": "Way too many requests; IP banned"});
-            return (StatusCode::IM_A_TEAPOT, [("retry-after", secs.to_string())], Json(body)).into_response();
-        }
-        let mut headers = HeaderMap::new();
-        if st.used + weight > self.limit {
-            st.counts.too_many += 1;
-            let secs = retry_secs(window + self.window_ms);
-            st.retry_until = now + secs as i64 * 1000;
-            headers.insert("retry-after", HeaderValue::from(secs));
-            headers.insert(self.used_header.clone(), HeaderValue::from(st.used));
-            let body = json!({"code": -1003, "msg": "Too many requests"});
-            return (StatusCode::TOO_MANY_REQUESTS, headers, Json(body)).into_response();
-        }
-        st.used += weight;
-        st.counts.ok += 1;
-        *st.counts.accepted.entry(window).or_default() += weight;
-        headers.insert(self.used_header.clone(), HeaderValue::from(st.used));
-        (StatusCode::OK, headers, Json(body)).into_response()
-    }
-
-    fn counts(&self) -> Counts {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).counts.clone()
-    }
-}
-
-/// The routes the callers use, with their weights.
-#[derive(Debug, Clone, Copy)]
-struct Weights {
-    time: u64,
-    ticker: u64,
-    depth: u64,
-}
-
-async fn serve(limit: u64, window_ms: u64, weights: Weights) -> (String, Arc<Exchange>) {
-    let exchange = Arc::new(Exchange {
-        limit,
-        window_ms: window_ms as i64,
-        used_header: HeaderName::from_bytes(format!("x-mbx-used-weight-{}s", window_ms / 1000).as_bytes())
-            .expect("header name"),
-        state: Mutex::new(ExchangeState::default()),
-    });
-    let app = Router::new()
-        .route(
-            "/api/v3/time",
-            get(move |State(ex): State<Arc<Exchange>>| async move {
-                ex.answer(weights.time, json!({"serverTime": now_ms()}))
-            }),
-        )
-        .route(
-            "/api/v3/ticker/24hr",
-            get(move |State(ex): State<Arc<Exchange>>| async move {
-                let body = json!({"symbol": "BTCUSDT", "lastPrice": "100000.00", "bidPrice": "99999.99", "askPrice": "100000.01"});
-                ex.answer(weights.ticker, body)
-            }),
-        )
-        .route(
-            "/api/v3/depth",
-            get(move |State(ex): State<Arc<Exchange>>| async move {
-                let body = json!({"lastUpdateId": 1, "bids": [["99999.99", "1.0"]], "asks": [["100000.01", "2.0"]]});
-                ex.answer(weights.depth, body)
-            }),
-        )
-        .with_state(Arc::clone(&exchange));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("mock exchange");
-    });
-    (format!("http://{addr}"), exchange)
-}
-
 // --- the run --------------------------------------------------------------------------------
 
 #[derive(Debug)]
 struct Outcome {
     callers: usize,
-    counts: Counts,
+    counts: StrictCounts,
     full_windows: u64,
     used_pct: f64,
     /// Least and most weight accepted in one full window.
@@ -213,7 +98,8 @@ struct Outcome {
 async fn scenario(args: &Args, callers: usize) -> Outcome {
     let weights =
         if args.mixed { Weights { time: 1, ticker: 2, depth: 5 } } else { Weights { time: 1, ticker: 1, depth: 1 } };
-    let (url, exchange) = serve(args.limit, args.window_ms, weights).await;
+    let exchange = StrictExchange::start_with(args.limit, args.window_ms, weights).await;
+    let url = exchange.base_url.clone();
 
     let dir = tempfile::tempdir().expect("temp dir");
     let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("keyward opens");
@@ -294,10 +180,11 @@ async fn scenario(args: &Args, callers: usize) -> Outcome {
     let first = (start_ms + w - 1).div_euclid(w) * w;
     let last = end_ms.div_euclid(w) * w;
     let full_windows = ((last - first) / w).max(0) as u64;
-    let accepted: u64 = counts.accepted.range(first..last).map(|(_, n)| n).sum();
+    let by_window: BTreeMap<i64, u64> = counts.accepted.iter().copied().collect();
+    let accepted: u64 = by_window.range(first..last).map(|(_, n)| n).sum();
     let used_pct = if full_windows > 0 { accepted as f64 / (args.limit * full_windows) as f64 * 100.0 } else { 0.0 };
     let per_window: Vec<u64> =
-        (0..full_windows as i64).map(|k| counts.accepted.get(&(first + k * w)).copied().unwrap_or(0)).collect();
+        (0..full_windows as i64).map(|k| by_window.get(&(first + k * w)).copied().unwrap_or(0)).collect();
     let window_range = (per_window.iter().min().copied().unwrap_or(0), per_window.iter().max().copied().unwrap_or(0));
     Outcome { callers, counts, full_windows, used_pct, window_range, calls_by_caller, errors }
 }

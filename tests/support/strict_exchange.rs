@@ -28,9 +28,23 @@ pub struct StrictCounts {
     pub accepted: Vec<(i64, u64)>,
 }
 
+/// The weight of each route (exchangeInfo always costs 20, as on Binance).
+#[derive(Debug, Clone, Copy)]
+pub struct Weights {
+    pub time: u64,
+    pub ticker: u64,
+    pub depth: u64,
+}
+
+impl Weights {
+    /// Binance's: server time 1, 24 h ticker 2, order book 5.
+    pub const BINANCE: Weights = Weights { time: 1, ticker: 2, depth: 5 };
+}
+
 struct Inner {
     limit: u64,
     window_ms: i64,
+    weights: Weights,
     used_header: HeaderName,
     down: AtomicBool,
     state: Mutex<StrictState>,
@@ -57,10 +71,17 @@ fn now_ms() -> i64 {
 impl StrictExchange {
     /// `limit` weight per `window_secs` (aligned to the clock), published in exchangeInfo.
     pub async fn start(limit: u64, window_secs: u64) -> Self {
+        Self::start_with(limit, window_secs * 1000, Weights::BINANCE).await
+    }
+
+    /// `limit` weight per `window_ms` (whole seconds, aligned to the clock) with these route
+    /// weights.
+    pub async fn start_with(limit: u64, window_ms: u64, weights: Weights) -> Self {
         let inner = Arc::new(Inner {
             limit,
-            window_ms: window_secs as i64 * 1000,
-            used_header: HeaderName::from_bytes(format!("x-mbx-used-weight-{window_secs}s").as_bytes())
+            window_ms: window_ms as i64,
+            weights,
+            used_header: HeaderName::from_bytes(format!("x-mbx-used-weight-{}s", window_ms / 1000).as_bytes())
                 .expect("header name"),
             down: AtomicBool::new(false),
             state: Mutex::new(StrictState::default()),
@@ -84,10 +105,12 @@ impl StrictExchange {
     }
 }
 
-fn weight_of(path: &str) -> u64 {
+fn weight_of(weights: Weights, path: &str) -> u64 {
     match path {
-        "/api/v3/ticker/24hr" => 2,
-        "/api/v3/depth" => 5,
+        "/api/v3/exchangeInfo" => 20,
+        "/api/v3/ticker/24hr" => weights.ticker,
+        "/api/v3/depth" => weights.depth,
+        "/api/v3/time" => weights.time,
         _ => 1,
     }
 }
@@ -116,7 +139,7 @@ async fn handle(State(ex): State<Arc<Inner>>, uri: Uri) -> Response {
         let body = json!({"code": -1003, "msg": "Way too many requests; IP banned"});
         return (StatusCode::IM_A_TEAPOT, [("retry-after", secs.to_string())], Json(body)).into_response();
     }
-    let weight = if path == "/api/v3/exchangeInfo" { 20 } else { weight_of(&path) };
+    let weight = weight_of(ex.weights, &path);
     let mut headers = HeaderMap::new();
     if st.used + weight > ex.limit {
         st.counts.too_many += 1;
