@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use keyward::keys::{check_permissions, verify_version, KeyError, NewKey, Scopes};
 use keyward::pipeline::{CallOptions, CallRequest};
-use keyward::vault::{MemoryStore, SecretStore, SecretString};
+use keyward::vault::{ExposeSecret, MemoryStore, SecretStore, SecretString};
 use keyward::Keyward;
 use serde_json::json;
 
@@ -92,8 +92,10 @@ async fn a_verified_rotation_switches_calls_to_the_new_secret_and_keeps_the_old_
 
     let err = keys.retire_version("binance", "main", 2, Utc::now()).expect_err("cannot retire the active version");
     assert!(matches!(err, KeyError::RetireActive { .. }), "{err:?}");
+    let v1 = secret_refs(&s.kw)[0].clone();
+    assert!(s.secrets.get(&v1).is_ok(), "version 1's secret is in the credential store until it is retired");
     keys.retire_version("binance", "main", 1, Utc::now()).expect("retire v1");
-    assert!(s.secrets.get("key-1/secret").is_err(), "the old secret is gone from the credential store");
+    assert!(s.secrets.get(&v1).is_err(), "the old secret is gone from the credential store");
     let err = keys.activate_version("binance", "main", 1, Utc::now()).expect_err("retired");
     assert!(err.to_string().contains("retired"), "{err}");
 }
@@ -136,9 +138,54 @@ async fn removing_a_key_deletes_every_version_secret() {
     s.kw.keys()
         .add_version("binance", "main", None, SecretString::from("b".to_string()), None, Utc::now())
         .expect("v2");
+    let refs = secret_refs(&s.kw);
+    assert_eq!(refs.len(), 2, "{refs:?}");
+    assert!(refs.iter().all(|r| s.secrets.get(r).is_ok()));
     s.kw.keys().remove("binance", "main").expect("removed");
-    assert!(s.secrets.get("key-1/secret").is_err());
-    assert!(s.secrets.get("key-1/v2/secret").is_err());
+    assert!(refs.iter().all(|r| s.secrets.get(r).is_err()), "{refs:?}");
+}
+
+/// The credential-store accounts of every key version, oldest first.
+fn secret_refs(kw: &Keyward) -> Vec<String> {
+    kw.store()
+        .with_conn(|c| {
+            let mut stmt = c.prepare("SELECT secret_ref FROM api_key_versions ORDER BY key_id, version")?;
+            let refs = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok(refs)
+        })
+        .expect("refs")
+}
+
+#[test]
+fn two_data_directories_sharing_one_credential_store_keep_their_keys_apart() {
+    let secrets: Arc<dyn keyward::vault::SecretStore> = Arc::new(MemoryStore::new());
+    let (a, b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let open = |dir: &tempfile::TempDir| Keyward::open_with_secrets(dir.path(), Arc::clone(&secrets)).expect("core");
+    let (kw_a, kw_b) = (open(&a), open(&b));
+    for (kw, secret) in [(&kw_a, "secret-of-a"), (&kw_b, "secret-of-b")] {
+        kw.keys()
+            .add(
+                NewKey {
+                    provider: "binance".into(),
+                    label: "main".into(),
+                    environment: "production".into(),
+                    api_key: "k".into(),
+                    secret: SecretString::from(secret.to_string()),
+                    passphrase: None,
+                    scopes: Default::default(),
+                    notes: String::new(),
+                    expires_at: None,
+                },
+                Utc::now(),
+            )
+            .expect("add");
+    }
+    let read = |kw: &Keyward| {
+        let resolved = kw.keys().resolve("binance", Some("main"), "production", Utc::now()).expect("resolve");
+        resolved.credentials.secret.expose_secret().to_string()
+    };
+    assert_eq!(read(&kw_a), "secret-of-a", "the second data directory's key 1 did not overwrite the first's");
+    assert_eq!(read(&kw_b), "secret-of-b");
 }
 
 #[tokio::test]

@@ -98,10 +98,17 @@ pub enum AuditKind {
     BackupImported,
     /// The audit key was created: rows from this one on are sealed with it.
     AuditKeyCreated,
+    GatewayTokenCreated,
+    /// Disabled, enabled or rotated (`detail.action`).
+    GatewayTokenChanged,
+    GatewayTokenRevoked,
+    /// A bot's trade- or withdraw-class request through the gateway (reads are counted in
+    /// `key_used`).
+    GatewayOrder,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 17] = [
+    pub const ALL: [AuditKind; 21] = [
         AuditKind::KeyCreated,
         AuditKind::KeyEdited,
         AuditKind::KeyRevealed,
@@ -119,6 +126,10 @@ impl AuditKind {
         AuditKind::BackupExported,
         AuditKind::BackupImported,
         AuditKind::AuditKeyCreated,
+        AuditKind::GatewayTokenCreated,
+        AuditKind::GatewayTokenChanged,
+        AuditKind::GatewayTokenRevoked,
+        AuditKind::GatewayOrder,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -140,6 +151,10 @@ impl AuditKind {
             AuditKind::BackupExported => "backup_exported",
             AuditKind::BackupImported => "backup_imported",
             AuditKind::AuditKeyCreated => "audit_key_created",
+            AuditKind::GatewayTokenCreated => "gateway_token_created",
+            AuditKind::GatewayTokenChanged => "gateway_token_changed",
+            AuditKind::GatewayTokenRevoked => "gateway_token_revoked",
+            AuditKind::GatewayOrder => "gateway_order",
         }
     }
 

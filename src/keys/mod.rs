@@ -202,20 +202,34 @@ fn version_from_row(row: &Row<'_>) -> rusqlite::Result<KeyVersion> {
     })
 }
 
-fn version_secret_account(id: i64, version: u32) -> String {
-    format!("key-{id}/v{version}/secret")
+// Account names start with this database's namespace: several data directories (profiles,
+// tests) may share one OS credential store, and `key-1` of one must not overwrite `key-1` of
+// another. Existing keys keep the account names stored with them.
+fn version_secret_account(ns: &str, id: i64, version: u32) -> String {
+    format!("{ns}/key-{id}/v{version}/secret")
 }
 
-fn version_passphrase_account(id: i64, version: u32) -> String {
-    format!("key-{id}/v{version}/passphrase")
+fn version_passphrase_account(ns: &str, id: i64, version: u32) -> String {
+    format!("{ns}/key-{id}/v{version}/passphrase")
 }
 
-fn secret_account(id: i64) -> String {
-    format!("key-{id}/secret")
+fn secret_account(ns: &str, id: i64) -> String {
+    format!("{ns}/key-{id}/secret")
 }
 
-fn passphrase_account(id: i64) -> String {
-    format!("key-{id}/passphrase")
+fn passphrase_account(ns: &str, id: i64) -> String {
+    format!("{ns}/key-{id}/passphrase")
+}
+
+/// This database's credential-store namespace (`kw-<12 hex>`), created on first use.
+fn namespace(c: &rusqlite::Connection) -> rusqlite::Result<String> {
+    let mut raw = [0u8; 6];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    c.execute(
+        "INSERT OR IGNORE INTO settings (key, value, updated_at) VALUES ('vault.namespace', ?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+        [format!("kw-{}", hex::encode(raw))],
+    )?;
+    c.query_row("SELECT value FROM settings WHERE key = 'vault.namespace'", [], |r| r.get(0))
 }
 
 fn check_label(label: &str) -> Result<(), KeyError> {
@@ -286,26 +300,28 @@ impl Keys {
                 ],
             )?;
             let id = tx.last_insert_rowid();
-            let passphrase_ref = key.passphrase.as_ref().map(|_| passphrase_account(id));
+            let ns = namespace(&tx)?;
+            let secret_ref = secret_account(&ns, id);
+            let passphrase_ref = key.passphrase.as_ref().map(|_| passphrase_account(&ns, id));
             tx.execute(
                 "UPDATE api_keys SET secret_ref = ?1, passphrase_ref = ?2 WHERE id = ?3",
-                params![secret_account(id), passphrase_ref, id],
+                params![secret_ref, passphrase_ref, id],
             )?;
             tx.execute(
                 "INSERT INTO api_key_versions (key_id, version, api_key, secret_ref, passphrase_ref, created_at, activated_at)
                  VALUES (?1, 1, ?2, ?3, ?4, ?5, ?5)",
-                params![id, key.api_key.trim(), secret_account(id), passphrase_ref, now.to_rfc3339()],
+                params![id, key.api_key.trim(), secret_ref, passphrase_ref, now.to_rfc3339()],
             )?;
             // Vault writes happen inside the transaction: if one fails, the row is rolled back.
             let vault = (|| {
-                secrets.put(&secret_account(id), &key.secret)?;
-                if let Some(p) = &key.passphrase {
-                    secrets.put(&passphrase_account(id), p)?;
+                secrets.put(&secret_ref, &key.secret)?;
+                if let (Some(p), Some(r)) = (&key.passphrase, &passphrase_ref) {
+                    secrets.put(r, p)?;
                 }
                 Ok::<_, VaultError>(())
             })();
             if let Err(e) = vault {
-                let _ = secrets.delete(&secret_account(id));
+                let _ = secrets.delete(&secret_ref);
                 return Ok(Err(e));
             }
             tx.commit()?;
@@ -521,8 +537,9 @@ impl Keys {
                 |r| r.get(0),
             )?)
         })?;
-        let secret_ref = version_secret_account(record.id, version);
-        let passphrase_ref = passphrase.as_ref().map(|_| version_passphrase_account(record.id, version));
+        let ns = self.store.with_conn(|c| Ok(namespace(c)?))?;
+        let secret_ref = version_secret_account(&ns, record.id, version);
+        let passphrase_ref = passphrase.as_ref().map(|_| version_passphrase_account(&ns, record.id, version));
         self.secrets.put(&secret_ref, &secret)?;
         if let (Some(p), Some(r)) = (&passphrase, &passphrase_ref) {
             if let Err(e) = self.secrets.put(r, p) {

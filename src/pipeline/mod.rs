@@ -1,14 +1,21 @@
 //! The one call path for every caller (UI, CLI, monitors, the gateway):
 //!
 //! ```text
-//! cache -> failover -> per provider: retry -> rate limit -> permission check -> sign
-//!       -> send -> record -> rate-limit header sync -> transform
+//! call:    cache -> failover -> per provider: prepare (environment, key, scope check)
+//!          -> retry loop { attempt -> interpret (transform, exchange errors) -> record }
+//! forward: prepare -> attempt (retried only when nothing reached the exchange) -> record
+//! attempt: rate limit -> sign -> send -> rate-limit header sync
 //! ```
 //!
-//! Each attempt is signed afresh (new timestamp and nonce) and spends rate-limit budget.
+//! Two entries share the stages: [`Pipeline::call`] (an operation of the spec, normalised
+//! result) and [`Pipeline::forward`] (a raw exchange request from the gateway, raw response).
+//! Each attempt is signed afresh (new timestamp and nonce) and spends rate-limit budget, and
+//! is recorded once, by [`Pipeline::finish`], after it was interpreted.
 
+mod attempt;
 mod build;
 mod cache;
+mod forward;
 pub mod limit;
 pub mod record;
 pub mod retry;
@@ -28,6 +35,7 @@ use crate::signing::{self, NonceSource, TimeOffset};
 
 pub use limit::{Priority, RateLimiter, Unlimited};
 pub use record::{AttemptRecord, Outcome, Recorder};
+pub use forward::{ForwardRequest, Forwarded};
 pub use transform::Normalized;
 
 use retry::{Backoff, Class, Failure};
@@ -277,16 +285,26 @@ impl Pipeline {
     }
 
     async fn prepare(&self, provider: &str, req: &CallRequest) -> Result<Prepared, CallError> {
+        let entry = self.inner.registry.get(provider)?;
+        let endpoint = entry.spec.endpoints.get(&req.operation).ok_or_else(|| unknown_op(&entry.spec, &req.operation))?;
+        let want = Want {
+            operation: req.operation.clone(),
+            class: endpoint.class,
+            signed: endpoint.signed,
+            key: req.options.key.clone(),
+            key_version: req.options.key_version,
+            environment: req.options.environment.clone(),
+        };
+        self.prepare_entry(entry, want).await
+    }
+
+    /// Resolves the environment, base URL and key for one provider, and checks that the key
+    /// may do what is asked. Reading the (cached) spec is cheap; the credential store may
+    /// block, so signed requests resolve their key off the runtime.
+    async fn prepare_entry(&self, entry: ProviderEntry, want: Want) -> Result<Prepared, CallError> {
         let inner = Arc::clone(&self.inner);
-        let provider = provider.to_string();
-        let operation = req.operation.clone();
-        let options = req.options.clone();
         let now = self.inner.clock.now();
-        // Reading the (cached) spec is cheap; the credential store may block.
-        let entry = self.inner.registry.get(&provider)?;
-        let needs_key = req.options.key.is_some()
-            || entry.spec.auth.key_optional
-            || entry.spec.endpoints.get(&req.operation).is_some_and(|e| e.signed);
+        let needs_key = want.key.is_some() || entry.spec.auth.key_optional || want.signed;
         let prepare = move || -> Result<Prepared, CallError> {
             let spec = &entry.spec;
             if let Some(d) = &spec.discontinued {
@@ -297,8 +315,7 @@ impl Pipeline {
                     reason: d.reason.clone(),
                 }));
             }
-            let endpoint = spec.endpoints.get(&operation).ok_or_else(|| unknown_op(spec, &operation))?;
-            let environment = options.environment.clone().unwrap_or_else(|| entry.environment.clone());
+            let environment = want.environment.clone().unwrap_or_else(|| entry.environment.clone());
             let env = spec.environments.get(&environment).ok_or_else(|| CallError::UnknownEnvironment {
                 provider: spec.id.clone(),
                 environment: environment.clone(),
@@ -306,24 +323,17 @@ impl Pipeline {
             })?;
             let base_url = url::Url::parse(&env.base_url)
                 .map_err(|e| CallError::Internal(format!("base URL {} of {}: {e}", env.base_url, spec.id)))?;
-            let wants_key = endpoint.signed || options.key.is_some() || spec.auth.key_optional;
-            let resolved = if wants_key {
-                match inner.keys.resolve_version(
-                    &spec.id,
-                    options.key.as_deref(),
-                    &environment,
-                    options.key_version,
-                    now,
-                ) {
+            let resolved = if needs_key {
+                match inner.keys.resolve_version(&spec.id, want.key.as_deref(), &environment, want.key_version, now) {
                     // A provider whose key is optional (CoinGecko's demo key) works without one.
-                    Err(KeyError::NoKeyForProvider { .. }) if spec.auth.key_optional && !endpoint.signed => None,
+                    Err(KeyError::NoKeyForProvider { .. }) if spec.auth.key_optional && !want.signed => None,
                     other => Some(other?),
                 }
             } else {
                 None
             };
-            let key = if let Some(key) = resolved {
-                let needed = match endpoint.class {
+            if let Some(key) = &resolved {
+                let needed = match want.class {
                     OperationClass::Read => Scope::Read,
                     OperationClass::Trade => Scope::Trade,
                     OperationClass::Withdraw => Scope::Withdraw,
@@ -331,21 +341,16 @@ impl Pipeline {
                 if !key.record.scopes.allows(needed) {
                     return Err(CallError::PermissionDenied {
                         provider: spec.id.clone(),
-                        operation: operation.clone(),
+                        operation: want.operation.clone(),
                         label: key.record.label.clone(),
                         needed: needed.as_str(),
                         has: key.record.scopes.to_string(),
                     });
                 }
-                Some(key)
-            } else {
-                None
-            };
+            }
             let env_headers = env.headers.clone();
-            Ok(Prepared { entry, environment, base_url, env_headers, key })
+            Ok(Prepared { entry, environment, base_url, env_headers, key: resolved })
         };
-        // Public calls run in place; signed calls read the credential store, which blocks, so
-        // they move off the runtime.
         if !needs_key {
             return prepare();
         }
@@ -371,26 +376,18 @@ impl Pipeline {
         Arc::clone(offsets.entry(provider.to_string()).or_insert_with(|| Arc::new(TimeOffset::new())))
     }
 
-    /// The retry loop around rate limit -> sign -> send -> record -> header sync -> transform.
+    /// The call entry's retry loop: one [`Pipeline::attempt`] after another, each answer
+    /// interpreted (transform, exchange errors) and recorded once, retried as the policy says.
     async fn attempts(&self, p: &Prepared, req: &CallRequest) -> Result<CallOutcome, CallError> {
         let spec = &p.entry.spec;
         let endpoint = spec.endpoints.get(&req.operation).ok_or_else(|| unknown_op(spec, &req.operation))?;
         let client = self.client(spec)?;
         let mutating = endpoint.class != OperationClass::Read;
-        let priority = match (req.operation.as_str(), endpoint.class) {
-            ("cancel_order", _) => Priority::CancelOrder,
-            (_, OperationClass::Trade | OperationClass::Withdraw) => Priority::Order,
-            _ if endpoint.signed => Priority::Account,
-            _ => Priority::MarketData,
-        };
         let backoff = Backoff {
             base: Duration::from_millis(spec.retry.base_delay_ms),
             max: Duration::from_millis(spec.retry.max_delay_ms),
         };
         let max_attempts = spec.retry.max_attempts.max(1);
-        let deadline = req.options.max_wait.map(|w| Instant::now() + w);
-        let offset = self.offset(&spec.id);
-        let key_label = p.key.as_ref().map(|k| k.record.label.clone());
         let started = Instant::now();
         // Parameter-dependent weights (Binance order-book depth) are charged in full.
         let weight = {
@@ -404,134 +401,70 @@ impl Pipeline {
         };
         // Parameters are checked before any budget is spent.
         let unsigned = build::request(spec, endpoint, &req.operation, &p.base_url, &req.params)?;
+        let plan = attempt::Plan {
+            prepared: p,
+            operation: &req.operation,
+            caller: caller_name(&req.options.caller),
+            weight,
+            priority: priority_of(&req.operation, endpoint.class, endpoint.signed),
+            deadline: req.options.max_wait.map(|w| Instant::now() + w),
+            scheme: scheme_for(spec, endpoint.signed, p.key.is_some()),
+            cost: endpoint.cost,
+            unsigned: &unsigned,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.inner
-                .limiter
-                .acquire(limit::Acquire {
-                    provider: &spec.id,
-                    operation: &req.operation,
-                    key_label: key_label.as_deref(),
-                    caller: if req.options.caller.is_empty() { "unknown" } else { &req.options.caller },
-                    weight,
-                    priority,
-                    deadline,
-                })
-                .await?;
-
-            let now = offset.corrected(self.inner.clock.now());
-            let nonce = self.inner.nonces.next(now);
-            let signed = signing::sign(
-                scheme_for(spec, endpoint.signed, p.key.is_some()),
-                &build::auth_params(spec),
-                &unsigned,
-                p.key.as_ref().map(|k| &k.credentials),
-                now,
-                nonce,
-            )
-            .map_err(|e| CallError::Signing(e, spec.id.clone()))?;
-
-            let sent_at = self.inner.clock.now();
-            let result = send::send(&client, spec, endpoint, &p.base_url, &p.env_headers, &signed).await;
-            let latency = result.as_ref().map_or_else(|f| f.latency, |r| r.latency);
-            let mut record = AttemptRecord {
-                ts: sent_at,
-                provider: spec.id.clone(),
-                environment: p.environment.clone(),
-                operation: req.operation.clone(),
-                key_label: key_label.clone(),
-                caller: if req.options.caller.is_empty() { "unknown".into() } else { req.options.caller.clone() },
-                attempt,
-                status: None,
-                outcome: Outcome::Ok,
-                latency,
-                bytes_out: signed.body.as_ref().map_or(0, |b| b.len() as u64),
-                bytes_in: 0,
-                weight,
-                cost: endpoint.cost,
-            };
-
-            let failure = match result {
-                Ok(resp) => {
-                    record.status = Some(resp.status);
-                    record.bytes_in = resp.body.len() as u64;
-                    let answered = limit::Answered {
-                        provider: &spec.id,
-                        operation: &req.operation,
-                        key_label: key_label.as_deref(),
-                    };
-                    self.inner.limiter.observe(answered, resp.status, &resp.headers);
-                    if (200..300).contains(&resp.status) {
-                        match transform::parse(spec, &req.operation, &resp.body) {
-                            Ok((raw, data)) => {
-                                if req.operation == "server_time" {
-                                    if let Normalized::ServerTime { server_time } = &data {
-                                        offset.record(*server_time, sent_at, self.inner.clock.now());
-                                    }
-                                }
-                                self.inner.recorder.record(record);
-                                if let Some(k) = &p.key {
-                                    self.touch_key(k.record.id);
-                                    let actor = match req.options.caller.as_str() {
-                                        "cli" => crate::audit::Actor::Cli,
-                                        "ui" => crate::audit::Actor::Ui,
-                                        "gateway" => crate::audit::Actor::Gateway,
-                                        _ => crate::audit::Actor::System,
-                                    };
-                                    self.inner.keys.record_use(
-                                        actor,
-                                        &k.record.provider,
-                                        &k.record.label,
-                                        self.inner.clock.now(),
-                                    );
-                                }
-                                return Ok(CallOutcome {
-                                    provider: spec.id.clone(),
-                                    environment: p.environment.clone(),
-                                    operation: req.operation.clone(),
-                                    status: resp.status,
-                                    attempts: attempt,
-                                    latency: started.elapsed(),
-                                    from_cache: false,
-                                    data: if req.options.raw { Normalized::Raw } else { data },
-                                    raw,
-                                });
-                            }
-                            Err(transform::ParseError::Exchange { code, message }) => {
-                                record.outcome = Outcome::ProviderError;
-                                self.inner.recorder.record(record);
-                                return Err(CallError::Exchange {
-                                    provider: spec.id.clone(),
-                                    operation: req.operation.clone(),
-                                    code,
-                                    message,
-                                });
-                            }
-                            Err(transform::ParseError::NotJson(message)) => {
-                                record.outcome = Outcome::ProviderError;
-                                self.inner.recorder.record(record);
-                                return Err(CallError::BadResponse {
-                                    provider: spec.id.clone(),
-                                    operation: req.operation.clone(),
-                                    message,
-                                });
+            let sent = self.attempt(&plan, &client, attempt).await?;
+            let record = sent.record;
+            let failure = match sent.result {
+                Ok(resp) if (200..300).contains(&resp.status) => match transform::parse(spec, &req.operation, &resp.body) {
+                    Ok((raw, data)) => {
+                        if req.operation == "server_time" {
+                            if let Normalized::ServerTime { server_time } = &data {
+                                self.offset(&spec.id).record(*server_time, sent.sent_at, self.inner.clock.now());
                             }
                         }
+                        self.finish(record, Outcome::Ok);
+                        self.key_used(p, &req.options.caller);
+                        return Ok(CallOutcome {
+                            provider: spec.id.clone(),
+                            environment: p.environment.clone(),
+                            operation: req.operation.clone(),
+                            status: resp.status,
+                            attempts: attempt,
+                            latency: started.elapsed(),
+                            from_cache: false,
+                            data: if req.options.raw { Normalized::Raw } else { data },
+                            raw,
+                        });
                     }
-                    record.outcome = Outcome::HttpError;
-                    self.inner.recorder.record(record);
+                    Err(transform::ParseError::Exchange { code, message }) => {
+                        self.finish(record, Outcome::ProviderError);
+                        return Err(CallError::Exchange {
+                            provider: spec.id.clone(),
+                            operation: req.operation.clone(),
+                            code,
+                            message,
+                        });
+                    }
+                    Err(transform::ParseError::NotJson(message)) => {
+                        self.finish(record, Outcome::ProviderError);
+                        return Err(CallError::BadResponse {
+                            provider: spec.id.clone(),
+                            operation: req.operation.clone(),
+                            message,
+                        });
+                    }
+                },
+                Ok(resp) => {
+                    self.finish(record, Outcome::HttpError);
                     let retry_after = crate::ratelimit::retry_after(&resp.headers, self.inner.clock.now());
                     let failure = Failure::Status { status: resp.status, retry_after };
                     (failure, send::error_message(&resp.body), Some(resp.status))
                 }
                 Err(f) => {
-                    record.outcome = match f.kind {
-                        send::FailKind::Timeout => Outcome::Timeout,
-                        send::FailKind::TooLarge(_) => Outcome::ProviderError,
-                        _ => Outcome::Network,
-                    };
-                    self.inner.recorder.record(record);
+                    self.finish(record, attempt::fail_outcome(f.kind));
                     if let send::FailKind::TooLarge(limit) = f.kind {
                         return Err(CallError::TooLarge {
                             provider: spec.id.clone(),
@@ -582,15 +515,56 @@ impl Pipeline {
         }
     }
 
-    fn touch_key(&self, id: i64) {
-        let keys = self.inner.keys.clone();
+    /// A key that signed an answered call: its "last used" time (batched with the call rows)
+    /// and the per-minute use count of the audit log.
+    fn key_used(&self, p: &Prepared, caller: &str) {
+        let Some(k) = &p.key else { return };
         let now: DateTime<Utc> = self.inner.clock.now();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = keys.touch(id, now) {
-                tracing::warn!(error = %e, "could not update the key's last use");
-            }
-        });
+        self.inner.recorder.key_used(k.record.id, now);
+        let actor = match caller {
+            "cli" => crate::audit::Actor::Cli,
+            "ui" => crate::audit::Actor::Ui,
+            "gateway" => crate::audit::Actor::Gateway,
+            _ if caller.starts_with(gateway_caller_prefix()) => crate::audit::Actor::Gateway,
+            _ => crate::audit::Actor::System,
+        };
+        self.inner.keys.record_use(actor, &k.record.provider, &k.record.label, now);
     }
+}
+
+/// Bots calling through the gateway are named `bot:<token name>` in usage and the limiter.
+pub const fn gateway_caller_prefix() -> &'static str {
+    "bot:"
+}
+
+/// Who is calling, for the limiter's and usage's attribution.
+fn caller_name(caller: &str) -> &str {
+    if caller.is_empty() {
+        "unknown"
+    } else {
+        caller
+    }
+}
+
+/// Who goes first when budget is short: cancels, orders, account reads, market data.
+fn priority_of(operation: &str, class: OperationClass, signed: bool) -> Priority {
+    match (operation, class) {
+        ("cancel_order", _) => Priority::CancelOrder,
+        (_, OperationClass::Trade | OperationClass::Withdraw) => Priority::Order,
+        _ if signed => Priority::Account,
+        _ => Priority::MarketData,
+    }
+}
+
+/// What a caller needs from a provider: the key resolution and scope check of
+/// [`Pipeline::prepare_entry`].
+struct Want {
+    operation: String,
+    class: OperationClass,
+    signed: bool,
+    key: Option<String>,
+    key_version: Option<u32>,
+    environment: Option<String>,
 }
 
 /// Public endpoints of signing exchanges go out unsigned; key-only schemes (header, query,

@@ -64,6 +64,8 @@ pub struct AttemptRecord {
 
 enum Msg {
     Record(AttemptRecord),
+    /// A key signed a call that got an answer: its "last used" time, written with the batch.
+    KeyUsed(i64, DateTime<Utc>),
     Flush(Sender<()>),
 }
 
@@ -100,6 +102,12 @@ impl Recorder {
         let _ = self.tx.send(Msg::Record(r));
     }
 
+    /// Notes that key `id` was used at `at`; written with the next batch (one `UPDATE` per key
+    /// per batch, not one per call).
+    pub fn key_used(&self, id: i64, at: DateTime<Utc>) {
+        let _ = self.tx.send(Msg::KeyUsed(id, at));
+    }
+
     /// Blocks until everything recorded so far is in the database.
     pub fn flush(&self) {
         let (done_tx, done_rx) = mpsc::channel();
@@ -114,6 +122,7 @@ impl Recorder {
 
 fn writer(conn: &rusqlite::Connection, rx: Receiver<Msg>) {
     let mut rows: Vec<AttemptRecord> = Vec::with_capacity(MAX_BATCH);
+    let mut used: std::collections::HashMap<i64, DateTime<Utc>> = std::collections::HashMap::new();
     for batch in Batches::new(rx, FLUSH_EVERY, |m| matches!(m, Msg::Flush(_))) {
         let mut waiting = Vec::new();
         for msg in batch {
@@ -124,12 +133,26 @@ fn writer(conn: &rusqlite::Connection, rx: Receiver<Msg>) {
                         write(conn, &mut rows);
                     }
                 }
+                Msg::KeyUsed(id, at) => {
+                    let last = used.entry(id).or_insert(at);
+                    *last = (*last).max(at);
+                }
                 Msg::Flush(done) => waiting.push(done),
             }
         }
         write(conn, &mut rows);
+        write_key_uses(conn, &mut used);
         for done in waiting {
             let _ = done.send(());
+        }
+    }
+}
+
+fn write_key_uses(c: &rusqlite::Connection, used: &mut std::collections::HashMap<i64, DateTime<Utc>>) {
+    for (id, at) in used.drain() {
+        let result = c.execute("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2", params![at.to_rfc3339(), id]);
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not update the key's last use");
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::provider::{EndpointSpec, ProviderSpec};
+use crate::provider::ProviderSpec;
 use crate::signing::Signed;
 
 const USER_AGENT: &str = concat!("Keyward/", env!("CARGO_PKG_VERSION"));
@@ -62,14 +62,14 @@ fn fail(e: reqwest::Error, started: Instant) -> Fail {
 pub async fn send(
     client: &reqwest::Client,
     spec: &ProviderSpec,
-    endpoint: &EndpointSpec,
+    method: &str,
     base_url: &url::Url,
     env_headers: &std::collections::BTreeMap<String, String>,
     signed: &Signed,
 ) -> Result<Response, Fail> {
     let origin = base_url.origin().ascii_serialization();
     let url = format!("{origin}{}", signed.path_and_query);
-    let method = reqwest::Method::from_bytes(endpoint.method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET);
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut builder = client.request(method, url);
     for (name, value) in &spec.headers {
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {

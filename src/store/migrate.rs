@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, name: "provider_generation", sql: include_str!("migrations/0009_provider_generation.sql") },
     Migration { version: 10, name: "calls_ts", sql: include_str!("migrations/0010_calls_ts.sql") },
     Migration { version: 11, name: "audit_seal", sql: include_str!("migrations/0011_audit_seal.sql") },
+    Migration { version: 12, name: "gateway_tokens", sql: include_str!("migrations/0012_gateway_tokens.sql") },
 ];
 
 /// The newest schema this build understands.

@@ -1,0 +1,112 @@
+//! One attempt, shared by both entries: rate limit -> sign -> send -> rate-limit header sync.
+//! The caller interprets the answer and records the attempt once with [`Pipeline::finish`].
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::record::{AttemptRecord, Outcome};
+use super::{limit, send, CallError, Pipeline, Prepared, Priority};
+use crate::signing;
+
+/// What every attempt of one request shares.
+pub(super) struct Plan<'a> {
+    pub prepared: &'a Prepared,
+    /// The spec's operation, or the gateway's name for a path the spec does not know.
+    pub operation: &'a str,
+    pub caller: &'a str,
+    pub weight: u32,
+    pub priority: Priority,
+    pub deadline: Option<Instant>,
+    pub scheme: signing::AuthScheme,
+    pub cost: f64,
+    /// The request before signing (each attempt signs it afresh).
+    pub unsigned: &'a signing::Request,
+}
+
+/// An attempt that was sent (or failed to be): the answer and its record, not yet written.
+pub(super) struct Sent {
+    pub result: Result<send::Response, send::Fail>,
+    pub record: AttemptRecord,
+    pub sent_at: DateTime<Utc>,
+    /// How long the attempt waited for rate-limit budget.
+    pub waited: Duration,
+}
+
+/// How a failed send is recorded.
+pub(super) fn fail_outcome(kind: send::FailKind) -> Outcome {
+    match kind {
+        send::FailKind::Timeout => Outcome::Timeout,
+        send::FailKind::TooLarge(_) => Outcome::ProviderError,
+        _ => Outcome::Network,
+    }
+}
+
+impl Pipeline {
+    /// Acquires budget, signs with a fresh timestamp and nonce, sends, and reports the answer's
+    /// headers to the limiter. Errors only when the budget is refused or signing fails (nothing
+    /// sent); a failed send comes back in [`Sent::result`].
+    pub(super) async fn attempt(&self, plan: &Plan<'_>, client: &reqwest::Client, n: u32) -> Result<Sent, CallError> {
+        let p = plan.prepared;
+        let spec = &p.entry.spec;
+        let key_label = p.key.as_ref().map(|k| k.record.label.as_str());
+        let queued = Instant::now();
+        self.inner
+            .limiter
+            .acquire(limit::Acquire {
+                provider: &spec.id,
+                operation: plan.operation,
+                key_label,
+                caller: plan.caller,
+                weight: plan.weight,
+                priority: plan.priority,
+                deadline: plan.deadline,
+            })
+            .await?;
+        let waited = queued.elapsed();
+
+        let now = self.offset(&spec.id).corrected(self.inner.clock.now());
+        let nonce = self.inner.nonces.next(now);
+        let signed = signing::sign(
+            plan.scheme,
+            &super::build::auth_params(spec),
+            plan.unsigned,
+            p.key.as_ref().map(|k| &k.credentials),
+            now,
+            nonce,
+        )
+        .map_err(|e| CallError::Signing(e, spec.id.clone()))?;
+
+        let sent_at = self.inner.clock.now();
+        let result = send::send(client, spec, &plan.unsigned.method, &p.base_url, &p.env_headers, &signed).await;
+        let mut record = AttemptRecord {
+            ts: sent_at,
+            provider: spec.id.clone(),
+            environment: p.environment.clone(),
+            operation: plan.operation.to_string(),
+            key_label: key_label.map(str::to_string),
+            caller: plan.caller.to_string(),
+            attempt: n,
+            status: None,
+            outcome: Outcome::Ok,
+            latency: result.as_ref().map_or_else(|f| f.latency, |r| r.latency),
+            bytes_out: signed.body.as_ref().map_or(0, |b| b.len() as u64),
+            bytes_in: 0,
+            weight: plan.weight,
+            cost: plan.cost,
+        };
+        if let Ok(resp) = &result {
+            record.status = Some(resp.status);
+            record.bytes_in = resp.body.len() as u64;
+            let answered = limit::Answered { provider: &spec.id, operation: plan.operation, key_label };
+            self.inner.limiter.observe(answered, resp.status, &resp.headers);
+        }
+        Ok(Sent { result, record, sent_at, waited })
+    }
+
+    /// Records an attempt with how it ended: the one place attempts are written.
+    pub(super) fn finish(&self, mut record: AttemptRecord, outcome: Outcome) {
+        record.outcome = outcome;
+        self.inner.recorder.record(record);
+    }
+}
