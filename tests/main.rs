@@ -11,6 +11,7 @@ mod cli_provider;
 mod cli_usage;
 mod control;
 mod hardening;
+mod hostile;
 mod keys;
 mod pipeline;
 mod services;
