@@ -10,6 +10,7 @@ mod cli_monitor;
 mod cli_provider;
 mod cli_usage;
 mod control;
+mod durability;
 mod hardening;
 mod hostile;
 mod keys;
