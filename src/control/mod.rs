@@ -32,7 +32,7 @@ use crate::ratelimit::LimitStatus;
 
 pub use client::{ControlClient, RemoteError};
 pub use limits::{LimiterSlot, RemoteLimiter};
-pub use server::{serve, ControlServer};
+pub use server::{serve, ControlServer, MAX_BODY_BYTES};
 
 /// The file, in the data directory, that says where the running Keyward listens.
 pub const CONTROL_FILE: &str = "control.json";

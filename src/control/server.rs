@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::extract::{Query, Request, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +26,11 @@ use crate::{Error, Keyward};
 
 /// The `caller` that usage of calls made through the control API is recorded under.
 pub const CONTROL_CALLER: &str = "cli";
+
+/// The largest request body the control API reads. Its bodies are a call's parameters or a
+/// handful of response headers; a declared length above this is refused before any of the
+/// body is read, and a body without a declared length is cut off here.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// A running control server. Stop it with [`ControlServer::stop`] (or cancel its token); the
 /// control file is removed when it stops.
@@ -82,18 +88,7 @@ pub async fn serve(kw: &Keyward, cancel: CancellationToken) -> Result<ControlSer
     };
     let file = control_file(kw.data_dir());
     write_private(&file, &info)?;
-    let ctx = Ctx { kw: kw.clone(), token_hash: Sha256::digest(token.as_bytes()).into() };
-    let app = Router::new()
-        .route("/v1/hello", get(hello))
-        .route("/v1/call", post(call))
-        .route("/v1/limits", get(limits))
-        .route("/v1/limits/acquire", post(limits_acquire))
-        .route("/v1/limits/observe", post(limits_observe))
-        .route("/v1/vault", get(vault))
-        .route("/v1/vault/lock", post(vault_lock))
-        .route("/v1/vault/unlock", post(vault_unlock))
-        .layer(middleware::from_fn_with_state(ctx.clone(), authorize))
-        .with_state(ctx);
+    let app = router(kw, &token);
     let stop = cancel.clone();
     let join = tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
@@ -103,6 +98,24 @@ pub async fn serve(kw: &Keyward, cancel: CancellationToken) -> Result<ControlSer
     });
     tracing::info!(url = %info.url, "local control API listening");
     Ok(ControlServer { info, file, cancel, join })
+}
+
+/// The control API's routes behind its token check and body limit.
+fn router(kw: &Keyward, token: &str) -> Router {
+    let ctx = Ctx { kw: kw.clone(), token_hash: Sha256::digest(token.as_bytes()).into() };
+    Router::new()
+        .route("/v1/hello", get(hello))
+        .route("/v1/call", post(call))
+        .route("/v1/limits", get(limits))
+        .route("/v1/limits/acquire", post(limits_acquire))
+        .route("/v1/limits/observe", post(limits_observe))
+        .route("/v1/vault", get(vault))
+        .route("/v1/vault/lock", post(vault_lock))
+        .route("/v1/vault/unlock", post(vault_unlock))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_oversized))
+        .layer(middleware::from_fn_with_state(ctx.clone(), authorize))
+        .with_state(ctx)
 }
 
 /// Writes the control file readable by the user only, atomically (write, then rename).
@@ -129,6 +142,78 @@ async fn authorize(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
         return failure(StatusCode::UNAUTHORIZED, "unauthorized", "a valid control token is required".into());
     }
     next.run(req).await
+}
+
+/// Refuses a request whose declared `Content-Length` is above [`MAX_BODY_BYTES`] at once,
+/// rather than waiting for (and buffering) a body it would refuse anyway.
+async fn refuse_oversized(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > MAX_BODY_BYTES as u64) {
+        return too_large(n);
+    }
+    next.run(req).await
+}
+
+fn too_large(declared: u64) -> Response {
+    failure(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "tooLarge",
+        format!("a request body of {declared} bytes is larger than the {MAX_BODY_BYTES} bytes the control API reads"),
+    )
+}
+
+/// A JSON request body whose rejection is answered like every other error of this API
+/// (`{"error": {"kind", "message"}}`), naming the field serde names (`provider: missing
+/// field`, `weight: invalid type`).
+struct Body<T>(T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(body)) => Ok(Body(body)),
+            Err(rejection) => Err(rejected(&rejection)),
+        }
+    }
+}
+
+fn rejected(rejection: &JsonRejection) -> Failure {
+    let status = rejection.status();
+    let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { "tooLarge" } else { "invalidInput" };
+    Failure::new(status, kind, rejection.body_text())
+}
+
+/// The unlock body carries a passphrase: its rejection names the fields but never repeats a
+/// value (serde's messages quote the value they could not read).
+struct UnlockRequest(UnlockBody);
+
+impl<S: Send + Sync> FromRequest<S> for UnlockRequest {
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<UnlockBody>::from_request(req, state).await {
+            Ok(Json(body)) => Ok(UnlockRequest(body)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { "tooLarge" } else { "invalidInput" };
+                Err(Failure::new(
+                    status,
+                    kind,
+                    "the body must be JSON {\"passphrase\": string, \"seconds\": number} with content-type application/json"
+                        .into(),
+                ))
+            }
+        }
+    }
 }
 
 fn failure(status: StatusCode, kind: &str, message: String) -> Response {
@@ -170,7 +255,7 @@ async fn hello(State(ctx): State<Ctx>) -> Json<Hello> {
     })
 }
 
-async fn call(State(ctx): State<Ctx>, Json(body): Json<CallBody>) -> Response {
+async fn call(State(ctx): State<Ctx>, Body(body): Body<CallBody>) -> Response {
     let raw = body.raw;
     match ctx.kw.pipeline().call(body.request(CONTROL_CALLER)).await {
         Ok(out) => Json(CallReply::from_outcome(&out, raw)).into_response(),
@@ -195,7 +280,7 @@ async fn limits(State(ctx): State<Ctx>, Query(q): Query<LimitsQuery>) -> Respons
     }
 }
 
-async fn limits_acquire(State(ctx): State<Ctx>, Json(body): Json<AcquireBody>) -> Response {
+async fn limits_acquire(State(ctx): State<Ctx>, Body(body): Body<AcquireBody>) -> Response {
     use crate::pipeline::limit::RateLimiter;
     let req = crate::pipeline::limit::Acquire {
         provider: &body.provider,
@@ -204,7 +289,8 @@ async fn limits_acquire(State(ctx): State<Ctx>, Json(body): Json<AcquireBody>) -
         caller: &body.caller,
         weight: body.weight,
         priority: parse_priority(&body.priority),
-        deadline: body.max_wait_ms.map(|ms| std::time::Instant::now() + Duration::from_millis(ms)),
+        // A wait too long to represent is no deadline at all.
+        deadline: body.max_wait_ms.and_then(|ms| std::time::Instant::now().checked_add(Duration::from_millis(ms))),
     };
     // Waits in the limiter's queue like any call of this process; a caller that hangs up
     // drops this future and leaves the queue.
@@ -214,7 +300,7 @@ async fn limits_acquire(State(ctx): State<Ctx>, Json(body): Json<AcquireBody>) -
     }
 }
 
-async fn limits_observe(State(ctx): State<Ctx>, Json(body): Json<ObserveBody>) -> Response {
+async fn limits_observe(State(ctx): State<Ctx>, Body(body): Body<ObserveBody>) -> Response {
     use crate::pipeline::limit::RateLimiter;
     let mut headers = axum::http::HeaderMap::new();
     for (name, value) in &body.headers {
@@ -259,7 +345,7 @@ async fn vault_lock(State(ctx): State<Ctx>) -> Response {
     Json(vault_view(&ctx.kw)).into_response()
 }
 
-async fn vault_unlock(State(ctx): State<Ctx>, Json(body): Json<UnlockBody>) -> Response {
+async fn vault_unlock(State(ctx): State<Ctx>, UnlockRequest(body): UnlockRequest) -> Response {
     if ctx.kw.vault_file().is_none() {
         return no_vault_file();
     }
@@ -296,5 +382,82 @@ async fn vault_unlock(State(ctx): State<Ctx>, Json(body): Json<UnlockBody>) -> R
     match result {
         Ok(()) => Json(vault_view(&ctx.kw)).into_response(),
         Err(f) => f.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body as HttpBody;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    const TOKEN: &str = "test-token";
+
+    fn app() -> (tempfile::TempDir, Router) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kw = Keyward::open_with_secrets(dir.path(), Arc::new(crate::vault::MemoryStore::new())).expect("core");
+        let app = router(&kw, TOKEN);
+        (dir, app)
+    }
+
+    /// A body that arrives in pieces with no declared length, as a chunked upload does.
+    fn streamed(total: usize) -> HttpBody {
+        let piece = vec![b' '; 64 * 1024];
+        let pieces = total.div_ceil(piece.len());
+        let stream = futures::stream::iter(
+            (0..pieces).map(move |_| Ok::<_, std::io::Error>(axum::body::Bytes::from(piece.clone()))),
+        );
+        HttpBody::from_stream(stream)
+    }
+
+    async fn post(app: Router, path: &str, body: HttpBody) -> (StatusCode, serde_json::Value) {
+        let req = Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .expect("request");
+        let resp = app.oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.expect("answer body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    #[tokio::test]
+    async fn a_body_without_a_declared_length_is_cut_off_at_the_limit() {
+        for path in ["/v1/call", "/v1/limits/acquire", "/v1/limits/observe", "/v1/vault/unlock"] {
+            let (_dir, app) = app();
+            let (status, body) = post(app, path, streamed(MAX_BODY_BYTES + 1)).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {body}");
+            assert_eq!(body["error"]["kind"], "tooLarge", "{path}: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_under_the_limit_is_read() {
+        let (_dir, app) = app();
+        // Whitespace around a valid body: well under the limit, so it reaches the handler.
+        let mut text = vec![b' '; MAX_BODY_BYTES - 200];
+        text.extend_from_slice(br#"{"provider": "zz-none", "operation": "ticker", "status": 200, "headers": []}"#);
+        let (status, body) = post(app, "/v1/limits/observe", HttpBody::from(text)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["observed"], true);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_body_is_answered_as_an_api_error_naming_the_field() {
+        let (_dir, app) = app();
+        let (status, body) =
+            post(app.clone(), "/v1/limits/acquire", HttpBody::from(r#"{"provider": "x", "operation": "y"}"#)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["kind"], "invalidInput");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("weight")), "{body}");
+        let (status, body) =
+            post(app, "/v1/vault/unlock", HttpBody::from(r#"{"passphrase": 123456789, "seconds": "x"}"#)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let message = body["error"]["message"].as_str().expect("a message");
+        assert!(message.contains("passphrase") && !message.contains("123456789"), "{message}");
     }
 }

@@ -125,6 +125,12 @@ fn millis(ms: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms).single()
 }
 
+/// Seconds since the epoch; `None` past what a timestamp can hold (an exchange's body is
+/// outside input: `"unixtime": 9223372036854775807` must not overflow).
+fn seconds(secs: i64) -> Option<DateTime<Utc>> {
+    millis(secs.checked_mul(1000)?)
+}
+
 fn num_i64(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).or_else(|| v.as_f64().map(|f| f as i64))
 }
@@ -173,10 +179,10 @@ fn normalise(family: &str, operation: &str, raw: &Value) -> Option<Normalized> {
     match operation {
         "server_time" => {
             let t = match family {
-                "kraken" => p.get("unixtime").and_then(num_i64).and_then(|s| millis(s * 1000)),
+                "kraken" => p.get("unixtime").and_then(num_i64).and_then(seconds),
                 "kucoin" => num_i64(p).and_then(millis),
                 "okx" => first_item(p).get("ts").and_then(num_i64).and_then(millis),
-                "bybit" => p.get("timeSecond").and_then(num_i64).and_then(|s| millis(s * 1000)),
+                "bybit" => p.get("timeSecond").and_then(num_i64).and_then(seconds),
                 "coinbase" => p.get("epochMillis").and_then(num_i64).and_then(millis),
                 "coinbase_exchange" => p.get("epoch").and_then(Value::as_f64).and_then(|e| millis((e * 1000.0) as i64)),
                 _ => p

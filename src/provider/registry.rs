@@ -490,6 +490,14 @@ impl Registry {
                 provider: id.to_string(),
                 errors: vec![FieldError::missing(field, problem)],
             })?;
+            // A required field has no default to fall back to: name it, as `set` does.
+            ProviderSpec::deserialize_table(table.clone()).map_err(|e| match e {
+                SpecError::Shape { message, .. } => SpecError::Validation {
+                    provider: id.to_string(),
+                    errors: vec![FieldError::missing(field, format!("cannot be unset, it has no default ({message})"))],
+                },
+                other => other,
+            })?;
         }
         let spec = ProviderSpec::from_table(table)?;
         self.update_inner(spec, Confirm::No)
@@ -1110,6 +1118,14 @@ signed = true
         let msg = message(f.registry.set("kraken", &[("id", "other")]));
         assert!(msg.contains("id cannot be changed"), "{msg}");
         assert_eq!(f.registry.get("kraken").expect("get").origin, Origin::Preset, "failed sets change nothing");
+    }
+
+    #[test]
+    fn unsetting_a_required_field_names_it() {
+        let f = fixture();
+        let msg = message(f.registry.unset("binance", &["rate_limits.0.id"]));
+        assert!(msg.contains("rate_limits.0.id cannot be unset") && msg.contains("missing field `id`"), "{msg}");
+        assert_eq!(f.registry.get("binance").expect("get").origin, Origin::Preset, "nothing changed");
     }
 
     #[test]
