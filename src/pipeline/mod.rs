@@ -286,6 +286,7 @@ impl Pipeline {
 
     async fn prepare(&self, provider: &str, req: &CallRequest) -> Result<Prepared, CallError> {
         let entry = self.inner.registry.get(provider)?;
+        check_discontinued(&entry.spec)?;
         let endpoint = entry.spec.endpoints.get(&req.operation).ok_or_else(|| unknown_op(&entry.spec, &req.operation))?;
         let want = Want {
             operation: req.operation.clone(),
@@ -307,14 +308,7 @@ impl Pipeline {
         let needs_key = want.key.is_some() || entry.spec.auth.key_optional || want.signed;
         let prepare = move || -> Result<Prepared, CallError> {
             let spec = &entry.spec;
-            if let Some(d) = &spec.discontinued {
-                return Err(CallError::Provider(crate::provider::ProviderError::Discontinued {
-                    id: spec.id.clone(),
-                    name: spec.name.clone(),
-                    since: d.since,
-                    reason: d.reason.clone(),
-                }));
-            }
+            check_discontinued(spec)?;
             let environment = want.environment.clone().unwrap_or_else(|| entry.environment.clone());
             let env = spec.environments.get(&environment).ok_or_else(|| CallError::UnknownEnvironment {
                 provider: spec.id.clone(),
@@ -576,6 +570,19 @@ fn scheme_for(spec: &ProviderSpec, signed: bool, have_key: bool) -> signing::Aut
         (true, true, s) => s,
         (true, false, s @ (A::ApiKeyHeader | A::ApiKeyQuery | A::Bearer | A::Basic)) => s,
         (true, false, _) => A::None,
+    }
+}
+
+/// A discontinued provider is never called (its exchange is gone).
+fn check_discontinued(spec: &ProviderSpec) -> Result<(), CallError> {
+    match &spec.discontinued {
+        Some(d) => Err(CallError::Provider(crate::provider::ProviderError::Discontinued {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            since: d.since,
+            reason: d.reason.clone(),
+        })),
+        None => Ok(()),
     }
 }
 
