@@ -19,6 +19,7 @@ pub mod clock;
 pub mod control;
 pub mod error;
 pub mod events;
+pub mod gateway;
 pub mod keys;
 pub mod logging;
 pub mod monitor;
@@ -108,6 +109,7 @@ struct Inner {
     monitor: Monitor,
     alerts: Alerts,
     alert_sender: AlertSender,
+    gateway: gateway::Gateway,
     actor: Actor,
 }
 
@@ -174,6 +176,7 @@ impl Keyward {
         monitor.set_change_log(change_log.clone());
         alerts.set_change_log(change_log);
         let alert_sender = alerts.start_intake();
+        let gateway = gateway::Gateway::new(store.clone(), gateway::Tokens::new(store.clone(), audit.clone(), actor));
         tracing::info!(data_dir = %data_dir.display(), schema = store.schema_version(), "keyward core opened");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -192,6 +195,7 @@ impl Keyward {
                 monitor,
                 alerts,
                 alert_sender,
+                gateway,
                 actor,
             }),
         })
@@ -207,6 +211,11 @@ impl Keyward {
 
     pub fn secrets(&self) -> &Arc<dyn SecretStore> {
         &self.inner.secrets
+    }
+
+    /// The local gateway for bots: tokens, live numbers, where it listens.
+    pub fn gateway(&self) -> &gateway::Gateway {
+        &self.inner.gateway
     }
 
     /// The provider catalog: presets, overrides and custom providers.

@@ -36,6 +36,8 @@ pub use crate::published_limits::KEYWARD_CALLER;
 pub struct Services {
     cancel: CancellationToken,
     control: crate::control::ControlServer,
+    /// `None` when its port could not be opened (logged; the rest runs).
+    gateway: Option<crate::gateway::GatewayServer>,
     scheduler: Arc<SchedulerHandle>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -59,6 +61,7 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
     }
     let cancel = CancellationToken::new();
     let control = crate::control::serve(kw, cancel.child_token()).await?;
+    let gateway = start_gateway(kw, cancel.child_token()).await;
     // Subscribe before reading, so a change made while reading is not missed.
     let registry_changes = kw.providers().watch();
     let check_changes = kw.monitor().watch_checks();
@@ -100,8 +103,30 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
         "writing key-use audit rows",
         |kw| kw.audit().flush_uses(Utc::now()),
     )));
-    Ok(Services { cancel, control, scheduler, tasks })
+    Ok(Services { cancel, control, gateway, scheduler, tasks })
 }
+
+/// The gateway on its configured port (`KEYWARD_GATEWAY_PORT` overrides it for this run).
+async fn start_gateway(kw: &Keyward, cancel: CancellationToken) -> Option<crate::gateway::GatewayServer> {
+    let from_env = std::env::var(GATEWAY_PORT_ENV).ok().and_then(|p| p.trim().parse::<u16>().ok());
+    let port = match from_env {
+        Some(p) => p,
+        None => {
+            let gw = kw.gateway().clone();
+            tokio::task::spawn_blocking(move || gw.port()).await.unwrap_or(crate::gateway::DEFAULT_PORT)
+        }
+    };
+    match crate::gateway::serve(kw, port, cancel).await {
+        Ok(server) => Some(server),
+        Err(e) => {
+            tracing::error!(port, error = %e, "the gateway could not open its port; bots cannot call through Keyward until it is free (or set another with `keyward gateway port`)");
+            None
+        }
+    }
+}
+
+/// Environment variable that sets the gateway's port for one run (0: any free port).
+pub const GATEWAY_PORT_ENV: &str = "KEYWARD_GATEWAY_PORT";
 
 /// The checks the scheduler should run: every enabled check of an enabled provider, after
 /// creating the default checks of enabled providers that have none. Blocking.
@@ -187,9 +212,17 @@ impl Services {
         self.control.info()
     }
 
+    /// Where the gateway listens, if it could open its port.
+    pub fn gateway(&self) -> Option<std::net::SocketAddr> {
+        self.gateway.as_ref().map(|g| g.addr)
+    }
+
     pub async fn stop(self) {
         self.cancel.cancel();
         self.control.stop().await;
+        if let Some(g) = self.gateway {
+            g.stop().await;
+        }
         for t in self.tasks {
             let _ = t.await;
         }

@@ -11,6 +11,7 @@ mod cli_provider;
 mod cli_usage;
 mod control;
 mod durability;
+mod gateway;
 mod hardening;
 mod hostile;
 mod keys;

@@ -74,13 +74,14 @@ impl FromStr for TokenScopes {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut scopes = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let scope = TokenScope::ALL.into_iter().find(|x| x.as_str() == part.to_ascii_lowercase()).ok_or_else(|| {
-                TokenError::Invalid {
-                    field: "scopes",
-                    value: part.to_string(),
-                    expected: "market, read, trade or withdraw".into(),
-                }
-            })?;
+            let scope =
+                TokenScope::ALL.into_iter().find(|x| x.as_str() == part.to_ascii_lowercase()).ok_or_else(|| {
+                    TokenError::Invalid {
+                        field: "scopes",
+                        value: part.to_string(),
+                        expected: "market, read, trade or withdraw".into(),
+                    }
+                })?;
             if !scopes.contains(&scope) {
                 scopes.push(scope);
             }
@@ -206,13 +207,13 @@ fn check_name(name: &str) -> Result<(), TokenError> {
 /// Parses `--allow-ip` values: CIDRs or single addresses.
 pub fn parse_allow_ip(value: &str) -> Result<ipnet::IpNet, TokenError> {
     let v = value.trim();
-    v.parse::<ipnet::IpNet>()
-        .or_else(|_| v.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| TokenError::Invalid {
+    v.parse::<ipnet::IpNet>().or_else(|_| v.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| {
+        TokenError::Invalid {
             field: "allow_ip",
             value: value.to_string(),
             expected: "an address or CIDR such as 192.168.1.0/24".into(),
-        })
+        }
+    })
 }
 
 const COLUMNS: &str =
@@ -241,13 +242,16 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BotToken> {
     })
 }
 
+/// Looked-up tokens by hash, with when they were read (`None`: no such token).
+type TokenCache = Arc<Mutex<HashMap<String, (Instant, Option<BotToken>)>>>;
+
 /// The token store. Cheap to clone.
 #[derive(Clone)]
 pub struct Tokens {
     store: Store,
     audit: Audit,
     actor: Actor,
-    cache: Arc<Mutex<HashMap<String, (Instant, Option<BotToken>)>>>,
+    cache: TokenCache,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -363,7 +367,11 @@ impl Tokens {
         })?;
         self.forget();
         let token = self.get(name)?;
-        self.audit(AuditKind::GatewayTokenChanged, &token, json!({"name": name, "action": "rotated", "hint": token.hint}));
+        self.audit(
+            AuditKind::GatewayTokenChanged,
+            &token,
+            json!({"name": name, "action": "rotated", "hint": token.hint}),
+        );
         Ok(IssuedToken { token, secret: secrecy::SecretString::from(secret) })
     }
 

@@ -75,7 +75,8 @@ impl Pipeline {
             query: req.query.clone(),
             body: req.body.clone(),
         };
-        let priority = if req.cancel { Priority::CancelOrder } else { priority_of(&req.operation, req.class, req.sign) };
+        let priority =
+            if req.cancel { Priority::CancelOrder } else { priority_of(&req.operation, req.class, req.sign) };
         let plan = Plan {
             prepared: &p,
             operation: &req.operation,
@@ -111,9 +112,13 @@ impl Pipeline {
                     let (provider, operation) = (spec.id.clone(), req.operation.clone());
                     return Err(match f.kind {
                         send::FailKind::TooLarge(limit) => CallError::TooLarge { provider, operation, limit },
-                        send::FailKind::Connect => {
-                            CallError::Unreachable { provider, operation, attempts: n, message: f.message, timeout: false }
-                        }
+                        send::FailKind::Connect => CallError::Unreachable {
+                            provider,
+                            operation,
+                            attempts: n,
+                            message: f.message,
+                            timeout: false,
+                        },
                         _ if req.class != OperationClass::Read => {
                             CallError::StatusUnknown { provider, operation, detail: f.message }
                         }

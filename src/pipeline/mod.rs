@@ -33,9 +33,9 @@ use crate::keys::{KeyError, Keys, Scope};
 use crate::provider::{OperationClass, ProviderEntry, ProviderSpec, Registry};
 use crate::signing::{self, NonceSource, TimeOffset};
 
+pub use forward::{ForwardRequest, Forwarded};
 pub use limit::{Priority, RateLimiter, Unlimited};
 pub use record::{AttemptRecord, Outcome, Recorder};
-pub use forward::{ForwardRequest, Forwarded};
 pub use transform::Normalized;
 
 use retry::{Backoff, Class, Failure};
@@ -287,7 +287,8 @@ impl Pipeline {
     async fn prepare(&self, provider: &str, req: &CallRequest) -> Result<Prepared, CallError> {
         let entry = self.inner.registry.get(provider)?;
         check_discontinued(&entry.spec)?;
-        let endpoint = entry.spec.endpoints.get(&req.operation).ok_or_else(|| unknown_op(&entry.spec, &req.operation))?;
+        let endpoint =
+            entry.spec.endpoints.get(&req.operation).ok_or_else(|| unknown_op(&entry.spec, &req.operation))?;
         let want = Want {
             operation: req.operation.clone(),
             class: endpoint.class,
@@ -412,45 +413,47 @@ impl Pipeline {
             let sent = self.attempt(&plan, &client, attempt).await?;
             let record = sent.record;
             let failure = match sent.result {
-                Ok(resp) if (200..300).contains(&resp.status) => match transform::parse(spec, &req.operation, &resp.body) {
-                    Ok((raw, data)) => {
-                        if req.operation == "server_time" {
-                            if let Normalized::ServerTime { server_time } = &data {
-                                self.offset(&spec.id).record(*server_time, sent.sent_at, self.inner.clock.now());
+                Ok(resp) if (200..300).contains(&resp.status) => {
+                    match transform::parse(spec, &req.operation, &resp.body) {
+                        Ok((raw, data)) => {
+                            if req.operation == "server_time" {
+                                if let Normalized::ServerTime { server_time } = &data {
+                                    self.offset(&spec.id).record(*server_time, sent.sent_at, self.inner.clock.now());
+                                }
                             }
+                            self.finish(record, Outcome::Ok);
+                            self.key_used(p, &req.options.caller);
+                            return Ok(CallOutcome {
+                                provider: spec.id.clone(),
+                                environment: p.environment.clone(),
+                                operation: req.operation.clone(),
+                                status: resp.status,
+                                attempts: attempt,
+                                latency: started.elapsed(),
+                                from_cache: false,
+                                data: if req.options.raw { Normalized::Raw } else { data },
+                                raw,
+                            });
                         }
-                        self.finish(record, Outcome::Ok);
-                        self.key_used(p, &req.options.caller);
-                        return Ok(CallOutcome {
-                            provider: spec.id.clone(),
-                            environment: p.environment.clone(),
-                            operation: req.operation.clone(),
-                            status: resp.status,
-                            attempts: attempt,
-                            latency: started.elapsed(),
-                            from_cache: false,
-                            data: if req.options.raw { Normalized::Raw } else { data },
-                            raw,
-                        });
+                        Err(transform::ParseError::Exchange { code, message }) => {
+                            self.finish(record, Outcome::ProviderError);
+                            return Err(CallError::Exchange {
+                                provider: spec.id.clone(),
+                                operation: req.operation.clone(),
+                                code,
+                                message,
+                            });
+                        }
+                        Err(transform::ParseError::NotJson(message)) => {
+                            self.finish(record, Outcome::ProviderError);
+                            return Err(CallError::BadResponse {
+                                provider: spec.id.clone(),
+                                operation: req.operation.clone(),
+                                message,
+                            });
+                        }
                     }
-                    Err(transform::ParseError::Exchange { code, message }) => {
-                        self.finish(record, Outcome::ProviderError);
-                        return Err(CallError::Exchange {
-                            provider: spec.id.clone(),
-                            operation: req.operation.clone(),
-                            code,
-                            message,
-                        });
-                    }
-                    Err(transform::ParseError::NotJson(message)) => {
-                        self.finish(record, Outcome::ProviderError);
-                        return Err(CallError::BadResponse {
-                            provider: spec.id.clone(),
-                            operation: req.operation.clone(),
-                            message,
-                        });
-                    }
-                },
+                }
                 Ok(resp) => {
                     self.finish(record, Outcome::HttpError);
                     let retry_after = crate::ratelimit::retry_after(&resp.headers, self.inner.clock.now());

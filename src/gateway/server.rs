@@ -1,0 +1,385 @@
+//! The gateway's HTTP side: `/<provider>/<the exchange's own path>` on 127.0.0.1, a drop-in
+//! for the exchange's base URL. Each request: find the token, check it (provider, source
+//! address, scope), drop the bot's signature, map method + path to the spec's endpoint for its
+//! weight and class, then [`crate::pipeline::Pipeline::forward`] (the shared budget, the real
+//! key, a fresh signature) and return the exchange's answer as it was.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::stats::{Refusal, UNKNOWN_BOT};
+use super::tokens::{BotToken, TokenScope};
+use super::wire::{self, Wire, TOKEN_HEADER};
+use crate::pipeline::{CallError, ForwardRequest};
+use crate::provider::{EndpointSpec, OperationClass, ProviderSpec};
+use crate::signing::Body;
+use crate::Keyward;
+
+/// The largest request body a bot may send (orders are a few hundred bytes).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Response headers not passed back: hop-by-hop, and the encoding (the body is already
+/// decompressed by the HTTP client).
+const DROP_RESPONSE_HEADERS: &[&str] =
+    &["connection", "transfer-encoding", "content-length", "content-encoding", "keep-alive"];
+
+#[derive(Clone)]
+struct Ctx {
+    kw: Keyward,
+}
+
+/// A running gateway; [`GatewayServer::stop`] ends it.
+pub struct GatewayServer {
+    pub addr: SocketAddr,
+    cancel: CancellationToken,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl GatewayServer {
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.join.await;
+    }
+}
+
+/// Binds 127.0.0.1:`port` (0 picks a free one) and serves until `cancel`.
+pub async fn serve(kw: &Keyward, port: u16, cancel: CancellationToken) -> Result<GatewayServer, std::io::Error> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let app =
+        Router::new().fallback(handle).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(Ctx { kw: kw.clone() });
+    let stop = cancel.clone();
+    let join = tokio::spawn(async move {
+        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { stop.cancelled().await });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "the gateway stopped");
+        }
+    });
+    kw.gateway().set_listening(Some(addr));
+    tracing::info!(%addr, "gateway listening");
+    Ok(GatewayServer { addr, cancel, join })
+}
+
+/// A refusal: JSON naming what was refused, never forwarded.
+fn refuse(status: StatusCode, kind: &str, message: String) -> Response {
+    (status, axum::Json(json!({"error": {"kind": kind, "message": message}}))).into_response()
+}
+
+/// Query pairs, percent-decoded, in order.
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    uri.query().map_or_else(Vec::new, |q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+}
+
+/// The token the bot sent: X-Keyward-Token, the exchange's own key header, or a bearer token.
+fn find_token(headers: &HeaderMap, wire: &Wire) -> Option<String> {
+    let names = std::iter::once(TOKEN_HEADER).chain(wire.key_headers.iter().copied()).chain(["authorization"]);
+    for name in names {
+        if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            if let Some(token) = wire::token_in(name, value) {
+                return Some(token);
+            }
+        }
+    }
+    None
+}
+
+/// Whether a spec path (`/api/v3/order`, `/v5/order/{id}`) matches a request path.
+fn path_matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
+}
+
+/// The spec's endpoint for this method and path, if it has one.
+fn endpoint_for<'a>(spec: &'a ProviderSpec, method: &str, path: &str) -> Option<(&'a str, &'a EndpointSpec)> {
+    spec.endpoints
+        .iter()
+        .filter(|(_, e)| e.method.as_str() == method && path_matches(&e.path, path))
+        // An exact path wins over a template.
+        .max_by_key(|(_, e)| e.path == path)
+        .map(|(name, e)| (name.as_str(), e))
+}
+
+/// Drops the bot's signature, timestamp and nonce parameters; whether any but `recvWindow`
+/// was there (the bot signed the request, so it wants it signed).
+fn strip_sign_params(pairs: &mut Vec<(String, String)>, wire: &Wire) -> bool {
+    let signed = pairs.iter().any(|(k, _)| wire.sign_params.contains(&k.as_str()) && k != "recvWindow");
+    pairs.retain(|(k, _)| !wire.sign_params.contains(&k.as_str()));
+    signed
+}
+
+fn needed_scope(class: OperationClass, signed: bool) -> TokenScope {
+    match class {
+        OperationClass::Withdraw => TokenScope::Withdraw,
+        OperationClass::Trade => TokenScope::Trade,
+        OperationClass::Read if signed => TokenScope::Read,
+        OperationClass::Read => TokenScope::Market,
+    }
+}
+
+fn ip_allowed(token: &BotToken, peer: std::net::IpAddr) -> bool {
+    if token.allow_ips.is_empty() {
+        return peer.is_loopback();
+    }
+    token.allow_ips.iter().any(|net| net.contains(&peer))
+}
+
+async fn handle(
+    State(ctx): State<Ctx>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let stats = ctx.kw.gateway().stats().clone();
+    let full = uri.path();
+    let (provider, rest) =
+        match full.trim_start_matches('/').split_once('/') {
+            Some((p, r)) if !p.is_empty() => (p.to_string(), format!("/{r}")),
+            _ => return refuse(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                format!(
+                    "{full} is not an exchange path: use /<provider>/<the exchange's path>, e.g. /binance/api/v3/time"
+                ),
+            ),
+        };
+    let kw = ctx.kw.clone();
+    let entry = match tokio::task::spawn_blocking({
+        let provider = provider.clone();
+        move || kw.providers().get(&provider)
+    })
+    .await
+    {
+        Ok(Ok(entry)) => entry,
+        Ok(Err(e)) => return refuse(StatusCode::NOT_FOUND, e.kind(), e.to_string()),
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("provider lookup failed: {e}")),
+    };
+    let spec = &entry.spec;
+    let scheme = spec.auth.scheme;
+    let wire = Wire::of(scheme);
+
+    // Who is it?
+    let Some(presented) = find_token(&headers, &wire) else {
+        let message = format!(
+            "no Keyward token: send it as the exchange's API key ({}), in X-Keyward-Token, or as Authorization: Bearer",
+            wire.key_headers.first().copied().unwrap_or("X-Keyward-Token")
+        );
+        stats.refused(UNKNOWN_BOT, Refusal::NoToken, &message);
+        return refuse(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    };
+    let tokens = ctx.kw.gateway().tokens().clone();
+    let token = match tokio::task::spawn_blocking(move || tokens.authenticate(&presented)).await {
+        Ok(Ok(Some(t))) => t,
+        Ok(Ok(None)) => {
+            let message = "unknown Keyward token (revoked, rotated or mistyped)".to_string();
+            stats.refused(UNKNOWN_BOT, Refusal::UnknownToken, &message);
+            return refuse(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        }
+        Ok(Err(e)) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.kind(), e.to_string()),
+        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("token lookup failed: {e}")),
+    };
+    let bot = token.name.clone();
+    if token.disabled {
+        let message = format!("token \"{bot}\" is disabled; enable it with `keyward gateway token enable {bot}`");
+        stats.refused(&bot, Refusal::Disabled, &message);
+        return refuse(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    }
+    if token.provider != spec.id {
+        let message = format!("token \"{bot}\" is for {}, not {}", token.provider, spec.id);
+        stats.refused(&bot, Refusal::WrongProvider, &message);
+        return refuse(StatusCode::FORBIDDEN, "forbidden", message);
+    }
+    if !ip_allowed(&token, peer.ip()) {
+        let message = format!("token \"{bot}\" may not be used from {} (not in its allowed addresses)", peer.ip());
+        stats.refused(&bot, Refusal::Ip, &message);
+        return refuse(StatusCode::FORBIDDEN, "forbidden", message);
+    }
+
+    // What is it? The bot's signature, timestamp and nonce go; Keyward signs again.
+    let mut query = query_pairs(&uri);
+    let mut bot_signed = wire.sign_headers.iter().any(|h| headers.contains_key(*h) && !wire.key_headers.contains(h));
+    bot_signed |= strip_sign_params(&mut query, &wire);
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let body = if body.is_empty() {
+        Body::None
+    } else if content_type.starts_with("application/json") {
+        match serde_json::from_slice(&body) {
+            Ok(v) => Body::Json(v),
+            Err(e) => {
+                let message = format!("the request body is not valid JSON: {e}");
+                stats.refused(&bot, Refusal::BadRequest, &message);
+                return refuse(StatusCode::BAD_REQUEST, "badRequest", message);
+            }
+        }
+    } else {
+        // Form bodies (Binance, Kraken), also when the bot sent no content type.
+        let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+        bot_signed |= strip_sign_params(&mut pairs, &wire);
+        Body::Form(pairs)
+    };
+    let method_name = method.as_str().to_ascii_uppercase();
+    let (operation, class, signed, weight) = match endpoint_for(spec, &method_name, &rest) {
+        Some((name, e)) => {
+            let mut params: std::collections::BTreeMap<String, String> = query.iter().cloned().collect();
+            if let Body::Form(pairs) = &body {
+                params.extend(pairs.iter().cloned());
+            }
+            (name.to_string(), e.class, e.signed || bot_signed, e.weight_for(&params))
+        }
+        None => {
+            let class = if rest.to_ascii_lowercase().contains("withdraw") {
+                OperationClass::Withdraw
+            } else if matches!(method, Method::GET | Method::HEAD) {
+                OperationClass::Read
+            } else {
+                OperationClass::Trade
+            };
+            (format!("{method_name} {rest}"), class, bot_signed, 1)
+        }
+    };
+    let scope = needed_scope(class, signed);
+    if !token.scopes.allows(scope) {
+        let message = format!(
+            "token \"{bot}\" may not {} ({operation} needs the {} scope; it has {})",
+            match scope {
+                TokenScope::Market => "read market data",
+                TokenScope::Read => "read the account",
+                TokenScope::Trade => "trade",
+                TokenScope::Withdraw => "withdraw",
+            },
+            scope.as_str(),
+            token.scopes
+        );
+        stats.refused(&bot, Refusal::Scope, &message);
+        return refuse(StatusCode::FORBIDDEN, "forbidden", message);
+    }
+    if signed && token.key_label.is_none() {
+        let message = format!("token \"{bot}\" has no key to sign with; it is for public market data only");
+        stats.refused(&bot, Refusal::Scope, &message);
+        return refuse(StatusCode::FORBIDDEN, "forbidden", message);
+    }
+
+    let cancel = method_name == "DELETE" || operation == "cancel_order";
+    let req = ForwardRequest {
+        provider: spec.id.clone(),
+        key: if signed { token.key_label.clone() } else { None },
+        operation: operation.clone(),
+        class,
+        cancel,
+        weight,
+        sign: signed,
+        method: method_name.clone(),
+        path: rest.clone(),
+        query,
+        body,
+        caller: format!("{}{bot}", crate::pipeline::gateway_caller_prefix()),
+        max_wait: Some(token.max_wait),
+    };
+    let result = ctx.kw.pipeline().forward(req).await;
+    if class != OperationClass::Read {
+        audit_order(&ctx.kw, &token, &operation, result.as_ref().ok().map(|f| f.status));
+    }
+    match result {
+        Ok(fwd) => {
+            stats.forwarded(&bot, weight, fwd.waited, fwd.status);
+            let mut out = HeaderMap::new();
+            for (name, value) in &fwd.headers {
+                if !DROP_RESPONSE_HEADERS.contains(&name.as_str()) {
+                    out.append(name.clone(), value.clone());
+                }
+            }
+            let waited = u64::try_from(fwd.waited.as_millis()).unwrap_or(u64::MAX);
+            out.insert(HeaderName::from_static("x-keyward-wait-ms"), HeaderValue::from(waited));
+            let status = StatusCode::from_u16(fwd.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            (status, out, fwd.body).into_response()
+        }
+        Err(CallError::RateLimit(e)) => {
+            let message = format!("Keyward: {e}; the bot's wait limit is {} ms", token.max_wait.as_millis());
+            stats.refused(&bot, Refusal::Deadline, &message);
+            let retry = match &e {
+                crate::pipeline::limit::LimitError::WouldExceedDeadline { wait, .. } => *wait,
+                crate::pipeline::limit::LimitError::Blocked { remaining, .. } => *remaining,
+            };
+            let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+            let body = wire::rate_limited_body(scheme, &message);
+            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", secs.max(1).to_string())], axum::Json(body))
+                .into_response()
+        }
+        Err(e) => {
+            let message = e.to_string();
+            stats.failed(&bot, &message);
+            let status = match &e {
+                CallError::PermissionDenied { .. } => StatusCode::FORBIDDEN,
+                CallError::Key(_) => StatusCode::SERVICE_UNAVAILABLE,
+                CallError::StatusUnknown { .. } => StatusCode::GATEWAY_TIMEOUT,
+                CallError::Unreachable { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
+                CallError::Provider(_) | CallError::UnknownEnvironment { .. } => StatusCode::NOT_FOUND,
+                CallError::Signing(..) | CallError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            refuse(status, e.kind(), message)
+        }
+    }
+}
+
+/// Trade- and withdraw-class requests of a bot are audited one by one (reads are counted in
+/// the per-minute key-use rows). Off the request path.
+fn audit_order(kw: &Keyward, token: &BotToken, operation: &str, status: Option<u16>) {
+    use crate::audit::{Actor, AuditEvent, AuditKind};
+    let mut event = AuditEvent::new(Actor::Gateway, AuditKind::GatewayOrder)
+        .provider(token.provider.clone())
+        .detail(json!({"bot": token.name, "operation": operation, "status": status}));
+    event.key_label = token.key_label.clone();
+    let audit = kw.audit().clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = audit.append(event, chrono::Utc::now()) {
+            tracing::error!(error = %e, "could not audit a bot's order");
+        }
+    });
+}
+
+/// How long a bot may wait unless its token says otherwise (for docs and the UI).
+pub const fn default_max_wait() -> Duration {
+    super::tokens::DEFAULT_MAX_WAIT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::AuthScheme;
+
+    #[test]
+    fn paths_match_templates_segment_by_segment() {
+        assert!(path_matches("/api/v3/order", "/api/v3/order"));
+        assert!(path_matches("/v5/order/{id}", "/v5/order/42"));
+        assert!(!path_matches("/api/v3/order", "/api/v3/order/test"));
+        assert!(!path_matches("/api/v3/order", "/api/v3/orders"));
+    }
+
+    #[test]
+    fn tokens_are_found_in_the_exchange_key_header_a_bearer_or_x_keyward_token() {
+        let wire = Wire::of(AuthScheme::BinanceHmac);
+        let mut h = HeaderMap::new();
+        h.insert("x-mbx-apikey", HeaderValue::from_static("kwg_abc"));
+        assert_eq!(find_token(&h, &wire).as_deref(), Some("kwg_abc"));
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_static("Bearer kwg_xyz"));
+        assert_eq!(find_token(&h, &wire).as_deref(), Some("kwg_xyz"));
+        let mut h = HeaderMap::new();
+        h.insert("x-mbx-apikey", HeaderValue::from_static("a-real-binance-key"));
+        assert_eq!(find_token(&h, &wire), None, "a real exchange key is not a token");
+        let mut h = HeaderMap::new();
+        h.insert("x-auth", HeaderValue::from_static("BITSTAMP kwg_b"));
+        assert_eq!(find_token(&h, &Wire::of(AuthScheme::BitstampV2)).as_deref(), Some("kwg_b"));
+    }
+}

@@ -1,0 +1,281 @@
+//! The local gateway as a bot sees it: a Binance-style client with a Keyward token as its API
+//! key and a placeholder secret calls `http://127.0.0.1:<port>/binance/…`; the signature-
+//! verifying mock sees only Keyward's real key and valid signatures. Refusals never reach the
+//! exchange, and a spent budget answers the exchange's own 429.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use keyward::gateway::{NewToken, TokenScopes};
+use keyward::keys::{NewKey, Scopes};
+use keyward::vault::{ExposeSecret, MemoryStore, SecretString};
+use keyward::Keyward;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::mock_exchange::{Auth, MockCreds, MockExchange};
+use crate::support::strict_exchange::StrictExchange;
+
+const REAL_KEY: &str = "real-binance-key";
+const REAL_SECRET: &str = "real-binance-secret-never-leaves";
+
+struct Bot {
+    kw: Keyward,
+    url: String,
+    http: reqwest::Client,
+    _server: keyward::gateway::GatewayServer,
+    _dir: tempfile::TempDir,
+}
+
+async fn gateway_on(base_url: &str, key_scopes: &str) -> Bot {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core");
+    kw.providers()
+        .set("binance", &[("environments.production.base_url", base_url), ("retry.max_attempts", "1")])
+        .expect("binance pointed at the mock");
+    kw.keys()
+        .add(
+            NewKey {
+                provider: "binance".into(),
+                label: "main".into(),
+                environment: "production".into(),
+                api_key: REAL_KEY.into(),
+                secret: SecretString::from(REAL_SECRET.to_string()),
+                passphrase: None,
+                scopes: key_scopes.parse::<Scopes>().expect("scopes"),
+                notes: String::new(),
+                expires_at: None,
+            },
+            Utc::now(),
+        )
+        .expect("key");
+    let server = keyward::gateway::serve(&kw, 0, CancellationToken::new()).await.expect("gateway listens");
+    let url = format!("http://{}", server.addr);
+    Bot { kw, url, http: reqwest::Client::new(), _server: server, _dir: dir }
+}
+
+fn token(bot: &Bot, name: &str, provider: &str, scopes: &str, allow_ips: &[&str]) -> String {
+    let issued = bot
+        .kw
+        .gateway()
+        .tokens()
+        .create(
+            NewToken {
+                name: name.into(),
+                provider: provider.into(),
+                key_label: Some("main".into()),
+                scopes: scopes.parse::<TokenScopes>().expect("scopes"),
+                allow_ips: allow_ips
+                    .iter()
+                    .map(|ip| keyward::gateway::tokens::parse_allow_ip(ip).expect("ip"))
+                    .collect(),
+                max_wait: Some(Duration::from_millis(200)),
+            },
+            false,
+            Utc::now(),
+        )
+        .expect("token");
+    issued.secret.expose_secret().to_string()
+}
+
+fn mock_creds() -> MockCreds {
+    MockCreds {
+        api_key: REAL_KEY.into(),
+        secret: REAL_SECRET.into(),
+        passphrase: None,
+        public_pem: None,
+        private_pem: None,
+    }
+}
+
+/// What a Binance client sends: its API key header and its own (here meaningless) signature.
+fn signed_by_bot(path_and_query: &str) -> String {
+    format!("{path_and_query}&timestamp=1700000000000&recvWindow=5000&signature=b0757a11ed0f0f0f")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_with_only_a_token_reads_its_account_and_places_an_order_signed_with_the_real_key() {
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(mock_creds())).await;
+    mock.route("GET /api/v3/account", json!({"balances": [{"asset": "BTC", "free": "0.5", "locked": "0"}]}));
+    mock.route("POST /api/v3/order", json!({"orderId": 42, "status": "NEW"}));
+    mock.route("GET /api/v3/ticker/24hr", json!({"symbol": "BTCUSDT", "lastPrice": "100000.00"}));
+    let bot = gateway_on(&mock.base_url, "read,trade").await;
+    let tok = token(&bot, "grid-bot", "binance", "market,read,trade", &[]);
+
+    // Public data with the token in X-Keyward-Token (CCXT's `headers` option).
+    let resp = bot
+        .http
+        .get(format!("{}/binance/api/v3/ticker/24hr?symbol=BTCUSDT", bot.url))
+        .header("X-Keyward-Token", &tok)
+        .send()
+        .await
+        .expect("ticker");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-keyward-wait-ms"), "{:?}", resp.headers());
+    let ticker: Value = resp.json().await.expect("json");
+    assert_eq!(ticker["lastPrice"], "100000.00", "the exchange's body, verbatim");
+
+    // The account, signed by the bot with a placeholder secret: Keyward re-signs.
+    let resp = bot
+        .http
+        .get(format!("{}/binance{}", bot.url, signed_by_bot("/api/v3/account?omitZeroBalances=true")))
+        .header("X-MBX-APIKEY", &tok)
+        .send()
+        .await
+        .expect("account");
+    assert_eq!(resp.status(), 200);
+    let account: Value = resp.json().await.expect("json");
+    assert_eq!(account["balances"][0]["free"], "0.5");
+
+    // An order, form body as CCXT sends it.
+    let form = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=90000&timestamp=1700000000000&signature=feedface";
+    let resp = bot
+        .http
+        .post(format!("{}/binance/api/v3/order", bot.url))
+        .header("X-MBX-APIKEY", &tok)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .expect("order");
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+
+    assert_eq!(mock.rejected(), 0, "every request the exchange saw carried a valid signature");
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for s in &seen {
+        let key = s.headers.get("x-mbx-apikey").cloned().unwrap_or_default();
+        assert!(key.is_empty() || key == REAL_KEY, "the exchange sees the real key only: {key}");
+        assert!(!s.query.contains("b0757a11") && !s.body.contains("feedface"), "the bot's signature is dropped: {s:?}");
+        assert!(!format!("{s:?}").contains(&tok), "the token never reaches the exchange");
+        assert!(!format!("{s:?}").contains(REAL_SECRET));
+    }
+    assert!(seen[2].body.contains("quantity=0.001") && seen[2].body.contains("price=90000"), "{:?}", seen[2]);
+
+    // Usage and the limiter see the bot by name; its order is audited.
+    bot.kw.pipeline().recorder().flush();
+    let callers: Vec<String> = bot
+        .kw
+        .store()
+        .with_conn(|c| {
+            let mut stmt = c.prepare("SELECT DISTINCT caller FROM calls WHERE operation != 'exchange_info'")?;
+            let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok(rows)
+        })
+        .expect("calls");
+    assert_eq!(callers, vec!["bot:grid-bot".to_string()]);
+    let stats = bot.kw.gateway().stats().snapshot();
+    let grid = stats.iter().find(|s| s.name == "grid-bot").expect("stats");
+    assert_eq!((grid.requests, grid.answered), (3, 3), "{grid:?}");
+    let orders = wait_for_audit(&bot.kw, keyward::audit::AuditKind::GatewayOrder).await;
+    assert_eq!(orders[0].detail["operation"], "place_order");
+    assert_eq!(orders[0].detail["bot"], "grid-bot");
+}
+
+async fn wait_for_audit(kw: &Keyward, kind: keyward::audit::AuditKind) -> Vec<keyward::audit::AuditRow> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows =
+            kw.audit().list(&keyward::audit::AuditFilter { event: Some(kind), ..Default::default() }).expect("audit");
+        if !rows.is_empty() || tokio::time::Instant::now() > deadline {
+            return rows;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_requests_never_reach_the_exchange() {
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(mock_creds())).await;
+    mock.route("GET /api/v3/account", json!({"balances": []}));
+    let bot = gateway_on(&mock.base_url, "read,trade").await;
+    let market_only = token(&bot, "watcher", "binance", "market", &[]);
+    let kraken = token(&bot, "kraken-bot", "kraken", "market,read", &[]);
+    let elsewhere = token(&bot, "lan-bot", "binance", "market,read,trade", &["10.0.0.0/8"]);
+    let trader = token(&bot, "trader", "binance", "market,read,trade", &[]);
+    let revoked = token(&bot, "old-bot", "binance", "market,read", &[]);
+    bot.kw.gateway().tokens().revoke("old-bot").expect("revoke");
+    let disabled = token(&bot, "paused-bot", "binance", "market,read", &[]);
+    bot.kw.gateway().tokens().set_disabled("paused-bot", true).expect("disable");
+
+    let account = signed_by_bot("/api/v3/account?x=1");
+    // (what, token, method, path, status, the refusal says)
+    type Case<'a> = (&'a str, Option<&'a str>, &'a str, &'a str, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        ("no token", None, "GET", account.as_str(), 401, "no Keyward token"),
+        ("unknown token", Some("kwg_not-a-real-token"), "GET", account.as_str(), 401, "unknown Keyward token"),
+        ("revoked token", Some(revoked.as_str()), "GET", account.as_str(), 401, "unknown Keyward token"),
+        ("disabled token", Some(disabled.as_str()), "GET", account.as_str(), 401, "is disabled"),
+        ("wrong scope", Some(market_only.as_str()), "GET", account.as_str(), 403, "needs the read scope"),
+        ("wrong provider", Some(kraken.as_str()), "GET", account.as_str(), 403, "is for kraken, not binance"),
+        (
+            "address outside the allowlist",
+            Some(elsewhere.as_str()),
+            "GET",
+            account.as_str(),
+            403,
+            "may not be used from 127.0.0.1",
+        ),
+        (
+            "withdrawal without the scope",
+            Some(trader.as_str()),
+            "POST",
+            "/sapi/v1/capital/withdraw/apply?coin=BTC&amount=1&timestamp=1&signature=ab",
+            403,
+            "needs the withdraw scope",
+        ),
+    ];
+    for (what, tok, method, path, status, says) in cases {
+        let mut req = bot.http.request(method.parse().expect("method"), format!("{}/binance{path}", bot.url));
+        if let Some(t) = tok {
+            req = req.header("X-MBX-APIKEY", t);
+        }
+        let resp = req.send().await.expect("answer");
+        assert_eq!(resp.status().as_u16(), status, "{what}");
+        let body: Value = resp.json().await.expect("JSON refusal");
+        let message = body["error"]["message"].as_str().unwrap_or_default().to_string();
+        assert!(message.contains(says), "{what}: {message}");
+    }
+    assert_eq!(mock.hits(), 0, "nothing refused was forwarded");
+    let stats = bot.kw.gateway().stats().snapshot();
+    let refused: u64 = stats.iter().flat_map(|s| s.refused.values()).sum();
+    assert_eq!(refused, 8, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_past_its_wait_limit_gets_binances_own_429_and_the_exchange_never_sees_one() {
+    // 30 weight per 2 s, published in exchangeInfo; the ticker costs 2.
+    let ex = StrictExchange::start(30, 2).await;
+    let bot = gateway_on(&ex.base_url, "read").await;
+    let tok = token(&bot, "hammer", "binance", "market", &[]);
+    let mut ok = 0;
+    let mut limited = 0;
+    for _ in 0..40 {
+        let resp = bot
+            .http
+            .get(format!("{}/binance/api/v3/ticker/24hr?symbol=BTCUSDT", bot.url))
+            .header("X-Keyward-Token", &tok)
+            .send()
+            .await
+            .expect("answer");
+        match resp.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                limited += 1;
+                let retry: u64 = resp.headers()["retry-after"].to_str().expect("text").parse().expect("seconds");
+                assert!((1..=2).contains(&retry), "Retry-After {retry}");
+                let body: Value = resp.json().await.expect("json");
+                assert_eq!(body["code"], -1003, "Binance's rate-limit code, so the bot's library backs off: {body}");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    // The exchangeInfo read took 20 of the window's 30: four tickers fit (2 % margin), the rest
+    // of this window's requests are answered by Keyward.
+    assert!(ok >= 1 && limited > 0 && ok + limited == 40, "ok {ok}, limited {limited}");
+    let counts = ex.counts();
+    assert_eq!((counts.too_many, counts.banned), (0, 0), "the exchange never saw an over-limit request: {counts:?}");
+    let stats = bot.kw.gateway().stats().snapshot();
+    assert_eq!(stats[0].refused.get("deadline").copied(), Some(limited), "{stats:?}");
+}
