@@ -279,3 +279,62 @@ async fn a_bot_past_its_wait_limit_gets_binances_own_429_and_the_exchange_never_
     let stats = bot.kw.gateway().stats().snapshot();
     assert_eq!(stats[0].refused.get("deadline").copied(), Some(limited), "{stats:?}");
 }
+
+/// `keyward gateway …` against the running Keyward, as a user sets a bot up from a terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_creates_a_token_from_the_cli_sees_the_bot_in_status_and_revokes_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core");
+    let mock = MockExchange::start(Auth::Public, None).await;
+    mock.route("GET /api/v3/ticker/24hr", json!({"symbol": "BTCUSDT", "lastPrice": "97000.5"}));
+    kw.providers().set("binance", &[("environments.production.base_url", mock.base_url.as_str())]).expect("mock");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    kw.gateway().set_port(port).expect("port");
+    let services = keyward::service::start(&kw).await.expect("services start");
+    assert_eq!(services.gateway().map(|a| a.port()), Some(port), "the gateway listens on its configured port");
+
+    let run = |args: Vec<&'static str>| {
+        let data = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || crate::support::keyward(&data, &args))
+    };
+    let out = run(vec![
+        "--json",
+        "gateway",
+        "token",
+        "add",
+        "--name",
+        "ticker-bot",
+        "--provider",
+        "binance",
+        "--scopes",
+        "market",
+    ])
+    .await
+    .expect("joined");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let created: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let tok = created["token"].as_str().expect("the token, shown once").to_string();
+    assert_eq!(created["baseUrl"], format!("http://127.0.0.1:{port}/binance"));
+    let listed = run(vec!["gateway", "token", "list"]).await.expect("joined");
+    assert!(!crate::support::stdout(&listed).contains(&tok), "listing never shows the token");
+
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/binance/api/v3/ticker/24hr?symbol=BTCUSDT");
+    let resp = http.get(&url).header("X-Keyward-Token", &tok).send().await.expect("ticker");
+    assert_eq!(resp.status(), 200);
+
+    let out = run(vec!["--json", "gateway", "status"]).await.expect("joined");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(status["url"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(status["bots"][0]["name"], "ticker-bot", "{status}");
+    assert_eq!(status["bots"][0]["requests"], 1, "{status}");
+
+    let out = run(vec!["gateway", "token", "revoke", "ticker-bot"]).await.expect("joined");
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    // The CLI told the running gateway: the very next request is refused.
+    let resp = http.get(&url).header("X-Keyward-Token", &tok).send().await.expect("answer");
+    assert_eq!(resp.status(), 401, "the revoked token no longer works");
+    assert_eq!(mock.seen().len(), 1, "only the request made before the revocation reached the exchange");
+    services.stop().await;
+}

@@ -3,6 +3,7 @@
 mod alerts;
 mod audit;
 mod call;
+mod gateway;
 mod key;
 mod limits;
 mod monitor;
@@ -83,6 +84,9 @@ pub enum Command {
     },
     /// Calls, errors, weight, cost and latency per endpoint, key, caller or provider.
     Usage(usage::UsageArgs),
+    /// The local gateway for bots: status, port, token add/list/disable/enable/rotate/revoke.
+    #[command(subcommand)]
+    Gateway(gateway::GatewayCmd),
 }
 
 /// Any error a command can end with.
@@ -114,6 +118,8 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     UsageData(#[from] crate::usage::UsageError),
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::TokenError),
 }
 
 impl CliError {
@@ -132,6 +138,7 @@ impl CliError {
             CliError::Remote(e) => e.kind(),
             CliError::Usage(_) => "usage",
             CliError::UsageData(e) => e.kind(),
+            CliError::Gateway(e) => e.kind(),
         }
     }
 }
@@ -258,6 +265,7 @@ fn dispatch(kw: &Keyward, command: Command, json: bool, printer: &Printer) -> Re
         Command::Alerts(cmd) => alerts::run(&kw, cmd, json),
         Command::Limits { provider } => limits::run(&kw, provider.as_deref(), json),
         Command::Usage(args) => usage::run(&kw, args, json),
+        Command::Gateway(cmd) => gateway::run(&kw, cmd, json),
     }
 }
 

@@ -143,6 +143,18 @@ impl ControlClient {
         Ok(())
     }
 
+    /// The running gateway: where it listens and every bot's live numbers.
+    pub async fn gateway(&self) -> Result<crate::gateway::GatewayView, RemoteError> {
+        self.send(self.http.get(format!("{}/v1/gateway", self.info.url)).timeout(HELLO_TIMEOUT * 5)).await
+    }
+
+    /// Tells the running gateway that bot tokens changed (disabled, rotated, revoked here).
+    pub async fn gateway_tokens_changed(&self) -> Result<(), RemoteError> {
+        let _: serde_json::Value =
+            self.send(self.post("/v1/gateway/tokens-changed", &serde_json::json!({})).timeout(HELLO_TIMEOUT)).await?;
+        Ok(())
+    }
+
     pub async fn vault(&self) -> Result<VaultView, RemoteError> {
         self.send(self.http.get(format!("{}/v1/vault", self.info.url)).timeout(HELLO_TIMEOUT)).await
     }

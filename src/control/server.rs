@@ -109,6 +109,8 @@ fn router(kw: &Keyward, token: &str) -> Router {
         .route("/v1/limits", get(limits))
         .route("/v1/limits/acquire", post(limits_acquire))
         .route("/v1/limits/observe", post(limits_observe))
+        .route("/v1/gateway", get(gateway))
+        .route("/v1/gateway/tokens-changed", post(gateway_tokens_changed))
         .route("/v1/vault", get(vault))
         .route("/v1/vault/lock", post(vault_lock))
         .route("/v1/vault/unlock", post(vault_unlock))
@@ -317,6 +319,20 @@ async fn limits_observe(State(ctx): State<Ctx>, Body(body): Body<ObserveBody>) -
     };
     ctx.kw.limiter().observe(call, body.status, &headers);
     Json(serde_json::json!({"observed": true})).into_response()
+}
+
+async fn gateway(State(ctx): State<Ctx>) -> Response {
+    let gw = ctx.kw.gateway().clone();
+    match tokio::task::spawn_blocking(move || gw.view()).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => failure(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("gateway status: {e}")),
+    }
+}
+
+/// Another process changed bot tokens: look them up afresh.
+async fn gateway_tokens_changed(State(ctx): State<Ctx>) -> Response {
+    ctx.kw.gateway().tokens().forget();
+    Json(serde_json::json!({"ok": true})).into_response()
 }
 
 async fn vault(State(ctx): State<Ctx>) -> Response {

@@ -27,6 +27,17 @@ pub const DEFAULT_PORT: u16 = 47311;
 /// Setting that holds the port.
 pub const PORT_SETTING: &str = "gateway.port";
 
+/// What `keyward gateway status` and the Gateway page show.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayView {
+    /// `http://127.0.0.1:<port>` when this process's gateway listens.
+    pub url: Option<String>,
+    /// The configured port.
+    pub port: u16,
+    pub bots: Vec<BotStats>,
+}
+
 /// The gateway's state shared by its server and the front ends. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Gateway {
@@ -71,6 +82,15 @@ impl Gateway {
     /// Where this process's gateway listens, if it runs.
     pub fn listening(&self) -> Option<SocketAddr> {
         *self.listening.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where it listens and every bot's numbers (blocking: reads the port setting).
+    pub fn view(&self) -> GatewayView {
+        GatewayView {
+            url: self.listening().map(|a| format!("http://{a}")),
+            port: self.port(),
+            bots: self.stats.snapshot(),
+        }
     }
 
     pub(crate) fn set_listening(&self, addr: Option<SocketAddr>) {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The window of the requests-per-second figure.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
@@ -59,7 +59,7 @@ struct Bot {
 }
 
 /// One bot's numbers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BotStats {
     pub name: String,

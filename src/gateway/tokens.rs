@@ -387,7 +387,9 @@ impl Tokens {
         Ok(())
     }
 
-    fn forget(&self) {
+    /// Drops every looked-up token, so a change made by another process (disable, rotate,
+    /// revoke from the CLI) applies to the next request.
+    pub fn forget(&self) {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 

@@ -1,0 +1,266 @@
+//! `keyward gateway status|port|token …`
+
+use std::time::Duration;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::output::{print_json, table};
+use super::CliError;
+use crate::gateway::{BotToken, IssuedToken, NewToken, TokenError, TokenScopes};
+use crate::vault::ExposeSecret;
+use crate::Keyward;
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCmd {
+    /// Where the running gateway listens and each bot's live numbers.
+    Status,
+    /// Set the gateway's port (used from the next start of the app or `keyward serve`).
+    Port { port: u16 },
+    /// Bot tokens: add, list, disable, enable, rotate, revoke.
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token for one bot. It is printed once: put it in the bot's config as its API key.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        provider: String,
+        /// The key it signs with (leave out for public market data only).
+        #[arg(long)]
+        key: Option<String>,
+        /// market (public data), read (account), trade (orders), withdraw.
+        #[arg(long, default_value = "market,read")]
+        scopes: String,
+        /// Allowed source addresses or CIDRs besides loopback (repeat for more).
+        #[arg(long = "allow-ip", value_name = "CIDR")]
+        allow_ip: Vec<String>,
+        /// How long the bot's requests may wait for rate-limit budget before it gets the
+        /// exchange's own "too many requests".
+        #[arg(long, default_value_t = 5000)]
+        max_wait_ms: u64,
+        /// Needed with the withdraw scope: the bot can move funds off the exchange.
+        #[arg(long)]
+        allow_withdraw: bool,
+    },
+    List,
+    Disable {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
+    /// Replace the token's text; the old one stops working at once.
+    Rotate {
+        name: String,
+    },
+    /// Delete the token for good.
+    Revoke {
+        name: String,
+    },
+}
+
+fn token_json(t: &BotToken) -> serde_json::Value {
+    json!({
+        "name": t.name, "provider": t.provider, "key": t.key_label, "scopes": t.scopes.to_string(),
+        "allowIps": t.allow_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "maxWaitMs": t.max_wait.as_millis() as u64, "hint": t.hint, "createdAt": t.created_at,
+        "rotatedAt": t.rotated_at, "disabled": t.disabled,
+    })
+}
+
+fn print_issued(kw: &Keyward, issued: &IssuedToken, json_out: bool, verb: &str) {
+    let port = kw.gateway().port();
+    let secret = issued.secret.expose_secret();
+    if json_out {
+        let mut v = token_json(&issued.token);
+        v["token"] = json!(secret);
+        v["baseUrl"] = json!(format!("http://127.0.0.1:{port}/{}", issued.token.provider));
+        print_json(&v);
+        return;
+    }
+    println!(
+        "{verb} gateway token \"{}\" for {}. It is shown once; put it in the bot's config now:",
+        issued.token.name, issued.token.provider
+    );
+    println!();
+    println!("  {secret}");
+    println!();
+    println!("Use it as the bot's API key (any placeholder secret) and http://127.0.0.1:{port}/{} as the exchange's base URL.", issued.token.provider);
+}
+
+pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError> {
+    let tokens = kw.gateway().tokens();
+    match cmd {
+        GatewayCmd::Status => status(kw, json_out),
+        GatewayCmd::Port { port } => {
+            kw.gateway().set_port(port).map_err(token_err)?;
+            if json_out {
+                print_json(&json!({"port": port}));
+            } else {
+                println!("gateway port set to {port}; restart the app or `keyward serve` for it to take effect");
+            }
+            Ok(())
+        }
+        GatewayCmd::Token(TokenCmd::Add { name, provider, key, scopes, allow_ip, max_wait_ms, allow_withdraw }) => {
+            // The provider and key must exist: a token for a typo would only fail later, at the bot.
+            kw.providers().get(&provider)?;
+            if let Some(label) = &key {
+                kw.keys().get(&provider, label)?;
+            }
+            let scopes: TokenScopes = scopes.parse().map_err(token_err)?;
+            let allow_ips = allow_ip
+                .iter()
+                .map(|ip| crate::gateway::tokens::parse_allow_ip(ip))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(token_err)?;
+            let new = NewToken {
+                name,
+                provider,
+                key_label: key,
+                scopes,
+                allow_ips,
+                max_wait: Some(Duration::from_millis(max_wait_ms)),
+            };
+            let issued = tokens.create(new, allow_withdraw, chrono::Utc::now()).map_err(token_err)?;
+            print_issued(kw, &issued, json_out, "Created");
+            Ok(())
+        }
+        GatewayCmd::Token(TokenCmd::List) => {
+            let list = tokens.list().map_err(token_err)?;
+            if json_out {
+                print_json(&json!(list.iter().map(token_json).collect::<Vec<_>>()));
+            } else if list.is_empty() {
+                println!("no gateway tokens yet; create one with `keyward gateway token add --name BOT --provider binance --key KEY --scopes market,read,trade`");
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.name.clone(),
+                            t.provider.clone(),
+                            t.key_label.clone().unwrap_or_else(|| "-".into()),
+                            t.scopes.to_string(),
+                            t.hint.clone(),
+                            if t.disabled { "disabled".into() } else { "active".into() },
+                        ]
+                    })
+                    .collect();
+                table(&["NAME", "PROVIDER", "KEY", "SCOPES", "TOKEN", "STATE"], &rows);
+            }
+            Ok(())
+        }
+        GatewayCmd::Token(TokenCmd::Disable { name }) => {
+            set_disabled(tokens, &name, true, json_out)?;
+            tell_running(kw);
+            Ok(())
+        }
+        GatewayCmd::Token(TokenCmd::Enable { name }) => {
+            set_disabled(tokens, &name, false, json_out)?;
+            tell_running(kw);
+            Ok(())
+        }
+        GatewayCmd::Token(TokenCmd::Rotate { name }) => {
+            let issued = tokens.rotate(&name, chrono::Utc::now()).map_err(token_err)?;
+            tell_running(kw);
+            print_issued(kw, &issued, json_out, "Rotated");
+            Ok(())
+        }
+        GatewayCmd::Token(TokenCmd::Revoke { name }) => {
+            tokens.revoke(&name).map_err(token_err)?;
+            tell_running(kw);
+            if json_out {
+                print_json(&json!({"revoked": name}));
+            } else {
+                println!("revoked gateway token \"{name}\"; bots using it are refused from now on");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn set_disabled(tokens: &crate::gateway::Tokens, name: &str, disabled: bool, json_out: bool) -> Result<(), CliError> {
+    let t = tokens.set_disabled(name, disabled).map_err(token_err)?;
+    if json_out {
+        print_json(&token_json(&t));
+    } else {
+        println!("gateway token \"{name}\" {}", if disabled { "disabled" } else { "enabled" });
+    }
+    Ok(())
+}
+
+/// A running Keyward drops its looked-up tokens, so the change applies to the bot's next
+/// request (otherwise within a second).
+fn tell_running(kw: &Keyward) {
+    let Ok(rt) = super::runtime() else { return };
+    rt.block_on(async {
+        if let Some(client) = crate::control::ControlClient::discover(kw.data_dir()).await {
+            if let Err(e) = client.gateway_tokens_changed().await {
+                tracing::warn!(error = %e, "could not tell the running Keyward that tokens changed");
+            }
+        }
+    });
+}
+
+fn token_err(e: TokenError) -> CliError {
+    CliError::Gateway(e)
+}
+
+fn status(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
+    let rt = super::runtime()?;
+    let running = rt.block_on(async {
+        match crate::control::ControlClient::discover(kw.data_dir()).await {
+            Some(client) => Some((client.describe(), client.gateway().await)),
+            None => None,
+        }
+    });
+    let tokens = kw.gateway().tokens().list().map_err(token_err)?;
+    let (view, who) = match running {
+        Some((who, view)) => (Some(view?), Some(who)),
+        None => (None, None),
+    };
+    if json_out {
+        print_json(&json!({
+            "running": who,
+            "url": view.as_ref().and_then(|v| v.url.clone()),
+            "port": kw.gateway().port(),
+            "bots": view.as_ref().map(|v| v.bots.clone()).unwrap_or_default(),
+            "tokens": tokens.iter().map(token_json).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    match (&view, &who) {
+        (Some(v), Some(who)) => match &v.url {
+            Some(url) => println!("gateway of {who} listening on {url}"),
+            None => println!("{who} runs, but its gateway could not open port {} (see its log)", v.port),
+        },
+        _ => println!(
+            "no Keyward runs on this data directory: start the desktop app or `keyward serve`; the gateway will listen on http://127.0.0.1:{}",
+            kw.gateway().port()
+        ),
+    }
+    println!("{} token{}", tokens.len(), if tokens.len() == 1 { "" } else { "s" });
+    if let Some(v) = view.filter(|v| !v.bots.is_empty()) {
+        let rows: Vec<Vec<String>> = v
+            .bots
+            .iter()
+            .map(|b| {
+                vec![
+                    b.name.clone(),
+                    b.requests.to_string(),
+                    format!("{:.1}", b.per_second),
+                    b.weight.to_string(),
+                    b.max_wait_ms.to_string(),
+                    b.refused.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "),
+                    b.last_error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(&["BOT", "REQUESTS", "PER S", "WEIGHT", "MAX WAIT MS", "REFUSED", "LAST ERROR"], &rows);
+    }
+    Ok(())
+}
