@@ -6,10 +6,13 @@ TOOLS        := $(CURDIR)/.tools
 TAURI_DRIVER := $(TOOLS)/bin/tauri-driver
 TAURI_DRIVER_VERSION := 2.1.0
 CARGO_AUDIT  := $(TOOLS)/bin/cargo-audit
+# Real CCXT for the gateway tests (tests/ccxt/*.py), in a virtual environment of its own.
+CCXT_VERSION := 4.5.90
+CCXT         := $(TOOLS)/venv/.ccxt-$(CCXT_VERSION)
 XVFB         := xvfb-run -a -s "-screen 0 1280x800x24"
 KEYRING      := scripts/with-keyring.sh
 
-.PHONY: help run test setup system rust ui ui-test rust-test lint deps-audit e2e-shots clean
+.PHONY: help run test setup system rust ui ui-test rust-test lint deps-audit e2e-shots ccxt clean
 
 help:
 	@echo "make run    install what is missing, build, and start Keyward"
@@ -40,6 +43,14 @@ $(TAURI_DRIVER):
 $(CARGO_AUDIT): | system rust
 	@scripts/install-cargo-audit.sh $(TOOLS)
 
+$(CCXT): | system
+	@echo "setup: installing CCXT $(CCXT_VERSION) into $(TOOLS)/venv"
+	python3 -m venv $(TOOLS)/venv
+	$(TOOLS)/venv/bin/pip install --quiet --disable-pip-version-check ccxt==$(CCXT_VERSION)
+	@touch $@
+
+ccxt: $(CCXT)
+
 setup: system rust ui
 
 ## ---- run -------------------------------------------------------------------------------
@@ -64,7 +75,7 @@ lint: setup
 
 # Every Rust test, including the real app driven through tauri-driver, inside Xvfb and a
 # private session bus with an unlocked gnome-keyring.
-rust-test: setup $(TAURI_DRIVER)
+rust-test: setup $(TAURI_DRIVER) $(CCXT)
 	$(XVFB) $(KEYRING) cargo test --workspace
 
 # Cargo.lock against the RustSec advisory database, offline (../shared/advisory-db, or

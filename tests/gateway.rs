@@ -338,3 +338,101 @@ async fn a_user_creates_a_token_from_the_cli_sees_the_bot_in_status_and_revokes_
     assert_eq!(mock.seen().len(), 1, "only the request made before the revocation reached the exchange");
     services.stop().await;
 }
+
+/// The Python of the virtual environment `make test` creates with CCXT in it
+/// (`KEYWARD_CCXT_PYTHON` overrides it).
+fn ccxt_python() -> std::path::PathBuf {
+    let python = std::env::var_os("KEYWARD_CCXT_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} is missing: `make test` creates the virtual environment with CCXT (make ccxt)",
+        python.display()
+    );
+    python
+}
+
+fn binance_market() -> Value {
+    json!({"timezone": "UTC", "serverTime": 1_700_000_000_000_i64, "rateLimits": [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+    ], "symbols": [{
+        "symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "baseAssetPrecision": 8,
+        "quoteAsset": "USDT", "quotePrecision": 8, "quoteAssetPrecision": 8,
+        "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": true, "ocoAllowed": true,
+        "isSpotTradingAllowed": true, "isMarginTradingAllowed": false,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
+            {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.00", "stepSize": "0.00001"}
+        ],
+        "permissions": ["SPOT"], "permissionSets": [["SPOT"]]
+    }]})
+}
+
+fn binance_order(status: &str) -> Value {
+    json!({"symbol": "BTCUSDT", "orderId": 4242, "clientOrderId": "kw-test", "transactTime": 1_700_000_000_000_i64,
+           "time": 1_700_000_000_000_i64, "price": "90000.00", "origQty": "0.00100", "executedQty": "0.00000",
+           "cummulativeQuoteQty": "0.00", "status": status, "timeInForce": "GTC", "type": "LIMIT", "side": "BUY"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_ccxt_binance_bot_trades_through_the_gateway_holding_only_a_token() {
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(mock_creds())).await;
+    mock.route("GET /api/v3/exchangeInfo", binance_market());
+    mock.route(
+        "GET /api/v3/ticker/24hr",
+        json!({"symbol": "BTCUSDT", "lastPrice": "97000.50", "bidPrice": "97000.00", "askPrice": "97001.00",
+               "volume": "12.5", "quoteVolume": "1212500", "openTime": 1_699_913_600_000_i64, "closeTime": 1_700_000_000_000_i64}),
+    );
+    mock.route(
+        "GET /api/v3/depth",
+        json!({"lastUpdateId": 7, "bids": [["96999.99", "1.5"]], "asks": [["97001.00", "2.0"]]}),
+    );
+    mock.route(
+        "GET /api/v3/account",
+        json!({"accountType": "SPOT", "canTrade": true, "balances": [{"asset": "BTC", "free": "0.50000000", "locked": "0.00000000"}]}),
+    );
+    mock.route("POST /api/v3/order", binance_order("NEW"));
+    mock.route("GET /api/v3/openOrders", json!([binance_order("NEW")]));
+    mock.route("DELETE /api/v3/order", binance_order("CANCELED"));
+    let bot = gateway_on(&mock.base_url, "read,trade").await;
+    let tok = token(&bot, "ccxt-bot", "binance", "market,read,trade", &[]);
+
+    let python = ccxt_python();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ccxt/binance_bot.py");
+    let url = bot.url.clone();
+    let tok2 = tok.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python).arg(script).arg(url).arg(tok2).output().expect("python runs")
+    })
+    .await
+    .expect("joined");
+    assert!(out.status.success(), "the CCXT bot failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).expect("the bot prints JSON");
+    assert_eq!(result["markets"], json!(["BTC/USDT"]));
+    assert_eq!(result["ticker"], 97000.5);
+    assert_eq!(result["best_bid"], 96999.99);
+    assert_eq!(result["balance_btc"], 0.5);
+    assert_eq!(result["order_id"], "4242");
+    assert_eq!(result["open_orders"], json!(["4242"]));
+    assert_eq!(result["cancelled"], "canceled");
+
+    assert_eq!(mock.rejected(), 0, "every signed request carried Keyward's valid signature");
+    let seen = mock.seen();
+    let signed: Vec<_> = seen.iter().filter(|s| s.headers.contains_key("x-mbx-apikey")).collect();
+    assert!(signed.len() >= 4, "account, order, open orders and cancel were signed: {seen:?}");
+    for s in &seen {
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains(&tok) && !shown.contains("placeholder-keyward-signs"),
+            "nothing of the bot's reaches the exchange: {shown}"
+        );
+        if let Some(key) = s.headers.get("x-mbx-apikey") {
+            assert_eq!(key, REAL_KEY);
+        }
+    }
+    let stats = bot.kw.gateway().stats().snapshot();
+    let ccxt = stats.iter().find(|s| s.name == "ccxt-bot").expect("the bot's numbers");
+    assert!(ccxt.requests >= 7 && ccxt.refused.is_empty(), "{ccxt:?}");
+}
