@@ -436,3 +436,190 @@ async fn a_real_ccxt_binance_bot_trades_through_the_gateway_holding_only_a_token
     let ccxt = stats.iter().find(|s| s.name == "ccxt-bot").expect("the bot's numbers");
     assert!(ccxt.requests >= 7 && ccxt.refused.is_empty(), "{ccxt:?}");
 }
+
+fn okx_currencies() -> Vec<Value> {
+    ["BTC", "USDT"]
+        .iter()
+        .map(|c| {
+            json!({"ccy": c, "name": c, "chain": format!("{c}-Main"), "canDep": true, "canWd": true,
+                   "canInternal": true, "minWd": "0.001", "maxWd": "100", "wdTickSz": "8", "minFee": "0.0001",
+                   "maxFee": "0.001", "mainNet": true})
+        })
+        .collect()
+}
+
+/// One exchange's CCXT bot through the gateway: `fetch_ticker` and `fetch_balance` with only a
+/// token, against a mock that verifies that exchange's signature scheme.
+struct OtherExchange {
+    ccxt_id: &'static str,
+    provider: &'static str,
+    auth: Auth,
+    passphrase: Option<&'static str>,
+    symbol: &'static str,
+    asset: &'static str,
+    routes: Vec<(&'static str, Value)>,
+    last: f64,
+    free: f64,
+}
+
+async fn ccxt_ticker_and_balance(ex: OtherExchange) {
+    // Kraken and Coinbase Exchange take base64 secrets.
+    let secret = "c2VjcmV0LW9mLXRoZS1leGNoYW5nZQ==";
+    let creds = MockCreds {
+        api_key: format!("real-{}-key", ex.provider),
+        secret: secret.into(),
+        passphrase: ex.passphrase.map(str::to_string),
+        public_pem: None,
+        private_pem: None,
+    };
+    let mock = MockExchange::start(ex.auth.clone(), Some(creds.clone())).await;
+    for (route, body) in &ex.routes {
+        mock.route(route, body.clone());
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core");
+    kw.providers()
+        .set(ex.provider, &[("environments.production.base_url", mock.base_url.as_str()), ("retry.max_attempts", "1")])
+        .expect("pointed at the mock");
+    kw.keys()
+        .add(
+            NewKey {
+                provider: ex.provider.into(),
+                label: "main".into(),
+                environment: "production".into(),
+                api_key: creds.api_key.clone(),
+                secret: SecretString::from(secret.to_string()),
+                passphrase: ex.passphrase.map(|p| SecretString::from(p.to_string())),
+                scopes: "read".parse::<Scopes>().expect("scopes"),
+                notes: String::new(),
+                expires_at: None,
+            },
+            Utc::now(),
+        )
+        .expect("key");
+    let server = keyward::gateway::serve(&kw, 0, CancellationToken::new()).await.expect("gateway");
+    let issued = kw
+        .gateway()
+        .tokens()
+        .create(
+            NewToken {
+                name: format!("{}-bot", ex.provider),
+                provider: ex.provider.into(),
+                key_label: Some("main".into()),
+                scopes: "market,read".parse().expect("scopes"),
+                allow_ips: Vec::new(),
+                max_wait: None,
+            },
+            false,
+            Utc::now(),
+        )
+        .expect("token");
+    let tok = issued.secret.expose_secret().to_string();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ccxt/ticker_balance.py");
+    let args: Vec<String> = vec![
+        script.display().to_string(),
+        ex.ccxt_id.into(),
+        ex.provider.into(),
+        format!("http://{}", server.addr),
+        tok.clone(),
+        ex.symbol.into(),
+        ex.asset.into(),
+    ];
+    let python = ccxt_python();
+    let out =
+        tokio::task::spawn_blocking(move || std::process::Command::new(python).args(args).output().expect("python"))
+            .await
+            .expect("joined");
+    assert!(
+        out.status.success(),
+        "{}: the CCXT bot failed:\n{}\nthe exchange saw: {:?}",
+        ex.provider,
+        String::from_utf8_lossy(&out.stderr),
+        mock.seen().iter().map(|s| format!("{} {}", s.method, s.path)).collect::<Vec<_>>()
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(result["last"], ex.last, "{}: {result}", ex.provider);
+    assert_eq!(result["free"], ex.free, "{}: {result}", ex.provider);
+    assert_eq!(mock.rejected(), 0, "{}: every signed request verified", ex.provider);
+    let seen = mock.seen();
+    assert!(
+        seen.iter().any(|s| s.headers.values().any(|v| v.contains(&creds.api_key))),
+        "{}: signed with the real key",
+        ex.provider
+    );
+    assert!(!format!("{seen:?}").contains(&tok), "{}: the token never reaches the exchange", ex.provider);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_ccxt_bots_for_kraken_okx_and_bybit_read_tickers_and_balances_through_the_gateway() {
+    ccxt_ticker_and_balance(OtherExchange {
+        ccxt_id: "kraken",
+        provider: "kraken",
+        auth: Auth::Kraken,
+        passphrase: None,
+        symbol: "BTC/USD",
+        asset: "BTC",
+        routes: vec![
+            (
+                "GET /0/public/AssetPairs",
+                json!({"error": [], "result": {"XXBTZUSD": {
+                    "altname": "XBTUSD", "wsname": "XBT/USD", "aclass_base": "currency", "base": "XXBT",
+                    "aclass_quote": "currency", "quote": "ZUSD", "lot": "unit", "cost_decimals": 5, "pair_decimals": 1,
+                    "lot_decimals": 8, "lot_multiplier": 1, "leverage_buy": [], "leverage_sell": [],
+                    "fees": [[0, 0.26]], "fees_maker": [[0, 0.16]], "fee_volume_currency": "ZUSD",
+                    "margin_call": 80, "margin_stop": 40, "ordermin": "0.0001", "costmin": "0.5",
+                    "tick_size": "0.1", "status": "online"}}}),
+            ),
+            (
+                "GET /0/public/Ticker",
+                json!({"error": [], "result": {"XXBTZUSD": {
+                    "a": ["97001.0", "1", "1.000"], "b": ["97000.0", "1", "1.000"], "c": ["97000.5", "0.001"],
+                    "v": ["10", "20"], "p": ["97000", "97000"], "t": [100, 200], "l": ["96000", "96000"],
+                    "h": ["98000", "98000"], "o": "96500"}}}),
+            ),
+            (
+                "GET /0/public/Assets",
+                json!({"error": [], "result": {
+                    "XXBT": {"aclass": "currency", "altname": "XBT", "decimals": 10, "display_decimals": 5, "status": "enabled"},
+                    "ZUSD": {"aclass": "currency", "altname": "USD", "decimals": 4, "display_decimals": 2, "status": "enabled"}}}),
+            ),
+            ("POST /0/private/BalanceEx", json!({"error": [], "result": {"XXBT": {"balance": "0.5", "hold_trade": "0"}}})),
+        ],
+        last: 97000.5,
+        free: 0.5,
+    })
+    .await;
+
+    let okx_instrument = json!({"instType": "SPOT", "instId": "BTC-USDT", "uly": "", "instFamily": "", "baseCcy": "BTC",
+        "quoteCcy": "USDT", "settleCcy": "", "ctValCcy": "", "optType": "", "stk": "", "listTime": "1606468572000",
+        "expTime": "", "lever": "10", "tickSz": "0.1", "lotSz": "0.00000001", "minSz": "0.00001", "ctVal": "",
+        "ctMult": "", "ctType": "", "alias": "", "state": "live", "maxLmtSz": "9999999999", "maxMktSz": "1000000"});
+    ccxt_ticker_and_balance(OtherExchange {
+        ccxt_id: "okx",
+        provider: "okx",
+        auth: Auth::Okx,
+        passphrase: Some("okx-passphrase"),
+        symbol: "BTC/USDT",
+        asset: "BTC",
+        routes: vec![
+            ("GET /api/v5/public/instruments", json!({"code": "0", "msg": "", "data": [okx_instrument]})),
+            ("GET /api/v5/asset/currencies", json!({"code": "0", "msg": "", "data": okx_currencies()})),
+            (
+                "GET /api/v5/market/ticker",
+                json!({"code": "0", "msg": "", "data": [{"instType": "SPOT", "instId": "BTC-USDT", "last": "97000.5",
+                    "lastSz": "0.1", "askPx": "97001", "askSz": "1", "bidPx": "97000", "bidSz": "1", "open24h": "96000",
+                    "high24h": "98000", "low24h": "95000", "volCcy24h": "100", "vol24h": "1", "ts": "1700000000000",
+                    "sodUtc0": "96000", "sodUtc8": "96000"}]}),
+            ),
+            (
+                "GET /api/v5/account/balance",
+                json!({"code": "0", "msg": "", "data": [{"totalEq": "1000", "uTime": "1700000000000", "details": [
+                    {"ccy": "BTC", "availBal": "0.5", "cashBal": "0.5", "frozenBal": "0", "eq": "0.5",
+                     "availEq": "0.5", "uTime": "1700000000000"}]}]}),
+            ),
+        ],
+        last: 97000.5,
+        free: 0.5,
+    })
+    .await;
+}

@@ -108,6 +108,27 @@ fn endpoint_for<'a>(spec: &'a ProviderSpec, method: &str, path: &str) -> Option<
         .map(|(name, e)| (name.as_str(), e))
 }
 
+/// The class of a path the spec does not know: withdrawals by name; reads by method; for
+/// exchanges whose private API is all POST (Kraken, Bitfinex, Gemini), reads unless the path
+/// names orders, trades, transfers or cancels. Anything else that writes is a trade.
+fn infer_class(scheme: crate::signing::AuthScheme, method: &Method, path: &str) -> OperationClass {
+    use crate::signing::AuthScheme as A;
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("withdraw") {
+        return OperationClass::Withdraw;
+    }
+    if matches!(*method, Method::GET | Method::HEAD) {
+        return OperationClass::Read;
+    }
+    let all_post = matches!(scheme, A::Kraken | A::BitfinexV2 | A::Gemini);
+    let writes = ["order", "trade", "transfer", "cancel", "position", "stake", "earn", "convert"];
+    if all_post && !writes.iter().any(|w| lower.contains(w)) {
+        OperationClass::Read
+    } else {
+        OperationClass::Trade
+    }
+}
+
 /// Drops the bot's signature, timestamp and nonce parameters; whether any but `recvWindow`
 /// was there (the bot signed the request, so it wants it signed).
 fn strip_sign_params(pairs: &mut Vec<(String, String)>, wire: &Wire) -> bool {
@@ -237,16 +258,7 @@ async fn handle(
             }
             (name.to_string(), e.class, e.signed || bot_signed, e.weight_for(&params))
         }
-        None => {
-            let class = if rest.to_ascii_lowercase().contains("withdraw") {
-                OperationClass::Withdraw
-            } else if matches!(method, Method::GET | Method::HEAD) {
-                OperationClass::Read
-            } else {
-                OperationClass::Trade
-            };
-            (format!("{method_name} {rest}"), class, bot_signed, 1)
-        }
+        None => (format!("{method_name} {rest}"), infer_class(scheme, &method, &rest), bot_signed, 1),
     };
     let scope = needed_scope(class, signed);
     if !token.scopes.allows(scope) {
@@ -358,6 +370,22 @@ pub const fn default_max_wait() -> Duration {
 mod tests {
     use super::*;
     use crate::signing::AuthScheme;
+
+    #[test]
+    fn unknown_paths_get_a_class_from_their_method_and_name() {
+        assert_eq!(infer_class(AuthScheme::BinanceHmac, &Method::GET, "/api/v3/myTrades"), OperationClass::Read);
+        assert_eq!(
+            infer_class(AuthScheme::BinanceHmac, &Method::POST, "/sapi/v1/asset/transfer"),
+            OperationClass::Trade
+        );
+        assert_eq!(infer_class(AuthScheme::Kraken, &Method::POST, "/0/private/BalanceEx"), OperationClass::Read);
+        assert_eq!(infer_class(AuthScheme::Kraken, &Method::POST, "/0/private/AddOrder"), OperationClass::Trade);
+        assert_eq!(infer_class(AuthScheme::Kraken, &Method::POST, "/0/private/Withdraw"), OperationClass::Withdraw);
+        assert_eq!(
+            infer_class(AuthScheme::BinanceHmac, &Method::POST, "/sapi/v1/capital/withdraw/apply"),
+            OperationClass::Withdraw
+        );
+    }
 
     #[test]
     fn paths_match_templates_segment_by_segment() {
