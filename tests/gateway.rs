@@ -622,4 +622,61 @@ async fn real_ccxt_bots_for_kraken_okx_and_bybit_read_tickers_and_balances_throu
         free: 0.5,
     })
     .await;
+
+    ccxt_ticker_and_balance(OtherExchange {
+        ccxt_id: "bybit",
+        provider: "bybit",
+        auth: Auth::BybitV5,
+        passphrase: None,
+        symbol: "BTC/USDT",
+        asset: "BTC",
+        routes: vec![
+            (
+                "GET /v5/asset/coin/query-info",
+                json!({"retCode": 0, "retMsg": "OK", "result": {"rows": [
+                    {"name": "BTC", "coin": "BTC", "remainAmount": "100", "chains": [{"chainType": "BTC", "confirmation": "1",
+                     "withdrawFee": "0.0005", "depositMin": "0.0001", "withdrawMin": "0.001", "chain": "BTC",
+                     "chainDeposit": "1", "chainWithdraw": "1", "minAccuracy": "8"}]}]}, "retExtInfo": {},
+                    "time": 1_700_000_000_000_i64}),
+            ),
+            (
+                "GET /v5/market/instruments-info",
+                json!({"retCode": 0, "retMsg": "OK", "result": {"category": "spot", "nextPageCursor": "", "list": [{
+                    "symbol": "BTCUSDT", "baseCoin": "BTC", "quoteCoin": "USDT", "innovation": "0", "status": "Trading",
+                    "marginTrading": "both", "lotSizeFilter": {"basePrecision": "0.000001", "quotePrecision": "0.00000001",
+                    "minOrderQty": "0.000048", "maxOrderQty": "71.73956243", "minOrderAmt": "1", "maxOrderAmt": "2000000"},
+                    "priceFilter": {"tickSize": "0.01"}}]}, "retExtInfo": {}, "time": 1_700_000_000_000_i64}),
+            ),
+            (
+                "GET /v5/market/tickers",
+                json!({"retCode": 0, "retMsg": "OK", "result": {"category": "spot", "list": [{
+                    "symbol": "BTCUSDT", "bid1Price": "97000", "bid1Size": "1", "ask1Price": "97001", "ask1Size": "1",
+                    "lastPrice": "97000.5", "prevPrice24h": "96000", "price24hPcnt": "0.01", "highPrice24h": "98000",
+                    "lowPrice24h": "95000", "turnover24h": "1000000", "volume24h": "10"}]}, "retExtInfo": {},
+                    "time": 1_700_000_000_000_i64}),
+            ),
+            (
+                "GET /v5/user/query-api",
+                json!({"retCode": 0, "retMsg": "", "result": {"id": "1", "note": "bot", "readOnly": 1, "ips": ["*"],
+                    "type": 1, "unified": 1, "uta": 1, "userID": 1, "permissions": {}}, "retExtInfo": {},
+                    "time": 1_700_000_000_000_i64}),
+            ),
+            (
+                "GET /v5/account/info",
+                json!({"retCode": 0, "retMsg": "OK", "result": {"unifiedMarginStatus": 4, "marginMode": "REGULAR_MARGIN",
+                    "isMasterTrader": false, "spotHedgingStatus": "OFF", "updatedTime": "1700000000000"},
+                    "retExtInfo": {}, "time": 1_700_000_000_000_i64}),
+            ),
+            (
+                "GET /v5/account/wallet-balance",
+                json!({"retCode": 0, "retMsg": "OK", "result": {"list": [{"accountType": "UNIFIED", "totalEquity": "1000",
+                    "coin": [{"coin": "BTC", "equity": "0.5", "walletBalance": "0.5", "locked": "0",
+                              "availableToWithdraw": "0.5", "free": "0.5", "totalOrderIM": "0", "totalPositionIM": "0"}]}]},
+                    "retExtInfo": {}, "time": 1_700_000_000_000_i64}),
+            ),
+        ],
+        last: 97000.5,
+        free: 0.5,
+    })
+    .await;
 }

@@ -21,7 +21,7 @@ def main():
         "secret": "cGxhY2Vob2xkZXItc2VjcmV0",  # base64 of "placeholder-secret"
         "password": "placeholder",
         "headers": {"X-Keyward-Token": token},
-        "options": {"fetchCurrencies": False},
+        "options": {"fetchCurrencies": False, "fetchMarkets": ["spot"], "defaultType": "spot"},
     })
 
     def redirect(urls):
