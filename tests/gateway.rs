@@ -472,7 +472,7 @@ async fn ccxt_ticker_and_balance(ex: OtherExchange) {
         public_pem: None,
         private_pem: None,
     };
-    let mock = MockExchange::start(ex.auth.clone(), Some(creds.clone())).await;
+    let mock = MockExchange::start(ex.auth, Some(creds.clone())).await;
     for (route, body) in &ex.routes {
         mock.route(route, body.clone());
     }
