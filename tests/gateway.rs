@@ -680,3 +680,185 @@ async fn real_ccxt_bots_for_kraken_okx_and_bybit_read_tickers_and_balances_throu
     })
     .await;
 }
+
+/// The headers a bot of `scheme` sends with its own (meaningless) signature; its key is the
+/// token. Keyward drops all of them and signs again.
+fn bot_headers(provider: &str, tok: &str, path: &str) -> Vec<(&'static str, String)> {
+    use base64::Engine as _;
+    let junk = "0badc0de".to_string();
+    match provider {
+        "binance" => vec![("X-MBX-APIKEY", tok.into())],
+        "kucoin" => vec![
+            ("KC-API-KEY", tok.into()),
+            ("KC-API-SIGN", junk.clone()),
+            ("KC-API-TIMESTAMP", "1".into()),
+            ("KC-API-PASSPHRASE", "placeholder".into()),
+            ("KC-API-KEY-VERSION", "2".into()),
+        ],
+        "okx" => vec![
+            ("OK-ACCESS-KEY", tok.into()),
+            ("OK-ACCESS-SIGN", junk.clone()),
+            ("OK-ACCESS-TIMESTAMP", "2020-01-01T00:00:00.000Z".into()),
+            ("OK-ACCESS-PASSPHRASE", "placeholder".into()),
+        ],
+        "bybit" => vec![
+            ("X-BAPI-API-KEY", tok.into()),
+            ("X-BAPI-SIGN", junk.clone()),
+            ("X-BAPI-TIMESTAMP", "1".into()),
+            ("X-BAPI-RECV-WINDOW", "5000".into()),
+        ],
+        "coinbase_exchange" => vec![
+            ("CB-ACCESS-KEY", tok.into()),
+            ("CB-ACCESS-SIGN", junk.clone()),
+            ("CB-ACCESS-TIMESTAMP", "1".into()),
+            ("CB-ACCESS-PASSPHRASE", "placeholder".into()),
+        ],
+        // Coinbase Advanced Trade's key lives inside the JWT the bot signs: the token goes in
+        // X-Keyward-Token and the bot's own JWT is dropped.
+        "coinbase" => {
+            vec![("X-Keyward-Token", tok.into()), ("Authorization", "Bearer eyJhbGciOiJFUzI1NiJ9.e30.sig".into())]
+        }
+        "gemini" => {
+            let payload = base64::engine::general_purpose::STANDARD
+                .encode(format!(r#"{{"request":"{path}","nonce":1,"account":"primary"}}"#));
+            vec![("X-GEMINI-APIKEY", tok.into()), ("X-GEMINI-PAYLOAD", payload), ("X-GEMINI-SIGNATURE", junk.clone())]
+        }
+        "bitfinex" => vec![("bfx-apikey", tok.into()), ("bfx-nonce", "1".into()), ("bfx-signature", junk.clone())],
+        "bitstamp" => vec![
+            ("X-Auth", format!("BITSTAMP {tok}")),
+            ("X-Auth-Signature", junk.clone()),
+            ("X-Auth-Nonce", "1".into()),
+            ("X-Auth-Timestamp", "1".into()),
+            ("X-Auth-Version", "v2".into()),
+        ],
+        "kraken" => vec![("API-Key", tok.into()), ("API-Sign", junk)],
+        other => panic!("no bot headers for {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_signing_preset_is_re_signed_with_the_real_key_and_verified_by_an_exchange_that_checks_it() {
+    use base64::Engine as _;
+    let (private_pem, public_pem) = {
+        use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+        let secret = p256::SecretKey::random(&mut rand::thread_rng());
+        (
+            secret.to_pkcs8_pem(LineEnding::LF).expect("pem").to_string(),
+            secret.public_key().to_public_key_pem(LineEnding::LF).expect("pem"),
+        )
+    };
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    let hmac = |key: &str, secret: String, pass: Option<&str>| MockCreds {
+        api_key: key.into(),
+        secret,
+        passphrase: pass.map(str::to_string),
+        public_pem: None,
+        private_pem: None,
+    };
+    let cases: Vec<(&str, Auth, MockCreds)> = vec![
+        ("binance", Auth::BinanceHmac, hmac("bn-key", "bn-secret".into(), None)),
+        ("kraken", Auth::Kraken, hmac("kr-key", b64("kraken-secret-bytes"), None)),
+        ("kucoin", Auth::Kucoin, hmac("kc-key", "kc-secret".into(), Some("kc-pass"))),
+        ("okx", Auth::Okx, hmac("okx-key", "okx-secret".into(), Some("okx-pass"))),
+        ("bybit", Auth::BybitV5, hmac("bybit-key", "bybit-secret".into(), None)),
+        (
+            "coinbase_exchange",
+            Auth::CoinbaseExchange,
+            hmac("cbx-key", b64("coinbase-exchange-secret-bytes-32"), Some("cbx-pass")),
+        ),
+        (
+            "coinbase",
+            Auth::CoinbaseJwt,
+            MockCreds {
+                api_key: "organizations/org-1/apiKeys/key-1".into(),
+                secret: String::new(),
+                passphrase: None,
+                public_pem: Some(public_pem),
+                private_pem: Some(private_pem),
+            },
+        ),
+        ("gemini", Auth::Gemini, hmac("gemini-key", "gemini-secret".into(), None)),
+        ("bitfinex", Auth::BitfinexV2, hmac("bfx-key", "bfx-secret".into(), None)),
+        ("bitstamp", Auth::BitstampV2, hmac("bitstamp-key", "bitstamp-secret".into(), None)),
+    ];
+    for (provider, auth, creds) in cases {
+        let mock = MockExchange::start(auth, Some(creds.clone())).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core");
+        kw.providers()
+            .set(provider, &[("environments.production.base_url", mock.base_url.as_str()), ("retry.max_attempts", "1")])
+            .expect("pointed at the mock");
+        let secret = creds.private_pem.clone().unwrap_or_else(|| creds.secret.clone());
+        kw.keys()
+            .add(
+                NewKey {
+                    provider: provider.into(),
+                    label: "main".into(),
+                    environment: "production".into(),
+                    api_key: creds.api_key.clone(),
+                    secret: SecretString::from(secret),
+                    passphrase: creds.passphrase.clone().map(SecretString::from),
+                    scopes: "read".parse::<Scopes>().expect("scopes"),
+                    notes: String::new(),
+                    expires_at: None,
+                },
+                Utc::now(),
+            )
+            .expect("key");
+        let server = keyward::gateway::serve(&kw, 0, CancellationToken::new()).await.expect("gateway");
+        let tok = kw
+            .gateway()
+            .tokens()
+            .create(
+                NewToken {
+                    name: "bot".into(),
+                    provider: provider.into(),
+                    key_label: Some("main".into()),
+                    scopes: "market,read".parse().expect("scopes"),
+                    allow_ips: Vec::new(),
+                    max_wait: None,
+                },
+                false,
+                Utc::now(),
+            )
+            .expect("token")
+            .secret
+            .expose_secret()
+            .to_string();
+        let spec = kw.providers().get(provider).expect("spec").spec;
+        let e = &spec.endpoints["balances"];
+        let (method, path) = (e.method.as_str().to_string(), e.path.clone());
+        let ok_code = if provider == "kucoin" { "200000" } else { "0" };
+        mock.route(&format!("{method} {path}"), json!({"code": ok_code, "retCode": 0, "data": [], "result": {}}));
+        let mut req = reqwest::Client::new()
+            .request(method.parse().expect("method"), format!("http://{}/{provider}{path}", server.addr));
+        for (name, value) in bot_headers(provider, &tok, &path) {
+            req = req.header(name, value);
+        }
+        req = match (method.as_str(), provider) {
+            ("GET", _) | (_, "gemini") => req,
+            (_, "kraken") => req.header("content-type", "application/x-www-form-urlencoded").body("nonce=1"),
+            (_, "bitstamp") => req.header("content-type", "application/x-www-form-urlencoded").body(""),
+            _ => req.header("content-type", "application/json").body("{}"),
+        };
+        let resp = req.send().await.expect("answer");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "{provider}: {text}");
+        assert_eq!(mock.rejected(), 0, "{provider}: the exchange rejected Keyward's signature");
+        let seen = mock.seen();
+        assert_eq!(seen.len(), 1, "{provider}: {seen:?}");
+        let shown = format!("{seen:?}");
+        assert!(
+            !shown.contains(&tok) && !shown.contains("0badc0de"),
+            "{provider}: the bot's credentials were dropped: {shown}"
+        );
+        if provider == "gemini" {
+            let payload = &seen[0].headers["x-gemini-payload"];
+            let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(payload).expect("b64"))
+                .expect("utf8");
+            assert!(decoded.contains(r#""account":"primary""#), "the bot's parameters survive re-signing: {decoded}");
+        }
+        server.stop().await;
+    }
+}

@@ -108,6 +108,17 @@ fn endpoint_for<'a>(spec: &'a ProviderSpec, method: &str, path: &str) -> Option<
         .map(|(name, e)| (name.as_str(), e))
 }
 
+/// The bot's Gemini parameters: its payload without `request` and `nonce` (Keyward sets both).
+fn gemini_params(payload: &str) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(payload.trim()).ok()?;
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let map = value.as_object_mut()?;
+    map.remove("request");
+    map.remove("nonce");
+    Some(value)
+}
+
 /// The class of a path the spec does not know: withdrawals by name; reads by method; for
 /// exchanges whose private API is all POST (Kraken, Bitfinex, Gemini), reads unless the path
 /// names orders, trades, transfers or cancels. Anything else that writes is a trade.
@@ -190,8 +201,22 @@ async fn handle(
     let scheme = spec.auth.scheme;
     let wire = Wire::of(scheme);
 
-    // Who is it?
-    let Some(presented) = find_token(&headers, &wire) else {
+    // Who is it? Key-only schemes carry the key (the token) in the spec's own header or query
+    // parameter; that is dropped too, Keyward sends the real one.
+    let auth = spec.auth.params();
+    let key_header = auth.header_name.as_deref().map(str::to_ascii_lowercase);
+    let mut query = query_pairs(&uri);
+    let in_query = auth.query_param.as_deref().and_then(|name| {
+        let found = query.iter().find(|(k, _)| k == name).and_then(|(_, v)| wire::token_in("", v));
+        query.retain(|(k, _)| k != name);
+        found
+    });
+    let in_key_header = key_header
+        .as_deref()
+        .and_then(|h| headers.get(h))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| wire::token_in("", v));
+    let Some(presented) = find_token(&headers, &wire).or(in_key_header).or(in_query) else {
         let message = format!(
             "no Keyward token: send it as the exchange's API key ({}), in X-Keyward-Token, or as Authorization: Bearer",
             wire.key_headers.first().copied().unwrap_or("X-Keyward-Token")
@@ -228,7 +253,6 @@ async fn handle(
     }
 
     // What is it? The bot's signature, timestamp and nonce go; Keyward signs again.
-    let mut query = query_pairs(&uri);
     let mut bot_signed = wire.sign_headers.iter().any(|h| headers.contains_key(*h) && !wire.key_headers.contains(h));
     bot_signed |= strip_sign_params(&mut query, &wire);
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
@@ -248,6 +272,23 @@ async fn handle(
         let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
         bot_signed |= strip_sign_params(&mut pairs, &wire);
         Body::Form(pairs)
+    };
+    // Gemini: the parameters travel in the base64 JSON payload header, not the body.
+    let body = match (scheme, &body, headers.get("x-gemini-payload").and_then(|v| v.to_str().ok())) {
+        (crate::signing::AuthScheme::Gemini, Body::None | Body::Form(_), Some(payload)) => {
+            match gemini_params(payload) {
+                Some(params) => {
+                    bot_signed = true;
+                    Body::Json(params)
+                }
+                None => {
+                    let message = "X-GEMINI-PAYLOAD is not base64 of a JSON object".to_string();
+                    stats.refused(&bot, Refusal::BadRequest, &message);
+                    return refuse(StatusCode::BAD_REQUEST, "badRequest", message);
+                }
+            }
+        }
+        _ => body,
     };
     let method_name = method.as_str().to_ascii_uppercase();
     let (operation, class, signed, weight) = match endpoint_for(spec, &method_name, &rest) {
