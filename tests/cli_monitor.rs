@@ -71,3 +71,35 @@ fn alert_rules_have_defaults_and_a_test_webhook_reports_failure() {
     assert_eq!(out.status.code(), Some(1), "an unreachable webhook is a failure");
     assert!(stdout(&out).contains("NOT delivered"), "{}", stdout(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_check_created_from_the_cli_detects_exchange_maintenance() {
+    let mock = MockExchange::start(Auth::Public, None).await;
+    mock.route("GET /sapi/v1/system/status", json!({"status": 1, "msg": "system maintenance"}));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_path_buf();
+    let base = mock.base_url.clone();
+    let (typo, set, status) = tokio::task::spawn_blocking(move || {
+        assert!(keyward(&data, &["provider", "set", "binance", &format!("environments.production.base_url={base}")])
+            .status
+            .success());
+        assert!(keyward(&data, &["provider", "enable", "binance"]).status.success());
+        let typo = keyward(&data, &["checks", "set", "binance", "--operation", "sytem_status"]);
+        let set = json_of(&keyward(&data, &["--json", "checks", "set", "binance", "--operation", "system_status"]));
+        let _ = keyward(&data, &["--json", "checks", "run", "binance"]);
+        let status = json_of(&keyward(&data, &["--json", "status"]));
+        (typo, set, status)
+    })
+    .await
+    .expect("cli");
+    assert!(!typo.status.success(), "a misspelt operation is refused");
+    assert!(
+        stderr(&typo).contains("\"sytem_status\" is not an operation of provider \"binance\""),
+        "{}",
+        stderr(&typo)
+    );
+    assert_eq!(set["kind"], "status", "the spec's status operation makes a status check: {set}");
+    let binance =
+        status.as_array().expect("array").iter().find(|p| p["provider"] == "binance").expect("binance monitored");
+    assert_eq!(binance["state"], "maintenance", "{binance}");
+}

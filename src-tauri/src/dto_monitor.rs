@@ -204,20 +204,8 @@ impl CheckInputDto {
     /// The operation must be one of `spec`'s, and the spec's status operation makes a status
     /// check. Ranges (minimum interval and timeout, HTTP status) are the core's to check.
     fn fields(&self, spec: &ProviderSpec) -> Result<CheckFields, CommandError> {
-        if !spec.has_operation(&self.operation) {
-            return Err(bad(format!(
-                "operation \"{}\" is not an operation of provider \"{}\"; choose one of: {}",
-                self.operation,
-                spec.id,
-                spec.endpoints.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
         Ok(CheckFields {
-            kind: if spec.status_operation.as_deref() == Some(self.operation.as_str()) {
-                CheckKind::Status
-            } else {
-                CheckKind::Operation
-            },
+            kind: keyward::monitor::check_kind_for(spec, &self.operation).map_err(|e| bad(e.to_string()))?,
             interval: seconds("interval", self.interval_secs)?,
             timeout: seconds("timeout", self.timeout_secs)?,
             expect_status: self

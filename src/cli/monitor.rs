@@ -105,7 +105,7 @@ pub fn checks(kw: &Keyward, cmd: ChecksCmd, json_out: bool) -> Result<(), CliErr
                 print_json(&json!(list
                     .iter()
                     .map(|c| json!({"id": c.id, "provider": c.provider, "name": c.name, "operation": c.operation,
-                        "intervalMs": c.interval.as_millis() as u64, "timeoutMs": c.timeout.as_millis() as u64, "enabled": c.enabled}))
+                        "kind": c.kind.as_str(), "intervalMs": c.interval.as_millis() as u64, "timeoutMs": c.timeout.as_millis() as u64, "enabled": c.enabled}))
                     .collect::<Vec<_>>()));
             } else if list.is_empty() {
                 println!("no checks; `keyward checks defaults` creates them for enabled providers");
@@ -158,7 +158,7 @@ pub fn checks(kw: &Keyward, cmd: ChecksCmd, json_out: bool) -> Result<(), CliErr
                 Err(_) => {
                     let entry = kw.providers().get(&target)?;
                     let op = operation.unwrap_or_else(|| entry.spec.health_check.clone());
-                    let mut new = crate::monitor::NewCheck::operation(&target, &op);
+                    let mut new = crate::monitor::NewCheck::for_spec(&entry.spec, &op)?;
                     if let Some(v) = interval {
                         new.interval = secs("interval", v)?;
                     }
@@ -173,7 +173,7 @@ pub fn checks(kw: &Keyward, cmd: ChecksCmd, json_out: bool) -> Result<(), CliErr
             };
             if json_out {
                 print_json(&json!({"id": check.id, "provider": check.provider, "operation": check.operation,
-                    "intervalMs": check.interval.as_millis() as u64, "enabled": check.enabled}));
+                    "kind": check.kind.as_str(), "intervalMs": check.interval.as_millis() as u64, "enabled": check.enabled}));
             } else {
                 println!(
                     "check {} ({} {}): every {}s, timeout {}s, {}",

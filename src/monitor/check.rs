@@ -94,7 +94,29 @@ pub struct NewCheck {
     pub enabled: bool,
 }
 
+/// The kind of a check of `operation`, refusing an operation the provider does not have.
+pub fn kind_for(spec: &ProviderSpec, operation: &str) -> Result<CheckKind, MonitorError> {
+    if !spec.has_operation(operation) {
+        return Err(MonitorError::InvalidCheck {
+            provider: spec.id.clone(),
+            name: operation.to_string(),
+            message: format!(
+                "\"{operation}\" is not an operation of provider \"{}\"; choose one of: {}",
+                spec.id,
+                spec.endpoints.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    Ok(if spec.status_operation.as_deref() == Some(operation) { CheckKind::Status } else { CheckKind::Operation })
+}
+
 impl NewCheck {
+    /// A check of `spec`'s `operation`, for every front end: the operation must be one of the
+    /// provider's, and the spec's status operation (exchange maintenance) makes a status check.
+    pub fn for_spec(spec: &ProviderSpec, operation: &str) -> Result<Self, MonitorError> {
+        Ok(Self { kind: kind_for(spec, operation)?, ..Self::operation(&spec.id, operation) })
+    }
+
     /// A check of `operation` with the default interval and timeout.
     pub fn operation(provider: &str, operation: &str) -> Self {
         Self {

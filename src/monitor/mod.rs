@@ -44,8 +44,8 @@ use crate::provider::{ProviderError, Registry};
 use crate::store::{Store, StoreError};
 
 pub use check::{
-    judge, BodyCondition, CheckConfig, CheckKind, CheckResult, MaintenanceReport, NewCheck, Probe, ProbeError,
-    DEFAULT_INTERVAL, DEFAULT_TIMEOUT, MIN_INTERVAL, MIN_TIMEOUT,
+    judge, kind_for as check_kind_for, BodyCondition, CheckConfig, CheckKind, CheckResult, MaintenanceReport, NewCheck,
+    Probe, ProbeError, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, MIN_INTERVAL, MIN_TIMEOUT,
 };
 pub use history::{
     Agg, DayUptime, Histogram, Incident, LatencyPoint, Level, PruneReport, Retention, StateChangeRecord, Uptime,
