@@ -142,17 +142,18 @@ async fn handle(
 ) -> Response {
     let stats = ctx.kw.gateway().stats().clone();
     let full = uri.path();
-    let (provider, rest) =
-        match full.trim_start_matches('/').split_once('/') {
-            Some((p, r)) if !p.is_empty() => (p.to_string(), format!("/{r}")),
-            _ => return refuse(
+    let (provider, rest) = match full.trim_start_matches('/').split_once('/') {
+        Some((p, r)) if !p.is_empty() => (p.to_string(), format!("/{r}")),
+        _ => {
+            return refuse(
                 StatusCode::NOT_FOUND,
                 "notFound",
                 format!(
                     "{full} is not an exchange path: use /<provider>/<the exchange's path>, e.g. /binance/api/v3/time"
                 ),
-            ),
-        };
+            )
+        }
+    };
     let kw = ctx.kw.clone();
     let entry = match tokio::task::spawn_blocking({
         let provider = provider.clone();
