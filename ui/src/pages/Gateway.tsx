@@ -101,7 +101,7 @@ export function Gateway() {
 
   return (
     <section>
-      <header class="page-header">
+      <header class="page-header gateway-head">
         <div>
           <h1>Gateway</h1>
           <p class="lead">
@@ -188,6 +188,7 @@ function Listening({ status, onChanged }: { status: GatewayStatusDto; onChanged:
   const [saving, setSaving] = useState(false);
   const [error, setError] = useState<IpcError | null>(null);
   const [saved, setSaved] = useState(false);
+  const listeningPort = status.url ? Number(new URL(status.url).port) : null;
   const n = Number(port);
   const valid = Number.isInteger(n) && n >= 1 && n <= 65535;
   const save = () => {
@@ -240,6 +241,12 @@ function Listening({ status, onChanged }: { status: GatewayStatusDto; onChanged:
         </button>
         <span class="hint">
           Default {status.defaultPort}. Bots are configured with the port, so change it only if another program uses it.
+          {listeningPort !== null && listeningPort !== status.port && (
+            <span data-testid="gateway-port-override">
+              {" "}
+              This run listens on {listeningPort} instead: the port was set when Keyward started (KEYWARD_GATEWAY_PORT).
+            </span>
+          )}
         </span>
       </div>
       {saved && (
@@ -510,7 +517,7 @@ function TokenRow({
           <strong>{t.name}</strong>
         </td>
         <td>{t.provider}</td>
-        <td>{t.keyLabel ?? <span class="hint">none (market data)</span>}</td>
+        <td>{t.keyLabel ?? <span class="hint nowrap">market data only</span>}</td>
         <td>
           {t.scopes.map((s) => (
             <span key={s} class={s === "withdraw" ? "badge bad" : "badge info"}>
@@ -521,7 +528,9 @@ function TokenRow({
         <td>
           <code>{t.hint}</code>
         </td>
-        <td class="nowrap">{formatTime(t.createdAt)}</td>
+        <td class="nowrap" title={formatTime(t.createdAt)}>
+          {formatTime(t.createdAt).slice(0, 10)}
+        </td>
         <td>{t.disabled ? <span class="badge warn">disabled</span> : <span class="badge ok">active</span>}</td>
         <td class="row-actions" onClick={(e) => e.stopPropagation()}>
           <button
