@@ -178,17 +178,17 @@ pub struct GatewayStatusDto {
     pub bots: Vec<BotStatsDto>,
 }
 
-/// Why the gateway does not listen in this process: the services problem (e.g. `keyward
+/// Why the gateway does not listen in this process (shown after "Gateway "): the services problem (e.g. `keyward
 /// serve` runs on the same data directory and serves bots itself), else its port.
 pub fn problem(services_problem: Option<String>, port: u16) -> String {
     match services_problem {
         Some(p) => format!(
-            "the gateway does not run in this window: {p}. If another Keyward runs on this data directory, bots \
-             use its gateway (port {port} unless it was started with another)"
+            "not running in this window: {p}. If another Keyward runs on this data directory, bots use its \
+             gateway (port {port} unless it was started with another)"
         ),
         None => format!(
-            "the gateway is not listening: port {port} may be taken by another program (or Keyward is still \
-             starting). Choose another port below and restart Keyward"
+            "not listening: port {port} may be taken by another program (or Keyward is still starting). \
+             Choose another port below and restart Keyward"
         ),
     }
 }

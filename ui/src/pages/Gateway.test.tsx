@@ -105,10 +105,10 @@ describe("gateway page", () => {
   });
 
   it("says why the gateway is not running", async () => {
-    api.status.mockResolvedValue(status({ url: null, problem: "the gateway is not listening: port 47311 may be taken" }));
+    api.status.mockResolvedValue(status({ url: null, problem: "not listening: port 47311 may be taken by another program" }));
     render(<Gateway />);
     const problem = await screen.findByTestId("gateway-problem");
-    expect(problem.textContent).toContain("port 47311 may be taken");
+    expect(problem.textContent).toContain("Gateway not listening: port 47311 may be taken");
     expect(screen.queryByTestId("gateway-url")).toBeNull();
   });
 

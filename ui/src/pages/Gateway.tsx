@@ -216,7 +216,7 @@ function Listening({ status, onChanged }: { status: GatewayStatusDto; onChanged:
         </div>
       ) : (
         <p class="banner bad" data-testid="gateway-problem">
-          Not running: {status.problem}
+          Gateway {status.problem}
         </p>
       )}
       <div class="port-row">
