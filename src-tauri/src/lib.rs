@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod commands_alerts;
 pub mod commands_audit;
+pub mod commands_gateway;
 pub mod commands_keys;
 pub mod commands_limits;
 pub mod commands_monitor;
@@ -12,6 +13,7 @@ pub mod commands_vault;
 pub mod dto;
 pub mod dto_alerts;
 pub mod dto_audit;
+pub mod dto_gateway;
 pub mod dto_keys;
 pub mod dto_limits;
 pub mod dto_monitor;
@@ -105,6 +107,12 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: S
             commands_alerts::webhook_remove,
             commands_usage::usage_summary,
             commands_usage::chart_usage,
+            commands_gateway::gateway_status,
+            commands_gateway::gateway_token_create,
+            commands_gateway::gateway_token_set_disabled,
+            commands_gateway::gateway_token_rotate,
+            commands_gateway::gateway_token_revoke,
+            commands_gateway::gateway_set_port,
         ])
         .setup(move |app| {
             if options.tray {

@@ -27,6 +27,7 @@ vi.mock("./ipc", async (orig) => {
       options: () => Promise.resolve({ events: [], actors: [] }),
       list: () => Promise.resolve({ rows: [], hasMore: false }),
     },
+    gateway: { ...real.gateway, status: () => new Promise(() => undefined) },
     usage: { summary: () => new Promise(() => undefined), chart: () => new Promise(() => undefined) },
   };
 });

@@ -6,6 +6,7 @@ import { Keys } from "./pages/Keys";
 import { Status } from "./pages/Status";
 import { Alerts } from "./pages/Alerts";
 import { RateLimits } from "./pages/RateLimits";
+import { Gateway } from "./pages/Gateway";
 import { Audit } from "./pages/Audit";
 import { Settings } from "./pages/Settings";
 import { Usage } from "./pages/Usage";
@@ -62,6 +63,8 @@ export function App() {
           <Alerts />
         ) : route === "limits" ? (
           <RateLimits />
+        ) : route === "gateway" ? (
+          <Gateway />
         ) : route === "settings" ? (
           <Settings />
         ) : route === "audit" ? (

@@ -5,6 +5,7 @@ export type RouteId =
   | "providers"
   | "status"
   | "limits"
+  | "gateway"
   | "usage"
   | "alerts"
   | "audit"
@@ -21,6 +22,7 @@ export const ROUTES: Route[] = [
   { id: "providers", label: "Providers" },
   { id: "status", label: "Status" },
   { id: "limits", label: "Rate limits" },
+  { id: "gateway", label: "Gateway" },
   { id: "usage", label: "Usage" },
   { id: "alerts", label: "Alerts" },
   { id: "audit", label: "Audit" },

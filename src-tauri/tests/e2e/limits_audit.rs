@@ -36,7 +36,7 @@ async fn wait_for_used_above(client: &Client, css: &str, than: f64) -> f64 {
 
 /// Screenshots the window once the latest DOM change has been painted (two animation frames),
 /// so the picture shows what the assertions just saw.
-async fn screenshot_painted(client: &Client, name: &str) {
+pub(super) async fn screenshot_painted(client: &Client, name: &str) {
     client
         .execute_async(
             "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()));",

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 mod backup;
+mod gateway;
 mod limits_audit;
 mod status;
 mod vault;
@@ -30,6 +31,7 @@ const PAGES: &[(&str, &str)] = &[
     ("providers", "Providers"),
     ("status", "Status"),
     ("limits", "Rate limits"),
+    ("gateway", "Gateway"),
     ("usage", "Usage"),
     ("alerts", "Alerts"),
     ("audit", "Audit"),
@@ -85,6 +87,9 @@ impl Driver {
         let child = Command::new(tauri_driver())
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("KEYWARD_DATA_DIR", data_dir)
+            // The app's bot gateway on a free port: never the default one a real Keyward (or
+            // another test run) may hold.
+            .env(keyward::service::GATEWAY_PORT_ENV, "0")
             .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

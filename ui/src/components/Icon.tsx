@@ -8,6 +8,7 @@ const PATHS: Record<RouteId | "key", string> = {
   providers: "M4 7h13l-3-3M20 17H7l3 3",
   status: "M3 12h4l2-6 4 12 2-6h6",
   limits: "M12 21a8 8 0 1 1 8-8M12 13l4-4",
+  gateway: "M4 6h6v12H4zM14 6h6v12h-6zM10 10h4M10 14h4",
   usage: "M5 20V10M10 20V4M15 20v-7M20 20v-4",
   alerts: "M12 3a6 6 0 0 0-6 6v4l-2 3h16l-2-3V9a6 6 0 0 0-6-6zM10 19a2 2 0 0 0 4 0",
   audit: "M7 3h8l4 4v14H7zM15 3v4h4M10 12h6M10 16h6",

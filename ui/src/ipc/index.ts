@@ -280,3 +280,26 @@ export const usage = {
   /** SVG from the core: calls per hour or day over the range, errors highlighted. */
   chart: (range: UsageRange, dark: boolean) => call<string>("chart_usage", { range, dark }),
 };
+
+// ---- Gateway (bots) ----------------------------------------------------------------------
+import type { BotStatsDto } from "./bindings/BotStatsDto";
+import type { GatewayStatusDto } from "./bindings/GatewayStatusDto";
+import type { GatewayTokenDto } from "./bindings/GatewayTokenDto";
+import type { IssuedTokenDto } from "./bindings/IssuedTokenDto";
+import type { NewGatewayTokenDto } from "./bindings/NewGatewayTokenDto";
+export type { BotStatsDto, GatewayStatusDto, GatewayTokenDto, IssuedTokenDto, NewGatewayTokenDto };
+export type { RefusalCountDto } from "./bindings/RefusalCountDto";
+
+export const gateway = {
+  /** Where the gateway listens (or why not), the configured port, the tokens and each bot's live numbers. */
+  status: () => call<GatewayStatusDto>("gateway_status"),
+  /** Resolves to the token's text, the only time it is shown, and the listed token. */
+  createToken: (input: NewGatewayTokenDto) => call<IssuedTokenDto>("gateway_token_create", { input }),
+  setDisabled: (name: string, disabled: boolean) =>
+    call<GatewayTokenDto>("gateway_token_set_disabled", { name, disabled }),
+  /** A new text for the token (shown once); the old one stops working at once. */
+  rotate: (name: string) => call<IssuedTokenDto>("gateway_token_rotate", { name }),
+  revoke: (name: string) => call<void>("gateway_token_revoke", { name }),
+  /** The port from the next start. */
+  setPort: (port: number) => call<GatewayStatusDto>("gateway_set_port", { port }),
+};

@@ -1,0 +1,314 @@
+import { act, fireEvent, render, screen, waitFor } from "@testing-library/preact";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { IpcError, type BotStatsDto, type GatewayStatusDto, type GatewayTokenDto } from "../ipc";
+import { Gateway, REFRESH_MS } from "./Gateway";
+import { snippets, TOKEN_PLACEHOLDER } from "./gatewaySnippets";
+
+const api = vi.hoisted(() => ({
+  status: vi.fn(),
+  createToken: vi.fn(),
+  setDisabled: vi.fn(),
+  rotate: vi.fn(),
+  revoke: vi.fn(),
+  setPort: vi.fn(),
+  providersList: vi.fn(),
+  keysList: vi.fn(),
+}));
+vi.mock("../ipc", async (orig) => {
+  const real = await orig<typeof import("../ipc")>();
+  return {
+    ...real,
+    gateway: {
+      status: api.status,
+      createToken: api.createToken,
+      setDisabled: api.setDisabled,
+      rotate: api.rotate,
+      revoke: api.revoke,
+      setPort: api.setPort,
+    },
+    providers: { ...real.providers, list: api.providersList },
+    keys: { ...real.keys, list: api.keysList },
+  };
+});
+
+const SECRET = "kwg_s3cr3tTokenTextThatIsShownOnce0123456789";
+
+const token = (over: Partial<GatewayTokenDto> = {}): GatewayTokenDto => ({
+  name: "grid-bot",
+  provider: "binance",
+  keyLabel: "main",
+  scopes: ["market", "read", "trade"],
+  allowIps: [],
+  maxWaitMs: 5000,
+  hint: "kwg_s3cr3t…",
+  createdAt: "2026-03-01T10:00:00+00:00",
+  rotatedAt: null,
+  disabled: false,
+  ...over,
+});
+
+const bot = (over: Partial<BotStatsDto> = {}): BotStatsDto => ({
+  name: "grid-bot",
+  requests: 12,
+  answered: 11,
+  exchangeErrors: 1,
+  perSecond: 0.4,
+  weight: 24,
+  waitedMs: 150,
+  maxWaitMs: 90,
+  refused: [{ reason: "scope", count: 2 }],
+  lastError: "the exchange answered HTTP 400",
+  lastSeen: "2026-03-01T10:05:00+00:00",
+  ...over,
+});
+
+const status = (over: Partial<GatewayStatusDto> = {}): GatewayStatusDto => ({
+  url: "http://127.0.0.1:47311",
+  problem: null,
+  port: 47311,
+  defaultPort: 47311,
+  defaultMaxWaitMs: 5000,
+  tokens: [],
+  bots: [],
+  ...over,
+});
+
+beforeEach(() => {
+  Object.values(api).forEach((f) => f.mockReset());
+  api.providersList.mockResolvedValue([
+    { id: "binance", name: "Binance", kind: "exchange", enabled: true, discontinued: null },
+    { id: "kraken", name: "Kraken", kind: "exchange", enabled: false, discontinued: null },
+    { id: "ftx", name: "FTX", kind: "exchange", enabled: false, discontinued: "FTX shut down in 2022" },
+  ]);
+  api.keysList.mockResolvedValue([
+    { provider: "binance", label: "main", environment: "production" },
+    { provider: "kraken", label: "kr", environment: "production" },
+  ]);
+});
+afterEach(() => vi.useRealTimers());
+
+async function openForm() {
+  fireEvent.click(await screen.findByTestId("gateway-new"));
+  await waitFor(() => expect(screen.getByTestId("gateway-form-provider").textContent).toContain("Binance"));
+}
+
+describe("gateway page", () => {
+  it("says what to do next when there is no token, with the address bots use", async () => {
+    api.status.mockResolvedValue(status());
+    render(<Gateway />);
+    const empty = await screen.findByTestId("gateway-empty");
+    expect(empty.textContent).toContain("Create a token, then point your bot at");
+    expect(empty.textContent).toContain("http://127.0.0.1:47311/binance");
+    expect(screen.getByTestId("gateway-url").textContent).toBe("http://127.0.0.1:47311");
+    expect(screen.getByTestId("gateway-url-copy")).toBeTruthy();
+    expect(screen.queryByTestId("gateway-snippets")).toBeNull();
+  });
+
+  it("says why the gateway is not running", async () => {
+    api.status.mockResolvedValue(status({ url: null, problem: "not listening: port 47311 may be taken by another program" }));
+    render(<Gateway />);
+    const problem = await screen.findByTestId("gateway-problem");
+    expect(problem.textContent).toContain("Gateway not listening: port 47311 may be taken");
+    expect(screen.queryByTestId("gateway-url")).toBeNull();
+  });
+
+  it("shows the core's error", async () => {
+    api.status.mockRejectedValue(new IpcError("storage", "could not read gateway_tokens: disk I/O error"));
+    render(<Gateway />);
+    await waitFor(() => expect(screen.getByTestId("gateway-error").textContent).toContain("disk I/O error"));
+  });
+
+  it("creates a token and shows its text once, in the box and the snippets, until dismissed", async () => {
+    api.status.mockResolvedValue(status());
+    render(<Gateway />);
+    await openForm();
+    // Only the chosen provider's keys, and no discontinued providers.
+    expect(screen.getByTestId("gateway-form-provider").textContent).not.toContain("FTX");
+    expect(screen.getByTestId("gateway-form-key").textContent).toContain("none — market data only");
+    expect(screen.getByTestId("gateway-form-key").textContent).not.toContain("kr (");
+
+    fireEvent.input(screen.getByTestId("gateway-form-name"), { target: { value: "grid-bot" } });
+    fireEvent.change(screen.getByTestId("gateway-form-key"), { target: { value: "main" } });
+    fireEvent.click(screen.getByTestId("gateway-form-scope-read"));
+    fireEvent.click(screen.getByTestId("gateway-form-scope-trade"));
+    fireEvent.input(screen.getByTestId("gateway-form-ips"), { target: { value: "10.0.0.5, 192.168.1.0/24" } });
+    fireEvent.input(screen.getByTestId("gateway-form-maxwait"), { target: { value: "2500" } });
+    let resolve: (v: unknown) => void = () => undefined;
+    api.createToken.mockReturnValue(new Promise((r) => (resolve = r)));
+    fireEvent.click(screen.getByTestId("gateway-form-submit"));
+    await waitFor(() => expect(screen.getByTestId("gateway-form-submit").textContent).toBe("Creating…"));
+    expect(api.createToken).toHaveBeenCalledWith({
+      name: "grid-bot",
+      provider: "binance",
+      keyLabel: "main",
+      scopes: ["market", "read", "trade"],
+      allowIps: ["10.0.0.5", "192.168.1.0/24"],
+      maxWaitMs: 2500,
+      allowWithdraw: false,
+    });
+
+    api.status.mockResolvedValue(status({ tokens: [token()] }));
+    await act(async () => resolve({ secret: SECRET, token: token() }));
+    const box = await screen.findByTestId("gateway-issued");
+    expect(box.textContent).toContain("shown once — store it in your bot's config now");
+    expect(screen.getByTestId("gateway-secret").textContent).toBe(SECRET);
+    expect(screen.getByTestId("gateway-secret-copy")).toBeTruthy();
+    expect(screen.queryByTestId("gateway-form")).toBeNull();
+    await waitFor(() => expect(screen.getByTestId("gateway-token-grid-bot").textContent).toContain("kwg_s3cr3t…"));
+    expect(screen.getByTestId("gateway-snippet").textContent).toContain(`TOKEN = "${SECRET}"`);
+
+    fireEvent.click(screen.getByTestId("gateway-issued-done"));
+    expect(screen.queryByTestId("gateway-issued")).toBeNull();
+    expect(document.body.textContent).not.toContain(SECRET);
+    expect(screen.getByTestId("gateway-snippet").textContent).toContain(TOKEN_PLACEHOLDER);
+  });
+
+  it("needs an explicit confirmation before asking for the withdraw scope", async () => {
+    api.status.mockResolvedValue(status());
+    render(<Gateway />);
+    await openForm();
+    fireEvent.input(screen.getByTestId("gateway-form-name"), { target: { value: "sweeper" } });
+    fireEvent.click(screen.getByTestId("gateway-form-scope-withdraw"));
+    expect(screen.getByTestId("gateway-withdraw-warning").textContent).toContain("move funds off the exchange");
+
+    fireEvent.click(screen.getByTestId("gateway-form-submit"));
+    await waitFor(() => expect(screen.getByTestId("gateway-form-error").textContent).toContain("Confirm the withdraw scope"));
+    expect(api.createToken).not.toHaveBeenCalled();
+
+    api.createToken.mockResolvedValue({ secret: SECRET, token: token({ name: "sweeper", scopes: ["market", "withdraw"] }) });
+    fireEvent.click(screen.getByTestId("gateway-withdraw-confirm"));
+    fireEvent.click(screen.getByTestId("gateway-form-submit"));
+    await waitFor(() => expect(api.createToken).toHaveBeenCalledTimes(1));
+    expect(api.createToken.mock.calls[0][0]).toMatchObject({ scopes: ["market", "withdraw"], allowWithdraw: true });
+  });
+
+  it("shows a refused create in the form", async () => {
+    api.status.mockResolvedValue(status());
+    api.createToken.mockRejectedValue(
+      new IpcError("conflict", 'there is already a gateway token named "grid-bot"; pick another name or rotate that one'),
+    );
+    render(<Gateway />);
+    await openForm();
+    fireEvent.input(screen.getByTestId("gateway-form-name"), { target: { value: "grid-bot" } });
+    fireEvent.click(screen.getByTestId("gateway-form-submit"));
+    await waitFor(() => expect(screen.getByTestId("gateway-form-error").textContent).toContain("already a gateway token"));
+    expect(screen.getByTestId("gateway-form-submit").textContent).toBe("Create token");
+  });
+
+  it("asks before revoking, and revokes only on yes", async () => {
+    api.status.mockResolvedValue(status({ tokens: [token()] }));
+    api.revoke.mockResolvedValue(undefined);
+    render(<Gateway />);
+    fireEvent.click(await screen.findByTestId("gateway-revoke-grid-bot"));
+    expect(screen.getByTestId("gateway-confirm-grid-bot").textContent).toContain("Revoke grid-bot?");
+    expect(api.revoke).not.toHaveBeenCalled();
+    fireEvent.click(screen.getByText("Cancel"));
+    expect(screen.queryByTestId("gateway-confirm-grid-bot")).toBeNull();
+
+    fireEvent.click(screen.getByTestId("gateway-revoke-grid-bot"));
+    api.status.mockResolvedValue(status());
+    fireEvent.click(screen.getByTestId("gateway-confirm-yes-grid-bot"));
+    await waitFor(() => expect(api.revoke).toHaveBeenCalledWith("grid-bot"));
+    await screen.findByTestId("gateway-empty");
+  });
+
+  it("rotates after a confirmation and shows the new text once; disables and enables", async () => {
+    api.status.mockResolvedValue(status({ tokens: [token()] }));
+    api.rotate.mockResolvedValue({ secret: "kwg_newText", token: token({ hint: "kwg_newTex…" }) });
+    api.setDisabled.mockResolvedValue(token({ disabled: true }));
+    render(<Gateway />);
+    fireEvent.click(await screen.findByTestId("gateway-rotate-grid-bot"));
+    fireEvent.click(screen.getByTestId("gateway-confirm-yes-grid-bot"));
+    await waitFor(() => expect(screen.getByTestId("gateway-secret").textContent).toBe("kwg_newText"));
+    expect(screen.getByTestId("gateway-issued").textContent).toContain("the previous text has stopped working");
+
+    fireEvent.click(screen.getByTestId("gateway-toggle-grid-bot"));
+    await waitFor(() => expect(api.setDisabled).toHaveBeenCalledWith("grid-bot", true));
+  });
+
+  it("shows each bot's live numbers and reads them again every 2 s", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    api.status.mockResolvedValue(status({ tokens: [token()], bots: [bot()] }));
+    render(<Gateway />);
+    const row = await screen.findByTestId("gateway-bot-grid-bot");
+    expect(row.textContent).toContain("0.4");
+    expect(row.textContent).toContain("(1 failed)");
+    expect(row.textContent).toContain("150 ms");
+    expect(row.textContent).toContain("scope 2");
+    expect(row.textContent).toContain("HTTP 400");
+
+    api.status.mockResolvedValue(status({ tokens: [token()], bots: [bot({ requests: 40, perSecond: 3.2 })] }));
+    await act(async () => {
+      vi.advanceTimersByTime(REFRESH_MS);
+    });
+    await waitFor(() => expect(screen.getByTestId("gateway-bot-requests-grid-bot").textContent).toContain("40"));
+    expect(screen.getByTestId("gateway-bot-rate-grid-bot").textContent).toBe("3.2");
+  });
+
+  it("offers CCXT, freqtrade and curl configuration for the selected token's provider", async () => {
+    api.status.mockResolvedValue(status({ tokens: [token(), token({ name: "kr-bot", provider: "kraken", keyLabel: "kr" })] }));
+    render(<Gateway />);
+    const code = await screen.findByTestId("gateway-snippet");
+    expect(code.textContent).toContain("ccxt.binance(");
+    expect(code.textContent).toContain('"sapi": "http://127.0.0.1:47311/binance/sapi/v1"');
+    fireEvent.click(screen.getByTestId("gateway-snippet-tab-freqtrade"));
+    expect(screen.getByTestId("gateway-snippet").textContent).toContain('"ccxt_config"');
+
+    fireEvent.click(screen.getByTestId("gateway-token-kr-bot"));
+    await waitFor(() => expect(screen.getByTestId("gateway-snippets").textContent).toContain("kr-bot"));
+    fireEvent.click(screen.getByTestId("gateway-snippet-tab-ccxt-python"));
+    expect(screen.getByTestId("gateway-snippet").textContent).toContain('KEYWARD = "http://127.0.0.1:47311/kraken"');
+  });
+
+  it("saves another port for the next start", async () => {
+    api.status.mockResolvedValue(status());
+    api.setPort.mockResolvedValue(status({ port: 48000 }));
+    render(<Gateway />);
+    const port = await screen.findByTestId("gateway-port");
+    fireEvent.input(port, { target: { value: "70000" } });
+    expect((screen.getByTestId("gateway-port-save") as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.input(port, { target: { value: "48000" } });
+    fireEvent.click(screen.getByTestId("gateway-port-save"));
+    await waitFor(() => expect(api.setPort).toHaveBeenCalledWith(48000));
+  });
+});
+
+describe("gateway snippets", () => {
+  it("override every api.binance.com URL CCXT uses, with the token as key and header", () => {
+    const [py, js, ft, curl] = snippets({
+      gatewayUrl: "http://127.0.0.1:50000/",
+      provider: "binance",
+      providerKind: "exchange",
+      token: "kwg_abc",
+    });
+    for (const key of ["public", "private", "v1", "sapi", "sapiV2", "sapiV3", "sapiV4"]) {
+      expect(py.code).toContain(`"${key}": "http://127.0.0.1:50000/binance/`);
+      expect(js.code).toContain(`${key}: "http://127.0.0.1:50000/binance/`);
+      expect(ft.code).toContain(`"${key}": "http://127.0.0.1:50000/binance/`);
+    }
+    expect(py.code).toContain('"public": "http://127.0.0.1:50000/binance/api/v3"');
+    expect(py.code).toContain('"headers": {"X-Keyward-Token": TOKEN}');
+    expect(py.code).toContain('"enableRateLimit": False');
+    expect(js.code).toContain("enableRateLimit: false");
+    expect(ft.code).toContain('"key": "kwg_abc"');
+    expect(py.note).toContain("enableRateLimit can be left on");
+    expect(curl.code).toBe('curl -H "X-Keyward-Token: kwg_abc" "http://127.0.0.1:50000/binance/api/v3/time"\n');
+  });
+
+  it("replace the host of any other exchange and add a passphrase where CCXT wants one", () => {
+    const [py, js] = snippets({ gatewayUrl: "http://127.0.0.1:47311", provider: "kucoin", providerKind: "exchange", token: null });
+    expect(py.code).toContain("ccxt.kucoin(");
+    expect(py.code).toContain(`TOKEN = "${TOKEN_PLACEHOLDER}"`);
+    expect(py.code).toContain('"password": "placeholder"');
+    expect(py.code).toContain('re.sub(r"^https?://[^/]+", KEYWARD, url)');
+    expect(js.code).toContain('url.replace(/^https?:\\/\\/[^/]+/, KEYWARD)');
+    const [cb] = snippets({ gatewayUrl: "http://127.0.0.1:47311", provider: "coinbase_exchange", providerKind: "exchange", token: null });
+    expect(cb.code).toContain("ccxt.coinbaseexchange(");
+  });
+
+  it("give market-data APIs only plain HTTP", () => {
+    const list = snippets({ gatewayUrl: "http://127.0.0.1:47311", provider: "coingecko", providerKind: "market_data", token: "kwg_x" });
+    expect(list.map((s) => s.id)).toEqual(["curl"]);
+    expect(list[0].code).toContain("http://127.0.0.1:47311/coingecko/");
+  });
+});
