@@ -218,6 +218,36 @@ impl Keyward {
         &self.inner.gateway
     }
 
+    /// Creates a bot token for the gateway, checking that its provider and key exist (a token
+    /// for a typo could never work) and that its wait limit is at most a minute. Blocking.
+    pub fn create_gateway_token(
+        &self,
+        new: gateway::NewToken,
+        allow_withdraw: bool,
+    ) -> Result<gateway::IssuedToken, gateway::TokenError> {
+        let invalid = |field: &'static str, value: &str, expected: String| gateway::TokenError::Invalid {
+            field,
+            value: value.to_string(),
+            expected,
+        };
+        if self.providers().get(&new.provider).is_err() {
+            return Err(invalid("provider", &new.provider, "a provider id (see `keyward provider list`)".into()));
+        }
+        if let Some(label) = &new.key_label {
+            if self.keys().get(&new.provider, label).is_err() {
+                return Err(invalid(
+                    "key",
+                    label,
+                    format!("the label of a {} key (see `keyward key list`)", new.provider),
+                ));
+            }
+        }
+        if let Some(wait) = new.max_wait.filter(|w| *w > gateway::tokens::MAX_WAIT_LIMIT) {
+            return Err(invalid("max_wait_ms", &wait.as_millis().to_string(), "at most 60000 (a minute)".into()));
+        }
+        self.gateway().tokens().create(new, allow_withdraw, chrono::Utc::now())
+    }
+
     /// The provider catalog: presets, overrides and custom providers.
     pub fn providers(&self) -> &Registry {
         &self.inner.providers

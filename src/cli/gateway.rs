@@ -107,11 +107,6 @@ pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError
             Ok(())
         }
         GatewayCmd::Token(TokenCmd::Add { name, provider, key, scopes, allow_ip, max_wait_ms, allow_withdraw }) => {
-            // The provider and key must exist: a token for a typo would only fail later, at the bot.
-            kw.providers().get(&provider)?;
-            if let Some(label) = &key {
-                kw.keys().get(&provider, label)?;
-            }
             let scopes: TokenScopes = scopes.parse().map_err(token_err)?;
             let allow_ips = allow_ip
                 .iter()
@@ -126,7 +121,7 @@ pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError
                 allow_ips,
                 max_wait: Some(Duration::from_millis(max_wait_ms)),
             };
-            let issued = tokens.create(new, allow_withdraw, chrono::Utc::now()).map_err(token_err)?;
+            let issued = kw.create_gateway_token(new, allow_withdraw).map_err(token_err)?;
             print_issued(kw, &issued, json_out, "Created");
             Ok(())
         }

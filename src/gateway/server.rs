@@ -225,7 +225,12 @@ async fn handle(
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized", message);
     };
     let tokens = ctx.kw.gateway().tokens().clone();
-    let token = match tokio::task::spawn_blocking(move || tokens.authenticate(&presented)).await {
+    // A token looked up in the last second is answered from memory; only a miss blocks.
+    let found = match tokens.cached(&presented) {
+        Some(found) => Ok(Ok(found)),
+        None => tokio::task::spawn_blocking(move || tokens.authenticate(&presented)).await,
+    };
+    let token = match found {
         Ok(Ok(Some(t))) => t,
         Ok(Ok(None)) => {
             let message = "unknown Keyward token (revoked, rotated or mistyped)".to_string();
@@ -339,7 +344,7 @@ async fn handle(
         caller: format!("{}{bot}", crate::pipeline::gateway_caller_prefix()),
         max_wait: Some(token.max_wait),
     };
-    let result = ctx.kw.pipeline().forward(req).await;
+    let result = ctx.kw.pipeline().forward_entry(entry.clone(), req).await;
     if class != OperationClass::Read {
         audit_order(&ctx.kw, &token, &operation, result.as_ref().ok().map(|f| f.status));
     }

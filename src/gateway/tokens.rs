@@ -22,6 +22,8 @@ use crate::store::{Store, StoreError};
 pub const TOKEN_PREFIX: &str = "kwg_";
 /// How long a bot waits for budget unless its token says otherwise.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
+/// The longest wait limit a token may have.
+pub const MAX_WAIT_LIMIT: Duration = Duration::from_secs(60);
 /// How long a looked-up token is trusted before it is read again.
 const CACHE_FOR: Duration = Duration::from_secs(1);
 const CACHE_CAP: usize = 4096;
@@ -393,6 +395,14 @@ impl Tokens {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
+    /// What [`Tokens::authenticate`] would answer from its cache, without blocking; `None` when
+    /// the database must be asked.
+    pub fn cached(&self, presented: &str) -> Option<Option<BotToken>> {
+        let h = hash(presented);
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(&h).filter(|(at, _)| at.elapsed() < CACHE_FOR).map(|(_, found)| found.clone())
+    }
+
     /// The token whose text is `presented`, if it exists (disabled ones too: the caller says
     /// why it refuses). Compared by hash: the database lookup is by the SHA-256 of the text, and
     /// the stored hash is compared again in constant time. Cached for a second.
@@ -400,15 +410,10 @@ impl Tokens {
         if !presented.starts_with(TOKEN_PREFIX) || presented.len() > 128 {
             return Ok(None);
         }
-        let h = hash(presented);
-        {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, found)) = cache.get(&h) {
-                if at.elapsed() < CACHE_FOR {
-                    return Ok(found.clone());
-                }
-            }
+        if let Some(found) = self.cached(presented) {
+            return Ok(found);
         }
+        let h = hash(presented);
         let found = self.store.with_conn(|c| {
             Ok(c.query_row(
                 &format!("SELECT {COLUMNS}, token_hash FROM gateway_tokens WHERE token_hash = ?1"),

@@ -53,6 +53,16 @@ impl Pipeline {
     /// back as [`CallError::StatusUnknown`] and is not resent.
     pub async fn forward(&self, req: ForwardRequest) -> Result<Forwarded, CallError> {
         let entry = self.inner.registry.get(&req.provider)?;
+        self.forward_entry(entry, req).await
+    }
+
+    /// [`Pipeline::forward`] with the provider's entry already read (the gateway has it).
+    pub async fn forward_entry(
+        &self,
+        entry: crate::provider::ProviderEntry,
+        req: ForwardRequest,
+    ) -> Result<Forwarded, CallError> {
+        super::check_discontinued(&entry.spec)?;
         let want = Want {
             operation: req.operation.clone(),
             class: req.class,
