@@ -150,7 +150,7 @@ pub(crate) async fn send_once(
             if resp.status().is_success() {
                 return AttemptOutcome::Delivered { status };
             }
-            let retry_after = crate::ratelimit::retry_after(resp.headers(), now);
+            let retry_after = crate::http_headers::retry_after(resp.headers(), now);
             let mut text = String::new();
             while text.chars().count() < ERROR_BODY_CHARS {
                 match resp.chunk().await {

@@ -17,7 +17,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::events::{CoreEvent, EventSink, LogSink};
 use crate::{logging, Error, Keyward};
 
 use output::Printer;
@@ -277,8 +276,7 @@ fn serve(kw: Keyward, printer: &Printer) -> Result<(), CliError> {
         let shutdown = shutdown_signal()?;
         let services = crate::service::start(&kw).await?;
         let mut monitor_events = kw.monitor().subscribe();
-        let sink = LogSink;
-        sink.emit(CoreEvent::Ready { data_dir: kw.data_dir().display().to_string() });
+        tracing::info!(data_dir = %kw.data_dir().display(), "ready");
         printer.ready(kw.data_dir());
         tokio::pin!(shutdown);
         loop {

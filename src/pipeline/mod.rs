@@ -456,7 +456,7 @@ impl Pipeline {
                 }
                 Ok(resp) => {
                     self.finish(record, Outcome::HttpError);
-                    let retry_after = crate::ratelimit::retry_after(&resp.headers, self.inner.clock.now());
+                    let retry_after = crate::http_headers::retry_after(&resp.headers, self.inner.clock.now());
                     let failure = Failure::Status { status: resp.status, retry_after };
                     (failure, send::error_message(&resp.body), Some(resp.status))
                 }

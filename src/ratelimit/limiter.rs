@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName};
+
+use crate::http_headers::{number, reset_in, retry_after};
 use tokio::sync::{broadcast, watch};
 
 use super::published::{PublishedLimit, PublishedSource, RuleUpdate};
@@ -835,30 +837,6 @@ fn set_wake(tx: &watch::Sender<WaitState>, wake_at: Option<DateTime<Utc>>) {
             true
         }
     });
-}
-
-fn number(v: &HeaderValue) -> Option<f64> {
-    v.to_str().ok()?.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0)
-}
-
-/// `Retry-After`: seconds (whole or decimal) or an HTTP date.
-pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = text.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(FOREVER.as_secs_f64())));
-    }
-    let at = DateTime::parse_from_rfc2822(text).ok()?;
-    Some(to_std(at.with_timezone(&Utc) - now))
-}
-
-/// When the exchange says its window resets: KuCoin's `gw-ratelimit-reset` (milliseconds from
-/// now) or Bybit's `X-Bapi-Limit-Reset-Timestamp` (Unix milliseconds).
-pub fn reset_in(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    if let Some(ms) = headers.get("gw-ratelimit-reset").and_then(number) {
-        return Some(Duration::from_millis(ms as u64));
-    }
-    let at_ms = headers.get("x-bapi-limit-reset-timestamp").and_then(number)?;
-    Some(Duration::from_millis((at_ms as i64 - now.timestamp_millis()).max(0) as u64))
 }
 
 /// Cancels a queued waiter whose future was dropped.

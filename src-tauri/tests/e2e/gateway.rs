@@ -27,6 +27,23 @@ async fn bot_get(gateway: &str, path: &str, token: &str) -> (u16, String) {
     .expect("request task")
 }
 
+/// Runs `tests/ccxt/server_time.py` with the CCXT of `.tools/venv` (made by `make test`).
+async fn ccxt_server_time(gateway: &str, token: &str) -> serde_json::Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = std::env::var_os("KEYWARD_CCXT_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".tools/venv/bin/python"));
+    assert!(python.exists(), "{} is missing: `make test` creates it with CCXT", python.display());
+    let (script, gateway, token) = (root.join("tests/ccxt/server_time.py"), gateway.to_string(), token.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python).arg(script).arg(gateway).arg(token).output().expect("python runs")
+    })
+    .await
+    .expect("the bot ran");
+    assert!(out.status.success(), "the CCXT bot failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("the bot prints JSON")
+}
+
 async fn text(client: &Client, css: &str) -> String {
     client.find(Locator::Css(css)).await.expect(css).text().await.expect("text")
 }
@@ -74,17 +91,18 @@ async fn a_user_creates_a_bot_token_and_sees_the_bots_requests_live() {
     assert!(snippet.contains(&format!("{url}/binance/api/v3")), "{snippet}");
     screenshot_painted(&client, "gateway-token").await;
 
-    // A bot calls Binance through the app's gateway with the token…
+    // A real CCXT bot calls Binance through the app's gateway with the token…
+    let answer = ccxt_server_time(&url, &secret).await;
+    assert_eq!(answer["serverTime"], 1_767_225_600_000_i64, "the mock exchange's answer, verbatim: {answer}");
     let (status, answer) = bot_get(&url, "/binance/api/v3/time", &secret).await;
     assert_eq!(status, 200, "{answer}");
-    assert!(answer.contains("1767225600000"), "the mock exchange's answer, verbatim: {answer}");
     assert!(answer.to_ascii_lowercase().contains("x-keyward-wait-ms"), "{answer}");
     // …and tries an account read its market-only token does not allow.
     let (status, answer) = bot_get(&url, "/binance/api/v3/account?timestamp=1&signature=bot", &secret).await;
     assert_eq!(status, 403, "{answer}");
 
     // The page shows the bot's numbers (read every 2 s).
-    wait_for_text(&client, "[data-testid=gateway-bot-requests-e2e-bot]", "1").await;
+    wait_for_text(&client, "[data-testid=gateway-bot-requests-e2e-bot]", "2").await;
     let bot = wait_for_text(&client, "[data-testid=gateway-bot-e2e-bot]", "scope 1").await;
     assert!(bot.contains("read the account"), "the refusal is the last error: {bot}");
 
