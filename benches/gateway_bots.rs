@@ -129,6 +129,7 @@ fn main() {
                 scopes: "market".parse::<TokenScopes>().expect("scopes"),
                 allow_ips: Vec::new(),
                 max_wait: Some(Duration::from_secs(10)),
+                max_share: None,
             },
             false,
             chrono::Utc::now(),

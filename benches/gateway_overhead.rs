@@ -98,6 +98,7 @@ fn main() {
                     scopes: "market".parse::<TokenScopes>().expect("scopes"),
                     allow_ips: Vec::new(),
                     max_wait: None,
+                    max_share: None,
                 },
                 false,
                 chrono::Utc::now(),

@@ -71,6 +71,7 @@ fn token(bot: &Bot, name: &str, provider: &str, scopes: &str, allow_ips: &[&str]
                     .map(|ip| keyward::gateway::tokens::parse_allow_ip(ip).expect("ip"))
                     .collect(),
                 max_wait: Some(Duration::from_millis(200)),
+                max_share: None,
             },
             false,
             Utc::now(),
@@ -509,6 +510,7 @@ async fn ccxt_ticker_and_balance(ex: OtherExchange) {
                 scopes: "market,read".parse().expect("scopes"),
                 allow_ips: Vec::new(),
                 max_wait: None,
+                max_share: None,
             },
             false,
             Utc::now(),
@@ -817,6 +819,7 @@ async fn every_signing_preset_is_re_signed_with_the_real_key_and_verified_by_an_
                     scopes: "market,read".parse().expect("scopes"),
                     allow_ips: Vec::new(),
                     max_wait: None,
+                    max_share: None,
                 },
                 false,
                 Utc::now(),
@@ -861,4 +864,60 @@ async fn every_signing_preset_is_re_signed_with_the_real_key_and_verified_by_an_
         }
         server.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_with_a_max_share_gets_only_its_part_and_leaves_the_rest_to_the_others() {
+    let mock = MockExchange::start(Auth::Public, None).await;
+    mock.route("GET /api/v3/exchangeInfo", json!({"rateLimits": [], "symbols": []}));
+    mock.route("GET /api/v3/ticker/24hr", json!({"symbol": "BTCUSDT", "lastPrice": "97000.50"}));
+    let bot = gateway_on(&mock.base_url, "read").await;
+    // 100 weight per rolling minute (no clock-aligned boundary to fall on during the test).
+    bot.kw
+        .providers()
+        .set(
+            "binance",
+            &[(
+                "rate_limits",
+                r#"[{id = "request_weight", kind = "sliding_window", scope = "ip", limit = 100, interval_ms = 60000}]"#,
+            )],
+        )
+        .expect("rule");
+    let new = |name: &str, share: Option<f64>| {
+        bot.kw
+            .create_gateway_token(
+                NewToken {
+                    name: name.into(),
+                    provider: "binance".into(),
+                    key_label: None,
+                    scopes: "market".parse().expect("scopes"),
+                    allow_ips: Vec::new(),
+                    max_wait: Some(Duration::from_millis(100)),
+                    max_share: share,
+                },
+                false,
+            )
+            .expect("token")
+            .secret
+            .expose_secret()
+            .to_string()
+    };
+    let greedy = new("greedy", Some(0.4));
+    let polite = new("polite", None);
+    let ticker = |tok: String| {
+        let http = bot.http.clone();
+        let url = format!("{}/binance/api/v3/ticker/24hr?symbol=BTCUSDT", bot.url);
+        async move { http.get(url).header("X-Keyward-Token", tok).send().await.expect("answer").status().as_u16() }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(ticker(greedy.clone()).await);
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    // The ticker weighs 2: 40 % of 100 is 20 tickers; the rest wait past 100 ms and get a 429.
+    assert_eq!(ok, 20, "{statuses:?}");
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert_eq!(ticker(polite.clone()).await, 200, "the other bot still has the rest of the budget");
+    let listed = bot.kw.gateway().tokens().get("greedy").expect("token");
+    assert_eq!(listed.max_share, Some(0.4));
 }

@@ -58,6 +58,7 @@ pub async fn gateway_token_create(
             scopes,
             allow_ips,
             max_wait: input.max_wait_ms.map(Duration::from_millis),
+            max_share: input.max_share_pct.map(|p| p / 100.0),
         };
         let issued = kw.create_gateway_token(new, input.allow_withdraw.unwrap_or(false))?;
         Ok(gdto::issued(&issued))

@@ -35,6 +35,8 @@ pub struct GatewayTokenDto {
     pub allow_ips: Vec<String>,
     #[ts(type = "number")]
     pub max_wait_ms: u64,
+    /// The most of each limit the bot may use, in percent; `null`: no cap.
+    pub max_share_pct: Option<f64>,
     /// The token's first characters, to tell tokens apart.
     pub hint: String,
     /// RFC 3339.
@@ -51,6 +53,7 @@ pub fn token(t: &BotToken) -> GatewayTokenDto {
         scopes: TokenScope::ALL.iter().filter(|s| t.scopes.allows(**s)).map(|s| s.as_str().to_string()).collect(),
         allow_ips: t.allow_ips.iter().map(ToString::to_string).collect(),
         max_wait_ms: millis(t.max_wait),
+        max_share_pct: t.max_share.map(|f| (f * 1000.0).round() / 10.0),
         hint: t.hint.clone(),
         created_at: t.created_at.to_rfc3339(),
         rotated_at: t.rotated_at.map(|t| t.to_rfc3339()),
@@ -95,6 +98,9 @@ pub struct NewGatewayTokenDto {
     /// How long a request may wait for budget; `null`: the default.
     #[ts(optional, type = "number")]
     pub max_wait_ms: Option<u64>,
+    /// The most of each limit the bot may use, in percent (1–100); `null`: no cap.
+    #[ts(optional)]
+    pub max_share_pct: Option<f64>,
     /// The user confirmed the withdraw scope.
     #[ts(optional)]
     pub allow_withdraw: Option<bool>,

@@ -43,6 +43,10 @@ pub enum TokenCmd {
         /// exchange's own "too many requests".
         #[arg(long, default_value_t = 5000)]
         max_wait_ms: u64,
+        /// The most of each of the provider's limits this bot may use (`40%` or `0.4`), so one
+        /// bot cannot starve the others.
+        #[arg(long, value_name = "SHARE")]
+        max_share: Option<String>,
         /// Needed with the withdraw scope: the bot can move funds off the exchange.
         #[arg(long)]
         allow_withdraw: bool,
@@ -68,7 +72,7 @@ fn token_json(t: &BotToken) -> serde_json::Value {
     json!({
         "name": t.name, "provider": t.provider, "key": t.key_label, "scopes": t.scopes.to_string(),
         "allowIps": t.allow_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "maxWaitMs": t.max_wait.as_millis() as u64, "hint": t.hint, "createdAt": t.created_at,
+        "maxWaitMs": t.max_wait.as_millis() as u64, "maxShare": t.max_share, "hint": t.hint, "createdAt": t.created_at,
         "rotatedAt": t.rotated_at, "disabled": t.disabled,
     })
 }
@@ -106,7 +110,18 @@ pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError
             }
             Ok(())
         }
-        GatewayCmd::Token(TokenCmd::Add { name, provider, key, scopes, allow_ip, max_wait_ms, allow_withdraw }) => {
+        GatewayCmd::Token(TokenCmd::Add {
+            name,
+            provider,
+            key,
+            scopes,
+            allow_ip,
+            max_wait_ms,
+            max_share,
+            allow_withdraw,
+        }) => {
+            let max_share =
+                max_share.as_deref().map(crate::gateway::tokens::parse_share).transpose().map_err(token_err)?;
             let scopes: TokenScopes = scopes.parse().map_err(token_err)?;
             let allow_ips = allow_ip
                 .iter()
@@ -120,6 +135,7 @@ pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError
                 scopes,
                 allow_ips,
                 max_wait: Some(Duration::from_millis(max_wait_ms)),
+                max_share,
             };
             let issued = kw.create_gateway_token(new, allow_withdraw).map_err(token_err)?;
             print_issued(kw, &issued, json_out, "Created");
@@ -140,12 +156,13 @@ pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError
                             t.provider.clone(),
                             t.key_label.clone().unwrap_or_else(|| "-".into()),
                             t.scopes.to_string(),
+                            t.max_share.map_or_else(|| "-".into(), |f| format!("{:.0}%", f * 100.0)),
                             t.hint.clone(),
                             if t.disabled { "disabled".into() } else { "active".into() },
                         ]
                     })
                     .collect();
-                table(&["NAME", "PROVIDER", "KEY", "SCOPES", "TOKEN", "STATE"], &rows);
+                table(&["NAME", "PROVIDER", "KEY", "SCOPES", "MAX SHARE", "TOKEN", "STATE"], &rows);
             }
             Ok(())
         }

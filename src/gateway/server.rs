@@ -328,6 +328,9 @@ async fn handle(
         return refuse(StatusCode::FORBIDDEN, "forbidden", message);
     }
 
+    // A bot with a maximum share keeps to it on every limit of the provider.
+    let caller = format!("{}{bot}", crate::pipeline::gateway_caller_prefix());
+    ctx.kw.limiter().set_caller_share(&spec.id, &caller, token.max_share);
     let cancel = method_name == "DELETE" || operation == "cancel_order";
     let req = ForwardRequest {
         provider: spec.id.clone(),
@@ -341,7 +344,7 @@ async fn handle(
         path: rest.clone(),
         query,
         body,
-        caller: format!("{}{bot}", crate::pipeline::gateway_caller_prefix()),
+        caller,
         max_wait: Some(token.max_wait),
     };
     let result = ctx.kw.pipeline().forward_entry(entry.clone(), req).await;

@@ -112,6 +112,8 @@ pub struct BotToken {
     /// Source addresses allowed (empty: loopback only).
     pub allow_ips: Vec<ipnet::IpNet>,
     pub max_wait: Duration,
+    /// The part (0–1] of each of the provider's limits the bot may use; `None`: no cap.
+    pub max_share: Option<f64>,
     /// The token's first characters, to tell tokens apart.
     pub hint: String,
     pub created_at: DateTime<Utc>,
@@ -128,6 +130,8 @@ pub struct NewToken {
     pub scopes: TokenScopes,
     pub allow_ips: Vec<ipnet::IpNet>,
     pub max_wait: Option<Duration>,
+    /// See [`BotToken::max_share`].
+    pub max_share: Option<f64>,
 }
 
 /// A token just created or rotated: the only time its text exists outside the bot.
@@ -206,6 +210,23 @@ fn check_name(name: &str) -> Result<(), TokenError> {
     }
 }
 
+/// Parses `--max-share` values: `40%`, `40 %` or `0.4`.
+pub fn parse_share(value: &str) -> Result<f64, TokenError> {
+    let v = value.trim();
+    let parsed = match v.strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().map(|p| p / 100.0),
+        None => v.parse::<f64>(),
+    };
+    match parsed {
+        Ok(f) if f.is_finite() && f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(TokenError::Invalid {
+            field: "max_share",
+            value: value.to_string(),
+            expected: "a share such as 40% or 0.4 (above 0, at most 100 %)".into(),
+        }),
+    }
+}
+
 /// Parses `--allow-ip` values: CIDRs or single addresses.
 pub fn parse_allow_ip(value: &str) -> Result<ipnet::IpNet, TokenError> {
     let v = value.trim();
@@ -219,7 +240,7 @@ pub fn parse_allow_ip(value: &str) -> Result<ipnet::IpNet, TokenError> {
 }
 
 const COLUMNS: &str =
-    "id, name, provider, key_label, scopes, allow_ips, max_wait_ms, hint, created_at, rotated_at, disabled";
+    "id, name, provider, key_label, scopes, allow_ips, max_wait_ms, hint, created_at, rotated_at, disabled, max_share";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BotToken> {
     let scopes: String = r.get(4)?;
@@ -241,6 +262,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BotToken> {
         created_at: parse_ts(r.get(8)?),
         rotated_at: r.get::<_, Option<String>>(9)?.map(parse_ts),
         disabled: r.get::<_, i64>(10)? != 0,
+        max_share: r.get(11)?,
     })
 }
 
@@ -278,6 +300,13 @@ impl Tokens {
     /// Creates a token. The withdraw scope needs `allow_withdraw`. Blocking.
     pub fn create(&self, new: NewToken, allow_withdraw: bool, now: DateTime<Utc>) -> Result<IssuedToken, TokenError> {
         check_name(&new.name)?;
+        if let Some(share) = new.max_share.filter(|f| !(f.is_finite() && *f > 0.0 && *f <= 1.0)) {
+            return Err(TokenError::Invalid {
+                field: "max_share",
+                value: share.to_string(),
+                expected: "a share above 0 and at most 100 %".into(),
+            });
+        }
         if new.scopes.allows(TokenScope::Withdraw) && !allow_withdraw {
             return Err(TokenError::WithdrawNeedsConfirmation);
         }
@@ -291,8 +320,8 @@ impl Tokens {
                 return Ok(None);
             }
             c.execute(
-                "INSERT INTO gateway_tokens (name, provider, key_label, scopes, allow_ips, max_wait_ms, token_hash, hint, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO gateway_tokens (name, provider, key_label, scopes, allow_ips, max_wait_ms, token_hash, hint, created_at, max_share)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     new.name,
                     new.provider,
@@ -303,6 +332,7 @@ impl Tokens {
                     hash(&secret),
                     hint_of(&secret),
                     now.to_rfc3339(),
+                    new.max_share,
                 ],
             )?;
             Ok(Some(c.last_insert_rowid()))
@@ -312,7 +342,8 @@ impl Tokens {
         self.audit(
             AuditKind::GatewayTokenCreated,
             &token,
-            json!({"name": token.name, "scopes": token.scopes.to_string(), "allow_ips": ips, "hint": token.hint}),
+            json!({"name": token.name, "scopes": token.scopes.to_string(), "allow_ips": ips, "hint": token.hint,
+                   "max_share": token.max_share}),
         );
         Ok(IssuedToken { token, secret: secrecy::SecretString::from(secret) })
     }
@@ -418,7 +449,7 @@ impl Tokens {
             Ok(c.query_row(
                 &format!("SELECT {COLUMNS}, token_hash FROM gateway_tokens WHERE token_hash = ?1"),
                 [&h],
-                |r| Ok((from_row(r)?, r.get::<_, String>(11)?)),
+                |r| Ok((from_row(r)?, r.get::<_, String>(12)?)),
             )
             .optional()?)
         })?;

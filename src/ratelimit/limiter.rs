@@ -134,6 +134,8 @@ struct ProviderState {
     /// Rules that apply to every operation (for operations the spec does not name).
     any_op: Vec<usize>,
     health_op: String,
+    /// Callers held to a part of each limit (gateway bots with a maximum share), by caller.
+    caller_shares: HashMap<String, f64>,
     headers: Vec<HeaderBinding>,
     queue: BTreeMap<(Priority, u64), Waiter>,
     pause: Option<DateTime<Utc>>,
@@ -158,10 +160,22 @@ struct RuleState {
     limits: Vec<(String, LimitState)>,
 }
 
+/// A part of each limit one kind of caller keeps to: the health checks' share
+/// ([`LimiterConfig::monitor_share`]) or a bot's maximum share (a gateway token's
+/// `max_share`). Its window is of the same kind as the limit's, over that part of it.
+#[derive(Debug, Clone, PartialEq)]
+struct Cap {
+    name: String,
+    fraction: f64,
+}
+
+/// The cap name of the health checks' share.
+const HEALTH_CAP: &str = "(health checks)";
+
 struct LimitState {
     window: Window,
-    /// The health-check cap: a window of the same kind over `monitor_share` of the limit.
-    monitor: Option<Window>,
+    /// Capped callers' windows, by cap name (few: a linear search).
+    caps: Vec<(String, Window)>,
     level: Level,
     by_op: Vec<(String, f64)>,
     by_key: Vec<(String, f64)>,
@@ -194,7 +208,7 @@ struct Waiter {
     key_label: Option<String>,
     caller: String,
     weight: u32,
-    health: bool,
+    cap: Option<Cap>,
     charges: Vec<Charge>,
     deadline: Option<DateTime<Utc>>,
     /// When a waiter at the head of its limits can go, and the limit it waits for.
@@ -278,7 +292,7 @@ impl LimitState {
     fn new(rule: &RateLimitRule, margin: f64, cfg: &LimiterConfig) -> Self {
         Self {
             window: Window::for_rule(rule, rule.limit, margin, cfg.sync_grace),
-            monitor: None,
+            caps: Vec::new(),
             level: Level::Normal,
             by_op: Vec::new(),
             by_key: Vec::new(),
@@ -286,17 +300,22 @@ impl LimitState {
         }
     }
 
-    fn ensure_monitor(&mut self, rule: &RateLimitRule, cfg: &LimiterConfig) {
-        if self.monitor.is_none() && cfg.monitor_share < 1.0 {
-            self.monitor = Some(Window::for_rule(rule, rule.limit * cfg.monitor_share, 0.0, cfg.sync_grace));
+    fn ensure_cap(&mut self, rule: &RateLimitRule, cap: &Cap, cfg: &LimiterConfig) {
+        if cap.fraction < 1.0 && !self.caps.iter().any(|(n, _)| *n == cap.name) {
+            self.caps.push((cap.name.clone(), Window::for_rule(rule, rule.limit * cap.fraction, 0.0, cfg.sync_grace)));
         }
     }
 
-    fn eta(&self, amount: f64, health: bool, now: DateTime<Utc>) -> Duration {
+    fn cap_window(&self, cap: Option<&Cap>) -> Option<&Window> {
+        let cap = cap?;
+        self.caps.iter().find(|(n, _)| *n == cap.name).map(|(_, w)| w)
+    }
+
+    fn eta(&self, amount: f64, cap: Option<&Cap>, now: DateTime<Utc>) -> Duration {
         let own = self.window.eta(amount, now);
-        match (&self.monitor, health) {
-            (Some(m), true) => own.max(m.eta(amount, now)),
-            _ => own,
+        match self.cap_window(cap) {
+            Some(m) => own.max(m.eta(amount, now)),
+            None => own,
         }
     }
 }
@@ -307,7 +326,7 @@ fn limit_in<'a>(
     rule: &RateLimitRule,
     margin: f64,
     scope: &str,
-    health: bool,
+    cap: Option<&Cap>,
     cfg: &LimiterConfig,
 ) -> &'a mut LimitState {
     let index = match limits.iter().position(|(k, _)| k == scope) {
@@ -318,8 +337,8 @@ fn limit_in<'a>(
         }
     };
     let state = &mut limits[index].1;
-    if health {
-        state.ensure_monitor(rule, cfg);
+    if let Some(cap) = cap {
+        state.ensure_cap(rule, cap, cfg);
     }
     state
 }
@@ -361,7 +380,7 @@ fn update_level(
 /// What one granted call charges on one limit.
 struct Spend<'a> {
     amount: f64,
-    health: bool,
+    cap: Option<&'a Cap>,
     operation: &'a str,
     key_label: Option<&'a str>,
     caller: &'a str,
@@ -377,10 +396,10 @@ fn charge_one(
     events: &mut Vec<LimitEvent>,
 ) {
     let RuleState { rule, margin, warn_pct, critical_pct, limits } = rs;
-    let ls = limit_in(limits, rule, *margin, scope, spend.health, cfg);
+    let ls = limit_in(limits, rule, *margin, scope, spend.cap, cfg);
     ls.window.take(spend.amount, now);
-    if spend.health {
-        if let Some(m) = &mut ls.monitor {
+    if let Some(cap) = spend.cap {
+        if let Some((_, m)) = ls.caps.iter_mut().find(|(n, _)| *n == cap.name) {
             m.take(spend.amount, now);
         }
     }
@@ -399,6 +418,7 @@ impl ProviderState {
             ops: HashMap::new(),
             any_op: Vec::new(),
             health_op: String::new(),
+            caller_shares: HashMap::new(),
             headers: Vec::new(),
             queue: BTreeMap::new(),
             pause: None,
@@ -474,8 +494,13 @@ impl ProviderState {
                     Some(mut rs) => {
                         for (_, ls) in &mut rs.limits {
                             ls.window.set_budget(rule.limit, margin);
-                            if let Some(m) = &mut ls.monitor {
-                                m.set_budget(rule.limit * cfg.monitor_share, 0.0);
+                            for (name, m) in &mut ls.caps {
+                                let fraction = if name == HEALTH_CAP {
+                                    cfg.monitor_share
+                                } else {
+                                    self.caller_shares.get(name).copied().unwrap_or(1.0)
+                                };
+                                m.set_budget(rule.limit * fraction, 0.0);
                             }
                         }
                         RuleState { rule: rule.clone(), margin, warn_pct, critical_pct, limits: rs.limits }
@@ -483,7 +508,7 @@ impl ProviderState {
                     None => {
                         let mut limits = Vec::new();
                         for (scope, used) in spent {
-                            limit_in(&mut limits, rule, margin, &scope, false, cfg).window.take(used, now);
+                            limit_in(&mut limits, rule, margin, &scope, None, cfg).window.take(used, now);
                         }
                         RuleState { rule: rule.clone(), margin, warn_pct, critical_pct, limits }
                     }
@@ -566,7 +591,7 @@ impl ProviderState {
         &self,
         charges: &[Charge],
         before: (Priority, u64),
-        health: bool,
+        cap: Option<&Cap>,
         now: DateTime<Utc>,
     ) -> (Duration, String) {
         let mut worst = match self.pause {
@@ -590,7 +615,7 @@ impl ProviderState {
                 .map(|o| o.amount)
                 .sum();
             let mut eta = ls.window.eta_after(ahead, c.amount, now);
-            if let (true, Some(m)) = (health, &ls.monitor) {
+            if let Some(m) = ls.cap_window(cap) {
                 eta = eta.max(m.eta(c.amount, now));
             }
             if eta > worst.0 {
@@ -612,6 +637,17 @@ impl ProviderState {
         worst
     }
 
+    /// The cap `req` keeps to, if any: the health checks' share, or its caller's maximum.
+    fn cap_for(&self, req: &Acquire<'_>, cfg: &LimiterConfig) -> Option<Cap> {
+        let health = req.operation == self.health_op || req.caller == crate::monitor::MONITOR_CALLER;
+        if health {
+            return (cfg.monitor_share < 1.0)
+                .then(|| Cap { name: HEALTH_CAP.to_string(), fraction: cfg.monitor_share });
+        }
+        let fraction = *self.caller_shares.get(req.caller)?;
+        (fraction < 1.0).then(|| Cap { name: req.caller.to_string(), fraction })
+    }
+
     fn try_acquire(
         &mut self,
         req: &Acquire<'_>,
@@ -628,9 +664,10 @@ impl ProviderState {
         if let Some(until) = self.ban {
             return Attempt::Denied(Denial::Blocked { limit: BAN_SCOPE.to_string(), remaining: to_std(until - now) });
         }
-        // Health checks keep to their share: the spec's health-check operation, and anything
-        // the monitor calls.
-        let health = req.operation == self.health_op || req.caller == crate::monitor::MONITOR_CALLER;
+        // Health checks keep to their share (the spec's health-check operation, and anything
+        // the monitor calls); a bot with a maximum share keeps to its own.
+        let cap = self.cap_for(req, cfg);
+        let cap = cap.as_ref();
         {
             let Self { id, rules, ops, any_op, queue, pause, .. } = self;
             let idxs = ops.get(req.operation).map_or(any_op.as_slice(), Vec::as_slice);
@@ -649,15 +686,15 @@ impl ProviderState {
                 let fits = idxs.iter().all(|&i| {
                     let Some(RuleState { rule, margin, limits, .. }) = rules.get_mut(i) else { return true };
                     let scope = scope_key(rule.scope, req.key_label);
-                    let ls = limit_in(limits, rule, *margin, scope, health, cfg);
-                    ls.eta(amount(rule, req.weight), health, now).is_zero()
+                    let ls = limit_in(limits, rule, *margin, scope, cap, cfg);
+                    ls.eta(amount(rule, req.weight), cap, now).is_zero()
                 });
                 if fits {
                     for &i in idxs {
                         let Some(rs) = rules.get_mut(i) else { continue };
                         let spend = Spend {
                             amount: amount(&rs.rule, req.weight),
-                            health,
+                            cap,
                             operation: req.operation,
                             key_label: req.key_label,
                             caller: req.caller,
@@ -673,12 +710,12 @@ impl ProviderState {
         let charges = self.charges_for(req.operation, req.key_label, req.weight);
         for c in &charges {
             if let Some(RuleState { rule, margin, limits, .. }) = self.rules.get_mut(c.rule) {
-                limit_in(limits, rule, *margin, &c.scope, health, cfg);
+                limit_in(limits, rule, *margin, &c.scope, cap, cfg);
             }
         }
         let key = (req.priority, *next_seq);
         *next_seq += 1;
-        let (wait, limit) = self.estimate(&charges, key, health, now);
+        let (wait, limit) = self.estimate(&charges, key, cap, now);
         if deadline.is_some_and(|d| now + to_delta(wait) > d) {
             return Attempt::Denied(Denial::Deadline { limit, wait });
         }
@@ -690,7 +727,7 @@ impl ProviderState {
                 key_label: req.key_label.map(str::to_string),
                 caller: req.caller.to_string(),
                 weight: req.weight,
-                health,
+                cap: cap.cloned(),
                 charges,
                 deadline,
                 ready_at: None,
@@ -733,10 +770,10 @@ impl ProviderState {
             let mut cause: Option<usize> = None;
             for c in &w.charges {
                 let Some(RuleState { rule, margin, limits, .. }) = rules.get_mut(c.rule) else { continue };
-                let ls = limit_in(limits, rule, *margin, &c.scope, w.health, cfg);
+                let ls = limit_in(limits, rule, *margin, &c.scope, w.cap.as_ref(), cfg);
                 let own = ls.window.eta(c.amount, now);
                 budget_eta = budget_eta.max(own);
-                let e = ls.eta(c.amount, w.health, now);
+                let e = ls.eta(c.amount, w.cap.as_ref(), now);
                 if e > eta {
                     eta = e;
                     cause = Some(c.rule);
@@ -747,7 +784,7 @@ impl ProviderState {
                     let Some(rs) = rules.get_mut(c.rule) else { continue };
                     let spend = Spend {
                         amount: c.amount,
-                        health: w.health,
+                        cap: w.cap.as_ref(),
                         operation: &w.operation,
                         key_label: w.key_label.as_deref(),
                         caller: &w.caller,
@@ -819,7 +856,7 @@ impl ProviderState {
                 _ if limits.len() == 1 => limits[0].0.clone(),
                 _ => scope_key(rule.scope, key_label).to_string(),
             };
-            let ls = limit_in(limits, rule, *margin, &scope, false, cfg);
+            let ls = limit_in(limits, rule, *margin, &scope, None, cfg);
             if ls.window.sync(report, now) {
                 update_level(ls, &rule.id, *warn_pct, *critical_pct, id, &scope, now, events);
             }
@@ -1070,6 +1107,37 @@ impl Limiter {
         self.lock().providers.values().filter(|ps| ps.loaded).map(|ps| ps.id.clone()).collect()
     }
 
+    /// Holds `caller` to `share` (0–1) of each of `provider`'s limits, or lifts its cap
+    /// (`None`). The gateway sets it for bots whose token has a maximum share.
+    pub fn set_caller_share(&self, provider: &str, caller: &str, share: Option<f64>) {
+        let share = share.filter(|f| f.is_finite()).map(|f| f.clamp(0.0, 1.0));
+        let mut st = self.lock();
+        let ps = st.providers.entry(provider.to_string()).or_insert_with(|| ProviderState::new(provider));
+        if ps.caller_shares.get(caller).copied() == share {
+            return;
+        }
+        match share {
+            Some(f) if f < 1.0 => {
+                ps.caller_shares.insert(caller.to_string(), f);
+            }
+            _ => {
+                ps.caller_shares.remove(caller);
+            }
+        }
+        for rs in &mut ps.rules {
+            for (_, ls) in &mut rs.limits {
+                match share.filter(|f| *f < 1.0) {
+                    Some(f) => {
+                        if let Some((_, m)) = ls.caps.iter_mut().find(|(n, _)| n == caller) {
+                            m.set_budget(rs.rule.limit * f, 0.0);
+                        }
+                    }
+                    None => ls.caps.retain(|(n, _)| n != caller),
+                }
+            }
+        }
+    }
+
     /// The part of each limit that calls of a provider's `health_check` operation may use
     /// (default 0.10; 1 removes the cap). Monitoring never starves trading.
     pub fn set_monitor_share(&self, fraction: f64) {
@@ -1080,8 +1148,8 @@ impl Limiter {
             for rs in &mut ps.rules {
                 for (_, ls) in &mut rs.limits {
                     if fraction >= 1.0 {
-                        ls.monitor = None;
-                    } else if let Some(m) = &mut ls.monitor {
+                        ls.caps.retain(|(n, _)| n != HEALTH_CAP);
+                    } else if let Some((_, m)) = ls.caps.iter_mut().find(|(n, _)| n == HEALTH_CAP) {
                         m.set_budget(rs.rule.limit * fraction, 0.0);
                     }
                 }
@@ -1231,7 +1299,7 @@ impl Limiter {
             let expired = ps.queue.get(&key).and_then(|w| w.deadline).is_some_and(|d| d <= now);
             if expired {
                 if let Some(w) = ps.queue.remove(&key) {
-                    let (wait, limit) = ps.estimate(&w.charges, key, w.health, now);
+                    let (wait, limit) = ps.estimate(&w.charges, key, w.cap.as_ref(), now);
                     let limit = if limit.is_empty() { PAUSE_LIMIT.to_string() } else { limit };
                     w.tx.send_replace(WaitState::Failed(Denial::Deadline { limit, wait }));
                     ps.pump(now, cfg, events);

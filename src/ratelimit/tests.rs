@@ -515,6 +515,26 @@ async fn health_checks_may_use_only_their_share_of_each_limit() {
 }
 
 #[tokio::test]
+async fn a_bot_held_to_a_share_gets_only_that_part_of_each_limit_and_others_keep_the_rest() {
+    let h = harness(vec![fixed("request_weight", 100.0, 60_000)], no_margin());
+    h.limiter.set_caller_share(P, "bot:grid", Some(0.4));
+    let bot = |weight| Acquire { caller: "bot:grid", ..req("ticker", weight, Priority::MarketData) };
+    for _ in 0..20 {
+        h.limiter.acquire(bot(2)).await.expect("within the bot's 40 %");
+    }
+    let deadline = Some(Instant::now() + Duration::from_secs(1));
+    let err = h.limiter.acquire(Acquire { deadline, ..bot(2) }).await;
+    assert!(matches!(err, Err(LimitError::WouldExceedDeadline { .. })), "past its share the bot waits: {err:?}");
+    // Another caller has the other 60 %, and the bot does not hold it up.
+    h.limiter.acquire(req("ticker", 60, Priority::MarketData)).await.expect("the rest is there for the others");
+    assert_eq!(status(&h, "request_weight", "ip").used, 100.0);
+    // Lifting the cap lets the bot use whatever the limit has left (nothing, this window).
+    h.limiter.set_caller_share(P, "bot:grid", None);
+    let err = h.limiter.acquire(Acquire { deadline, ..bot(1) }).await;
+    assert!(matches!(err, Err(LimitError::WouldExceedDeadline { .. })), "{err:?}");
+}
+
+#[tokio::test]
 async fn kraken_counter_admits_fourteen_calls_then_one_per_drained_unit() {
     let h = harness_for("kraken", None, LimiterConfig::default());
     let kraken = Acquire { provider: "kraken", key_label: Some("k"), ..req("balances", 1, Priority::Account) };

@@ -8,6 +8,8 @@ CREATE TABLE gateway_tokens (
     scopes      TEXT NOT NULL,
     allow_ips   TEXT NOT NULL DEFAULT '[]',
     max_wait_ms INTEGER NOT NULL,
+    -- The part (0–1] of each of the provider's limits the bot may use; NULL: no cap.
+    max_share   REAL,
     token_hash  TEXT NOT NULL UNIQUE,
     hint        TEXT NOT NULL,
     created_at  TEXT NOT NULL,

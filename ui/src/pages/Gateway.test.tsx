@@ -40,6 +40,7 @@ const token = (over: Partial<GatewayTokenDto> = {}): GatewayTokenDto => ({
   scopes: ["market", "read", "trade"],
   allowIps: [],
   maxWaitMs: 5000,
+  maxSharePct: null,
   hint: "kwg_s3cr3t…",
   createdAt: "2026-03-01T10:00:00+00:00",
   rotatedAt: null,
@@ -133,6 +134,7 @@ describe("gateway page", () => {
     fireEvent.click(screen.getByTestId("gateway-form-scope-trade"));
     fireEvent.input(screen.getByTestId("gateway-form-ips"), { target: { value: "10.0.0.5, 192.168.1.0/24" } });
     fireEvent.input(screen.getByTestId("gateway-form-maxwait"), { target: { value: "2500" } });
+    fireEvent.input(screen.getByTestId("gateway-form-maxshare"), { target: { value: "40%" } });
     let resolve: (v: unknown) => void = () => undefined;
     api.createToken.mockReturnValue(new Promise((r) => (resolve = r)));
     fireEvent.click(screen.getByTestId("gateway-form-submit"));
@@ -144,6 +146,7 @@ describe("gateway page", () => {
       scopes: ["market", "read", "trade"],
       allowIps: ["10.0.0.5", "192.168.1.0/24"],
       maxWaitMs: 2500,
+      maxSharePct: 40,
       allowWithdraw: false,
     });
 
@@ -180,6 +183,17 @@ describe("gateway page", () => {
     fireEvent.click(screen.getByTestId("gateway-form-submit"));
     await waitFor(() => expect(api.createToken).toHaveBeenCalledTimes(1));
     expect(api.createToken.mock.calls[0][0]).toMatchObject({ scopes: ["market", "withdraw"], allowWithdraw: true });
+  });
+
+  it("refuses a max share that is not a percentage, in the form, before asking the core", async () => {
+    api.status.mockResolvedValue(status());
+    render(<Gateway />);
+    await openForm();
+    fireEvent.input(screen.getByTestId("gateway-form-name"), { target: { value: "greedy" } });
+    fireEvent.input(screen.getByTestId("gateway-form-maxshare"), { target: { value: "150" } });
+    fireEvent.click(screen.getByTestId("gateway-form-submit"));
+    await waitFor(() => expect(screen.getByTestId("gateway-form-error").textContent).toContain('Max share "150"'));
+    expect(api.createToken).not.toHaveBeenCalled();
   });
 
   it("shows a refused create in the form", async () => {

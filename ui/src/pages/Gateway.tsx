@@ -303,6 +303,7 @@ function NewToken({ providers: provs, keys: keyList, defaultMaxWaitMs, onCancel,
   const [withdrawOk, setWithdrawOk] = useState(false);
   const [ips, setIps] = useState("");
   const [maxWait, setMaxWait] = useState("");
+  const [maxShare, setMaxShare] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -330,6 +331,9 @@ function NewToken({ providers: provs, keys: keyList, defaultMaxWaitMs, onCancel,
     const wait = maxWait.trim() === "" ? undefined : Number(maxWait);
     if (wait !== undefined && !(Number.isInteger(wait) && wait >= 0))
       return setError(`Max wait "${maxWait}" is not a number of milliseconds.`);
+    const share = maxShare.trim() === "" ? undefined : Number(maxShare.trim().replace(/%$/, ""));
+    if (share !== undefined && !(share > 0 && share <= 100))
+      return setError(`Max share "${maxShare}" is not a percentage above 0 and at most 100.`);
     setBusy(true);
     setError(null);
     gateway
@@ -340,6 +344,7 @@ function NewToken({ providers: provs, keys: keyList, defaultMaxWaitMs, onCancel,
         scopes: SCOPES.filter((s) => scopes.has(s)),
         allowIps: ips.split(/[\s,]+/).filter(Boolean),
         maxWaitMs: wait,
+        maxSharePct: share,
         allowWithdraw: wantsWithdraw && withdrawOk,
       })
       .then(onCreated)
@@ -405,6 +410,17 @@ function NewToken({ providers: provs, keys: keyList, defaultMaxWaitMs, onCancel,
             placeholder={String(defaultMaxWaitMs)}
             onInput={(e) => setMaxWait((e.target as HTMLInputElement).value)}
             data-testid="gateway-form-maxwait"
+          />
+        </label>
+        <label class="field">
+          <span>Max share of each limit (%)</span>
+          <input
+            class="input"
+            inputMode="decimal"
+            value={maxShare}
+            placeholder="no cap"
+            onInput={(e) => setMaxShare((e.target as HTMLInputElement).value)}
+            data-testid="gateway-form-maxshare"
           />
         </label>
         <label class="field wide">
@@ -524,6 +540,12 @@ function TokenRow({
               {s}
             </span>
           ))}
+          {t.maxSharePct != null && (
+            <span class="hint nowrap" data-testid={`gateway-token-share-${t.name}`}>
+              {" "}
+              ≤ {t.maxSharePct}% of each limit
+            </span>
+          )}
         </td>
         <td>
           <code>{t.hint}</code>

@@ -17,6 +17,10 @@ scopes: Array<string>,
  */
 allowIps: Array<string>, maxWaitMs: number, 
 /**
+ * The most of each limit the bot may use, in percent; `null`: no cap.
+ */
+maxSharePct: number | null, 
+/**
  * The token's first characters, to tell tokens apart.
  */
 hint: string, 

@@ -17,6 +17,10 @@ allowIps?: Array<string>,
  */
 maxWaitMs?: number, 
 /**
+ * The most of each limit the bot may use, in percent (1–100); `null`: no cap.
+ */
+maxSharePct?: number, 
+/**
  * The user confirmed the withdraw scope.
  */
 allowWithdraw?: boolean, };
