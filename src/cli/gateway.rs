@@ -286,9 +286,10 @@ fn status(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
     };
     let bind = kw.gateway().bind();
     // The running gateway's certificate; else the one the next start beyond loopback serves.
-    let stored = if bind.is_loopback() { None } else { kw.gateway().certificate().map_err(token_err)? };
-    let fingerprint =
-        view.as_ref().and_then(|v| v.url.as_ref().and(v.fingerprint.clone())).or_else(|| stored.map(|c| c.fingerprint));
+    let fingerprint = match view.as_ref().and_then(|v| v.fingerprint.clone()) {
+        Some(f) => Some(f),
+        None => kw.gateway().certificate_for_bots().map_err(token_err)?.map(|c| c.fingerprint),
+    };
     if json_out {
         print_json(&json!({
             "running": who,

@@ -64,18 +64,26 @@ fn default_bind_text() -> String {
     DEFAULT_BIND.to_string()
 }
 
-/// Where this process's gateway listens and, with TLS, its certificate's fingerprint.
+/// Where this process's gateway listens and, with TLS, the certificate it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listening {
     pub addr: SocketAddr,
-    pub fingerprint: Option<String>,
+    pub certificate: Option<GatewayCertificate>,
 }
 
 impl Listening {
     /// `https://…` with TLS, else `http://…`.
     pub fn url(&self) -> String {
-        let scheme = if self.fingerprint.is_some() { "https" } else { "http" };
+        let scheme = if self.certificate.is_some() { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// The base URL for a bot on this machine (127.0.0.1 when bound to every address).
+    pub fn local_url(&self) -> String {
+        match (&self.certificate, self.addr.ip().is_unspecified()) {
+            (Some(_), true) => local_url(self.addr.ip(), self.addr.port()),
+            _ => self.url(),
+        }
     }
 }
 
@@ -156,6 +164,19 @@ impl Gateway {
         Ok(tls::stored(&self.store)?)
     }
 
+    /// The certificate bots must trust: the one this process's gateway serves, else (no TLS
+    /// here yet) the stored one when the configured bind address is beyond loopback, which the
+    /// next start serves. `None` for the plain-HTTP loopback default. Blocking.
+    pub fn certificate_for_bots(&self) -> Result<Option<GatewayCertificate>, TokenError> {
+        if let Some(cert) = self.listening_as().and_then(|l| l.certificate) {
+            return Ok(Some(cert));
+        }
+        if self.bind().is_loopback() {
+            return Ok(None);
+        }
+        self.certificate()
+    }
+
     /// The certificate for serving on `bind` and its rustls configuration (blocking: reads the
     /// secret store, may generate).
     pub(crate) fn tls_config(&self, bind: IpAddr) -> Result<(GatewayCertificate, rustls::ServerConfig), TlsError> {
@@ -179,7 +200,7 @@ impl Gateway {
             url: listening.as_ref().map(Listening::url),
             port: self.port(),
             bind: self.bind().to_string(),
-            fingerprint: listening.and_then(|l| l.fingerprint),
+            fingerprint: listening.and_then(|l| l.certificate).map(|c| c.fingerprint),
             bots: self.stats.snapshot(),
         }
     }

@@ -105,7 +105,7 @@ pub async fn serve_on(
     let app =
         Router::new().fallback(handle).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(Ctx { kw: kw.clone() });
     let stop = cancel.clone();
-    let fingerprint = tls.as_ref().map(|(cert, _)| cert.fingerprint.clone());
+    let certificate = tls.as_ref().map(|(cert, _)| cert.clone());
     let join = match tls {
         None => tokio::spawn(async move {
             let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -119,11 +119,11 @@ pub async fn serve_on(
             tokio::spawn(serve_tls(listener, acceptor, app, stop))
         }
     };
-    kw.gateway().set_listening(Some(super::Listening { addr, fingerprint: fingerprint.clone() }));
-    match &fingerprint {
-        Some(fingerprint) => tracing::info!(%addr, %fingerprint, "gateway listening (HTTPS only)"),
+    match &certificate {
+        Some(cert) => tracing::info!(%addr, fingerprint = %cert.fingerprint, "gateway listening (HTTPS only)"),
         None => tracing::info!(%addr, "gateway listening"),
     }
+    kw.gateway().set_listening(Some(super::Listening { addr, certificate }));
     Ok(GatewayServer { addr, cancel, join })
 }
 
