@@ -158,8 +158,8 @@ pub enum TokenError {
     )]
     WithdrawNeedsConfirmation,
     #[error(
-        "binding the gateway to {addr} lets other machines (or containers) reach it: anyone who can reach {addr} and \
-         holds a token can trade with your keys. Keyward will then serve HTTPS only, with a certificate it generates, \
+        "binding the gateway to {addr} lets other machines (or containers) connect to it, not only this one: anyone \
+         who can reach this machine there and holds a token can trade with your keys. Keyward will then serve HTTPS only, with a certificate it generates, \
          and each token works only from the addresses it allows (--allow-ip). Confirm (--yes, or the checkbox in \
          the app) if that is what you want"
     )]
