@@ -176,7 +176,12 @@ impl Keyward {
         monitor.set_change_log(change_log.clone());
         alerts.set_change_log(change_log);
         let alert_sender = alerts.start_intake();
-        let gateway = gateway::Gateway::new(store.clone(), gateway::Tokens::new(store.clone(), audit.clone(), actor));
+        let gateway = gateway::Gateway::new(
+            store.clone(),
+            gateway::Tokens::new(store.clone(), audit.clone(), actor),
+            Arc::clone(&secrets),
+            gateway::tls::key_account(&data_dir),
+        );
         tracing::info!(data_dir = %data_dir.display(), schema = store.schema_version(), "keyward core opened");
         Ok(Self {
             inner: Arc::new(Inner {

@@ -119,7 +119,7 @@ async fn start_gateway(kw: &Keyward, cancel: CancellationToken) -> Option<crate:
     match crate::gateway::serve(kw, port, cancel).await {
         Ok(server) => Some(server),
         Err(e) => {
-            tracing::error!(port, error = %e, "the gateway could not open its port; bots cannot call through Keyward until it is free (or set another with `keyward gateway port`)");
+            tracing::error!(port, error = %e, "the gateway could not start; bots cannot call through Keyward until it can (a taken port: set another with `keyward gateway port`; a locked vault: unlock it and restart)");
             None
         }
     }

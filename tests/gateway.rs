@@ -12,6 +12,7 @@ use keyward::keys::{NewKey, Scopes};
 use keyward::vault::{ExposeSecret, MemoryStore, SecretString};
 use keyward::Keyward;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::mock_exchange::{Auth, MockCreds, MockExchange};
@@ -338,6 +339,182 @@ async fn a_user_creates_a_token_from_the_cli_sees_the_bot_in_status_and_revokes_
     assert_eq!(resp.status(), 401, "the revoked token no longer works");
     assert_eq!(mock.seen().len(), 1, "only the request made before the revocation reached the exchange");
     services.stop().await;
+}
+
+/// The DER bytes inside a PEM block, decoded here (not by the code under test).
+fn pem_der(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).expect("PEM body is base64")
+}
+
+/// The database file and its WAL, as bytes.
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let db = dir.join(keyward::DATABASE_FILE);
+    let mut bytes = std::fs::read(&db).expect("database file");
+    let wal = db.with_file_name(format!("{}-wal", keyward::DATABASE_FILE));
+    bytes.extend(std::fs::read(wal).unwrap_or_default());
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_bound_beyond_loopback_serves_https_only_with_the_certificate_keyward_made() {
+    let mock = MockExchange::start(Auth::BinanceHmac, Some(mock_creds())).await;
+    mock.route("GET /api/v3/account", json!({"balances": [{"asset": "BTC", "free": "0.5", "locked": "0"}]}));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core");
+    kw.providers()
+        .set("binance", &[("environments.production.base_url", mock.base_url.as_str()), ("retry.max_attempts", "1")])
+        .expect("binance pointed at the mock");
+    kw.keys()
+        .add(
+            NewKey {
+                provider: "binance".into(),
+                label: "main".into(),
+                environment: "production".into(),
+                api_key: REAL_KEY.into(),
+                secret: SecretString::from(REAL_SECRET.to_string()),
+                passphrase: None,
+                scopes: "read".parse::<Scopes>().expect("scopes"),
+                notes: String::new(),
+                expires_at: None,
+            },
+            Utc::now(),
+        )
+        .expect("key");
+
+    // Every address: refused until confirmed, then HTTPS only with a certificate made now.
+    let every: std::net::IpAddr = "0.0.0.0".parse().expect("ip");
+    let err = kw.gateway().set_bind(every, false).expect_err("needs a confirmation");
+    assert_eq!(err.kind(), "confirmationNeeded");
+    assert!(err.to_string().contains("0.0.0.0") && err.to_string().contains("--allow-ip"), "{err}");
+    assert_eq!(kw.gateway().bind().to_string(), "127.0.0.1", "nothing changed");
+    let cert = kw.gateway().set_bind(every, true).expect("confirmed").expect("a certificate for TLS");
+    assert_eq!(kw.gateway().bind(), every);
+    let expected = Sha256::digest(pem_der(&cert.pem)).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
+    assert_eq!(cert.fingerprint, expected, "the fingerprint is SHA-256 of the certificate, colon-separated");
+
+    let server = keyward::gateway::serve(&kw, 0, CancellationToken::new()).await.expect("gateway listens");
+    assert!(server.addr.ip().is_unspecified(), "bound as configured: {}", server.addr);
+    let port = server.addr.port();
+    let view = kw.gateway().view();
+    assert_eq!(view.url, Some(format!("https://0.0.0.0:{port}")));
+    assert_eq!(view.bind, "0.0.0.0");
+    assert_eq!(view.fingerprint.as_deref(), Some(cert.fingerprint.as_str()), "the certificate made at bind time");
+
+    let mut t = Bot { kw: kw.clone(), url: String::new(), http: reqwest::Client::new(), _server: server, _dir: dir };
+    let here = token(&t, "local-bot", "binance", "market,read", &[]);
+    let pinned = token(&t, "pinned-bot", "binance", "market,read", &["127.0.0.1/32"]);
+    let elsewhere = token(&t, "lan-bot", "binance", "market,read", &["10.0.0.0/8"]);
+    t.url = format!("https://127.0.0.1:{port}");
+    let account = format!("/binance{}", signed_by_bot("/api/v3/account?x=1"));
+
+    // A bot that trusts only Keyward's certificate reaches the exchange, by IP or by name.
+    let trusting = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem.as_bytes()).expect("PEM"))
+        .build()
+        .expect("client");
+    for base in [format!("https://127.0.0.1:{port}"), format!("https://localhost:{port}")] {
+        let resp =
+            trusting.get(format!("{base}{account}")).header("X-MBX-APIKEY", &here).send().await.expect("over TLS");
+        assert_eq!(resp.status(), 200, "{base}");
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["balances"][0]["asset"], "BTC");
+    }
+    assert_eq!(mock.hits(), 2);
+    // Allowed addresses are checked against the real peer on the TLS path too.
+    let resp = trusting.get(format!("{}{account}", t.url)).header("X-MBX-APIKEY", &pinned).send().await.expect("ok");
+    assert_eq!(resp.status(), 200, "--allow-ip 127.0.0.1");
+    let resp = trusting.get(format!("{}{account}", t.url)).header("X-MBX-APIKEY", &elsewhere).send().await.expect("no");
+    assert_eq!(resp.status(), 403);
+    let body: Value = resp.json().await.expect("json");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("may not be used from 127.0.0.1"), "{body}");
+    assert_eq!(mock.hits(), 3, "the refused request did not reach the exchange");
+
+    // A client that does not trust the certificate fails the handshake; plain HTTP gets nothing.
+    let err = t.http.get(format!("{}{account}", t.url)).header("X-MBX-APIKEY", &here).send().await;
+    assert!(err.as_ref().is_err_and(reqwest::Error::is_connect), "untrusted certificate: {err:?}");
+    let plain = format!("http://127.0.0.1:{port}{account}");
+    let err = t.http.get(plain).header("X-MBX-APIKEY", &here).send().await;
+    assert!(err.is_err(), "plain HTTP to the TLS port: {err:?}");
+    assert_eq!(mock.hits(), 3, "neither reached the exchange");
+
+    // The private key is in the secret store only; the certificate may be in the database.
+    let key_pem = kw
+        .secrets()
+        .get(&keyward::gateway::tls::key_account(t._dir.path()))
+        .expect("the key is in the secret store")
+        .expose_secret()
+        .to_string();
+    assert!(key_pem.contains("PRIVATE KEY"));
+    kw.flush();
+    let db = database_bytes(t._dir.path());
+    let key_der = pem_der(&key_pem);
+    let key_b64_line = key_pem.lines().nth(1).expect("a base64 line");
+    assert!(contains(&db, cert.pem.lines().nth(1).expect("line").as_bytes()), "sanity: the certificate is there");
+    assert!(!contains(&db, &key_der), "the private key's bytes are not in the database");
+    assert!(!contains(&db, key_b64_line.as_bytes()), "nor its PEM text");
+    for entry in std::fs::read_dir(t._dir.path()).expect("data dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).expect("file");
+            assert!(!contains(&bytes, key_b64_line.as_bytes()), "{} holds the key", path.display());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loopback_default_stays_plain_http_without_a_certificate() {
+    let bot = gateway_on("http://127.0.0.1:9", "read").await;
+    assert!(bot.url.starts_with("http://127.0.0.1:"), "{}", bot.url);
+    let view = bot.kw.gateway().view();
+    assert_eq!((view.bind.as_str(), view.fingerprint), ("127.0.0.1", None));
+    assert_eq!(bot.kw.gateway().certificate().expect("read"), None, "no certificate is made for loopback");
+    // Back to loopback needs no confirmation.
+    assert_eq!(bot.kw.gateway().set_bind("::1".parse().expect("ip"), false).expect("loopback"), None);
+}
+
+#[test]
+fn the_cli_refuses_a_lan_bind_without_yes_and_shows_the_fingerprint_with_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = crate::support::keyward(dir.path(), &["--json", "gateway", "bind", "0.0.0.0"]);
+    assert!(!out.status.success());
+    let err = crate::support::stderr(&out);
+    assert!(err.contains("confirmationNeeded") && err.contains("HTTPS"), "{err}");
+
+    // With --yes (the key goes to an encrypted vault file here, not the OS store).
+    let run = |args: &[&str]| {
+        std::process::Command::new(crate::support::keyward_bin())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env_remove(keyward::DATA_DIR_ENV)
+            .env("KEYWARD_VAULT", "file")
+            .env("KEYWARD_VAULT_PASSPHRASE", "correct horse battery staple")
+            .output()
+            .expect("keyward runs")
+    };
+    let out = run(&["--json", "gateway", "bind", "0.0.0.0", "--yes"]);
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let set: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let fingerprint = set["fingerprint"].as_str().expect("fingerprint").to_string();
+    assert_eq!(set["tls"], true);
+    let out = run(&["gateway", "status"]);
+    let text = crate::support::stdout(&out);
+    assert!(text.contains(&format!("https://127.0.0.1:{}", keyward::gateway::DEFAULT_PORT)), "{text}");
+    assert!(text.contains(&fingerprint) && text.contains("--allow-ip"), "{text}");
+    let out = run(&["gateway", "cert"]);
+    assert!(crate::support::stdout(&out).starts_with("-----BEGIN CERTIFICATE-----"));
+    let out = run(&["--json", "gateway", "bind", "127.0.0.1"]);
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let out = run(&["--json", "gateway", "status"]);
+    let status: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!((status["bind"].clone(), status["fingerprint"].clone()), (json!("127.0.0.1"), Value::Null));
 }
 
 /// The Python of the virtual environment `make test` creates with CCXT in it

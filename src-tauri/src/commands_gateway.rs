@@ -15,13 +15,19 @@ use crate::AppState;
 
 fn status(kw: &Keyward, services_problem: Option<String>) -> Result<GatewayStatusDto, CommandError> {
     let gw = kw.gateway();
-    let port = gw.port();
-    let url = gw.listening().map(|addr| format!("http://{addr}"));
+    let (port, bind, listening) = (gw.port(), gw.bind(), gw.listening_as());
+    let cert = gw.certificate_for_bots()?;
     Ok(GatewayStatusDto {
-        problem: url.is_none().then(|| gdto::problem(services_problem, port)),
-        url,
+        problem: listening.is_none().then(|| gdto::problem(services_problem, port)),
+        url: listening.as_ref().map(|l| l.url()),
+        bot_url: listening.as_ref().map_or_else(|| keyward::gateway::local_url(bind, port), |l| l.local_url()),
         port,
         default_port: keyward::gateway::DEFAULT_PORT,
+        bind: bind.to_string(),
+        default_bind: keyward::gateway::DEFAULT_BIND.to_string(),
+        tls: listening.is_some_and(|l| l.certificate.is_some()),
+        fingerprint: cert.as_ref().map(|c| c.fingerprint.clone()),
+        certificate_pem: cert.map(|c| c.pem),
         default_max_wait_ms: keyward::gateway::server::default_max_wait().as_millis() as u64,
         tokens: gw.tokens().list()?.iter().map(gdto::token).collect(),
         bots: gw.stats().snapshot().iter().map(gdto::bot).collect(),
@@ -94,6 +100,23 @@ pub async fn gateway_set_port(state: State<'_, AppState>, port: u32) -> Result<G
     let problem = state.services_problem();
     blocking(&state, move |kw| {
         kw.gateway().set_port(port)?;
+        status(&kw, problem)
+    })
+    .await
+}
+
+/// Sets the bind address used from the next start and returns the page's status. Beyond
+/// loopback it needs `confirmed` (else `confirmationNeeded` with the warning) and makes the
+/// certificate now, so its fingerprint shows at once.
+#[tauri::command]
+pub async fn gateway_set_bind(
+    state: State<'_, AppState>,
+    address: String,
+    confirmed: bool,
+) -> Result<GatewayStatusDto, CommandError> {
+    let problem = state.services_problem();
+    blocking(&state, move |kw| {
+        kw.gateway().set_bind(keyward::gateway::parse_bind(&address)?, confirmed)?;
         status(&kw, problem)
     })
     .await
@@ -222,6 +245,34 @@ mod tests {
         assert_eq!(err["kind"], "invalid");
         let err = invoke(&webview, "gateway_set_port", json!({"port": 70000})).expect_err("too big");
         assert!(err["message"].as_str().unwrap_or_default().contains("70000"), "{err}");
+    }
+
+    #[test]
+    fn a_bind_beyond_loopback_needs_a_confirmation_and_then_shows_the_certificate() {
+        let (_dir, kw) = core();
+        let (_app, webview) = boot(kw);
+        let status = invoke(&webview, "gateway_status", json!({})).expect("status");
+        assert_eq!((status["bind"].clone(), status["fingerprint"].clone()), (json!("127.0.0.1"), Value::Null));
+        assert_eq!(status["botUrl"], "http://127.0.0.1:47311");
+        let err = invoke(&webview, "gateway_set_bind", json!({"address": "0.0.0.0", "confirmed": false}))
+            .expect_err("needs a confirmation");
+        assert_eq!(err["kind"], "confirmationNeeded");
+        assert!(err["message"].as_str().unwrap_or_default().contains("HTTPS"), "{err}");
+        let err = invoke(&webview, "gateway_set_bind", json!({"address": "not-an-ip", "confirmed": true}))
+            .expect_err("bad address");
+        assert_eq!(err["kind"], "invalid");
+        let status =
+            invoke(&webview, "gateway_set_bind", json!({"address": "0.0.0.0", "confirmed": true})).expect("confirmed");
+        assert_eq!(status["bind"], "0.0.0.0");
+        assert_eq!(status["tls"], false, "nothing runs here; it applies from the next start");
+        assert_eq!(status["botUrl"], "https://127.0.0.1:47311");
+        let fingerprint = status["fingerprint"].as_str().expect("fingerprint");
+        assert_eq!(fingerprint.split(':').count(), 32, "{fingerprint}");
+        assert!(status["certificatePem"].as_str().unwrap_or_default().starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(!status.to_string().contains("PRIVATE KEY"), "the key never crosses IPC");
+        let status = invoke(&webview, "gateway_set_bind", json!({"address": "127.0.0.1", "confirmed": false}))
+            .expect("loopback needs no confirmation");
+        assert_eq!((status["bind"].clone(), status["fingerprint"].clone()), (json!("127.0.0.1"), Value::Null));
     }
 
     #[test]

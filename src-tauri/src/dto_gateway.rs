@@ -175,9 +175,23 @@ pub struct GatewayStatusDto {
     pub url: Option<String>,
     /// Why it does not listen in this app (with `url` null).
     pub problem: Option<String>,
+    /// The base URL for a bot on this machine: the running gateway's (127.0.0.1 when it is
+    /// bound to every address), else what the configuration gives after a start.
+    pub bot_url: String,
     /// The configured port (used from the next start).
     pub port: u16,
     pub default_port: u16,
+    /// The configured bind address (used from the next start); `127.0.0.1` by default.
+    pub bind: String,
+    pub default_bind: String,
+    /// The running gateway serves HTTPS (it is bound beyond loopback).
+    pub tls: bool,
+    /// SHA-256 of the certificate bots must trust (`AB:CD:…`): the running gateway's, or the
+    /// one the next start serves when the bind address is beyond loopback; `null` for the
+    /// plain-HTTP loopback default.
+    pub fingerprint: Option<String>,
+    /// That certificate (PEM, public), for the bot's trust store.
+    pub certificate_pem: Option<String>,
     #[ts(type = "number")]
     pub default_max_wait_ms: u64,
     pub tokens: Vec<GatewayTokenDto>,

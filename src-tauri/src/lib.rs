@@ -113,6 +113,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: S
             commands_gateway::gateway_token_rotate,
             commands_gateway::gateway_token_revoke,
             commands_gateway::gateway_set_port,
+            commands_gateway::gateway_set_bind,
         ])
         .setup(move |app| {
             if options.tray {

@@ -1,4 +1,4 @@
-//! `keyward gateway status|port|token …`
+//! `keyward gateway status|port|bind|cert|token …`
 
 use std::time::Duration;
 
@@ -17,6 +17,18 @@ pub enum GatewayCmd {
     Status,
     /// Set the gateway's port (used from the next start of the app or `keyward serve`).
     Port { port: u16 },
+    /// Set the address the gateway binds (used from the next start). 127.0.0.1, the default,
+    /// is this machine only. Any other address (0.0.0.0 for Docker bots or the LAN) serves
+    /// HTTPS only with a certificate Keyward generates, and needs --yes.
+    Bind {
+        /// 127.0.0.1, 0.0.0.0, ::, or one of this machine's addresses.
+        address: String,
+        /// Confirm that other machines or containers may reach the gateway.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Print the gateway's certificate (PEM) for bots to trust, with its SHA-256 fingerprint.
+    Cert,
     /// Bot tokens: add, list, disable, enable, rotate, revoke.
     #[command(subcommand)]
     Token(TokenCmd),
@@ -36,7 +48,10 @@ pub enum TokenCmd {
         /// market (public data), read (account), trade (orders), withdraw.
         #[arg(long, default_value = "market,read")]
         scopes: String,
-        /// Allowed source addresses or CIDRs besides loopback (repeat for more).
+        /// Source addresses or CIDRs the token works from (repeat for more). Without any, it
+        /// works from this machine (loopback) only; with some, only from those (add 127.0.0.1
+        /// if the bot also runs here). Every bot on the LAN or in Docker needs its address here
+        /// once the gateway binds beyond loopback (`keyward gateway bind`).
         #[arg(long = "allow-ip", value_name = "CIDR")]
         allow_ip: Vec<String>,
         /// How long the bot's requests may wait for rate-limit budget before it gets the
@@ -78,12 +93,12 @@ fn token_json(t: &BotToken) -> serde_json::Value {
 }
 
 fn print_issued(kw: &Keyward, issued: &IssuedToken, json_out: bool, verb: &str) {
-    let port = kw.gateway().port();
+    let base = crate::gateway::local_url(kw.gateway().bind(), kw.gateway().port());
     let secret = issued.secret.expose_secret();
     if json_out {
         let mut v = token_json(&issued.token);
         v["token"] = json!(secret);
-        v["baseUrl"] = json!(format!("http://127.0.0.1:{port}/{}", issued.token.provider));
+        v["baseUrl"] = json!(format!("{base}/{}", issued.token.provider));
         print_json(&v);
         return;
     }
@@ -94,7 +109,13 @@ fn print_issued(kw: &Keyward, issued: &IssuedToken, json_out: bool, verb: &str) 
     println!();
     println!("  {secret}");
     println!();
-    println!("Use it as the bot's API key (any placeholder secret) and http://127.0.0.1:{port}/{} as the exchange's base URL.", issued.token.provider);
+    println!(
+        "Use it as the bot's API key (any placeholder secret) and {base}/{} as the exchange's base URL.",
+        issued.token.provider
+    );
+    if base.starts_with("https") {
+        println!("The gateway serves HTTPS with Keyward's certificate: trust it in the bot (`keyward gateway cert`).");
+    }
 }
 
 pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError> {
@@ -110,6 +131,8 @@ pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError
             }
             Ok(())
         }
+        GatewayCmd::Bind { address, yes } => bind(kw, &address, yes, json_out),
+        GatewayCmd::Cert => cert(kw, json_out),
         GatewayCmd::Token(TokenCmd::Add {
             name,
             provider,
@@ -218,6 +241,49 @@ fn tell_running(kw: &Keyward) {
     });
 }
 
+fn bind(kw: &Keyward, address: &str, yes: bool, json_out: bool) -> Result<(), CliError> {
+    let addr = crate::gateway::parse_bind(address).map_err(token_err)?;
+    let cert = kw.gateway().set_bind(addr, yes).map_err(token_err)?;
+    let port = kw.gateway().port();
+    if json_out {
+        print_json(&json!({
+            "bind": addr.to_string(),
+            "tls": cert.is_some(),
+            "fingerprint": cert.as_ref().map(|c| c.fingerprint.clone()),
+            "names": cert.as_ref().map(|c| c.names.clone()),
+        }));
+        return Ok(());
+    }
+    let Some(cert) = cert else {
+        println!("gateway bind address set to {addr} (this machine only, plain HTTP); restart the app or `keyward serve` for it to take effect");
+        return Ok(());
+    };
+    println!("gateway bind address set to {addr}; restart the app or `keyward serve` for it to take effect.");
+    println!("From then on the gateway serves HTTPS only on port {port}, with a certificate Keyward generated for");
+    println!("  {}", cert.names.join(", "));
+    println!("Its SHA-256 fingerprint, for bots to pin (print the certificate with `keyward gateway cert`):");
+    println!("  {}", cert.fingerprint);
+    println!("Tokens without --allow-ip keep working from this machine only; give each LAN or Docker bot's token");
+    println!("its address, e.g. `keyward gateway token add … --allow-ip 172.17.0.0/16`.");
+    Ok(())
+}
+
+fn cert(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
+    let cert = kw.gateway().certificate().map_err(token_err)?;
+    match (cert, json_out) {
+        (Some(c), true) => print_json(&json!({"pem": c.pem, "fingerprint": c.fingerprint, "names": c.names})),
+        (None, true) => print_json(&json!(null)),
+        (Some(c), false) => {
+            eprintln!("SHA-256 fingerprint {} (valid for {})", c.fingerprint, c.names.join(", "));
+            print!("{}", c.pem);
+        }
+        (None, false) => println!(
+            "the gateway has no certificate: it serves plain HTTP on loopback. `keyward gateway bind ADDRESS --yes` makes one"
+        ),
+    }
+    Ok(())
+}
+
 fn token_err(e: TokenError) -> CliError {
     CliError::Gateway(e)
 }
@@ -235,11 +301,19 @@ fn status(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
         Some((who, view)) => (Some(view?), Some(who)),
         None => (None, None),
     };
+    let bind = kw.gateway().bind();
+    // The running gateway's certificate; else the one the next start beyond loopback serves.
+    let fingerprint = match view.as_ref().and_then(|v| v.fingerprint.clone()) {
+        Some(f) => Some(f),
+        None => kw.gateway().certificate_for_bots().map_err(token_err)?.map(|c| c.fingerprint),
+    };
     if json_out {
         print_json(&json!({
             "running": who,
             "url": view.as_ref().and_then(|v| v.url.clone()),
             "port": kw.gateway().port(),
+            "bind": bind.to_string(),
+            "fingerprint": fingerprint,
             "bots": view.as_ref().map(|v| v.bots.clone()).unwrap_or_default(),
             "tokens": tokens.iter().map(token_json).collect::<Vec<_>>(),
         }));
@@ -251,9 +325,15 @@ fn status(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
             None => println!("{who} runs, but its gateway could not open port {} (see its log)", v.port),
         },
         _ => println!(
-            "no Keyward runs on this data directory: start the desktop app or `keyward serve`; the gateway will listen on http://127.0.0.1:{}",
-            kw.gateway().port()
+            "no Keyward runs on this data directory: start the desktop app or `keyward serve`; the gateway will listen on {}",
+            crate::gateway::local_url(bind, kw.gateway().port())
         ),
+    }
+    if !bind.is_loopback() {
+        println!("bind address {bind}: HTTPS only; tokens work from their allowed addresses (--allow-ip), else this machine only");
+    }
+    if let Some(f) = &fingerprint {
+        println!("certificate SHA-256 fingerprint {f}");
     }
     println!("{} token{}", tokens.len(), if tokens.len() == 1 { "" } else { "s" });
     if let Some(v) = view.filter(|v| !v.bots.is_empty()) {

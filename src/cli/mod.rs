@@ -176,8 +176,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let _log = logging::init(&data_dir, stderr_level)?;
     let printer = Printer { json: cli.json };
     let kw = Keyward::open_as(&data_dir, crate::audit::Actor::Cli)?;
-    let stores_secrets =
-        matches!(&cli.command, Command::Key(key::KeyCmd::Add { .. } | key::KeyCmd::ImportBackup { .. }));
+    let stores_secrets = matches!(
+        &cli.command,
+        Command::Key(key::KeyCmd::Add { .. } | key::KeyCmd::ImportBackup { .. })
+            | Command::Gateway(gateway::GatewayCmd::Bind { yes: true, .. })
+    );
     unlock_vault_from_env(&kw, stores_secrets)?;
     if matches!(cli.command, Command::Key(_) | Command::Checks(_)) {
         share_running_limits(&kw)?;

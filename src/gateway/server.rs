@@ -1,10 +1,12 @@
-//! The gateway's HTTP side: `/<provider>/<the exchange's own path>` on 127.0.0.1, a drop-in
+//! The gateway's HTTP side: `/<provider>/<the exchange's own path>` on 127.0.0.1 (HTTPS only
+//! when bound anywhere else, see [`super::tls`]), a drop-in
 //! for the exchange's base URL. Each request: find the token, check it (provider, source
 //! address, scope), drop the bot's signature, map method + path to the spec's endpoint for its
 //! weight and class, then [`crate::pipeline::Pipeline::forward`] (the shared budget, the real
 //! key, a fresh signature) and return the exchange's answer as it was.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -50,23 +52,137 @@ impl GatewayServer {
     }
 }
 
-/// Binds 127.0.0.1:`port` (0 picks a free one) and serves until `cancel`.
+/// Where and how to listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    pub bind: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Serve HTTPS only, with Keyward's certificate. [`Listen::on`] turns it on for every
+    /// address but loopback; tests turn it on for loopback too.
+    pub tls: bool,
+}
+
+impl Listen {
+    /// `bind:port`, with TLS unless `bind` is loopback.
+    pub fn on(bind: IpAddr, port: u16) -> Self {
+        Self { bind, port, tls: !bind.is_loopback() }
+    }
+}
+
+/// How long a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed accept (out of file descriptors), as axum's own `serve` does.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Binds the configured address (`gateway.bind`, default 127.0.0.1) on `port` (0 picks a free
+/// one) and serves until `cancel`: plain HTTP on loopback, HTTPS only anywhere else.
 pub async fn serve(kw: &Keyward, port: u16, cancel: CancellationToken) -> Result<GatewayServer, std::io::Error> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let gw = kw.gateway().clone();
+    let bind = tokio::task::spawn_blocking(move || gw.bind()).await.unwrap_or(super::DEFAULT_BIND);
+    serve_on(kw, Listen::on(bind, port), cancel).await
+}
+
+/// Serves as `listen` says until `cancel`. With TLS, the certificate is loaded (or generated)
+/// first; an error (a locked vault, say) means no gateway rather than one in clear text.
+pub async fn serve_on(
+    kw: &Keyward,
+    listen: Listen,
+    cancel: CancellationToken,
+) -> Result<GatewayServer, std::io::Error> {
+    let tls = if listen.tls {
+        let gw = kw.gateway().clone();
+        let made = tokio::task::spawn_blocking(move || gw.tls_config(listen.bind))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+        Some(made)
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind((listen.bind, listen.port)).await?;
     let addr = listener.local_addr()?;
     let app =
         Router::new().fallback(handle).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(Ctx { kw: kw.clone() });
     let stop = cancel.clone();
-    let join = tokio::spawn(async move {
-        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { stop.cancelled().await });
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "the gateway stopped");
+    let certificate = tls.as_ref().map(|(cert, _)| cert.clone());
+    let join = match tls {
+        None => tokio::spawn(async move {
+            let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "the gateway stopped");
+            }
+        }),
+        Some((_, config)) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            tokio::spawn(serve_tls(listener, acceptor, app, stop))
         }
-    });
-    kw.gateway().set_listening(Some(addr));
-    tracing::info!(%addr, "gateway listening");
+    };
+    match &certificate {
+        Some(cert) => tracing::info!(%addr, fingerprint = %cert.fingerprint, "gateway listening (HTTPS only)"),
+        None => tracing::info!(%addr, "gateway listening"),
+    }
+    kw.gateway().set_listening(Some(super::Listening { addr, certificate }));
     Ok(GatewayServer { addr, cancel, join })
+}
+
+/// The HTTPS accept loop (axum's low-level rustls pattern): each connection's TLS handshake,
+/// then HTTP/1.1 or HTTP/2 as the client chose, with the peer address in every request's
+/// extensions for the `ConnectInfo` extractor. A client that does not speak TLS is dropped.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: Router,
+    cancel: CancellationToken,
+) {
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the gateway could not accept a connection");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let (acceptor, app, cancel) = (acceptor.clone(), app.clone(), cancel.clone());
+        connections.spawn(async move {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                tower::Service::call(&mut app.clone(), req)
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let done = tokio::select! {
+                done = conn.as_mut() => done,
+                () = cancel.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = done {
+                tracing::debug!(%peer, error = %e, "gateway connection ended with an error");
+            }
+        });
+    }
+    connections.close();
+    connections.wait().await;
 }
 
 /// A refusal: JSON naming what was refused, never forwarded.
@@ -157,6 +273,8 @@ fn needed_scope(class: OperationClass, signed: bool) -> TokenScope {
     }
 }
 
+/// A token without allowed addresses works from this machine only (loopback), whatever the
+/// gateway binds: a bot on the LAN or in a container needs its address in `--allow-ip`.
 fn ip_allowed(token: &BotToken, peer: std::net::IpAddr) -> bool {
     if token.allow_ips.is_empty() {
         return peer.is_loopback();
@@ -434,6 +552,47 @@ mod tests {
             infer_class(AuthScheme::BinanceHmac, &Method::POST, "/sapi/v1/capital/withdraw/apply"),
             OperationClass::Withdraw
         );
+    }
+
+    fn token_allowing(allow: &[&str]) -> BotToken {
+        BotToken {
+            id: 1,
+            name: "lan-bot".into(),
+            provider: "binance".into(),
+            key_label: None,
+            scopes: "market".parse().expect("scopes"),
+            allow_ips: allow.iter().map(|a| super::super::tokens::parse_allow_ip(a).expect("cidr")).collect(),
+            max_wait: Duration::from_secs(1),
+            max_share: None,
+            hint: "kwg_abc".into(),
+            created_at: chrono::Utc::now(),
+            rotated_at: None,
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn a_token_without_allowed_addresses_is_refused_from_another_machine_and_works_once_allowed() {
+        let lan: std::net::IpAddr = "192.168.1.7".parse().expect("ip");
+        let docker: std::net::IpAddr = "172.17.0.2".parse().expect("ip");
+        let open = token_allowing(&[]);
+        assert!(ip_allowed(&open, "127.0.0.1".parse().expect("ip")));
+        assert!(ip_allowed(&open, "::1".parse().expect("ip")));
+        assert!(!ip_allowed(&open, lan), "loopback only without --allow-ip");
+        assert!(!ip_allowed(&open, docker));
+        let allowed = token_allowing(&["192.168.1.0/24", "172.17.0.2"]);
+        assert!(ip_allowed(&allowed, lan));
+        assert!(ip_allowed(&allowed, docker));
+        assert!(!ip_allowed(&allowed, "192.168.2.7".parse().expect("ip")));
+    }
+
+    #[test]
+    fn tls_is_on_for_every_bind_address_but_loopback() {
+        assert!(!Listen::on("127.0.0.1".parse().expect("ip"), 0).tls);
+        assert!(!Listen::on("::1".parse().expect("ip"), 0).tls);
+        assert!(Listen::on("0.0.0.0".parse().expect("ip"), 0).tls);
+        assert!(Listen::on("192.168.1.20".parse().expect("ip"), 0).tls);
+        assert!(Listen::on("::".parse().expect("ip"), 0).tls);
     }
 
     #[test]

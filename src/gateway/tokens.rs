@@ -161,6 +161,15 @@ pub enum TokenError {
          if that is really what it needs"
     )]
     WithdrawNeedsConfirmation,
+    #[error(
+        "binding the gateway to {addr} lets other machines (or containers) connect to it, not only this one: anyone \
+         who can reach this machine there and holds a token can trade with your keys. Keyward will then serve HTTPS only, with a certificate it generates, \
+         and each token works only from the addresses it allows (--allow-ip). Confirm (--yes, or the checkbox in \
+         the app) if that is what you want"
+    )]
+    BindNeedsConfirmation { addr: std::net::IpAddr },
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
 }
 
 impl From<rusqlite::Error> for TokenError {
@@ -176,7 +185,8 @@ impl TokenError {
             TokenError::Invalid { .. } => "invalid",
             TokenError::Exists(_) => "conflict",
             TokenError::NotFound(_) => "notFound",
-            TokenError::WithdrawNeedsConfirmation => "confirmationNeeded",
+            TokenError::WithdrawNeedsConfirmation | TokenError::BindNeedsConfirmation { .. } => "confirmationNeeded",
+            TokenError::Tls(e) => e.kind(),
         }
     }
 }

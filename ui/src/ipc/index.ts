@@ -302,4 +302,11 @@ export const gateway = {
   revoke: (name: string) => call<void>("gateway_token_revoke", { name }),
   /** The port from the next start. */
   setPort: (port: number) => call<GatewayStatusDto>("gateway_set_port", { port }),
+  /**
+   * The bind address from the next start. Anything but loopback rejects with kind
+   * `confirmationNeeded` unless `confirmed` (the user ticked the warning's checkbox); it makes the gateway
+   * serve HTTPS only with Keyward's certificate.
+   */
+  setBind: (address: string, confirmed: boolean) =>
+    call<GatewayStatusDto>("gateway_set_bind", { address, confirmed }),
 };

@@ -1,7 +1,7 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { IpcError, type BotStatsDto, type GatewayStatusDto, type GatewayTokenDto } from "../ipc";
-import { Gateway, REFRESH_MS } from "./Gateway";
+import { Gateway, isLoopback, REFRESH_MS } from "./Gateway";
 import { snippets, TOKEN_PLACEHOLDER } from "./gatewaySnippets";
 
 const api = vi.hoisted(() => ({
@@ -11,6 +11,7 @@ const api = vi.hoisted(() => ({
   rotate: vi.fn(),
   revoke: vi.fn(),
   setPort: vi.fn(),
+  setBind: vi.fn(),
   providersList: vi.fn(),
   keysList: vi.fn(),
 }));
@@ -25,6 +26,7 @@ vi.mock("../ipc", async (orig) => {
       rotate: api.rotate,
       revoke: api.revoke,
       setPort: api.setPort,
+      setBind: api.setBind,
     },
     providers: { ...real.providers, list: api.providersList },
     keys: { ...real.keys, list: api.keysList },
@@ -66,8 +68,14 @@ const bot = (over: Partial<BotStatsDto> = {}): BotStatsDto => ({
 const status = (over: Partial<GatewayStatusDto> = {}): GatewayStatusDto => ({
   url: "http://127.0.0.1:47311",
   problem: null,
+  botUrl: "http://127.0.0.1:47311",
   port: 47311,
   defaultPort: 47311,
+  bind: "127.0.0.1",
+  defaultBind: "127.0.0.1",
+  tls: false,
+  fingerprint: null,
+  certificatePem: null,
   defaultMaxWaitMs: 5000,
   tokens: [],
   bots: [],
@@ -284,6 +292,72 @@ describe("gateway page", () => {
     fireEvent.input(port, { target: { value: "48000" } });
     fireEvent.click(screen.getByTestId("gateway-port-save"));
     await waitFor(() => expect(api.setPort).toHaveBeenCalledWith(48000));
+  });
+
+  it("binds beyond loopback only after the warning's checkbox is ticked", async () => {
+    const FP = Array.from({ length: 32 }, () => "AB").join(":");
+    api.status.mockResolvedValue(status());
+    api.setBind.mockResolvedValue(
+      status({ bind: "0.0.0.0", botUrl: "https://127.0.0.1:47311", fingerprint: FP, certificatePem: "-----BEGIN CERTIFICATE-----\n" }),
+    );
+    render(<Gateway />);
+    const input = await screen.findByTestId("gateway-bind-input");
+    expect(screen.getByTestId("gateway-bind").textContent).toContain("this machine only");
+    expect(screen.queryByTestId("gateway-fingerprint")).toBeNull();
+    const save = () => screen.getByTestId("gateway-bind-save") as HTMLButtonElement;
+
+    fireEvent.input(input, { target: { value: "0.0.0.0" } });
+    const warning = screen.getByTestId("gateway-bind-warning");
+    expect(warning.textContent).toContain("lets other machines or containers reach the gateway");
+    expect(warning.textContent).toContain("HTTPS only");
+    expect(save().disabled).toBe(true);
+    fireEvent.click(save());
+    expect(api.setBind).not.toHaveBeenCalled();
+
+    fireEvent.click(screen.getByTestId("gateway-bind-confirm"));
+    expect(save().disabled).toBe(false);
+    fireEvent.click(save());
+    await waitFor(() => expect(api.setBind).toHaveBeenCalledWith("0.0.0.0", true));
+    expect((await screen.findByTestId("gateway-fingerprint")).textContent).toBe(FP);
+    expect(screen.getByTestId("gateway-fingerprint-box").textContent).toContain("from the next start");
+    expect(screen.getByTestId("gateway-cert-copy")).toBeTruthy();
+    expect(screen.getByTestId("gateway-bind-saved").textContent).toContain("0.0.0.0");
+  });
+
+  it("unticks the confirmation when the address changes, and needs none for loopback", async () => {
+    api.status.mockResolvedValue(status({ bind: "0.0.0.0", tls: true, url: "https://0.0.0.0:47311", fingerprint: "AA:BB" }));
+    api.setBind.mockResolvedValue(status());
+    render(<Gateway />);
+    expect((await screen.findByTestId("gateway-fingerprint")).textContent).toBe("AA:BB");
+    expect(screen.getByTestId("gateway-fingerprint-box").textContent).not.toContain("next start");
+    const input = screen.getByTestId("gateway-bind-input");
+    fireEvent.input(input, { target: { value: "192.168.1.20" } });
+    fireEvent.click(screen.getByTestId("gateway-bind-confirm"));
+    fireEvent.input(input, { target: { value: "192.168.1.21" } });
+    expect((screen.getByTestId("gateway-bind-confirm") as HTMLInputElement).checked).toBe(false);
+    expect((screen.getByTestId("gateway-bind-save") as HTMLButtonElement).disabled).toBe(true);
+
+    fireEvent.input(input, { target: { value: "127.0.0.1" } });
+    expect(screen.queryByTestId("gateway-bind-warning")).toBeNull();
+    fireEvent.click(screen.getByTestId("gateway-bind-save"));
+    await waitFor(() => expect(api.setBind).toHaveBeenCalledWith("127.0.0.1", false));
+  });
+
+  it("shows a refused bind with the core's message", async () => {
+    api.status.mockResolvedValue(status());
+    api.setBind.mockRejectedValue(new IpcError("invalid", 'bind address "nope" is not valid'));
+    render(<Gateway />);
+    fireEvent.input(await screen.findByTestId("gateway-bind-input"), { target: { value: "nope" } });
+    fireEvent.click(screen.getByTestId("gateway-bind-confirm"));
+    fireEvent.click(screen.getByTestId("gateway-bind-save"));
+    expect((await screen.findByTestId("gateway-bind-error")).textContent).toContain('"nope"');
+  });
+});
+
+describe("loopback addresses", () => {
+  it("are 127.0.0.0/8 and ::1 only", () => {
+    expect(["127.0.0.1", "127.1.2.3", "::1", " 127.0.0.1 "].every(isLoopback)).toBe(true);
+    expect(["0.0.0.0", "192.168.1.20", "::", "localhost", ""].some(isLoopback)).toBe(false);
   });
 });
 

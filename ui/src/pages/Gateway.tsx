@@ -135,6 +135,8 @@ export function Gateway() {
 
       {status && <Listening status={status} onChanged={setStatus} />}
 
+      {status && <Network status={status} onChanged={setStatus} />}
+
       {issued && <Issued issued={issued.issued} rotated={issued.rotated} onDone={() => setIssued(null)} />}
 
       {creating && (
@@ -152,8 +154,8 @@ export function Gateway() {
           <h2>No bot tokens yet</h2>
           <p>
             Create a token, then point your bot at{" "}
-            <code>{status.url ?? `http://127.0.0.1:${status.port}`}/&lt;provider&gt;</code> (for example{" "}
-            <code>{status.url ?? `http://127.0.0.1:${status.port}`}/binance</code>) instead of the exchange's URL, with the token
+            <code>{status.botUrl}/&lt;provider&gt;</code> (for example{" "}
+            <code>{status.botUrl}/binance</code>) instead of the exchange's URL, with the token
             as its API key. The bot never holds your exchange secret, and Keyward keeps it inside the exchange's limits.
           </p>
           <div class="actions">
@@ -175,7 +177,7 @@ export function Gateway() {
         <Snippets
           token={chosen}
           text={issued?.issued.token.name === chosen.name ? issued.issued.secret : null}
-          gatewayUrl={status.url ?? `http://127.0.0.1:${status.port}`}
+          gatewayUrl={status.botUrl}
           providerKind={provs.find((p) => p.id === chosen.provider)?.kind ?? "exchange"}
         />
       )}
@@ -256,6 +258,130 @@ function Listening({ status, onChanged }: { status: GatewayStatusDto; onChanged:
       )}
       {error && (
         <p class="field-error" role="alert" data-testid="gateway-port-error">
+          {error.message}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** Whether an address is loopback (this machine only): 127.0.0.0/8 or ::1. */
+export function isLoopback(address: string): boolean {
+  const a = address.trim().toLowerCase();
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a) || a === "::1" || a === "0:0:0:0:0:0:0:1";
+}
+
+/**
+ * Who can reach the gateway: the bind address, and beyond loopback the certificate bots must
+ * trust. Changing the address to anything but loopback shows a warning that must be ticked.
+ */
+function Network({ status, onChanged }: { status: GatewayStatusDto; onChanged: (s: GatewayStatusDto) => void }) {
+  const [address, setAddress] = useState(status.bind);
+  const [confirmed, setConfirmed] = useState(false);
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState<IpcError | null>(null);
+  const [saved, setSaved] = useState(false);
+  const wanted = address.trim();
+  const beyond = wanted !== "" && !isLoopback(wanted);
+  const changed = wanted !== status.bind;
+  const save = () => {
+    if (beyond && !confirmed) return; // the button is disabled too; never send an unconfirmed bind
+    setSaving(true);
+    setError(null);
+    setSaved(false);
+    gateway
+      .setBind(wanted, beyond && confirmed)
+      .then((s) => {
+        onChanged(s);
+        setSaved(true);
+        setConfirmed(false);
+      })
+      .catch(setError)
+      .finally(() => setSaving(false));
+  };
+  return (
+    <div class="card" data-testid="gateway-network">
+      <h2>Who can reach it</h2>
+      <p data-testid="gateway-bind">
+        Bind address <code>{status.bind}</code>{" "}
+        {isLoopback(status.bind) ? (
+          <span class="hint">this machine only, plain HTTP (the default).</span>
+        ) : (
+          <span class="hint">
+            other machines and containers can connect; HTTPS only, and each token works only from the addresses it allows
+            (a token without any: this machine only).
+          </span>
+        )}
+      </p>
+      {status.fingerprint && (
+        <div class="fingerprint" data-testid="gateway-fingerprint-box">
+          <span>
+            Certificate SHA-256 fingerprint{status.tls ? "" : " (served from the next start)"} — pin it in the bot, or trust the
+            certificate:
+          </span>
+          <div class="issued-secret">
+            <code data-testid="gateway-fingerprint">{status.fingerprint}</code>
+            <CopyButton text={status.fingerprint} testid="gateway-fingerprint-copy" />
+            {status.certificatePem && (
+              <CopyButton text={status.certificatePem} testid="gateway-cert-copy" label="Copy certificate" />
+            )}
+          </div>
+        </div>
+      )}
+      <div class="port-row">
+        <label class="field">
+          <span>Bind address (used from the next start)</span>
+          <input
+            class="input small"
+            value={address}
+            placeholder={status.defaultBind}
+            onInput={(e) => {
+              setAddress((e.target as HTMLInputElement).value);
+              setConfirmed(false);
+              setSaved(false);
+            }}
+            data-testid="gateway-bind-input"
+          />
+        </label>
+        <button
+          type="button"
+          class="button secondary small"
+          data-testid="gateway-bind-save"
+          disabled={saving || wanted === "" || !changed || (beyond && !confirmed)}
+          onClick={save}
+        >
+          {saving ? "Saving…" : "Save address"}
+        </button>
+        <span class="hint">
+          {status.defaultBind} keeps bots on this machine only. 0.0.0.0 lets bots in Docker or on your LAN connect.
+        </span>
+      </div>
+      {beyond && changed && (
+        <div class="confirm" role="alert" data-testid="gateway-bind-warning">
+          <p>
+            <strong>Binding to {wanted} lets other machines or containers reach the gateway.</strong> Anyone who can reach
+            it and holds a token can trade with your keys. Keyward will then serve HTTPS only, with a certificate it
+            generates (its fingerprint appears here for the bot to pin), and each token works only from the addresses you
+            allow for it — give every LAN or Docker bot's token its address.
+          </p>
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={confirmed}
+              onChange={() => setConfirmed(!confirmed)}
+              data-testid="gateway-bind-confirm"
+            />
+            I understand and want the gateway reachable from {wanted}
+          </label>
+        </div>
+      )}
+      {saved && (
+        <p class="notice" role="status" data-testid="gateway-bind-saved">
+          Saved: the gateway binds {status.bind} after a restart of Keyward.
+        </p>
+      )}
+      {error && (
+        <p class="field-error" role="alert" data-testid="gateway-bind-error">
           {error.message}
         </p>
       )}

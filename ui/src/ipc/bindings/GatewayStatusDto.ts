@@ -15,6 +15,29 @@ url: string | null,
  */
 problem: string | null, 
 /**
+ * The base URL for a bot on this machine: the running gateway's (127.0.0.1 when it is
+ * bound to every address), else what the configuration gives after a start.
+ */
+botUrl: string, 
+/**
  * The configured port (used from the next start).
  */
-port: number, defaultPort: number, defaultMaxWaitMs: number, tokens: Array<GatewayTokenDto>, bots: Array<BotStatsDto>, };
+port: number, defaultPort: number, 
+/**
+ * The configured bind address (used from the next start); `127.0.0.1` by default.
+ */
+bind: string, defaultBind: string, 
+/**
+ * The running gateway serves HTTPS (it is bound beyond loopback).
+ */
+tls: boolean, 
+/**
+ * SHA-256 of the certificate bots must trust (`AB:CD:…`): the running gateway's, or the
+ * one the next start serves when the bind address is beyond loopback; `null` for the
+ * plain-HTTP loopback default.
+ */
+fingerprint: string | null, 
+/**
+ * That certificate (PEM, public), for the bot's trust store.
+ */
+certificatePem: string | null, defaultMaxWaitMs: number, tokens: Array<GatewayTokenDto>, bots: Array<BotStatsDto>, };
