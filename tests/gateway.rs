@@ -892,10 +892,17 @@ fn bot_headers(provider: &str, tok: &str, path: &str) -> Vec<(&'static str, Stri
             ("CB-ACCESS-TIMESTAMP", "1".into()),
             ("CB-ACCESS-PASSPHRASE", "placeholder".into()),
         ],
-        // Coinbase Advanced Trade's key lives inside the JWT the bot signs: the token goes in
-        // X-Keyward-Token and the bot's own JWT is dropped.
+        // Coinbase Advanced Trade: CCXT signs a JWT naming its key (the token) in `kid` and
+        // `sub` with the placeholder key; Keyward reads the name and drops the JWT.
         "coinbase" => {
-            vec![("X-Keyward-Token", tok.into()), ("Authorization", "Bearer eyJhbGciOiJFUzI1NiJ9.e30.sig".into())]
+            let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+            let jwt = format!(
+                "{}.{}.{}",
+                b64(json!({"alg": "ES256", "kid": tok, "typ": "JWT", "nonce": "1"})),
+                b64(json!({"sub": tok, "iss": "cdp", "uri": format!("GET 127.0.0.1{path}")})),
+                junk
+            );
+            vec![("Authorization", format!("Bearer {jwt}"))]
         }
         "gemini" => {
             let payload = base64::engine::general_purpose::STANDARD

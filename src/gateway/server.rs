@@ -615,6 +615,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-mbx-apikey", HeaderValue::from_static("a-real-binance-key"));
         assert_eq!(find_token(&h, &wire), None, "a real exchange key is not a token");
+        // Coinbase Advanced Trade: CCXT signs a JWT whose key name (`kid`, `sub`) is the token.
+        let jwt = "eyJhbGciOiJFUzI1NiIsImtpZCI6Imt3Z19jYiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJrd2dfY2IifQ.c2ln";
+        let mut h = HeaderMap::new();
+        h.insert("authorization", HeaderValue::from_str(&format!("Bearer {jwt}")).expect("header"));
+        assert_eq!(find_token(&h, &Wire::of(AuthScheme::CoinbaseJwt)).as_deref(), Some("kwg_cb"));
         let mut h = HeaderMap::new();
         h.insert("x-auth", HeaderValue::from_static("BITSTAMP kwg_b"));
         assert_eq!(find_token(&h, &Wire::of(AuthScheme::BitstampV2)).as_deref(), Some("kwg_b"));

@@ -78,8 +78,8 @@ impl Wire {
                 sign_headers: &["x-auth", "x-auth-signature", "x-auth-nonce", "x-auth-timestamp", "x-auth-version"],
                 sign_params: &[],
             },
-            // Coinbase Advanced Trade's JWT, bearer and basic schemes: the token goes in
-            // `Authorization: Bearer` or X-Keyward-Token.
+            // Coinbase Advanced Trade's JWT (the token is its key name), bearer and basic
+            // schemes: the token goes in `Authorization: Bearer` or X-Keyward-Token.
             A::CoinbaseJwt | A::Bearer | A::Basic => {
                 Wire { key_headers: &[], sign_headers: &["authorization"], sign_params: &[] }
             }
@@ -91,7 +91,8 @@ impl Wire {
 }
 
 /// The token in a key header's value (Bitstamp writes `BITSTAMP <key>`), or in
-/// `Authorization: Bearer <token>`.
+/// `Authorization: Bearer <token>`, or, for Coinbase Advanced Trade, the key name inside the
+/// JWT the bot signed with its placeholder key (`kid` of its header, else `sub`).
 pub fn token_in(header: &str, value: &str) -> Option<String> {
     let v = value.trim();
     let v = match header {
@@ -99,7 +100,31 @@ pub fn token_in(header: &str, value: &str) -> Option<String> {
         "authorization" => v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))?,
         _ => v,
     };
-    v.starts_with(super::tokens::TOKEN_PREFIX).then(|| v.trim().to_string())
+    if v.starts_with(super::tokens::TOKEN_PREFIX) {
+        return Some(v.trim().to_string());
+    }
+    if header == "authorization" {
+        return jwt_key_name(v).filter(|k| k.starts_with(super::tokens::TOKEN_PREFIX));
+    }
+    None
+}
+
+/// The key name a Coinbase CDP JWT names (`kid` in its header, else `sub` in its claims). The
+/// JWT is not verified: it was signed with the bot's placeholder key and is dropped; only the
+/// name, the bot's Keyward token, is read.
+fn jwt_key_name(jwt: &str) -> Option<String> {
+    use base64::Engine as _;
+    let mut parts = jwt.split('.');
+    let (header, claims) = (parts.next()?, parts.next()?);
+    let decode = |part: &str| -> Option<serde_json::Value> {
+        if part.len() > 4096 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    };
+    let from = |v: Option<serde_json::Value>, field: &str| v?.get(field)?.as_str().map(str::to_string);
+    from(decode(header), "kid").or_else(|| from(decode(claims), "sub"))
 }
 
 /// The answer a bot's library reads as "rate limited, back off": the exchange's own status
