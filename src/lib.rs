@@ -58,6 +58,9 @@ pub const DATA_DIR_ENV: &str = "KEYWARD_DATA_DIR";
 /// File name of the SQLite database inside the data directory.
 pub const DATABASE_FILE: &str = "keyward.db";
 
+/// The longest a vault file stays unlocked in one go.
+pub const MAX_VAULT_UNLOCK: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// The OS application-data directory Keyward uses when neither `--data-dir` nor
 /// `KEYWARD_DATA_DIR` says otherwise (`~/.local/share/keyward` on Linux,
 /// `~/Library/Application Support/Keyward` on macOS, `%APPDATA%\Keyward` on Windows).
@@ -221,6 +224,49 @@ impl Keyward {
     /// The local gateway for bots: tokens, live numbers, where it listens.
     pub fn gateway(&self) -> &gateway::Gateway {
         &self.inner.gateway
+    }
+
+    /// Unlocks the encrypted vault file for `duration` (1 second to [`MAX_VAULT_UNLOCK`]), for
+    /// every front end: the attempt is audited as `actor`'s (`vault_unlocked`, or
+    /// `vault_unlock_failed` for a wrong passphrase). Returns when it locks again. Blocking
+    /// (Argon2id takes a moment).
+    pub fn unlock_vault(
+        &self,
+        actor: Actor,
+        passphrase: &vault::SecretString,
+        duration: std::time::Duration,
+    ) -> Result<chrono::DateTime<chrono::Utc>, vault::VaultError> {
+        let file = self.vault_file().ok_or(vault::VaultError::NoVaultFile)?;
+        if duration.is_zero() || duration > MAX_VAULT_UNLOCK {
+            return Err(vault::VaultError::UnlockDuration { seconds: duration.as_secs() });
+        }
+        let now = chrono::Utc::now();
+        let kind = |k| audit::AuditEvent::new(actor, k);
+        match file.unlock(passphrase, duration) {
+            Ok(until) => {
+                let _ = self.audit().append(kind(audit::AuditKind::VaultUnlocked), now);
+                Ok(until)
+            }
+            Err(e) => {
+                if matches!(e, vault::VaultError::WrongPassphrase { .. }) {
+                    let _ = self.audit().append(kind(audit::AuditKind::VaultUnlockFailed), now);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Locks the vault file now; audited as `actor`'s when it was unlocked (locking a locked
+    /// vault is not an event). Returns whether it was unlocked.
+    pub fn lock_vault(&self, actor: Actor) -> Result<bool, vault::VaultError> {
+        let file = self.vault_file().ok_or(vault::VaultError::NoVaultFile)?;
+        let was_unlocked = file.is_unlocked();
+        file.lock();
+        if was_unlocked {
+            let _ =
+                self.audit().append(audit::AuditEvent::new(actor, audit::AuditKind::VaultLocked), chrono::Utc::now());
+        }
+        Ok(was_unlocked)
     }
 
     /// Creates a bot token for the gateway, checking that its provider and key exist (a token

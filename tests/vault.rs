@@ -105,3 +105,47 @@ fn first_use_without_a_credential_store_says_how_to_create_the_vault_and_creates
     let bytes = std::fs::read(keyward::vault::vault_file_path(dir.path())).expect("vault file");
     assert!(!String::from_utf8_lossy(&bytes).contains("first-use-secret-0042"), "the secret is encrypted");
 }
+
+/// Lock and unlock follow one rule in the core for the app, the CLI and the control API.
+#[test]
+fn the_vault_file_unlocks_for_one_second_to_a_day_and_every_change_is_audited_once() {
+    use keyward::audit::{Actor, AuditFilter, AuditKind};
+    use keyward::vault::{EncryptedFileStore, KdfParams, VaultError};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pass = SecretString::from("correct horse battery staple".to_string());
+    EncryptedFileStore::create(
+        keyward::vault::vault_file_path(dir.path()),
+        &pass,
+        KdfParams::INSECURE_FAST,
+        std::sync::Arc::new(keyward::clock::SystemClock),
+    )
+    .expect("vault file");
+    let kw = keyward::Keyward::open_as(dir.path(), Actor::Ui).expect("core");
+    let events = |kind| kw.audit().list(&AuditFilter { event: Some(kind), ..Default::default() }).expect("audit").len();
+
+    for bad in [Duration::ZERO, keyward::MAX_VAULT_UNLOCK + Duration::from_secs(1)] {
+        let err = kw.unlock_vault(Actor::Ui, &pass, bad).expect_err("out of range");
+        assert!(matches!(err, VaultError::UnlockDuration { .. }), "{err:?}");
+        assert_eq!(err.kind(), "invalid");
+        assert!(err.to_string().contains(&format!("{} s", bad.as_secs())), "names the value: {err}");
+    }
+    let wrong = SecretString::from("wrong passphrase!".to_string());
+    assert!(matches!(
+        kw.unlock_vault(Actor::Cli, &wrong, Duration::from_secs(60)),
+        Err(VaultError::WrongPassphrase { .. })
+    ));
+    assert_eq!(events(AuditKind::VaultUnlockFailed), 1);
+
+    assert!(!kw.lock_vault(Actor::Ui).expect("lock"), "it was locked");
+    assert_eq!(events(AuditKind::VaultLocked), 0, "locking a locked vault is no event");
+    kw.unlock_vault(Actor::Ui, &pass, Duration::from_secs(60)).expect("unlock");
+    assert!(kw.vault_file().expect("file").is_unlocked());
+    assert!(kw.lock_vault(Actor::Cli).expect("lock"));
+    let locked =
+        kw.audit().list(&AuditFilter { event: Some(AuditKind::VaultLocked), ..Default::default() }).expect("audit");
+    assert_eq!(locked.len(), 1);
+    assert_eq!(locked[0].actor, Actor::Cli, "audited as the actor who asked");
+    assert_eq!(events(AuditKind::VaultUnlocked), 1);
+}

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward::audit::{AuditEvent, AuditKind};
 use keyward::vault::{EncryptedFileStore, KdfParams, SecretString, VaultError};
 use keyward::Keyward;
 use serde::Serialize;
@@ -16,7 +15,6 @@ use crate::dto::CommandError;
 use crate::AppState;
 
 /// The longest unlock the UI offers.
-const MAX_UNLOCK_MINUTES: u64 = 24 * 60;
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -87,21 +85,9 @@ pub async fn vault_unlock(
     minutes: u64,
 ) -> Result<VaultStatusDto, CommandError> {
     blocking(&state, move |kw| {
-        let file = file(&kw)?;
-        let minutes = minutes.clamp(1, MAX_UNLOCK_MINUTES);
-        let now = chrono::Utc::now();
-        match file.unlock(&SecretString::from(passphrase), Duration::from_secs(minutes * 60)) {
-            Ok(_) => {
-                let _ = kw.audit().append(AuditEvent::new(kw.actor(), AuditKind::VaultUnlocked), now);
-                Ok(status(&kw))
-            }
-            Err(e) => {
-                if matches!(e, VaultError::WrongPassphrase { .. }) {
-                    let _ = kw.audit().append(AuditEvent::new(kw.actor(), AuditKind::VaultUnlockFailed), now);
-                }
-                Err(vault_error(e))
-            }
-        }
+        kw.unlock_vault(kw.actor(), &SecretString::from(passphrase), Duration::from_secs(minutes.saturating_mul(60)))
+            .map_err(vault_error)?;
+        Ok(status(&kw))
     })
     .await
 }
@@ -109,8 +95,7 @@ pub async fn vault_unlock(
 #[tauri::command]
 pub async fn vault_lock(state: State<'_, AppState>) -> Result<VaultStatusDto, CommandError> {
     blocking(&state, |kw| {
-        file(&kw)?.lock();
-        let _ = kw.audit().append(AuditEvent::new(kw.actor(), AuditKind::VaultLocked), chrono::Utc::now());
+        kw.lock_vault(kw.actor()).map_err(vault_error)?;
         Ok(status(&kw))
     })
     .await

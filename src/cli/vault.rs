@@ -8,11 +8,8 @@ use serde_json::json;
 
 use super::output::print_json;
 use super::CliError;
-use crate::audit::{AuditEvent, AuditKind};
 use crate::control::ControlClient;
-use crate::vault::{
-    passphrase_from_env, passphrase_from_reader, EncryptedFileStore, KdfParams, SecretString, VaultError,
-};
+use crate::vault::{passphrase_from_env, passphrase_from_reader, EncryptedFileStore, KdfParams, SecretString};
 use crate::Keyward;
 
 #[derive(Debug, Subcommand)]
@@ -54,25 +51,14 @@ fn file(kw: &Keyward) -> Result<&Arc<EncryptedFileStore>, CliError> {
     })
 }
 
-/// Unlocks and audits the attempt.
-pub fn unlock(kw: &Keyward, file: &EncryptedFileStore, pass: &SecretString, d: Duration) -> Result<(), CliError> {
-    let now = chrono::Utc::now();
-    match file.unlock(pass, d) {
-        Ok(_) => {
-            let _ = kw.audit().append(AuditEvent::new(kw.actor(), AuditKind::VaultUnlocked), now);
-            Ok(())
-        }
-        Err(e) => {
-            if matches!(e, VaultError::WrongPassphrase { .. }) {
-                let _ = kw.audit().append(AuditEvent::new(kw.actor(), AuditKind::VaultUnlockFailed), now);
-            }
-            Err(e.into())
-        }
-    }
+/// Unlocks and audits the attempt (the core's one rule for every front end).
+pub fn unlock(kw: &Keyward, _file: &EncryptedFileStore, pass: &SecretString, d: Duration) -> Result<(), CliError> {
+    kw.unlock_vault(kw.actor(), pass, d)?;
+    Ok(())
 }
 
-/// The longest `vault unlock --for`.
-const MAX_UNLOCK_MINUTES: u64 = 24 * 60;
+/// The longest `vault unlock --for`, in minutes.
+const MAX_UNLOCK_MINUTES: u64 = crate::MAX_VAULT_UNLOCK.as_secs() / 60;
 
 /// The Keyward running on this data directory, with a runtime to talk to it.
 fn running(kw: &Keyward) -> Result<Option<(ControlClient, tokio::runtime::Runtime)>, CliError> {

@@ -287,7 +287,7 @@ impl std::fmt::Debug for UnlockBody {
 }
 
 /// The longest unlock a command may ask the running Keyward for.
-pub const MAX_UNLOCK: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+pub const MAX_UNLOCK: std::time::Duration = crate::MAX_VAULT_UNLOCK;
 
 /// An error as the server sends it: `{"error": {"kind", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,9 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::limits::{parse_priority, AcquireBody, LimitRefusal, ObserveBody};
 use super::{
     control_file, limit_views, vault_view, CallBody, CallReply, ControlInfo, ErrorBody, ErrorDetail, Hello, UnlockBody,
-    MAX_UNLOCK,
 };
-use crate::audit::{Actor, AuditEvent, AuditKind};
+use crate::audit::Actor;
 use crate::vault::{SecretString, VaultError};
 use crate::{Error, Keyward};
 
@@ -339,60 +338,31 @@ async fn vault(State(ctx): State<Ctx>) -> Response {
     Json(vault_view(&ctx.kw)).into_response()
 }
 
-fn no_vault_file() -> Response {
-    failure(
-        StatusCode::CONFLICT,
-        "notAllowed",
-        "keys are kept in the OS credential store; there is no vault file to lock or unlock".into(),
-    )
+/// The status and kind a refused lock or unlock answers with.
+fn vault_failure(e: &VaultError) -> Failure {
+    let status = match e {
+        VaultError::NoVaultFile => StatusCode::CONFLICT,
+        VaultError::UnlockDuration { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::FORBIDDEN,
+    };
+    Failure::new(status, e.kind(), e.to_string())
 }
 
+/// A lock asked by a command-line client: the core's rule, audited as the CLI's.
 async fn vault_lock(State(ctx): State<Ctx>) -> Response {
-    let Some(file) = ctx.kw.vault_file() else { return no_vault_file() };
-    let was_unlocked = file.is_unlocked();
-    file.lock();
-    if was_unlocked {
-        let kw = ctx.kw.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            kw.audit().append(AuditEvent::new(Actor::Cli, AuditKind::VaultLocked), chrono::Utc::now())
-        })
-        .await;
+    let kw = ctx.kw.clone();
+    match blocking(move || kw.lock_vault(Actor::Cli).map_err(|e| vault_failure(&e))).await {
+        Ok(_) => Json(vault_view(&ctx.kw)).into_response(),
+        Err(f) => f.into_response(),
     }
-    Json(vault_view(&ctx.kw)).into_response()
 }
 
 async fn vault_unlock(State(ctx): State<Ctx>, UnlockRequest(body): UnlockRequest) -> Response {
-    if ctx.kw.vault_file().is_none() {
-        return no_vault_file();
-    }
-    if body.seconds == 0 || Duration::from_secs(body.seconds) > MAX_UNLOCK {
-        return failure(
-            StatusCode::BAD_REQUEST,
-            "invalidInput",
-            format!("seconds {} must be between 1 and {}", body.seconds, MAX_UNLOCK.as_secs()),
-        );
-    }
     let UnlockBody { passphrase, seconds } = body;
     let pass = SecretString::from(passphrase);
     let kw = ctx.kw.clone();
     let result = blocking(move || {
-        let Some(file) = kw.vault_file() else {
-            return Err(Failure::new(StatusCode::CONFLICT, "notAllowed", "there is no vault file".into()));
-        };
-        let now = chrono::Utc::now();
-        match file.unlock(&pass, Duration::from_secs(seconds)) {
-            Ok(_) => {
-                let _ = kw.audit().append(AuditEvent::new(Actor::Cli, AuditKind::VaultUnlocked), now);
-                Ok(())
-            }
-            Err(e) => {
-                if matches!(e, VaultError::WrongPassphrase { .. }) {
-                    let _ = kw.audit().append(AuditEvent::new(Actor::Cli, AuditKind::VaultUnlockFailed), now);
-                }
-                let kind = if matches!(e, VaultError::WrongPassphrase { .. }) { "wrongPassphrase" } else { "vault" };
-                Err(Failure::new(StatusCode::FORBIDDEN, kind, e.to_string()))
-            }
-        }
+        kw.unlock_vault(Actor::Cli, &pass, Duration::from_secs(seconds)).map(|_| ()).map_err(|e| vault_failure(&e))
     })
     .await;
     match result {

@@ -88,6 +88,11 @@ pub enum VaultError {
     Passphrase { problem: String },
     #[error("{variable} is \"{value}\"; expected \"os\", \"file\" or \"auto\"")]
     BadChoice { variable: &'static str, value: String },
+    /// Lock or unlock asked of a Keyward whose keys are in the OS credential store.
+    #[error("keys are kept in the OS credential store; there is no vault file to lock or unlock")]
+    NoVaultFile,
+    #[error("unlock for {seconds} s: the vault file unlocks for 1 second to 24 hours")]
+    UnlockDuration { seconds: u64 },
 }
 
 /// A place to keep secrets. Implementations are internally synchronised and may block.
@@ -170,7 +175,8 @@ impl VaultError {
             VaultError::Locked { .. } => "vaultLocked",
             VaultError::NoVault { .. } => "noVault",
             VaultError::WrongPassphrase { .. } => "wrongPassphrase",
-            VaultError::Passphrase { .. } => "invalid",
+            VaultError::Passphrase { .. } | VaultError::UnlockDuration { .. } => "invalid",
+            VaultError::NoVaultFile => "notAllowed",
             _ => "vault",
         }
     }
