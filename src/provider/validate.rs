@@ -261,7 +261,9 @@ impl Validator {
         }
         for (name, endpoint) in &s.endpoints {
             self.endpoint(s, name, endpoint);
+            self.finite_params(&format!("endpoints.{name}.params"), &endpoint.params);
         }
+        self.finite_params("params", &s.params);
         self.rate_limits(s);
         let known = operation_list(s);
         if !s.endpoints.contains_key(&s.health_check) {
@@ -355,6 +357,18 @@ impl Validator {
                 self.push("auth.recv_window_ms", ms.to_string(), "must be at most 60000 (Binance's maximum)")
             }
             _ => {}
+        }
+    }
+
+    /// A parameter is sent on the wire: `nan` or `inf` would be nonsense there (and a spec
+    /// holding one never compares equal to itself).
+    fn finite_params(&mut self, prefix: &str, params: &std::collections::BTreeMap<String, toml::Value>) {
+        for (key, value) in params {
+            if let toml::Value::Float(f) = value {
+                if !f.is_finite() {
+                    self.push(format!("{prefix}.{key}"), f.to_string(), "must be a finite number");
+                }
+            }
         }
     }
 
@@ -660,6 +674,15 @@ signed = true
             &with("\"/0/public/Time\"", "\"0/public/Time\""),
             &["endpoints.server_time.path \"0/public/Time\"", "must start with \"/\""],
         );
+    }
+
+    #[test]
+    fn a_parameter_that_is_not_a_finite_number_is_refused_naming_it() {
+        let mut spec = crate::provider::catalog::preset("okx").expect("okx").expect("spec");
+        spec.endpoints.get_mut("ticker").expect("ticker").params.insert("u_".into(), toml::Value::Float(f64::NAN));
+        let err = spec.validate().expect_err("nan");
+        assert!(err.to_string().contains("endpoints.ticker.params.u_"), "{err}");
+        assert!(err.to_string().contains("must be a finite number"), "{err}");
     }
 
     #[test]
