@@ -318,8 +318,21 @@ async fn type_into(client: &Client, css: &str, text: &str) {
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css} did not appear: {e}"));
-    el.clear().await.expect("clear");
-    el.send_keys(text).await.expect("type");
+    // A controlled input may re-render its old value after `clear()` (WebDriver's clear fires
+    // no input event): delete what is left key by key, then type, and check the result.
+    for _ in 0..3 {
+        el.clear().await.expect("clear");
+        let left = el.prop("value").await.expect("value").unwrap_or_default();
+        if !left.is_empty() {
+            let backspaces = "\u{e003}".repeat(left.chars().count());
+            el.send_keys(&backspaces).await.expect("delete");
+        }
+        el.send_keys(text).await.expect("type");
+        if el.prop("value").await.expect("value").unwrap_or_default() == text {
+            return;
+        }
+    }
+    panic!("{css} would not take the text {text:?}");
 }
 
 /// Waits until no element matches `css` (e.g. a revealed secret hiding itself).
