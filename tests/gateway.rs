@@ -30,20 +30,33 @@ struct Bot {
 }
 
 async fn gateway_on(base_url: &str, key_scopes: &str) -> Bot {
+    gateway_for("binance", base_url, REAL_KEY, REAL_SECRET, None, key_scopes).await
+}
+
+/// A Keyward with `provider` pointed at `base_url`, its real key "main" in memory and the
+/// gateway on a free port.
+async fn gateway_for(
+    provider: &str,
+    base_url: &str,
+    api_key: &str,
+    secret: &str,
+    passphrase: Option<&str>,
+    key_scopes: &str,
+) -> Bot {
     let dir = tempfile::tempdir().expect("tempdir");
     let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core");
     kw.providers()
-        .set("binance", &[("environments.production.base_url", base_url), ("retry.max_attempts", "1")])
-        .expect("binance pointed at the mock");
+        .set(provider, &[("environments.production.base_url", base_url), ("retry.max_attempts", "1")])
+        .expect("pointed at the mock");
     kw.keys()
         .add(
             NewKey {
-                provider: "binance".into(),
+                provider: provider.into(),
                 label: "main".into(),
                 environment: "production".into(),
-                api_key: REAL_KEY.into(),
-                secret: SecretString::from(REAL_SECRET.to_string()),
-                passphrase: None,
+                api_key: api_key.into(),
+                secret: SecretString::from(secret.to_string()),
+                passphrase: passphrase.map(|p| SecretString::from(p.to_string())),
                 scopes: key_scopes.parse::<Scopes>().expect("scopes"),
                 notes: String::new(),
                 expires_at: None,
@@ -54,6 +67,30 @@ async fn gateway_on(base_url: &str, key_scopes: &str) -> Bot {
     let server = keyward::gateway::serve(&kw, 0, CancellationToken::new()).await.expect("gateway listens");
     let url = format!("http://{}", server.addr);
     Bot { kw, url, http: reqwest::Client::new(), _server: server, _dir: dir }
+}
+
+/// A market-data and account-read token signing with "main", no wait limit of its own.
+fn read_token(bot: &Bot, name: &str, provider: &str) -> String {
+    bot.kw
+        .gateway()
+        .tokens()
+        .create(
+            NewToken {
+                name: name.into(),
+                provider: provider.into(),
+                key_label: Some("main".into()),
+                scopes: "market,read".parse().expect("scopes"),
+                allow_ips: Vec::new(),
+                max_wait: None,
+                max_share: None,
+            },
+            false,
+            Utc::now(),
+        )
+        .expect("token")
+        .secret
+        .expose_secret()
+        .to_string()
 }
 
 fn token(bot: &Bot, name: &str, provider: &str, scopes: &str, allow_ips: &[&str]) -> String {
@@ -654,52 +691,14 @@ async fn ccxt_ticker_and_balance(ex: OtherExchange) {
     for (route, body) in &ex.routes {
         mock.route(route, body.clone());
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core");
-    kw.providers()
-        .set(ex.provider, &[("environments.production.base_url", mock.base_url.as_str()), ("retry.max_attempts", "1")])
-        .expect("pointed at the mock");
-    kw.keys()
-        .add(
-            NewKey {
-                provider: ex.provider.into(),
-                label: "main".into(),
-                environment: "production".into(),
-                api_key: creds.api_key.clone(),
-                secret: SecretString::from(secret.to_string()),
-                passphrase: ex.passphrase.map(|p| SecretString::from(p.to_string())),
-                scopes: "read".parse::<Scopes>().expect("scopes"),
-                notes: String::new(),
-                expires_at: None,
-            },
-            Utc::now(),
-        )
-        .expect("key");
-    let server = keyward::gateway::serve(&kw, 0, CancellationToken::new()).await.expect("gateway");
-    let issued = kw
-        .gateway()
-        .tokens()
-        .create(
-            NewToken {
-                name: format!("{}-bot", ex.provider),
-                provider: ex.provider.into(),
-                key_label: Some("main".into()),
-                scopes: "market,read".parse().expect("scopes"),
-                allow_ips: Vec::new(),
-                max_wait: None,
-                max_share: None,
-            },
-            false,
-            Utc::now(),
-        )
-        .expect("token");
-    let tok = issued.secret.expose_secret().to_string();
+    let bot = gateway_for(ex.provider, &mock.base_url, &creds.api_key, secret, ex.passphrase, "read").await;
+    let tok = read_token(&bot, &format!("{}-bot", ex.provider), ex.provider);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ccxt/ticker_balance.py");
     let args: Vec<String> = vec![
         script.display().to_string(),
         ex.ccxt_id.into(),
         ex.provider.into(),
-        format!("http://{}", server.addr),
+        bot.url.clone(),
         tok.clone(),
         ex.symbol.into(),
         ex.asset.into(),
@@ -969,56 +968,17 @@ async fn every_signing_preset_is_re_signed_with_the_real_key_and_verified_by_an_
     ];
     for (provider, auth, creds) in cases {
         let mock = MockExchange::start(auth, Some(creds.clone())).await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core");
-        kw.providers()
-            .set(provider, &[("environments.production.base_url", mock.base_url.as_str()), ("retry.max_attempts", "1")])
-            .expect("pointed at the mock");
         let secret = creds.private_pem.clone().unwrap_or_else(|| creds.secret.clone());
-        kw.keys()
-            .add(
-                NewKey {
-                    provider: provider.into(),
-                    label: "main".into(),
-                    environment: "production".into(),
-                    api_key: creds.api_key.clone(),
-                    secret: SecretString::from(secret),
-                    passphrase: creds.passphrase.clone().map(SecretString::from),
-                    scopes: "read".parse::<Scopes>().expect("scopes"),
-                    notes: String::new(),
-                    expires_at: None,
-                },
-                Utc::now(),
-            )
-            .expect("key");
-        let server = keyward::gateway::serve(&kw, 0, CancellationToken::new()).await.expect("gateway");
-        let tok = kw
-            .gateway()
-            .tokens()
-            .create(
-                NewToken {
-                    name: "bot".into(),
-                    provider: provider.into(),
-                    key_label: Some("main".into()),
-                    scopes: "market,read".parse().expect("scopes"),
-                    allow_ips: Vec::new(),
-                    max_wait: None,
-                    max_share: None,
-                },
-                false,
-                Utc::now(),
-            )
-            .expect("token")
-            .secret
-            .expose_secret()
-            .to_string();
-        let spec = kw.providers().get(provider).expect("spec").spec;
+        let bot =
+            gateway_for(provider, &mock.base_url, &creds.api_key, &secret, creds.passphrase.as_deref(), "read").await;
+        let tok = read_token(&bot, "bot", provider);
+        let spec = bot.kw.providers().get(provider).expect("spec").spec;
         let e = &spec.endpoints["balances"];
         let (method, path) = (e.method.as_str().to_string(), e.path.clone());
         let ok_code = if provider == "kucoin" { "200000" } else { "0" };
         mock.route(&format!("{method} {path}"), json!({"code": ok_code, "retCode": 0, "data": [], "result": {}}));
-        let mut req = reqwest::Client::new()
-            .request(method.parse().expect("method"), format!("http://{}/{provider}{path}", server.addr));
+        let mut req =
+            reqwest::Client::new().request(method.parse().expect("method"), format!("{}/{provider}{path}", bot.url));
         for (name, value) in bot_headers(provider, &tok, &path) {
             req = req.header(name, value);
         }
@@ -1046,7 +1006,7 @@ async fn every_signing_preset_is_re_signed_with_the_real_key_and_verified_by_an_
                 .expect("utf8");
             assert!(decoded.contains(r#""account":"primary""#), "the bot's parameters survive re-signing: {decoded}");
         }
-        server.stop().await;
+        bot._server.stop().await;
     }
 }
 
