@@ -20,6 +20,7 @@ pub mod control;
 pub mod error;
 pub mod gateway;
 pub mod http_headers;
+pub mod key_ops;
 pub mod keys;
 pub mod logging;
 pub mod monitor;

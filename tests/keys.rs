@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use keyward::keys::{check_permissions, verify_version, KeyError, NewKey, Scopes};
+use keyward::key_ops::{check_permissions, parse_expiry, verify_version, AddKey, Rotate};
+use keyward::keys::{KeyError, NewKey, Scopes};
 use keyward::pipeline::{CallOptions, CallRequest};
 use keyward::vault::{ExposeSecret, MemoryStore, SecretStore, SecretString};
 use keyward::Keyward;
@@ -104,14 +105,91 @@ async fn a_verified_rotation_switches_calls_to_the_new_secret_and_keeps_the_old_
 async fn a_rotation_the_exchange_rejects_leaves_the_key_on_its_old_version() {
     let s = setup("good-secret", "good-secret", "read").await;
     s.mock.route("GET /sapi/v1/account/apiRestrictions", json!({"enableReading": true}));
-    let keys = s.kw.keys();
-    keys.add_version("binance", "main", None, SecretString::from("typo-secret".to_string()), None, Utc::now())
-        .expect("stored");
-    let err =
-        verify_version(s.kw.providers(), keys, s.kw.pipeline(), "binance", "main", 2).await.expect_err("rejected");
+    let err = s.kw.rotate_key(rotate("typo-secret", None, true)).await.expect_err("rejected");
     assert_eq!(err.kind(), "http");
-    assert_eq!(keys.get("binance", "main").expect("key").active_version, 1);
+    assert!(
+        err.to_string().contains("version 2 was stored") && err.to_string().contains("still uses version 1"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("typo-secret"), "the error never repeats the secret: {err}");
+    assert_eq!(s.kw.keys().get("binance", "main").expect("key").active_version, 1);
     balances(&s.kw).await.expect("still works on version 1");
+}
+
+#[tokio::test]
+async fn a_rotation_through_the_core_verifies_then_switches_and_reports_both_versions() {
+    let s = setup("new-secret", "old-secret", "read").await;
+    s.mock.route("GET /sapi/v1/account/apiRestrictions", json!({"enableReading": true}));
+    let rotation = s.kw.rotate_key(rotate("new-secret", None, true)).await.expect("rotated");
+    assert_eq!((rotation.previous_version, rotation.version, rotation.verified), (1, 2, true));
+    assert_eq!(rotation.key.active_version, 2);
+    balances(&s.kw).await.expect("calls sign with the new secret");
+}
+
+#[tokio::test]
+async fn rotating_a_passphrase_key_without_the_new_passphrase_is_refused_before_anything_is_stored() {
+    let s = setup("sec", "sec", "read").await;
+    s.kw.keys()
+        .add(
+            NewKey {
+                provider: "okx".into(),
+                label: "pp".into(),
+                environment: "production".into(),
+                api_key: "k".into(),
+                secret: SecretString::from("s".to_string()),
+                passphrase: Some(SecretString::from("p".to_string())),
+                scopes: Scopes::default(),
+                notes: String::new(),
+                expires_at: None,
+            },
+            Utc::now(),
+        )
+        .expect("okx key");
+    let mut r = rotate("s2", None, false);
+    r.provider = "okx".into();
+    r.label = "pp".into();
+    let err = s.kw.rotate_key(r).await.expect_err("no passphrase");
+    assert!(err.to_string().contains("passphrase"), "{err}");
+    assert_eq!(s.kw.keys().versions("okx", "pp").expect("versions").len(), 1, "no half-made version 2");
+}
+
+#[tokio::test]
+async fn adding_a_key_follows_the_providers_rules_for_every_front_end() {
+    let s = setup("sec", "sec", "read").await;
+    let add = |provider: &str, environment: Option<&str>, passphrase: Option<&str>| AddKey {
+        provider: provider.into(),
+        label: "second".into(),
+        environment: environment.map(str::to_string),
+        api_key: "k".into(),
+        secret: SecretString::from("s".to_string()),
+        passphrase: passphrase.map(|p| SecretString::from(p.to_string())),
+        scopes: Scopes::default(),
+        notes: String::new(),
+        expires_at: None,
+    };
+    let err = s.kw.add_key(add("binance", Some("moon"), None), Utc::now()).expect_err("no such environment");
+    assert!(err.to_string().contains("environment") && err.to_string().contains("\"moon\""), "{err}");
+    let err = s.kw.add_key(add("okx", None, None), Utc::now()).expect_err("okx needs a passphrase");
+    assert!(err.to_string().contains("passphrase") && err.to_string().contains("OKX"), "{err}");
+    let err = s.kw.add_key(add("nosuch", None, None), Utc::now()).expect_err("unknown provider");
+    assert_eq!(err.kind(), "notFound", "{err}");
+    let record = s.kw.add_key(add("okx", None, Some("p")), Utc::now()).expect("added with its passphrase");
+    assert_eq!(record.environment, "production", "the provider's current environment by default");
+
+    let err = parse_expiry("31/12/2027").expect_err("not a date");
+    assert!(err.to_string().contains("expires") && err.to_string().contains("31/12/2027"), "{err}");
+    assert_eq!(parse_expiry("2027-12-31").expect("date").to_rfc3339(), "2027-12-31T00:00:00+00:00");
+}
+
+fn rotate(secret: &str, passphrase: Option<&str>, verify: bool) -> Rotate {
+    Rotate {
+        provider: "binance".into(),
+        label: "main".into(),
+        api_key: None,
+        secret: SecretString::from(secret.to_string()),
+        passphrase: passphrase.map(|p| SecretString::from(p.to_string())),
+        verify,
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use keyward::keys::{KeyError, NewKey, RevealPurpose, Scopes};
+use keyward::key_ops::{parse_expiry, AddKey, Rotate};
+use keyward::keys::{KeyError, RevealPurpose};
 use keyward::vault::{ExposeSecret, KdfParams, SecretString, VaultError, MIN_PASSPHRASE_CHARS};
 use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
@@ -22,19 +23,6 @@ pub const CLIPBOARD_CLEAR_AFTER: Duration = Duration::from_secs(30);
 /// File extension of key backups.
 pub const BACKUP_EXTENSION: &str = "kwbackup";
 
-fn parse_date(s: &str) -> Result<chrono::DateTime<chrono::Utc>, CommandError> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-        })
-        .ok_or_else(|| CommandError::new("invalid", format!("expires \"{s}\" is not a date (YYYY-MM-DD)")))
-}
-
 #[tauri::command]
 pub async fn keys_list(state: State<'_, AppState>) -> Result<Vec<KeyDto>, CommandError> {
     blocking(&state, |kw| Ok(kw.keys().list(None)?.iter().map(kdto::key).collect())).await
@@ -43,20 +31,17 @@ pub async fn keys_list(state: State<'_, AppState>) -> Result<Vec<KeyDto>, Comman
 #[tauri::command]
 pub async fn key_add(state: State<'_, AppState>, input: NewKeyDto) -> Result<KeyDto, CommandError> {
     blocking(&state, move |kw| {
-        let entry = kw.providers().get(&input.provider)?;
-        let scopes: Scopes = input.scopes.join(",").parse()?;
-        let expires_at = input.expires_at.as_deref().filter(|s| !s.is_empty()).map(parse_date).transpose()?;
-        let record = kw.keys().add(
-            NewKey {
-                environment: input.environment.filter(|e| !e.is_empty()).unwrap_or(entry.environment),
+        let record = kw.add_key(
+            AddKey {
                 provider: input.provider,
                 label: input.label,
+                environment: input.environment,
                 api_key: input.api_key,
                 secret: SecretString::from(input.secret),
                 passphrase: input.passphrase.filter(|p| !p.is_empty()).map(SecretString::from),
-                scopes,
+                scopes: input.scopes.join(",").parse()?,
                 notes: input.notes,
-                expires_at,
+                expires_at: input.expires_at.as_deref().filter(|s| !s.is_empty()).map(parse_expiry).transpose()?,
             },
             chrono::Utc::now(),
         )?;
@@ -115,41 +100,26 @@ pub async fn key_versions(
     blocking(&state, move |kw| Ok(kw.keys().versions(&provider, &label)?.iter().map(kdto::version).collect())).await
 }
 
-/// The rotation wizard: store the new version, verify it with the exchange (unless told not
-/// to), switch over. The old version stays until retired.
+/// The rotation wizard: one core operation (store the new version, verify it with the
+/// exchange unless told not to, switch over). The old version stays until retired.
 #[tauri::command]
 pub async fn key_rotate(state: State<'_, AppState>, input: RotateDto) -> Result<RotationDto, CommandError> {
-    let kw = state.core()?;
-    let (provider, label) = (input.provider.clone(), input.label.clone());
-    let (previous, version) = blocking(&state, move |kw| {
-        let previous = kw.keys().get(&input.provider, &input.label)?.active_version;
-        let v = kw.keys().add_version(
-            &input.provider,
-            &input.label,
-            input.api_key.filter(|k| !k.is_empty()),
-            SecretString::from(input.secret),
-            input.passphrase.filter(|p| !p.is_empty()).map(SecretString::from),
-            chrono::Utc::now(),
-        )?;
-        Ok((previous, v.version))
+    let rotation = state
+        .core()?
+        .rotate_key(Rotate {
+            provider: input.provider,
+            label: input.label,
+            api_key: input.api_key,
+            secret: SecretString::from(input.secret),
+            passphrase: input.passphrase.filter(|p| !p.is_empty()).map(SecretString::from),
+            verify: input.verify,
+        })
+        .await?;
+    Ok(RotationDto {
+        key: kdto::key(&rotation.key),
+        previous_version: rotation.previous_version,
+        verified: rotation.verified,
     })
-    .await?;
-    if input.verify {
-        keyward::keys::verify_version(kw.providers(), kw.keys(), kw.pipeline(), &provider, &label, version)
-            .await
-            .map_err(|e| {
-                CommandError::new(
-                    e.kind(),
-                    format!(
-                        "the exchange did not accept the new secret, so the key still uses version {previous}: {e}"
-                    ),
-                )
-            })?;
-    }
-    let record =
-        blocking(&state, move |kw| Ok(kw.keys().activate_version(&provider, &label, version, chrono::Utc::now())?))
-            .await?;
-    Ok(RotationDto { key: kdto::key(&record), previous_version: previous, verified: input.verify })
 }
 
 #[tauri::command]
@@ -171,10 +141,7 @@ pub async fn key_check(
     provider: String,
     label: String,
 ) -> Result<PermissionReportDto, CommandError> {
-    let kw = state.core()?;
-    let report = keyward::keys::check_permissions(kw.providers(), kw.keys(), kw.pipeline(), &provider, &label)
-        .await
-        .map_err(|e| CommandError::new(e.kind(), e.to_string()))?;
+    let report = state.core()?.check_key_permissions(&provider, &label).await?;
     Ok(PermissionReportDto::from(&report))
 }
 

@@ -29,6 +29,15 @@ impl CommandError {
     }
 }
 
+impl From<keyward::key_ops::CheckError> for CommandError {
+    fn from(e: keyward::key_ops::CheckError) -> Self {
+        match e {
+            keyward::key_ops::CheckError::Key(k) => k.into(),
+            other => Self::new(other.kind(), other.to_string()),
+        }
+    }
+}
+
 impl From<keyward::keys::KeyError> for CommandError {
     fn from(e: keyward::keys::KeyError) -> Self {
         let kind = match &e {

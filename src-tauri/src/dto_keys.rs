@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use keyward::keys::{KeyRecord, KeyVersion, PermissionReport, Risk};
+use keyward::key_ops::PermissionReport;
+use keyward::keys::{KeyRecord, KeyVersion, Risk};
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]

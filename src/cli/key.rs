@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::output::{print_json, table};
 use super::CliError;
-use crate::keys::{KeyRecord, NewKey, Scopes};
+use crate::key_ops::{AddKey, Rotate};
+use crate::keys::{KeyRecord, Scopes};
 use crate::Keyward;
 
 #[derive(Debug, Subcommand)]
@@ -170,45 +171,16 @@ fn secret_from(var: Option<&str>, what: &str) -> Result<SecretString, CliError> 
     }
 }
 
-fn parse_date(s: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| CliError::Usage(format!("--expires \"{s}\" is not a date (use YYYY-MM-DD or RFC 3339)")))
-}
-
 pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
     let keys = kw.keys();
     match cmd {
         KeyCmd::Add { provider, label, api_key, scopes, environment, secret_env, passphrase_env, expires, notes } => {
-            let entry = kw.providers().get(&provider)?;
             let scopes: Scopes = scopes.parse()?;
-            let environment = environment.unwrap_or_else(|| entry.environment.clone());
-            if !entry.spec.environments.contains_key(&environment) {
-                return Err(CliError::Usage(format!(
-                    "provider \"{provider}\" has no environment \"{environment}\" (it has: {})",
-                    entry.spec.environments.keys().cloned().collect::<Vec<_>>().join(", ")
-                )));
-            }
-            let expires_at = expires.as_deref().map(parse_date).transpose()?;
-            let needs_passphrase = entry.spec.auth.passphrase_required || entry.spec.auth.scheme.needs_passphrase();
-            let passphrase = match (&passphrase_env, needs_passphrase) {
-                (Some(var), _) => Some(secret_from(Some(var), "passphrase")?),
-                (None, true) => {
-                    return Err(CliError::Usage(format!(
-                        "{} keys need a passphrase: pass --passphrase-env VAR",
-                        entry.spec.name
-                    )))
-                }
-                (None, false) => None,
-            };
+            let expires_at = expires.as_deref().map(crate::key_ops::parse_expiry).transpose()?;
+            let passphrase = passphrase_env.as_deref().map(|var| secret_from(Some(var), "passphrase")).transpose()?;
             let secret = secret_from(secret_env.as_deref(), "secret")?;
-            let record = keys.add(
-                NewKey { provider, label, environment, api_key, secret, passphrase, scopes, notes, expires_at },
+            let record = kw.add_key(
+                AddKey { provider, label, environment, api_key, secret, passphrase, scopes, notes, expires_at },
                 chrono::Utc::now(),
             )?;
             if json_out {
@@ -318,8 +290,7 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
         KeyCmd::Check { provider, label } => {
             let runtime = super::runtime()?;
             let report = runtime.block_on(async {
-                let report =
-                    crate::keys::check_permissions(kw.providers(), keys, kw.pipeline(), &provider, &label).await;
+                let report = kw.check_key_permissions(&provider, &label).await;
                 super::settle_remote_limits().await;
                 report
             })?;
@@ -353,48 +324,31 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
             }
         }
         KeyCmd::Rotate { provider, label, api_key, secret_env, passphrase_env, no_verify } => {
-            let current = keys.get(&provider, &label)?;
-            let passphrase = match (&passphrase_env, current.has_passphrase) {
-                (Some(var), _) => Some(secret_from(Some(var), "passphrase")?),
-                (None, true) => {
-                    return Err(CliError::Usage("this key has a passphrase: pass --passphrase-env VAR".into()))
-                }
-                (None, false) => None,
-            };
+            let passphrase = passphrase_env.as_deref().map(|var| secret_from(Some(var), "passphrase")).transpose()?;
             let secret = secret_from(secret_env.as_deref(), "new secret")?;
-            let version = keys.add_version(&provider, &label, api_key, secret, passphrase, chrono::Utc::now())?;
-            if !no_verify {
-                let runtime = super::runtime()?;
-                let verified = runtime.block_on(async {
-                    let verified = crate::keys::verify_version(
-                        kw.providers(),
-                        keys,
-                        kw.pipeline(),
-                        &provider,
-                        &label,
-                        version.version,
-                    )
+            let rotation = super::runtime()?.block_on(async {
+                let rotation = kw
+                    .rotate_key(Rotate {
+                        provider: provider.clone(),
+                        label: label.clone(),
+                        api_key,
+                        secret,
+                        passphrase,
+                        verify: !no_verify,
+                    })
                     .await;
-                    super::settle_remote_limits().await;
-                    verified
-                });
-                if let Err(e) = verified {
-                    return Err(CliError::Usage(format!(
-                        "version {} was stored but the exchange did not accept it, so the key still uses version {}: {e}",
-                        version.version, current.active_version
-                    )));
-                }
-            }
-            let record = keys.activate_version(&provider, &label, version.version, chrono::Utc::now())?;
+                super::settle_remote_limits().await;
+                rotation
+            })?;
             if json_out {
-                print_json(&key_json(&record));
+                print_json(&key_json(&rotation.key));
             } else {
                 println!(
                     "key \"{label}\" now uses version {} ({}); version {} is kept until you retire it:\n  keyward key retire-version --provider {provider} --label {label} --version {}",
-                    record.active_version,
-                    if no_verify { "not verified" } else { "verified with the exchange" },
-                    current.active_version,
-                    current.active_version
+                    rotation.version,
+                    if rotation.verified { "verified with the exchange" } else { "not verified" },
+                    rotation.previous_version,
+                    rotation.previous_version
                 );
             }
         }

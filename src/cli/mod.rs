@@ -102,7 +102,7 @@ pub enum CliError {
     #[error(transparent)]
     Call(#[from] crate::pipeline::CallError),
     #[error(transparent)]
-    Check(#[from] crate::keys::CheckError),
+    Check(#[from] crate::key_ops::CheckError),
     #[error(transparent)]
     Vault(#[from] crate::vault::VaultError),
     #[error(transparent)]

@@ -5,7 +5,6 @@
 //! outside the key's scopes before anything is sent.
 
 mod backup;
-mod check;
 pub mod permissions;
 mod scopes;
 
@@ -21,7 +20,6 @@ use crate::store::{Store, StoreError};
 use crate::vault::{SecretStore, VaultError};
 
 pub use backup::ImportReport;
-pub use check::{check_permissions, verify_version, CheckError, PermissionReport};
 pub use permissions::{KeyPermissions, Risk};
 pub use scopes::{Scope, Scopes};
 
