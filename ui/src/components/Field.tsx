@@ -26,7 +26,7 @@ export function Field({ label, children, wide, error, errorTestid }: FieldProps)
   );
 }
 
-type InputProps = Omit<JSX.HTMLAttributes<HTMLInputElement>, "value" | "onInput" | "class" | "size"> & {
+type InputProps = Omit<JSX.InputHTMLAttributes<HTMLInputElement>, "value" | "onInput" | "class" | "size"> & {
   value: string;
   /** Called with the text on every keystroke. */
   onValue: (value: string) => void;
@@ -50,7 +50,7 @@ export function TextInput({ value, onValue, testid, invalid, small, ...rest }: I
   );
 }
 
-type SelectProps<T extends string> = Omit<JSX.HTMLAttributes<HTMLSelectElement>, "value" | "onChange" | "class" | "size"> & {
+type SelectProps<T extends string> = Omit<JSX.SelectHTMLAttributes<HTMLSelectElement>, "value" | "onChange" | "class" | "size"> & {
   value: T;
   options: { id: T; label: string }[];
   onValue: (value: T) => void;
