@@ -4,6 +4,7 @@ import {
   onEvent,
   providers,
   IpcError,
+  toIpcError,
   MONITOR_EVENT,
   type CheckRunDto,
   type MonitorEventDto,
@@ -14,6 +15,8 @@ import { formatAgo, formatDurationSeconds, formatMs, formatUptimePercent } from 
 import { useDark } from "../lib/theme";
 import { useLoad } from "../lib/useLoad";
 import { errorText } from "../lib/errors";
+import { BusyButton } from "../components/BusyButton";
+import { CoreChart } from "../components/CoreChart";
 import { Segmented } from "../components/Segmented";
 import { EmptyState, ErrorCard, ErrorLine, Loading } from "../components/States";
 import { ChecksSection } from "./StatusChecks";
@@ -154,7 +157,7 @@ export function Status() {
         setLastRun((l) => ({ ...l, [provider]: results }));
         if (!listRef.current?.some((p) => p.provider === provider)) refresh();
       })
-      .catch((e: IpcError) => setRunErrors((errs) => ({ ...errs, [provider]: e })))
+      .catch((e: unknown) => setRunErrors((errs) => ({ ...errs, [provider]: toIpcError(e) })))
       .finally(() =>
         setRuns((r) => {
           const rest = { ...r };
@@ -300,28 +303,12 @@ function RunError({ provider, error }: { provider: string; error: IpcError | und
 }
 
 function RunButton({ provider, run, onRun }: { provider: string; run: Run | undefined; onRun: () => void }) {
+  const progress = run?.total ? ` ${Math.min(run.done, run.total)} of ${run.total}` : run?.done ? ` (${run.done} done)` : "";
   return (
-    <button type="button" class="button secondary small" disabled={!!run} onClick={onRun} data-testid={`status-run-${provider}`}>
-      {run ? (
-        <>
-          <span class="spinner" aria-hidden="true" /> Running{run.total ? ` ${Math.min(run.done, run.total)} of ${run.total}` : run.done ? ` (${run.done} done)` : ""}…
-        </>
-      ) : (
-        "Run checks now"
-      )}
-    </button>
+    <BusyButton busy={!!run} busyLabel={`Running${progress}…`} class="button secondary small" onClick={onRun} testid={`status-run-${provider}`}>
+      Run checks now
+    </BusyButton>
   );
-}
-
-function Chart({ svg, testid, label }: { svg: string | null; testid: string; label: string }) {
-  // The SVG is rendered by Keyward's core (plotters), not taken from the network.
-  if (svg === null)
-    return (
-      <div class="chart loading" role="status">
-        <span class="spinner" aria-hidden="true" /> Rendering {label}…
-      </div>
-    );
-  return <div class="chart" data-testid={testid} role="img" aria-label={label} dangerouslySetInnerHTML={{ __html: svg }} />;
 }
 
 function ProviderDetail({
@@ -390,16 +377,14 @@ function ProviderDetail({
             </p>
           </div>
           <div class="actions">
-            <button type="button" class="button" disabled={running} onClick={() => onRun(checks.filter((c) => c.enabled).length || null)} data-testid="detail-run">
-              {running ? (
-                <>
-                  <span class="spinner light" aria-hidden="true" /> Running checks
-                  {run?.total ? ` ${Math.min(run.done, run.total)} of ${run.total}` : ""}…
-                </>
-              ) : (
-                "Run checks now"
-              )}
-            </button>
+            <BusyButton
+              busy={running}
+              busyLabel={`Running checks${run?.total ? ` ${Math.min(run.done, run.total)} of ${run.total}` : ""}…`}
+              onClick={() => onRun(checks.filter((c) => c.enabled).length || null)}
+              testid="detail-run"
+            >
+              Run checks now
+            </BusyButton>
           </div>
         </div>
         {running && run?.total ? (
@@ -435,12 +420,12 @@ function ProviderDetail({
           <h2>Response time</h2>
           <Segmented options={LATENCY_WINDOWS} value={hours} onChange={setHours} label="Latency window" />
         </div>
-        <Chart svg={latency} testid="latency-chart" label="response time chart" />
+        <CoreChart svg={latency} testid="latency-chart" label="response time chart" />
       </div>
 
       <div class="card">
         <h2>Uptime, last 90 days</h2>
-        <Chart svg={strip} testid="uptime-strip" label="90-day uptime strip" />
+        <CoreChart svg={strip} testid="uptime-strip" label="90-day uptime strip" />
         <ErrorLine error={chartError} testid="chart-error" />
       </div>
 

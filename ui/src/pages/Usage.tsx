@@ -3,6 +3,7 @@ import { usage, type UsageGroupBy, type UsageRange, type UsageRowDto } from "../
 import { formatCost, formatCount, formatMs } from "../lib/format";
 import { useDark } from "../lib/theme";
 import { useLoad } from "../lib/useLoad";
+import { CoreChart } from "../components/CoreChart";
 import { Segmented } from "../components/Segmented";
 import { ErrorLine, Loading } from "../components/States";
 
@@ -63,16 +64,15 @@ export function Usage() {
       </header>
 
       <div class="card">
-        {chart.error ? (
-          <ErrorLine error={chart.error} testid="usage-chart-error" prefix="Could not draw the chart: " />
-        ) : chart.data === null ? (
-          <div class="chart loading" role="status">
-            <span class="spinner" aria-hidden="true" /> Rendering the usage chart…
-          </div>
-        ) : (
-          // The SVG is rendered by Keyward's core (plotters), not taken from the network.
-          <div class="chart" data-testid="usage-chart" role="img" aria-label="calls chart" dangerouslySetInnerHTML={{ __html: chart.data }} />
-        )}
+        <CoreChart
+          svg={chart.data}
+          label="calls chart"
+          testid="usage-chart"
+          loadingText="Rendering the usage chart…"
+          error={chart.error}
+          errorTestid="usage-chart-error"
+          errorPrefix="Could not draw the chart: "
+        />
       </div>
 
       <div class="card">
