@@ -1,10 +1,10 @@
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import {
   alerts,
   onEvent,
   IpcError,
+  toIpcError,
   ALERT_EVENT,
-  type AlertCentreDto,
   type AlertDto,
   type AlertEventDto,
   type DeliveryResultDto,
@@ -12,6 +12,13 @@ import {
   type RuleDto,
   type WebhookDto,
 } from "../ipc";
+import { formatAgo, formatIntervalSeconds } from "../lib/format";
+import { errorText } from "../lib/errors";
+import { useAction } from "../lib/useAction";
+import { useLoad } from "../lib/useLoad";
+import { BusyButton } from "../components/BusyButton";
+import { Field, Select, TextInput } from "../components/Field";
+import { ErrorLine, Loading } from "../components/States";
 
 const FORMATS: { id: NewWebhookInput["format"]; label: string }[] = [
   { id: "json", label: "JSON (signed)" },
@@ -19,21 +26,11 @@ const FORMATS: { id: NewWebhookInput["format"]; label: string }[] = [
   { id: "discord", label: "Discord" },
 ];
 
-/** "just now", "4 min ago", "3 h ago", "2 d ago". */
-export function ago(ts: string, now = Date.now()): string {
-  const s = Math.max(0, Math.round((now - Date.parse(ts)) / 1000));
-  if (s < 60) return "just now";
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86400)} d ago`;
-}
+/** "just now", "4 min ago": the page does not tick, so no seconds. */
+const ago = (ts: string) => formatAgo(ts, Date.now(), "min");
 
-function cooldown(secs: number): string {
-  if (secs === 0) return "none";
-  if (secs % 3600 === 0) return `${secs / 3600} h`;
-  if (secs % 60 === 0) return `${secs / 60} min`;
-  return `${secs} s`;
-}
+/** "none", "30 s", "15 min", "1 h". */
+const cooldown = (secs: number) => (secs === 0 ? "none" : formatIntervalSeconds(secs));
 
 function deliveryText(r: { delivered?: boolean; status?: string; httpStatus: number | null; error: string | null }): string {
   const ok = r.delivered ?? r.status === "delivered";
@@ -43,48 +40,14 @@ function deliveryText(r: { delivered?: boolean; status?: string; httpStatus: num
 }
 
 export function Alerts() {
-  const [centre, setCentre] = useState<AlertCentreDto | null>(null);
-  const [centreError, setCentreError] = useState<IpcError | null>(null);
-  const [ackError, setAckError] = useState<IpcError | null>(null);
-  const [acking, setAcking] = useState<number | null>(null);
-  const [rules, setRules] = useState<RuleDto[] | null>(null);
-  const [rulesError, setRulesError] = useState<IpcError | null>(null);
-  const [hooks, setHooks] = useState<WebhookDto[] | null>(null);
-  const [hooksError, setHooksError] = useState<IpcError | null>(null);
-
-  const loadAlerts = useCallback(() => {
-    alerts
-      .list()
-      .then((c) => {
-        setCentre(c);
-        setCentreError(null);
-      })
-      .catch((e: IpcError) => setCentreError(e));
-  }, []);
-  const loadRules = useCallback(() => {
-    alerts
-      .rules()
-      .then((r) => {
-        setRules(r);
-        setRulesError(null);
-      })
-      .catch((e: IpcError) => setRulesError(e));
-  }, []);
-  const loadHooks = useCallback(() => {
-    alerts
-      .webhooks()
-      .then((h) => {
-        setHooks(h);
-        setHooksError(null);
-      })
-      .catch((e: IpcError) => setHooksError(e));
-  }, []);
-
-  useEffect(() => {
-    loadAlerts();
-    loadRules();
-    loadHooks();
-  }, [loadAlerts, loadRules, loadHooks]);
+  const centreLoad = useLoad(alerts.list, []);
+  const rulesLoad = useLoad(alerts.rules, []);
+  const hooksLoad = useLoad(alerts.webhooks, []);
+  const ack = useAction<number>();
+  const [liveError, setLiveError] = useState<IpcError | null>(null);
+  const { reload: loadAlerts } = centreLoad;
+  const centre = centreLoad.data;
+  const centreError = liveError ?? centreLoad.error;
 
   // Raised, resolved and acknowledged alerts arrive as events: re-read the alert centre then.
   useEffect(() => {
@@ -92,22 +55,14 @@ export function Alerts() {
     let gone = false;
     onEvent<AlertEventDto>(ALERT_EVENT, () => loadAlerts())
       .then((un) => (gone ? un() : (stop = un)))
-      .catch((e: unknown) => setCentreError(new IpcError("internal", `live updates are off: ${String(e)}`)));
+      .catch((e: unknown) => setLiveError(new IpcError("internal", `live updates are off: ${String(e)}`)));
     return () => {
       gone = true;
       stop?.();
     };
   }, [loadAlerts]);
 
-  const acknowledge = (id: number) => {
-    setAcking(id);
-    setAckError(null);
-    alerts
-      .acknowledge(id)
-      .then(loadAlerts)
-      .catch((e: IpcError) => setAckError(e))
-      .finally(() => setAcking(null));
-  };
+  const acknowledge = (id: number) => void ack.run(() => alerts.acknowledge(id).then(loadAlerts), id);
 
   const open = centre?.open ?? [];
   const history = centre?.history ?? [];
@@ -125,21 +80,9 @@ export function Alerts() {
         <h2>
           Open alerts {open.length > 0 && <span class="count">{open.length}</span>}
         </h2>
-        {centreError && (
-          <p class="field-error" role="alert" data-testid="alerts-error">
-            {centreError.message}
-          </p>
-        )}
-        {ackError && (
-          <p class="field-error" role="alert" data-testid="alert-ack-error">
-            {ackError.message}
-          </p>
-        )}
-        {centre === null && !centreError && (
-          <p class="muted-line" role="status">
-            <span class="spinner" aria-hidden="true" /> Loading alerts…
-          </p>
-        )}
+        <ErrorLine error={centreError} testid="alerts-error" />
+        <ErrorLine error={ack.error} testid="alert-ack-error" />
+        {centre === null && !centreError && <Loading variant="line">Loading alerts…</Loading>}
         {centre !== null && open.length === 0 && (
           <p class="hint" data-testid="alerts-empty">
             All clear: no open alerts. Keyward raises one when a monitored provider goes down or degrades, a rate limit
@@ -149,7 +92,7 @@ export function Alerts() {
         {open.length > 0 && (
           <ul class="alert-list" data-testid="alerts-open">
             {open.map((a) => (
-              <AlertRow key={a.id} a={a} busy={acking === a.id} onAck={() => acknowledge(a.id)} />
+              <AlertRow key={a.id} a={a} busy={ack.busy === a.id} onAck={() => acknowledge(a.id)} />
             ))}
           </ul>
         )}
@@ -168,8 +111,15 @@ export function Alerts() {
         )}
       </div>
 
-      <Rules rules={rules} error={rulesError} hooks={hooks ?? []} onChanged={loadRules} />
-      <Webhooks hooks={hooks} error={hooksError} onChanged={() => { loadHooks(); loadRules(); }} />
+      <Rules rules={rulesLoad.data} error={rulesLoad.error} hooks={hooksLoad.data ?? []} onChanged={rulesLoad.reload} />
+      <Webhooks
+        hooks={hooksLoad.data}
+        error={hooksLoad.error}
+        onChanged={() => {
+          hooksLoad.reload();
+          rulesLoad.reload();
+        }}
+      />
     </section>
   );
 }
@@ -192,24 +142,18 @@ function AlertRow({ a, busy, onAck }: { a: AlertDto; busy?: boolean; onAck?: () 
       </div>
       <p class="alert-body">{a.body}</p>
       {onAck && a.state === "active" && (
-        <button type="button" class="button secondary small" disabled={busy} onClick={onAck} data-testid={`alert-ack-${a.id}`}>
-          {busy ? "Acknowledging…" : "Acknowledge"}
-        </button>
+        <BusyButton busy={!!busy} busyLabel="Acknowledging…" class="button secondary small" onClick={onAck} testid={`alert-ack-${a.id}`}>
+          Acknowledge
+        </BusyButton>
       )}
     </li>
   );
 }
 
 function Rules({ rules, error, hooks, onChanged }: { rules: RuleDto[] | null; error: IpcError | null; hooks: WebhookDto[]; onChanged: () => void }) {
-  const [busy, setBusy] = useState<number | "restore" | null>(null);
-  const [actionError, setActionError] = useState<IpcError | null>(null);
-  const act = (id: number | "restore", p: Promise<unknown>) => {
-    setBusy(id);
-    setActionError(null);
-    p.then(onChanged)
-      .catch((e: IpcError) => setActionError(e))
-      .finally(() => setBusy(null));
-  };
+  const action = useAction<number | "restore">();
+  const busy = action.busy;
+  const act = (id: number | "restore", p: () => Promise<unknown>) => void action.run(() => p().then(onChanged), id);
   return (
     <div class="card" data-testid="alert-rules">
       <h2>Rules</h2>
@@ -217,22 +161,14 @@ function Rules({ rules, error, hooks, onChanged }: { rules: RuleDto[] | null; er
         Every alert is recorded above. A rule decides which condition raises one and where it is sent: a desktop
         notification, and any webhooks ticked here.
       </p>
-      {(error || actionError) && (
-        <p class="field-error" role="alert" data-testid="rules-error">
-          {(actionError ?? error)?.message}
-        </p>
-      )}
-      {rules === null && !error && (
-        <p class="muted-line" role="status">
-          <span class="spinner" aria-hidden="true" /> Loading rules…
-        </p>
-      )}
+      <ErrorLine error={action.error ?? error} testid="rules-error" />
+      {rules === null && !error && <Loading variant="line">Loading rules…</Loading>}
       {rules !== null && rules.length === 0 && (
         <div data-testid="rules-empty">
           <p>There are no rules, so nothing raises an alert.</p>
-          <button type="button" class="button" disabled={busy !== null} onClick={() => act("restore", alerts.restoreDefaultRules())}>
+          <BusyButton busy={busy === "restore"} busyLabel="Restoring…" disabled={busy !== null} onClick={() => act("restore", alerts.restoreDefaultRules)}>
             Restore the default rules
-          </button>
+          </BusyButton>
         </div>
       )}
       {rules !== null && rules.length > 0 && (
@@ -258,7 +194,7 @@ function Rules({ rules, error, hooks, onChanged }: { rules: RuleDto[] | null; er
                         disabled={busy === r.id}
                         aria-label={`${r.enabled ? "Disable" : "Enable"} ${r.name}`}
                         data-testid={`rule-toggle-${r.id}`}
-                        onChange={() => act(r.id, alerts.setRuleEnabled(r.id, !r.enabled))}
+                        onChange={() => act(r.id, () => alerts.setRuleEnabled(r.id, !r.enabled))}
                       />
                       <span class="slider" aria-hidden="true" />
                     </label>
@@ -279,8 +215,7 @@ function Rules({ rules, error, hooks, onChanged }: { rules: RuleDto[] | null; er
                           disabled={busy === r.id}
                           data-testid={`rule-${r.id}-webhook-${h.id}`}
                           onChange={() =>
-                            act(
-                              r.id,
+                            act(r.id, () =>
                               alerts.setRuleWebhooks(
                                 r.id,
                                 r.webhooks.includes(h.id) ? r.webhooks.filter((w) => w !== h.id) : [...r.webhooks, h.id],
@@ -306,14 +241,14 @@ function Rules({ rules, error, hooks, onChanged }: { rules: RuleDto[] | null; er
 function Webhooks({ hooks, error, onChanged }: { hooks: WebhookDto[] | null; error: IpcError | null; onChanged: () => void }) {
   const [testing, setTesting] = useState<number | null>(null);
   const [results, setResults] = useState<Record<number, DeliveryResultDto | IpcError>>({});
-  const [removeError, setRemoveError] = useState<IpcError | null>(null);
+  const removal = useAction<number>();
 
   const test = (id: number) => {
     setTesting(id);
     alerts
       .testWebhook(id)
       .then((r) => setResults((m) => ({ ...m, [id]: r })))
-      .catch((e: IpcError) => setResults((m) => ({ ...m, [id]: e })))
+      .catch((e: unknown) => setResults((m) => ({ ...m, [id]: toIpcError(e) })))
       .finally(() => {
         setTesting(null);
         onChanged();
@@ -321,18 +256,13 @@ function Webhooks({ hooks, error, onChanged }: { hooks: WebhookDto[] | null; err
   };
   const remove = (h: WebhookDto) => {
     if (!window.confirm(`Remove the webhook “${h.name}”? Rules stop sending to it.`)) return;
-    setRemoveError(null);
-    alerts.removeWebhook(h.id).then(onChanged).catch((e: IpcError) => setRemoveError(e));
+    void removal.run(() => alerts.removeWebhook(h.id).then(onChanged), h.id);
   };
 
   return (
     <div class="card" data-testid="webhooks">
       <h2>Webhooks</h2>
-      {(error || removeError) && (
-        <p class="field-error" role="alert" data-testid="webhooks-error">
-          {(removeError ?? error)?.message}
-        </p>
-      )}
+      <ErrorLine error={removal.error ?? error} testid="webhooks-error" />
       {hooks !== null && hooks.length === 0 && (
         <p class="hint" data-testid="webhooks-empty">
           No webhooks yet. Add one below to send alerts to Slack, Discord or your own service (JSON, signed with
@@ -364,23 +294,23 @@ function Webhooks({ hooks, error, onChanged }: { hooks: WebhookDto[] | null; err
                       role="status"
                       data-testid={`webhook-result-${h.id}`}
                     >
-                      {r instanceof IpcError ? r.message : `${deliveryText(r)} in ${r.elapsedMs} ms`}
+                      {r instanceof IpcError ? errorText(r) : `${deliveryText(r)} in ${r.elapsedMs} ms`}
                     </p>
                   )}
                 </div>
                 <div class="actions">
-                  <button type="button" class="button secondary small" disabled={testing === h.id} onClick={() => test(h.id)} data-testid={`webhook-test-${h.id}`}>
-                    {testing === h.id ? (
-                      <>
-                        <span class="spinner" aria-hidden="true" /> Sending…
-                      </>
-                    ) : (
-                      "Send test"
-                    )}
-                  </button>
-                  <button type="button" class="button secondary small danger-text" onClick={() => remove(h)} data-testid={`webhook-remove-${h.id}`}>
+                  <BusyButton busy={testing === h.id} busyLabel="Sending…" class="button secondary small" onClick={() => test(h.id)} testid={`webhook-test-${h.id}`}>
+                    Send test
+                  </BusyButton>
+                  <BusyButton
+                    busy={removal.busy === h.id}
+                    busyLabel="Removing…"
+                    class="button secondary small danger-text"
+                    onClick={() => remove(h)}
+                    testid={`webhook-remove-${h.id}`}
+                  >
                     Remove
-                  </button>
+                  </BusyButton>
                 </div>
               </li>
             );
@@ -395,69 +325,58 @@ function Webhooks({ hooks, error, onChanged }: { hooks: WebhookDto[] | null; err
 function AddWebhook({ onAdded }: { onAdded: () => void }) {
   const empty: NewWebhookInput = { name: "", url: "", format: "json", secret: null };
   const [form, setForm] = useState<NewWebhookInput>(empty);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<IpcError | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const action = useAction();
   const submit = (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
     setNotice(null);
-    alerts
-      .addWebhook({ ...form, name: form.name.trim(), url: form.url.trim(), secret: form.secret || null })
-      .then((h) => {
+    void action.run(() =>
+      alerts.addWebhook({ ...form, name: form.name.trim(), url: form.url.trim(), secret: form.secret || null }).then((h) => {
         setForm(empty);
         setNotice(`Added “${h.name}”. Send a test, then tick it in the rules that should use it.`);
         onAdded();
-      })
-      .catch((err: IpcError) => setError(err))
-      .finally(() => setBusy(false));
+      }),
+    );
   };
   return (
     <form class="webhook-form" onSubmit={submit} data-testid="webhook-form">
       <h3>Add a webhook</h3>
       <div class="form-grid">
-        <label class="field">
-          <span>Name</span>
-          <input class="input" value={form.name} data-testid="webhook-name"
-            onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} />
-        </label>
-        <label class="field wide">
-          <span>URL</span>
-          <input class="input" inputMode="url" placeholder="https://hooks.slack.com/services/…" value={form.url} data-testid="webhook-url"
-            onInput={(e) => setForm({ ...form, url: (e.target as HTMLInputElement).value })} />
-        </label>
-        <label class="field">
-          <span>Format</span>
-          <select class="input" value={form.format} data-testid="webhook-format"
-            onChange={(e) => setForm({ ...form, format: (e.target as HTMLSelectElement).value as NewWebhookInput["format"] })}>
-            {FORMATS.map((f) => (
-              <option key={f.id} value={f.id}>
-                {f.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label class="field wide">
-          <span>Secret (optional, signs JSON with X-Keyward-Signature; kept in the credential store)</span>
-          <input class="input" type="password" autocomplete="new-password" value={form.secret ?? ""} data-testid="webhook-secret"
-            onInput={(e) => setForm({ ...form, secret: (e.target as HTMLInputElement).value })} />
-        </label>
+        <Field label="Name">
+          <TextInput value={form.name} testid="webhook-name" onValue={(name) => setForm({ ...form, name })} />
+        </Field>
+        <Field label="URL" wide>
+          <TextInput
+            inputMode="url"
+            placeholder="https://hooks.slack.com/services/…"
+            value={form.url}
+            testid="webhook-url"
+            onValue={(url) => setForm({ ...form, url })}
+          />
+        </Field>
+        <Field label="Format">
+          <Select value={form.format} options={FORMATS} testid="webhook-format" onValue={(format) => setForm({ ...form, format })} />
+        </Field>
+        <Field label="Secret (optional, signs JSON with X-Keyward-Signature; kept in the credential store)" wide>
+          <TextInput
+            type="password"
+            autocomplete="new-password"
+            value={form.secret ?? ""}
+            testid="webhook-secret"
+            onValue={(secret) => setForm({ ...form, secret })}
+          />
+        </Field>
       </div>
-      {error && (
-        <p class="field-error" role="alert" data-testid="webhook-add-error">
-          {error.message}
-        </p>
-      )}
+      <ErrorLine error={action.error} testid="webhook-add-error" />
       {notice && (
         <p class="notice" role="status" data-testid="webhook-add-notice">
           {notice}
         </p>
       )}
       <div class="actions">
-        <button type="submit" class="button" disabled={busy} data-testid="webhook-add">
-          {busy ? "Adding…" : "Add webhook"}
-        </button>
+        <BusyButton type="submit" busy={action.busy !== null} busyLabel="Adding…" testid="webhook-add">
+          Add webhook
+        </BusyButton>
       </div>
     </form>
   );

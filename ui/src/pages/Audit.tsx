@@ -1,13 +1,10 @@
-import { useEffect, useRef, useState } from "preact/hooks";
-import {
-  audit,
-  IpcError,
-  type AuditExportDto,
-  type AuditFilterDto,
-  type AuditOptionsDto,
-  type AuditRowDto,
-  type AuditVerifyDto,
-} from "../ipc";
+import { useRef, useState } from "preact/hooks";
+import { audit, type AuditExportDto, type AuditFilterDto, type AuditPageDto, type AuditVerifyDto } from "../ipc";
+import { countOf, formatTime } from "../lib/format";
+import { useAction } from "../lib/useAction";
+import { useLoad } from "../lib/useLoad";
+import { BusyButton } from "../components/BusyButton";
+import { EmptyState, ErrorCard, ErrorLine, Loading } from "../components/States";
 
 /** Rows per page; "Load older" fetches the next page. */
 export const PAGE_SIZE = 50;
@@ -32,81 +29,46 @@ function toDto(f: Filters): AuditFilterDto {
   return out;
 }
 
-const pad = (n: number) => String(n).padStart(2, "0");
-/** Local time, to the second: "2026-01-02 15:04:05". */
-export function formatTime(iso: string): string {
-  const t = new Date(iso);
-  if (Number.isNaN(t.getTime())) return iso;
-  return `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())} ${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}`;
-}
-
 export function Audit() {
   const [filters, setFilters] = useState<Filters>(NO_FILTERS);
-  const [options, setOptions] = useState<AuditOptionsDto>({ events: [], actors: [] });
-  const [rows, setRows] = useState<AuditRowDto[] | null>(null);
-  const [hasMore, setHasMore] = useState(false);
-  const [loadingMore, setLoadingMore] = useState(false);
-  const [error, setError] = useState<IpcError | null>(null);
-  const [verifying, setVerifying] = useState(false);
+  const options = useLoad(audit.options, []);
+  const events = options.data?.events ?? [];
+  const actors = options.data?.actors ?? [];
+  // The first page of the current filters; an answer to older filters is dropped.
+  const page = useLoad(() => audit.list({ ...toDto(filters), limit: PAGE_SIZE }), [filters]);
+  const older = useAction();
+  const verifying = useAction();
   const [verify, setVerify] = useState<AuditVerifyDto | null>(null);
-  const [exporting, setExporting] = useState<"jsonl" | "csv" | null>(null);
+  const exporting = useAction<"jsonl" | "csv">();
   const [exported, setExported] = useState<AuditExportDto | null>(null);
-  // Answers to an older filter are dropped when a newer request was made.
-  const request = useRef(0);
+  const current = useRef(filters);
+  current.current = filters;
 
-  useEffect(() => {
-    audit.options().then(setOptions).catch(() => undefined);
-  }, []);
-
-  useEffect(() => {
-    const mine = ++request.current;
-    audit
-      .list({ ...toDto(filters), limit: PAGE_SIZE })
-      .then((page) => {
-        if (mine !== request.current) return;
-        setRows(page.rows);
-        setHasMore(page.hasMore);
-        setError(null);
-      })
-      .catch((e: IpcError) => {
-        if (mine === request.current) setError(e);
-      });
-  }, [filters]);
+  const rows = page.data?.rows ?? null;
+  const hasMore = page.data?.hasMore ?? false;
+  const error = page.error;
 
   const loadOlder = () => {
     const last = rows?.[rows.length - 1];
     if (!last) return;
-    const mine = ++request.current;
-    setLoadingMore(true);
-    audit
-      .list({ ...toDto(filters), beforeId: last.id, limit: PAGE_SIZE })
-      .then((page) => {
-        if (mine !== request.current) return;
-        setRows((cur) => [...(cur ?? []), ...page.rows]);
-        setHasMore(page.hasMore);
-      })
-      .catch(setError)
-      .finally(() => setLoadingMore(false));
+    const asked = filters;
+    void older.run(() =>
+      audit.list({ ...toDto(asked), beforeId: last.id, limit: PAGE_SIZE }).then((next) => {
+        // Older rows of filters the user has since changed do not belong to this list.
+        if (current.current !== asked) return;
+        page.setData((cur: AuditPageDto | null) => ({ rows: [...(cur?.rows ?? []), ...next.rows], hasMore: next.hasMore }));
+      }),
+    );
   };
 
   const runVerify = () => {
-    setVerifying(true);
     setVerify(null);
-    audit
-      .verify()
-      .then(setVerify)
-      .catch(setError)
-      .finally(() => setVerifying(false));
+    void verifying.run(() => audit.verify().then(setVerify));
   };
 
   const runExport = (format: "jsonl" | "csv") => {
-    setExporting(format);
     setExported(null);
-    audit
-      .exportTo(format, toDto(filters))
-      .then(setExported)
-      .catch(setError)
-      .finally(() => setExporting(null));
+    void exporting.run(() => audit.exportTo(format, toDto(filters)).then(setExported), format);
   };
 
   const set = (k: keyof Filters) => (e: Event) => setFilters({ ...filters, [k]: (e.target as HTMLInputElement).value });
@@ -123,17 +85,18 @@ export function Audit() {
           </p>
         </div>
         <div class="actions">
-          <button type="button" class="button" data-testid="audit-verify" disabled={verifying} onClick={runVerify}>
-            {verifying ? "Verifying…" : "Verify chain"}
-          </button>
+          <BusyButton busy={verifying.busy !== null} busyLabel="Verifying…" testid="audit-verify" onClick={runVerify}>
+            Verify chain
+          </BusyButton>
         </div>
       </header>
+      <ErrorLine error={verifying.error} testid="audit-verify-error" prefix="Could not verify the chain: " />
 
       {verify && (
         <div class={verify.intact ? "banner ok verify-result" : "card error"} role="status" data-testid="audit-verify-result">
           {verify.intact ? (
             <>
-              Chain intact ({verify.rowsChecked} row{verify.rowsChecked === 1 ? "" : "s"}). Last hash{" "}
+              Chain intact ({countOf(verify.rowsChecked, "row")}). Last hash{" "}
               <code title={verify.lastHash}>{verify.lastHash.slice(0, 16)}…</code>
               <p class={verify.seals === "checked" ? "seal-note" : "seal-note warn"} data-testid="audit-seal-note">
                 <span class={verify.seals === "checked" ? "badge ok" : "badge warn"}>
@@ -171,7 +134,7 @@ export function Audit() {
             <span>Event</span>
             <select class="input" value={filters.event} onChange={set("event")} data-testid="audit-filter-event">
               <option value="">All events</option>
-              {options.events.map((e) => (
+              {events.map((e) => (
                 <option key={e} value={e}>
                   {e.replace(/_/g, " ")}
                 </option>
@@ -182,7 +145,7 @@ export function Audit() {
             <span>Actor</span>
             <select class="input" value={filters.actor} onChange={set("actor")} data-testid="audit-filter-actor">
               <option value="">Anyone</option>
-              {options.actors.map((a) => (
+              {actors.map((a) => (
                 <option key={a} value={a}>
                   {a}
                 </option>
@@ -196,12 +159,26 @@ export function Audit() {
               Clear filters
             </button>
           )}
-          <button type="button" class="button secondary" data-testid="audit-export-jsonl" disabled={exporting !== null} onClick={() => runExport("jsonl")}>
-            {exporting === "jsonl" ? "Exporting…" : "Export JSON lines"}
-          </button>
-          <button type="button" class="button secondary" data-testid="audit-export-csv" disabled={exporting !== null} onClick={() => runExport("csv")}>
-            {exporting === "csv" ? "Exporting…" : "Export CSV"}
-          </button>
+          <BusyButton
+            busy={exporting.busy === "jsonl"}
+            busyLabel="Exporting…"
+            class="button secondary"
+            testid="audit-export-jsonl"
+            disabled={exporting.busy !== null}
+            onClick={() => runExport("jsonl")}
+          >
+            Export JSON lines
+          </BusyButton>
+          <BusyButton
+            busy={exporting.busy === "csv"}
+            busyLabel="Exporting…"
+            class="button secondary"
+            testid="audit-export-csv"
+            disabled={exporting.busy !== null}
+            onClick={() => runExport("csv")}
+          >
+            Export CSV
+          </BusyButton>
         </div>
         <p class="hint">
           Exports hold every row matching the filters, oldest first. There is no save dialog: the file is written to the{" "}
@@ -209,25 +186,18 @@ export function Audit() {
         </p>
         {exported && (
           <p class="notice" role="status" data-testid="audit-export-result">
-            Wrote {exported.rows} row{exported.rows === 1 ? "" : "s"} to <code>{exported.path}</code>
+            Wrote {countOf(exported.rows, "row")} to <code>{exported.path}</code>
           </p>
         )}
+        <ErrorLine error={exporting.error} testid="audit-export-error" />
       </div>
 
-      {error && (
-        <div class="card error" role="alert" data-testid="audit-error">
-          {error.message}
-        </div>
-      )}
+      <ErrorCard error={error} testid="audit-error" />
 
-      {rows === null && !error && (
-        <div class="card muted" role="status">
-          <span class="spinner" aria-hidden="true" /> Loading the audit log…
-        </div>
-      )}
+      {rows === null && !error && <Loading>Loading the audit log…</Loading>}
 
       {rows !== null && rows.length === 0 && (
-        <div class="card empty" data-testid="audit-empty">
+        <EmptyState testid="audit-empty">
           {filtered ? (
             <>
               <h2>No rows match these filters</h2>
@@ -248,7 +218,7 @@ export function Audit() {
               </p>
             </>
           )}
-        </div>
+        </EmptyState>
       )}
 
       {rows !== null && rows.length > 0 && (
@@ -300,15 +270,16 @@ export function Audit() {
           </div>
           <div class="actions">
             {hasMore ? (
-              <button type="button" class="button secondary" data-testid="audit-more" disabled={loadingMore} onClick={loadOlder}>
-                {loadingMore ? "Loading…" : "Load older"}
-              </button>
+              <BusyButton busy={older.busy !== null} busyLabel="Loading…" class="button secondary" testid="audit-more" onClick={loadOlder}>
+                Load older
+              </BusyButton>
             ) : (
               <span class="hint" data-testid="audit-end">
-                {rows.length} row{rows.length === 1 ? "" : "s"}: that is all of them.
+                {countOf(rows.length, "row")}: that is all of them.
               </span>
             )}
           </div>
+          <ErrorLine error={older.error} testid="audit-more-error" />
         </div>
       )}
     </section>

@@ -1,23 +1,12 @@
-import { useCallback, useEffect, useState } from "preact/hooks";
-import { appInfo, IpcError, type AppInfoDto } from "../ipc";
+import { appInfo, type AppInfoDto } from "../ipc";
 import type { RouteId } from "../routes";
-
-type Load =
-  | { state: "loading" }
-  | { state: "ready"; info: AppInfoDto }
-  | { state: "error"; error: IpcError };
+import { errorText } from "../lib/errors";
+import { useLoad } from "../lib/useLoad";
+import { Loading } from "../components/States";
 
 export function Dashboard({ onNavigate }: { onNavigate: (id: RouteId) => void }) {
-  const [load, setLoad] = useState<Load>({ state: "loading" });
-
-  const refresh = useCallback(() => {
-    setLoad({ state: "loading" });
-    appInfo()
-      .then((info) => setLoad({ state: "ready", info }))
-      .catch((e: IpcError) => setLoad({ state: "error", error: e }));
-  }, []);
-
-  useEffect(refresh, [refresh]);
+  // Refresh shows loading again rather than values that may be stale.
+  const info = useLoad(appInfo, [], { keep: false });
 
   return (
     <section>
@@ -26,26 +15,22 @@ export function Dashboard({ onNavigate }: { onNavigate: (id: RouteId) => void })
           <h1>Dashboard</h1>
           <p class="lead">Your control room for exchange and data-provider APIs.</p>
         </div>
-        <button type="button" class="button secondary" onClick={refresh} disabled={load.state === "loading"}>
+        <button type="button" class="button secondary" onClick={info.reload} disabled={info.loading}>
           Refresh
         </button>
       </header>
 
-      {load.state === "loading" && (
-        <div class="card muted" role="status" data-testid="dashboard-loading">
-          <span class="spinner" aria-hidden="true" /> Reading from the Keyward core…
-        </div>
-      )}
+      {info.loading && <Loading testid="dashboard-loading">Reading from the Keyward core…</Loading>}
 
-      {load.state === "error" && (
+      {!info.loading && info.error && (
         <div class="card error" role="alert" data-testid="dashboard-error">
           <h2>Keyward could not start its core</h2>
-          <p data-testid="dashboard-error-message">{load.error.message}</p>
-          <p class="hint">Error kind: <code>{load.error.kind}</code></p>
+          <p data-testid="dashboard-error-message">{errorText(info.error)}</p>
+          <p class="hint">Error kind: <code>{info.error.kind}</code></p>
         </div>
       )}
 
-      {load.state === "ready" && <InfoCards info={load.info} />}
+      {!info.loading && info.data && <InfoCards info={info.data} />}
 
       <div class="card">
         <h2>Getting started</h2>

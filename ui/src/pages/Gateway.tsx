@@ -1,9 +1,8 @@
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import {
   gateway,
   keys,
   providers,
-  IpcError,
   type BotStatsDto,
   type GatewayStatusDto,
   type GatewayTokenDto,
@@ -11,7 +10,13 @@ import {
   type KeyDto,
   type ProviderSummaryDto,
 } from "../ipc";
-import { formatTime } from "./Audit";
+import { formatDate, formatMs, formatTime } from "../lib/format";
+import { useAction } from "../lib/useAction";
+import { useLoad } from "../lib/useLoad";
+import { BusyButton } from "../components/BusyButton";
+import { Field, TextInput } from "../components/Field";
+import { Segmented } from "../components/Segmented";
+import { EmptyState, ErrorCard, ErrorLine, Loading } from "../components/States";
 import { snippets, type SnippetId } from "./gatewaySnippets";
 
 /** How often the live numbers are read again while the page is shown. */
@@ -53,42 +58,25 @@ function CopyButton({ text, testid, label = "Copy" }: { text: string; testid: st
 }
 
 export function Gateway() {
-  const [status, setStatus] = useState<GatewayStatusDto | null>(null);
-  const [error, setError] = useState<IpcError | null>(null);
-  const [provs, setProvs] = useState<ProviderSummaryDto[]>([]);
-  const [keyList, setKeyList] = useState<KeyDto[]>([]);
+  const load = useLoad(gateway.status, []);
+  const provsLoad = useLoad(() => providers.list().then((l) => l.filter((p) => !p.discontinued)), []);
+  const keysLoad = useLoad(keys.list, []);
+  const status = load.data;
+  const error = load.error;
+  const { reload: refresh, setData: setStatus } = load;
+  const provs = provsLoad.data ?? [];
+  const keyList = keysLoad.data ?? [];
   const [creating, setCreating] = useState(false);
   const [issued, setIssued] = useState<{ issued: IssuedTokenDto; rotated: boolean } | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
 
-  const refresh = useCallback(() => {
-    gateway
-      .status()
-      .then((s) => {
-        setStatus(s);
-        setError(null);
-      })
-      .catch((e: IpcError) => setError(e));
-  }, []);
-
   // Live: read again every 2 s while the page is shown and the window visible.
   useEffect(() => {
-    refresh();
     const timer = window.setInterval(() => {
       if (!document.hidden) refresh();
     }, REFRESH_MS);
     return () => window.clearInterval(timer);
   }, [refresh]);
-  useEffect(() => {
-    providers
-      .list()
-      .then((l) => setProvs(l.filter((p) => !p.discontinued)))
-      .catch(() => setProvs([]));
-    keys
-      .list()
-      .then(setKeyList)
-      .catch(() => setKeyList([]));
-  }, []);
 
   const tokens = status?.tokens ?? [];
   const chosen = tokens.find((t) => t.name === selected) ?? tokens[0] ?? null;
@@ -121,17 +109,9 @@ export function Gateway() {
         </div>
       </header>
 
-      {error && (
-        <div class="card error" role="alert" data-testid="gateway-error">
-          {error.message}
-        </div>
-      )}
+      <ErrorCard error={error} testid="gateway-error" />
 
-      {status === null && !error && (
-        <div class="card muted" role="status">
-          <span class="spinner" aria-hidden="true" /> Loading the gateway…
-        </div>
-      )}
+      {status === null && !error && <Loading>Loading the gateway…</Loading>}
 
       {status && <Listening status={status} onChanged={setStatus} />}
 
@@ -150,8 +130,7 @@ export function Gateway() {
       )}
 
       {status && tokens.length === 0 && !creating && (
-        <div class="card empty" data-testid="gateway-empty">
-          <h2>No bot tokens yet</h2>
+        <EmptyState title="No bot tokens yet" testid="gateway-empty">
           <p>
             Create a token, then point your bot at{" "}
             <code>{status.botUrl}/&lt;provider&gt;</code> (for example{" "}
@@ -164,7 +143,7 @@ export function Gateway() {
             </button>
           </div>
           <p class="hint">Copy-paste configuration for CCXT and freqtrade appears here once a token exists.</p>
-        </div>
+        </EmptyState>
       )}
 
       {tokens.length > 0 && (
@@ -187,24 +166,19 @@ export function Gateway() {
 
 function Listening({ status, onChanged }: { status: GatewayStatusDto; onChanged: (s: GatewayStatusDto) => void }) {
   const [port, setPort] = useState(String(status.port));
-  const [saving, setSaving] = useState(false);
-  const [error, setError] = useState<IpcError | null>(null);
+  const action = useAction();
   const [saved, setSaved] = useState(false);
   const listeningPort = status.url ? Number(new URL(status.url).port) : null;
   const n = Number(port);
   const valid = Number.isInteger(n) && n >= 1 && n <= 65535;
   const save = () => {
-    setSaving(true);
-    setError(null);
     setSaved(false);
-    gateway
-      .setPort(n)
-      .then((s) => {
+    void action.run(() =>
+      gateway.setPort(n).then((s) => {
         onChanged(s);
         setSaved(true);
-      })
-      .catch(setError)
-      .finally(() => setSaving(false));
+      }),
+    );
   };
   return (
     <div class="card" data-testid="gateway-listening">
@@ -222,25 +196,19 @@ function Listening({ status, onChanged }: { status: GatewayStatusDto; onChanged:
         </p>
       )}
       <div class="port-row">
-        <label class="field">
-          <span>Port (used from the next start)</span>
-          <input
-            class={valid ? "input small" : "input small invalid"}
-            inputMode="numeric"
-            value={port}
-            onInput={(e) => setPort((e.target as HTMLInputElement).value)}
-            data-testid="gateway-port"
-          />
-        </label>
-        <button
-          type="button"
+        <Field label="Port (used from the next start)">
+          <TextInput small invalid={!valid} inputMode="numeric" value={port} onValue={setPort} testid="gateway-port" />
+        </Field>
+        <BusyButton
+          busy={action.busy !== null}
+          busyLabel="Saving…"
           class="button secondary small"
-          data-testid="gateway-port-save"
-          disabled={!valid || saving || n === status.port}
+          testid="gateway-port-save"
+          disabled={!valid || n === status.port}
           onClick={save}
         >
-          {saving ? "Saving…" : "Save port"}
-        </button>
+          Save port
+        </BusyButton>
         <span class="hint">
           Default {status.defaultPort}. Bots are configured with the port, so change it only if another program uses it.
           {listeningPort !== null && listeningPort !== status.port && (
@@ -256,11 +224,7 @@ function Listening({ status, onChanged }: { status: GatewayStatusDto; onChanged:
           Saved: Keyward listens on port {status.port} after a restart.
         </p>
       )}
-      {error && (
-        <p class="field-error" role="alert" data-testid="gateway-port-error">
-          {error.message}
-        </p>
-      )}
+      <ErrorLine error={action.error} testid="gateway-port-error" />
     </div>
   );
 }
@@ -278,26 +242,21 @@ export function isLoopback(address: string): boolean {
 function Network({ status, onChanged }: { status: GatewayStatusDto; onChanged: (s: GatewayStatusDto) => void }) {
   const [address, setAddress] = useState(status.bind);
   const [confirmed, setConfirmed] = useState(false);
-  const [saving, setSaving] = useState(false);
-  const [error, setError] = useState<IpcError | null>(null);
+  const action = useAction();
   const [saved, setSaved] = useState(false);
   const wanted = address.trim();
   const beyond = wanted !== "" && !isLoopback(wanted);
   const changed = wanted !== status.bind;
   const save = () => {
     if (beyond && !confirmed) return; // the button is disabled too; never send an unconfirmed bind
-    setSaving(true);
-    setError(null);
     setSaved(false);
-    gateway
-      .setBind(wanted, beyond && confirmed)
-      .then((s) => {
+    void action.run(() =>
+      gateway.setBind(wanted, beyond && confirmed).then((s) => {
         onChanged(s);
         setSaved(true);
         setConfirmed(false);
-      })
-      .catch(setError)
-      .finally(() => setSaving(false));
+      }),
+    );
   };
   return (
     <div class="card" data-testid="gateway-network">
@@ -329,29 +288,29 @@ function Network({ status, onChanged }: { status: GatewayStatusDto; onChanged: (
         </div>
       )}
       <div class="port-row">
-        <label class="field">
-          <span>Bind address (used from the next start)</span>
-          <input
-            class="input small"
+        <Field label="Bind address (used from the next start)">
+          <TextInput
+            small
             value={address}
             placeholder={status.defaultBind}
-            onInput={(e) => {
-              setAddress((e.target as HTMLInputElement).value);
+            onValue={(v) => {
+              setAddress(v);
               setConfirmed(false);
               setSaved(false);
             }}
-            data-testid="gateway-bind-input"
+            testid="gateway-bind-input"
           />
-        </label>
-        <button
-          type="button"
+        </Field>
+        <BusyButton
+          busy={action.busy !== null}
+          busyLabel="Saving…"
           class="button secondary small"
-          data-testid="gateway-bind-save"
-          disabled={saving || wanted === "" || !changed || (beyond && !confirmed)}
+          testid="gateway-bind-save"
+          disabled={wanted === "" || !changed || (beyond && !confirmed)}
           onClick={save}
         >
-          {saving ? "Saving…" : "Save address"}
-        </button>
+          Save address
+        </BusyButton>
         <span class="hint">
           {status.defaultBind} keeps bots on this machine only. 0.0.0.0 lets bots in Docker or on your LAN connect.
         </span>
@@ -380,11 +339,7 @@ function Network({ status, onChanged }: { status: GatewayStatusDto; onChanged: (
           Saved: the gateway binds {status.bind} after a restart of Keyward.
         </p>
       )}
-      {error && (
-        <p class="field-error" role="alert" data-testid="gateway-bind-error">
-          {error.message}
-        </p>
-      )}
+      <ErrorLine error={action.error} testid="gateway-bind-error" />
     </div>
   );
 }
@@ -430,8 +385,8 @@ function NewToken({ providers: provs, keys: keyList, defaultMaxWaitMs, onCancel,
   const [ips, setIps] = useState("");
   const [maxWait, setMaxWait] = useState("");
   const [maxShare, setMaxShare] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const action = useAction();
+  const setError = action.fail;
 
   // The provider list may arrive after the form opened.
   useEffect(() => {
@@ -460,32 +415,29 @@ function NewToken({ providers: provs, keys: keyList, defaultMaxWaitMs, onCancel,
     const share = maxShare.trim() === "" ? undefined : Number(maxShare.trim().replace(/%$/, ""));
     if (share !== undefined && !(share > 0 && share <= 100))
       return setError(`Max share "${maxShare}" is not a percentage above 0 and at most 100.`);
-    setBusy(true);
-    setError(null);
-    gateway
-      .createToken({
-        name: name.trim(),
-        provider,
-        keyLabel: keyLabel || undefined,
-        scopes: SCOPES.filter((s) => scopes.has(s)),
-        allowIps: ips.split(/[\s,]+/).filter(Boolean),
-        maxWaitMs: wait,
-        maxSharePct: share,
-        allowWithdraw: wantsWithdraw && withdrawOk,
-      })
-      .then(onCreated)
-      .catch((e: IpcError) => setError(e.message))
-      .finally(() => setBusy(false));
+    void action.run(() =>
+      gateway
+        .createToken({
+          name: name.trim(),
+          provider,
+          keyLabel: keyLabel || undefined,
+          scopes: SCOPES.filter((s) => scopes.has(s)),
+          allowIps: ips.split(/[\s,]+/).filter(Boolean),
+          maxWaitMs: wait,
+          maxSharePct: share,
+          allowWithdraw: wantsWithdraw && withdrawOk,
+        })
+        .then(onCreated),
+    );
   };
 
   return (
     <form class="card" data-testid="gateway-form" onSubmit={submit}>
       <h2>New bot token</h2>
       <div class="form-grid">
-        <label class="field">
-          <span>Name</span>
-          <input class="input" value={name} placeholder="grid-bot" onInput={(e) => setName((e.target as HTMLInputElement).value)} data-testid="gateway-form-name" />
-        </label>
+        <Field label="Name">
+          <TextInput value={name} placeholder="grid-bot" onValue={setName} testid="gateway-form-name" />
+        </Field>
         <label class="field">
           <span>Provider</span>
           <select
@@ -527,38 +479,20 @@ function NewToken({ providers: provs, keys: keyList, defaultMaxWaitMs, onCancel,
           </div>
           {needsKey && <span class="hint">read, trade and withdraw need a key to sign with; without one they are refused.</span>}
         </div>
-        <label class="field">
-          <span>Max wait for budget (ms)</span>
-          <input
-            class="input"
-            inputMode="numeric"
-            value={maxWait}
-            placeholder={String(defaultMaxWaitMs)}
-            onInput={(e) => setMaxWait((e.target as HTMLInputElement).value)}
-            data-testid="gateway-form-maxwait"
-          />
-        </label>
-        <label class="field">
-          <span>Max share of each limit (%)</span>
-          <input
-            class="input"
-            inputMode="decimal"
-            value={maxShare}
-            placeholder="no cap"
-            onInput={(e) => setMaxShare((e.target as HTMLInputElement).value)}
-            data-testid="gateway-form-maxshare"
-          />
-        </label>
-        <label class="field wide">
-          <span>Allowed addresses (optional)</span>
-          <input
-            class="input"
+        <Field label="Max wait for budget (ms)">
+          <TextInput inputMode="numeric" value={maxWait} placeholder={String(defaultMaxWaitMs)} onValue={setMaxWait} testid="gateway-form-maxwait" />
+        </Field>
+        <Field label="Max share of each limit (%)">
+          <TextInput inputMode="decimal" value={maxShare} placeholder="no cap" onValue={setMaxShare} testid="gateway-form-maxshare" />
+        </Field>
+        <Field label="Allowed addresses (optional)" wide>
+          <TextInput
             value={ips}
             placeholder="this machine only — or e.g. 192.168.1.0/24, 10.0.0.5"
-            onInput={(e) => setIps((e.target as HTMLInputElement).value)}
-            data-testid="gateway-form-ips"
+            onValue={setIps}
+            testid="gateway-form-ips"
           />
-        </label>
+        </Field>
       </div>
       {wantsWithdraw && (
         <div class="confirm" role="alert" data-testid="gateway-withdraw-warning">
@@ -572,15 +506,11 @@ function NewToken({ providers: provs, keys: keyList, defaultMaxWaitMs, onCancel,
           </label>
         </div>
       )}
-      {error && (
-        <p class="field-error" role="alert" data-testid="gateway-form-error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={action.error} testid="gateway-form-error" />
       <div class="actions">
-        <button type="submit" class="button" disabled={busy || !provider} data-testid="gateway-form-submit">
-          {busy ? "Creating…" : "Create token"}
-        </button>
+        <BusyButton type="submit" busy={action.busy !== null} busyLabel="Creating…" disabled={!provider} testid="gateway-form-submit">
+          Create token
+        </BusyButton>
         <button type="button" class="button secondary" onClick={onCancel}>
           Cancel
         </button>
@@ -640,17 +570,12 @@ function TokenRow({
   onIssued: (i: IssuedTokenDto) => void;
   onChanged: () => void;
 }) {
-  const [busy, setBusy] = useState<"toggle" | "rotate" | "revoke" | null>(null);
+  const action = useAction<"toggle" | "rotate" | "revoke">();
+  const { busy, error } = action;
   const [confirm, setConfirm] = useState<"rotate" | "revoke" | null>(null);
-  const [error, setError] = useState<IpcError | null>(null);
   const run = <T,>(what: "toggle" | "rotate" | "revoke", p: () => Promise<T>, then: (v: T) => void) => {
-    setBusy(what);
     setConfirm(null);
-    setError(null);
-    p()
-      .then(then)
-      .catch(setError)
-      .finally(() => setBusy(null));
+    void action.run(() => p().then(then), what);
   };
   return (
     <>
@@ -677,7 +602,7 @@ function TokenRow({
           <code>{t.hint}</code>
         </td>
         <td class="nowrap" title={formatTime(t.createdAt)}>
-          {formatTime(t.createdAt).slice(0, 10)}
+          {formatDate(t.createdAt)}
         </td>
         <td>{t.disabled ? <span class="badge warn">disabled</span> : <span class="badge ok">active</span>}</td>
         <td class="row-actions" onClick={(e) => e.stopPropagation()}>
@@ -741,11 +666,7 @@ function TokenRow({
                 </div>
               </div>
             )}
-            {error && (
-              <p class="field-error" role="alert" data-testid={`gateway-token-error-${t.name}`}>
-                {error.message}
-              </p>
-            )}
+            <ErrorLine error={error} testid={`gateway-token-error-${t.name}`} />
           </td>
         </tr>
       )}
@@ -791,7 +712,7 @@ function Bots({ bots }: { bots: BotStatsDto[] }) {
                   </td>
                   <td class="num">{b.weight}</td>
                   <td class="num" title="Total time spent waiting for budget; the longest single wait">
-                    {b.waitedMs} ms <span class="hint">max {b.maxWaitMs}</span>
+                    {formatMs(b.waitedMs)} <span class="hint">max {b.maxWaitMs}</span>
                   </td>
                   <td>
                     {b.refused.length === 0 ? (
@@ -836,21 +757,7 @@ function Snippets({
         <h2>
           Configure <strong>{token.name}</strong> ({token.provider})
         </h2>
-        <div class="segmented" role="tablist">
-          {list.map((s) => (
-            <button
-              key={s.id}
-              type="button"
-              role="tab"
-              aria-selected={s.id === shown.id}
-              class={s.id === shown.id ? "seg active" : "seg"}
-              data-testid={`gateway-snippet-tab-${s.id}`}
-              onClick={() => setTab(s.id)}
-            >
-              {s.label}
-            </button>
-          ))}
-        </div>
+        <Segmented options={list} value={shown.id} onChange={setTab} tabs label="Configuration for" testid={(id) => `gateway-snippet-tab-${id}`} />
       </div>
       {!text && (
         <p class="hint">

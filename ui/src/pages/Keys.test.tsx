@@ -116,6 +116,24 @@ describe("keys page", () => {
     expect(api.keys.add.mock.calls[0][0]).toMatchObject({ provider: "binance", scopes: ["read"] });
   });
 
+  it("opens the detail of a key just added, once the list shows it", async () => {
+    let listed: (v: KeyDto[]) => void = () => undefined;
+    api.keys.list.mockResolvedValueOnce([]).mockReturnValueOnce(new Promise((r) => (listed = r)));
+    api.providersList.mockResolvedValue([
+      { id: "binance", name: "Binance", kind: "exchange", origin: "preset", enabled: false, environment: "production", environments: [], authScheme: "binance_hmac", operations: [], discontinued: null, docsUrl: null },
+    ]);
+    api.keys.add.mockResolvedValue(KEY);
+    render(<Keys />);
+    fireEvent.click(await screen.findByTestId("key-add"));
+    await waitFor(() => expect((screen.getByTestId("add-key-provider") as HTMLSelectElement).value).toBe("binance"));
+    fireEvent.click(screen.getByTestId("add-key-submit"));
+    await waitFor(() => expect(api.keys.list).toHaveBeenCalledTimes(2));
+    expect(screen.queryByTestId("add-key-panel")).toBeNull();
+    await act(async () => listed([KEY]));
+    expect(screen.getByTestId("key-detail")).toBeTruthy();
+    expect(screen.getByTestId("key-row-binance/main").className).toContain("open");
+  });
+
   it("a rejected rotation says the key still uses the old version", async () => {
     api.keys.list.mockResolvedValue([KEY]);
     api.keys.rotate.mockRejectedValue(new IpcError("http", "the exchange did not accept the new secret, so the key still uses version 1: HTTP 401"));

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import {
   providers,
   IpcError,
@@ -6,8 +6,14 @@ import {
   type CheckDto,
   type ProviderDetailDto,
   type ProviderSettingsDto,
-  type ProviderSummaryDto,
 } from "../ipc";
+import { countOf, formatMs } from "../lib/format";
+import { errorText } from "../lib/errors";
+import { useAction } from "../lib/useAction";
+import { useLoad } from "../lib/useLoad";
+import { BusyButton } from "../components/BusyButton";
+import { Field, TextInput } from "../components/Field";
+import { ErrorCard, Loading } from "../components/States";
 
 const CUSTOM_TEMPLATE = `id = "my_exchange"
 name = "My exchange"
@@ -26,26 +32,18 @@ method = "GET"
 path = "/v1/time"
 `;
 
-type Busy = null | "loading" | "saving" | "testing" | "importing";
+type Busy = "saving" | "testing" | "importing" | "removing";
 
 export function Providers() {
-  const [list, setList] = useState<ProviderSummaryDto[] | null>(null);
-  const [listError, setListError] = useState<IpcError | null>(null);
+  const load = useLoad(providers.list, []);
+  const { data: list, error: listError, reload: refresh } = load;
   const [selected, setSelected] = useState<string | null>(null);
   const [filter, setFilter] = useState("");
   const [adding, setAdding] = useState(false);
-
-  const refresh = useCallback(() => {
-    providers
-      .list()
-      .then((l) => {
-        setList(l);
-        setListError(null);
-        setSelected((cur) => cur ?? l[0]?.id ?? null);
-      })
-      .catch((e: IpcError) => setListError(e));
-  }, []);
-  useEffect(refresh, [refresh]);
+  // The first provider is shown until the user picks one (or after the shown one is removed).
+  useEffect(() => {
+    if (list) setSelected((cur) => cur ?? list[0]?.id ?? null);
+  }, [list]);
 
   const shown = useMemo(() => {
     const q = filter.trim().toLowerCase();
@@ -64,11 +62,7 @@ export function Providers() {
         </button>
       </header>
 
-      {listError && (
-        <div class="card error" role="alert">
-          {listError.message}
-        </div>
-      )}
+      <ErrorCard error={listError} />
       {adding && (
         <ImportPanel
           onClose={() => setAdding(false)}
@@ -81,20 +75,11 @@ export function Providers() {
       )}
 
       {list === null && !listError ? (
-        <div class="card muted" role="status">
-          <span class="spinner" aria-hidden="true" /> Loading providers…
-        </div>
+        <Loading>Loading providers…</Loading>
       ) : (
         <div class="split">
           <aside class="card list-panel">
-            <input
-              class="input"
-              type="search"
-              placeholder="Filter providers"
-              value={filter}
-              onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
-              aria-label="Filter providers"
-            />
+            <TextInput type="search" placeholder="Filter providers" value={filter} onValue={setFilter} aria-label="Filter providers" />
             {shown.length === 0 && <p class="hint">No provider matches “{filter}”.</p>}
             {(["exchange", "market_data"] as const).map((kind) => {
               const group = shown.filter((p) => p.kind === kind);
@@ -141,17 +126,8 @@ export function Providers() {
 
 function ImportPanel({ onClose, onDone }: { onClose: () => void; onDone: (d: ProviderDetailDto) => void }) {
   const [text, setText] = useState(CUSTOM_TEMPLATE);
-  const [error, setError] = useState<IpcError | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = (confirmed = false) => {
-    setBusy(true);
-    setError(null);
-    providers
-      .importToml(text, confirmed)
-      .then(onDone)
-      .catch((e: IpcError) => setError(e))
-      .finally(() => setBusy(false));
-  };
+  const action = useAction();
+  const submit = (confirmed = false) => void action.run(() => providers.importToml(text, confirmed).then(onDone));
   const loadFile = (file: File | undefined) => file?.text().then(setText);
   return (
     <div class="card" data-testid="import-panel">
@@ -168,11 +144,11 @@ function ImportPanel({ onClose, onDone }: { onClose: () => void; onDone: (d: Pro
         data-testid="import-text"
         onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
       />
-      {error && <ChangeError error={error} testid="import-error" onConfirm={() => submit(true)} />}
+      {action.error && <ChangeError error={action.error} testid="import-error" onConfirm={() => submit(true)} />}
       <div class="actions">
-        <button type="button" class="button" disabled={busy} onClick={() => submit()} data-testid="import-submit">
-          {busy ? "Checking…" : "Add provider"}
-        </button>
+        <BusyButton busy={action.busy !== null} busyLabel="Checking…" onClick={() => submit()} testid="import-submit">
+          Add provider
+        </BusyButton>
         <button type="button" class="button secondary" onClick={onClose}>
           Cancel
         </button>
@@ -219,76 +195,56 @@ export function diffAssignments(before: Record<string, string>, after: Record<st
 }
 
 function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: () => void; onRemoved: () => void }) {
-  const [detail, setDetail] = useState<ProviderDetailDto | null>(null);
-  const [form, setForm] = useState<Record<string, string>>({});
-  const [busy, setBusy] = useState<Busy>("loading");
-  const [error, setError] = useState<IpcError | null>(null);
+  const load = useLoad(() => providers.get(id), [id]);
+  const detail = load.data;
+  const action = useAction<Busy>();
+  const busy = action.busy;
+  // Edits belong to the detail they were made on: a new detail from the core starts the form over.
+  const [edits, setEdits] = useState<{ of: ProviderDetailDto | null; values: Record<string, string> }>({ of: null, values: {} });
   const [notice, setNotice] = useState<string | null>(null);
   const [checks, setChecks] = useState<CheckDto[] | null>(null);
   const [toml, setToml] = useState<string | null>(null);
-
-  const apply = (d: ProviderDetailDto) => {
-    setDetail(d);
-    setForm(flatten(d.settings, d.summary.environments));
-    setBusy(null);
-  };
-  useEffect(() => {
-    providers.get(id).then(apply).catch((e: IpcError) => {
-      setError(e);
-      setBusy(null);
-    });
-  }, [id]);
-
-  if (!detail) {
-    return busy === "loading" ? (
-      <div class="card muted" role="status">
-        <span class="spinner" aria-hidden="true" /> Loading {id}…
-      </div>
-    ) : (
-      <div class="card error">{error?.message}</div>
-    );
-  }
-
-  const s = detail.summary;
-  const original = flatten(detail.settings, s.environments);
-  const changes = diffAssignments(original, form);
   // The last change, to repeat with the user's confirmation when the core asks for it.
   const [pending, setPending] = useState<(() => void) | null>(null);
-  const run = (what: Busy, p: Promise<ProviderDetailDto>, message: string, confirmed?: () => void) => {
-    setBusy(what);
-    setError(null);
+  if (!detail) {
+    return load.error ? <div class="card error">{errorText(load.error)}</div> : <Loading>Loading {id}…</Loading>;
+  }
+
+  const error = action.error;
+  const s = detail.summary;
+  const original = flatten(detail.settings, s.environments);
+  const form = edits.of === detail ? edits.values : original;
+  const setForm = (values: Record<string, string>) => setEdits({ of: detail, values });
+  const changes = diffAssignments(original, form);
+  const run = (what: Busy, p: () => Promise<ProviderDetailDto>, message: string, confirmed?: () => void) => {
     setNotice(null);
     setPending(() => confirmed ?? null);
-    p.then((d) => {
-      apply(d);
-      setNotice(message);
-      onChanged();
-    }).catch((e: IpcError) => {
-      setError(e);
-      setBusy(null);
-    });
+    void action.run(
+      () =>
+        p().then((d) => {
+          load.setData(d);
+          setNotice(message);
+          onChanged();
+        }),
+      what,
+    );
   };
   const field = (key: string, label: string, opts: { type?: string; testid?: string; wide?: boolean } = {}) => (
-    <label class={opts.wide ? "field wide" : "field"}>
-      <span>{label}</span>
-      <input
-        class={error?.message.includes(key) ? "input invalid" : "input"}
+    <Field label={label} wide={opts.wide}>
+      <TextInput
+        invalid={!!error?.message.includes(key)}
         type={opts.type ?? "text"}
         value={form[key] ?? ""}
-        data-testid={opts.testid}
-        onInput={(e) => setForm({ ...form, [key]: (e.target as HTMLInputElement).value })}
+        testid={opts.testid}
+        onValue={(v) => setForm({ ...form, [key]: v })}
       />
-    </label>
+    </Field>
   );
   const test = () => {
-    setBusy("testing");
     setChecks(null);
-    providers
-      .test(id)
-      .then((c) => setChecks(c))
-      .catch((e: IpcError) => setError(e))
-      .finally(() => setBusy(null));
+    void action.run(() => providers.test(id).then(setChecks), "testing");
   };
+  const saveLabel = countOf(changes.length, "change");
 
   return (
     <div data-testid="provider-detail">
@@ -306,15 +262,15 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
             </p>
           </div>
           <div class="actions">
-            <button type="button" class="button" onClick={test} disabled={busy !== null || !!s.discontinued} data-testid="provider-test">
-              {busy === "testing" ? "Testing…" : "Test connection"}
-            </button>
+            <BusyButton busy={busy === "testing"} busyLabel="Testing…" onClick={test} disabled={busy !== null || !!s.discontinued} testid="provider-test">
+              Test connection
+            </BusyButton>
             <button
               type="button"
               class="button secondary"
               disabled={busy !== null}
               data-testid="provider-toggle"
-              onClick={() => run("saving", providers.setEnabled(id, !s.enabled), s.enabled ? "Disabled." : "Enabled.")}
+              onClick={() => run("saving", () => providers.setEnabled(id, !s.enabled), s.enabled ? "Disabled." : "Enabled.")}
             >
               {s.enabled ? "Disable" : "Enable"}
             </button>
@@ -323,17 +279,22 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
             </button>
             {s.origin === "modified" && (
               <button type="button" class="button secondary" disabled={busy !== null} data-testid="provider-reset"
-                onClick={() => run("saving", providers.reset(id), "Reset to the preset.")}>
+                onClick={() => run("saving", () => providers.reset(id), "Reset to the preset.")}>
                 Reset to preset
               </button>
             )}
             {s.origin === "custom" && (
-              <button type="button" class="button danger" disabled={busy !== null}
+              <BusyButton
+                busy={busy === "removing"}
+                busyLabel="Removing…"
+                class="button danger"
+                disabled={busy !== null}
                 onClick={() => {
-                  if (window.confirm(`Remove the custom provider ${s.name}?`)) providers.remove(id).then(onRemoved).catch(setError);
-                }}>
+                  if (window.confirm(`Remove the custom provider ${s.name}?`)) void action.run(() => providers.remove(id).then(onRemoved), "removing");
+                }}
+              >
                 Remove
-              </button>
+              </BusyButton>
             )}
           </div>
         </div>
@@ -353,7 +314,7 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
             {checks.length === 0 && <li>This provider maps neither server_time nor system_status.</li>}
             {checks.map((c) => (
               <li key={c.operation} class={c.ok ? "ok" : "bad"} data-testid={`check-${c.operation}`}>
-                <strong>{c.operation}</strong> {c.ok ? "OK" : "failed"} · {c.latencyMs} ms
+                <strong>{c.operation}</strong> {c.ok ? "OK" : "failed"} · {formatMs(c.latencyMs)}
                 {c.status != null && <> · HTTP {c.status}</>}
                 <div class="hint">{c.summary}</div>
               </li>
@@ -369,14 +330,19 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
           <textarea class="code-edit" rows={18} spellcheck={false} value={toml} data-testid="provider-toml"
             onInput={(e) => setToml((e.target as HTMLTextAreaElement).value)} />
           <div class="actions">
-            <button type="button" class="button" disabled={busy !== null} data-testid="provider-apply-toml"
+            <BusyButton
+              busy={busy === "importing"}
+              busyLabel="Applying…"
+              disabled={busy !== null}
+              testid="provider-apply-toml"
               onClick={() =>
-                run("importing", providers.importToml(toml), "Spec applied.", () =>
-                  run("importing", providers.importToml(toml, true), "Spec applied."),
+                run("importing", () => providers.importToml(toml), "Spec applied.", () =>
+                  run("importing", () => providers.importToml(toml, true), "Spec applied."),
                 )
-              }>
+              }
+            >
               Apply TOML
-            </button>
+            </BusyButton>
             <button type="button" class="button secondary" onClick={() => navigator.clipboard?.writeText(toml)}>
               Copy
             </button>
@@ -388,18 +354,18 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
         <div class="detail-head">
           <h2>Settings</h2>
         <div class="actions">
-            <button
-              type="button"
-              class="button"
+            <BusyButton
+              busy={busy === "saving"}
+              busyLabel="Saving…"
               disabled={changes.length === 0 || busy !== null}
-              data-testid="provider-save"
+              testid="provider-save"
               onClick={() => {
-                const saved = `Saved ${changes.length} change${changes.length === 1 ? "" : "s"}.`;
-                run("saving", providers.set(id, changes), saved, () => run("saving", providers.set(id, changes, true), saved));
+                const saved = `Saved ${saveLabel}.`;
+                run("saving", () => providers.set(id, changes), saved, () => run("saving", () => providers.set(id, changes, true), saved));
               }}
             >
-              {busy === "saving" ? "Saving…" : changes.length ? `Save ${changes.length} change${changes.length === 1 ? "" : "s"}` : "No changes"}
-            </button>
+              {changes.length ? `Save ${saveLabel}` : "No changes"}
+            </BusyButton>
             {changes.length > 0 && (
               <button type="button" class="button secondary" onClick={() => setForm(original)}>
                 Discard
@@ -415,7 +381,10 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
               class="input"
               value={s.environment}
               data-testid="provider-environment"
-              onChange={(e) => run("saving", providers.setEnvironment(id, (e.target as HTMLSelectElement).value), "Environment changed.")}
+              onChange={(e) => {
+                const environment = (e.target as HTMLSelectElement).value;
+                run("saving", () => providers.setEnvironment(id, environment), "Environment changed.");
+              }}
             >
               {s.environments.map((e) => (
                 <option key={e.name} value={e.name}>
@@ -510,7 +479,7 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
 function ChangeError({ error, testid, onConfirm }: { error: IpcError; testid: string; onConfirm?: () => void }) {
   return (
     <div class="field-error" role="alert" data-testid={testid}>
-      <p>{error.message}</p>
+      <p>{errorText(error)}</p>
       {error.kind === "confirmationNeeded" && onConfirm && (
         <button type="button" class="button danger" data-testid={`${testid}-confirm`} onClick={onConfirm}>
           Remove every rate limit anyway

@@ -1,7 +1,7 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { IpcError, type LimitStatusDto, type ProviderSummaryDto } from "../ipc";
-import { RateLimits, formatDuration } from "./RateLimits";
+import { RateLimits } from "./RateLimits";
 
 type OnSnapshot = (l: LimitStatusDto[]) => void;
 
@@ -186,15 +186,5 @@ describe("rate limits page", () => {
     });
     render(<RateLimits />);
     await waitFor(() => expect(screen.getByTestId("limits-error").textContent).toContain("provider catalog"));
-  });
-});
-
-describe("formatDuration", () => {
-  it("rounds up to seconds and scales to days", () => {
-    expect(formatDuration(400)).toBe("1 s");
-    expect(formatDuration(59_000)).toBe("59 s");
-    expect(formatDuration(61_000)).toBe("1 min 01 s");
-    expect(formatDuration(2 * 3600_000 + 10 * 60_000)).toBe("2 h 10 min");
-    expect(formatDuration(12 * 86400_000 + 4 * 3600_000)).toBe("12 d 4 h");
   });
 });

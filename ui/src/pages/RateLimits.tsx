@@ -1,33 +1,9 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import {
-  limits,
-  providers,
-  IpcError,
-  type LimitBreakdownDto,
-  type LimitStatusDto,
-  type ProviderSummaryDto,
-  type SpendDto,
-} from "../ipc";
-
-const NUMBER = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
-
-/** 6000 → "6,000"; 12.25 → "12.3". */
-export function formatAmount(n: number): string {
-  return NUMBER.format(n);
-}
-
-/** A countdown: "42 s", "3 min 05 s", "2 h 10 min", "12 d 4 h". Rounds up to whole seconds. */
-export function formatDuration(ms: number): string {
-  const total = Math.max(0, Math.ceil(ms / 1000));
-  const d = Math.floor(total / 86400);
-  const h = Math.floor((total % 86400) / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  if (d > 0) return `${d} d ${h} h`;
-  if (h > 0) return `${h} h ${m} min`;
-  if (m > 0) return `${m} min ${String(s).padStart(2, "0")} s`;
-  return `${s} s`;
-}
+import { limits, providers, IpcError, type LimitStatusDto, type SpendDto } from "../ipc";
+import { formatAmount, formatCountdownMs, formatPercent, plural } from "../lib/format";
+import { errorText } from "../lib/errors";
+import { useLoad } from "../lib/useLoad";
+import { ErrorCard, Loading } from "../components/States";
 
 const KIND_LABEL: Record<string, string> = {
   fixed_window: "fixed window",
@@ -39,10 +15,6 @@ const KIND_LABEL: Record<string, string> = {
 
 const gaugeId = (l: LimitStatusDto) => `${l.provider}-${l.limitId}-${l.scopeKey}`;
 
-function percentText(p: number): string {
-  return `${p < 10 ? p.toFixed(1) : Math.round(p)} %`;
-}
-
 function scopeText(l: LimitStatusDto): string {
   if (l.scope === "ip") return "per IP";
   return l.scopeKey === "default" ? `per ${l.scope}` : `per ${l.scope} · ${l.scopeKey}`;
@@ -51,7 +23,8 @@ function scopeText(l: LimitStatusDto): string {
 export function RateLimits() {
   const [snapshot, setSnapshot] = useState<LimitStatusDto[] | null>(null);
   const [error, setError] = useState<IpcError | null>(null);
-  const [list, setList] = useState<ProviderSummaryDto[] | null>(null);
+  const provs = useLoad(providers.list, []);
+  const list = provs.data ?? (provs.error ? [] : null);
   const [open, setOpen] = useState<string | null>(null);
 
   // Live: the core pushes a snapshot twice a second while the page is shown. Leaving the page
@@ -76,12 +49,6 @@ export function RateLimits() {
       halt();
     };
   }, []);
-  useEffect(() => {
-    providers
-      .list()
-      .then(setList)
-      .catch(() => setList([]));
-  }, []);
 
   const names = new Map((list ?? []).map((p) => [p.id, p.name]));
   const enabled = (list ?? []).filter((p) => p.enabled);
@@ -105,17 +72,9 @@ export function RateLimits() {
         )}
       </header>
 
-      {error && (
-        <div class="card error" role="alert" data-testid="limits-error">
-          {error.message}
-        </div>
-      )}
+      <ErrorCard error={error} testid="limits-error" />
 
-      {snapshot === null && !error && (
-        <div class="card muted" role="status">
-          <span class="spinner" aria-hidden="true" /> Loading limits…
-        </div>
-      )}
+      {snapshot === null && !error && <Loading>Loading limits…</Loading>}
 
       {snapshot !== null && snapshot.length === 0 && (
         <div class="card empty" data-testid="limits-empty">
@@ -131,7 +90,7 @@ export function RateLimits() {
             <>
               <h2>No rate limits declared</h2>
               <p>
-                The enabled provider{enabled.length === 1 ? "" : "s"} ({enabled.map((p) => p.name).join(", ")}) declare
+                The enabled {plural(enabled.length, "provider")} ({enabled.map((p) => p.name).join(", ")}) declare
                 no rate-limit rules. Add <code>[[rate_limits]]</code> rules to a spec on the{" "}
                 <a href="#/providers">Providers page</a> (Export / edit TOML).
               </p>
@@ -149,8 +108,8 @@ export function RateLimits() {
             {held && (
               <p class="banner bad" data-testid={`limits-held-${provider}`}>
                 {held.state === "banned"
-                  ? `${name} banned this IP (HTTP 418): calls fail at once for another ${formatDuration(held.pausedForMs ?? 0)}.`
-                  : `${name} answered 429: every call waits ${formatDuration(held.pausedForMs ?? 0)} more.`}
+                  ? `${name} banned this IP (HTTP 418): calls fail at once for another ${formatCountdownMs(held.pausedForMs ?? 0)}.`
+                  : `${name} answered 429: every call waits ${formatCountdownMs(held.pausedForMs ?? 0)} more.`}
               </p>
             )}
             <div class="gauges">
@@ -175,11 +134,11 @@ function Gauge({ l, open, onToggle }: { l: LimitStatusDto; open: boolean; onTogg
   const width = Math.min(100, Math.max(0, l.percent));
   const timing =
     l.state === "banned"
-      ? `banned ${formatDuration(l.pausedForMs ?? 0)}`
+      ? `banned ${formatCountdownMs(l.pausedForMs ?? 0)}`
       : l.state === "paused"
-        ? `paused ${formatDuration(l.pausedForMs ?? 0)}`
+        ? `paused ${formatCountdownMs(l.pausedForMs ?? 0)}`
         : l.resetsInMs != null
-          ? `resets in ${formatDuration(l.resetsInMs)}`
+          ? `resets in ${formatCountdownMs(l.resetsInMs)}`
           : "nothing to reset";
   return (
     <div class={`gauge ${l.state}`} data-testid={`gauge-${id}`} data-state={l.state}>
@@ -213,7 +172,7 @@ function Gauge({ l, open, onToggle }: { l: LimitStatusDto; open: boolean; onTogg
           <span class="gauge-fill" style={{ width: `${width}%` }} />
         </span>
         <span class="gauge-used" data-testid={`gauge-used-${id}`}>
-          {formatAmount(l.used)} / {formatAmount(l.limit)} <span class="hint">{percentText(l.percent)}</span>
+          {formatAmount(l.used)} / {formatAmount(l.limit)} <span class="hint">{formatPercent(l.percent)}</span>
         </span>
         <span class="gauge-reset" data-testid={`gauge-reset-${id}`}>
           {timing}
@@ -228,26 +187,24 @@ function Gauge({ l, open, onToggle }: { l: LimitStatusDto; open: boolean; onTogg
 }
 
 function Breakdown({ l }: { l: LimitStatusDto }) {
-  const [data, setData] = useState<LimitBreakdownDto | null | undefined>(undefined);
-  const [error, setError] = useState<IpcError | null>(null);
-  // Refresh when the stream shows the limit was spent again (usage rose), not on a timer.
-  const lastUsed = useRef(-1);
+  // Read again when the stream shows the limit was spent again (usage rose), not on a timer.
+  const [spent, setSpent] = useState(l.used);
+  const lastUsed = useRef(l.used);
   useEffect(() => {
-    const rose = l.used > lastUsed.current;
+    if (l.used > lastUsed.current) setSpent(l.used);
     lastUsed.current = l.used;
-    if (!rose) return;
-    limits
-      .breakdown(l.provider, l.limitId)
-      .then((all) => {
-        setData(all.find((b) => b.scopeKey === l.scopeKey) ?? null);
-        setError(null);
-      })
-      .catch(setError);
-  }, [l.provider, l.limitId, l.scopeKey, l.used]);
+  }, [l.used]);
+  const load = useLoad(
+    () => limits.breakdown(l.provider, l.limitId).then((all) => ({ scope: all.find((b) => b.scopeKey === l.scopeKey) ?? null })),
+    [l.provider, l.limitId, l.scopeKey, spent],
+  );
+  // `undefined` until the first answer, `null` when nothing spent this scope.
+  const data = load.data ? load.data.scope : undefined;
+  const error = load.error;
 
   return (
     <div class="breakdown" data-testid={`breakdown-${gaugeId(l)}`}>
-      {error && <p class="field-error">{error.message}</p>}
+      {error && <p class="field-error">{errorText(error)}</p>}
       {data === undefined && !error && <p class="hint">Loading who spent it…</p>}
       {data === null && <p class="hint">Nothing has spent this limit since Keyward started.</p>}
       {data && (

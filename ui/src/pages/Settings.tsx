@@ -1,5 +1,10 @@
-import { useEffect, useState } from "preact/hooks";
-import { vault, IpcError, type VaultStatusDto } from "../ipc";
+import { useState } from "preact/hooks";
+import { vault, type VaultStatusDto } from "../ipc";
+import { useAction } from "../lib/useAction";
+import { useLoad } from "../lib/useLoad";
+import { BusyButton } from "../components/BusyButton";
+import { Field, TextInput } from "../components/Field";
+import { ErrorLine, Loading } from "../components/States";
 
 const DURATIONS = [
   { minutes: 15, label: "15 minutes" },
@@ -9,28 +14,23 @@ const DURATIONS = [
 ];
 
 export function Settings() {
-  const [status, setStatus] = useState<VaultStatusDto | null>(null);
-  const [error, setError] = useState<IpcError | null>(null);
+  const load = useLoad(vault.status, []);
+  const action = useAction();
   const [pass, setPass] = useState("");
   const [confirm, setConfirm] = useState("");
   const [minutes, setMinutes] = useState(60);
-  const [busy, setBusy] = useState(false);
 
-  useEffect(() => {
-    vault.status().then(setStatus).catch(setError);
-  }, []);
-
-  const act = (p: Promise<VaultStatusDto>) => {
-    setBusy(true);
-    setError(null);
-    p.then((s) => {
-      setStatus(s);
-      setPass("");
-      setConfirm("");
-    })
-      .catch(setError)
-      .finally(() => setBusy(false));
-  };
+  const act = (work: () => Promise<VaultStatusDto>) =>
+    action.run(() =>
+      work().then((s) => {
+        load.setData(s);
+        setPass("");
+        setConfirm("");
+      }),
+    );
+  const status = load.data;
+  const busy = action.busy !== null;
+  const error = action.error ?? load.error;
   const file = status?.file;
 
   return (
@@ -41,11 +41,7 @@ export function Settings() {
           <p class="lead">Where your keys are protected, and where Keyward keeps its data.</p>
         </div>
       </header>
-      {!status && !error && (
-        <div class="card muted" role="status">
-          <span class="spinner" aria-hidden="true" /> Reading settings…
-        </div>
-      )}
+      {!status && !error && <Loading>Reading settings…</Loading>}
       {status && (
         <div class="card" data-testid="vault-card">
           <h2>Secret backend</h2>
@@ -63,30 +59,25 @@ export function Settings() {
                 passphrase of at least 8 characters; it is never stored.
               </p>
               <div class="form-grid">
-                <label class="field">
-                  <span>Passphrase</span>
-                  <input class="input" type="password" value={pass} onInput={(e) => setPass((e.target as HTMLInputElement).value)} />
-                </label>
-                <label class="field">
-                  <span>Repeat it</span>
-                  <input class="input" type="password" value={confirm} onInput={(e) => setConfirm((e.target as HTMLInputElement).value)} />
-                </label>
+                <Field label="Passphrase">
+                  <TextInput type="password" value={pass} onValue={setPass} />
+                </Field>
+                <Field label="Repeat it" error={pass && confirm && pass !== confirm ? "The passphrases differ." : null}>
+                  <TextInput type="password" value={confirm} onValue={setConfirm} invalid={!!confirm && pass !== confirm} />
+                </Field>
               </div>
-              {pass && confirm && pass !== confirm && <p class="field-error">The passphrases differ.</p>}
-              <button type="button" class="button" disabled={busy || !pass || pass !== confirm} onClick={() => act(vault.init(pass))}>
+              <BusyButton busy={busy} busyLabel="Creating the vault…" disabled={!pass || pass !== confirm} onClick={() => void act(() => vault.init(pass))}>
                 Create vault
-              </button>
+              </BusyButton>
             </div>
           )}
           {file && file.exists && !file.unlocked && (
             <div data-testid="vault-unlock">
               <h3>Unlock the vault</h3>
               <div class="form-grid">
-                <label class="field">
-                  <span>Passphrase</span>
-                  <input class="input" type="password" value={pass} data-testid="vault-passphrase"
-                    onInput={(e) => setPass((e.target as HTMLInputElement).value)} />
-                </label>
+                <Field label="Passphrase">
+                  <TextInput type="password" value={pass} testid="vault-passphrase" onValue={setPass} />
+                </Field>
                 <label class="field">
                   <span>Keep unlocked for</span>
                   <select class="input" value={String(minutes)} onChange={(e) => setMinutes(Number((e.target as HTMLSelectElement).value))}>
@@ -98,26 +89,28 @@ export function Settings() {
                   </select>
                 </label>
               </div>
-              <button type="button" class="button" disabled={busy || !pass} data-testid="vault-unlock-submit" onClick={() => act(vault.unlock(pass, minutes))}>
-                {busy ? "Deriving the key…" : "Unlock"}
-              </button>
+              <BusyButton
+                busy={busy}
+                busyLabel="Deriving the key…"
+                disabled={!pass}
+                testid="vault-unlock-submit"
+                onClick={() => void act(() => vault.unlock(pass, minutes))}
+              >
+                Unlock
+              </BusyButton>
             </div>
           )}
           {file && file.unlocked && (
             <div data-testid="vault-unlocked">
               <p class="notice">Unlocked until {file.unlockedUntil ? new Date(file.unlockedUntil).toLocaleString() : "—"}.</p>
-              <button type="button" class="button secondary" disabled={busy} onClick={() => act(vault.lock())}>
+              <BusyButton busy={busy} busyLabel="Locking…" class="button secondary" onClick={() => void act(vault.lock)}>
                 Lock now
-              </button>
+              </BusyButton>
             </div>
           )}
         </div>
       )}
-      {error && (
-        <p class="field-error" role="alert" data-testid="vault-error">
-          {error.message}
-        </p>
-      )}
+      <ErrorLine error={error} testid="vault-error" />
       {status && (
         <div class="card">
           <h2>Data</h2>

@@ -4,24 +4,32 @@ import {
   onEvent,
   providers,
   IpcError,
+  toIpcError,
   MONITOR_EVENT,
   type CheckRunDto,
   type MonitorEventDto,
-  type ProviderHealthDto,
   type ProviderStatusDto,
   type ProviderSummaryDto,
 } from "../ipc";
+import { formatAgo, formatDurationSeconds, formatMs, formatUptimePercent } from "../lib/format";
+import { useDark } from "../lib/theme";
+import { useLoad } from "../lib/useLoad";
+import { errorText } from "../lib/errors";
+import { BusyButton } from "../components/BusyButton";
+import { CoreChart } from "../components/CoreChart";
+import { Segmented } from "../components/Segmented";
+import { EmptyState, ErrorCard, ErrorLine, Loading } from "../components/States";
 import { ChecksSection } from "./StatusChecks";
 
 /** Latency points kept per provider for the card's sparkline. */
 export const SPARK_POINTS = 40;
 
 /** Latency windows of the detail chart, in hours. */
-const LATENCY_WINDOWS: { hours: number; label: string }[] = [
-  { hours: 1, label: "1 h" },
-  { hours: 24, label: "24 h" },
-  { hours: 24 * 7, label: "7 d" },
-  { hours: 24 * 30, label: "30 d" },
+const LATENCY_WINDOWS: { id: number; label: string }[] = [
+  { id: 1, label: "1 h" },
+  { id: 24, label: "24 h" },
+  { id: 24 * 7, label: "7 d" },
+  { id: 24 * 30, label: "30 d" },
 ];
 
 const UPTIME_LABELS: Record<string, string> = { "24h": "24 hours", "7d": "7 days", "30d": "30 days", "90d": "90 days", "1y": "1 year" };
@@ -35,47 +43,6 @@ interface SparkPoint {
 interface Run {
   done: number;
   total: number | null;
-}
-
-export function prefersDark(): boolean {
-  return typeof window.matchMedia === "function" && window.matchMedia("(prefers-color-scheme: dark)").matches;
-}
-
-/** Follows the system theme, so the core renders charts in matching colours. */
-function useDark(): boolean {
-  const [dark, setDark] = useState(prefersDark);
-  useEffect(() => {
-    if (typeof window.matchMedia !== "function") return;
-    const mq = window.matchMedia("(prefers-color-scheme: dark)");
-    const on = () => setDark(mq.matches);
-    mq.addEventListener?.("change", on);
-    return () => mq.removeEventListener?.("change", on);
-  }, []);
-  return dark;
-}
-
-/** "just now", "12 s ago", "3 min ago", "2 h ago", "4 d ago". */
-export function formatAge(from: string, now: number): string {
-  const s = Math.max(0, Math.round((now - Date.parse(from)) / 1000));
-  if (s < 2) return "just now";
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86400)} d ago`;
-}
-
-/** Rounded down, so 99.999 % never reads as 100 %. */
-export function formatUptime(p: number | null | undefined): string {
-  if (p == null) return "—";
-  if (p >= 100) return "100 %";
-  return `${(Math.floor(p * 100) / 100).toFixed(2)} %`;
-}
-
-function formatDuration(secs: number): string {
-  if (secs < 60) return `${secs} s`;
-  if (secs < 3600) return `${Math.floor(secs / 60)} min`;
-  if (secs < 86400) return `${Math.floor(secs / 3600)} h ${Math.floor((secs % 3600) / 60)} min`;
-  return `${Math.floor(secs / 86400)} d ${Math.floor((secs % 86400) / 3600)} h`;
 }
 
 /** Applies one monitor event to the list; `null` when the provider is not in it yet. */
@@ -123,10 +90,9 @@ function Sparkline({ points }: { points: SparkPoint[] }) {
 }
 
 export function Status() {
-  const [list, setList] = useState<ProviderStatusDto[] | null>(null);
-  const [error, setError] = useState<IpcError | null>(null);
-  const [enabled, setEnabled] = useState<ProviderSummaryDto[]>([]);
-  const [operations, setOperations] = useState<Record<string, string[]>>({});
+  const status = useLoad(monitor.status, []);
+  const provs = useLoad(providers.list, []);
+  const [liveError, setLiveError] = useState<IpcError | null>(null);
   const [sparks, setSparks] = useState<Record<string, SparkPoint[]>>({});
   const [runs, setRuns] = useState<Record<string, Run>>({});
   const [runErrors, setRunErrors] = useState<Record<string, IpcError | undefined>>({});
@@ -134,26 +100,19 @@ export function Status() {
   const [selected, setSelected] = useState<string | null>(null);
   const [now, setNow] = useState(() => Date.now());
   const [stateChanges, setStateChanges] = useState(0);
+  const list = status.data;
+  const error = liveError ?? status.error;
+  const enabled: ProviderSummaryDto[] = (provs.data ?? []).filter((p) => p.enabled && !p.discontinued);
+  const operations: Record<string, string[]> = Object.fromEntries((provs.data ?? []).map((p) => [p.id, p.operations]));
   const listRef = useRef<ProviderStatusDto[] | null>(null);
   listRef.current = list;
 
+  const { reload: reloadStatus, setData: setList } = status;
+  const { reload: reloadProviders } = provs;
   const refresh = useCallback(() => {
-    monitor
-      .status()
-      .then((l) => {
-        setList(l);
-        setError(null);
-      })
-      .catch((e: IpcError) => setError(e));
-    providers
-      .list()
-      .then((l) => {
-        setEnabled(l.filter((p) => p.enabled && !p.discontinued));
-        setOperations(Object.fromEntries(l.map((p) => [p.id, p.operations])));
-      })
-      .catch(() => undefined);
-  }, []);
-  useEffect(refresh, [refresh]);
+    reloadStatus();
+    reloadProviders();
+  }, [reloadStatus, reloadProviders]);
 
   // Ages ("12 s ago") move on by themselves; the data itself only changes on events.
   useEffect(() => {
@@ -182,12 +141,12 @@ export function Status() {
     };
     onEvent<MonitorEventDto>(MONITOR_EVENT, handle)
       .then((un) => (gone ? un() : (stop = un)))
-      .catch((e: unknown) => setError(new IpcError("internal", `live updates are off: ${String(e)}`)));
+      .catch((e: unknown) => setLiveError(new IpcError("internal", `live updates are off: ${String(e)}`)));
     return () => {
       gone = true;
       stop?.();
     };
-  }, [refresh]);
+  }, [refresh, setList]);
 
   const runChecks = (provider: string, total: number | null = null) => {
     setRuns((r) => ({ ...r, [provider]: { done: 0, total } }));
@@ -198,7 +157,7 @@ export function Status() {
         setLastRun((l) => ({ ...l, [provider]: results }));
         if (!listRef.current?.some((p) => p.provider === provider)) refresh();
       })
-      .catch((e: IpcError) => setRunErrors((errs) => ({ ...errs, [provider]: e })))
+      .catch((e: unknown) => setRunErrors((errs) => ({ ...errs, [provider]: toIpcError(e) })))
       .finally(() =>
         setRuns((r) => {
           const rest = { ...r };
@@ -248,21 +207,12 @@ export function Status() {
         </div>
       </header>
 
-      {error && (
-        <div class="card error" role="alert" data-testid="status-error">
-          {error.message}
-        </div>
-      )}
+      <ErrorCard error={error} testid="status-error" />
 
-      {list === null && !error && (
-        <div class="card muted" role="status">
-          <span class="spinner" aria-hidden="true" /> Loading provider health…
-        </div>
-      )}
+      {list === null && !error && <Loading>Loading provider health…</Loading>}
 
       {list !== null && list.length === 0 && (
-        <div class="card empty" data-testid="status-empty">
-          <h2>Nothing is monitored yet</h2>
+        <EmptyState title="Nothing is monitored yet" testid="status-empty">
           <ol class="steps">
             <li>
               Enable the exchanges and data providers you use on the <a href="#/providers">Providers</a> page. Keyward
@@ -274,7 +224,7 @@ export function Status() {
                 : "Run a first check right away with “Run checks now” below."}
             </li>
           </ol>
-        </div>
+        </EmptyState>
       )}
 
       {unmonitored.length > 0 && (
@@ -289,11 +239,7 @@ export function Status() {
               <li key={p.id}>
                 <strong>{p.name}</strong>
                 <RunButton provider={p.id} run={runs[p.id]} onRun={() => runChecks(p.id)} />
-                {runErrors[p.id] && (
-                  <span class="field-error inline" role="alert" data-testid={`status-run-error-${p.id}`}>
-                    {runErrors[p.id]?.message}
-                  </span>
-                )}
+                <RunError provider={p.id} error={runErrors[p.id]} />
               </li>
             ))}
           </ul>
@@ -321,7 +267,7 @@ export function Status() {
                     <span data-testid={`status-last-${p.provider}`}>
                       {p.lastCheck ? (
                         <>
-                          {formatAge(p.lastCheck.at, now)} · {p.lastCheck.ok ? `${p.lastCheck.latencyMs} ms` : "failed"}
+                          {formatAgo(p.lastCheck.at, now)} · {p.lastCheck.ok ? formatMs(p.lastCheck.latencyMs) : "failed"}
                         </>
                       ) : (
                         "not yet"
@@ -330,18 +276,14 @@ export function Status() {
                   </span>
                   <span>
                     <span class="stat-label">Uptime 24 h</span>
-                    <span data-testid={`status-uptime-${p.provider}`}>{formatUptime(p.uptime24h)}</span>
+                    <span data-testid={`status-uptime-${p.provider}`}>{formatUptimePercent(p.uptime24h)}</span>
                   </span>
                 </span>
                 <Sparkline points={sparks[p.provider] ?? []} />
               </button>
               <div class="status-card-foot">
                 <RunButton provider={p.provider} run={runs[p.provider]} onRun={() => runChecks(p.provider)} />
-                {runErrors[p.provider] && (
-                  <span class="field-error inline" role="alert" data-testid={`status-run-error-${p.provider}`}>
-                    {runErrors[p.provider]?.message}
-                  </span>
-                )}
+                <RunError provider={p.provider} error={runErrors[p.provider]} />
               </div>
             </article>
           ))}
@@ -351,29 +293,22 @@ export function Status() {
   );
 }
 
-function RunButton({ provider, run, onRun }: { provider: string; run: Run | undefined; onRun: () => void }) {
+function RunError({ provider, error }: { provider: string; error: IpcError | undefined }) {
+  if (!error) return null;
   return (
-    <button type="button" class="button secondary small" disabled={!!run} onClick={onRun} data-testid={`status-run-${provider}`}>
-      {run ? (
-        <>
-          <span class="spinner" aria-hidden="true" /> Running{run.total ? ` ${Math.min(run.done, run.total)} of ${run.total}` : run.done ? ` (${run.done} done)` : ""}…
-        </>
-      ) : (
-        "Run checks now"
-      )}
-    </button>
+    <span class="field-error inline" role="alert" data-testid={`status-run-error-${provider}`}>
+      {errorText(error)}
+    </span>
   );
 }
 
-function Chart({ svg, testid, label }: { svg: string | null; testid: string; label: string }) {
-  // The SVG is rendered by Keyward's core (plotters), not taken from the network.
-  if (svg === null)
-    return (
-      <div class="chart loading" role="status">
-        <span class="spinner" aria-hidden="true" /> Rendering {label}…
-      </div>
-    );
-  return <div class="chart" data-testid={testid} role="img" aria-label={label} dangerouslySetInnerHTML={{ __html: svg }} />;
+function RunButton({ provider, run, onRun }: { provider: string; run: Run | undefined; onRun: () => void }) {
+  const progress = run?.total ? ` ${Math.min(run.done, run.total)} of ${run.total}` : run?.done ? ` (${run.done} done)` : "";
+  return (
+    <BusyButton busy={!!run} busyLabel={`Running${progress}…`} class="button secondary small" onClick={onRun} testid={`status-run-${provider}`}>
+      Run checks now
+    </BusyButton>
+  );
 }
 
 function ProviderDetail({
@@ -399,32 +334,21 @@ function ProviderDetail({
   onRun: (total: number | null) => void;
 }) {
   const dark = useDark();
-  const [health, setHealth] = useState<ProviderHealthDto | null>(null);
-  const [error, setError] = useState<IpcError | null>(null);
   const [hours, setHours] = useState(24);
-  const [latency, setLatency] = useState<string | null>(null);
-  const [strip, setStrip] = useState<string | null>(null);
-  const [chartError, setChartError] = useState<IpcError | null>(null);
   const running = !!run;
-
-  // Re-read after a state change or a finished run (incidents, uptime, charts move then).
-  useEffect(() => {
-    if (running) return;
-    monitor
-      .health(provider)
-      .then((h) => {
-        setHealth(h);
-        setError(null);
-      })
-      .catch((e: IpcError) => setError(e));
-    monitor.uptimeChart(provider, dark).then(setStrip).catch((e: IpcError) => setChartError(e));
-  }, [provider, dark, stateChanges, running]);
-
-  useEffect(() => {
-    if (running) return;
-    setLatency(null);
-    monitor.latencyChart(provider, hours, dark).then(setLatency).catch((e: IpcError) => setChartError(e));
-  }, [provider, hours, dark, stateChanges, running]);
+  // Re-read after a state change or a finished run (incidents, uptime, charts move then);
+  // not while checks run, so the charts do not flicker for every result.
+  const healthLoad = useLoad(() => monitor.health(provider), [provider, stateChanges, running], { skip: running });
+  const stripLoad = useLoad(() => monitor.uptimeChart(provider, dark), [provider, dark, stateChanges, running], { skip: running });
+  const latencyLoad = useLoad(() => monitor.latencyChart(provider, hours, dark), [provider, hours, dark, stateChanges, running], {
+    skip: running,
+    keep: false,
+  });
+  const health = healthLoad.data;
+  const error = healthLoad.error;
+  const strip = stripLoad.data;
+  const latency = latencyLoad.data;
+  const chartError = latencyLoad.error ?? stripLoad.error;
 
   const shown = status ?? health?.status ?? null;
   const state = shown?.state ?? "unknown";
@@ -443,59 +367,49 @@ function ProviderDetail({
             </h2>
             <p class="hint" data-testid="detail-cause">
               {shown?.cause}
-              {shown?.since && <> · since {formatAge(shown.since, now)}</>}
+              {shown?.since && <> · since {formatAgo(shown.since, now)}</>}
               {shown?.lastCheck && (
                 <>
-                  {" "}· last check {formatAge(shown.lastCheck.at, now)}
-                  {shown.lastCheck.ok ? `, ${shown.lastCheck.latencyMs} ms` : ", failed"}
+                  {" "}· last check {formatAgo(shown.lastCheck.at, now)}
+                  {shown.lastCheck.ok ? `, ${formatMs(shown.lastCheck.latencyMs)}` : ", failed"}
                 </>
               )}
             </p>
           </div>
           <div class="actions">
-            <button type="button" class="button" disabled={running} onClick={() => onRun(checks.filter((c) => c.enabled).length || null)} data-testid="detail-run">
-              {running ? (
-                <>
-                  <span class="spinner light" aria-hidden="true" /> Running checks
-                  {run?.total ? ` ${Math.min(run.done, run.total)} of ${run.total}` : ""}…
-                </>
-              ) : (
-                "Run checks now"
-              )}
-            </button>
+            <BusyButton
+              busy={running}
+              busyLabel={`Running checks${run?.total ? ` ${Math.min(run.done, run.total)} of ${run.total}` : ""}…`}
+              onClick={() => onRun(checks.filter((c) => c.enabled).length || null)}
+              testid="detail-run"
+            >
+              Run checks now
+            </BusyButton>
           </div>
         </div>
         {running && run?.total ? (
           <progress class="run-progress" max={run.total} value={Math.min(run.done, run.total)} aria-label="checks done" />
         ) : null}
-        {runError && (
-          <p class="field-error" role="alert" data-testid="detail-run-error">
-            {runError.message}
-          </p>
-        )}
+        <ErrorLine error={runError} testid="detail-run-error" />
         {results && !running && (
           <ul class="checks" data-testid="detail-run-results">
             {results.map((r) => (
               <li key={r.checkId} class={r.ok ? "ok" : "bad"}>
-                <strong>{r.operation}</strong> {r.ok ? "OK" : "failed"} · {r.latencyMs} ms
+                <strong>{r.operation}</strong> {r.ok ? "OK" : "failed"} · {formatMs(r.latencyMs)}
                 {r.status != null && <> · HTTP {r.status}</>}
                 {r.error && <div class="hint">{r.error}</div>}
               </li>
             ))}
           </ul>
         )}
-        {error && (
-          <p class="field-error" role="alert" data-testid="detail-error">
-            {error.message}
-          </p>
-        )}
+        <ErrorLine error={error} testid="detail-error" />
       </div>
 
       <div class="uptime-tiles" data-testid="detail-uptime">
         {(health?.uptime ?? []).map((u) => (
           <div key={u.window} class="card stat" data-testid={`uptime-${u.window}`}>
             <span class="stat-label">Uptime {UPTIME_LABELS[u.window] ?? u.window}</span>
-            <span class="stat-value">{formatUptime(u.percent)}</span>
+            <span class="stat-value">{formatUptimePercent(u.percent)}</span>
             <span class="stat-note">{u.checks ? `${u.failures} of ${u.checks} checks failed` : "no checks in this window"}</span>
           </div>
         ))}
@@ -504,31 +418,15 @@ function ProviderDetail({
       <div class="card">
         <div class="detail-head">
           <h2>Response time</h2>
-          <div class="segmented" role="group" aria-label="Latency window">
-            {LATENCY_WINDOWS.map((w) => (
-              <button
-                key={w.hours}
-                type="button"
-                class={w.hours === hours ? "seg active" : "seg"}
-                aria-pressed={w.hours === hours}
-                onClick={() => setHours(w.hours)}
-              >
-                {w.label}
-              </button>
-            ))}
-          </div>
+          <Segmented options={LATENCY_WINDOWS} value={hours} onChange={setHours} label="Latency window" />
         </div>
-        <Chart svg={latency} testid="latency-chart" label="response time chart" />
+        <CoreChart svg={latency} testid="latency-chart" label="response time chart" />
       </div>
 
       <div class="card">
         <h2>Uptime, last 90 days</h2>
-        <Chart svg={strip} testid="uptime-strip" label="90-day uptime strip" />
-        {chartError && (
-          <p class="field-error" role="alert" data-testid="chart-error">
-            {chartError.message}
-          </p>
-        )}
+        <CoreChart svg={strip} testid="uptime-strip" label="90-day uptime strip" />
+        <ErrorLine error={chartError} testid="chart-error" />
       </div>
 
       <div class="card" data-testid="detail-incidents">
@@ -539,7 +437,7 @@ function ProviderDetail({
             {health.incidents.map((i) => (
               <li key={i.id} class={i.state}>
                 <Dot state={i.state} /> <strong>{i.state}</strong> · {new Date(i.startedAt).toLocaleString()} ·{" "}
-                {i.endedAt ? `lasted ${formatDuration(i.durationSecs)}` : <span class="badge bad">ongoing, {formatDuration(i.durationSecs)}</span>}
+                {i.endedAt ? `lasted ${formatDurationSeconds(i.durationSecs)}` : <span class="badge bad">ongoing, {formatDurationSeconds(i.durationSecs)}</span>}
                 <div class="hint">{i.cause}</div>
               </li>
             ))}
@@ -552,7 +450,7 @@ function ProviderDetail({
         operations={operations}
         checks={checks}
         loaded={health !== null}
-        onChanged={(list) => setHealth((h) => h && { ...h, checks: list })}
+        onChanged={(list) => healthLoad.setData((h) => h && { ...h, checks: list })}
       />
     </div>
   );

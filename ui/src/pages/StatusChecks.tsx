@@ -1,17 +1,16 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { monitor, IpcError, type CheckConfigDto, type CheckInputDto, type MonitorSettingsDto } from "../ipc";
+import { monitor, IpcError, toIpcError, type CheckConfigDto, type CheckInputDto, type MonitorSettingsDto } from "../ipc";
+import { formatIntervalMs, formatMs } from "../lib/format";
+import { useAction } from "../lib/useAction";
+import { useLoad } from "../lib/useLoad";
+import { BusyButton } from "../components/BusyButton";
+import { Field } from "../components/Field";
+import { ErrorLine, Loading } from "../components/States";
 
 /** What a new check starts with (the core's defaults). */
 const DEFAULT_INTERVAL_SECS = 30;
 const DEFAULT_TIMEOUT_SECS = 10;
-
-/** "30 s", "2 min", "1.5 s", "250 ms". */
-export function formatInterval(ms: number): string {
-  if (ms % 60000 === 0) return `${ms / 60000} min`;
-  if (ms >= 1000) return `${ms / 1000} s`;
-  return `${ms} ms`;
-}
 
 /** The form's fields as typed (text, so an empty field stays empty). */
 interface Draft {
@@ -119,7 +118,7 @@ export function ChecksSection({
         onChanged(list);
         done();
       })
-      .catch((e: unknown) => onError(e instanceof IpcError ? e : new IpcError("internal", String(e))))
+      .catch((e: unknown) => onError(toIpcError(e)))
       .finally(() => setBusy(null));
   };
 
@@ -315,16 +314,16 @@ function CheckRow({
             </span>
           )}
         </td>
-        <td data-testid={`check-interval-${c.id}`}>{formatInterval(c.intervalMs)}</td>
-        <td>{formatInterval(c.timeoutMs)}</td>
+        <td data-testid={`check-interval-${c.id}`}>{formatIntervalMs(c.intervalMs)}</td>
+        <td>{formatIntervalMs(c.timeoutMs)}</td>
         <td>{c.expectStatus == null ? "any 2xx" : `HTTP ${c.expectStatus}`}</td>
-        <td>{c.degradedAboveMs == null ? <span class="hint">baseline</span> : `${c.degradedAboveMs} ms`}</td>
+        <td>{c.degradedAboveMs == null ? <span class="hint">baseline</span> : formatMs(c.degradedAboveMs)}</td>
         <td class="row-actions">
           {removing ? (
             <>
-              <button type="button" class="button danger small" disabled={busy} data-testid={`check-remove-yes-${c.id}`} onClick={onRemoveConfirmed}>
-                {busy ? "Removing…" : "Remove"}
-              </button>
+              <BusyButton busy={busy} busyLabel="Removing…" class="button danger small" testid={`check-remove-yes-${c.id}`} onClick={onRemoveConfirmed}>
+                Remove
+              </BusyButton>
               <button type="button" class="button secondary small" onClick={onRemoveCancelled}>
                 Keep
               </button>
@@ -344,9 +343,7 @@ function CheckRow({
       {error && (
         <tr>
           <td colSpan={7}>
-            <p class="field-error" role="alert" data-testid={`check-error-${c.id}`}>
-              {error.message}
-            </p>
+            <ErrorLine error={error} testid={`check-error-${c.id}`} />
           </td>
         </tr>
       )}
@@ -401,8 +398,7 @@ function CheckForm({
     >
       <h3>{title}</h3>
       <div class="form-grid">
-        <label class="field">
-          <span>Operation</span>
+        <Field label="Operation">
           <select class="input" value={d.operation} data-testid={`${testid}-operation`} onChange={set("operation")}>
             {choices.map((op) => (
               <option key={op} value={op}>
@@ -410,17 +406,14 @@ function CheckForm({
               </option>
             ))}
           </select>
-        </label>
-        <label class="field">
-          <span>Every (seconds)</span>
+        </Field>
+        <Field label="Every (seconds)">
           <input class="input" type="number" min="1" step="any" value={d.interval} data-testid={`${testid}-interval`} onInput={set("interval")} />
-        </label>
-        <label class="field">
-          <span>Timeout (seconds)</span>
+        </Field>
+        <Field label="Timeout (seconds)">
           <input class="input" type="number" min="0.1" step="any" value={d.timeout} data-testid={`${testid}-timeout`} onInput={set("timeout")} />
-        </label>
-        <label class="field">
-          <span>Expected HTTP status (empty: any 2xx)</span>
+        </Field>
+        <Field label="Expected HTTP status (empty: any 2xx)">
           <input
             class="input"
             type="number"
@@ -431,9 +424,8 @@ function CheckForm({
             data-testid={`${testid}-status`}
             onInput={set("expectStatus")}
           />
-        </label>
-        <label class="field">
-          <span>Slow above (ms; empty: baseline)</span>
+        </Field>
+        <Field label="Slow above (ms; empty: baseline)">
           <input
             class="input"
             type="number"
@@ -443,7 +435,7 @@ function CheckForm({
             data-testid={`${testid}-slow`}
             onInput={set("degradedAboveMs")}
           />
-        </label>
+        </Field>
         <label class="check check-enabled">
           <input
             type="checkbox"
@@ -457,21 +449,11 @@ function CheckForm({
           Enabled
         </label>
       </div>
-      {error && (
-        <p class="field-error" role="alert" data-testid={`${testid}-error`}>
-          {error.message}
-        </p>
-      )}
+      <ErrorLine error={error} testid={`${testid}-error`} />
       <div class="actions">
-        <button type="submit" class="button" disabled={busy} data-testid={`${testid}-submit`}>
-          {busy ? (
-            <>
-              <span class="spinner light" aria-hidden="true" /> Saving…
-            </>
-          ) : (
-            submitLabel
-          )}
-        </button>
+        <BusyButton type="submit" busy={busy} busyLabel="Saving…" testid={`${testid}-submit`}>
+          {submitLabel}
+        </BusyButton>
         <button type="button" class="button secondary" onClick={onCancel}>
           Cancel
         </button>
@@ -482,49 +464,41 @@ function CheckForm({
 
 /** The provider's state-machine settings: how sure the monitor must be before it says so. */
 function StateSettings({ provider }: { provider: string }) {
+  const load = useLoad(() => monitor.settings(provider), [provider], { keep: false });
+  const action = useAction();
   const [form, setForm] = useState<{ confirmations: string; errorRate: string; latencyFactor: string } | null>(null);
-  const [error, setError] = useState<IpcError | null>(null);
   const [saved, setSaved] = useState(false);
-  const [busy, setBusy] = useState(false);
 
   const show = (s: MonitorSettingsDto) =>
     setForm({ confirmations: String(s.confirmations), errorRate: String(s.errorRate), latencyFactor: String(s.latencyFactor) });
   useEffect(() => {
-    setForm(null);
-    setError(null);
     setSaved(false);
-    monitor.settings(provider).then(show).catch((e: IpcError) => setError(e));
-  }, [provider]);
+    action.clear();
+    if (load.data) show(load.data);
+    else setForm(null);
+  }, [load.data]);
 
   const save = () => {
     if (!form) return;
     const values = { confirmations: Number(form.confirmations), errorRate: Number(form.errorRate), latencyFactor: Number(form.latencyFactor) };
     const bad = (Object.keys(values) as (keyof typeof values)[]).find((k) => form[k].trim() === "" || !Number.isFinite(values[k]));
-    if (bad) {
-      setError(new IpcError("badRequest", `${bad} "${form[bad]}" is not a number`));
-      return;
-    }
-    if (!Number.isInteger(values.confirmations) || values.confirmations < 0) {
-      setError(new IpcError("badRequest", `confirmations "${form.confirmations}" is not a whole number`));
-      return;
-    }
-    setBusy(true);
-    setError(null);
+    if (bad) return action.fail(new IpcError("badRequest", `${bad} "${form[bad]}" is not a number`));
+    if (!Number.isInteger(values.confirmations) || values.confirmations < 0)
+      return action.fail(new IpcError("badRequest", `confirmations "${form.confirmations}" is not a whole number`));
     setSaved(false);
-    monitor
-      .setSettings(provider, values)
-      .then((s) => {
+    void action.run(() =>
+      monitor.setSettings(provider, values).then((s) => {
         show(s);
         setSaved(true);
-      })
-      .catch((e: IpcError) => setError(e))
-      .finally(() => setBusy(false));
+      }),
+    );
   };
 
   const set = (k: "confirmations" | "errorRate" | "latencyFactor") => (e: Event) => {
     setSaved(false);
     setForm((f) => f && { ...f, [k]: (e.target as HTMLInputElement).value });
   };
+  const error = action.error ?? load.error;
 
   return (
     <div class="state-settings" data-testid="state-settings">
@@ -532,42 +506,31 @@ function StateSettings({ provider }: { provider: string }) {
       {form ? (
         <>
           <div class="form-grid">
-            <label class="field">
-              <span>Confirmations (results in a row)</span>
+            <Field label="Confirmations (results in a row)">
               <input class="input" type="number" min="1" step="1" value={form.confirmations} data-testid="settings-confirmations" onInput={set("confirmations")} />
-            </label>
-            <label class="field">
-              <span>Degraded at error rate (0–1)</span>
+            </Field>
+            <Field label="Degraded at error rate (0–1)">
               <input class="input" type="number" min="0" max="1" step="0.05" value={form.errorRate} data-testid="settings-error-rate" onInput={set("errorRate")} />
-            </label>
-            <label class="field">
-              <span>Degraded above baseline latency ×</span>
+            </Field>
+            <Field label="Degraded above baseline latency ×">
               <input class="input" type="number" min="1" step="0.5" value={form.latencyFactor} data-testid="settings-latency-factor" onInput={set("latencyFactor")} />
-            </label>
+            </Field>
           </div>
           <div class="actions">
-            <button type="button" class="button secondary" disabled={busy} data-testid="settings-save" onClick={save}>
-              {busy ? "Saving…" : "Save settings"}
-            </button>
+            <BusyButton busy={action.busy !== null} busyLabel="Saving…" class="button secondary" testid="settings-save" onClick={save}>
+              Save settings
+            </BusyButton>
           </div>
         </>
       ) : (
-        !error && (
-          <p class="hint" role="status">
-            <span class="spinner" aria-hidden="true" /> Loading…
-          </p>
-        )
+        !error && <Loading variant="hint">Loading…</Loading>
       )}
       {saved && (
         <p class="notice" role="status" data-testid="settings-saved">
           Saved.
         </p>
       )}
-      {error && (
-        <p class="field-error" role="alert" data-testid="settings-error">
-          {error.message}
-        </p>
-      )}
+      <ErrorLine error={error} testid="settings-error" />
     </div>
   );
 }

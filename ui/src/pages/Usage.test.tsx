@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { IpcError, type UsageRowDto, type UsageSummaryDto } from "../ipc";
-import { Usage, formatCost } from "./Usage";
+import { Usage } from "./Usage";
 
 const api = vi.hoisted(() => ({ summary: vi.fn(), chart: vi.fn() }));
 vi.mock("../ipc", async (orig) => {
@@ -105,13 +105,5 @@ describe("Usage", () => {
     fail(new IpcError("storage", "database error: disk I/O error"));
     await waitFor(() => expect(screen.getByTestId("usage-error")).toBeTruthy());
     expect(screen.getByTestId("usage-error").textContent).toContain("disk I/O error");
-  });
-});
-
-describe("formatCost", () => {
-  it("keeps small per-call costs readable", () => {
-    expect(formatCost(0)).toBe("0");
-    expect(formatCost(0.00041234)).toBe("0.00041");
-    expect(formatCost(12.5)).toBe("12.50");
   });
 });

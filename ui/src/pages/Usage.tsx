@@ -1,6 +1,11 @@
-import { useEffect, useRef, useState } from "preact/hooks";
-import { IpcError, usage, type UsageGroupBy, type UsageRange, type UsageRowDto, type UsageSummaryDto } from "../ipc";
-import { prefersDark } from "./Status";
+import { useState } from "preact/hooks";
+import { usage, type UsageGroupBy, type UsageRange, type UsageRowDto } from "../ipc";
+import { formatCost, formatCount, formatMs } from "../lib/format";
+import { useDark } from "../lib/theme";
+import { useLoad } from "../lib/useLoad";
+import { CoreChart } from "../components/CoreChart";
+import { Segmented } from "../components/Segmented";
+import { ErrorLine, Loading } from "../components/States";
 
 export const RANGES: { id: UsageRange; label: string }[] = [
   { id: "24h", label: "24 h" },
@@ -15,23 +20,15 @@ export const GROUPS: { id: UsageGroupBy; label: string }[] = [
   { id: "provider", label: "Provider" },
 ];
 
-const count = new Intl.NumberFormat("en-US");
-
-/** "0", "0.0004", "12.50": costs are often fractions of a cent per call. */
-export function formatCost(cost: number): string {
-  if (cost === 0) return "0";
-  return cost >= 1 ? cost.toFixed(2) : Number(cost.toPrecision(2)).toString();
-}
-
 function Row({ row, total }: { row: UsageRowDto; total?: boolean }) {
   return (
     <tr class={total ? "total" : undefined} data-testid={total ? "usage-totals" : "usage-row"}>
       <td>{total ? <strong>Total</strong> : <code>{row.group}</code>}</td>
-      <td class="num">{count.format(row.calls)}</td>
-      <td class={row.errors > 0 ? "num bad-text" : "num"}>{count.format(row.errors)}</td>
-      <td class="num">{count.format(row.weight)}</td>
+      <td class="num">{formatCount(row.calls)}</td>
+      <td class={row.errors > 0 ? "num bad-text" : "num"}>{formatCount(row.errors)}</td>
+      <td class="num">{formatCount(row.weight)}</td>
       <td class="num">{formatCost(row.cost)}</td>
-      <td class="num">{Math.round(row.avgLatencyMs)} ms</td>
+      <td class="num">{formatMs(row.avgLatencyMs)}</td>
     </tr>
   );
 }
@@ -39,35 +36,17 @@ function Row({ row, total }: { row: UsageRowDto; total?: boolean }) {
 export function Usage() {
   const [range, setRange] = useState<UsageRange>("24h");
   const [groupBy, setGroupBy] = useState<UsageGroupBy>("endpoint");
-  const [summary, setSummary] = useState<UsageSummaryDto | null>(null);
-  const [svg, setSvg] = useState<string | null>(null);
-  const [error, setError] = useState<IpcError | null>(null);
-  const [chartError, setChartError] = useState<IpcError | null>(null);
-  const [reload, setReload] = useState(0);
-  const [dark] = useState(prefersDark);
-  // Answers to an older selection are dropped when a newer request was made.
-  const request = useRef(0);
-
-  useEffect(() => {
-    const mine = ++request.current;
-    setSummary(null);
-    setError(null);
-    usage
-      .summary(range, groupBy)
-      .then((s) => mine === request.current && setSummary(s))
-      .catch((e: IpcError) => mine === request.current && setError(e));
-  }, [range, groupBy, reload]);
-
-  useEffect(() => {
-    setSvg(null);
-    setChartError(null);
-    usage
-      .chart(range, dark)
-      .then(setSvg)
-      .catch((e: IpcError) => setChartError(e));
-  }, [range, dark, reload]);
+  const dark = useDark();
+  // A new range or grouping shows loading again; an answer to an older one is dropped.
+  const summary = useLoad(() => usage.summary(range, groupBy), [range, groupBy], { keep: false });
+  const chart = useLoad(() => usage.chart(range, dark), [range, dark], { keep: false });
+  const refresh = () => {
+    summary.reload();
+    chart.reload();
+  };
 
   const groupLabel = GROUPS.find((g) => g.id === groupBy)?.label ?? "Group";
+  const data = summary.data;
 
   return (
     <section>
@@ -77,70 +56,38 @@ export function Usage() {
           <p class="lead">Calls, errors, weight and cost per endpoint, caller, key and provider.</p>
         </div>
         <div class="actions">
-          <div class="segmented" role="group" aria-label="Range">
-            {RANGES.map((r) => (
-              <button
-                key={r.id}
-                type="button"
-                class={r.id === range ? "seg active" : "seg"}
-                aria-pressed={r.id === range}
-                data-testid={`usage-range-${r.id}`}
-                onClick={() => setRange(r.id)}
-              >
-                {r.label}
-              </button>
-            ))}
-          </div>
-          <button type="button" class="button" onClick={() => setReload((n) => n + 1)}>
+          <Segmented options={RANGES} value={range} onChange={setRange} label="Range" testid={(id) => `usage-range-${id}`} />
+          <button type="button" class="button" onClick={refresh}>
             Refresh
           </button>
         </div>
       </header>
 
       <div class="card">
-        {chartError ? (
-          <p class="field-error" role="alert" data-testid="usage-chart-error">
-            Could not draw the chart: {chartError.message}
-          </p>
-        ) : svg === null ? (
-          <div class="chart loading" role="status">
-            <span class="spinner" aria-hidden="true" /> Rendering the usage chart…
-          </div>
-        ) : (
-          // The SVG is rendered by Keyward's core (plotters), not taken from the network.
-          <div class="chart" data-testid="usage-chart" role="img" aria-label="calls chart" dangerouslySetInnerHTML={{ __html: svg }} />
-        )}
+        <CoreChart
+          svg={chart.data}
+          label="calls chart"
+          testid="usage-chart"
+          loadingText="Rendering the usage chart…"
+          error={chart.error}
+          errorTestid="usage-chart-error"
+          errorPrefix="Could not draw the chart: "
+        />
       </div>
 
       <div class="card">
         <div class="detail-head">
           <h2>By {groupLabel.toLowerCase()}</h2>
-          <div class="segmented" role="tablist" aria-label="Group by">
-            {GROUPS.map((g) => (
-              <button
-                key={g.id}
-                type="button"
-                role="tab"
-                class={g.id === groupBy ? "seg active" : "seg"}
-                aria-selected={g.id === groupBy}
-                data-testid={`usage-by-${g.id}`}
-                onClick={() => setGroupBy(g.id)}
-              >
-                {g.label}
-              </button>
-            ))}
-          </div>
+          <Segmented options={GROUPS} value={groupBy} onChange={setGroupBy} label="Group by" tabs testid={(id) => `usage-by-${id}`} />
         </div>
 
-        {error ? (
-          <p class="field-error" role="alert" data-testid="usage-error">
-            Could not read usage: {error.message}
-          </p>
-        ) : summary === null ? (
-          <p class="hint" role="status" data-testid="usage-loading">
-            <span class="spinner" aria-hidden="true" /> Loading usage…
-          </p>
-        ) : summary.rows.length === 0 ? (
+        {summary.error ? (
+          <ErrorLine error={summary.error} testid="usage-error" prefix="Could not read usage: " />
+        ) : data === null ? (
+          <Loading variant="hint" testid="usage-loading">
+            Loading usage…
+          </Loading>
+        ) : data.rows.length === 0 ? (
           <div class="empty" data-testid="usage-empty">
             <p>
               No calls recorded in this range. Calls from the app, the command line and health checks appear here — try
@@ -161,12 +108,12 @@ export function Usage() {
                 </tr>
               </thead>
               <tbody>
-                {summary.rows.map((r) => (
+                {data.rows.map((r) => (
                   <Row key={r.group} row={r} />
                 ))}
               </tbody>
               <tfoot>
-                <Row row={summary.totals} total />
+                <Row row={data.totals} total />
               </tfoot>
             </table>
             <p class="hint">Every attempt counts, retries included; an error is an attempt that did not end OK.</p>
