@@ -300,6 +300,23 @@ impl Keyward {
         self.gateway().tokens().create(new, allow_withdraw, chrono::Utc::now())
     }
 
+    /// Loads the rate-limit rules of every enabled provider (or of `provider` alone, enabled
+    /// or not) into this process's limiter, so limits show before the first call. Returns the
+    /// providers loaded; an unknown `provider` is named in the error, with suggestions. Blocking.
+    pub fn load_limit_rules(&self, provider: Option<&str>) -> Result<Vec<String>, provider::ProviderError> {
+        let entries = match provider {
+            Some(id) => vec![self.providers().get(id)?],
+            None => self.providers().list()?.into_iter().filter(|e| e.enabled).collect(),
+        };
+        Ok(entries
+            .iter()
+            .map(|e| {
+                self.limiter().apply_spec(&e.spec);
+                e.spec.id.clone()
+            })
+            .collect())
+    }
+
     /// The provider catalog: presets, overrides and custom providers.
     pub fn providers(&self) -> &Registry {
         &self.inner.providers

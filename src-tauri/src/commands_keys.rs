@@ -1,11 +1,11 @@
 //! Keys page commands. Thin: parse, one core call, DTO out.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use keyward::key_ops::{parse_expiry, AddKey, Rotate};
-use keyward::keys::{KeyError, RevealPurpose};
-use keyward::vault::{ExposeSecret, KdfParams, SecretString, VaultError, MIN_PASSPHRASE_CHARS};
+use keyward::keys::RevealPurpose;
+use keyward::vault::{ExposeSecret, KdfParams, SecretString};
 use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 
@@ -168,18 +168,6 @@ fn backup_path(path: &str) -> Result<PathBuf, CommandError> {
     Ok(p)
 }
 
-/// The core's errors, with a wrong passphrase said in terms of the backup (no message ever
-/// holds the passphrase).
-fn backup_error(path: &Path, e: KeyError) -> CommandError {
-    match e {
-        KeyError::Vault(VaultError::WrongPassphrase { .. }) => CommandError::new(
-            "wrongPassphrase",
-            format!("wrong passphrase for the backup {}; nothing was imported", path.display()),
-        ),
-        other => other.into(),
-    }
-}
-
 /// Writes every key (metadata and active secrets) to a new encrypted backup at `path`.
 #[tauri::command]
 pub async fn keys_export_backup(
@@ -188,17 +176,9 @@ pub async fn keys_export_backup(
     passphrase: String,
 ) -> Result<BackupExportDto, CommandError> {
     let passphrase = SecretString::from(passphrase);
-    let chars = passphrase.expose_secret().chars().count();
-    if chars < MIN_PASSPHRASE_CHARS {
-        return Err(CommandError::new(
-            "invalid",
-            format!("passphrase: a backup passphrase needs at least {MIN_PASSPHRASE_CHARS} characters (this one has {chars})"),
-        ));
-    }
     let path = backup_path(&path)?;
     blocking(&state, move |kw| {
-        let n =
-            kw.keys().export_backup(&path, &passphrase, KdfParams::default()).map_err(|e| backup_error(&path, e))?;
+        let n = kw.keys().export_backup(&path, &passphrase, KdfParams::default())?;
         Ok(BackupExportDto { path: path.display().to_string(), exported: u32::try_from(n).unwrap_or(u32::MAX) })
     })
     .await
@@ -212,12 +192,9 @@ pub async fn keys_import_backup(
     passphrase: String,
 ) -> Result<BackupImportDto, CommandError> {
     let passphrase = SecretString::from(passphrase);
-    if passphrase.expose_secret().is_empty() {
-        return Err(CommandError::new("invalid", "passphrase: enter the passphrase the backup was written with"));
-    }
     let path = backup_path(&path)?;
     blocking(&state, move |kw| {
-        let report = kw.keys().import_backup(&path, &passphrase).map_err(|e| backup_error(&path, e))?;
+        let report = kw.keys().import_backup(&path, &passphrase)?;
         Ok(kdto::backup_import(&path, &report))
     })
     .await
@@ -306,7 +283,7 @@ mod tests {
         assert_eq!(short["kind"], "invalid");
         let message = short["message"].as_str().unwrap_or_default();
         assert!(
-            message.starts_with("passphrase:") && message.contains("at least 8") && message.contains("has 5"),
+            message.starts_with("backup passphrase:") && message.contains("at least 8") && message.contains("has 5"),
             "{message}"
         );
         assert!(!message.contains("Xy7#q"), "{message}");

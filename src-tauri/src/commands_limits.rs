@@ -99,9 +99,7 @@ pub async fn limits_stream(
     channel: Channel<Vec<LimitStatusDto>>,
 ) -> Result<u32, CommandError> {
     let kw = blocking(&state, |kw| {
-        for entry in kw.providers().list()?.into_iter().filter(|e| e.enabled) {
-            kw.limiter().apply_spec(&entry.spec);
-        }
+        kw.load_limit_rules(None)?;
         Ok(kw)
     })
     .await?;

@@ -43,7 +43,8 @@ impl From<keyward::keys::KeyError> for CommandError {
         let kind = match &e {
             keyward::keys::KeyError::NotFound { .. } | keyward::keys::KeyError::NoKeyForProvider { .. } => "notFound",
             keyward::keys::KeyError::Duplicate { .. } => "duplicate",
-            keyward::keys::KeyError::Invalid { .. } => "invalid",
+            keyward::keys::KeyError::Invalid { .. } | keyward::keys::KeyError::BackupPassphrase { .. } => "invalid",
+            keyward::keys::KeyError::WrongBackupPassphrase { .. } => "wrongPassphrase",
             keyward::keys::KeyError::Expired { .. } => "keyExpired",
             keyward::keys::KeyError::Vault(_) => "vault",
             _ => "key",

@@ -206,17 +206,7 @@ pub fn limit_views(
     kw: &crate::Keyward,
     provider: Option<&str>,
 ) -> Result<Vec<LimitView>, crate::provider::ProviderError> {
-    let specs: Vec<_> =
-        kw.providers().list()?.into_iter().filter(|e| provider.map_or(e.enabled, |p| e.spec.id == p)).collect();
-    if let Some(p) = provider {
-        if specs.is_empty() {
-            // Names the provider, with suggestions when it does not exist.
-            kw.providers().get(p)?;
-        }
-    }
-    for e in &specs {
-        kw.limiter().apply_spec(&e.spec);
-    }
+    kw.load_limit_rules(provider)?;
     let spent = |list: &[(String, f64)]| {
         list.iter().map(|(name, amount)| Spent { name: name.clone(), amount: *amount }).collect()
     };

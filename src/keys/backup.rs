@@ -56,6 +56,16 @@ pub struct ImportReport {
 impl Keys {
     /// Writes every key (active secrets and metadata) to a new encrypted backup at `path`.
     pub fn export_backup(&self, path: &Path, passphrase: &SecretString, kdf: KdfParams) -> Result<usize, KeyError> {
+        use secrecy::ExposeSecret;
+        let chars = passphrase.expose_secret().chars().count();
+        if chars < crate::vault::MIN_PASSPHRASE_CHARS {
+            return Err(KeyError::BackupPassphrase {
+                problem: format!(
+                    "needs at least {} characters (this one has {chars})",
+                    crate::vault::MIN_PASSPHRASE_CHARS
+                ),
+            });
+        }
         if path.exists() {
             return Err(KeyError::Invalid {
                 field: "backup file",
@@ -119,8 +129,16 @@ impl Keys {
                 problem: "does not exist".into(),
             });
         }
+        if passphrase.expose_secret().is_empty() {
+            return Err(KeyError::BackupPassphrase {
+                problem: "enter the passphrase the backup was written with".into(),
+            });
+        }
         let file = EncryptedFileStore::open(path, Arc::new(SystemClock));
-        file.unlock(passphrase, Duration::from_secs(300))?;
+        file.unlock(passphrase, Duration::from_secs(300)).map_err(|e| match e {
+            VaultError::WrongPassphrase { .. } => KeyError::WrongBackupPassphrase { path: path.to_path_buf() },
+            other => other.into(),
+        })?;
         let manifest: Manifest = serde_json::from_str(file.get(MANIFEST)?.expose_secret()).map_err(|e| {
             KeyError::Vault(VaultError::File {
                 path: path.to_path_buf(),

@@ -44,6 +44,11 @@ pub enum KeyError {
     RetireActive { label: String, version: u32 },
     #[error("version {version} of key \"{label}\" was retired and its secret deleted; it cannot be used again")]
     Retired { label: String, version: u32 },
+    /// A backup's passphrase that cannot be used (never holds the passphrase).
+    #[error("backup passphrase: {problem}")]
+    BackupPassphrase { problem: String },
+    #[error("wrong passphrase for the backup {}; nothing was imported", path.display())]
+    WrongBackupPassphrase { path: std::path::PathBuf },
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error(transparent)]
