@@ -31,6 +31,7 @@ pub mod ratelimit;
 pub mod service;
 pub mod signing;
 pub mod store;
+pub mod timer;
 pub mod usage;
 pub mod vault;
 

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use keyward::clock::{Clock, FakeClock};
 use keyward::keys::{NewKey, Scopes};
-use keyward::pipeline::{CallError, CallOptions, CallRequest, Normalized};
+use keyward::pipeline::{CallError, CallOptions, CallRequest, Normalized, Pipeline, Recorder, Unlimited};
+use keyward::timer::ManualTimer;
 use keyward::vault::{MemoryStore, SecretString};
 use keyward::Keyward;
 use serde_json::json;
@@ -296,6 +298,36 @@ async fn retries_stop_at_the_configured_attempts() {
     assert_eq!(mock.hits(), 2);
 }
 
+/// The pipeline of `f` on a fake clock and a manual timer: retry back-offs finish when the
+/// test moves time.
+fn paused_pipeline(f: &Fixture) -> (Pipeline, FakeClock, ManualTimer) {
+    let clock = FakeClock::at(chrono::Utc::now());
+    let timer = ManualTimer::new(clock.clone());
+    let pipeline = Pipeline::with_timing(
+        f.kw.providers().clone(),
+        f.kw.keys().clone(),
+        Arc::new(Unlimited),
+        Recorder::start(f.kw.store().clone()),
+        Arc::new(clock.clone()),
+        Arc::new(timer.clone()),
+    );
+    (pipeline, clock, timer)
+}
+
+fn server_time(pipeline: &Pipeline) -> tokio::task::JoinHandle<Result<keyward::pipeline::CallOutcome, CallError>> {
+    let pipeline = pipeline.clone();
+    tokio::spawn(async move {
+        pipeline
+            .call(CallRequest {
+                provider: "binance".into(),
+                operation: "server_time".into(),
+                params: BTreeMap::new(),
+                options: CallOptions { caller: "test".into(), ..Default::default() },
+            })
+            .await
+    })
+}
+
 #[tokio::test]
 async fn retry_after_is_honoured() {
     let f = fixture();
@@ -303,12 +335,37 @@ async fn retry_after_is_honoured() {
     f.point("binance", &mock.base_url);
     f.set("binance", "retry.base_delay_ms", "1");
     let (_, path) = f.endpoint("binance", "server_time");
-    mock.script([Scripted { status: 429, headers: vec![("retry-after", "1".into())], body: "{}".into() }]);
+    mock.script([Scripted { status: 429, headers: vec![("retry-after", "7".into())], body: "{}".into() }]);
     mock.route(&format!("GET {path}"), json!({"serverTime": 1_700_000_000_000_i64}));
-    let started = std::time::Instant::now();
-    let out = f.call("binance", "server_time", &[]).await.expect("succeeds after waiting");
+    let (pipeline, clock, timer) = paused_pipeline(&f);
+    let call = server_time(&pipeline);
+    let wake = timer.next_sleeper().await;
+    assert_eq!(wake - clock.now(), chrono::Duration::seconds(7), "the retry waits what Retry-After says");
+    assert_eq!(mock.hits(), 1, "nothing is resent while it waits");
+    timer.advance(Duration::from_secs(7));
+    let out = call.await.expect("task").expect("succeeds after waiting");
     assert_eq!(out.attempts, 2);
-    assert!(started.elapsed() >= Duration::from_secs(1), "retried after {:?}, before Retry-After", started.elapsed());
+    assert_eq!(mock.hits(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_attempt_backs_off_between_half_and_all_of_the_configured_delay() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "retry.base_delay_ms", "4000");
+    let (_, path) = f.endpoint("binance", "server_time");
+    mock.script([status_reply(503)]);
+    mock.route(&format!("GET {path}"), json!({"serverTime": 1_700_000_000_000_i64}));
+    let (pipeline, clock, timer) = paused_pipeline(&f);
+    let call = server_time(&pipeline);
+    let wait = timer.next_sleeper().await - clock.now();
+    assert!(
+        wait >= chrono::Duration::seconds(2) && wait <= chrono::Duration::seconds(4),
+        "jittered back-off of a 4 s base: {wait}"
+    );
+    timer.advance(Duration::from_secs(4));
+    assert_eq!(call.await.expect("task").expect("second attempt").attempts, 2);
 }
 
 #[tokio::test]

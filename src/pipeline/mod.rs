@@ -191,6 +191,8 @@ struct Inner {
     nonces: NonceSource,
     offsets: Mutex<HashMap<String, Arc<TimeOffset>>>,
     clock: Arc<dyn Clock>,
+    /// What the retry back-off waits on (a [`crate::timer::ManualTimer`] in tests).
+    timer: Arc<dyn crate::timer::Timer>,
 }
 
 /// Everything one attempt needs, resolved once per provider.
@@ -214,6 +216,20 @@ impl Pipeline {
         recorder: Recorder,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let timer = Arc::new(crate::timer::TokioTimer::new(Arc::clone(&clock)));
+        Self::with_timing(registry, keys, limiter, recorder, clock, timer)
+    }
+
+    /// Everything explicit: tests pass a fake clock and a [`crate::timer::ManualTimer`] so retry
+    /// back-offs complete when the test moves time, never by sleeping.
+    pub fn with_timing(
+        registry: Registry,
+        keys: Keys,
+        limiter: Arc<dyn RateLimiter>,
+        recorder: Recorder,
+        clock: Arc<dyn Clock>,
+        timer: Arc<dyn crate::timer::Timer>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -225,6 +241,7 @@ impl Pipeline {
                 nonces: NonceSource::new(Utc::now()),
                 offsets: Mutex::new(HashMap::new()),
                 clock,
+                timer,
             }),
         }
     }
@@ -489,7 +506,11 @@ impl Pipeline {
                 Class::Transient { retry_after } if attempt < max_attempts => {
                     let wait = backoff.delay(attempt + 1, retry_after, &mut rand::thread_rng());
                     tracing::info!(provider = %spec.id, operation = %req.operation, attempt, ?wait, "retrying");
-                    tokio::time::sleep(wait).await;
+                    let until = chrono::Duration::from_std(wait)
+                        .ok()
+                        .and_then(|d| self.inner.clock.now().checked_add_signed(d))
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                    self.inner.timer.sleep_until(until).await;
                 }
                 _ => {
                     return Err(match status {

@@ -20,11 +20,11 @@ use tokio::sync::{broadcast, watch};
 
 use super::published::{PublishedLimit, PublishedSource, RuleUpdate};
 use super::status::{ClearReason, Level, LimitBreakdown, LimitEvent, LimitStatus};
-use super::timer::{Timer, TokioTimer};
 use super::window::{margin_for, ServerReport, Window, WindowMath, EPSILON, FOREVER};
 use crate::clock::Clock;
 use crate::pipeline::limit::{Acquire, Answered, LimitError, LimitFuture, Priority, RateLimiter};
 use crate::provider::{ProviderError, ProviderSpec, RateLimitCounts, RateLimitRule, RateLimitScope, Registry};
+use crate::timer::{Timer, TokioTimer};
 
 /// The name a 429 pause goes by in errors.
 pub const PAUSE_LIMIT: &str = "HTTP 429 Retry-After";

@@ -3,6 +3,7 @@
 import { invoke } from "@tauri-apps/api/core";
 import type { AppInfoDto } from "./bindings/AppInfoDto";
 import type { CommandError } from "./bindings/CommandError";
+import { ALERT_EVENT, MONITOR_EVENT, type CommandName } from "./bindings/commands";
 
 export type { AppInfoDto, CommandError };
 export type { SecretBackendDto } from "./bindings/SecretBackendDto";
@@ -27,7 +28,7 @@ export function toIpcError(raw: unknown): IpcError {
   return new IpcError("internal", String(raw));
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+async function call<T>(command: CommandName, args?: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(command, args);
   } catch (raw) {
@@ -101,8 +102,11 @@ export const keys = {
 
 import { listen } from "@tauri-apps/api/event";
 
+/** The events the shell emits (names generated from the Rust side). */
+export type EventName = typeof MONITOR_EVENT | typeof ALERT_EVENT;
+
 /** Subscribes to a backend event; resolves to the function that unsubscribes. */
-export async function onEvent<T>(name: string, handler: (payload: T) => void): Promise<() => void> {
+export async function onEvent<T>(name: EventName, handler: (payload: T) => void): Promise<() => void> {
   return listen<T>(name, (e) => handler(e.payload));
 }
 
@@ -132,7 +136,7 @@ export type {
 };
 
 /** Emitted on every completed check and every confirmed state change (`MonitorEventDto`). */
-export const MONITOR_EVENT = "keyward://monitor";
+export { MONITOR_EVENT };
 
 export const monitor = {
   status: () => call<ProviderStatusDto[]>("monitor_status"),
@@ -168,7 +172,7 @@ import type { WebhookDto } from "./bindings/WebhookDto";
 export type { AlertCentreDto, AlertDto, AlertEventDto, DeliveryDto, DeliveryResultDto, RuleDto, WebhookDto };
 
 /** Emitted when an alert is raised, resolved or acknowledged (`AlertEventDto`). */
-export const ALERT_EVENT = "keyward://alert";
+export { ALERT_EVENT };
 
 export interface NewWebhookInput {
   name: string;

@@ -1,6 +1,7 @@
-//! How the limiter waits: a [`Timer`] completes at a wall-clock instant read from the
-//! limiter's [`Clock`]. Production sleeps on tokio; tests drive a [`ManualTimer`] together with
-//! a [`FakeClock`], so queue tests move time by hand and never sleep.
+//! How the core waits: a [`Timer`] completes at a wall-clock instant read from a [`Clock`].
+//! The limiter's queue and the pipeline's retry back-off both wait on one. Production sleeps on
+//! tokio; tests drive a [`ManualTimer`] together with a [`FakeClock`], so they move time by
+//! hand and never sleep.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,11 +49,13 @@ type Sleepers = Vec<(DateTime<Utc>, oneshot::Sender<()>)>;
 pub struct ManualTimer {
     clock: FakeClock,
     sleepers: Arc<Mutex<Sleepers>>,
+    /// Fired whenever a sleeper starts waiting (see [`ManualTimer::next_sleeper`]).
+    added: Arc<tokio::sync::Notify>,
 }
 
 impl ManualTimer {
     pub fn new(clock: FakeClock) -> Self {
-        Self { clock, sleepers: Arc::new(Mutex::new(Vec::new())) }
+        Self { clock, sleepers: Arc::new(Mutex::new(Vec::new())), added: Arc::new(tokio::sync::Notify::new()) }
     }
 
     pub fn clock(&self) -> &FakeClock {
@@ -75,6 +78,21 @@ impl ManualTimer {
         }
     }
 
+    /// Waits (without sleeping) until something sleeps on this timer, and returns the earliest
+    /// instant a sleeper waits for: a test learns how long the code under test chose to wait.
+    pub async fn next_sleeper(&self) -> DateTime<Utc> {
+        loop {
+            let notified = self.added.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let earliest = self.sleepers.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(at, _)| *at).min();
+            if let Some(at) = earliest {
+                return at;
+            }
+            notified.await;
+        }
+    }
+
     /// How many sleepers are waiting (dropped ones included until the next advance).
     pub fn pending(&self) -> usize {
         self.sleepers.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -88,6 +106,7 @@ impl Timer for ManualTimer {
         }
         let (tx, rx) = oneshot::channel();
         self.sleepers.lock().unwrap_or_else(|p| p.into_inner()).push((at, tx));
+        self.added.notify_waiters();
         Box::pin(async move {
             // A dropped sender (the timer itself dropped) must not look like the instant came.
             if rx.await.is_err() {
