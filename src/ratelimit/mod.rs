@@ -36,11 +36,13 @@
 
 mod limiter;
 pub mod published;
+mod slot;
 mod status;
 mod timer;
 pub mod window;
 
 pub use limiter::{Limiter, LimiterConfig, ReloadError, BAN_SCOPE, DEFAULT_SCOPE_KEY, NO_KEY, PAUSE_LIMIT};
+pub use slot::LimiterSlot;
 pub use status::{ClearReason, Level, LimitBreakdown, LimitEvent, LimitStatus};
 pub use timer::{BoxFuture, ManualTimer, Timer, TokioTimer};
 pub use window::{Fit, ServerReport, ServerUsage, Usage, Window, WindowMath};
