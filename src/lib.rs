@@ -361,8 +361,8 @@ impl Keyward {
 
     /// Calls, errors, weight and cost per endpoint, key, caller and provider, from the
     /// recorded attempts (table `calls`).
-    pub fn usage(&self) -> usage::Usage {
-        usage::Usage::new(self.inner.store.clone())
+    pub fn usage(&self) -> usage::UsageReader {
+        usage::UsageReader::new(self.inner.store.clone())
     }
 
     /// Who this handle acts for in the audit log.

@@ -55,7 +55,7 @@ use crate::clock::Clock;
 use crate::store::Store;
 
 pub use deliver::{DeliveryPolicy, Sleeper, TokioSleeper, MAX_CONCURRENT_DELIVERIES};
-pub use input::{AlertInput, ProviderStatus, RateLimitLevel, Severity, ANNOUNCEMENT_TTL_HOURS};
+pub use input::{AlertInput, RateLimitLevel, ReportedHealth, Severity, ANNOUNCEMENT_TTL_HOURS};
 pub use intake::AlertSender;
 pub use model::{
     ActiveSummary, Alert, AlertError, AlertFilter, AlertNotice, AlertState, DeliveryFilter, DeliveryRecord,

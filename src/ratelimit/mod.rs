@@ -43,9 +43,9 @@ pub mod window;
 
 pub use limiter::{Limiter, LimiterConfig, ReloadError, BAN_SCOPE, DEFAULT_SCOPE_KEY, NO_KEY, PAUSE_LIMIT};
 pub use slot::LimiterSlot;
-pub use status::{ClearReason, Level, LimitBreakdown, LimitEvent, LimitStatus};
+pub use status::{ClearReason, LimitBreakdown, LimitEvent, LimitStatus, UsageLevel};
 pub use timer::{BoxFuture, ManualTimer, Timer, TokioTimer};
-pub use window::{Fit, ServerReport, ServerUsage, Usage, Window, WindowMath};
+pub use window::{Fit, ServerReport, ServerUsage, Window, WindowMath, WindowUsage};
 
 #[cfg(test)]
 mod tests;

@@ -34,28 +34,28 @@ const DAY_MS: i64 = 86_400_000;
 
 /// A rollup granularity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Level {
+pub enum RollupLevel {
     Minute,
     Hour,
     Day,
 }
 
-impl Level {
-    pub const ALL: [Level; 3] = [Level::Minute, Level::Hour, Level::Day];
+impl RollupLevel {
+    pub const ALL: [RollupLevel; 3] = [RollupLevel::Minute, RollupLevel::Hour, RollupLevel::Day];
 
     pub fn table(self) -> &'static str {
         match self {
-            Level::Minute => "rollup_minute",
-            Level::Hour => "rollup_hour",
-            Level::Day => "rollup_day",
+            RollupLevel::Minute => "rollup_minute",
+            RollupLevel::Hour => "rollup_hour",
+            RollupLevel::Day => "rollup_day",
         }
     }
 
     pub fn size_ms(self) -> i64 {
         match self {
-            Level::Minute => MINUTE_MS,
-            Level::Hour => HOUR_MS,
-            Level::Day => DAY_MS,
+            RollupLevel::Minute => MINUTE_MS,
+            RollupLevel::Hour => HOUR_MS,
+            RollupLevel::Day => DAY_MS,
         }
     }
 
@@ -66,9 +66,9 @@ impl Level {
     /// How long a bucket stays in the writer's memory after it ended.
     fn grace_ms(self) -> i64 {
         match self {
-            Level::Minute => 2 * MINUTE_MS,
-            Level::Hour => 10 * MINUTE_MS,
-            Level::Day => HOUR_MS,
+            RollupLevel::Minute => 2 * MINUTE_MS,
+            RollupLevel::Hour => 10 * MINUTE_MS,
+            RollupLevel::Day => HOUR_MS,
         }
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::histogram::Agg;
-use super::{agg_from_row, u, Level, AGG_COLUMNS, DAY_MS, HOUR_MS, MINUTE_MS};
+use super::{agg_from_row, u, RollupLevel, AGG_COLUMNS, DAY_MS, HOUR_MS, MINUTE_MS};
 use crate::monitor::state::HealthState;
 use crate::store::StoreError;
 
@@ -54,10 +54,10 @@ impl UptimeWindow {
 
     /// Windows up to 7 days read hourly rollups, longer ones daily rollups; the window's start
     /// is rounded down to that granularity.
-    pub fn level(self) -> Level {
+    pub fn level(self) -> RollupLevel {
         match self {
-            UptimeWindow::Day | UptimeWindow::Week => Level::Hour,
-            _ => Level::Day,
+            UptimeWindow::Day | UptimeWindow::Week => RollupLevel::Hour,
+            _ => RollupLevel::Day,
         }
     }
 
@@ -157,11 +157,11 @@ pub(crate) fn latency_series(
 ) -> Result<Vec<LatencyPoint>, StoreError> {
     let want = i64::try_from(bucket.as_millis()).unwrap_or(i64::MAX).max(MINUTE_MS);
     let level = if want >= DAY_MS {
-        Level::Day
+        RollupLevel::Day
     } else if want >= HOUR_MS {
-        Level::Hour
+        RollupLevel::Hour
     } else {
-        Level::Minute
+        RollupLevel::Minute
     };
     let size = (want / level.size_ms()).max(1) * level.size_ms();
     let sql = format!(
@@ -211,7 +211,7 @@ pub(crate) fn daily_uptime(
     days: u32,
     now: DateTime<Utc>,
 ) -> Result<Vec<DayUptime>, StoreError> {
-    let today = Level::Day.floor(now.timestamp_millis());
+    let today = RollupLevel::Day.floor(now.timestamp_millis());
     let first = today - i64::from(days.max(1) - 1) * DAY_MS;
     let mut stmt = conn.prepare_cached(
         "SELECT bucket, count, failures, maintenance FROM rollup_day WHERE provider = ?1 AND bucket >= ?2 AND bucket <= ?3",
@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn windows_read_hours_up_to_a_week_and_days_beyond() {
         let now = Utc.with_ymd_and_hms(2026, 3, 10, 12, 34, 0).single().expect("valid");
-        assert_eq!(UptimeWindow::Day.level(), Level::Hour);
+        assert_eq!(UptimeWindow::Day.level(), RollupLevel::Hour);
         assert_eq!(ms_to_time(UptimeWindow::Day.start_ms(now)).to_rfc3339(), "2026-03-09T12:00:00+00:00");
         assert_eq!(ms_to_time(UptimeWindow::Quarter.start_ms(now)).to_rfc3339(), "2025-12-10T00:00:00+00:00");
         assert_eq!(UptimeWindow::parse("90d"), Some(UptimeWindow::Quarter));

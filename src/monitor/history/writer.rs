@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::histogram::Agg;
-use super::{agg_from_row, Level, PruneReport, Retention, AGG_COLUMNS};
+use super::{agg_from_row, PruneReport, Retention, RollupLevel, AGG_COLUMNS};
 use crate::monitor::check::CheckResult;
 use crate::monitor::state::{Change, HealthState};
 use crate::monitor::MonitorError;
@@ -25,13 +25,13 @@ fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn load_agg(conn: &Connection, level: Level, provider: &str, bucket: i64) -> Result<Option<Agg>, StoreError> {
+fn load_agg(conn: &Connection, level: RollupLevel, provider: &str, bucket: i64) -> Result<Option<Agg>, StoreError> {
     let sql = format!("SELECT {AGG_COLUMNS} FROM {} WHERE provider = ?1 AND bucket = ?2", level.table());
     let mut stmt = conn.prepare_cached(&sql)?;
     Ok(stmt.query_row(params![provider, bucket], |r| agg_from_row(r, 0)).optional()?)
 }
 
-fn store_agg(conn: &Connection, level: Level, provider: &str, bucket: i64, a: &Agg) -> Result<(), StoreError> {
+fn store_agg(conn: &Connection, level: RollupLevel, provider: &str, bucket: i64, a: &Agg) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT OR REPLACE INTO {} (provider, bucket, count, failures, maintenance, lat_count, lat_sum, lat_min,
                                     lat_max, lat_p95, hist)
@@ -111,7 +111,7 @@ enum Pendingwrite {
 
 struct WriterState {
     conn: Connection,
-    cache: HashMap<(Level, String, i64), Agg>,
+    cache: HashMap<(RollupLevel, String, i64), Agg>,
     known: HashSet<String>,
     newest_ms: i64,
 }
@@ -162,7 +162,7 @@ impl WriterState {
 
     fn try_write(&mut self, batch: &[Pendingwrite]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        let mut dirty: HashSet<(Level, String, i64)> = HashSet::new();
+        let mut dirty: HashSet<(RollupLevel, String, i64)> = HashSet::new();
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO check_results (ts, provider, check_id, operation, ok, status, latency_ms, slow,
@@ -191,7 +191,7 @@ impl WriterState {
                     self.known.insert(r.provider.clone());
                 }
                 self.newest_ms = self.newest_ms.max(ts);
-                for level in Level::ALL {
+                for level in RollupLevel::ALL {
                     let key = (level, r.provider.clone(), level.floor(ts));
                     if !self.cache.contains_key(&key) {
                         let loaded = load_agg(&tx, level, &key.1, key.2)?.unwrap_or_default();
@@ -230,16 +230,18 @@ impl WriterState {
         let tx = self.conn.transaction()?;
         let results = tx.execute("DELETE FROM check_results WHERE ts < ?1", [before(r.raw)])?;
         let mut counts = [0usize; 3];
-        for (n, (level, keep)) in
-            counts.iter_mut().zip([(Level::Minute, r.minute), (Level::Hour, r.hour), (Level::Day, r.day)])
-        {
+        for (n, (level, keep)) in counts.iter_mut().zip([
+            (RollupLevel::Minute, r.minute),
+            (RollupLevel::Hour, r.hour),
+            (RollupLevel::Day, r.day),
+        ]) {
             // A bucket goes once all of it is older than the retention.
             let cutoff = level.floor(before(keep));
             *n = tx.execute(&format!("DELETE FROM {} WHERE bucket < ?1", level.table()), [cutoff])?;
         }
         tx.commit()?;
         let report = PruneReport { results, minutes: counts[0], hours: counts[1], days: counts[2] };
-        let cutoffs = [(Level::Minute, r.minute), (Level::Hour, r.hour), (Level::Day, r.day)];
+        let cutoffs = [(RollupLevel::Minute, r.minute), (RollupLevel::Hour, r.hour), (RollupLevel::Day, r.day)];
         self.cache.retain(|(level, _, bucket), _| {
             cutoffs.iter().find(|(l, _)| l == level).map_or(true, |(l, keep)| *bucket >= l.floor(before(*keep)))
         });

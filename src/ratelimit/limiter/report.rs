@@ -3,7 +3,7 @@
 
 use super::state::{scope_key, to_std, update_level, ProviderState, RuleState};
 use super::Limiter;
-use crate::ratelimit::status::{Level, LimitBreakdown, LimitStatus};
+use crate::ratelimit::status::{LimitBreakdown, LimitStatus, UsageLevel};
 use crate::ratelimit::window::WindowMath;
 
 fn top(tally: &[(String, f64)], n: usize) -> Vec<(String, f64)> {
@@ -43,7 +43,7 @@ impl Limiter {
                             queue_len: 0,
                             paused_for,
                             banned,
-                            level: Level::Normal,
+                            level: UsageLevel::Normal,
                             from_exchange: following.contains(&rule.id),
                         });
                     }

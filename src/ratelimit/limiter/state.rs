@@ -12,7 +12,7 @@ use super::{LimiterConfig, DEFAULT_SCOPE_KEY, NO_KEY};
 use crate::pipeline::limit::{LimitError, Priority};
 use crate::provider::{ProviderSpec, RateLimitCounts, RateLimitRule, RateLimitScope};
 use crate::ratelimit::published::PublishedLimit;
-use crate::ratelimit::status::{ClearReason, Level, LimitEvent};
+use crate::ratelimit::status::{ClearReason, LimitEvent, UsageLevel};
 use crate::ratelimit::window::{Window, WindowMath, FOREVER};
 
 pub(super) struct ProviderState {
@@ -67,7 +67,7 @@ pub(super) struct LimitState {
     pub(super) window: Window,
     /// Capped callers' windows, by cap name (few: a linear search).
     pub(super) caps: Vec<(String, Window)>,
-    pub(super) level: Level,
+    pub(super) level: UsageLevel,
     pub(super) by_op: Vec<(String, f64)>,
     pub(super) by_key: Vec<(String, f64)>,
     pub(super) by_caller: Vec<(String, f64)>,
@@ -170,7 +170,7 @@ impl LimitState {
         Self {
             window: Window::for_rule(rule, rule.limit, margin, cfg.sync_grace),
             caps: Vec::new(),
-            level: Level::Normal,
+            level: UsageLevel::Normal,
             by_op: Vec::new(),
             by_key: Vec::new(),
             by_caller: Vec::new(),
@@ -232,13 +232,13 @@ pub(super) fn update_level(
     events: &mut Vec<LimitEvent>,
 ) {
     let used_pct = ls.window.usage(now).percent();
-    let level = Level::of(used_pct, warn, critical);
+    let level = UsageLevel::of(used_pct, warn, critical);
     if level == ls.level {
         return;
     }
     ls.level = level;
     events.push(match level {
-        Level::Normal => LimitEvent::Cleared {
+        UsageLevel::Normal => LimitEvent::Cleared {
             provider: provider.to_string(),
             limit: Some(rs_id.to_string()),
             scope_key: Some(scope.to_string()),
