@@ -47,7 +47,7 @@ use keys::Keys;
 use monitor::{Monitor, MonitorOptions};
 use pipeline::{Pipeline, Recorder};
 use provider::Registry;
-use ratelimit::Limiter;
+use ratelimit::{Limiter, LimiterSlot};
 use store::Store;
 use vault::{BackendInfo, EncryptedFileStore, SecretStore};
 
@@ -107,7 +107,7 @@ struct Inner {
     limiter: Limiter,
     /// What the pipeline charges: `limiter`, or the running Keyward's (see
     /// [`Keyward::share_running_limits`]).
-    limiter_slot: Arc<control::LimiterSlot>,
+    limiter_slot: Arc<LimiterSlot>,
     pipeline: Pipeline,
     published: published_limits::PublishedLimits,
     audit: Audit,
@@ -167,7 +167,7 @@ impl Keyward {
             Registry::new(store.clone()).map_err(|e| Error::Config(e.to_string()))?.with_change_log(change_log.clone());
         let keys = Keys::new(store.clone(), Arc::clone(&secrets), audit.clone(), actor);
         let limiter = Limiter::new(providers.clone(), Arc::new(SystemClock));
-        let limiter_slot = Arc::new(control::LimiterSlot::new(Arc::new(limiter.clone())));
+        let limiter_slot = Arc::new(LimiterSlot::new(Arc::new(limiter.clone())));
         let pipeline =
             Pipeline::new(providers.clone(), keys.clone(), limiter_slot.clone(), Recorder::start(store.clone()));
         // Every provider's published limits are read on its first call, enabled or not.
@@ -380,8 +380,8 @@ impl Keyward {
 
     /// Calls, errors, weight and cost per endpoint, key, caller and provider, from the
     /// recorded attempts (table `calls`).
-    pub fn usage(&self) -> usage::Usage {
-        usage::Usage::new(self.inner.store.clone())
+    pub fn usage(&self) -> usage::UsageReader {
+        usage::UsageReader::new(self.inner.store.clone())
     }
 
     /// Who this handle acts for in the audit log.

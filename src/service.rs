@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::{AlertInput, ProviderStatus, RateLimitLevel};
+use crate::alerts::{AlertInput, RateLimitLevel, ReportedHealth};
 use crate::monitor::{CheckConfig, HealthState, MonitorEvent, PipelineRunner, SchedulerHandle, SchedulerOptions};
-use crate::ratelimit::{Level, LimitEvent};
+use crate::ratelimit::{LimitEvent, UsageLevel};
 use crate::{Error, Keyward};
 
 /// How often alert housekeeping (ban and announcement expiry) runs.
@@ -42,13 +42,13 @@ pub struct Services {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn status(s: HealthState) -> ProviderStatus {
+fn status(s: HealthState) -> ReportedHealth {
     match s {
-        HealthState::Up => ProviderStatus::Up,
-        HealthState::Degraded => ProviderStatus::Degraded,
-        HealthState::Down => ProviderStatus::Down,
-        HealthState::Maintenance => ProviderStatus::Maintenance,
-        HealthState::Unknown => ProviderStatus::Unknown,
+        HealthState::Up => ReportedHealth::Up,
+        HealthState::Degraded => ReportedHealth::Degraded,
+        HealthState::Down => ReportedHealth::Down,
+        HealthState::Maintenance => ReportedHealth::Maintenance,
+        HealthState::Unknown => ReportedHealth::Unknown,
     }
 }
 
@@ -359,9 +359,9 @@ async fn limit_bridge(kw: Keyward, cancel: CancellationToken) {
                 provider,
                 limit,
                 level: match level {
-                    Level::Normal => RateLimitLevel::Normal,
-                    Level::Warn => RateLimitLevel::Warn,
-                    Level::Critical => RateLimitLevel::Critical,
+                    UsageLevel::Normal => RateLimitLevel::Normal,
+                    UsageLevel::Warn => RateLimitLevel::Warn,
+                    UsageLevel::Critical => RateLimitLevel::Critical,
                 },
                 used_pct,
             },

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use keyward::charts::{self, Theme};
-use keyward::monitor::{CheckConfig, PipelineRunner, ProviderStatus, UptimeWindow};
+use keyward::monitor::{CheckConfig, PipelineRunner, ProviderSnapshot, UptimeWindow};
 use keyward::Keyward;
 use tauri::State;
 
@@ -37,7 +37,7 @@ fn theme(dark: bool) -> Theme {
     }
 }
 
-fn status(kw: &Keyward, s: &ProviderStatus) -> Result<ProviderStatusDto, CommandError> {
+fn status(kw: &Keyward, s: &ProviderSnapshot) -> Result<ProviderStatusDto, CommandError> {
     let day = kw.monitor().uptime(&s.provider, UptimeWindow::Day, kw.monitor().clock().now())?;
     Ok(mdto::status(s, name(kw, &s.provider), &day))
 }

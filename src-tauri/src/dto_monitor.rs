@@ -7,7 +7,7 @@ use ts_rs::TS;
 
 use keyward::charts::ChartError;
 use keyward::monitor::{
-    CheckConfig, CheckKind, CheckResult, Incident, LastCheck, MonitorError, NewCheck, ProviderStatus, StateConfig,
+    CheckConfig, CheckKind, CheckResult, Incident, LastCheck, MonitorError, NewCheck, ProviderSnapshot, StateConfig,
     Uptime, UptimeWindow,
 };
 use keyward::provider::ProviderSpec;
@@ -81,7 +81,7 @@ pub struct ProviderStatusDto {
     pub uptime24h: Option<f64>,
 }
 
-pub fn status(s: &ProviderStatus, name: String, day: &Uptime) -> ProviderStatusDto {
+pub fn status(s: &ProviderSnapshot, name: String, day: &Uptime) -> ProviderStatusDto {
     ProviderStatusDto {
         provider: s.provider.clone(),
         name,

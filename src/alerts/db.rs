@@ -7,10 +7,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::input::Severity;
+use super::model::{Alert, AlertFilter, AlertState, DeliveryFilter, DeliveryRecord, DeliveryStatus, Suppression};
 use super::payload::WebhookEvent;
 use super::rules::{NewRule, ProviderFilter, Rule, RuleChannels, RuleKind};
 use super::webhook::{Webhook, WebhookFormat};
-use super::{Alert, AlertFilter, AlertState, DeliveryFilter, DeliveryRecord, DeliveryStatus, Severity, Suppression};
 
 pub(crate) fn fmt_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

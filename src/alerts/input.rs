@@ -40,7 +40,7 @@ impl Severity {
 
 /// A provider's health state as the monitor reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProviderStatus {
+pub enum ReportedHealth {
     Up,
     Degraded,
     Down,
@@ -48,14 +48,14 @@ pub enum ProviderStatus {
     Unknown,
 }
 
-impl ProviderStatus {
+impl ReportedHealth {
     pub fn as_str(self) -> &'static str {
         match self {
-            ProviderStatus::Up => "up",
-            ProviderStatus::Degraded => "degraded",
-            ProviderStatus::Down => "down",
-            ProviderStatus::Maintenance => "maintenance",
-            ProviderStatus::Unknown => "unknown",
+            ReportedHealth::Up => "up",
+            ReportedHealth::Degraded => "degraded",
+            ReportedHealth::Down => "down",
+            ReportedHealth::Maintenance => "maintenance",
+            ReportedHealth::Unknown => "unknown",
         }
     }
 }
@@ -90,8 +90,8 @@ pub enum AlertInput {
     /// `to: Unknown` neither raises nor resolves.
     ProviderState {
         provider: String,
-        from: ProviderStatus,
-        to: ProviderStatus,
+        from: ReportedHealth,
+        to: ReportedHealth,
         cause: Option<String>,
         consecutive_checks: u32,
     },
@@ -181,10 +181,10 @@ impl AlertInput {
             |family: String, variant: &str, severity| Some(Signal { family, variant: variant.to_string(), severity });
         match self {
             AlertInput::ProviderState { provider, to, .. } => match to {
-                ProviderStatus::Down => sig(state_family(provider), "down", Severity::Critical),
-                ProviderStatus::Degraded => sig(state_family(provider), "degraded", Severity::Warning),
-                ProviderStatus::Maintenance => sig(state_family(provider), "maintenance", Severity::Warning),
-                ProviderStatus::Up | ProviderStatus::Unknown => None,
+                ReportedHealth::Down => sig(state_family(provider), "down", Severity::Critical),
+                ReportedHealth::Degraded => sig(state_family(provider), "degraded", Severity::Warning),
+                ReportedHealth::Maintenance => sig(state_family(provider), "maintenance", Severity::Warning),
+                ReportedHealth::Up | ReportedHealth::Unknown => None,
             },
             AlertInput::Latency { provider, .. } => {
                 sig(format!("latency:{}", esc(provider)), "high", Severity::Warning)
@@ -253,7 +253,7 @@ impl AlertInput {
         let keep = self.signal(now).map(|s| s.dedup_key());
         match self {
             AlertInput::ProviderState { provider, to, .. } => match to {
-                ProviderStatus::Unknown => Vec::new(),
+                ReportedHealth::Unknown => Vec::new(),
                 _ => vec![(format!("{}/", state_family(provider)), keep)],
             },
             AlertInput::Recovered { provider } => vec![(format!("{}/", state_family(provider)), None)],
@@ -294,7 +294,7 @@ impl AlertInput {
 
     /// Whether this input says the provider is healthy again.
     pub(crate) fn is_recovery(&self) -> bool {
-        matches!(self, AlertInput::Recovered { .. } | AlertInput::ProviderState { to: ProviderStatus::Up, .. })
+        matches!(self, AlertInput::Recovered { .. } | AlertInput::ProviderState { to: ReportedHealth::Up, .. })
     }
 }
 

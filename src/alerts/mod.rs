@@ -23,11 +23,16 @@
 //!
 //! The engine's own calls are blocking (SQLite): call them from blocking threads in async
 //! code, or send inputs through [`AlertSender`] ([`Alerts::start_intake`]).
+//!
+//! This file is the facade ([`Alerts`] and its methods); the types are in `model.rs`, the
+//! evaluation of an input against the rules in `engine.rs`.
 
 mod db;
 mod deliver;
+mod engine;
 mod input;
 mod intake;
+mod model;
 mod payload;
 mod quiet;
 mod rules;
@@ -47,12 +52,15 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::store::{Store, StoreError};
-use crate::vault::VaultError;
+use crate::store::Store;
 
 pub use deliver::{DeliveryPolicy, Sleeper, TokioSleeper, MAX_CONCURRENT_DELIVERIES};
-pub use input::{AlertInput, ProviderStatus, RateLimitLevel, Severity, ANNOUNCEMENT_TTL_HOURS};
+pub use input::{AlertInput, RateLimitLevel, ReportedHealth, Severity, ANNOUNCEMENT_TTL_HOURS};
 pub use intake::AlertSender;
+pub use model::{
+    ActiveSummary, Alert, AlertError, AlertFilter, AlertNotice, AlertState, DeliveryFilter, DeliveryRecord,
+    DeliveryResult, DeliveryStatus, DesktopChannel, NoticeKind, Suppression,
+};
 pub use payload::{signature, WebhookEvent, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use quiet::{QuietHours, QuietZone};
 pub use rules::{default_rules, NewRule, ProviderFilter, Rule, RuleChannels, RuleKind, DEFAULT_COOLDOWN, MAX_COOLDOWN};
@@ -61,7 +69,7 @@ pub use webhook::{
 };
 
 use deliver::{Job, PendingGuard};
-use rules::Verdict;
+use engine::{add_resolved, evaluate, Changes};
 
 /// Settings key set once the default rules were written.
 const DEFAULTS_SEEDED_KEY: &str = "alerts.default_rules_seeded";
@@ -69,260 +77,6 @@ const DEFAULTS_SEEDED_KEY: &str = "alerts.default_rules_seeded";
 pub const HISTORY_DAYS: i64 = 90;
 /// User agent of webhook requests.
 const USER_AGENT: &str = concat!("keyward/", env!("CARGO_PKG_VERSION"));
-
-#[derive(Debug, thiserror::Error)]
-pub enum AlertError {
-    #[error("no {what} with id {id}")]
-    NotFound { what: &'static str, id: i64 },
-    #[error("{0}")]
-    Invalid(String),
-    #[error("the webhook worker is already running")]
-    AlreadyRunning,
-    #[error(transparent)]
-    Vault(#[from] VaultError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("could not set up the webhook HTTP client: {0}")]
-    Http(String),
-    #[error("a background task failed: {0}")]
-    Background(String),
-}
-
-impl From<rusqlite::Error> for AlertError {
-    fn from(e: rusqlite::Error) -> Self {
-        AlertError::Store(StoreError::Sql(e))
-    }
-}
-
-impl AlertError {
-    /// A stable kind for the UI and `--json`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            AlertError::NotFound { .. } => "notFound",
-            AlertError::Invalid(_) => "invalid",
-            AlertError::AlreadyRunning => "conflict",
-            AlertError::Vault(_) => "vault",
-            AlertError::Store(_) => "storage",
-            AlertError::Http(_) | AlertError::Background(_) => "internal",
-        }
-    }
-}
-
-/// Where an alert stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AlertState {
-    Active,
-    Acknowledged,
-    Resolved,
-}
-
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Active => "active",
-            AlertState::Acknowledged => "acknowledged",
-            AlertState::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(AlertState::Active),
-            "acknowledged" => Some(AlertState::Acknowledged),
-            "resolved" => Some(AlertState::Resolved),
-            _ => None,
-        }
-    }
-}
-
-/// Why an alert's notifications were held back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Suppression {
-    /// A repeat inside the rule's cooldown: no desktop notification, no webhook.
-    Cooldown,
-    /// Non-critical during quiet hours: no desktop notification (webhooks still sent).
-    QuietHours,
-}
-
-impl Suppression {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Suppression::Cooldown => "cooldown",
-            Suppression::QuietHours => "quiet_hours",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "cooldown" => Some(Suppression::Cooldown),
-            "quiet_hours" => Some(Suppression::QuietHours),
-            _ => None,
-        }
-    }
-}
-
-/// One recorded alert.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    pub id: i64,
-    pub ts: DateTime<Utc>,
-    /// The rule that raised it (`None` once that rule was removed).
-    pub rule_id: Option<i64>,
-    /// The rule's kind name at the time (`provider_down`).
-    pub rule_kind: String,
-    pub severity: Severity,
-    pub title: String,
-    pub body: String,
-    pub provider: String,
-    pub dedup_key: String,
-    pub state: AlertState,
-    pub acknowledged_at: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub suppressed: Option<Suppression>,
-    /// When it resolves by itself (the end of a ban, an old maintenance announcement).
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-impl Alert {
-    pub fn is_open(&self) -> bool {
-        self.state != AlertState::Resolved
-    }
-}
-
-/// Which alerts [`Alerts::list`] returns, newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertFilter {
-    /// Empty: every state.
-    pub states: Vec<AlertState>,
-    pub provider: Option<String>,
-    pub min_severity: Option<Severity>,
-    pub since: Option<DateTime<Utc>>,
-    /// 0: no limit.
-    pub limit: u32,
-}
-
-impl Default for AlertFilter {
-    fn default() -> Self {
-        Self { states: Vec::new(), provider: None, min_severity: None, since: None, limit: 100 }
-    }
-}
-
-/// What changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeKind {
-    Raised,
-    Resolved,
-    Acknowledged,
-}
-
-/// The open alerts at a glance, for the tray icon colour and tooltip.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ActiveSummary {
-    /// The worst severity among open, unacknowledged alerts (`None`: all clear).
-    pub worst: Option<Severity>,
-    /// Open alerts not yet acknowledged.
-    pub unacknowledged: u32,
-    /// Open alerts, acknowledged or not.
-    pub open: u32,
-    /// Title of the newest unacknowledged alert of the worst severity.
-    pub headline: Option<String>,
-}
-
-/// A change the desktop shell shows: update the alert centre and the tray from `alert` and
-/// `summary`; show an OS notification only when `notify` is true.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlertNotice {
-    pub kind: NoticeKind,
-    pub alert: Alert,
-    /// Show a desktop notification (false for resolves, acknowledgements, rules without the
-    /// desktop channel, cooldown repeats and non-critical alerts in quiet hours).
-    pub notify: bool,
-    pub summary: ActiveSummary,
-}
-
-/// The desktop side: the shell forwards notices to the UI, the tray and native notifications.
-/// Called synchronously from the engine: must not block.
-pub trait DesktopChannel: Send + Sync + 'static {
-    fn notify(&self, notice: AlertNotice);
-}
-
-impl<F> DesktopChannel for F
-where
-    F: Fn(AlertNotice) + Send + Sync + 'static,
-{
-    fn notify(&self, notice: AlertNotice) {
-        self(notice)
-    }
-}
-
-/// How one delivery attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryStatus {
-    Delivered,
-    /// Failed; another attempt follows.
-    Retrying,
-    /// Failed for good (permanent error or attempts exhausted).
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Retrying => "retrying",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "delivered" => Some(DeliveryStatus::Delivered),
-            "retrying" => Some(DeliveryStatus::Retrying),
-            "failed" => Some(DeliveryStatus::Failed),
-            _ => None,
-        }
-    }
-}
-
-/// One recorded delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryRecord {
-    pub id: i64,
-    pub ts: DateTime<Utc>,
-    /// `None` for test deliveries.
-    pub alert_id: Option<i64>,
-    pub webhook_id: i64,
-    pub event: WebhookEvent,
-    pub attempt: u32,
-    pub status: DeliveryStatus,
-    pub http_status: Option<u16>,
-    pub error: Option<String>,
-}
-
-/// Which delivery attempts [`Alerts::deliveries`] returns, newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryFilter {
-    pub webhook_id: Option<i64>,
-    pub alert_id: Option<i64>,
-    /// 0: no limit.
-    pub limit: u32,
-}
-
-impl Default for DeliveryFilter {
-    fn default() -> Self {
-        Self { webhook_id: None, alert_id: None, limit: 100 }
-    }
-}
-
-/// The outcome of [`Alerts::test_webhook`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryResult {
-    pub webhook_id: i64,
-    pub delivered: bool,
-    pub http_status: Option<u16>,
-    pub error: Option<String>,
-    pub elapsed: Duration,
-}
 
 /// The alert engine. Cheap to clone; every clone shares the same state.
 #[derive(Clone)]
@@ -346,15 +100,6 @@ impl std::fmt::Debug for Alerts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Alerts").field("store", &self.inner.store).finish_non_exhaustive()
     }
-}
-
-/// What one evaluation changed, to be dispatched after the transaction committed.
-#[derive(Default)]
-struct Changes {
-    raised: Vec<(Alert, Rule)>,
-    resolved: Vec<Alert>,
-    /// Webhooks to call: (webhook, event, alert).
-    calls: Vec<(Webhook, WebhookEvent, Alert)>,
 }
 
 fn immediate(c: &Connection) -> rusqlite::Result<Transaction<'_>> {
@@ -921,137 +666,4 @@ impl Alerts {
         let mut rx = self.inner.pending.subscribe();
         let _ = rx.wait_for(|n| *n == 0).await;
     }
-}
-
-/// Reads the quiet hours inside a transaction (the store's own helper would lock again).
-fn quiet_hours_in(c: &Connection) -> Option<QuietHours> {
-    let text: Option<String> = c
-        .query_row("SELECT value FROM settings WHERE key = ?1", [quiet::SETTING_KEY], |r| r.get(0))
-        .optional()
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "could not read the quiet hours");
-            None
-        });
-    match text.filter(|t| !t.is_empty()).map(|t| QuietHours::from_json(&t)) {
-        Some(Ok(q)) => Some(q),
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "ignoring unreadable quiet hours");
-            None
-        }
-        None => None,
-    }
-}
-
-/// Adds resolved alerts and the webhook calls that announce them (to the webhooks of their
-/// rule, unless the raise itself was held back by cooldown).
-fn add_resolved(c: &Connection, changes: &mut Changes, resolved: Vec<Alert>) -> rusqlite::Result<()> {
-    for alert in resolved {
-        if alert.suppressed != Some(Suppression::Cooldown) {
-            if let Some(rule) = alert.rule_id.map(|id| db::load_rule(c, id)).transpose()?.flatten() {
-                for wid in &rule.channels.webhooks {
-                    if let Some(hook) = db::load_webhook(c, *wid)?.filter(|w| w.enabled) {
-                        changes.calls.push((hook, WebhookEvent::Resolved, alert.clone()));
-                    }
-                }
-            }
-        }
-        changes.resolved.push(alert);
-    }
-    Ok(())
-}
-
-/// How the provider was unwell before a recovery: the earliest start and a phrase.
-fn recovery_context(resolved: &[Alert]) -> Option<(DateTime<Utc>, String)> {
-    let since = resolved.iter().map(|a| a.ts).min()?;
-    let what = if resolved.iter().any(|a| a.dedup_key.ends_with("/down")) {
-        "being down"
-    } else if resolved.iter().any(|a| a.dedup_key.ends_with("/degraded")) {
-        "being degraded"
-    } else {
-        "maintenance"
-    };
-    Some((since, what.to_string()))
-}
-
-/// The core of [`Alerts::handle`], inside one transaction.
-fn evaluate(c: &Connection, input: &AlertInput, now: DateTime<Utc>) -> rusqlite::Result<Changes> {
-    let mut changes = Changes::default();
-    let expired = db::resolve_expired(c, now)?;
-    add_resolved(c, &mut changes, expired)?;
-
-    // Conditions this input ends, whatever the rules.
-    let state_prefix = format!("{}/", input::state_family(input.provider()));
-    let mut state_resolved = Vec::new();
-    for (prefix, keep) in input.resolves(now) {
-        let resolved = db::resolve_prefix(c, &prefix, keep.as_deref(), None, now)?;
-        if prefix == state_prefix {
-            state_resolved.extend(resolved.iter().cloned());
-        }
-        add_resolved(c, &mut changes, resolved)?;
-    }
-    let recovered_something = input.is_recovery() && !state_resolved.is_empty();
-
-    let signal = input.signal(now);
-    let quiet = quiet_hours_in(c);
-    let provider = input.provider();
-    for rule in db::load_rules(c)?.into_iter().filter(|r| r.enabled && r.providers.matches(provider)) {
-        match rules::judge(&rule.kind, input, now, recovered_something) {
-            Verdict::Ignore => {}
-            Verdict::Resolve { prefix } => {
-                let resolved = db::resolve_prefix(c, &prefix, None, Some(rule.id), now)?;
-                add_resolved(c, &mut changes, resolved)?;
-            }
-            Verdict::Fire => {
-                let is_recovery_rule = rule.kind == RuleKind::Recovered;
-                let (key, default_severity) = match (&signal, is_recovery_rule) {
-                    (_, true) => (format!("recovered:{}/up", input::esc(provider)), Severity::Info),
-                    (Some(s), false) => (s.dedup_key(), s.severity),
-                    (None, false) => continue,
-                };
-                if !is_recovery_rule && db::has_open(c, rule.id, &key)? {
-                    continue;
-                }
-                let severity = rule.severity.unwrap_or(default_severity);
-                let in_cooldown = db::last_notified(c, rule.id, &key)?
-                    .is_some_and(|last| now.signed_duration_since(last).to_std().map_or(true, |d| d < rule.cooldown));
-                let suppressed = if in_cooldown {
-                    Some(Suppression::Cooldown)
-                } else if rule.channels.desktop
-                    && severity < Severity::Critical
-                    && quiet.is_some_and(|q| q.contains(now))
-                {
-                    Some(Suppression::QuietHours)
-                } else {
-                    None
-                };
-                let context = if is_recovery_rule { recovery_context(&state_resolved) } else { None };
-                let (title, body) = rules::describe(&rule.kind, input, now, context);
-                let alert = db::insert_alert(
-                    c,
-                    &db::NewAlert {
-                        ts: now,
-                        rule_id: rule.id,
-                        rule_kind: rule.kind.name(),
-                        severity,
-                        title: &title,
-                        body: &body,
-                        provider,
-                        dedup_key: &key,
-                        resolved: is_recovery_rule,
-                        suppressed,
-                        expires_at: if is_recovery_rule { None } else { input.expires_at(now) },
-                    },
-                )?;
-                if suppressed != Some(Suppression::Cooldown) {
-                    for wid in &rule.channels.webhooks {
-                        if let Some(hook) = db::load_webhook(c, *wid)?.filter(|w| w.enabled) {
-                            changes.calls.push((hook, WebhookEvent::Raised, alert.clone()));
-                        }
-                    }
-                }
-                changes.raised.push((alert, rule));
-            }
-        }
-    }
-    Ok(changes)
 }

@@ -10,8 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use super::input::Severity;
+use super::model::Alert;
 use super::webhook::WebhookFormat;
-use super::{Alert, Severity};
 
 pub const SIGNATURE_HEADER: &str = "X-Keyward-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Keyward-Timestamp";

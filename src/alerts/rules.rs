@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::input::{AlertInput, ProviderStatus, RateLimitLevel};
+use super::input::{AlertInput, RateLimitLevel, ReportedHealth};
 use super::Severity;
 
 /// Cooldown of a new rule: the same rule and dedup key notify at most once per this period.
@@ -287,11 +287,11 @@ pub(crate) fn judge(kind: &RuleKind, input: &AlertInput, now: DateTime<Utc>, rec
     match (kind, input) {
         (
             RuleKind::ProviderDown { checks },
-            AlertInput::ProviderState { to: ProviderStatus::Down, consecutive_checks, .. },
+            AlertInput::ProviderState { to: ReportedHealth::Down, consecutive_checks, .. },
         )
         | (
             RuleKind::ProviderDegraded { checks },
-            AlertInput::ProviderState { to: ProviderStatus::Degraded, consecutive_checks, .. },
+            AlertInput::ProviderState { to: ReportedHealth::Degraded, consecutive_checks, .. },
         ) => {
             if consecutive_checks >= checks {
                 Verdict::Fire
@@ -299,7 +299,7 @@ pub(crate) fn judge(kind: &RuleKind, input: &AlertInput, now: DateTime<Utc>, rec
                 Verdict::Ignore
             }
         }
-        (RuleKind::Maintenance, AlertInput::ProviderState { to: ProviderStatus::Maintenance, .. })
+        (RuleKind::Maintenance, AlertInput::ProviderState { to: ReportedHealth::Maintenance, .. })
         | (RuleKind::Maintenance, AlertInput::MaintenanceAnnounced { .. }) => Verdict::Fire,
         (RuleKind::Recovered, i) if i.is_recovery() && recovered_something => Verdict::Fire,
         (RuleKind::LatencyAbove { ms: limit }, AlertInput::Latency { provider, ms }) => {
@@ -363,11 +363,11 @@ pub(crate) fn describe(
     match input {
         AlertInput::ProviderState { provider, from, to, cause, consecutive_checks } => {
             let title = match to {
-                ProviderStatus::Maintenance => format!("{provider} is in maintenance"),
-                ProviderStatus::Up => format!("{provider} recovered"),
+                ReportedHealth::Maintenance => format!("{provider} is in maintenance"),
+                ReportedHealth::Up => format!("{provider} recovered"),
                 other => format!("{provider} is {}", other.as_str()),
             };
-            if *to == ProviderStatus::Up {
+            if *to == ReportedHealth::Up {
                 return (title, recovered_body(provider, now, down_since));
             }
             let mut body = format!(

@@ -59,10 +59,10 @@ impl Harness {
     }
 }
 
-pub(super) fn state(provider: &str, to: ProviderStatus, checks: u32) -> AlertInput {
+pub(super) fn state(provider: &str, to: ReportedHealth, checks: u32) -> AlertInput {
     AlertInput::ProviderState {
         provider: provider.into(),
-        from: ProviderStatus::Up,
+        from: ReportedHealth::Up,
         to,
         cause: Some("HTTP 503 from /api/v3/time".into()),
         consecutive_checks: checks,
@@ -70,7 +70,7 @@ pub(super) fn state(provider: &str, to: ProviderStatus, checks: u32) -> AlertInp
 }
 
 pub(super) fn down(provider: &str, checks: u32) -> AlertInput {
-    state(provider, ProviderStatus::Down, checks)
+    state(provider, ReportedHealth::Down, checks)
 }
 
 pub(super) fn recovered(provider: &str) -> AlertInput {

@@ -31,7 +31,7 @@ use crate::pipeline::CallOutcome;
 use crate::ratelimit::LimitStatus;
 
 pub use client::{ControlClient, RemoteError};
-pub use limits::{LimiterSlot, RemoteLimiter};
+pub use limits::RemoteLimiter;
 pub use server::{serve, ControlServer, MAX_BODY_BYTES};
 
 /// The file, in the data directory, that says where the running Keyward listens.

@@ -48,7 +48,7 @@ pub use check::{
     Probe, ProbeError, DEFAULT_INTERVAL, DEFAULT_TIMEOUT, MIN_INTERVAL, MIN_TIMEOUT,
 };
 pub use history::{
-    Agg, DayUptime, Histogram, Incident, LatencyPoint, Level, PruneReport, Retention, StateChangeRecord, Uptime,
+    Agg, DayUptime, Histogram, Incident, LatencyPoint, PruneReport, Retention, RollupLevel, StateChangeRecord, Uptime,
     UptimeWindow,
 };
 pub use runner::{BoxFuture, CheckRunner, PipelineRunner};
@@ -118,7 +118,7 @@ pub struct LastCheck {
 
 /// One provider's current state, for the Status page and `keyward status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderStatus {
+pub struct ProviderSnapshot {
     pub provider: String,
     pub state: HealthState,
     pub since: Option<DateTime<Utc>>,
@@ -517,15 +517,15 @@ impl Monitor {
     // Queries (blocking; results written less than ~250 ms ago may not be visible: `flush`)
 
     /// The current state of every provider that has checks or has been seen.
-    pub fn current_states(&self) -> Result<Vec<ProviderStatus>, MonitorError> {
+    pub fn current_states(&self) -> Result<Vec<ProviderSnapshot>, MonitorError> {
         let checks = self.checks(None)?;
-        let mut out: BTreeMap<String, ProviderStatus> = BTreeMap::new();
+        let mut out: BTreeMap<String, ProviderSnapshot> = BTreeMap::new();
         {
             let trackers = lock(&self.inner.trackers);
             for (p, e) in trackers.iter() {
                 out.insert(
                     p.clone(),
-                    ProviderStatus {
+                    ProviderSnapshot {
                         provider: p.clone(),
                         state: e.tracker.health.state,
                         since: e.tracker.health.since,
@@ -536,7 +536,7 @@ impl Monitor {
             }
         }
         for c in checks.iter().filter(|c| c.enabled) {
-            out.entry(c.provider.clone()).or_insert_with(|| ProviderStatus {
+            out.entry(c.provider.clone()).or_insert_with(|| ProviderSnapshot {
                 provider: c.provider.clone(),
                 state: HealthState::Unknown,
                 since: None,

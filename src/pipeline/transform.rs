@@ -9,7 +9,7 @@ use crate::provider::ProviderSpec;
 
 /// One price level.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Level {
+pub struct PriceLevel {
     pub price: String,
     pub size: String,
 }
@@ -50,7 +50,7 @@ pub enum Normalized {
     ServerTime { server_time: DateTime<Utc> },
     SystemStatus { state: SystemState, message: Option<String> },
     Ticker { symbol: Option<String>, last: Option<String>, bid: Option<String>, ask: Option<String> },
-    OrderBook { bids: Vec<Level>, asks: Vec<Level> },
+    OrderBook { bids: Vec<PriceLevel>, asks: Vec<PriceLevel> },
     Balances(Vec<Balance>),
     Raw,
 }
@@ -135,13 +135,13 @@ fn num_i64(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).or_else(|| v.as_f64().map(|f| f as i64))
 }
 
-fn levels(v: Option<&Value>) -> Vec<Level> {
+fn levels(v: Option<&Value>) -> Vec<PriceLevel> {
     v.and_then(Value::as_array)
         .map(|rows| {
             rows.iter()
                 .filter_map(|row| match row {
-                    Value::Array(cells) => Some(Level { price: s(cells.first()?)?, size: s(cells.get(1)?)? }),
-                    Value::Object(_) => Some(Level { price: s(row.get("price")?)?, size: s(row.get("size")?)? }),
+                    Value::Array(cells) => Some(PriceLevel { price: s(cells.first()?)?, size: s(cells.get(1)?)? }),
+                    Value::Object(_) => Some(PriceLevel { price: s(row.get("price")?)?, size: s(row.get("size")?)? }),
                     _ => None,
                 })
                 .collect()
@@ -363,7 +363,7 @@ impl Normalized {
     /// The normalised result as JSON (`null` for [`Normalized::Raw`]).
     pub fn to_json(&self) -> Value {
         use serde_json::json;
-        let lv = |levels: &[Level]| levels.iter().map(|l| json!([l.price, l.size])).collect::<Vec<_>>();
+        let lv = |levels: &[PriceLevel]| levels.iter().map(|l| json!([l.price, l.size])).collect::<Vec<_>>();
         match self {
             Normalized::ServerTime { server_time } => json!({
                 "type": "server_time",

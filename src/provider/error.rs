@@ -4,7 +4,7 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
-use super::registry::Origin;
+use super::origin::Origin;
 use crate::store::StoreError;
 
 /// One problem with one field of a spec.

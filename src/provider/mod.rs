@@ -7,8 +7,9 @@
 //!   ([`ProviderSpec::to_toml`]) and checks them ([`ProviderSpec::validate`]); every error
 //!   names the field path and the bad value.
 //! - `catalog/*.toml` are the presets ([`PRESETS`]), compiled into the binary.
-//! - [`Registry`] merges the presets with what the user stored (custom specs, overrides of
-//!   presets, enabled flag, selected environment).
+//! - [`Registry`] (`registry/`) merges the presets with what the user stored (custom specs,
+//!   overrides of presets, enabled flag, selected environment) into [`ProviderEntry`]s
+//!   (`entry.rs`), each with its [`Origin`] (`origin.rs`).
 //!
 //! # The spec format
 //!
@@ -55,14 +56,18 @@
 //! trailing `/`, followed by the path.
 
 mod catalog;
+mod entry;
 mod error;
+mod origin;
 mod registry;
 mod spec;
 mod validate;
 
 pub use catalog::{preset, presets, PresetFile, PRESETS};
+pub use entry::ProviderEntry;
 pub use error::{FieldError, ProviderError, SpecError};
-pub use registry::{Confirm, Origin, ProviderEntry, Registry};
+pub use origin::Origin;
+pub use registry::{Confirm, Registry};
 pub use spec::{
     op, required_class, AuthSpec, BodyKind, Discontinued, EndpointSpec, Environment, HttpMethod, OperationClass,
     ProviderKind, ProviderSpec, PublishedLimitsFormat, PublishedLimitsSource, RateLimitCounts, RateLimitKind,

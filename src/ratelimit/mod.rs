@@ -36,13 +36,15 @@
 
 mod limiter;
 pub mod published;
+mod slot;
 mod status;
 pub mod window;
 
 pub use crate::timer::{BoxFuture, ManualTimer, Timer, TokioTimer};
 pub use limiter::{Limiter, LimiterConfig, ReloadError, BAN_SCOPE, DEFAULT_SCOPE_KEY, NO_KEY, PAUSE_LIMIT};
-pub use status::{ClearReason, Level, LimitBreakdown, LimitEvent, LimitStatus};
-pub use window::{Fit, ServerReport, ServerUsage, Usage, Window, WindowMath};
+pub use slot::LimiterSlot;
+pub use status::{ClearReason, LimitBreakdown, LimitEvent, LimitStatus, UsageLevel};
+pub use window::{Fit, ServerReport, ServerUsage, Window, WindowMath, WindowUsage};
 
 #[cfg(test)]
 mod tests;

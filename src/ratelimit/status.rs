@@ -8,35 +8,35 @@ use crate::provider::{RateLimitKind, RateLimitScope};
 /// How close a limit is to being spent (thresholds are percentages of the exchange's limit;
 /// defaults warn 80 %, critical 95 %).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Level {
+pub enum UsageLevel {
     #[default]
     Normal,
     Warn,
     Critical,
 }
 
-impl Level {
+impl UsageLevel {
     /// The level of `used_pct` under the thresholds `warn_pct` and `critical_pct`.
-    pub fn of(used_pct: f64, warn_pct: f64, critical_pct: f64) -> Level {
+    pub fn of(used_pct: f64, warn_pct: f64, critical_pct: f64) -> UsageLevel {
         if used_pct >= critical_pct {
-            Level::Critical
+            UsageLevel::Critical
         } else if used_pct >= warn_pct {
-            Level::Warn
+            UsageLevel::Warn
         } else {
-            Level::Normal
+            UsageLevel::Normal
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Level::Normal => "normal",
-            Level::Warn => "warn",
-            Level::Critical => "critical",
+            UsageLevel::Normal => "normal",
+            UsageLevel::Warn => "warn",
+            UsageLevel::Critical => "critical",
         }
     }
 }
 
-impl std::fmt::Display for Level {
+impl std::fmt::Display for UsageLevel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -59,7 +59,7 @@ pub enum ClearReason {
 #[derive(Debug, Clone, PartialEq)]
 pub enum LimitEvent {
     /// A limit reached a level (Warn or Critical, rising or falling between them).
-    Threshold { provider: String, limit: String, scope_key: String, level: Level, used_pct: f64 },
+    Threshold { provider: String, limit: String, scope_key: String, level: UsageLevel, used_pct: f64 },
     /// The exchange answered 429: every limit of the provider waits until `retry_after` has
     /// passed.
     Paused { provider: String, status: u16, retry_after: Duration },
@@ -75,12 +75,12 @@ pub enum LimitEvent {
 
 impl LimitEvent {
     /// How loudly to tell the user: a ban is critical, a 429 pause a warning.
-    pub fn severity(&self) -> Level {
+    pub fn severity(&self) -> UsageLevel {
         match self {
             LimitEvent::Threshold { level, .. } => *level,
-            LimitEvent::Paused { .. } => Level::Warn,
-            LimitEvent::Banned { .. } => Level::Critical,
-            LimitEvent::Cleared { .. } | LimitEvent::Published { .. } => Level::Normal,
+            LimitEvent::Paused { .. } => UsageLevel::Warn,
+            LimitEvent::Banned { .. } => UsageLevel::Critical,
+            LimitEvent::Cleared { .. } | LimitEvent::Published { .. } => UsageLevel::Normal,
         }
     }
 
@@ -117,7 +117,7 @@ pub struct LimitStatus {
     pub paused_for: Option<Duration>,
     /// True while a 418 ban is in force.
     pub banned: bool,
-    pub level: Level,
+    pub level: UsageLevel,
     /// The limit and window are what the exchange published, not the spec's numbers.
     pub from_exchange: bool,
 }

@@ -431,7 +431,7 @@ async fn a_418_blocks_every_call_until_the_ban_ends_and_raises_a_critical_event(
         banned,
         [LimitEvent::Banned { provider: P.into(), scope: "ip".into(), retry_after: Duration::from_secs(120) }]
     );
-    assert_eq!(banned[0].severity(), Level::Critical);
+    assert_eq!(banned[0].severity(), UsageLevel::Critical);
 
     h.timer.advance(Duration::from_secs(30));
     let err = h.limiter.acquire(req("cancel_order", 1, Priority::CancelOrder)).await;
@@ -463,15 +463,15 @@ async fn threshold_events_fire_once_per_level_change() {
     }
     let warn = drain(&mut events);
     assert_eq!(warn.len(), 1, "{warn:?}");
-    assert!(matches!(&warn[0], LimitEvent::Threshold { level: Level::Warn, used_pct, .. } if *used_pct == 80.0));
+    assert!(matches!(&warn[0], LimitEvent::Threshold { level: UsageLevel::Warn, used_pct, .. } if *used_pct == 80.0));
     h.limiter.acquire(req("ticker", 1, Priority::MarketData)).await.expect("fits");
     h.limiter.acquire(req("ticker", 1, Priority::MarketData)).await.expect("fits");
     let critical = drain(&mut events);
     assert_eq!(critical.len(), 1, "{critical:?}");
     assert!(
-        matches!(&critical[0], LimitEvent::Threshold { level: Level::Critical, used_pct, .. } if *used_pct == 95.0)
+        matches!(&critical[0], LimitEvent::Threshold { level: UsageLevel::Critical, used_pct, .. } if *used_pct == 95.0)
     );
-    assert_eq!(status(&h, "request_weight", "ip").level, Level::Critical);
+    assert_eq!(status(&h, "request_weight", "ip").level, UsageLevel::Critical);
     assert!(drain(&mut events).is_empty(), "a snapshot at the same level is silent");
     // The window resets: one Cleared, noticed by the next charge.
     h.timer.advance(Duration::from_secs(10));
@@ -490,7 +490,7 @@ async fn per_limit_thresholds_override_the_defaults() {
     h.limiter.set_thresholds(P, "request_weight", 10.0, 20.0);
     let mut events = h.limiter.subscribe();
     h.limiter.acquire(req("ticker", 20, Priority::MarketData)).await.expect("fits");
-    assert!(matches!(drain(&mut events).as_slice(), [LimitEvent::Threshold { level: Level::Critical, .. }]));
+    assert!(matches!(drain(&mut events).as_slice(), [LimitEvent::Threshold { level: UsageLevel::Critical, .. }]));
 }
 
 #[tokio::test]

@@ -43,7 +43,7 @@ pub enum Fit {
 
 /// What a window has used of its limit.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Usage {
+pub struct WindowUsage {
     pub used: f64,
     /// What the exchange grants (the margin is not subtracted).
     pub limit: f64,
@@ -52,7 +52,7 @@ pub struct Usage {
     pub resets_in: Option<Duration>,
 }
 
-impl Usage {
+impl WindowUsage {
     /// `used` as a percentage of `limit` (0 for a zero limit).
     pub fn percent(&self) -> f64 {
         if self.limit > 0.0 {
@@ -123,7 +123,7 @@ pub trait WindowMath {
     /// Charges `weight`.
     fn take(&mut self, weight: f64, now: DateTime<Utc>);
 
-    fn usage(&self, now: DateTime<Utc>) -> Usage;
+    fn usage(&self, now: DateTime<Utc>) -> WindowUsage;
 
     /// Adopts a server report; returns whether the local usage went up.
     fn sync(&mut self, report: ServerReport, now: DateTime<Utc>) -> bool;
@@ -302,9 +302,9 @@ impl WindowMath for FixedWindow {
         }
     }
 
-    fn usage(&self, now: DateTime<Utc>) -> Usage {
+    fn usage(&self, now: DateTime<Utc>) -> WindowUsage {
         let now_ms = millis(now);
-        Usage {
+        WindowUsage {
             used: self.used_at(now_ms),
             limit: self.budget.limit,
             resets_in: Some(dur_ms(self.to_next_boundary(now_ms))),
@@ -441,9 +441,9 @@ impl WindowMath for SlidingWindow {
         self.insert(now_ms, weight);
     }
 
-    fn usage(&self, now: DateTime<Utc>) -> Usage {
+    fn usage(&self, now: DateTime<Utc>) -> WindowUsage {
         let now_ms = millis(now);
-        Usage {
+        WindowUsage {
             used: self.used_at(now_ms),
             limit: self.budget.limit,
             resets_in: self.live(now_ms).next().map(|(t, _)| dur_ms(t + self.interval_ms - now_ms)),
@@ -537,9 +537,13 @@ impl WindowMath for DecayingCounter {
         self.level += weight;
     }
 
-    fn usage(&self, now: DateTime<Utc>) -> Usage {
+    fn usage(&self, now: DateTime<Utc>) -> WindowUsage {
         let level = self.level_at(millis(now));
-        Usage { used: level, limit: self.budget.limit, resets_in: (level > EPSILON).then(|| self.drain_time(level)) }
+        WindowUsage {
+            used: level,
+            limit: self.budget.limit,
+            resets_in: (level > EPSILON).then(|| self.drain_time(level)),
+        }
     }
 
     fn sync(&mut self, report: ServerReport, now: DateTime<Utc>) -> bool {
@@ -621,9 +625,9 @@ impl WindowMath for PoolWindow {
         self.used += weight;
     }
 
-    fn usage(&self, now: DateTime<Utc>) -> Usage {
+    fn usage(&self, now: DateTime<Utc>) -> WindowUsage {
         let now_ms = millis(now);
-        Usage {
+        WindowUsage {
             used: self.used_at(now_ms),
             limit: self.budget.limit,
             resets_in: self.active(now_ms).map(|s| dur_ms(s + self.interval_ms - now_ms)),
@@ -720,8 +724,8 @@ impl WindowMath for MonthlyQuota {
         self.used += weight;
     }
 
-    fn usage(&self, now: DateTime<Utc>) -> Usage {
-        Usage { used: self.used_at(now), limit: self.budget.limit, resets_in: Some(Self::to_month_start(now, 0)) }
+    fn usage(&self, now: DateTime<Utc>) -> WindowUsage {
+        WindowUsage { used: self.used_at(now), limit: self.budget.limit, resets_in: Some(Self::to_month_start(now, 0)) }
     }
 
     fn sync(&mut self, report: ServerReport, now: DateTime<Utc>) -> bool {
@@ -815,7 +819,7 @@ impl WindowMath for Window {
     fn take(&mut self, weight: f64, now: DateTime<Utc>) {
         self.inner_mut().take(weight, now)
     }
-    fn usage(&self, now: DateTime<Utc>) -> Usage {
+    fn usage(&self, now: DateTime<Utc>) -> WindowUsage {
         self.inner().usage(now)
     }
     fn sync(&mut self, report: ServerReport, now: DateTime<Utc>) -> bool {

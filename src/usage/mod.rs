@@ -211,11 +211,11 @@ pub struct UsageBucket {
 
 /// The usage reader. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Usage {
+pub struct UsageReader {
     store: Store,
 }
 
-impl Usage {
+impl UsageReader {
     pub fn new(store: Store) -> Self {
         Self { store }
     }

@@ -36,7 +36,7 @@ fn call(minutes: i64, provider: &'static str, operation: &'static str) -> Call {
 }
 
 /// A store holding `calls`, written by the pipeline's own recorder.
-fn usage_with(calls: Vec<Call>) -> (tempfile::TempDir, Usage) {
+fn usage_with(calls: Vec<Call>) -> (tempfile::TempDir, UsageReader) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("keyward.db")).expect("store opens");
     let recorder = Recorder::start(store.clone());
@@ -59,7 +59,7 @@ fn usage_with(calls: Vec<Call>) -> (tempfile::TempDir, Usage) {
         });
     }
     recorder.flush();
-    (dir, Usage::new(store))
+    (dir, UsageReader::new(store))
 }
 
 fn day(group_by: GroupBy) -> UsageQuery {

@@ -81,14 +81,14 @@ fn recovered_resolves_the_down_alert_and_raises_an_info_recovery() {
     assert!(notices.iter().all(|n| n.summary.worst.is_none()), "tray is clear again");
 
     // A second "up" report finds nothing to resolve and raises nothing.
-    assert!(h.handle(state("kraken", ProviderStatus::Up, 1)).is_empty());
+    assert!(h.handle(state("kraken", ReportedHealth::Up, 1)).is_empty());
 }
 
 #[test]
 fn up_without_an_open_state_alert_raises_no_recovery() {
     let h = Harness::new();
     assert!(h.handle(down("okx", 1)).is_empty());
-    assert!(h.handle(state("okx", ProviderStatus::Up, 1)).is_empty());
+    assert!(h.handle(state("okx", ReportedHealth::Up, 1)).is_empty());
     assert!(h.handle(recovered("okx")).is_empty());
     assert!(h.take_notices().is_empty());
 }
@@ -96,7 +96,7 @@ fn up_without_an_open_state_alert_raises_no_recovery() {
 #[test]
 fn degraded_turning_down_resolves_the_degraded_alert() {
     let h = Harness::new();
-    let degraded = h.handle(state("bybit", ProviderStatus::Degraded, 3)).remove(0);
+    let degraded = h.handle(state("bybit", ReportedHealth::Degraded, 3)).remove(0);
     assert_eq!(degraded.severity, Severity::Warning);
     let out = h.handle(down("bybit", 3));
     assert!(out.iter().any(|a| a.id == degraded.id && a.state == AlertState::Resolved));
@@ -147,7 +147,7 @@ fn quiet_hours_hold_back_non_critical_desktop_notices_but_record_them() {
     h.alerts.set_quiet_hours(Some(quiet)).expect("set");
     assert_eq!(h.alerts.quiet_hours().expect("read"), Some(quiet));
 
-    let degraded = h.handle(state("gemini", ProviderStatus::Degraded, 3));
+    let degraded = h.handle(state("gemini", ReportedHealth::Degraded, 3));
     assert_eq!(degraded[0].suppressed, Some(Suppression::QuietHours));
     assert_eq!(h.alerts.alert(degraded[0].id).expect("recorded").state, AlertState::Active);
     let notices = h.take_notices();
@@ -364,7 +364,7 @@ fn history_lists_newest_first_and_filters_by_provider_state_and_severity() {
     let h = Harness::new();
     h.handle(down("binance", 3));
     h.advance_mins(1);
-    h.handle(state("kraken", ProviderStatus::Degraded, 3));
+    h.handle(state("kraken", ReportedHealth::Degraded, 3));
     h.advance_mins(1);
     h.handle(recovered("binance"));
 

@@ -356,7 +356,7 @@ async fn quiet_hours_do_not_hold_back_webhooks() {
     s.h.alerts
         .set_quiet_hours(Some(QuietHours::parse("00:00", "23:59", QuietZone::Offset(0)).expect("valid")))
         .expect("set");
-    let a = s.h.handle(state("gemini", ProviderStatus::Degraded, 3)).remove(0);
+    let a = s.h.handle(state("gemini", ReportedHealth::Degraded, 3)).remove(0);
     s.h.alerts.wait_for_deliveries().await;
     assert_eq!(a.suppressed, Some(Suppression::QuietHours));
     assert_eq!(rx.seen().len(), 1);

@@ -9,18 +9,24 @@
 //! Parsed entries are cached, and the cache is dropped on every write and whenever another
 //! process commits to the database (SQLite's `data_version`), so several `Registry` values (the
 //! desktop app and a CLI run) always see the same data.
+//!
+//! This file is the registry's reads and writes; the cache is in `cache.rs` and the
+//! dotted-path editing behind [`Registry::set`] and [`Registry::unset`] in `path.rs`.
+
+mod cache;
+mod path;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
-use serde::Serialize;
 
+use self::cache::EntryCache;
 use super::catalog;
-use super::error::{FieldError, ProviderError, SpecError};
-use super::spec::{Environment, ProviderSpec};
-use super::validate::{literal, quote};
+use super::entry::ProviderEntry;
+use super::error::ProviderError;
+use super::origin::Origin;
+use super::spec::ProviderSpec;
 use crate::store::{Store, StoreError};
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
@@ -43,65 +49,6 @@ impl From<bool> for Confirm {
     }
 }
 
-/// Where a provider's spec comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// A preset, unchanged.
-    Preset,
-    /// A preset with the user's changes stored over it (`reset` drops them).
-    Modified,
-    /// Added by the user.
-    Custom,
-}
-
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Preset => "preset",
-            Origin::Modified => "modified",
-            Origin::Custom => "custom",
-        }
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A provider as the rest of Keyward sees it: the effective spec plus the user's state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProviderEntry {
-    pub spec: ProviderSpec,
-    pub origin: Origin,
-    /// Always false for a discontinued provider.
-    pub enabled: bool,
-    /// The selected environment; always one of `spec.environments`.
-    pub environment: String,
-    /// Set when the stored override of a preset could not be read; the preset is shown
-    /// instead until the user resets or re-imports it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
-}
-
-impl ProviderEntry {
-    pub fn id(&self) -> &str {
-        &self.spec.id
-    }
-
-    /// The selected environment's settings.
-    pub fn selected_environment(&self) -> Option<&Environment> {
-        self.spec.environment(&self.environment)
-    }
-
-    /// The selected environment's base URL.
-    pub fn base_url(&self) -> Option<&str> {
-        self.spec.base_url(&self.environment)
-    }
-}
-
 /// The provider catalog plus the user's specs and state. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -118,34 +65,6 @@ pub struct Registry {
 }
 
 #[derive(Debug, Default)]
-struct EntryCache {
-    data_version: i64,
-    /// `provider_generation.generation` when `entries` were read: other processes' commits
-    /// only clear the cache when they changed a provider table.
-    db_generation: i64,
-    /// Bumped by every write, so a read that raced a write does not cache what it read.
-    generation: u64,
-    /// Writes in progress: while any runs, reads bypass the cache.
-    writers: usize,
-    entries: std::collections::HashMap<String, ProviderEntry>,
-}
-
-/// Clears the cache when a write method returns (after its transaction committed), and tells
-/// watchers.
-struct InvalidateOnDrop<'a>(&'a std::sync::Mutex<EntryCache>, &'a tokio::sync::watch::Sender<u64>);
-
-impl Drop for InvalidateOnDrop<'_> {
-    fn drop(&mut self) {
-        {
-            let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            cache.generation += 1;
-            cache.writers = cache.writers.saturating_sub(1);
-            cache.entries.clear();
-        }
-        self.1.send_modify(|g| *g += 1);
-    }
-}
-
 /// A `provider_specs` row. Its `origin` column is not needed to read it: a row for a preset id
 /// is that preset's override (even a custom spec written before a preset of the same id
 /// shipped), any other row is a custom spec.
@@ -173,13 +92,6 @@ impl StoredOrigin {
 struct State {
     enabled: bool,
     environment: Option<String>,
-}
-
-/// One segment of a dotted field path.
-#[derive(Debug, Clone, PartialEq)]
-enum Segment {
-    Key(String),
-    Index(usize),
 }
 
 impl Registry {
@@ -235,18 +147,18 @@ impl Registry {
     /// when they are still valid (the services list providers every few seconds).
     pub fn list(&self) -> Result<Vec<ProviderEntry>, ProviderError> {
         let (generation, stored, states) =
-            self.store.with_conn(|c| Ok((self.revalidate(c)?, load_specs(c)?, load_states(c)?)))?;
+            self.store.with_conn(|c| Ok((cache::revalidate(&self.cache, c)?, load_specs(c)?, load_states(c)?)))?;
         let mut ids: BTreeSet<&str> = self.presets.keys().map(String::as_str).collect();
         ids.extend(stored.keys().map(String::as_str));
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(entry) = generation.and_then(|_| self.cached(id)) {
+            if let Some(entry) = generation.and_then(|_| cache::cached(&self.cache, id)) {
                 out.push(entry);
                 continue;
             }
             match self.entry(id, stored.get(id), states.get(id)) {
                 Ok(Some(entry)) => {
-                    self.remember(&entry, generation);
+                    cache::remember(&self.cache, &entry, generation);
                     out.push(entry);
                 }
                 Ok(None) => {}
@@ -258,64 +170,20 @@ impl Registry {
         Ok(out)
     }
 
-    /// Drops the parsed entries if another process changed a provider since they were read.
-    /// Returns the cache generation to store new entries under, or `None` while a write runs.
-    fn revalidate(&self, c: &Connection) -> rusqlite::Result<Option<u64>> {
-        let version: i64 = c.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.data_version != version {
-            // Something was committed by another connection; only a provider change (counted
-            // by triggers) makes the parsed entries stale.
-            let generation: i64 = c
-                .prepare_cached("SELECT generation FROM provider_generation WHERE id = 1")?
-                .query_row([], |r| r.get(0))?;
-            if generation != cache.db_generation {
-                cache.entries.clear();
-                cache.db_generation = generation;
-            }
-            cache.data_version = version;
-        }
-        Ok((cache.writers == 0).then_some(cache.generation))
-    }
-
-    fn cached(&self, id: &str) -> Option<ProviderEntry> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.entries.get(id).filter(|_| cache.writers == 0).cloned()
-    }
-
-    /// Caches `entry` unless a write happened since `generation` was read.
-    fn remember(&self, entry: &ProviderEntry, generation: Option<u64>) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if generation == Some(cache.generation) && cache.writers == 0 {
-            cache.entries.insert(entry.spec.id.clone(), entry.clone());
-        }
-    }
-
     /// One provider.
     pub fn get(&self, id: &str) -> Result<ProviderEntry, ProviderError> {
-        let generation = self.store.with_conn(|c| Ok(self.revalidate(c)?))?;
-        if let Some(entry) = generation.and_then(|_| self.cached(id)) {
+        let generation = self.store.with_conn(|c| Ok(cache::revalidate(&self.cache, c)?))?;
+        if let Some(entry) = generation.and_then(|_| cache::cached(&self.cache, id)) {
             return Ok(entry);
         }
         let (stored, state) = self.store.with_conn(|c| Ok((load_spec(c, id)?, load_state(c, id)?)))?;
         match self.entry(id, stored.as_ref(), state.as_ref())? {
             Some(entry) => {
-                self.remember(&entry, generation);
+                cache::remember(&self.cache, &entry, generation);
                 Ok(entry)
             }
             None => Err(self.not_found(id)?),
         }
-    }
-
-    /// Forgets parsed entries when the calling write method returns.
-    fn invalidate(&self) -> InvalidateOnDrop<'_> {
-        {
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            cache.generation += 1;
-            cache.writers += 1;
-            cache.entries.clear();
-        }
-        InvalidateOnDrop(&self.cache, &self.changes)
     }
 
     /// A receiver that is marked changed after every write through this registry (or a clone
@@ -331,7 +199,7 @@ impl Registry {
     }
 
     fn add_inner(&self, spec: ProviderSpec) -> Result<ProviderEntry, ProviderError> {
-        let _invalidate = self.invalidate();
+        let _invalidate = cache::invalidate(&self.cache, &self.changes);
         spec.validate()?;
         if self.presets.contains_key(&spec.id) {
             return Err(ProviderError::AlreadyExists { id: spec.id, origin: Origin::Preset });
@@ -373,7 +241,7 @@ impl Registry {
     }
 
     fn update_inner(&self, spec: ProviderSpec, confirm: Confirm) -> Result<ProviderEntry, ProviderError> {
-        let _invalidate = self.invalidate();
+        let _invalidate = cache::invalidate(&self.cache, &self.changes);
         spec.validate()?;
         let id = spec.id.clone();
         if confirm == Confirm::No && spec.rate_limits.is_empty() {
@@ -448,26 +316,9 @@ impl Registry {
         changes: &[(F, V)],
         confirm: Confirm,
     ) -> Result<ProviderEntry, ProviderError> {
-        let _invalidate = self.invalidate();
+        let _invalidate = cache::invalidate(&self.cache, &self.changes);
         let entry = self.get(id)?;
-        let mut table = entry.spec.to_table()?;
-        for (field, raw) in changes {
-            let (field, raw) = (field.as_ref(), raw.as_ref());
-            let path = parse_path(id, field)?;
-            let value = parse_literal(raw);
-            let attempt = |v: toml::Value| -> Result<toml::Table, SpecError> {
-                let mut candidate = table.clone();
-                set_path(&mut candidate, &path, field, v.clone())
-                    .map_err(|problem| field_error(id, field, &v, problem))?;
-                ProviderSpec::deserialize_table(candidate.clone()).map_err(|e| locate(e, id, field, &v))?;
-                Ok(candidate)
-            };
-            table = match attempt(value.clone()) {
-                Ok(t) => t,
-                Err(first) if !value.is_str() => attempt(toml::Value::String(raw.to_string())).map_err(|_| first)?,
-                Err(e) => return Err(e.into()),
-            };
-        }
+        let table = path::set_fields(id, entry.spec.to_table()?, changes)?;
         let spec = ProviderSpec::from_table(table)?;
         self.update_inner(spec, confirm)
     }
@@ -480,25 +331,9 @@ impl Registry {
     }
 
     fn unset_inner<F: AsRef<str>>(&self, id: &str, fields: &[F]) -> Result<ProviderEntry, ProviderError> {
-        let _invalidate = self.invalidate();
+        let _invalidate = cache::invalidate(&self.cache, &self.changes);
         let entry = self.get(id)?;
-        let mut table = entry.spec.to_table()?;
-        for field in fields {
-            let field = field.as_ref();
-            let path = parse_path(id, field)?;
-            remove_path(&mut table, &path).map_err(|problem| SpecError::Validation {
-                provider: id.to_string(),
-                errors: vec![FieldError::missing(field, problem)],
-            })?;
-            // A required field has no default to fall back to: name it, as `set` does.
-            ProviderSpec::deserialize_table(table.clone()).map_err(|e| match e {
-                SpecError::Shape { message, .. } => SpecError::Validation {
-                    provider: id.to_string(),
-                    errors: vec![FieldError::missing(field, format!("cannot be unset, it has no default ({message})"))],
-                },
-                other => other,
-            })?;
-        }
+        let table = path::unset_fields(id, entry.spec.to_table()?, fields)?;
         let spec = ProviderSpec::from_table(table)?;
         self.update_inner(spec, Confirm::No)
     }
@@ -510,7 +345,7 @@ impl Registry {
     }
 
     fn reset_inner(&self, id: &str) -> Result<ProviderEntry, ProviderError> {
-        let _invalidate = self.invalidate();
+        let _invalidate = cache::invalidate(&self.cache, &self.changes);
         if !self.presets.contains_key(id) {
             let custom = self.store.with_conn(|c| Ok(load_spec(c, id)?.is_some()))?;
             return Err(if custom { ProviderError::NoDefault { id: id.to_string() } } else { self.not_found(id)? });
@@ -529,7 +364,7 @@ impl Registry {
     }
 
     fn remove_inner(&self, id: &str) -> Result<(), ProviderError> {
-        let _invalidate = self.invalidate();
+        let _invalidate = cache::invalidate(&self.cache, &self.changes);
         if self.presets.contains_key(id) {
             return Err(ProviderError::CannotRemovePreset { id: id.to_string() });
         }
@@ -563,7 +398,7 @@ impl Registry {
 
     /// [`Registry::import_toml`] with the user's confirmation stated.
     pub fn import_toml_with(&self, text: &str, confirm: Confirm) -> Result<ProviderSpec, ProviderError> {
-        let _invalidate = self.invalidate();
+        let _invalidate = cache::invalidate(&self.cache, &self.changes);
         let spec = ProviderSpec::from_toml(text)?;
         let custom_exists =
             !self.presets.contains_key(&spec.id) && self.store.with_conn(|c| Ok(load_spec(c, &spec.id)?.is_some()))?;
@@ -582,7 +417,7 @@ impl Registry {
     }
 
     fn set_enabled_inner(&self, id: &str, enabled: bool) -> Result<ProviderEntry, ProviderError> {
-        let _invalidate = self.invalidate();
+        let _invalidate = cache::invalidate(&self.cache, &self.changes);
         let entry = self.get(id)?;
         if enabled {
             if let Some(d) = &entry.spec.discontinued {
@@ -615,7 +450,7 @@ impl Registry {
     }
 
     fn set_environment_inner(&self, id: &str, environment: &str) -> Result<ProviderEntry, ProviderError> {
-        let _invalidate = self.invalidate();
+        let _invalidate = cache::invalidate(&self.cache, &self.changes);
         let entry = self.get(id)?;
         if !entry.spec.environments.contains_key(environment) {
             return Err(ProviderError::UnknownEnvironment {
@@ -720,183 +555,6 @@ fn load_state(c: &Connection, id: &str) -> Result<Option<State>, StoreError> {
     Ok(row)
 }
 
-/// Reads a `set` value: a TOML literal when it is one, else the text as a string.
-fn parse_literal(raw: &str) -> toml::Value {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return toml::Value::String(raw.to_string());
-    }
-    match toml::from_str::<toml::Table>(&format!("v = {trimmed}")) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
-        Err(_) => toml::Value::String(raw.to_string()),
-    }
-}
-
-fn field_error(provider: &str, field: &str, value: &toml::Value, problem: String) -> SpecError {
-    SpecError::Validation {
-        provider: provider.to_string(),
-        errors: vec![FieldError::new(field, literal(value), problem)],
-    }
-}
-
-/// Turns a deserialisation error of a changed table into an error naming the changed field.
-fn locate(e: SpecError, provider: &str, field: &str, value: &toml::Value) -> SpecError {
-    match e {
-        SpecError::Shape { message, .. } => field_error(provider, field, value, format!("is not accepted: {message}")),
-        other => other,
-    }
-}
-
-fn parse_path(provider: &str, field: &str) -> Result<Vec<Segment>, SpecError> {
-    let bad = |problem: &str| SpecError::Validation {
-        provider: provider.to_string(),
-        errors: vec![FieldError::new("field", quote(field), problem)],
-    };
-    let mut segments = Vec::new();
-    for part in field.split('.') {
-        let (name, indexes) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if name.is_empty() {
-            return Err(bad("is not a dotted field path like endpoints.ticker.weight"));
-        }
-        match name.parse::<usize>() {
-            Ok(i) if !segments.is_empty() => segments.push(Segment::Index(i)),
-            _ => segments.push(Segment::Key(name.to_string())),
-        }
-        let mut rest = indexes;
-        while !rest.is_empty() {
-            let close = rest.find(']').ok_or_else(|| bad("has an unclosed \"[\""))?;
-            let index = rest[1..close].parse::<usize>().map_err(|_| bad("has a non-numeric [index]"))?;
-            segments.push(Segment::Index(index));
-            rest = &rest[close + 1..];
-            if !rest.is_empty() && !rest.starts_with('[') {
-                return Err(bad("has text after \"]\"; separate fields with \".\""));
-            }
-        }
-    }
-    if segments.first() == Some(&Segment::Key("id".to_string())) {
-        return Err(SpecError::Validation {
-            provider: provider.to_string(),
-            errors: vec![FieldError::missing(
-                "id",
-                "cannot be changed; export the spec, edit the id and import it as a new provider",
-            )],
-        });
-    }
-    Ok(segments)
-}
-
-fn describe(prefix: &[Segment]) -> String {
-    let mut out = String::new();
-    for s in prefix {
-        match s {
-            Segment::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
-            Segment::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
-}
-
-/// Sets `value` at `path`, creating missing tables on the way.
-fn set_path(table: &mut toml::Table, path: &[Segment], field: &str, value: toml::Value) -> Result<(), String> {
-    let mut current = TableOrArray::Table(table);
-    for (i, seg) in path.iter().enumerate() {
-        let last = i + 1 == path.len();
-        let prefix = describe(&path[..=i]);
-        current = match (current, seg) {
-            (TableOrArray::Table(t), Segment::Key(k)) => {
-                if last {
-                    t.insert(k.clone(), value);
-                    return Ok(());
-                }
-                let child = t.entry(k.clone()).or_insert_with(|| match path[i + 1] {
-                    Segment::Index(_) => toml::Value::Array(Vec::new()),
-                    Segment::Key(_) => toml::Value::Table(toml::Table::new()),
-                });
-                TableOrArray::of(child, &prefix)?
-            }
-            (TableOrArray::Array(a), Segment::Index(n)) => {
-                let len = a.len();
-                let slot = a
-                    .get_mut(*n)
-                    .ok_or_else(|| format!("cannot be set: {} has {len} entries", describe(&path[..i])))?;
-                if last {
-                    *slot = value;
-                    return Ok(());
-                }
-                TableOrArray::of(slot, &prefix)?
-            }
-            (TableOrArray::Table(_), Segment::Index(_)) => {
-                return Err(format!("cannot be set: {} is a table, not a list", describe(&path[..i])))
-            }
-            (TableOrArray::Array(_), Segment::Key(_)) => {
-                return Err(format!(
-                    "cannot be set: {} is a list; use an index like {}[0]",
-                    describe(&path[..i]),
-                    describe(&path[..i])
-                ))
-            }
-        };
-    }
-    Err(format!("cannot be set: {field} is empty"))
-}
-
-fn remove_path(table: &mut toml::Table, path: &[Segment]) -> Result<(), String> {
-    let Some((last, parents)) = path.split_last() else {
-        return Err("is empty".to_string());
-    };
-    let mut current = TableOrArray::Table(table);
-    for (i, seg) in parents.iter().enumerate() {
-        let prefix = describe(&path[..=i]);
-        current = match (current, seg) {
-            (TableOrArray::Table(t), Segment::Key(k)) => match t.get_mut(k) {
-                Some(child) => TableOrArray::of(child, &prefix)?,
-                None => return Err(format!("is not set ({prefix} does not exist)")),
-            },
-            (TableOrArray::Array(a), Segment::Index(n)) => match a.get_mut(*n) {
-                Some(child) => TableOrArray::of(child, &prefix)?,
-                None => return Err(format!("is not set ({prefix} does not exist)")),
-            },
-            _ => return Err(format!("is not set ({prefix} does not exist)")),
-        };
-    }
-    let removed = match (current, last) {
-        (TableOrArray::Table(t), Segment::Key(k)) => t.remove(k).is_some(),
-        (TableOrArray::Array(a), Segment::Index(n)) if *n < a.len() => {
-            a.remove(*n);
-            true
-        }
-        _ => false,
-    };
-    if removed {
-        Ok(())
-    } else {
-        Err("is not set".to_string())
-    }
-}
-
-enum TableOrArray<'a> {
-    Table(&'a mut toml::Table),
-    Array(&'a mut Vec<toml::Value>),
-}
-
-impl<'a> TableOrArray<'a> {
-    fn of(value: &'a mut toml::Value, prefix: &str) -> Result<TableOrArray<'a>, String> {
-        match value {
-            toml::Value::Table(t) => Ok(TableOrArray::Table(t)),
-            toml::Value::Array(a) => Ok(TableOrArray::Array(a)),
-            other => Err(format!("cannot be set: {prefix} is a {}, not a table", other.type_str())),
-        }
-    }
-}
-
 /// Ids within edit distance 2 of `id`, or containing it (or contained in it), closest first.
 fn close_matches<'a>(id: &str, ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut scored: Vec<(usize, &str)> = ids
@@ -929,6 +587,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
     use crate::provider::spec::op;
+    use std::fmt;
 
     struct Fixture {
         _dir: tempfile::TempDir,
