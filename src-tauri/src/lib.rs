@@ -2,23 +2,7 @@
 //! `keyward` core. No business logic lives here; every command is one core call.
 
 pub mod commands;
-pub mod commands_alerts;
-pub mod commands_audit;
-pub mod commands_gateway;
-pub mod commands_keys;
-pub mod commands_limits;
-pub mod commands_monitor;
-pub mod commands_usage;
-pub mod commands_vault;
 pub mod dto;
-pub mod dto_alerts;
-pub mod dto_audit;
-pub mod dto_gateway;
-pub mod dto_keys;
-pub mod dto_limits;
-pub mod dto_monitor;
-pub mod dto_provider;
-pub mod dto_usage;
 pub mod services;
 pub mod state;
 pub mod tray;
@@ -40,68 +24,68 @@ macro_rules! with_commands {
     ($then:ident) => {
         $then! {
             commands::app_info,
-            commands::providers_list,
-            commands::provider_get,
-            commands::provider_set,
-            commands::provider_reset,
-            commands::provider_remove,
-            commands::provider_set_enabled,
-            commands::provider_set_environment,
-            commands::provider_import,
-            commands::provider_test,
-            commands_keys::keys_list,
-            commands_keys::key_add,
-            commands_keys::key_remove,
-            commands_keys::key_reveal,
-            commands_keys::key_copy,
-            commands_keys::key_versions,
-            commands_keys::key_rotate,
-            commands_keys::key_retire_version,
-            commands_keys::key_check,
-            commands_keys::keys_backup_default_path,
-            commands_keys::keys_export_backup,
-            commands_keys::keys_import_backup,
-            commands_vault::vault_status,
-            commands_vault::vault_unlock,
-            commands_vault::vault_lock,
-            commands_vault::vault_init,
-            commands_limits::limits_stream,
-            commands_limits::limits_stream_stop,
-            commands_limits::limits_breakdown,
-            commands_audit::audit_options,
-            commands_audit::audit_list,
-            commands_audit::audit_verify,
-            commands_audit::audit_export,
-            commands_monitor::monitor_status,
-            commands_monitor::provider_health,
-            commands_monitor::chart_latency,
-            commands_monitor::chart_uptime,
-            commands_monitor::checks_run,
-            commands_monitor::checks_list,
-            commands_monitor::check_add,
-            commands_monitor::check_update,
-            commands_monitor::check_remove,
-            commands_monitor::monitor_settings_get,
-            commands_monitor::monitor_settings_set,
-            commands_alerts::alerts_list,
-            commands_alerts::alert_ack,
-            commands_alerts::alert_rules,
-            commands_alerts::alert_rule_set_enabled,
-            commands_alerts::alert_rule_set_webhooks,
-            commands_alerts::alert_rules_restore,
-            commands_alerts::webhooks_list,
-            commands_alerts::webhook_add,
-            commands_alerts::webhook_test,
-            commands_alerts::webhook_remove,
-            commands_usage::usage_summary,
-            commands_usage::chart_usage,
-            commands_gateway::gateway_status,
-            commands_gateway::gateway_token_create,
-            commands_gateway::gateway_token_set_disabled,
-            commands_gateway::gateway_token_rotate,
-            commands_gateway::gateway_token_revoke,
-            commands_gateway::gateway_set_port,
-            commands_gateway::gateway_set_bind,
+            commands::providers::providers_list,
+            commands::providers::provider_get,
+            commands::providers::provider_set,
+            commands::providers::provider_reset,
+            commands::providers::provider_remove,
+            commands::providers::provider_set_enabled,
+            commands::providers::provider_set_environment,
+            commands::providers::provider_import,
+            commands::providers::provider_test,
+            commands::keys::keys_list,
+            commands::keys::key_add,
+            commands::keys::key_remove,
+            commands::keys::key_reveal,
+            commands::keys::key_copy,
+            commands::keys::key_versions,
+            commands::keys::key_rotate,
+            commands::keys::key_retire_version,
+            commands::keys::key_check,
+            commands::keys::keys_backup_default_path,
+            commands::keys::keys_export_backup,
+            commands::keys::keys_import_backup,
+            commands::vault::vault_status,
+            commands::vault::vault_unlock,
+            commands::vault::vault_lock,
+            commands::vault::vault_init,
+            commands::limits::limits_stream,
+            commands::limits::limits_stream_stop,
+            commands::limits::limits_breakdown,
+            commands::audit::audit_options,
+            commands::audit::audit_list,
+            commands::audit::audit_verify,
+            commands::audit::audit_export,
+            commands::monitor::monitor_status,
+            commands::monitor::provider_health,
+            commands::monitor::chart_latency,
+            commands::monitor::chart_uptime,
+            commands::monitor::checks_run,
+            commands::monitor::checks_list,
+            commands::monitor::check_add,
+            commands::monitor::check_update,
+            commands::monitor::check_remove,
+            commands::monitor::monitor_settings_get,
+            commands::monitor::monitor_settings_set,
+            commands::alerts::alerts_list,
+            commands::alerts::alert_ack,
+            commands::alerts::alert_rules,
+            commands::alerts::alert_rule_set_enabled,
+            commands::alerts::alert_rule_set_webhooks,
+            commands::alerts::alert_rules_restore,
+            commands::alerts::webhooks_list,
+            commands::alerts::webhook_add,
+            commands::alerts::webhook_test,
+            commands::alerts::webhook_remove,
+            commands::usage::usage_summary,
+            commands::usage::chart_usage,
+            commands::gateway::gateway_status,
+            commands::gateway::gateway_token_create,
+            commands::gateway::gateway_token_set_disabled,
+            commands::gateway::gateway_token_rotate,
+            commands::gateway::gateway_token_revoke,
+            commands::gateway::gateway_set_port,
+            commands::gateway::gateway_set_bind,
         }
     };
 }
@@ -160,7 +144,7 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: S
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
         .manage(state)
-        .manage(commands_limits::LimitStreams::default())
+        .manage(commands::limits::LimitStreams::default())
         .invoke_handler(with_commands!(generate_handler))
         .setup(move |app| {
             if options.tray {

@@ -27,11 +27,11 @@ use tokio::sync::broadcast;
 use self::state::{ProviderState, HEALTH_CAP};
 use super::published::{PublishedLimit, PublishedSource, RuleUpdate};
 use super::status::LimitEvent;
-use crate::timer::{Timer, TokioTimer};
 use super::window::{margin_for, WindowMath};
 use crate::clock::Clock;
 use crate::pipeline::limit::{Acquire, Answered, LimitError, LimitFuture, RateLimiter};
 use crate::provider::{ProviderError, ProviderSpec, Registry};
+use crate::timer::{Timer, TokioTimer};
 
 /// The name a 429 pause goes by in errors.
 pub const PAUSE_LIMIT: &str = "HTTP 429 Retry-After";

@@ -6,8 +6,8 @@ use keyward::Keyward;
 use tauri::State;
 
 use crate::commands::blocking;
+use crate::dto::alerts::{self as adto, AlertCentreDto, AlertDto, DeliveryResultDto, RuleDto, WebhookDto};
 use crate::dto::CommandError;
-use crate::dto_alerts::{self as adto, AlertCentreDto, AlertDto, DeliveryResultDto, RuleDto, WebhookDto};
 use crate::AppState;
 
 /// How many resolved alerts the alert centre shows.

@@ -9,8 +9,8 @@ use keyward::Keyward;
 use tauri::State;
 
 use crate::commands::blocking;
+use crate::dto::gateway::{self as gdto, GatewayStatusDto, GatewayTokenDto, IssuedTokenDto, NewGatewayTokenDto};
 use crate::dto::CommandError;
-use crate::dto_gateway::{self as gdto, GatewayStatusDto, GatewayTokenDto, IssuedTokenDto, NewGatewayTokenDto};
 use crate::AppState;
 
 fn status(kw: &Keyward, services_problem: Option<String>) -> Result<GatewayStatusDto, CommandError> {

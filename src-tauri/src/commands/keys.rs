@@ -10,11 +10,11 @@ use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 
 use crate::commands::blocking;
-use crate::dto::CommandError;
-use crate::dto_keys::{
+use crate::dto::keys::{
     self as kdto, BackupExportDto, BackupImportDto, KeyDto, KeyVersionDto, NewKeyDto, PermissionReportDto, RotateDto,
     RotationDto,
 };
+use crate::dto::CommandError;
 use crate::AppState;
 
 /// A copied secret is cleared from the clipboard after this long, if it is still there.

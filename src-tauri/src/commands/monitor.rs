@@ -8,10 +8,10 @@ use keyward::Keyward;
 use tauri::State;
 
 use crate::commands::blocking;
-use crate::dto::CommandError;
-use crate::dto_monitor::{
+use crate::dto::monitor::{
     self as mdto, CheckConfigDto, CheckInputDto, CheckRunDto, MonitorSettingsDto, ProviderHealthDto, ProviderStatusDto,
 };
+use crate::dto::CommandError;
 use crate::AppState;
 
 /// How far back a provider's detail lists incidents.

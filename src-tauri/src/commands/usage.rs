@@ -6,8 +6,8 @@ use keyward::usage::{totals, GroupBy, UsageRange};
 use tauri::State;
 
 use crate::commands::blocking;
+use crate::dto::usage::{UsageRowDto, UsageSummaryDto};
 use crate::dto::CommandError;
-use crate::dto_usage::{UsageRowDto, UsageSummaryDto};
 use crate::AppState;
 
 /// Calls, errors, weight, cost and latency per `group_by` (endpoint, key, caller, provider)

@@ -11,8 +11,8 @@ use keyward::audit::AuditError;
 use tauri::State;
 
 use crate::commands::blocking;
+use crate::dto::audit::{self as adto, AuditExportDto, AuditFilterDto, AuditOptionsDto, AuditPageDto, AuditVerifyDto};
 use crate::dto::CommandError;
-use crate::dto_audit::{self as adto, AuditExportDto, AuditFilterDto, AuditOptionsDto, AuditPageDto, AuditVerifyDto};
 use crate::AppState;
 
 /// The folder under the data directory that exports are written to.

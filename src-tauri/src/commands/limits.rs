@@ -16,8 +16,8 @@ use tauri::State;
 use tokio::sync::oneshot;
 
 use crate::commands::blocking;
+use crate::dto::limits::{self as ldto, LimitBreakdownDto, LimitStatusDto};
 use crate::dto::CommandError;
-use crate::dto_limits::{self as ldto, LimitBreakdownDto, LimitStatusDto};
 use crate::AppState;
 
 /// How often the page receives a fresh snapshot.

@@ -1,6 +1,15 @@
 //! What crosses the IPC boundary. TypeScript types for these are generated into
 //! `ui/src/ipc/bindings/` by ts-rs when the tests run (`cargo test -p keyward-desktop`).
 
+pub mod alerts;
+pub mod audit;
+pub mod gateway;
+pub mod keys;
+pub mod limits;
+pub mod monitor;
+pub mod providers;
+pub mod usage;
+
 use serde::Serialize;
 use ts_rs::TS;
 

@@ -1,4 +1,4 @@
-//! Tauri commands: arguments in, one core call, DTO out.
+//! Providers page commands: the catalog, settings, import and "Test connection".
 
 use std::time::Instant;
 
@@ -6,31 +6,14 @@ use keyward::pipeline::{CallOptions, CallRequest};
 use keyward::Keyward;
 use tauri::State;
 
-use crate::dto::{AppInfoDto, CommandError};
-use crate::dto_provider::{self as pdto, AssignmentDto, CheckDto, ProviderDetailDto, ProviderSummaryDto};
+use crate::commands::blocking;
+use crate::dto::providers::{self as pdto, AssignmentDto, CheckDto, ProviderDetailDto, ProviderSummaryDto};
+use crate::dto::CommandError;
 use crate::AppState;
-
-/// Runs blocking core work (SQLite, the credential store) off the async runtime.
-pub(crate) async fn blocking<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(Keyward) -> Result<T, CommandError> + Send + 'static,
-) -> Result<T, CommandError> {
-    let core = state.core()?;
-    tokio::task::spawn_blocking(move || f(core))
-        .await
-        .map_err(|e| CommandError::internal(format!("a background task failed: {e}")))?
-}
 
 fn detail(kw: &Keyward, id: &str) -> Result<ProviderDetailDto, CommandError> {
     let entry = kw.providers().get(id)?;
     Ok(pdto::detail(&entry, kw.providers().export_toml(id)?))
-}
-
-/// Facts for the dashboard: version, data dir, schema version, secret backend.
-#[tauri::command]
-pub async fn app_info(state: State<'_, AppState>) -> Result<AppInfoDto, CommandError> {
-    let problem = state.services_problem();
-    blocking(&state, move |kw| Ok(AppInfoDto { services_problem: problem, ..kw.info().into() })).await
 }
 
 #[tauri::command]
