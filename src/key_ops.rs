@@ -40,13 +40,13 @@ pub enum CheckError {
 }
 
 impl CheckError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            CheckError::Key(_) => "key",
+            CheckError::Key(e) => e.kind(),
             CheckError::Call(e) => e.kind(),
             CheckError::Provider(e) => e.kind(),
-            CheckError::NoEndpoint { .. } => "notSupported",
-            CheckError::NotUnderstood { .. } => "badResponse",
+            CheckError::NoEndpoint { .. } => crate::ErrorKind::NotSupported,
+            CheckError::NotUnderstood { .. } => crate::ErrorKind::BadResponse,
             CheckError::NotAccepted { source, .. } => source.kind(),
         }
     }

@@ -93,7 +93,7 @@ fn a_bad_since_names_the_value_and_the_choices() {
     let out = keyward(dir.path(), &["--json", "usage", "--since", "2w"]);
     assert!(!out.status.success());
     let err: Value = serde_json::from_str(&stderr(&out)).expect("JSON error");
-    assert_eq!(err["error"]["kind"], "usage");
+    assert_eq!(err["error"]["kind"], "invalid");
     let msg = err["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("--since") && msg.contains("\"2w\"") && msg.contains("24h, 7d or 30d"), "{msg}");
 }

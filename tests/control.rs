@@ -84,7 +84,7 @@ async fn a_cli_call_runs_in_the_running_keyward_and_spends_its_budget() {
     let out = cli(dir.path(), &["--json", "call", "binance", "no_such_op"], &[]).await;
     assert!(!out.status.success());
     let err: Value = serde_json::from_str(&stderr(&out)).expect("JSON error");
-    assert_eq!(err["error"]["kind"], "badRequest", "{err}");
+    assert_eq!(err["error"]["kind"], "invalid", "{err}");
     assert!(err["error"]["message"].as_str().unwrap_or("").contains("no_such_op"), "{err}");
     services.stop().await;
 }

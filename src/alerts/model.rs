@@ -36,14 +36,14 @@ impl From<rusqlite::Error> for AlertError {
 
 impl AlertError {
     /// A stable kind for the UI and `--json`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            AlertError::NotFound { .. } => "notFound",
-            AlertError::Invalid(_) => "invalid",
-            AlertError::AlreadyRunning => "conflict",
-            AlertError::Vault(_) => "vault",
-            AlertError::Store(_) => "storage",
-            AlertError::Http(_) | AlertError::Background(_) => "internal",
+            AlertError::NotFound { .. } => crate::ErrorKind::NotFound,
+            AlertError::Invalid(_) => crate::ErrorKind::Invalid,
+            AlertError::AlreadyRunning => crate::ErrorKind::Conflict,
+            AlertError::Vault(_) => crate::ErrorKind::Vault,
+            AlertError::Store(_) => crate::ErrorKind::Storage,
+            AlertError::Http(_) | AlertError::Background(_) => crate::ErrorKind::Internal,
         }
     }
 }

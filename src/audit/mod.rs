@@ -300,14 +300,14 @@ impl From<rusqlite::Error> for AuditError {
 
 impl AuditError {
     /// A stable kind for the UI and `--json`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            AuditError::Store(_) => "storage",
-            AuditError::Tampered { .. } => "tampered",
-            AuditError::SecretInDetail { .. } => "badRequest",
-            AuditError::Unreadable { .. } => "corrupt",
-            AuditError::Export(_) => "io",
-            AuditError::Encode(_) => "internal",
+            AuditError::Store(_) => crate::ErrorKind::Storage,
+            AuditError::Tampered { .. } => crate::ErrorKind::Tampered,
+            AuditError::SecretInDetail { .. } => crate::ErrorKind::Invalid,
+            AuditError::Unreadable { .. } => crate::ErrorKind::Corrupt,
+            AuditError::Export(_) => crate::ErrorKind::Io,
+            AuditError::Encode(_) => crate::ErrorKind::Internal,
         }
     }
 }

@@ -122,12 +122,12 @@ pub enum CliError {
 }
 
 impl CliError {
-    pub fn kind(&self) -> &str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            CliError::Core(e) => e.kind().as_str(),
+            CliError::Core(e) => e.kind(),
             CliError::Provider(e) => e.kind(),
-            CliError::Spec(_) => "invalidSpec",
-            CliError::Key(_) => "key",
+            CliError::Spec(_) => crate::ErrorKind::InvalidSpec,
+            CliError::Key(e) => e.kind(),
             CliError::Call(e) => e.kind(),
             CliError::Check(e) => e.kind(),
             CliError::Vault(e) => e.kind(),
@@ -135,7 +135,7 @@ impl CliError {
             CliError::Monitor(e) => e.kind(),
             CliError::Alerts(e) => e.kind(),
             CliError::Remote(e) => e.kind(),
-            CliError::Usage(_) => "usage",
+            CliError::Usage(_) => crate::ErrorKind::Invalid,
             CliError::UsageData(e) => e.kind(),
             CliError::Gateway(e) => e.kind(),
         }

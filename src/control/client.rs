@@ -18,16 +18,16 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(300);
 pub enum RemoteError {
     /// The running Keyward refused: its error kind and message, as the core wrote them.
     #[error("{message}")]
-    Refused { kind: String, message: String },
+    Refused { kind: crate::ErrorKind, message: String },
     #[error("the running Keyward (pid {pid}) did not answer: {message}")]
     Unreachable { pid: u32, message: String },
 }
 
 impl RemoteError {
-    pub fn kind(&self) -> &str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            RemoteError::Refused { kind, .. } => kind,
-            RemoteError::Unreachable { .. } => "unreachable",
+            RemoteError::Refused { kind, .. } => *kind,
+            RemoteError::Unreachable { .. } => crate::ErrorKind::Unreachable,
         }
     }
 }

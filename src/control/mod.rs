@@ -287,6 +287,7 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
-    pub kind: String,
+    #[serde(deserialize_with = "crate::error::lenient_kind")]
+    pub kind: crate::ErrorKind,
     pub message: String,
 }

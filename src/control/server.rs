@@ -1,5 +1,6 @@
 //! The control server: axum on 127.0.0.1:0, bearer token, the running process's core.
 
+use crate::ErrorKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -140,7 +141,7 @@ async fn authorize(State(ctx): State<Ctx>, req: Request, next: Next) -> Response
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| <[u8; 32]>::from(Sha256::digest(t.as_bytes())));
     if given != Some(ctx.token_hash) {
-        return failure(StatusCode::UNAUTHORIZED, "unauthorized", "a valid control token is required".into());
+        return failure(ErrorKind::Unauthorized, "a valid control token is required".into());
     }
     next.run(req).await
 }
@@ -161,8 +162,7 @@ async fn refuse_oversized(req: Request, next: Next) -> Response {
 
 fn too_large(declared: u64) -> Response {
     failure(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "tooLarge",
+        ErrorKind::TooLarge,
         format!("a request body of {declared} bytes is larger than the {MAX_BODY_BYTES} bytes the control API reads"),
     )
 }
@@ -189,8 +189,8 @@ where
 
 fn rejected(rejection: &JsonRejection) -> Failure {
     let status = rejection.status();
-    let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { "tooLarge" } else { "invalidInput" };
-    Failure::new(status, kind, rejection.body_text())
+    let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { ErrorKind::TooLarge } else { ErrorKind::Invalid };
+    Failure::with_status(status, kind, rejection.body_text())
 }
 
 /// The unlock body carries a passphrase: its rejection names the fields but never repeats a
@@ -205,8 +205,9 @@ impl<S: Send + Sync> FromRequest<S> for UnlockRequest {
             Ok(Json(body)) => Ok(UnlockRequest(body)),
             Err(rejection) => {
                 let status = rejection.status();
-                let kind = if status == StatusCode::PAYLOAD_TOO_LARGE { "tooLarge" } else { "invalidInput" };
-                Err(Failure::new(
+                let kind =
+                    if status == StatusCode::PAYLOAD_TOO_LARGE { ErrorKind::TooLarge } else { ErrorKind::Invalid };
+                Err(Failure::with_status(
                     status,
                     kind,
                     "the body must be JSON {\"passphrase\": string, \"seconds\": number} with content-type application/json"
@@ -217,20 +218,26 @@ impl<S: Send + Sync> FromRequest<S> for UnlockRequest {
     }
 }
 
-fn failure(status: StatusCode, kind: &str, message: String) -> Response {
-    Failure { status, kind: kind.to_string(), message }.into_response()
+fn failure(kind: ErrorKind, message: String) -> Response {
+    Failure::new(kind, message).into_response()
 }
 
-/// An error answer: `{"error": {"kind", "message"}}` with an HTTP status.
+/// An error answer: `{"error": {"kind", "message"}}` with the kind's HTTP status
+/// ([`ErrorKind::http_status`]), or the one axum chose for a body it could not read.
 struct Failure {
     status: StatusCode,
-    kind: String,
+    kind: ErrorKind,
     message: String,
 }
 
 impl Failure {
-    fn new(status: StatusCode, kind: &str, message: String) -> Self {
-        Self { status, kind: kind.to_string(), message }
+    fn new(kind: ErrorKind, message: String) -> Self {
+        let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self { status, kind, message }
+    }
+
+    fn with_status(status: StatusCode, kind: ErrorKind, message: String) -> Self {
+        Self { status, kind, message }
     }
 }
 
@@ -242,9 +249,9 @@ impl IntoResponse for Failure {
 
 /// Runs blocking core work off the async runtime.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Failure> + Send + 'static) -> Result<T, Failure> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the request's task failed: {e}")))
-    })
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(Failure::new(ErrorKind::Internal, format!("the request's task failed: {e}"))))
 }
 
 async fn hello(State(ctx): State<Ctx>) -> Json<Hello> {
@@ -260,7 +267,7 @@ async fn call(State(ctx): State<Ctx>, Body(body): Body<CallBody>) -> Response {
     let raw = body.raw;
     match ctx.kw.pipeline().call(body.request(CONTROL_CALLER)).await {
         Ok(out) => Json(CallReply::from_outcome(&out, raw)).into_response(),
-        Err(e) => failure(StatusCode::BAD_GATEWAY, e.kind(), e.to_string()),
+        Err(e) => failure(e.kind(), e.to_string()),
     }
 }
 
@@ -271,8 +278,7 @@ struct LimitsQuery {
 
 async fn limits(State(ctx): State<Ctx>, Query(q): Query<LimitsQuery>) -> Response {
     let result = blocking(move || {
-        limit_views(&ctx.kw, q.provider.as_deref())
-            .map_err(|e| Failure::new(StatusCode::NOT_FOUND, e.kind(), e.to_string()))
+        limit_views(&ctx.kw, q.provider.as_deref()).map_err(|e| Failure::new(e.kind(), e.to_string()))
     })
     .await;
     match result {
@@ -324,7 +330,7 @@ async fn gateway(State(ctx): State<Ctx>) -> Response {
     let gw = ctx.kw.gateway().clone();
     match tokio::task::spawn_blocking(move || gw.view()).await {
         Ok(view) => Json(view).into_response(),
-        Err(e) => failure(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("gateway status: {e}")),
+        Err(e) => failure(ErrorKind::Internal, format!("gateway status: {e}")),
     }
 }
 
@@ -345,7 +351,7 @@ fn vault_failure(e: &VaultError) -> Failure {
         VaultError::UnlockDuration { .. } => StatusCode::BAD_REQUEST,
         _ => StatusCode::FORBIDDEN,
     };
-    Failure::new(status, e.kind(), e.to_string())
+    Failure::with_status(status, e.kind(), e.to_string())
 }
 
 /// A lock asked by a command-line client: the core's rule, audited as the CLI's.
@@ -438,7 +444,7 @@ mod tests {
         let (status, body) =
             post(app.clone(), "/v1/limits/acquire", HttpBody::from(r#"{"provider": "x", "operation": "y"}"#)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert_eq!(body["error"]["kind"], "invalidInput");
+        assert_eq!(body["error"]["kind"], "invalid");
         assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("weight")), "{body}");
         let (status, body) =
             post(app, "/v1/vault/unlock", HttpBody::from(r#"{"passphrase": 123456789, "seconds": "x"}"#)).await;

@@ -5,6 +5,7 @@
 //! weight and class, then [`crate::pipeline::Pipeline::forward`] (the shared budget, the real
 //! key, a fresh signature) and return the exchange's answer as it was.
 
+use crate::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,7 +187,7 @@ async fn serve_tls(
 }
 
 /// A refusal: JSON naming what was refused, never forwarded.
-fn refuse(status: StatusCode, kind: &str, message: String) -> Response {
+fn refuse(status: StatusCode, kind: ErrorKind, message: String) -> Response {
     (status, axum::Json(json!({"error": {"kind": kind, "message": message}}))).into_response()
 }
 
@@ -297,7 +298,7 @@ async fn handle(
         _ => {
             return refuse(
                 StatusCode::NOT_FOUND,
-                "notFound",
+                ErrorKind::NotFound,
                 format!(
                     "{full} is not an exchange path: use /<provider>/<the exchange's path>, e.g. /binance/api/v3/time"
                 ),
@@ -313,7 +314,13 @@ async fn handle(
     {
         Ok(Ok(entry)) => entry,
         Ok(Err(e)) => return refuse(StatusCode::NOT_FOUND, e.kind(), e.to_string()),
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("provider lookup failed: {e}")),
+        Err(e) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorKind::Internal,
+                format!("provider lookup failed: {e}"),
+            )
+        }
     };
     let spec = &entry.spec;
     let scheme = spec.auth.scheme;
@@ -340,7 +347,7 @@ async fn handle(
             wire.key_headers.first().copied().unwrap_or("X-Keyward-Token")
         );
         stats.refused(UNKNOWN_BOT, Refusal::NoToken, &message);
-        return refuse(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        return refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
     };
     let tokens = ctx.kw.gateway().tokens().clone();
     // A token looked up in the last second is answered from memory; only a miss blocks.
@@ -353,26 +360,28 @@ async fn handle(
         Ok(Ok(None)) => {
             let message = "unknown Keyward token (revoked, rotated or mistyped)".to_string();
             stats.refused(UNKNOWN_BOT, Refusal::UnknownToken, &message);
-            return refuse(StatusCode::UNAUTHORIZED, "unauthorized", message);
+            return refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
         }
         Ok(Err(e)) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.kind(), e.to_string()),
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("token lookup failed: {e}")),
+        Err(e) => {
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, format!("token lookup failed: {e}"))
+        }
     };
     let bot = token.name.clone();
     if token.disabled {
         let message = format!("token \"{bot}\" is disabled; enable it with `keyward gateway token enable {bot}`");
         stats.refused(&bot, Refusal::Disabled, &message);
-        return refuse(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        return refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
     }
     if token.provider != spec.id {
         let message = format!("token \"{bot}\" is for {}, not {}", token.provider, spec.id);
         stats.refused(&bot, Refusal::WrongProvider, &message);
-        return refuse(StatusCode::FORBIDDEN, "forbidden", message);
+        return refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message);
     }
     if !ip_allowed(&token, peer.ip()) {
         let message = format!("token \"{bot}\" may not be used from {} (not in its allowed addresses)", peer.ip());
         stats.refused(&bot, Refusal::Ip, &message);
-        return refuse(StatusCode::FORBIDDEN, "forbidden", message);
+        return refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message);
     }
 
     // What is it? The bot's signature, timestamp and nonce go; Keyward signs again.
@@ -387,7 +396,7 @@ async fn handle(
             Err(e) => {
                 let message = format!("the request body is not valid JSON: {e}");
                 stats.refused(&bot, Refusal::BadRequest, &message);
-                return refuse(StatusCode::BAD_REQUEST, "badRequest", message);
+                return refuse(StatusCode::BAD_REQUEST, ErrorKind::Invalid, message);
             }
         }
     } else {
@@ -407,7 +416,7 @@ async fn handle(
                 None => {
                     let message = "X-GEMINI-PAYLOAD is not base64 of a JSON object".to_string();
                     stats.refused(&bot, Refusal::BadRequest, &message);
-                    return refuse(StatusCode::BAD_REQUEST, "badRequest", message);
+                    return refuse(StatusCode::BAD_REQUEST, ErrorKind::Invalid, message);
                 }
             }
         }
@@ -438,12 +447,12 @@ async fn handle(
             token.scopes
         );
         stats.refused(&bot, Refusal::Scope, &message);
-        return refuse(StatusCode::FORBIDDEN, "forbidden", message);
+        return refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message);
     }
     if signed && token.key_label.is_none() {
         let message = format!("token \"{bot}\" has no key to sign with; it is for public market data only");
         stats.refused(&bot, Refusal::Scope, &message);
-        return refuse(StatusCode::FORBIDDEN, "forbidden", message);
+        return refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message);
     }
 
     // A bot with a maximum share keeps to it on every limit of the provider.

@@ -36,11 +36,11 @@ pub enum TlsError {
 }
 
 impl TlsError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
             TlsError::Vault(e) => e.kind(),
-            TlsError::Store(_) => "storage",
-            TlsError::Generate(_) | TlsError::Config(_) => "tls",
+            TlsError::Store(_) => crate::ErrorKind::Storage,
+            TlsError::Generate(_) | TlsError::Config(_) => crate::ErrorKind::Tls,
         }
     }
 }

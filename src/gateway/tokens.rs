@@ -179,13 +179,15 @@ impl From<rusqlite::Error> for TokenError {
 }
 
 impl TokenError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            TokenError::Store(_) => "storage",
-            TokenError::Invalid { .. } => "invalid",
-            TokenError::Exists(_) => "conflict",
-            TokenError::NotFound(_) => "notFound",
-            TokenError::WithdrawNeedsConfirmation | TokenError::BindNeedsConfirmation { .. } => "confirmationNeeded",
+            TokenError::Store(_) => crate::ErrorKind::Storage,
+            TokenError::Invalid { .. } => crate::ErrorKind::Invalid,
+            TokenError::Exists(_) => crate::ErrorKind::Duplicate,
+            TokenError::NotFound(_) => crate::ErrorKind::NotFound,
+            TokenError::WithdrawNeedsConfirmation | TokenError::BindNeedsConfirmation { .. } => {
+                crate::ErrorKind::ConfirmationNeeded
+            }
             TokenError::Tls(e) => e.kind(),
         }
     }

@@ -55,6 +55,24 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
+impl KeyError {
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind as K;
+        match self {
+            KeyError::NotFound { .. } | KeyError::NoKeyForProvider { .. } | KeyError::NoSuchVersion { .. } => {
+                K::NotFound
+            }
+            KeyError::Duplicate { .. } => K::Duplicate,
+            KeyError::Invalid { .. } | KeyError::BackupPassphrase { .. } => K::Invalid,
+            KeyError::WrongBackupPassphrase { .. } => K::WrongPassphrase,
+            KeyError::Expired { .. } => K::KeyExpired,
+            KeyError::RetireActive { .. } | KeyError::Retired { .. } => K::NotAllowed,
+            KeyError::Vault(e) => e.kind(),
+            KeyError::Store(_) => K::Storage,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for KeyError {
     fn from(e: rusqlite::Error) -> Self {
         KeyError::Store(StoreError::Sql(e))

@@ -87,14 +87,14 @@ pub enum MonitorError {
 
 impl MonitorError {
     /// A stable kind for the UI and `--json`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            MonitorError::Store(_) => "storage",
+            MonitorError::Store(_) => crate::ErrorKind::Storage,
             MonitorError::Provider(e) => e.kind(),
-            MonitorError::InvalidCheck { .. } | MonitorError::Settings { .. } => "badRequest",
-            MonitorError::DuplicateCheck { .. } => "duplicate",
-            MonitorError::NoSuchCheck { .. } => "notFound",
-            MonitorError::WriterStopped | MonitorError::Thread(_) => "internal",
+            MonitorError::InvalidCheck { .. } | MonitorError::Settings { .. } => crate::ErrorKind::Invalid,
+            MonitorError::DuplicateCheck { .. } => crate::ErrorKind::Duplicate,
+            MonitorError::NoSuchCheck { .. } => crate::ErrorKind::NotFound,
+            MonitorError::WriterStopped | MonitorError::Thread(_) => crate::ErrorKind::Internal,
         }
     }
 }

@@ -125,26 +125,24 @@ pub enum CallError {
 
 impl CallError {
     /// A stable kind for the UI and `--json`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
             CallError::Provider(e) => e.kind(),
             CallError::UnknownOperation { .. } | CallError::UnknownEnvironment { .. } | CallError::BadParams { .. } => {
-                "badRequest"
+                crate::ErrorKind::Invalid
             }
-            CallError::Key(KeyError::Expired { .. }) => "keyExpired",
-            CallError::Key(KeyError::Vault(_)) => "vault",
-            CallError::Key(_) => "key",
-            CallError::PermissionDenied { .. } => "permissionDenied",
-            CallError::Signing(..) => "signing",
-            CallError::RateLimit(_) => "rateLimited",
-            CallError::Unreachable { timeout: true, .. } => "timeout",
-            CallError::Unreachable { .. } => "network",
-            CallError::Http { .. } => "http",
-            CallError::Exchange { .. } => "exchange",
-            CallError::StatusUnknown { .. } => "statusUnknown",
-            CallError::TooLarge { .. } => "tooLarge",
-            CallError::BadResponse { .. } => "badResponse",
-            CallError::Internal(_) => "internal",
+            CallError::Key(e) => e.kind(),
+            CallError::PermissionDenied { .. } => crate::ErrorKind::PermissionDenied,
+            CallError::Signing(..) => crate::ErrorKind::Signing,
+            CallError::RateLimit(_) => crate::ErrorKind::RateLimited,
+            CallError::Unreachable { timeout: true, .. } => crate::ErrorKind::Timeout,
+            CallError::Unreachable { .. } => crate::ErrorKind::Network,
+            CallError::Http { .. } => crate::ErrorKind::Http,
+            CallError::Exchange { .. } => crate::ErrorKind::Exchange,
+            CallError::StatusUnknown { .. } => crate::ErrorKind::StatusUnknown,
+            CallError::TooLarge { .. } => crate::ErrorKind::TooLarge,
+            CallError::BadResponse { .. } => crate::ErrorKind::BadResponse,
+            CallError::Internal(_) => crate::ErrorKind::Internal,
             CallError::Shared(e) => e.kind(),
         }
     }

@@ -35,10 +35,10 @@ pub enum UsageError {
 
 impl UsageError {
     /// A stable kind for the UI and `--json`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            UsageError::Store(_) => "storage",
-            _ => "invalidInput",
+            UsageError::Store(_) => crate::ErrorKind::Storage,
+            _ => crate::ErrorKind::Invalid,
         }
     }
 }

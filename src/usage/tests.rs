@@ -179,7 +179,7 @@ fn bad_inputs_are_refused_naming_the_values() {
     assert!(msg.contains("2026-03-01T01:00:00.000Z") && msg.contains("2026-03-01T00:00:00.000Z"), "{msg}");
     let err = usage.series(&day(GroupBy::Key), Duration::from_secs(5)).expect_err("5 s buckets");
     assert!(err.to_string().contains("5 s"), "{err}");
-    assert_eq!(err.kind(), "invalidInput");
+    assert_eq!(err.kind(), crate::ErrorKind::Invalid);
     let year = UsageQuery { since: t0(), until: t0() + chrono::Duration::days(3650), ..day(GroupBy::Key) };
     let err = usage.series(&year, Duration::from_secs(60)).expect_err("too many buckets");
     assert!(err.to_string().contains("too many"), "{err}");

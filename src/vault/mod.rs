@@ -170,14 +170,14 @@ impl std::fmt::Debug for SelectedBackend {
 
 impl VaultError {
     /// A stable kind for the UI and `--json`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> crate::ErrorKind {
         match self {
-            VaultError::Locked { .. } => "vaultLocked",
-            VaultError::NoVault { .. } => "noVault",
-            VaultError::WrongPassphrase { .. } => "wrongPassphrase",
-            VaultError::Passphrase { .. } | VaultError::UnlockDuration { .. } => "invalid",
-            VaultError::NoVaultFile => "notAllowed",
-            _ => "vault",
+            VaultError::Locked { .. } => crate::ErrorKind::VaultLocked,
+            VaultError::NoVault { .. } => crate::ErrorKind::NoVault,
+            VaultError::WrongPassphrase { .. } => crate::ErrorKind::WrongPassphrase,
+            VaultError::Passphrase { .. } | VaultError::UnlockDuration { .. } => crate::ErrorKind::Invalid,
+            VaultError::NoVaultFile => crate::ErrorKind::NotAllowed,
+            _ => crate::ErrorKind::Vault,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use keyward::alerts::{AlertFilter, AlertState, DeliveryFilter, NewRule, NewWebhook, WebhookFormat};
 use keyward::vault::SecretString;
+use keyward::ErrorKind;
 use keyward::Keyward;
 use tauri::State;
 
@@ -92,7 +93,7 @@ pub async fn webhook_add(
 ) -> Result<WebhookDto, CommandError> {
     blocking(&state, move |kw| {
         let format = WebhookFormat::parse(&format).ok_or_else(|| {
-            CommandError::new("invalid", format!("webhook format \"{format}\" is not json, slack or discord"))
+            CommandError::new(ErrorKind::Invalid, format!("webhook format \"{format}\" is not json, slack or discord"))
         })?;
         let secret = secret.filter(|s| !s.is_empty()).map(SecretString::from);
         let hook = kw.alerts().add_webhook(NewWebhook { name, url, format, secret, allow_insecure_http: false })?;

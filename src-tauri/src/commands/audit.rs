@@ -3,6 +3,7 @@
 //! There is no save dialog in this build, so an export is written into the data directory's
 //! `exports/` folder under a timestamped name, and the UI shows the path.
 
+use keyward::ErrorKind;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -66,7 +67,9 @@ pub async fn audit_export(
     let csv = match format.as_str() {
         "jsonl" => false,
         "csv" => true,
-        other => return Err(CommandError::new("badRequest", format!("export format \"{other}\" is not jsonl or csv"))),
+        other => {
+            return Err(CommandError::new(ErrorKind::Invalid, format!("export format \"{other}\" is not jsonl or csv")))
+        }
     };
     blocking(&state, move |kw| {
         let core_filter = keyward::audit::AuditFilter { before_id: None, ..adto::filter(&filter)? };
@@ -94,7 +97,7 @@ pub async fn audit_export(
 /// then `audit-20260101-120000Z-2.csv`, … within the same second.
 fn create_export(dir: &Path, ext: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(PathBuf, File), CommandError> {
     let io_error = |what: &str, path: &Path, e: std::io::Error| {
-        CommandError::new("io", format!("could not {what} {}: {e}", path.display()))
+        CommandError::new(ErrorKind::Io, format!("could not {what} {}: {e}", path.display()))
     };
     std::fs::create_dir_all(dir).map_err(|e| io_error("create the exports folder", dir, e))?;
     let stem = format!("audit-{}", now.format("%Y%m%d-%H%M%SZ"));
@@ -107,7 +110,10 @@ fn create_export(dir: &Path, ext: &str, now: chrono::DateTime<chrono::Utc>) -> R
             Err(e) => return Err(io_error("create the export file", &path, e)),
         }
     }
-    Err(CommandError::new("io", format!("{MAX_SAME_SECOND} exports named {stem} already exist in {}", dir.display())))
+    Err(CommandError::new(
+        ErrorKind::Io,
+        format!("{MAX_SAME_SECOND} exports named {stem} already exist in {}", dir.display()),
+    ))
 }
 
 #[cfg(test)]
@@ -146,7 +152,7 @@ mod tests {
         assert_eq!(older["hasMore"], false);
 
         let err = invoke(&webview, "audit_list", json!({"filter": {"actor": "robot"}})).expect_err("bad actor");
-        assert_eq!(err["kind"], "badRequest");
+        assert_eq!(err["kind"], "invalid");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Gateway page commands. Thin: parse, one core call, DTO out. A token's text is returned
 //! once by create and rotate and is never logged.
 
+use keyward::ErrorKind;
 use std::time::Duration;
 
 use keyward::gateway::tokens::parse_allow_ip;
@@ -95,8 +96,9 @@ pub async fn gateway_token_revoke(state: State<'_, AppState>, name: String) -> R
 /// Sets the port used from the next start and returns the page's status.
 #[tauri::command]
 pub async fn gateway_set_port(state: State<'_, AppState>, port: u32) -> Result<GatewayStatusDto, CommandError> {
-    let port = u16::try_from(port)
-        .map_err(|_| CommandError::new("invalid", format!("port \"{port}\" is not valid: expected 1 to 65535")))?;
+    let port = u16::try_from(port).map_err(|_| {
+        CommandError::new(ErrorKind::Invalid, format!("port \"{port}\" is not valid: expected 1 to 65535"))
+    })?;
     let problem = state.services_problem();
     blocking(&state, move |kw| {
         kw.gateway().set_port(port)?;
@@ -203,7 +205,7 @@ mod tests {
         create(json!({"name": "w", "provider": "binance", "scopes": ["withdraw"], "allowWithdraw": true}))
             .expect("confirmed withdraw");
         let err = create(json!({"name": "w", "provider": "binance", "scopes": ["market"]})).expect_err("same name");
-        assert_eq!(err["kind"], "conflict");
+        assert_eq!(err["kind"], "duplicate");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Keys page commands. Thin: parse, one core call, DTO out.
 
+use keyward::ErrorKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -81,7 +82,7 @@ pub async fn key_copy<R: Runtime>(
     let secret = blocking(&state, move |kw| Ok(kw.keys().reveal(&provider, &label, RevealPurpose::Copy)?)).await?;
     app.clipboard()
         .write_text(secret.expose_secret().to_string())
-        .map_err(|e| CommandError::new("clipboard", format!("could not write to the clipboard: {e}")))?;
+        .map_err(|e| CommandError::new(ErrorKind::Clipboard, format!("could not write to the clipboard: {e}")))?;
     tauri::async_runtime::spawn(async move {
         tokio::time::sleep(CLIPBOARD_CLEAR_AFTER).await;
         if app.clipboard().read_text().ok().as_deref() == Some(secret.expose_secret()) {
@@ -149,8 +150,10 @@ pub async fn key_check(
 /// folder (`-2`, `-3`, … when that file exists already, since a backup is never overwritten).
 #[tauri::command]
 pub async fn keys_backup_default_path<R: Runtime>(app: AppHandle<R>) -> Result<String, CommandError> {
-    let home =
-        app.path().home_dir().map_err(|e| CommandError::new("io", format!("could not find the home folder: {e}")))?;
+    let home = app
+        .path()
+        .home_dir()
+        .map_err(|e| CommandError::new(ErrorKind::Io, format!("could not find the home folder: {e}")))?;
     let stem = format!("keyward-keys-{}", chrono::Local::now().format("%Y-%m-%d"));
     let path = (1..100)
         .map(|n| if n == 1 { format!("{stem}.{BACKUP_EXTENSION}") } else { format!("{stem}-{n}.{BACKUP_EXTENSION}") })
@@ -163,7 +166,7 @@ pub async fn keys_backup_default_path<R: Runtime>(app: AppHandle<R>) -> Result<S
 fn backup_path(path: &str) -> Result<PathBuf, CommandError> {
     let p = PathBuf::from(path.trim());
     if !p.is_absolute() {
-        return Err(CommandError::new("invalid", format!("path \"{path}\" is not a full path to a file")));
+        return Err(CommandError::new(ErrorKind::Invalid, format!("path \"{path}\" is not a full path to a file")));
     }
     Ok(p)
 }

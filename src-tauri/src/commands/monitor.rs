@@ -1,5 +1,6 @@
 //! Status page commands. Thin: arguments in, core calls, DTO out.
 
+use keyward::ErrorKind;
 use std::time::Duration;
 
 use keyward::charts::{self, Theme};
@@ -52,7 +53,7 @@ fn provider_checks(kw: &Keyward, provider: &str) -> Result<Vec<CheckConfig>, Com
     let checks: Vec<CheckConfig> = kw.monitor().checks(Some(provider))?.into_iter().filter(|c| c.enabled).collect();
     if checks.is_empty() {
         return Err(CommandError::new(
-            "notEnabled",
+            ErrorKind::NotEnabled,
             format!(
                 "provider \"{}\" has no health checks because it is not enabled; enable it on the Providers page",
                 entry.spec.id
@@ -377,7 +378,7 @@ mod tests {
         let err =
             invoke(&webview, "check_update", json!({"id": check["id"], "input": check_input("server_time", 0.5)}))
                 .expect_err("interval below the minimum");
-        assert_eq!(err["kind"], "badRequest");
+        assert_eq!(err["kind"], "invalid");
         assert!(err["message"].as_str().unwrap_or_default().contains("interval 500 ms"), "{err}");
         assert_eq!(list(&webview)[0]["intervalMs"], 30_000, "nothing changed");
 
@@ -419,7 +420,7 @@ mod tests {
             json!({"provider": "binance", "settings": {"confirmations": 0, "errorRate": 0.5, "latencyFactor": 2.5}}),
         )
         .expect_err("zero confirmations");
-        assert_eq!(err["kind"], "badRequest");
+        assert_eq!(err["kind"], "invalid");
         assert!(err["message"].as_str().unwrap_or_default().contains("confirmations 0"), "{err}");
     }
 }

@@ -128,7 +128,7 @@ mod tests {
         assert!(svg.contains("Calls per day, last 30 days") && svg.contains("No calls yet"));
 
         let err = invoke(&webview, "chart_usage", json!({"range": "2w", "dark": false})).expect_err("2w");
-        assert_eq!(err["kind"], "invalidInput");
+        assert_eq!(err["kind"], "invalid");
         assert!(err["message"].as_str().unwrap_or_default().contains("\"2w\""), "{err}");
         let err = invoke(&webview, "usage_summary", json!({"range": "24h", "groupBy": "bot", "provider": null}))
             .expect_err("bot");

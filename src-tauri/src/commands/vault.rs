@@ -1,6 +1,7 @@
 //! The Settings page's secret-backend card: which backend protects the keys, and unlocking,
 //! locking or creating the encrypted vault file when it is the backend.
 
+use keyward::ErrorKind;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,7 +49,10 @@ fn vault_error(e: VaultError) -> CommandError {
 
 fn file(kw: &Keyward) -> Result<Arc<EncryptedFileStore>, CommandError> {
     kw.vault_file().cloned().ok_or_else(|| {
-        CommandError::new("notAllowed", "keys are kept in the OS credential store; there is no vault file to unlock")
+        CommandError::new(
+            ErrorKind::NotAllowed,
+            "keys are kept in the OS credential store; there is no vault file to unlock",
+        )
     })
 }
 

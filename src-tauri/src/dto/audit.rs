@@ -1,5 +1,6 @@
 //! Audit DTOs for the Audit page: rows, filters, the chain check and exports.
 
+use keyward::ErrorKind;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -113,7 +114,7 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
 fn time(field: &str, s: Option<&str>) -> Result<Option<chrono::DateTime<chrono::Utc>>, CommandError> {
     s.map(|s| {
         chrono::DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&chrono::Utc)).map_err(|_| {
-            CommandError::new("badRequest", format!("audit filter {field} \"{s}\" is not an RFC 3339 time"))
+            CommandError::new(ErrorKind::Invalid, format!("audit filter {field} \"{s}\" is not an RFC 3339 time"))
         })
     })
     .transpose()
@@ -125,7 +126,7 @@ pub fn filter(f: &AuditFilterDto) -> Result<AuditFilter, CommandError> {
         .map(|e| {
             AuditKind::parse(e).ok_or_else(|| {
                 let known: Vec<&str> = AuditKind::ALL.iter().map(|k| k.as_str()).collect();
-                CommandError::new("badRequest", format!("audit event \"{e}\" is not one of {}", known.join(", ")))
+                CommandError::new(ErrorKind::Invalid, format!("audit event \"{e}\" is not one of {}", known.join(", ")))
             })
         })
         .transpose()?;
@@ -133,7 +134,7 @@ pub fn filter(f: &AuditFilterDto) -> Result<AuditFilter, CommandError> {
         .map(|a| {
             Actor::parse(a).ok_or_else(|| {
                 let known: Vec<&str> = Actor::ALL.iter().map(|k| k.as_str()).collect();
-                CommandError::new("badRequest", format!("audit actor \"{a}\" is not one of {}", known.join(", ")))
+                CommandError::new(ErrorKind::Invalid, format!("audit actor \"{a}\" is not one of {}", known.join(", ")))
             })
         })
         .transpose()?;
@@ -258,7 +259,7 @@ mod tests {
 
         let err =
             filter(&AuditFilterDto { event: Some("key_stolen".into()), ..Default::default() }).expect_err("unknown");
-        assert_eq!(err.kind, "badRequest");
+        assert_eq!(err.kind, ErrorKind::Invalid);
         assert!(err.message.contains("\"key_stolen\"") && err.message.contains("key_created"), "{}", err.message);
         let err =
             filter(&AuditFilterDto { since: Some("yesterday".into()), ..Default::default() }).expect_err("bad time");

@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod providers;
 pub mod usage;
 
+use keyward::ErrorKind;
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -18,23 +19,23 @@ use ts_rs::TS;
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct CommandError {
-    pub kind: String,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 impl From<keyward::Error> for CommandError {
     fn from(e: keyward::Error) -> Self {
-        Self { kind: e.kind().as_str().to_string(), message: e.to_string() }
+        Self::new(e.kind(), e.to_string())
     }
 }
 
 impl CommandError {
-    pub fn new(kind: &str, message: impl Into<String>) -> Self {
-        Self { kind: kind.to_string(), message: message.into() }
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new("internal", message)
+        Self::new(ErrorKind::Internal, message)
     }
 }
 
@@ -49,16 +50,7 @@ impl From<keyward::key_ops::CheckError> for CommandError {
 
 impl From<keyward::keys::KeyError> for CommandError {
     fn from(e: keyward::keys::KeyError) -> Self {
-        let kind = match &e {
-            keyward::keys::KeyError::NotFound { .. } | keyward::keys::KeyError::NoKeyForProvider { .. } => "notFound",
-            keyward::keys::KeyError::Duplicate { .. } => "duplicate",
-            keyward::keys::KeyError::Invalid { .. } | keyward::keys::KeyError::BackupPassphrase { .. } => "invalid",
-            keyward::keys::KeyError::WrongBackupPassphrase { .. } => "wrongPassphrase",
-            keyward::keys::KeyError::Expired { .. } => "keyExpired",
-            keyward::keys::KeyError::Vault(_) => "vault",
-            _ => "key",
-        };
-        Self::new(kind, e.to_string())
+        Self::new(e.kind(), e.to_string())
     }
 }
 
@@ -108,18 +100,18 @@ impl From<keyward::Info> for AppInfoDto {
 
 impl From<keyward::provider::ProviderError> for CommandError {
     fn from(e: keyward::provider::ProviderError) -> Self {
-        Self { kind: e.kind().to_string(), message: e.to_string() }
+        Self::new(e.kind(), e.to_string())
     }
 }
 
 impl From<keyward::provider::SpecError> for CommandError {
     fn from(e: keyward::provider::SpecError) -> Self {
-        Self { kind: "invalidSpec".to_string(), message: e.to_string() }
+        Self::new(ErrorKind::InvalidSpec, e.to_string())
     }
 }
 
 impl From<keyward::pipeline::CallError> for CommandError {
     fn from(e: keyward::pipeline::CallError) -> Self {
-        Self { kind: e.kind().to_string(), message: e.to_string() }
+        Self::new(e.kind(), e.to_string())
     }
 }

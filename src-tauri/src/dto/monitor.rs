@@ -1,5 +1,6 @@
 //! Monitor DTOs for the Status page: provider states, uptime, incidents, checks.
 
+use keyward::ErrorKind;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ impl From<MonitorError> for CommandError {
 
 impl From<ChartError> for CommandError {
     fn from(e: ChartError) -> Self {
-        Self::new("chart", e.to_string())
+        Self::new(ErrorKind::Internal, e.to_string())
     }
 }
 
@@ -177,7 +178,7 @@ pub struct CheckInputDto {
 }
 
 fn bad(message: String) -> CommandError {
-    CommandError::new("badRequest", message)
+    CommandError::new(ErrorKind::Invalid, message)
 }
 
 /// Larger than any sensible interval (about 31 years); keeps the conversion from overflowing.

@@ -3,15 +3,16 @@
 import { invoke } from "@tauri-apps/api/core";
 import type { AppInfoDto } from "./bindings/AppInfoDto";
 import type { CommandError } from "./bindings/CommandError";
+import type { ErrorKind } from "./bindings/ErrorKind";
 import { ALERT_EVENT, MONITOR_EVENT, type CommandName } from "./bindings/commands";
 
-export type { AppInfoDto, CommandError };
+export type { AppInfoDto, CommandError, ErrorKind };
 export type { SecretBackendDto } from "./bindings/SecretBackendDto";
 
 /** An error from a command, with the core's stable `kind` (e.g. "schemaTooNew"). */
 export class IpcError extends Error {
-  readonly kind: string;
-  constructor(kind: string, message: string) {
+  readonly kind: ErrorKind;
+  constructor(kind: ErrorKind, message: string) {
     super(message);
     this.kind = kind;
     this.name = "IpcError";
@@ -22,7 +23,7 @@ export function toIpcError(raw: unknown): IpcError {
   if (raw instanceof IpcError) return raw;
   if (raw && typeof raw === "object" && "kind" in raw && "message" in raw) {
     const e = raw as CommandError;
-    return new IpcError(String(e.kind), String(e.message));
+    return new IpcError(e.kind, String(e.message));
   }
   if (raw instanceof Error) return new IpcError("internal", raw.message);
   return new IpcError("internal", String(raw));

@@ -207,7 +207,7 @@ describe("gateway page", () => {
   it("shows a refused create in the form", async () => {
     api.status.mockResolvedValue(status());
     api.createToken.mockRejectedValue(
-      new IpcError("conflict", 'there is already a gateway token named "grid-bot"; pick another name or rotate that one'),
+      new IpcError("duplicate", 'there is already a gateway token named "grid-bot"; pick another name or rotate that one'),
     );
     render(<Gateway />);
     await openForm();

@@ -72,7 +72,7 @@ describe("checks section", () => {
 
   it("shows the core's error next to the form and keeps what was typed", async () => {
     api.monitor.updateCheck.mockRejectedValue(
-      new IpcError("badRequest", 'check "server_time" of provider "binance": interval 500 ms is below the minimum of 1000 ms'),
+      new IpcError("invalid", 'check "server_time" of provider "binance": interval 500 ms is below the minimum of 1000 ms'),
     );
     render(<Harness initial={[TIME]} />);
     fireEvent.click(screen.getByTestId("check-edit-1"));
@@ -152,7 +152,7 @@ describe("checks section", () => {
 
   it("reads and saves the state-change settings, showing the core's error", async () => {
     api.monitor.setSettings
-      .mockRejectedValueOnce(new IpcError("badRequest", 'monitor settings of provider "binance": confirmations 0 must be at least 1'))
+      .mockRejectedValueOnce(new IpcError("invalid", 'monitor settings of provider "binance": confirmations 0 must be at least 1'))
       .mockResolvedValueOnce({ confirmations: 3, errorRate: 0.5, latencyFactor: 3 });
     render(<Harness initial={[TIME]} />);
     await waitFor(() => expect((screen.getByTestId("settings-confirmations") as HTMLInputElement).value).toBe("2"));

@@ -52,14 +52,14 @@ function inputOf(c: CheckConfigDto, over: Partial<CheckInputDto> = {}): CheckInp
 export function parseDraft(d: Draft): CheckInputDto | IpcError {
   const num = (field: string, text: string, unit: string): number | IpcError => {
     const v = Number(text.trim());
-    return text.trim() === "" || !Number.isFinite(v) ? new IpcError("badRequest", `${field} "${text}" is not a number of ${unit}`) : v;
+    return text.trim() === "" || !Number.isFinite(v) ? new IpcError("invalid", `${field} "${text}" is not a number of ${unit}`) : v;
   };
   const optional = (field: string, text: string, unit: string): number | null | IpcError => {
     if (text.trim() === "") return null;
     const v = num(field, text, unit);
-    return v instanceof IpcError || Number.isInteger(v) ? v : new IpcError("badRequest", `${field} "${text}" is not a whole number of ${unit}`);
+    return v instanceof IpcError || Number.isInteger(v) ? v : new IpcError("invalid", `${field} "${text}" is not a whole number of ${unit}`);
   };
-  if (!d.operation) return new IpcError("badRequest", "operation: choose one of the provider's operations");
+  if (!d.operation) return new IpcError("invalid", "operation: choose one of the provider's operations");
   const intervalSecs = num("interval", d.interval, "seconds");
   if (intervalSecs instanceof IpcError) return intervalSecs;
   const timeoutSecs = num("timeout", d.timeout, "seconds");
@@ -69,7 +69,7 @@ export function parseDraft(d: Draft): CheckInputDto | IpcError {
   const degradedAboveMs = optional("latency threshold", d.degradedAboveMs, "milliseconds");
   if (degradedAboveMs instanceof IpcError) return degradedAboveMs;
   if (degradedAboveMs != null && degradedAboveMs < 0)
-    return new IpcError("badRequest", `latency threshold ${degradedAboveMs} ms must not be negative`);
+    return new IpcError("invalid", `latency threshold ${degradedAboveMs} ms must not be negative`);
   return { operation: d.operation, intervalSecs, timeoutSecs, expectStatus, degradedAboveMs, enabled: d.enabled };
 }
 
@@ -482,9 +482,9 @@ function StateSettings({ provider }: { provider: string }) {
     if (!form) return;
     const values = { confirmations: Number(form.confirmations), errorRate: Number(form.errorRate), latencyFactor: Number(form.latencyFactor) };
     const bad = (Object.keys(values) as (keyof typeof values)[]).find((k) => form[k].trim() === "" || !Number.isFinite(values[k]));
-    if (bad) return action.fail(new IpcError("badRequest", `${bad} "${form[bad]}" is not a number`));
+    if (bad) return action.fail(new IpcError("invalid", `${bad} "${form[bad]}" is not a number`));
     if (!Number.isInteger(values.confirmations) || values.confirmations < 0)
-      return action.fail(new IpcError("badRequest", `confirmations "${form.confirmations}" is not a whole number`));
+      return action.fail(new IpcError("invalid", `confirmations "${form.confirmations}" is not a whole number`));
     setSaved(false);
     void action.run(() =>
       monitor.setSettings(provider, values).then((s) => {
