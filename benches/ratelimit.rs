@@ -36,12 +36,15 @@ fn limiter() -> (tempfile::TempDir, Limiter) {
     (dir, limiter)
 }
 
+static BENCH: std::sync::LazyLock<keyward::caller::Caller> =
+    std::sync::LazyLock::new(|| keyward::caller::Caller::parse("bench"));
+
 fn ticker() -> Acquire<'static> {
     Acquire {
         provider: "binance",
         operation: "ticker",
         key_label: None,
-        caller: "bench",
+        caller: &BENCH,
         weight: 2,
         priority: Priority::MarketData,
         deadline: None,

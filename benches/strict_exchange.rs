@@ -153,7 +153,11 @@ async fn scenario(args: &Args, callers: usize) -> Outcome {
                         provider: "binance".into(),
                         operation: op.into(),
                         params: params.clone(),
-                        options: CallOptions { caller: format!("bench-{i}"), no_cache: true, ..CallOptions::default() },
+                        options: CallOptions {
+                            caller: format!("bench-{i}").into(),
+                            no_cache: true,
+                            ..CallOptions::default()
+                        },
                     };
                     match pipeline.call(req).await {
                         Ok(_) => ok += 1,

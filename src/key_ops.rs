@@ -75,7 +75,7 @@ pub async fn check_permissions(
             params: Default::default(),
             options: CallOptions {
                 key: Some(label.to_string()),
-                caller: "keys".into(),
+                caller: crate::caller::Caller::KEYS,
                 no_cache: true,
                 ..Default::default()
             },
@@ -117,7 +117,7 @@ pub async fn verify_version(
             options: CallOptions {
                 key: Some(label.to_string()),
                 key_version: Some(version),
-                caller: "keys".into(),
+                caller: crate::caller::Caller::KEYS,
                 no_cache: true,
                 ..Default::default()
             },

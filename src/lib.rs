@@ -13,6 +13,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod caller;
 pub mod charts;
 pub mod cli;
 pub mod clock;

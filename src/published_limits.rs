@@ -22,8 +22,6 @@ use crate::store::Store;
 /// How long a read of published limits stays good.
 pub const FRESH_FOR: Duration = Duration::from_secs(6 * 3600);
 
-/// The `caller` Keyward's own housekeeping calls are recorded under.
-pub const KEYWARD_CALLER: &str = "keyward";
 
 const SETTING_PREFIX: &str = "published_limits.";
 
@@ -66,7 +64,12 @@ impl PublishedLimits {
             provider: spec.id.clone(),
             operation: source.operation.clone(),
             params: Default::default(),
-            options: CallOptions { caller: KEYWARD_CALLER.into(), raw: true, no_cache: true, ..CallOptions::default() },
+            options: CallOptions {
+                caller: crate::caller::Caller::KEYWARD,
+                raw: true,
+                no_cache: true,
+                ..CallOptions::default()
+            },
         };
         let out = pipeline.call(req).await.map_err(|e| e.to_string())?;
         let limits =

@@ -30,8 +30,6 @@ const PUBLISHED_LIMITS_EVERY: Duration = crate::published_limits::FRESH_FOR;
 /// How soon a failed read of published limits is tried again.
 const PUBLISHED_LIMITS_RETRY: Duration = Duration::from_secs(5 * 60);
 
-pub use crate::published_limits::KEYWARD_CALLER;
-
 /// Running services; stop them with [`Services::stop`].
 pub struct Services {
     cancel: CancellationToken,

@@ -66,7 +66,7 @@ pub fn run(kw: &Keyward, args: CallArgs, json_out: bool) -> Result<(), CliError>
         Some(client) => (runtime.block_on(client.call(&body))?, Some(client.describe())),
         None => {
             let pipeline = kw.pipeline().clone();
-            let result = runtime.block_on(async move { pipeline.call(body.request("cli")).await });
+            let result = runtime.block_on(async move { pipeline.call(body.request(crate::caller::Caller::CLI)).await });
             kw.pipeline().recorder().flush();
             (CallReply::from_outcome(&result?, args.raw), None)
         }

@@ -84,7 +84,7 @@ pub struct CallBody {
 
 impl CallBody {
     /// The pipeline request, with `caller` as the name usage is recorded under.
-    pub fn request(self, caller: &str) -> crate::pipeline::CallRequest {
+    pub fn request(self, caller: crate::caller::Caller) -> crate::pipeline::CallRequest {
         crate::pipeline::CallRequest {
             provider: self.provider,
             operation: self.operation,
@@ -93,7 +93,7 @@ impl CallBody {
                 key: self.key,
                 key_version: None,
                 environment: self.environment,
-                caller: caller.to_string(),
+                caller,
                 raw: self.raw,
                 no_cache: self.no_cache,
                 failover: self.failover,

@@ -1,5 +1,6 @@
 //! The control server: axum on 127.0.0.1:0, bearer token, the running process's core.
 
+use crate::caller::Caller;
 use crate::ErrorKind;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,8 +25,6 @@ use crate::audit::Actor;
 use crate::vault::{SecretString, VaultError};
 use crate::{Error, Keyward};
 
-/// The `caller` that usage of calls made through the control API is recorded under.
-pub const CONTROL_CALLER: &str = "cli";
 
 /// The largest request body the control API reads. Its bodies are a call's parameters or a
 /// handful of response headers; a declared length above this is refused before any of the
@@ -265,7 +264,7 @@ async fn hello(State(ctx): State<Ctx>) -> Json<Hello> {
 
 async fn call(State(ctx): State<Ctx>, Body(body): Body<CallBody>) -> Response {
     let raw = body.raw;
-    match ctx.kw.pipeline().call(body.request(CONTROL_CALLER)).await {
+    match ctx.kw.pipeline().call(body.request(Caller::CLI)).await {
         Ok(out) => Json(CallReply::from_outcome(&out, raw)).into_response(),
         Err(e) => failure(e.kind(), e.to_string()),
     }
@@ -289,11 +288,12 @@ async fn limits(State(ctx): State<Ctx>, Query(q): Query<LimitsQuery>) -> Respons
 
 async fn limits_acquire(State(ctx): State<Ctx>, Body(body): Body<AcquireBody>) -> Response {
     use crate::pipeline::limit::RateLimiter;
+    let caller = Caller::parse(&body.caller);
     let req = crate::pipeline::limit::Acquire {
         provider: &body.provider,
         operation: &body.operation,
         key_label: body.key_label.as_deref(),
-        caller: &body.caller,
+        caller: &caller,
         weight: body.weight,
         priority: parse_priority(&body.priority),
         // A wait too long to represent is no deadline at all.

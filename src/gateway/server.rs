@@ -456,8 +456,8 @@ async fn handle(
     }
 
     // A bot with a maximum share keeps to it on every limit of the provider.
-    let caller = format!("{}{bot}", crate::pipeline::gateway_caller_prefix());
-    ctx.kw.limiter().set_caller_share(&spec.id, &caller, token.max_share);
+    let caller = crate::caller::Caller::bot(&bot);
+    ctx.kw.limiter().set_caller_share(&spec.id, caller.as_str(), token.max_share);
     let cancel = method_name == "DELETE" || operation == "cancel_order";
     let req = ForwardRequest {
         provider: spec.id.clone(),

@@ -58,9 +58,6 @@ pub use state::{
     Step, Tracker,
 };
 
-/// The `caller` of every pipeline call a check makes (so checks share the rate-limit budget
-/// and passive ingestion can skip them).
-pub const MONITOR_CALLER: &str = "monitor";
 
 /// Capacity of the event channel; a receiver that falls further behind gets `Lagged`.
 pub const EVENT_CAPACITY: usize = 4096;

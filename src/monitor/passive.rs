@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
 use super::state::{Observation, Source};
-use super::MONITOR_CALLER;
 use crate::store::StoreError;
 
 /// Most rows folded per call (the rest on the next call).
@@ -41,7 +40,7 @@ pub(crate) fn read(conn: &Connection, cursor: Option<i64>, since: DateTime<Utc>)
         "SELECT id, ts, provider, operation, status, outcome, latency_ms FROM calls
          WHERE id > ?1 AND caller <> ?2 ORDER BY id LIMIT ?3",
     )?;
-    let mut rows = stmt.query(params![start, MONITOR_CALLER, MAX_ROWS as i64])?;
+    let mut rows = stmt.query(params![start, crate::caller::Caller::MONITOR.as_str(), MAX_ROWS as i64])?;
     let mut cursor = start;
     let mut observations = Vec::new();
     while let Some(row) = rows.next()? {

@@ -6,7 +6,6 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::check::{CheckConfig, Probe, ProbeError};
-use super::MONITOR_CALLER;
 use crate::pipeline::{CallError, CallOptions, CallRequest, Normalized, Pipeline};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -45,7 +44,11 @@ impl CheckRunner for PipelineRunner {
                 provider: check.provider.clone(),
                 operation: check.operation.clone(),
                 params: check.params.clone(),
-                options: CallOptions { caller: MONITOR_CALLER.into(), no_cache: true, ..CallOptions::default() },
+                options: CallOptions {
+                    caller: crate::caller::Caller::MONITOR,
+                    no_cache: true,
+                    ..CallOptions::default()
+                },
             };
             match self.pipeline.call(request).await {
                 Ok(out) => {

@@ -440,7 +440,7 @@ fn passive_health_counts_real_traffic_but_not_the_monitors_own_calls_or_client_e
 
     // The monitor's own failures and a bot's 4xx / 429 say nothing about kraken's health.
     for _ in 0..5 {
-        recorder.record(attempt(MONITOR_CALLER, Some(503), Outcome::HttpError, now));
+        recorder.record(attempt(crate::caller::Caller::MONITOR.as_str(), Some(503), Outcome::HttpError, now));
         recorder.record(attempt("bot", Some(400), Outcome::HttpError, now));
         recorder.record(attempt("bot", Some(429), Outcome::HttpError, now));
     }

@@ -14,7 +14,7 @@ pub(super) struct Plan<'a> {
     pub prepared: &'a Prepared,
     /// The spec's operation, or the gateway's name for a path the spec does not know.
     pub operation: &'a str,
-    pub caller: &'a str,
+    pub caller: &'a crate::caller::Caller,
     pub weight: u32,
     pub priority: Priority,
     pub deadline: Option<Instant>,

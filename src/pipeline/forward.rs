@@ -31,8 +31,8 @@ pub struct ForwardRequest {
     /// Query parameters in order, without the bot's signature, timestamp and key.
     pub query: Vec<(String, String)>,
     pub body: Body,
-    /// Who is calling (`bot:<token name>`).
-    pub caller: String,
+    /// Who is calling (a bot: [`Caller::bot`](crate::caller::Caller::bot)).
+    pub caller: crate::caller::Caller,
     /// Wait at most this long for budget.
     pub max_wait: Option<Duration>,
 }
@@ -90,7 +90,7 @@ impl Pipeline {
         let plan = Plan {
             prepared: &p,
             operation: &req.operation,
-            caller: super::caller_name(&req.caller),
+            caller: &req.caller,
             weight: req.weight,
             priority,
             deadline: req.max_wait.map(|w| Instant::now() + w),

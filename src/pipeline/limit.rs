@@ -22,8 +22,8 @@ pub struct Acquire<'a> {
     pub provider: &'a str,
     pub operation: &'a str,
     pub key_label: Option<&'a str>,
-    /// Who is calling (`ui`, `cli`, `monitor`, a bot's name): shown in "who spent the budget".
-    pub caller: &'a str,
+    /// Who is calling (`ui`, `cli`, `monitor`, a bot): shown in "who spent the budget".
+    pub caller: &'a crate::caller::Caller,
     pub weight: u32,
     pub priority: Priority,
     /// Give up rather than wait past this instant.

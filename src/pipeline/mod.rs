@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::caller::{Caller, CallerKind};
+
 use crate::clock::{Clock, SystemClock};
 use crate::keys::{KeyError, Keys, Scope};
 use crate::provider::{OperationClass, ProviderEntry, ProviderSpec, Registry};
@@ -49,8 +51,8 @@ pub struct CallOptions {
     pub key_version: Option<u32>,
     /// Environment (default: the provider's selected one).
     pub environment: Option<String>,
-    /// Who is calling, for usage accounting ("cli", "ui", "monitor", a gateway client).
-    pub caller: String,
+    /// Who is calling, for usage accounting and the limiter's caps (`"ui".into()` reads a name).
+    pub caller: Caller,
     /// Return the provider's JSON as is instead of the normalised result.
     pub raw: bool,
     /// Skip the response cache.
@@ -414,7 +416,7 @@ impl Pipeline {
         let plan = attempt::Plan {
             prepared: p,
             operation: &req.operation,
-            caller: caller_name(&req.options.caller),
+            caller: &req.options.caller,
             weight,
             priority: priority_of(&req.operation, endpoint.class, endpoint.signed),
             deadline: req.options.max_wait.map(|w| Instant::now() + w),
@@ -533,32 +535,17 @@ impl Pipeline {
 
     /// A key that signed an answered call: its "last used" time (batched with the call rows)
     /// and the per-minute use count of the audit log.
-    fn key_used(&self, p: &Prepared, caller: &str) {
+    fn key_used(&self, p: &Prepared, caller: &Caller) {
         let Some(k) = &p.key else { return };
         let now: DateTime<Utc> = self.inner.clock.now();
         self.inner.recorder.key_used(k.record.id, now);
-        let actor = match caller {
-            "cli" => crate::audit::Actor::Cli,
-            "ui" => crate::audit::Actor::Ui,
-            "gateway" => crate::audit::Actor::Gateway,
-            _ if caller.starts_with(gateway_caller_prefix()) => crate::audit::Actor::Gateway,
+        let actor = match caller.kind() {
+            CallerKind::Cli => crate::audit::Actor::Cli,
+            CallerKind::Ui => crate::audit::Actor::Ui,
+            CallerKind::Bot => crate::audit::Actor::Gateway,
             _ => crate::audit::Actor::System,
         };
         self.inner.keys.record_use(actor, &k.record.provider, &k.record.label, now);
-    }
-}
-
-/// Bots calling through the gateway are named `bot:<token name>` in usage and the limiter.
-pub const fn gateway_caller_prefix() -> &'static str {
-    "bot:"
-}
-
-/// Who is calling, for the limiter's and usage's attribution.
-fn caller_name(caller: &str) -> &str {
-    if caller.is_empty() {
-        "unknown"
-    } else {
-        caller
     }
 }
 

@@ -1,5 +1,6 @@
 //! Behaviour of the [`Limiter`]: a fake clock and a manual timer move time; no test sleeps.
 
+use crate::caller::Caller;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,8 +73,10 @@ fn harness(rules: Vec<RateLimitRule>, config: LimiterConfig) -> Harness {
     harness_for(P, Some(rules), config)
 }
 
+static UI: Caller = Caller::UI;
+
 fn req(operation: &'static str, weight: u32, priority: Priority) -> Acquire<'static> {
-    Acquire { provider: P, operation, key_label: None, caller: "ui", weight, priority, deadline: None }
+    Acquire { provider: P, operation, key_label: None, caller: &UI, weight, priority, deadline: None }
 }
 
 /// Lets every task that can run, run (a current-thread runtime, so this is deterministic).
@@ -518,7 +521,8 @@ async fn health_checks_may_use_only_their_share_of_each_limit() {
 async fn a_bot_held_to_a_share_gets_only_that_part_of_each_limit_and_others_keep_the_rest() {
     let h = harness(vec![fixed("request_weight", 100.0, 60_000)], no_margin());
     h.limiter.set_caller_share(P, "bot:grid", Some(0.4));
-    let bot = |weight| Acquire { caller: "bot:grid", ..req("ticker", weight, Priority::MarketData) };
+    let grid = Caller::bot("grid");
+    let bot = |weight| Acquire { caller: &grid, ..req("ticker", weight, Priority::MarketData) };
     for _ in 0..20 {
         h.limiter.acquire(bot(2)).await.expect("within the bot's 40 %");
     }
@@ -569,9 +573,12 @@ async fn reloading_a_spec_keeps_the_usage_of_unchanged_rules() {
 async fn breakdown_shows_which_operations_keys_and_callers_spent_a_limit() {
     let h = harness(vec![fixed("request_weight", 6000.0, 60_000)], LimiterConfig::default());
     let with_key = |op, w, key| Acquire { key_label: key, ..req(op, w, Priority::Account) };
-    h.limiter.acquire(Acquire { caller: "grid-bot", ..with_key("balances", 20, Some("main")) }).await.expect("fits");
+    h.limiter
+        .acquire(Acquire { caller: &Caller::parse("grid-bot"), ..with_key("balances", 20, Some("main")) })
+        .await
+        .expect("fits");
     h.limiter.acquire(with_key("order_book", 5, None)).await.expect("fits");
-    h.limiter.acquire(Acquire { caller: "cli", ..with_key("order_book", 5, None) }).await.expect("fits");
+    h.limiter.acquire(Acquire { caller: &Caller::CLI, ..with_key("order_book", 5, None) }).await.expect("fits");
     h.limiter.acquire(with_key("ticker", 2, None)).await.expect("fits");
     let b = h.limiter.breakdown(P, "request_weight", 2);
     assert_eq!(b.len(), 1);

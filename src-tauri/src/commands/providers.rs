@@ -113,7 +113,7 @@ pub async fn provider_test(state: State<'_, AppState>, id: String) -> Result<Vec
                 provider: id.clone(),
                 operation: op.to_string(),
                 params: Default::default(),
-                options: CallOptions { caller: "ui".into(), no_cache: true, ..Default::default() },
+                options: CallOptions { caller: keyward::caller::Caller::UI, no_cache: true, ..Default::default() },
             })
             .await;
         checks.push(pdto::check(op, result, started.elapsed().as_millis() as u64));

@@ -83,12 +83,12 @@ impl ProviderState {
 
     /// The cap `req` keeps to, if any: the health checks' share, or its caller's maximum.
     fn cap_for(&self, req: &Acquire<'_>, cfg: &LimiterConfig) -> Option<Cap> {
-        let health = req.operation == self.health_op || req.caller == crate::monitor::MONITOR_CALLER;
+        let health = req.operation == self.health_op || req.caller.kind() == crate::caller::CallerKind::Monitor;
         if health {
             return (cfg.monitor_share < 1.0)
                 .then(|| Cap { name: HEALTH_CAP.to_string(), fraction: cfg.monitor_share });
         }
-        let fraction = *self.caller_shares.get(req.caller)?;
+        let fraction = *self.caller_shares.get(req.caller.as_str())?;
         (fraction < 1.0).then(|| Cap { name: req.caller.to_string(), fraction })
     }
 
@@ -141,7 +141,7 @@ impl ProviderState {
                             cap,
                             operation: req.operation,
                             key_label: req.key_label,
-                            caller: req.caller,
+                            caller: req.caller.as_str(),
                         };
                         let scope = scope_key(rs.rule.scope, req.key_label);
                         charge_one(rs, scope, &spend, id, cfg, now, events);
