@@ -22,7 +22,6 @@ use crate::store::Store;
 /// How long a read of published limits stays good.
 pub const FRESH_FOR: Duration = Duration::from_secs(6 * 3600);
 
-
 const SETTING_PREFIX: &str = "published_limits.";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

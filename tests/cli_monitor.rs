@@ -48,8 +48,9 @@ async fn checks_run_against_a_local_exchange_and_status_shows_the_result() {
 fn limits_show_binance_rules_and_bad_names_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let v = json_of(&keyward(dir.path(), &["--json", "limits", "--provider", "binance"]));
-    let weight = v.as_array().expect("array").iter().find(|l| l["limit"] == "request_weight").expect("request_weight");
-    assert_eq!(weight["max"], 6000.0);
+    let weight =
+        v.as_array().expect("array").iter().find(|l| l["limitId"] == "request_weight").expect("request_weight");
+    assert_eq!(weight["limit"], 6000.0);
     assert_eq!(weight["used"], 0.0);
     let out = keyward(dir.path(), &["limits", "--provider", "binanse"]);
     assert_eq!(out.status.code(), Some(1));

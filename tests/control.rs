@@ -61,7 +61,7 @@ async fn a_cli_call_runs_in_the_running_keyward_and_spends_its_budget() {
     let out = cli(dir.path(), &["--json", "limits", "--provider", "binance"], &[]).await;
     assert!(out.status.success(), "limits failed: {}", stderr(&out));
     let limits: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
-    let weight = limits.as_array().expect("array").iter().find(|l| l["limit"] == "request_weight").expect("weight");
+    let weight = limits.as_array().expect("array").iter().find(|l| l["limitId"] == "request_weight").expect("weight");
     assert!(weight["used"].as_f64().expect("used") >= 2.0, "live usage: {weight}");
     // …and who spent it: the ticker endpoint, by the command line.
     let listed = |field: &str, name: &str| {

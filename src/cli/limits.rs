@@ -32,13 +32,13 @@ pub fn run(kw: &Keyward, provider: Option<&str>, json_out: bool) -> Result<(), C
             .map(|s| {
                 vec![
                     s.provider.clone(),
-                    s.limit.clone(),
+                    s.limit_id.clone(),
                     s.scope.clone(),
                     if s.from_exchange { "exchange".into() } else { "spec".into() },
-                    format!("{:.0} / {:.0}", s.used, s.max),
+                    format!("{:.0} / {:.0}", s.used, s.limit),
                     format!("{:.0} %", s.percent),
                     s.resets_in_ms.map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
-                    s.queue.to_string(),
+                    s.queue_len.to_string(),
                     spenders(&s.top_operations),
                     spenders(&s.top_callers),
                 ]

@@ -28,7 +28,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::CallOutcome;
-use crate::ratelimit::LimitStatus;
 
 pub use client::{ControlClient, RemoteError};
 pub use limits::RemoteLimiter;
@@ -139,66 +138,10 @@ impl CallReply {
     }
 }
 
-/// One limit as `keyward limits --json` prints it and `GET /v1/limits` answers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LimitView {
-    pub provider: String,
-    pub limit: String,
-    pub kind: String,
-    pub scope: String,
-    pub scope_key: String,
-    pub used: f64,
-    pub max: f64,
-    pub percent: f64,
-    pub resets_in_ms: Option<u64>,
-    pub queue: usize,
-    pub paused_for_ms: Option<u64>,
-    pub banned: bool,
-    pub level: String,
-    /// The limit and window are what the exchange publishes (Binance exchangeInfo).
-    #[serde(default)]
-    pub from_exchange: bool,
-    /// Who spent it since the rules were loaded: top endpoints (operations) and callers.
-    #[serde(default)]
-    pub top_operations: Vec<Spent>,
-    #[serde(default)]
-    pub top_callers: Vec<Spent>,
-}
-
-/// Weight (or requests) one operation or caller spent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Spent {
-    pub name: String,
-    pub amount: f64,
-}
+pub use crate::ratelimit::{LimitView, Spent};
 
 /// How many top endpoints and callers a [`LimitView`] lists.
 pub const TOP_SPENDERS: usize = 3;
-
-impl From<&LimitStatus> for LimitView {
-    fn from(s: &LimitStatus) -> Self {
-        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        Self {
-            provider: s.provider.clone(),
-            limit: s.limit_id.clone(),
-            kind: s.kind.as_str().into(),
-            scope: s.scope.as_str().into(),
-            scope_key: s.scope_key.clone(),
-            used: s.used,
-            max: s.limit,
-            percent: s.percent,
-            resets_in_ms: s.resets_in.map(ms),
-            queue: s.queue_len,
-            paused_for_ms: s.paused_for.map(ms),
-            banned: s.banned,
-            level: format!("{:?}", s.level).to_lowercase(),
-            from_exchange: s.from_exchange,
-            top_operations: Vec::new(),
-            top_callers: Vec::new(),
-        }
-    }
-}
 
 /// Every limit of `provider` (or of every enabled provider) in this process's limiter, loading
 /// the rules first so limits show before the first call. Blocking (reads the registry).

@@ -25,7 +25,6 @@ use crate::audit::Actor;
 use crate::vault::{SecretString, VaultError};
 use crate::{Error, Keyward};
 
-
 /// The largest request body the control API reads. Its bodies are a call's parameters or a
 /// handful of response headers; a declared length above this is refused before any of the
 /// body is read, and a body without a declared length is cut off here.

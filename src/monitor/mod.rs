@@ -58,7 +58,6 @@ pub use state::{
     Step, Tracker,
 };
 
-
 /// Capacity of the event channel; a receiver that falls further behind gets `Lagged`.
 pub const EVENT_CAPACITY: usize = 4096;
 

@@ -38,12 +38,14 @@ mod limiter;
 pub mod published;
 mod slot;
 mod status;
+mod view;
 pub mod window;
 
 pub use crate::timer::{BoxFuture, ManualTimer, Timer, TokioTimer};
 pub use limiter::{Limiter, LimiterConfig, ReloadError, BAN_SCOPE, DEFAULT_SCOPE_KEY, NO_KEY, PAUSE_LIMIT};
 pub use slot::LimiterSlot;
 pub use status::{ClearReason, LimitBreakdown, LimitEvent, LimitStatus, UsageLevel};
+pub use view::{LimitView, Spent};
 pub use window::{Fit, ServerReport, ServerUsage, Window, WindowMath, WindowUsage};
 
 #[cfg(test)]

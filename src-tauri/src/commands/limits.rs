@@ -16,7 +16,7 @@ use tauri::State;
 use tokio::sync::oneshot;
 
 use crate::commands::blocking;
-use crate::dto::limits::{self as ldto, LimitBreakdownDto, LimitStatusDto};
+use crate::dto::limits::{self as ldto, LimitBreakdownDto, LimitView};
 use crate::dto::CommandError;
 use crate::AppState;
 
@@ -69,13 +69,13 @@ fn forget(slot: &Slot, id: u32) {
     }
 }
 
-fn snapshot(kw: &Keyward) -> Vec<LimitStatusDto> {
+fn snapshot(kw: &Keyward) -> Vec<LimitView> {
     kw.limiter().snapshot().iter().map(ldto::status).collect()
 }
 
 /// Sends a snapshot at once and every [`SNAPSHOT_EVERY`] until `stop` fires (or its sender is
 /// dropped) or a send fails.
-pub async fn run_stream(kw: Keyward, channel: Channel<Vec<LimitStatusDto>>, mut stop: oneshot::Receiver<()>) {
+pub async fn run_stream(kw: Keyward, channel: Channel<Vec<LimitView>>, mut stop: oneshot::Receiver<()>) {
     let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -96,7 +96,7 @@ pub async fn run_stream(kw: Keyward, channel: Channel<Vec<LimitStatusDto>>, mut 
 pub async fn limits_stream(
     state: State<'_, AppState>,
     streams: State<'_, LimitStreams>,
-    channel: Channel<Vec<LimitStatusDto>>,
+    channel: Channel<Vec<LimitView>>,
 ) -> Result<u32, CommandError> {
     let kw = blocking(&state, |kw| {
         kw.load_limit_rules(None)?;
@@ -147,7 +147,7 @@ mod tests {
     }
 
     /// A channel whose messages arrive on `rx`; sends fail once `fail_after` went through.
-    fn channel(fail_after: usize) -> (Channel<Vec<LimitStatusDto>>, mpsc::UnboundedReceiver<Vec<serde_json::Value>>) {
+    fn channel(fail_after: usize) -> (Channel<Vec<LimitView>>, mpsc::UnboundedReceiver<Vec<serde_json::Value>>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let sent = std::sync::atomic::AtomicUsize::new(0);
         let channel = Channel::new(move |body| {

@@ -200,9 +200,9 @@ export const alerts = {
 
 import { Channel } from "@tauri-apps/api/core";
 import type { LimitBreakdownDto } from "./bindings/LimitBreakdownDto";
-import type { LimitStatusDto } from "./bindings/LimitStatusDto";
+import type { LimitView } from "./bindings/LimitView";
 
-export type { LimitBreakdownDto, LimitStatusDto };
+export type { LimitBreakdownDto, LimitView };
 export type { SpendDto } from "./bindings/SpendDto";
 
 export const limits = {
@@ -210,8 +210,8 @@ export const limits = {
    * Streams the limiter's snapshot (at once, then every 500 ms) to `onSnapshot` over a Tauri
    * channel. Returns a function that stops the stream; call it when the page is left.
    */
-  stream(onSnapshot: (limits: LimitStatusDto[]) => void, onError: (e: IpcError) => void): () => void {
-    const channel = new Channel<LimitStatusDto[]>();
+  stream(onSnapshot: (limits: LimitView[]) => void, onError: (e: IpcError) => void): () => void {
+    const channel = new Channel<LimitView[]>();
     let stopped = false;
     let id: number | null = null;
     channel.onmessage = (snapshot) => {

@@ -1,9 +1,9 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { IpcError, type LimitStatusDto, type ProviderSummaryDto } from "../ipc";
+import { IpcError, type LimitView, type ProviderSummaryDto } from "../ipc";
 import { RateLimits } from "./RateLimits";
 
-type OnSnapshot = (l: LimitStatusDto[]) => void;
+type OnSnapshot = (l: LimitView[]) => void;
 
 const api = vi.hoisted(() => ({
   stream: vi.fn(),
@@ -34,7 +34,7 @@ const provider = (id: string, enabled: boolean): ProviderSummaryDto => ({
   docsUrl: null,
 });
 
-const limit = (over: Partial<LimitStatusDto> = {}): LimitStatusDto => ({
+const limit = (over: Partial<LimitView> = {}): LimitView => ({
   provider: "binance",
   limitId: "request_weight",
   kind: "fixed_window",
@@ -50,6 +50,8 @@ const limit = (over: Partial<LimitStatusDto> = {}): LimitStatusDto => ({
   level: "normal",
   state: "normal",
   fromExchange: false,
+  topOperations: [],
+  topCallers: [],
   ...over,
 });
 
@@ -62,7 +64,7 @@ async function renderStreaming(): Promise<OnSnapshot & { unmount: () => void }> 
   });
   const { unmount } = render(<RateLimits />);
   await waitFor(() => expect(api.stream).toHaveBeenCalledTimes(1));
-  return Object.assign((l: LimitStatusDto[]) => act(() => push(l)), { unmount });
+  return Object.assign((l: LimitView[]) => act(() => push(l)), { unmount });
 }
 
 beforeEach(() => {

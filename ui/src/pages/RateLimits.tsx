@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { limits, providers, IpcError, type LimitStatusDto, type SpendDto } from "../ipc";
+import { limits, providers, IpcError, type LimitView, type SpendDto } from "../ipc";
 import { formatAmount, formatCountdownMs, formatPercent, plural } from "../lib/format";
 import { errorText } from "../lib/errors";
 import { useLoad } from "../lib/useLoad";
@@ -13,15 +13,15 @@ const KIND_LABEL: Record<string, string> = {
   monthly_quota: "monthly quota",
 };
 
-const gaugeId = (l: LimitStatusDto) => `${l.provider}-${l.limitId}-${l.scopeKey}`;
+const gaugeId = (l: LimitView) => `${l.provider}-${l.limitId}-${l.scopeKey}`;
 
-function scopeText(l: LimitStatusDto): string {
+function scopeText(l: LimitView): string {
   if (l.scope === "ip") return "per IP";
   return l.scopeKey === "default" ? `per ${l.scope}` : `per ${l.scope} · ${l.scopeKey}`;
 }
 
 export function RateLimits() {
-  const [snapshot, setSnapshot] = useState<LimitStatusDto[] | null>(null);
+  const [snapshot, setSnapshot] = useState<LimitView[] | null>(null);
   const [error, setError] = useState<IpcError | null>(null);
   const provs = useLoad(providers.list, []);
   const list = provs.data ?? (provs.error ? [] : null);
@@ -52,7 +52,7 @@ export function RateLimits() {
 
   const names = new Map((list ?? []).map((p) => [p.id, p.name]));
   const enabled = (list ?? []).filter((p) => p.enabled);
-  const byProvider = new Map<string, LimitStatusDto[]>();
+  const byProvider = new Map<string, LimitView[]>();
   for (const l of snapshot ?? []) byProvider.set(l.provider, [...(byProvider.get(l.provider) ?? []), l]);
 
   return (
@@ -129,7 +129,7 @@ export function RateLimits() {
   );
 }
 
-function Gauge({ l, open, onToggle }: { l: LimitStatusDto; open: boolean; onToggle: () => void }) {
+function Gauge({ l, open, onToggle }: { l: LimitView; open: boolean; onToggle: () => void }) {
   const id = gaugeId(l);
   const width = Math.min(100, Math.max(0, l.percent));
   const timing =
@@ -186,7 +186,7 @@ function Gauge({ l, open, onToggle }: { l: LimitStatusDto; open: boolean; onTogg
   );
 }
 
-function Breakdown({ l }: { l: LimitStatusDto }) {
+function Breakdown({ l }: { l: LimitView }) {
   // Read again when the stream shows the limit was spent again (usage rose), not on a timer.
   const [spent, setSpent] = useState(l.used);
   const lastUsed = useRef(l.used);
