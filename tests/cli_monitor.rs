@@ -36,6 +36,10 @@ async fn checks_run_against_a_local_exchange_and_status_shows_the_result() {
     let ops: Vec<&str> = list.as_array().expect("array").iter().filter_map(|c| c["operation"].as_str()).collect();
     assert!(ops.contains(&"server_time") && ops.contains(&"system_status"), "{ops:?}");
     assert_eq!(set["intervalMs"], 5000);
+    // `checks set` prints the same view of a check as `checks list` (and the Status page).
+    let mut listed = list[0].clone();
+    listed["intervalMs"] = 5000.into();
+    assert_eq!(set, listed, "one shape for one check");
     assert!(run.as_array().expect("array").iter().all(|r| r["ok"] == true), "{run}");
     let binance =
         status.as_array().expect("array").iter().find(|p| p["provider"] == "binance").expect("binance monitored");

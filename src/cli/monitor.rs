@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::output::{print_json, table};
 use super::CliError;
-use crate::monitor::{PipelineRunner, UptimeWindow};
+use crate::monitor::{CheckView, PipelineRunner, UptimeWindow};
 use crate::Keyward;
 
 #[derive(Debug, Subcommand)]
@@ -102,11 +102,7 @@ pub fn checks(kw: &Keyward, cmd: ChecksCmd, json_out: bool) -> Result<(), CliErr
         ChecksCmd::List { provider } => {
             let list = kw.monitor().checks(provider.as_deref())?;
             if json_out {
-                print_json(&json!(list
-                    .iter()
-                    .map(|c| json!({"id": c.id, "provider": c.provider, "name": c.name, "operation": c.operation,
-                        "kind": c.kind.as_str(), "intervalMs": c.interval.as_millis() as u64, "timeoutMs": c.timeout.as_millis() as u64, "enabled": c.enabled}))
-                    .collect::<Vec<_>>()));
+                print_json(&list.iter().map(CheckView::from).collect::<Vec<_>>());
             } else if list.is_empty() {
                 println!("no checks; `keyward checks defaults` creates them for enabled providers");
             } else {
@@ -172,8 +168,7 @@ pub fn checks(kw: &Keyward, cmd: ChecksCmd, json_out: bool) -> Result<(), CliErr
                 }
             };
             if json_out {
-                print_json(&json!({"id": check.id, "provider": check.provider, "operation": check.operation,
-                    "kind": check.kind.as_str(), "intervalMs": check.interval.as_millis() as u64, "enabled": check.enabled}));
+                print_json(&CheckView::from(&check));
             } else {
                 println!(
                     "check {} ({} {}): every {}s, timeout {}s, {}",

@@ -9,7 +9,7 @@ use super::CliError;
 use crate::Info;
 
 /// Prints a JSON value on stdout.
-pub fn print_json(value: &serde_json::Value) {
+pub fn print_json(value: &impl serde::Serialize) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }

@@ -31,6 +31,7 @@ mod passive;
 mod runner;
 mod scheduler;
 mod state;
+mod view;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -57,6 +58,7 @@ pub use state::{
     confirm, next, verdict, Baselines, Change, HealthState, Observation, Pending, ProviderHealth, Source, StateConfig,
     Step, Tracker,
 };
+pub use view::CheckView;
 
 /// Capacity of the event channel; a receiver that falls further behind gets `Lagged`.
 pub const EVENT_CAPACITY: usize = 4096;

@@ -10,7 +10,7 @@ use tauri::State;
 
 use crate::commands::blocking;
 use crate::dto::monitor::{
-    self as mdto, CheckConfigDto, CheckInputDto, CheckRunDto, MonitorSettingsDto, ProviderHealthDto, ProviderStatusDto,
+    self as mdto, CheckInputDto, CheckRunDto, CheckView, MonitorSettingsDto, ProviderHealthDto, ProviderStatusDto,
 };
 use crate::dto::CommandError;
 use crate::AppState;
@@ -91,7 +91,7 @@ pub async fn provider_health(state: State<'_, AppState>, provider: String) -> Re
                 .iter()
                 .map(|i| mdto::incident(i, now))
                 .collect(),
-            checks: m.checks(Some(&provider))?.iter().map(CheckConfigDto::from).collect(),
+            checks: m.checks(Some(&provider))?.iter().map(CheckView::from).collect(),
         })
     })
     .await
@@ -149,10 +149,10 @@ pub async fn checks_run(state: State<'_, AppState>, provider: String) -> Result<
 
 /// Every check of a provider, disabled ones included.
 #[tauri::command]
-pub async fn checks_list(state: State<'_, AppState>, provider: String) -> Result<Vec<CheckConfigDto>, CommandError> {
+pub async fn checks_list(state: State<'_, AppState>, provider: String) -> Result<Vec<CheckView>, CommandError> {
     blocking(&state, move |kw| {
         let entry = kw.providers().get(&provider)?;
-        Ok(kw.monitor().checks(Some(&entry.spec.id))?.iter().map(CheckConfigDto::from).collect())
+        Ok(kw.monitor().checks(Some(&entry.spec.id))?.iter().map(CheckView::from).collect())
     })
     .await
 }
@@ -163,10 +163,10 @@ pub async fn check_add(
     state: State<'_, AppState>,
     provider: String,
     input: CheckInputDto,
-) -> Result<CheckConfigDto, CommandError> {
+) -> Result<CheckView, CommandError> {
     blocking(&state, move |kw| {
         let spec = kw.providers().get(&provider)?.spec;
-        Ok(CheckConfigDto::from(&kw.monitor().add_check(input.new_check(&spec)?)?))
+        Ok(CheckView::from(&kw.monitor().add_check(input.new_check(&spec)?)?))
     })
     .await
 }
@@ -177,12 +177,12 @@ pub async fn check_update(
     state: State<'_, AppState>,
     id: i64,
     input: CheckInputDto,
-) -> Result<CheckConfigDto, CommandError> {
+) -> Result<CheckView, CommandError> {
     blocking(&state, move |kw| {
         let current = kw.monitor().check(id)?;
         let check = input.changed(&kw.providers().get(&current.provider)?.spec, current)?;
         kw.monitor().update_check(&check)?;
-        Ok(CheckConfigDto::from(&kw.monitor().check(id)?))
+        Ok(CheckView::from(&kw.monitor().check(id)?))
     })
     .await
 }

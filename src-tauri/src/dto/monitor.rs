@@ -121,43 +121,9 @@ pub fn incident(i: &Incident, now: chrono::DateTime<chrono::Utc>) -> IncidentDto
     }
 }
 
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct CheckConfigDto {
-    #[ts(type = "number")]
-    pub id: i64,
-    pub name: String,
-    /// "operation" or "status".
-    pub kind: String,
-    pub operation: String,
-    #[ts(type = "number")]
-    pub interval_ms: u64,
-    #[ts(type = "number")]
-    pub timeout_ms: u64,
-    /// `null`: any 2xx counts as healthy.
-    pub expect_status: Option<u16>,
-    /// Slower than this counts as degraded; `null`: only the provider's own baseline decides.
-    #[ts(type = "number | null")]
-    pub degraded_above_ms: Option<u64>,
-    pub enabled: bool,
-}
-
-impl From<&CheckConfig> for CheckConfigDto {
-    fn from(c: &CheckConfig) -> Self {
-        Self {
-            id: c.id,
-            name: c.name.clone(),
-            kind: c.kind.as_str().to_string(),
-            operation: c.operation.clone(),
-            interval_ms: millis(c.interval),
-            timeout_ms: millis(c.timeout),
-            expect_status: c.expect_status,
-            degraded_above_ms: c.degraded_above.map(millis),
-            enabled: c.enabled,
-        }
-    }
-}
+/// A check as the Status page shows it: the core's view (`keyward checks list --json` prints
+/// the same).
+pub use keyward::monitor::CheckView;
 
 /// What the Status page's check form sends, for a new check and for a change.
 #[derive(Debug, Clone, Deserialize, TS)]
@@ -292,7 +258,7 @@ pub struct ProviderHealthDto {
     pub uptime: Vec<UptimeDto>,
     /// Incidents of the last 90 days, newest first.
     pub incidents: Vec<IncidentDto>,
-    pub checks: Vec<CheckConfigDto>,
+    pub checks: Vec<CheckView>,
 }
 
 /// The result of one check run from the UI ("Run checks now").

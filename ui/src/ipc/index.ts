@@ -113,7 +113,7 @@ export async function onEvent<T>(name: EventName, handler: (payload: T) => void)
 
 // ---- Status (monitoring) -----------------------------------------------------------------
 
-import type { CheckConfigDto } from "./bindings/CheckConfigDto";
+import type { CheckView } from "./bindings/CheckView";
 import type { CheckRunDto } from "./bindings/CheckRunDto";
 import type { IncidentDto } from "./bindings/IncidentDto";
 import type { LastCheckDto } from "./bindings/LastCheckDto";
@@ -126,7 +126,7 @@ import type { MonitorSettingsDto } from "./bindings/MonitorSettingsDto";
 export type { CheckInputDto, MonitorSettingsDto };
 
 export type {
-  CheckConfigDto,
+  CheckView,
   CheckRunDto,
   IncidentDto,
   LastCheckDto,
@@ -150,9 +150,9 @@ export const monitor = {
   /** Runs the provider's checks now; each result also arrives as a monitor event. */
   runChecks: (provider: string) => call<CheckRunDto[]>("checks_run", { provider }),
   /** Every check of the provider, disabled ones included. */
-  checks: (provider: string) => call<CheckConfigDto[]>("checks_list", { provider }),
-  addCheck: (provider: string, input: CheckInputDto) => call<CheckConfigDto>("check_add", { provider, input }),
-  updateCheck: (id: number, input: CheckInputDto) => call<CheckConfigDto>("check_update", { id, input }),
+  checks: (provider: string) => call<CheckView[]>("checks_list", { provider }),
+  addCheck: (provider: string, input: CheckInputDto) => call<CheckView>("check_add", { provider, input }),
+  updateCheck: (id: number, input: CheckInputDto) => call<CheckView>("check_update", { id, input }),
   removeCheck: (id: number) => call<void>("check_remove", { id }),
   /** The provider's state-machine settings: confirmations, error rate, latency factor. */
   settings: (provider: string) => call<MonitorSettingsDto>("monitor_settings_get", { provider }),

@@ -74,8 +74,8 @@ const HEALTH: ProviderHealthDto = {
     { id: 4, state: "down", startedAt: NOW, endedAt: NOW, durationSecs: 540, cause: "all 2 checks failing; server_time: HTTP 503" },
   ],
   checks: [
-    { id: 1, name: "server_time", kind: "operation", operation: "server_time", intervalMs: 30000, timeoutMs: 10000, expectStatus: null, degradedAboveMs: null, enabled: true },
-    { id: 2, name: "system_status", kind: "status", operation: "system_status", intervalMs: 60000, timeoutMs: 10000, expectStatus: null, degradedAboveMs: 800, enabled: true },
+    { id: 1, provider: "binance", name: "server_time", kind: "operation", operation: "server_time", intervalMs: 30000, timeoutMs: 10000, expectStatus: null, degradedAboveMs: null, enabled: true },
+    { id: 2, provider: "binance", name: "system_status", kind: "status", operation: "system_status", intervalMs: 60000, timeoutMs: 10000, expectStatus: null, degradedAboveMs: 800, enabled: true },
   ],
 };
 

@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { useState } from "preact/hooks";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { IpcError, type CheckConfigDto } from "../ipc";
+import { IpcError, type CheckView } from "../ipc";
 import { ChecksSection, parseDraft } from "./StatusChecks";
 
 const api = vi.hoisted(() => ({
@@ -19,8 +19,9 @@ vi.mock("../ipc", async (orig) => {
   return { ...real, monitor: { ...real.monitor, ...api.monitor } };
 });
 
-const TIME: CheckConfigDto = {
+const TIME: CheckView = {
   id: 1,
+  provider: "binance",
   name: "server_time",
   kind: "operation",
   operation: "server_time",
@@ -30,11 +31,11 @@ const TIME: CheckConfigDto = {
   degradedAboveMs: null,
   enabled: true,
 };
-const STATUS: CheckConfigDto = { ...TIME, id: 2, name: "system_status", kind: "status", operation: "system_status", intervalMs: 60000 };
+const STATUS: CheckView = { ...TIME, id: 2, name: "system_status", kind: "status", operation: "system_status", intervalMs: 60000 };
 const OPERATIONS = ["server_time", "system_status", "ticker"];
 
 /** Holds the list like the provider detail does: replaced by what `onChanged` reports. */
-function Harness({ initial }: { initial: CheckConfigDto[] }) {
+function Harness({ initial }: { initial: CheckView[] }) {
   const [checks, setChecks] = useState(initial);
   return <ChecksSection provider="binance" operations={OPERATIONS} checks={checks} loaded onChanged={setChecks} />;
 }
@@ -98,8 +99,8 @@ describe("checks section", () => {
   });
 
   it("adds a check of one of the provider's operations", async () => {
-    const TICKER: CheckConfigDto = { ...TIME, id: 3, name: "ticker", operation: "ticker", intervalMs: 15000, expectStatus: 200, degradedAboveMs: 900, enabled: false };
-    let finish: (v: CheckConfigDto) => void = () => undefined;
+    const TICKER: CheckView = { ...TIME, id: 3, name: "ticker", operation: "ticker", intervalMs: 15000, expectStatus: 200, degradedAboveMs: 900, enabled: false };
+    let finish: (v: CheckView) => void = () => undefined;
     api.monitor.addCheck.mockReturnValue(new Promise((r) => (finish = r)));
     api.monitor.checks.mockResolvedValue([TIME, STATUS, TICKER]);
     render(<Harness initial={[TIME, STATUS]} />);

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { monitor, IpcError, toIpcError, type CheckConfigDto, type CheckInputDto, type MonitorSettingsDto } from "../ipc";
+import { monitor, IpcError, toIpcError, type CheckView, type CheckInputDto, type MonitorSettingsDto } from "../ipc";
 import { formatIntervalMs, formatMs } from "../lib/format";
 import { useAction } from "../lib/useAction";
 import { useLoad } from "../lib/useLoad";
@@ -22,7 +22,7 @@ interface Draft {
   enabled: boolean;
 }
 
-function draftOf(c: CheckConfigDto): Draft {
+function draftOf(c: CheckView): Draft {
   return {
     operation: c.operation,
     interval: String(c.intervalMs / 1000),
@@ -33,7 +33,7 @@ function draftOf(c: CheckConfigDto): Draft {
   };
 }
 
-function inputOf(c: CheckConfigDto, over: Partial<CheckInputDto> = {}): CheckInputDto {
+function inputOf(c: CheckView, over: Partial<CheckInputDto> = {}): CheckInputDto {
   return {
     operation: c.operation,
     intervalSecs: c.intervalMs / 1000,
@@ -88,11 +88,11 @@ export function ChecksSection({
   provider: string;
   /** The provider's operations (what a check can call). */
   operations: string[];
-  checks: CheckConfigDto[];
+  checks: CheckView[];
   /** False until the provider's health has been read (no empty state before that). */
   loaded: boolean;
   /** Called with the provider's checks after every change. */
-  onChanged: (checks: CheckConfigDto[]) => void;
+  onChanged: (checks: CheckView[]) => void;
 }) {
   const [editing, setEditing] = useState<number | null>(null);
   const [adding, setAdding] = useState(false);
@@ -138,12 +138,12 @@ export function ChecksSection({
     );
   };
 
-  const toggle = (c: CheckConfigDto) => {
+  const toggle = (c: CheckView) => {
     setRowError(null);
     change(c.id, monitor.updateCheck(c.id, inputOf(c, { enabled: !c.enabled })), () => undefined, (error) => setRowError({ id: c.id, error }));
   };
 
-  const remove = (c: CheckConfigDto) => {
+  const remove = (c: CheckView) => {
     setRowError(null);
     change(
       c.id,
@@ -277,7 +277,7 @@ function CheckRow({
   onRemoveConfirmed,
   onRemoveCancelled,
 }: {
-  c: CheckConfigDto;
+  c: CheckView;
   busy: boolean;
   removing: boolean;
   error: IpcError | null;
