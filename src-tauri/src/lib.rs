@@ -26,7 +26,7 @@ macro_rules! with_commands {
             commands::app_info,
             commands::providers::providers_list,
             commands::providers::provider_get,
-            commands::providers::provider_set,
+            commands::providers::provider_apply_settings,
             commands::providers::provider_reset,
             commands::providers::provider_remove,
             commands::providers::provider_set_enabled,

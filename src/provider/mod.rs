@@ -10,6 +10,8 @@
 //! - [`Registry`] (`registry/`) merges the presets with what the user stored (custom specs,
 //!   overrides of presets, enabled flag, selected environment) into [`ProviderEntry`]s
 //!   (`entry.rs`), each with its [`Origin`] (`origin.rs`).
+//! - [`SettingsChange`] (`settings.rs`) is a typed change of the settings the app's form
+//!   edits, applied by [`Registry::apply_settings`].
 //!
 //! # The spec format
 //!
@@ -60,6 +62,7 @@ mod entry;
 mod error;
 mod origin;
 mod registry;
+mod settings;
 mod spec;
 mod validate;
 
@@ -68,6 +71,10 @@ pub use entry::ProviderEntry;
 pub use error::{FieldError, ProviderError, SpecError};
 pub use origin::Origin;
 pub use registry::{Confirm, Registry};
+pub use settings::{
+    auth_scheme, http_method, operation_class, whole_number, AuthChange, Clearable, EndpointChange, RetryChange,
+    SettingsChange, WholeNumber,
+};
 pub use spec::{
     op, required_class, AuthSpec, BodyKind, Discontinued, EndpointSpec, Environment, HttpMethod, OperationClass,
     ProviderKind, ProviderSpec, PublishedLimitsFormat, PublishedLimitsSource, RateLimitCounts, RateLimitKind,

@@ -468,6 +468,8 @@ pub enum OperationClass {
 }
 
 impl OperationClass {
+    pub const ALL: &'static [OperationClass] = &[OperationClass::Read, OperationClass::Trade, OperationClass::Withdraw];
+
     pub fn as_str(self) -> &'static str {
         match self {
             OperationClass::Read => "read",

@@ -7,7 +7,7 @@ use keyward::Keyward;
 use tauri::State;
 
 use crate::commands::blocking;
-use crate::dto::providers::{self as pdto, AssignmentDto, CheckDto, ProviderDetailDto, ProviderSummaryDto};
+use crate::dto::providers::{self as pdto, CheckDto, ProviderDetailDto, ProviderSummaryDto, SettingsChangeDto};
 use crate::dto::CommandError;
 use crate::AppState;
 
@@ -26,16 +26,18 @@ pub async fn provider_get(state: State<'_, AppState>, id: String) -> Result<Prov
     blocking(&state, move |kw| detail(&kw, &id)).await
 }
 
+/// Saves the Providers form: a typed change, applied and validated by the core in one write.
+/// `confirmed` is the user's yes to a change that removes every rate limit.
 #[tauri::command]
-pub async fn provider_set(
+pub async fn provider_apply_settings(
     state: State<'_, AppState>,
     id: String,
-    assignments: Vec<AssignmentDto>,
+    change: SettingsChangeDto,
     confirmed: Option<bool>,
 ) -> Result<ProviderDetailDto, CommandError> {
     blocking(&state, move |kw| {
-        let pairs: Vec<(String, String)> = assignments.into_iter().map(|a| (a.field, a.value)).collect();
-        kw.providers().set_with(&id, &pairs, confirmed.unwrap_or(false).into())?;
+        let change = change.to_change(&id)?;
+        kw.providers().apply_settings(&id, &change, confirmed.unwrap_or(false).into())?;
         detail(&kw, &id)
     })
     .await
@@ -119,4 +121,80 @@ pub async fn provider_test(state: State<'_, AppState>, id: String) -> Result<Vec
         checks.push(pdto::check(op, result, started.elapsed().as_millis() as u64));
     }
     Ok(checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use keyward::audit::{AuditFilter, AuditKind};
+    use serde_json::json;
+
+    use crate::test_support::{boot, core, invoke};
+
+    #[test]
+    fn saving_the_form_applies_typed_settings_and_a_name_of_digits_stays_text() {
+        let (_dir, kw) = core();
+        let (_app, webview) = boot(kw.clone());
+        let change = json!({
+            "name": "123",
+            "timeoutMs": 2500,
+            "authRecvWindowMs": null,
+            "baseUrls": {"production": "http://127.0.0.1:9"},
+            "endpoints": {"ticker": {"weight": 3, "class": "read"}},
+        });
+        let detail =
+            invoke(&webview, "provider_apply_settings", json!({"id": "binance", "change": change})).expect("saved");
+        assert_eq!(detail["settings"]["name"], "123", "the name is text, not the number 123");
+        assert_eq!(detail["settings"]["timeoutMs"], 2500);
+        assert_eq!(detail["settings"]["authRecvWindowMs"], json!(null), "null cleared the receive window");
+        assert_eq!(detail["summary"]["origin"], "modified");
+        let production = &detail["summary"]["environments"].as_array().expect("environments")[0];
+        assert_eq!(production["baseUrl"], "http://127.0.0.1:9");
+        let ticker =
+            detail["settings"]["endpoints"].as_array().expect("endpoints").iter().find(|e| e["operation"] == "ticker");
+        assert_eq!(ticker.expect("ticker")["weight"], 3);
+        assert!(detail["toml"].as_str().expect("toml").contains("name = \"123\""), "{}", detail["toml"]);
+        assert_eq!(
+            detail["settings"]["retryMaxAttempts"],
+            json!(kw.providers().preset("binance").expect("preset").retry.max_attempts),
+            "an omitted field stays as it was"
+        );
+
+        let filter = AuditFilter { event: Some(AuditKind::ProviderChanged), ..Default::default() };
+        let rows = kw.audit().list(&filter).expect("audit");
+        assert_eq!(rows[0].detail["action"], "set");
+        assert_eq!(
+            rows[0].detail["fields"],
+            json!([
+                "name",
+                "timeout_ms",
+                "auth.recv_window_ms",
+                "environments.production.base_url",
+                "endpoints.ticker.weight",
+                "endpoints.ticker.class"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_is_refused_naming_the_field_and_the_value() {
+        let (_dir, kw) = core();
+        let (_app, webview) = boot(kw.clone());
+        let save = |change: serde_json::Value| {
+            invoke(&webview, "provider_apply_settings", json!({"id": "binance", "change": change}))
+                .expect_err("refused")
+        };
+        let err = save(json!({"timeoutMs": -5, "endpoints": {"ticker": {"weight": 1.5}}}));
+        assert_eq!(err["kind"], "invalidSpec");
+        let message = err["message"].as_str().expect("message");
+        assert!(message.contains("timeout_ms -5 is not a whole number"), "{message}");
+        assert!(message.contains("endpoints.ticker.weight 1.5 is not a whole number"), "{message}");
+        let err = save(json!({"baseUrls": {"production": "htp://x"}}));
+        assert!(
+            err["message"].as_str().expect("message").contains("environments.production.base_url \"htp://x\""),
+            "{err}"
+        );
+        let err = save(json!({"authScheme": "hmac"}));
+        assert!(err["message"].as_str().expect("message").contains("auth.scheme \"hmac\""), "{err}");
+        assert_eq!(kw.providers().get("binance").expect("binance").origin, keyward::provider::Origin::Preset);
+    }
 }

@@ -1,10 +1,15 @@
 //! Provider DTOs for the Providers page.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use keyward::pipeline::{CallError, CallOutcome};
-use keyward::provider::{Origin, ProviderEntry};
+use keyward::provider::{
+    auth_scheme, http_method, operation_class, whole_number, AuthChange, EndpointChange, FieldError, Origin,
+    ProviderEntry, RetryChange, SettingsChange, SpecError,
+};
 use keyward::signing::AuthScheme;
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -102,13 +107,139 @@ pub struct ProviderDetailDto {
     pub auth_schemes: Vec<String>,
 }
 
-/// One `FIELD=VALUE` change, as `keyward provider set` takes it.
-#[derive(Debug, Clone, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+/// What the Providers form changes, field by field with the types of [`ProviderSettingsDto`]:
+/// an omitted field stays as it is. The optional auth fields take `null` to clear them.
+/// Numbers are JSON numbers; [`SettingsChangeDto::to_change`] turns them into the whole
+/// numbers the spec holds, refusing `-5` or `1.5` with the field's name.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[ts(export)]
-pub struct AssignmentDto {
-    pub field: String,
-    pub value: String,
+pub struct SettingsChangeDto {
+    #[ts(optional)]
+    pub name: Option<String>,
+    #[ts(optional)]
+    pub timeout_ms: Option<f64>,
+    #[ts(optional)]
+    pub max_response_bytes: Option<f64>,
+    #[ts(optional)]
+    pub retry_max_attempts: Option<f64>,
+    #[ts(optional)]
+    pub retry_base_delay_ms: Option<f64>,
+    #[ts(optional)]
+    pub retry_max_delay_ms: Option<f64>,
+    /// An id of `authSchemes`.
+    #[ts(optional)]
+    pub auth_scheme: Option<String>,
+    #[serde(default, with = "clearable")]
+    #[ts(optional, as = "Option<Option<String>>")]
+    pub auth_header_name: Option<Option<String>>,
+    #[serde(default, with = "clearable")]
+    #[ts(optional, as = "Option<Option<String>>")]
+    pub auth_query_param: Option<Option<String>>,
+    #[serde(default, with = "clearable")]
+    #[ts(optional, as = "Option<Option<f64>>")]
+    pub auth_recv_window_ms: Option<Option<f64>>,
+    #[serde(default, with = "clearable")]
+    #[ts(optional, as = "Option<Option<f64>>")]
+    pub auth_key_version: Option<Option<f64>>,
+    /// Environment name → its new base URL.
+    #[serde(default)]
+    pub base_urls: BTreeMap<String, String>,
+    /// Operation → its changed columns.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, EndpointChangeDto>,
+}
+
+/// The changed columns of one endpoint row; omitted = unchanged.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[ts(export)]
+pub struct EndpointChangeDto {
+    /// GET, POST, PUT, DELETE or PATCH.
+    #[ts(optional)]
+    pub method: Option<String>,
+    #[ts(optional)]
+    pub path: Option<String>,
+    #[ts(optional)]
+    pub weight: Option<f64>,
+    #[ts(optional)]
+    pub cost: Option<f64>,
+    #[ts(optional)]
+    pub cache_ttl_ms: Option<f64>,
+    /// read, trade or withdraw.
+    #[ts(optional)]
+    pub class: Option<String>,
+}
+
+/// Absent → `None` (unchanged, with `serde(default)`), `null` → `Some(None)` (clear),
+/// a value → `Some(Some(v))`.
+mod clearable {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+impl SettingsChangeDto {
+    /// The core's typed change. Every number or name that does not fit its field is listed
+    /// in one error, named as the spec names the field (`endpoints.ticker.weight -1 …`).
+    pub fn to_change(&self, provider: &str) -> Result<SettingsChange, SpecError> {
+        let mut errors = Refused::default();
+        let change = SettingsChange {
+            name: self.name.clone(),
+            timeout_ms: self.timeout_ms.and_then(|v| errors.ok(whole_number("timeout_ms", v))),
+            max_response_bytes: self.max_response_bytes.and_then(|v| errors.ok(whole_number("max_response_bytes", v))),
+            retry: RetryChange {
+                max_attempts: self.retry_max_attempts.and_then(|v| errors.ok(whole_number("retry.max_attempts", v))),
+                base_delay_ms: self.retry_base_delay_ms.and_then(|v| errors.ok(whole_number("retry.base_delay_ms", v))),
+                max_delay_ms: self.retry_max_delay_ms.and_then(|v| errors.ok(whole_number("retry.max_delay_ms", v))),
+            },
+            auth: AuthChange {
+                scheme: self.auth_scheme.as_deref().and_then(|s| errors.ok(auth_scheme("auth.scheme", s))),
+                header_name: self.auth_header_name.clone(),
+                query_param: self.auth_query_param.clone(),
+                recv_window_ms: self
+                    .auth_recv_window_ms
+                    .map(|v| v.and_then(|v| errors.ok(whole_number("auth.recv_window_ms", v)))),
+                key_version: self
+                    .auth_key_version
+                    .map(|v| v.and_then(|v| errors.ok(whole_number("auth.key_version", v)))),
+            },
+            environments: self.base_urls.clone(),
+            endpoints: self
+                .endpoints
+                .iter()
+                .map(|(op, e)| {
+                    let at = |column: &str| format!("endpoints.{op}.{column}");
+                    let change = EndpointChange {
+                        method: e.method.as_deref().and_then(|m| errors.ok(http_method(&at("method"), m))),
+                        path: e.path.clone(),
+                        weight: e.weight.and_then(|v| errors.ok(whole_number(&at("weight"), v))),
+                        cost: e.cost,
+                        cache_ttl_ms: e.cache_ttl_ms.and_then(|v| errors.ok(whole_number(&at("cache_ttl_ms"), v))),
+                        class: e.class.as_deref().and_then(|c| errors.ok(operation_class(&at("class"), c))),
+                    };
+                    (op.clone(), change)
+                })
+                .collect(),
+        };
+        if errors.0.is_empty() {
+            Ok(change)
+        } else {
+            Err(SpecError::Validation { provider: provider.to_string(), errors: errors.0 })
+        }
+    }
+}
+
+/// The field errors found while reading a change.
+#[derive(Default)]
+struct Refused(Vec<FieldError>);
+
+impl Refused {
+    fn ok<T>(&mut self, r: Result<T, FieldError>) -> Option<T> {
+        r.map_err(|e| self.0.push(e)).ok()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, TS)]

@@ -11,7 +11,9 @@
 //! desktop app and a CLI run) always see the same data.
 //!
 //! This file is the registry's reads and writes; the cache is in `cache.rs` and the
-//! dotted-path editing behind [`Registry::set`] and [`Registry::unset`] in `path.rs`.
+//! dotted-path editing behind [`Registry::set`] and [`Registry::unset`] (the CLI's
+//! `provider set`/`unset`) in `path.rs`. The app's form sends a typed
+//! [`SettingsChange`] instead ([`Registry::apply_settings`], `settings.rs`).
 
 mod cache;
 mod path;
@@ -26,6 +28,7 @@ use super::catalog;
 use super::entry::ProviderEntry;
 use super::error::ProviderError;
 use super::origin::Origin;
+use super::settings::SettingsChange;
 use super::spec::ProviderSpec;
 use crate::store::{Store, StoreError};
 
@@ -320,6 +323,39 @@ impl Registry {
         let entry = self.get(id)?;
         let table = path::set_fields(id, entry.spec.to_table()?, changes)?;
         let spec = ProviderSpec::from_table(table)?;
+        self.update_inner(spec, confirm)
+    }
+
+    /// Applies a typed [`SettingsChange`] (what the app's Providers form sends) to the current
+    /// spec, then validates and stores the result in one write, as [`Registry::set`] does:
+    /// errors name the field as the spec does (`endpoints.ticker.weight`) and the value, a
+    /// failed change changes nothing, and the change is audited as `set` with its fields.
+    ///
+    /// `confirm` is the user's yes to a result without rate limits
+    /// ([`ProviderError::RemovesAllLimits`]), checked as for every other write. No field of
+    /// today's [`SettingsChange`] touches `rate_limits`, so a settings change keeps them and
+    /// is not refused for that; the argument keeps the form's confirm flow the same as the
+    /// TOML import's, and a later rate-limit field gets the check without a new signature.
+    pub fn apply_settings(
+        &self,
+        id: &str,
+        change: &SettingsChange,
+        confirm: Confirm,
+    ) -> Result<ProviderEntry, ProviderError> {
+        let fields = change.fields();
+        let names: Vec<&str> = fields.iter().map(String::as_str).collect();
+        self.audited(self.apply_settings_inner(id, change, confirm), id, "set", &names)
+    }
+
+    fn apply_settings_inner(
+        &self,
+        id: &str,
+        change: &SettingsChange,
+        confirm: Confirm,
+    ) -> Result<ProviderEntry, ProviderError> {
+        let _invalidate = cache::invalidate(&self.cache, &self.changes);
+        let mut spec = self.get(id)?.spec;
+        change.apply_to(&mut spec)?;
         self.update_inner(spec, confirm)
     }
 
@@ -777,6 +813,103 @@ signed = true
         let msg = message(f.registry.set("kraken", &[("id", "other")]));
         assert!(msg.contains("id cannot be changed"), "{msg}");
         assert_eq!(f.registry.get("kraken").expect("get").origin, Origin::Preset, "failed sets change nothing");
+    }
+
+    /// A change that sets `endpoints.<op>.<column>`.
+    fn endpoint_change(op: &str, change: crate::provider::EndpointChange) -> SettingsChange {
+        SettingsChange { endpoints: [(op.to_string(), change)].into(), ..Default::default() }
+    }
+
+    #[test]
+    fn settings_keep_a_name_of_digits_a_string_and_set_base_url_and_weight() {
+        let f = fixture();
+        let change = SettingsChange {
+            name: Some("123".into()),
+            timeout_ms: Some(2500),
+            environments: [("production".to_string(), "http://127.0.0.1:9".to_string())].into(),
+            ..endpoint_change(op::TICKER, crate::provider::EndpointChange { weight: Some(7), ..Default::default() })
+        };
+        let entry = f.registry.apply_settings("kraken", &change, Confirm::No).expect("applied");
+        assert_eq!(entry.origin, Origin::Modified);
+        assert_eq!(entry.spec.name, "123");
+        assert_eq!(entry.base_url(), Some("http://127.0.0.1:9"));
+        assert_eq!(entry.spec.endpoints[op::TICKER].weight, 7);
+        assert_eq!(entry.spec.timeout_ms, 2500);
+        let exported = f.registry.export_toml("kraken").expect("export");
+        assert!(exported.contains("name = \"123\""), "the name is written as a string:\n{exported}");
+        let again = reopen(&f).get("kraken").expect("get after reopen");
+        assert_eq!(again.spec, entry.spec, "the change is stored");
+        let untouched = f.registry.preset("kraken").expect("preset");
+        assert_eq!(again.spec.retry, untouched.retry, "fields left None stay as they were");
+    }
+
+    #[test]
+    fn settings_clear_an_optional_field_and_a_required_one_is_named() {
+        let f = fixture();
+        assert_eq!(f.registry.get("binance").expect("binance").spec.auth.recv_window_ms, Some(5000));
+        let mut change = SettingsChange::default();
+        change.auth.recv_window_ms = Some(None);
+        let entry = f.registry.apply_settings("binance", &change, Confirm::No).expect("cleared");
+        assert_eq!(entry.spec.auth.recv_window_ms, None);
+        assert!(!f.registry.export_toml("binance").expect("export").contains("recv_window_ms"));
+
+        // CoinGecko's api_key_header scheme needs its header name: clearing it is refused.
+        let mut change = SettingsChange::default();
+        change.auth.header_name = Some(None);
+        let msg = message(f.registry.apply_settings("coingecko", &change, Confirm::No));
+        assert!(msg.contains("auth.header_name is missing"), "{msg}");
+    }
+
+    #[test]
+    fn settings_errors_name_the_field_and_the_value_and_change_nothing() {
+        let f = fixture();
+        let apply = |change: SettingsChange| message(f.registry.apply_settings("kraken", &change, Confirm::No));
+        let msg = apply(SettingsChange {
+            environments: [("production".to_string(), "htp://x".to_string())].into(),
+            ..Default::default()
+        });
+        assert!(msg.contains("environments.production.base_url \"htp://x\" is not an http(s) URL"), "{msg}");
+        let msg = apply(SettingsChange { timeout_ms: Some(0), ..Default::default() });
+        assert!(msg.contains("timeout_ms 0 must be a positive number of milliseconds"), "{msg}");
+        let msg = apply(endpoint_change(
+            op::TICKER,
+            crate::provider::EndpointChange { path: Some("ticker".into()), cost: Some(-1.0), ..Default::default() },
+        ));
+        assert!(msg.contains("endpoints.ticker.path \"ticker\" must start with \"/\""), "{msg}");
+        assert!(msg.contains("endpoints.ticker.cost -1 must not be negative"), "{msg}");
+        let msg = apply(endpoint_change("tickr", Default::default()));
+        assert!(msg.contains("endpoints.tickr cannot be changed") && msg.contains("ticker"), "{msg}");
+        let msg = apply(SettingsChange {
+            environments: [("staging".to_string(), "https://s.example.com".to_string())].into(),
+            ..Default::default()
+        });
+        assert!(msg.contains("environments.staging.base_url \"https://s.example.com\" cannot be set"), "{msg}");
+        assert_eq!(f.registry.get("kraken").expect("get").origin, Origin::Preset, "failed changes change nothing");
+    }
+
+    #[test]
+    fn a_settings_change_keeps_every_rate_limit_so_it_needs_no_confirmation() {
+        let f = fixture();
+        let limits = f.registry.get("binance").expect("binance").spec.rate_limits;
+        assert!(!limits.is_empty());
+        let change = SettingsChange { timeout_ms: Some(3000), ..Default::default() };
+        let entry = f.registry.apply_settings("binance", &change, Confirm::No).expect("no confirmation asked");
+        assert_eq!(entry.spec.rate_limits, limits);
+        // The limits are guarded as for every write: the same spec without them is refused.
+        let mut bare = entry.spec.clone();
+        bare.rate_limits.clear();
+        let err = f.registry.update(bare).expect_err("removes every limit");
+        assert!(matches!(err, ProviderError::RemovesAllLimits { count, .. } if count == limits.len()), "{err:?}");
+    }
+
+    #[test]
+    fn settings_back_to_the_preset_drop_the_override() {
+        let f = fixture();
+        let preset_timeout = f.registry.preset("okx").expect("okx").timeout_ms;
+        let change = SettingsChange { timeout_ms: Some(preset_timeout + 1), ..Default::default() };
+        assert_eq!(f.registry.apply_settings("okx", &change, Confirm::No).expect("set").origin, Origin::Modified);
+        let back = SettingsChange { timeout_ms: Some(preset_timeout), ..Default::default() };
+        assert_eq!(f.registry.apply_settings("okx", &back, Confirm::No).expect("back").origin, Origin::Preset);
     }
 
     #[test]

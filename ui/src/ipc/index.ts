@@ -42,21 +42,26 @@ export function appInfo(): Promise<AppInfoDto> {
   return call<AppInfoDto>("app_info");
 }
 
-import type { AssignmentDto } from "./bindings/AssignmentDto";
 import type { CheckDto } from "./bindings/CheckDto";
 import type { ProviderDetailDto } from "./bindings/ProviderDetailDto";
 import type { ProviderSummaryDto } from "./bindings/ProviderSummaryDto";
+import type { SettingsChangeDto } from "./bindings/SettingsChangeDto";
 
-export type { AssignmentDto, CheckDto, ProviderDetailDto, ProviderSummaryDto };
+export type { CheckDto, ProviderDetailDto, ProviderSummaryDto, SettingsChangeDto };
+export type { EndpointChangeDto } from "./bindings/EndpointChangeDto";
 export type { EndpointDto } from "./bindings/EndpointDto";
+export type { EnvironmentDto } from "./bindings/EnvironmentDto";
 export type { ProviderSettingsDto } from "./bindings/ProviderSettingsDto";
 
 export const providers = {
   list: () => call<ProviderSummaryDto[]>("providers_list"),
   get: (id: string) => call<ProviderDetailDto>("provider_get", { id }),
-  /** `confirmed` states the user's yes to a change that removes every rate limit. */
-  set: (id: string, assignments: AssignmentDto[], confirmed = false) =>
-    call<ProviderDetailDto>("provider_set", { id, assignments, confirmed }),
+  /**
+   * Saves the settings form: only the fields in `change` are changed, in one validated write.
+   * `confirmed` states the user's yes to a change that removes every rate limit.
+   */
+  applySettings: (id: string, change: SettingsChangeDto, confirmed = false) =>
+    call<ProviderDetailDto>("provider_apply_settings", { id, change, confirmed }),
   reset: (id: string) => call<ProviderDetailDto>("provider_reset", { id }),
   remove: (id: string) => call<void>("provider_remove", { id }),
   setEnabled: (id: string, enabled: boolean) => call<ProviderDetailDto>("provider_set_enabled", { id, enabled }),

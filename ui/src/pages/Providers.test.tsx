@@ -1,12 +1,12 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { IpcError, type ProviderDetailDto, type ProviderSummaryDto } from "../ipc";
-import { Providers, diffAssignments } from "./Providers";
+import { Providers, namesField } from "./Providers";
 
 const api = vi.hoisted(() => ({
   list: vi.fn(),
   get: vi.fn(),
-  set: vi.fn(),
+  applySettings: vi.fn(),
   test: vi.fn(),
   importToml: vi.fn(),
 }));
@@ -75,15 +75,16 @@ describe("providers page", () => {
     const b = summary("binance");
     api.list.mockResolvedValue([b]);
     api.get.mockResolvedValue(detail(b));
-    api.set.mockRejectedValueOnce(new IpcError("invalidSpec", 'provider "binance": timeout_ms -5 must be a positive number of milliseconds'));
+    api.applySettings.mockRejectedValueOnce(new IpcError("invalidSpec", 'provider "binance": timeout_ms -5 is not a whole number from 0 to 18446744073709551615'));
     render(<Providers />);
     const timeout = (await screen.findByTestId("timeout")) as HTMLInputElement;
     fireEvent.input(timeout, { target: { value: "-5" } });
     fireEvent.click(screen.getByTestId("provider-save"));
     await waitFor(() => expect(screen.getByTestId("provider-error").textContent).toContain("timeout_ms -5"));
-    expect(api.set).toHaveBeenCalledWith("binance", [{ field: "timeout_ms", value: "-5" }]);
+    expect(api.applySettings).toHaveBeenCalledWith("binance", { timeoutMs: -5, baseUrls: {}, endpoints: {} });
+    expect(timeout.className).toContain("invalid");
 
-    api.set.mockResolvedValueOnce(detail(b, 5000));
+    api.applySettings.mockResolvedValueOnce(detail(b, 5000));
     fireEvent.input(timeout, { target: { value: "5000" } });
     fireEvent.click(screen.getByTestId("provider-save"));
     await waitFor(() => expect(screen.getByTestId("provider-notice").textContent).toBe("Saved 1 change."));
@@ -143,7 +144,7 @@ describe("providers page", () => {
     const b = summary("binance");
     api.list.mockResolvedValue([b]);
     api.get.mockResolvedValue(detail(b));
-    api.set.mockRejectedValueOnce(new IpcError("invalidSpec", 'provider "binance": timeout_ms -5 must be positive'));
+    api.applySettings.mockRejectedValueOnce(new IpcError("invalidSpec", 'provider "binance": timeout_ms -5 must be positive'));
     render(<Providers />);
     fireEvent.input(await screen.findByTestId("timeout"), { target: { value: "-5" } });
     fireEvent.click(screen.getByTestId("provider-save"));
@@ -152,13 +153,60 @@ describe("providers page", () => {
   });
 });
 
-describe("diffAssignments", () => {
-  it("quotes string fields and leaves numbers bare", () => {
-    const before = { timeout_ms: "10000", "environments.production.base_url": "https://a", name: "A" };
-    const after = { timeout_ms: "5000", "environments.production.base_url": "http://127.0.0.1:9", name: "A" };
-    expect(diffAssignments(before, after)).toEqual([
-      { field: "timeout_ms", value: "5000" },
-      { field: "environments.production.base_url", value: '"http://127.0.0.1:9"' },
-    ]);
+describe("settings form", () => {
+  it("sends a name of digits as text and an endpoint weight as a number", async () => {
+    const b = summary("binance");
+    api.list.mockResolvedValue([b]);
+    api.get.mockResolvedValue(detail(b));
+    api.applySettings.mockResolvedValueOnce(detail(b));
+    render(<Providers />);
+    const name = (await screen.findAllByRole("textbox")).find((i) => (i as HTMLInputElement).value === "Binance")!;
+    fireEvent.input(name, { target: { value: "123" } });
+    fireEvent.input(screen.getByTestId("endpoint-server_time-weight"), { target: { value: "5" } });
+    fireEvent.input(screen.getByTestId("base-url-production"), { target: { value: "http://127.0.0.1:9" } });
+    expect(screen.getByTestId("provider-save").textContent).toBe("Save 3 changes");
+    fireEvent.click(screen.getByTestId("provider-save"));
+    await waitFor(() => expect(screen.getByTestId("provider-notice").textContent).toBe("Saved 3 changes."));
+    expect(api.applySettings).toHaveBeenCalledWith("binance", {
+      name: "123",
+      baseUrls: { production: "http://127.0.0.1:9" },
+      endpoints: { server_time: { weight: 5 } },
+    });
+  });
+
+  it("asks before saved settings remove every rate limit, and saves them when confirmed", async () => {
+    const b = summary("binance");
+    api.list.mockResolvedValue([b]);
+    api.get.mockResolvedValue(detail(b));
+    api.applySettings.mockRejectedValueOnce(new IpcError("confirmationNeeded", 'provider "binance": this change removes all 5 of its rate limits'));
+    api.applySettings.mockResolvedValueOnce(detail(b, 3000));
+    render(<Providers />);
+    fireEvent.input(await screen.findByTestId("timeout"), { target: { value: "3000" } });
+    fireEvent.click(screen.getByTestId("provider-save"));
+    await waitFor(() => expect(screen.getByTestId("provider-error").textContent).toContain("removes all 5"));
+    fireEvent.click(screen.getByTestId("provider-error-confirm"));
+    await waitFor(() => expect(screen.getByTestId("provider-notice").textContent).toBe("Saved 1 change."));
+    expect(api.applySettings).toHaveBeenLastCalledWith("binance", { timeoutMs: 3000, baseUrls: {}, endpoints: {} }, true);
+  });
+
+  it("refuses an emptied number field before sending anything, naming it", async () => {
+    const b = summary("binance");
+    api.list.mockResolvedValue([b]);
+    api.get.mockResolvedValue(detail(b));
+    render(<Providers />);
+    const timeout = (await screen.findByTestId("timeout")) as HTMLInputElement;
+    fireEvent.input(timeout, { target: { value: "" } });
+    fireEvent.click(screen.getByTestId("provider-save"));
+    await waitFor(() => expect(screen.getByTestId("provider-error").textContent).toContain('timeout_ms "" is not a number'));
+    expect(api.applySettings).not.toHaveBeenCalled();
+    expect(timeout.className).toContain("invalid");
+  });
+
+  it("marks only the input whose field the refusal names", () => {
+    const message = 'provider "coingecko": auth.header_name is missing; endpoints.ticker.weight 1.5 is not a whole number';
+    expect(namesField(message, "auth.header_name")).toBe(true);
+    expect(namesField(message, "endpoints.ticker.weight")).toBe(true);
+    expect(namesField(message, "name")).toBe(false);
+    expect(namesField('timeout_ms "" is not a number', "timeout_ms")).toBe(true);
   });
 });

@@ -1,12 +1,5 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
-import {
-  providers,
-  IpcError,
-  type AssignmentDto,
-  type CheckDto,
-  type ProviderDetailDto,
-  type ProviderSettingsDto,
-} from "../ipc";
+import { providers, IpcError, type CheckDto, type ProviderDetailDto } from "../ipc";
 import { countOf, formatMs } from "../lib/format";
 import { errorText } from "../lib/errors";
 import { useAction } from "../lib/useAction";
@@ -14,6 +7,7 @@ import { useLoad } from "../lib/useLoad";
 import { BusyButton } from "../components/BusyButton";
 import { Field, TextInput } from "../components/Field";
 import { ErrorCard, Loading } from "../components/States";
+import { buildChange, formOf, type EndpointForm, type SettingsForm } from "./providerSettings";
 
 const CUSTOM_TEMPLATE = `id = "my_exchange"
 name = "My exchange"
@@ -157,41 +151,14 @@ function ImportPanel({ onClose, onDone }: { onClose: () => void; onDone: (d: Pro
   );
 }
 
-/** The form's editable fields, flattened to `set` paths. */
-function flatten(s: ProviderSettingsDto, envs: { name: string; baseUrl: string }[]): Record<string, string> {
-  const out: Record<string, string> = {
-    name: s.name,
-    timeout_ms: String(s.timeoutMs),
-    max_response_bytes: String(s.maxResponseBytes),
-    "retry.max_attempts": String(s.retryMaxAttempts),
-    "retry.base_delay_ms": String(s.retryBaseDelayMs),
-    "retry.max_delay_ms": String(s.retryMaxDelayMs),
-    "auth.scheme": s.authScheme,
-    "auth.header_name": s.authHeaderName ?? "",
-    "auth.query_param": s.authQueryParam ?? "",
-    "auth.recv_window_ms": s.authRecvWindowMs == null ? "" : String(s.authRecvWindowMs),
-    "auth.key_version": s.authKeyVersion == null ? "" : String(s.authKeyVersion),
-  };
-  for (const e of envs) out[`environments.${e.name}.base_url`] = e.baseUrl;
-  for (const ep of s.endpoints) {
-    const p = `endpoints.${ep.operation}`;
-    out[`${p}.method`] = ep.method;
-    out[`${p}.path`] = ep.path;
-    out[`${p}.weight`] = String(ep.weight);
-    out[`${p}.cost`] = String(ep.cost);
-    out[`${p}.cache_ttl_ms`] = String(ep.cacheTtlMs);
-    out[`${p}.class`] = ep.class;
-  }
-  return out;
-}
-
-/** Fields whose values are strings in the spec (quoted so `set` never reads them as numbers). */
-const STRING_FIELDS = /(^name$|base_url$|\.path$|\.method$|\.class$|^auth\.(scheme|header_name|query_param)$)/;
-
-export function diffAssignments(before: Record<string, string>, after: Record<string, string>): AssignmentDto[] {
-  return Object.keys(after)
-    .filter((k) => after[k] !== before[k] && !(after[k] === "" && before[k] === ""))
-    .map((k) => ({ field: k, value: STRING_FIELDS.test(k) ? JSON.stringify(after[k]) : after[k] }));
+/**
+ * Whether a refusal names `field` (as the spec names it, like the core's messages do:
+ * `provider "x": timeout_ms -5 …; endpoints.ticker.weight 1.5 …`), so its input is marked.
+ * `name` must not match inside `auth.header_name`.
+ */
+export function namesField(message: string, field: string): boolean {
+  const escaped = field.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(^|[:;] )${escaped} `).test(message);
 }
 
 function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: () => void; onRemoved: () => void }) {
@@ -200,7 +167,7 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
   const action = useAction<Busy>();
   const busy = action.busy;
   // Edits belong to the detail they were made on: a new detail from the core starts the form over.
-  const [edits, setEdits] = useState<{ of: ProviderDetailDto | null; values: Record<string, string> }>({ of: null, values: {} });
+  const [edits, setEdits] = useState<{ of: ProviderDetailDto | null; values: SettingsForm | null }>({ of: null, values: null });
   const [notice, setNotice] = useState<string | null>(null);
   const [checks, setChecks] = useState<CheckDto[] | null>(null);
   const [toml, setToml] = useState<string | null>(null);
@@ -212,10 +179,10 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
 
   const error = action.error;
   const s = detail.summary;
-  const original = flatten(detail.settings, s.environments);
-  const form = edits.of === detail ? edits.values : original;
-  const setForm = (values: Record<string, string>) => setEdits({ of: detail, values });
-  const changes = diffAssignments(original, form);
+  const original = formOf(detail.settings, s.environments);
+  const form = (edits.of === detail && edits.values) || original;
+  const setForm = (values: SettingsForm) => setEdits({ of: detail, values });
+  const edited = buildChange(original, form);
   const run = (what: Busy, p: () => Promise<ProviderDetailDto>, message: string, confirmed?: () => void) => {
     setNotice(null);
     setPending(() => confirmed ?? null);
@@ -229,22 +196,38 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
       what,
     );
   };
-  const field = (key: string, label: string, opts: { type?: string; testid?: string; wide?: boolean } = {}) => (
-    <Field label={label} wide={opts.wide}>
+  const refused = (specField: string) => !!error && namesField(error.message, specField);
+  type TextKey = Exclude<keyof SettingsForm, "baseUrls" | "endpoints">;
+  const field = (key: TextKey, specField: string, label: string, opts: { type?: string; testid?: string } = {}) => (
+    <Field label={label}>
       <TextInput
-        invalid={!!error?.message.includes(key)}
+        invalid={refused(specField)}
         type={opts.type ?? "text"}
-        value={form[key] ?? ""}
+        value={form[key]}
         testid={opts.testid}
         onValue={(v) => setForm({ ...form, [key]: v })}
       />
     </Field>
   );
+  const setRow = (op: string, row: EndpointForm) => setForm({ ...form, endpoints: { ...form.endpoints, [op]: row } });
   const test = () => {
     setChecks(null);
     void action.run(() => providers.test(id).then(setChecks), "testing");
   };
-  const saveLabel = countOf(changes.length, "change");
+  const saveLabel = countOf(edited.count, "change");
+  const save = () => {
+    const { change } = edited;
+    if (change instanceof IpcError) {
+      setNotice(null);
+      setPending(null);
+      action.fail(change);
+      return;
+    }
+    const saved = `Saved ${saveLabel}.`;
+    run("saving", () => providers.applySettings(id, change), saved, () =>
+      run("saving", () => providers.applySettings(id, change, true), saved),
+    );
+  };
 
   return (
     <div data-testid="provider-detail">
@@ -357,16 +340,13 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
             <BusyButton
               busy={busy === "saving"}
               busyLabel="Saving…"
-              disabled={changes.length === 0 || busy !== null}
+              disabled={edited.count === 0 || busy !== null}
               testid="provider-save"
-              onClick={() => {
-                const saved = `Saved ${saveLabel}.`;
-                run("saving", () => providers.set(id, changes), saved, () => run("saving", () => providers.set(id, changes, true), saved));
-              }}
+              onClick={save}
             >
-              {changes.length ? `Save ${saveLabel}` : "No changes"}
+              {edited.count ? `Save ${saveLabel}` : "No changes"}
             </BusyButton>
-            {changes.length > 0 && (
+            {edited.count > 0 && (
               <button type="button" class="button secondary" onClick={() => setForm(original)}>
                 Discard
               </button>
@@ -393,19 +373,28 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
               ))}
             </select>
           </label>
-          {field("name", "Display name")}
-          {s.environments.map((e) => field(`environments.${e.name}.base_url`, `Base URL (${e.name})`, { wide: true, testid: `base-url-${e.name}` }))}
-          {field("timeout_ms", "Timeout (ms)", { type: "number", testid: "timeout" })}
-          {field("max_response_bytes", "Max response size (bytes)", { type: "number" })}
-          {field("retry.max_attempts", "Attempts (with retries)", { type: "number" })}
-          {field("retry.base_delay_ms", "Retry base delay (ms)", { type: "number" })}
-          {field("retry.max_delay_ms", "Retry max delay (ms)", { type: "number" })}
+          {field("name", "name", "Display name")}
+          {s.environments.map((e) => (
+            <Field key={e.name} label={`Base URL (${e.name})`} wide>
+              <TextInput
+                invalid={refused(`environments.${e.name}.base_url`)}
+                value={form.baseUrls[e.name] ?? ""}
+                testid={`base-url-${e.name}`}
+                onValue={(v) => setForm({ ...form, baseUrls: { ...form.baseUrls, [e.name]: v } })}
+              />
+            </Field>
+          ))}
+          {field("timeoutMs", "timeout_ms", "Timeout (ms)", { type: "number", testid: "timeout" })}
+          {field("maxResponseBytes", "max_response_bytes", "Max response size (bytes)", { type: "number" })}
+          {field("retryMaxAttempts", "retry.max_attempts", "Attempts (with retries)", { type: "number" })}
+          {field("retryBaseDelayMs", "retry.base_delay_ms", "Retry base delay (ms)", { type: "number" })}
+          {field("retryMaxDelayMs", "retry.max_delay_ms", "Retry max delay (ms)", { type: "number" })}
         </div>
         <h3>Authentication</h3>
         <div class="form-grid">
           <label class="field">
             <span>Scheme</span>
-            <select class="input" value={form["auth.scheme"]} onChange={(e) => setForm({ ...form, "auth.scheme": (e.target as HTMLSelectElement).value })}>
+            <select class="input" value={form.authScheme} onChange={(e) => setForm({ ...form, authScheme: (e.target as HTMLSelectElement).value })}>
               {detail.authSchemes.map((a) => (
                 <option key={a} value={a}>
                   {a}
@@ -413,10 +402,10 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
               ))}
             </select>
           </label>
-          {field("auth.header_name", "Key header name")}
-          {field("auth.query_param", "Key query parameter")}
-          {field("auth.recv_window_ms", "Receive window (ms)", { type: "number" })}
-          {field("auth.key_version", "Key version", { type: "number" })}
+          {field("authHeaderName", "auth.header_name", "Key header name")}
+          {field("authQueryParam", "auth.query_param", "Key query parameter")}
+          {field("authRecvWindowMs", "auth.recv_window_ms", "Receive window (ms)", { type: "number" })}
+          {field("authKeyVersion", "auth.key_version", "Key version", { type: "number" })}
         </div>
         {detail.settings.headers.length > 0 && (
           <p class="hint">
@@ -440,25 +429,32 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
             </thead>
             <tbody>
               {detail.settings.endpoints.map((ep) => {
-                const p = `endpoints.${ep.operation}`;
-                const cell = (k: string, type = "text") => (
-                  <input class="input small" type={type} value={form[`${p}.${k}`] ?? ""}
-                    onInput={(e) => setForm({ ...form, [`${p}.${k}`]: (e.target as HTMLInputElement).value })} />
+                const row = form.endpoints[ep.operation];
+                if (!row) return null;
+                const set = (column: keyof EndpointForm, value: string) => setRow(ep.operation, { ...row, [column]: value });
+                const cell = (column: "path" | "weight" | "cost" | "cacheTtlMs", specColumn: string, type = "text") => (
+                  <input
+                    class={refused(`endpoints.${ep.operation}.${specColumn}`) ? "input small invalid" : "input small"}
+                    type={type}
+                    value={row[column]}
+                    data-testid={`endpoint-${ep.operation}-${specColumn}`}
+                    onInput={(e) => set(column, (e.target as HTMLInputElement).value)}
+                  />
                 );
                 return (
                   <tr key={ep.operation}>
                     <td><code>{ep.operation}</code></td>
                     <td>
-                      <select class="input small" value={form[`${p}.method`]} onChange={(e) => setForm({ ...form, [`${p}.method`]: (e.target as HTMLSelectElement).value })}>
+                      <select class="input small" value={row.method} onChange={(e) => set("method", (e.target as HTMLSelectElement).value)}>
                         {["GET", "POST", "PUT", "DELETE", "PATCH"].map((m) => <option key={m}>{m}</option>)}
                       </select>
                     </td>
-                    <td>{cell("path")}</td>
-                    <td>{cell("weight", "number")}</td>
-                    <td>{cell("cost", "number")}</td>
-                    <td>{cell("cache_ttl_ms", "number")}</td>
+                    <td>{cell("path", "path")}</td>
+                    <td>{cell("weight", "weight", "number")}</td>
+                    <td>{cell("cost", "cost", "number")}</td>
+                    <td>{cell("cacheTtlMs", "cache_ttl_ms", "number")}</td>
                     <td>
-                      <select class="input small" value={form[`${p}.class`]} onChange={(e) => setForm({ ...form, [`${p}.class`]: (e.target as HTMLSelectElement).value })}>
+                      <select class="input small" value={row.class} onChange={(e) => set("class", (e.target as HTMLSelectElement).value)}>
                         {["read", "trade", "withdraw"].map((m) => <option key={m}>{m}</option>)}
                       </select>
                     </td>

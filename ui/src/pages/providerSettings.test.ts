@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { IpcError, type ProviderSettingsDto } from "../ipc";
+import { buildChange, formOf } from "./providerSettings";
+
+const settings: ProviderSettingsDto = {
+  name: "Binance",
+  defaultEnvironment: "production",
+  timeoutMs: 10000,
+  maxResponseBytes: 8388608,
+  retryMaxAttempts: 3,
+  retryBaseDelayMs: 200,
+  retryMaxDelayMs: 5000,
+  authScheme: "binance_hmac",
+  authHeaderName: null,
+  authQueryParam: null,
+  authRecvWindowMs: 5000,
+  authKeyVersion: null,
+  authPassphraseRequired: false,
+  headers: [],
+  endpoints: [
+    { operation: "ticker", method: "GET", path: "/api/v3/ticker", body: "query", weight: 2, cost: 0, cacheTtlMs: 0, signed: false, class: "read", required: [] },
+  ],
+  healthCheck: "ticker",
+  statusOperation: null,
+};
+const loaded = formOf(settings, [
+  { name: "production", baseUrl: "https://api.binance.com" },
+  { name: "testnet", baseUrl: "https://testnet.binance.vision" },
+]);
+
+describe("buildChange", () => {
+  it("sends nothing when nothing was edited", () => {
+    expect(buildChange(loaded, loaded)).toEqual({ count: 0, change: { baseUrls: {}, endpoints: {} } });
+  });
+
+  it("keeps a name of digits as text and sends numbers as numbers", () => {
+    const edited = {
+      ...loaded,
+      name: "123",
+      timeoutMs: "2500",
+      baseUrls: { ...loaded.baseUrls, testnet: "http://127.0.0.1:9" },
+      endpoints: { ticker: { ...loaded.endpoints.ticker, weight: "7", path: "/api/v3/ticker/price" } },
+    };
+    expect(buildChange(loaded, edited)).toEqual({
+      count: 5,
+      change: {
+        name: "123",
+        timeoutMs: 2500,
+        baseUrls: { testnet: "http://127.0.0.1:9" },
+        endpoints: { ticker: { weight: 7, path: "/api/v3/ticker/price" } },
+      },
+    });
+  });
+
+  it("clears an optional field the user emptied, and sets one the user filled", () => {
+    const edited = { ...loaded, authRecvWindowMs: "", authHeaderName: "X-KEY" };
+    expect(buildChange(loaded, edited).change).toEqual({ authRecvWindowMs: null, authHeaderName: "X-KEY", baseUrls: {}, endpoints: {} });
+  });
+
+  it("leaves ranges to the core but refuses text that is no number, naming the field and the value", () => {
+    const negative = buildChange(loaded, { ...loaded, timeoutMs: "-5" });
+    expect(negative.change).toEqual({ timeoutMs: -5, baseUrls: {}, endpoints: {} });
+    const blank = buildChange(loaded, { ...loaded, endpoints: { ticker: { ...loaded.endpoints.ticker, weight: " " } } });
+    expect(blank.count).toBe(1);
+    expect(blank.change).toBeInstanceOf(IpcError);
+    expect((blank.change as IpcError).message).toBe('endpoints.ticker.weight " " is not a number');
+  });
+});
