@@ -127,5 +127,5 @@ export function buildChange(before: SettingsForm, after: SettingsForm): FormChan
     if (differs(was?.class, row.class)) ep.class = row.class;
     if (Object.keys(ep).length > 0) change.endpoints[op] = ep;
   }
-  return { count, change: problems.length ? new IpcError("badRequest", problems.join("; ")) : change };
+  return { count, change: problems.length ? new IpcError("invalid", problems.join("; ")) : change };
 }
