@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use fantoccini::{Client, Locator};
 
-use super::{click, connect, screenshot, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME, POLL, STARTUP};
+use crate::support::{click, connect, screenshot, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME, POLL, STARTUP};
 
 const PASSPHRASE: &str = "e2e backup passphrase 31";
 const SECRET: &str = "backup-secret-canary-58";

@@ -3,8 +3,8 @@
 
 use fantoccini::{Client, Locator};
 
-use super::limits_audit::screenshot_painted;
-use super::{click, connect, mock_binance, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME, STARTUP};
+use crate::limits_audit::screenshot_painted;
+use crate::support::{click, connect, mock_binance, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME, STARTUP};
 
 /// One HTTP/1.1 request to the gateway, as a bot's HTTP client would send it: status and the
 /// whole response.

@@ -9,7 +9,9 @@ use fantoccini::{Client, Locator};
 use keyward::keys::NewKey;
 use keyward::vault::SecretString;
 
-use super::{click, connect, mock_binance, screenshot, wait_for_text, Driver, ONE_APP_AT_A_TIME, POLL, STARTUP};
+use crate::support::{
+    click, connect, mock_binance, screenshot, wait_for_text, Driver, ONE_APP_AT_A_TIME, POLL, STARTUP,
+};
 
 const WEIGHT: &str = "[data-testid='gauge-used-binance-request_weight-ip']";
 

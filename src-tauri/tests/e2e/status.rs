@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fantoccini::{Client, Locator};
 
-use super::{click, connect, screenshot, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME, POLL, STARTUP};
+use crate::support::{click, connect, screenshot, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME, POLL, STARTUP};
 
 /// Binance's checks run this often in the test (the core's minimum).
 const CHECK_EVERY: Duration = Duration::from_secs(1);
