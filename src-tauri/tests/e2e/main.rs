@@ -13,8 +13,8 @@ use std::time::Duration;
 use fantoccini::Locator;
 
 use support::{
-    click, connect, mock_binance, screenshot, text_of, type_into, wait_for_text, wait_until_gone, Driver,
-    ONE_APP_AT_A_TIME, STARTUP,
+    click, connect, element, mock_binance, screenshot, text_of, type_into, wait_for_text, wait_until_gone, Driver,
+    ONE_APP_AT_A_TIME,
 };
 
 mod backup;
@@ -87,12 +87,7 @@ async fn a_user_points_binance_at_a_local_server_and_tests_the_connection() {
     click(&client, "[data-testid=provider-row-binance]").await;
     wait_for_text(&client, "[data-testid=provider-title]", "Binance").await;
 
-    let field = client
-        .wait()
-        .at_most(STARTUP)
-        .for_element(Locator::Css("[data-testid=base-url-production]"))
-        .await
-        .expect("base URL field");
+    let field = element(&client, "[data-testid=base-url-production]").await;
     field.clear().await.expect("clear");
     field.send_keys(&base_url).await.expect("type the base URL");
     click(&client, "[data-testid=provider-save]").await;
