@@ -225,43 +225,168 @@ fn titles_are_escaped() {
     assert!(svg.contains("A &amp; B &lt;test&gt;"));
 }
 
-#[test]
-fn renders_one_of_each_chart_to_target_charts_for_a_look() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("charts");
-    std::fs::create_dir_all(&dir).expect("create target/charts");
+/// A filled rectangle of an SVG, in pixels.
+#[derive(Debug, Clone, Copy)]
+struct Rect {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+}
+
+/// The `<rect>`s filled with `colour`, in drawing order.
+fn rects(svg: &str, colour: u32) -> Vec<Rect> {
+    let fill = format!("fill=\"{}\"", Palette::css(colour));
+    let attr = |tag: &str, name: &str| -> f64 {
+        let start = tag.find(&format!(" {name}=\"")).map(|i| i + name.len() + 3).expect("attribute");
+        tag[start..].split('"').next().and_then(|v| v.parse().ok()).expect("a number")
+    };
+    svg.split("<rect")
+        .skip(1)
+        .map(|r| &r[..r.find('>').unwrap_or(r.len())])
+        .filter(|tag| tag.contains(&fill))
+        .map(|tag| Rect {
+            x: attr(tag, "x"),
+            y: attr(tag, "y"),
+            width: attr(tag, "width"),
+            height: attr(tag, "height"),
+        })
+        .collect()
+}
+
+/// The rectangles drawn for the data: all but the legends' swatches (12 px wide; no bar or
+/// span in these fixtures is).
+fn data_rects(svg: &str, colour: u32) -> Vec<Rect> {
+    rects(svg, colour).into_iter().filter(|r| r.width != 12.0).collect()
+}
+
+/// Every `#RRGGBB` an SVG uses.
+fn colours(svg: &str) -> std::collections::BTreeSet<String> {
+    svg.match_indices('#')
+        .filter_map(|(i, _)| svg.get(i..i + 7))
+        .filter(|c| c[1..].chars().all(|ch| ch.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .collect()
+}
+
+fn palette_colours(theme: Theme) -> std::collections::BTreeSet<String> {
+    let p = theme.palette();
+    [
+        p.background,
+        p.text,
+        p.muted,
+        p.grid,
+        p.axis,
+        p.series,
+        p.p95,
+        p.up,
+        p.good,
+        p.degraded,
+        p.down,
+        p.maintenance,
+        p.unknown,
+        p.no_data,
+    ]
+    .into_iter()
+    .map(Palette::css)
+    .collect()
+}
+
+/// One of each chart, drawn from the fixtures above.
+fn one_of_each(theme: Theme) -> Vec<(&'static str, String)> {
     let until = t0() + chrono::Duration::hours(24);
-    for theme in [Theme::Light, Theme::Dark] {
-        let t = theme.as_str();
-        let files = [
-            (
-                format!("latency-{t}.svg"),
-                latency_chart("Binance — response time, last 24 h", &latency_points(), day(), theme, DEFAULT_SIZE),
-            ),
-            (
-                format!("uptime-{t}.svg"),
-                uptime_strip("Kraken — uptime, last 90 days", &uptime_days(), theme, (900, 200)),
-            ),
-            (
-                format!("timeline-{t}.svg"),
-                state_timeline("State changes, last 24 h", &timeline_rows(), t0(), until, theme, DEFAULT_SIZE),
-            ),
-            (
-                format!("usage-{t}.svg"),
-                usage_chart(
-                    "Calls per hour, last 24 h",
-                    &usage_buckets(),
-                    day(),
-                    Duration::from_secs(3600),
-                    theme,
-                    DEFAULT_SIZE,
-                ),
-            ),
-        ];
-        for (name, svg) in files {
-            let svg = svg.expect("render");
+    let hour = Duration::from_secs(3600);
+    vec![
+        ("latency", latency_chart("Response time", &latency_points(), day(), theme, DEFAULT_SIZE)),
+        ("uptime", uptime_strip("Uptime", &uptime_days(), theme, (900, 200))),
+        ("timeline", state_timeline("State changes", &timeline_rows(), t0(), until, theme, DEFAULT_SIZE)),
+        ("usage", usage_chart("Calls per hour", &usage_buckets(), day(), hour, theme, DEFAULT_SIZE)),
+    ]
+    .into_iter()
+    .map(|(name, svg)| (name, svg.unwrap_or_else(|e| panic!("{name}: {e}"))))
+    .collect()
+}
+
+#[test]
+fn every_chart_draws_only_in_its_themes_colours() {
+    let (light, dark) = (palette_colours(Theme::Light), palette_colours(Theme::Dark));
+    assert!(light.is_disjoint(&dark), "a colour in both themes would hide a mix-up");
+    for (theme, own) in [(Theme::Light, &light), (Theme::Dark, &dark)] {
+        let background = format!("fill=\"{}\"", Palette::css(theme.palette().background));
+        for (chart, svg) in one_of_each(theme) {
             assert_well_formed(&svg);
-            std::fs::write(dir.join(&name), svg).expect("write chart");
+            let foreign: Vec<String> = colours(&svg).difference(own).cloned().collect();
+            assert!(foreign.is_empty(), "the {} {chart} chart uses {foreign:?}", theme.as_str());
+            assert!(svg.contains(&background), "the {} {chart} chart fills its background", theme.as_str());
         }
+    }
+}
+
+#[test]
+fn latency_chart_draws_each_point_in_the_asked_range_and_dots_a_short_series() {
+    let average_line = |svg: &str| -> usize {
+        let stroke = format!("stroke=\"{}\"", Palette::css(Theme::Light.palette().series));
+        svg.split("<polyline")
+            .skip(1)
+            .filter(|l| l[..l.find('>').unwrap_or(l.len())].contains(&stroke))
+            .filter_map(|l| l.split("points=\"").nth(1)?.split('"').next().map(|p| p.split_whitespace().count()))
+            .max()
+            .unwrap_or(0)
+    };
+    // 96 quarter-hours over the day: one point each.
+    let svg = latency_chart("Day", &latency_points(), day(), Theme::Light, DEFAULT_SIZE).expect("render");
+    assert_eq!(average_line(&svg), 96);
+    assert_eq!(svg.matches("<circle").count(), 0, "no dots on a long series");
+    // Asked for the first 12 hours: the points after it are not drawn (00:00 to 12:00 is 49).
+    let half = (t0(), t0() + chrono::Duration::hours(12));
+    let svg = latency_chart("Half a day", &latency_points(), half, Theme::Light, DEFAULT_SIZE).expect("render");
+    assert_eq!(average_line(&svg), 49);
+    // A few checks: each is marked with a dot, so a lone one is visible.
+    let few: Vec<LatencyPoint> = latency_points().into_iter().take(5).collect();
+    let svg = latency_chart("Five checks", &few, day(), Theme::Light, DEFAULT_SIZE).expect("render");
+    assert_eq!(svg.matches("<circle").count(), 5);
+}
+
+#[test]
+fn uptime_strip_labels_the_days_by_date_from_the_oldest() {
+    let svg = uptime_strip("Uptime", &uptime_days(), Theme::Dark, (900, 200)).expect("render");
+    let dates: Vec<String> = texts(&svg).into_iter().filter(|t| t.len() == 5 && t.as_bytes()[2] == b'-').collect();
+    assert!(dates.len() >= 5, "dates along the strip: {dates:?}");
+    assert_eq!(dates.first().map(String::as_str), Some("03-01"), "the oldest day first: {dates:?}");
+    let mut sorted = dates.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, dates, "dates rise left to right without repeats");
+    // 90 days from 03-01 end on 05-29.
+    assert!(dates.last().is_some_and(|d| d.as_str() <= "05-29"), "{dates:?}");
+    let p = Theme::Dark.palette();
+    let bars: usize = [p.up, p.good, p.degraded, p.down, p.no_data].iter().map(|c| data_rects(&svg, *c).len()).sum();
+    assert_eq!(bars, 90, "one bar per day in the dark theme too");
+}
+
+#[test]
+fn state_timeline_draws_a_down_hour_in_the_down_colour_where_it_happened() {
+    for theme in [Theme::Light, Theme::Dark] {
+        let p = theme.palette();
+        let until = t0() + chrono::Duration::hours(24);
+        let svg = state_timeline("States", &timeline_rows(), t0(), until, theme, DEFAULT_SIZE).expect("render");
+        // kraken: up 0–5 h, degraded 5–6 h, down 6–7 h, up 7–24 h.
+        let down = data_rects(&svg, p.down);
+        assert_eq!(down.len(), 1, "one down span: {down:?}");
+        let degraded = data_rects(&svg, p.degraded);
+        assert_eq!(degraded.len(), 1, "one degraded span: {degraded:?}");
+        let maintenance = data_rects(&svg, p.maintenance);
+        assert_eq!(maintenance.len(), 1, "binance's maintenance: {maintenance:?}");
+        assert_eq!(data_rects(&svg, p.up).len(), 5, "binance 2, kraken 2, coinbase_exchange 1");
+        // The row spans the day: the down hour starts a quarter of the way in and is 1/24 wide.
+        let row: Vec<Rect> = data_rects(&svg, p.up).into_iter().filter(|r| r.y == down[0].y).collect();
+        assert_eq!(row.len(), 2, "kraken is up before and after: {row:?}");
+        let start = row.iter().map(|r| r.x).fold(f64::MAX, f64::min);
+        let end = row.iter().map(|r| r.x + r.width).fold(f64::MIN, f64::max);
+        let hour = (end - start) / 24.0;
+        assert!((down[0].x - (start + 6.0 * hour)).abs() <= 2.0, "down from 06:00: {down:?}, an hour is {hour} px");
+        assert!((down[0].width - hour).abs() <= 2.0, "down for an hour: {down:?}, an hour is {hour} px");
+        assert!((maintenance[0].width - 2.0 * hour).abs() <= 2.0, "maintenance for two hours: {maintenance:?}");
     }
 }
 
@@ -294,6 +419,23 @@ fn usage_chart_has_title_units_a_legend_and_red_error_bars_in_both_themes() {
         assert!(svg.contains(&Palette::css(p.series)), "calls drawn in the series colour");
         assert!(svg.contains(&Palette::css(p.background)), "themed background");
         assert!(!texts(&svg).iter().any(|t| t == "No calls yet"));
+    }
+}
+
+#[test]
+fn usage_chart_draws_a_bar_per_hour_with_calls_and_the_errors_at_its_foot_in_the_down_colour() {
+    for theme in [Theme::Light, Theme::Dark] {
+        let p = theme.palette();
+        let hour = Duration::from_secs(3600);
+        let svg = usage_chart("Calls per hour", &usage_buckets(), day(), hour, theme, DEFAULT_SIZE).expect("render");
+        // Every hour but the first had calls; hour 5 had 3 errors in its 35 calls.
+        let calls = data_rects(&svg, p.series);
+        assert_eq!(calls.len(), 23, "a bar per hour with calls: {calls:?}");
+        let errors = data_rects(&svg, p.down);
+        assert_eq!(errors.len(), 1, "one error bar: {errors:?}");
+        let above = calls.iter().find(|c| (c.x - errors[0].x).abs() < 1.0).expect("hour 5's calls bar");
+        let ratio = errors[0].height / (errors[0].height + above.height);
+        assert!((ratio - 3.0 / 35.0).abs() < 0.03, "errors are 3 of the bar's 35 calls: {ratio}");
     }
 }
 

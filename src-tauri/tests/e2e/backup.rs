@@ -1,33 +1,12 @@
 //! Keys page backup: a user exports every key to an encrypted backup file, deletes the key,
 //! and brings it back by importing the backup (a wrong passphrase is refused first).
 
-use std::time::Instant;
+use fantoccini::Locator;
 
-use fantoccini::{Client, Locator};
-
-use super::{click, connect, screenshot, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME, POLL, STARTUP};
+use crate::support::{click, connect, screenshot, type_into, wait_for_text, wait_for_value, Driver, ONE_APP_AT_A_TIME};
 
 const PASSPHRASE: &str = "e2e backup passphrase 31";
 const SECRET: &str = "backup-secret-canary-58";
-
-/// Waits until the input's current value satisfies `ok` (values are not element text).
-async fn wait_for_value(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + STARTUP;
-    loop {
-        if let Ok(el) = client.find(Locator::Css(css)).await {
-            if let Ok(Some(value)) = el.prop("value").await {
-                if ok(&value) {
-                    return value;
-                }
-            }
-        }
-        if Instant::now() >= deadline {
-            screenshot(client, "failure").await;
-            panic!("{css} never had the expected value (see target/e2e/failure.png)");
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_backs_up_a_key_deletes_it_and_imports_it_back() {
@@ -57,7 +36,7 @@ async fn a_user_backs_up_a_key_deletes_it_and_imports_it_back() {
 
     // Export: the app suggests a dated file in the home folder; this test writes elsewhere.
     click(&client, "[data-testid=key-backup]").await;
-    let suggested = wait_for_value(&client, "[data-testid=backup-export-path]", |v| v.ends_with(".kwbackup")).await;
+    let suggested = wait_for_value(&client, "[data-testid=backup-export-path]", ".kwbackup").await;
     assert!(suggested.contains("keyward-keys-"), "suggested file: {suggested}");
     type_into(&client, "[data-testid=backup-export-path]", &file.display().to_string()).await;
     type_into(&client, "[data-testid=backup-export-passphrase]", PASSPHRASE).await;
@@ -80,7 +59,7 @@ async fn a_user_backs_up_a_key_deletes_it_and_imports_it_back() {
     wait_for_text(&client, "[data-testid=keys-empty]", "No keys yet").await;
 
     // Import: the exported file is already filled in; a wrong passphrase changes nothing.
-    wait_for_value(&client, "[data-testid=backup-import-path]", |v| v.ends_with("e2e-keys.kwbackup")).await;
+    wait_for_value(&client, "[data-testid=backup-import-path]", "e2e-keys.kwbackup").await;
     type_into(&client, "[data-testid=backup-import-passphrase]", "not the passphrase").await;
     click(&client, "[data-testid=backup-import-submit]").await;
     let wrong = wait_for_text(&client, "[data-testid=backup-import-error]", "wrong passphrase").await;

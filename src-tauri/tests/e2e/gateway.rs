@@ -1,10 +1,11 @@
 //! The Gateway page in the real app: a user creates a bot token (shown once), a "bot" calls
 //! Binance through the running app's gateway with it, and the page shows the bot's numbers.
 
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 
-use super::limits_audit::screenshot_painted;
-use super::{click, connect, mock_binance, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME, STARTUP};
+use crate::support::{
+    click, connect, mock_binance, screenshot, text_of, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME, STARTUP,
+};
 
 /// One HTTP/1.1 request to the gateway, as a bot's HTTP client would send it: status and the
 /// whole response.
@@ -44,10 +45,6 @@ async fn ccxt_server_time(gateway: &str, token: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("the bot prints JSON")
 }
 
-async fn text(client: &Client, css: &str) -> String {
-    client.find(Locator::Css(css)).await.expect(css).text().await.expect("text")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_creates_a_bot_token_and_sees_the_bots_requests_live() {
     let _turn = ONE_APP_AT_A_TIME.lock().await;
@@ -83,13 +80,13 @@ async fn a_user_creates_a_bot_token_and_sees_the_bots_requests_live() {
 
     // Shown once, in a box that says so.
     let secret = wait_for_text(&client, "[data-testid=gateway-secret]", "kwg_").await;
-    let issued = text(&client, "[data-testid=gateway-issued]").await;
+    let issued = text_of(&client, "[data-testid=gateway-issued]").await;
     assert!(issued.contains("shown once — store it in your bot's config now"), "{issued}");
     let row = wait_for_text(&client, "[data-testid=gateway-token-e2e-bot]", "binance").await;
     assert!(row.contains("market") && row.contains("active") && !row.contains(&secret), "{row}");
     let snippet = wait_for_text(&client, "[data-testid=gateway-snippet]", "ccxt.binance").await;
     assert!(snippet.contains(&format!("{url}/binance/api/v3")), "{snippet}");
-    screenshot_painted(&client, "gateway-token").await;
+    screenshot(&client, "gateway-token").await;
 
     // A real CCXT bot calls Binance through the app's gateway with the token…
     let answer = ccxt_server_time(&url, &secret).await;
@@ -110,12 +107,12 @@ async fn a_user_creates_a_bot_token_and_sees_the_bots_requests_live() {
     click(&client, "[data-testid=gateway-issued-done]").await;
     let page = wait_for_text(&client, "[data-testid=page-gateway]", "Bots, live").await;
     assert!(!page.contains(&secret), "the token is shown only once");
-    screenshot_painted(&client, "gateway").await;
+    screenshot(&client, "gateway").await;
     client
         .execute("document.querySelector('[data-testid=gateway-snippets]').scrollIntoView()", vec![])
         .await
         .expect("scroll to the configuration");
-    screenshot_painted(&client, "gateway-config").await;
+    screenshot(&client, "gateway-config").await;
 
     client.close().await.expect("session closes");
 

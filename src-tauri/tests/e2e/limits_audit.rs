@@ -2,49 +2,32 @@
 //! the user tests the connection, and the key created before the app started is in an intact,
 //! exportable audit chain.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Timelike;
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use keyward::keys::NewKey;
 use keyward::vault::SecretString;
 
-use super::{click, connect, mock_binance, screenshot, wait_for_text, Driver, ONE_APP_AT_A_TIME, POLL, STARTUP};
+use crate::support::{
+    click, connect, current_text, mock_binance, screenshot, wait_for_text, wait_until, Driver, ONE_APP_AT_A_TIME,
+    STARTUP,
+};
 
 const WEIGHT: &str = "[data-testid='gauge-used-binance-request_weight-ip']";
 
 /// The used amount of a gauge ("12 / 6,000 0.2 %" → 12).
-async fn used(client: &Client, css: &str) -> Option<f64> {
-    let text = client.find(Locator::Css(css)).await.ok()?.text().await.ok()?;
-    text.split(" / ").next()?.replace(',', "").trim().parse().ok()
+fn used(gauge: &str) -> Option<f64> {
+    gauge.split(" / ").next()?.replace(',', "").trim().parse().ok()
 }
 
 /// Waits until the gauge shows more than `than` used.
 async fn wait_for_used_above(client: &Client, css: &str, than: f64) -> f64 {
-    let deadline = Instant::now() + STARTUP;
-    loop {
-        if let Some(n) = used(client, css).await.filter(|n| *n > than) {
-            return n;
-        }
-        if Instant::now() >= deadline {
-            screenshot(client, "failure").await;
-            panic!("{css} never showed more than {than} used (see target/e2e/failure.png)");
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Screenshots the window once the latest DOM change has been painted (two animation frames),
-/// so the picture shows what the assertions just saw.
-pub(super) async fn screenshot_painted(client: &Client, name: &str) {
-    client
-        .execute_async(
-            "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()));",
-            vec![],
-        )
-        .await
-        .expect("the page paints");
-    screenshot(client, name).await;
+    wait_until(&format!("{css} shows more than {than} used"), STARTUP, Some(client), || async move {
+        let text = current_text(client, css).await?;
+        used(&text).filter(|n| *n > than).ok_or(format!("the text {text:?}"))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,10 +71,13 @@ async fn a_user_watches_binance_weight_move_and_verifies_the_audit_chain() {
 
     // Binance's weight window is clock-aligned to the UTC minute: start late in a minute and
     // the window could reset between the call and the check. Begin in a fresh one instead.
-    let second = chrono::Utc::now().second();
-    if second >= 40 {
-        tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
-    }
+    wait_until("the UTC minute has at least 20 s left", Duration::from_secs(30), None, || async {
+        match chrono::Utc::now().second() {
+            0..40 => Ok(()),
+            second => Err(format!("second {second}")),
+        }
+    })
+    .await;
     click(&client, "[data-testid=nav-providers]").await;
     click(&client, "[data-testid=provider-row-binance]").await;
     wait_for_text(&client, "[data-testid=provider-title]", "Binance").await;
@@ -111,14 +97,14 @@ async fn a_user_watches_binance_weight_move_and_verifies_the_audit_chain() {
     // …by the app itself (the test connection) and by Keyward reading Binance's published limits.
     let callers = wait_for_text(&client, "[data-testid=breakdown-callers]", "ui").await;
     assert!(callers.contains("keyward"), "callers: {callers}");
-    screenshot_painted(&client, "limits").await;
+    screenshot(&client, "limits").await;
 
     // The Usage page counts the same test-connection call per endpoint, with the core's chart.
     click(&client, "[data-testid=nav-usage]").await;
     let usage = wait_for_text(&client, "[data-testid=usage-table]", "binance server_time").await;
     assert!(usage.contains("Total"), "a totals row: {usage}");
     wait_for_text(&client, "[data-testid=usage-chart]", "").await;
-    screenshot_painted(&client, "usage").await;
+    screenshot(&client, "usage").await;
 
     // The audit log has the key created before the app started, in an intact chain.
     click(&client, "[data-testid=nav-audit]").await;
@@ -141,7 +127,7 @@ async fn a_user_watches_binance_weight_move_and_verifies_the_audit_chain() {
     assert_eq!(files.len(), 1, "{files:?}");
     let csv = std::fs::read_to_string(&files[0]).expect("csv");
     assert!(csv.starts_with("id,ts,actor,event,") && csv.contains("key_created"), "{csv}");
-    screenshot_painted(&client, "audit").await;
+    screenshot(&client, "audit").await;
 
     client.close().await.expect("session closes");
 }

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fantoccini::{Client, Locator};
 
-use super::{click, connect, screenshot, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME, POLL, STARTUP};
+use crate::support::{
+    click, connect, screenshot, seen, type_into, wait_for_text, wait_until, Driver, ONE_APP_AT_A_TIME, STARTUP,
+};
 
 /// Binance's checks run this often in the test (the core's minimum).
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -72,31 +74,15 @@ async fn switchable_binance(mock: Mock) -> String {
 /// Waits until the card's sparkline has at least `n` successful points.
 async fn wait_for_spark_points(client: &Client, n: usize) {
     let css = "[data-testid=status-card-binance] svg.spark polyline";
-    let deadline = Instant::now() + STARTUP;
-    loop {
-        if let Ok(line) = client.find(Locator::Css(css)).await {
-            if line.attr("points").await.ok().flatten().is_some_and(|p| p.split_whitespace().count() >= n) {
-                return;
-            }
+    wait_until(&format!("the sparkline has {n} points"), STARTUP, Some(client), || async move {
+        let line = client.find(Locator::Css(css)).await.map_err(|e| seen(css, e))?;
+        let points = line.attr("points").await.map_err(|e| seen(css, e))?.unwrap_or_default();
+        match points.split_whitespace().count() {
+            count if count >= n => Ok(()),
+            count => Err(format!("{count} points")),
         }
-        if Instant::now() >= deadline {
-            screenshot(client, "failure").await;
-            panic!("the sparkline never had {n} points (see target/e2e/failure.png)");
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Takes a screenshot once the window has painted what the DOM holds (two animation frames).
-async fn settled_screenshot(client: &Client, name: &str) {
-    client
-        .execute_async(
-            "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done()));",
-            vec![],
-        )
-        .await
-        .expect("two animation frames");
-    screenshot(client, name).await;
+    })
+    .await;
 }
 
 /// Scrolls the page content so that `css` is at the top of the window.
@@ -139,7 +125,7 @@ async fn binance_turns_down_live_on_the_status_page_and_raises_an_alert() {
     // The sparkline is drawn from CheckCompleted events as they arrive.
     wait_for_spark_points(&client, 6).await;
     wait_for_text(&client, "[data-testid=status-uptime-binance]", "%").await;
-    settled_screenshot(&client, "status").await;
+    screenshot(&client, "status").await;
 
     // The exchange starts failing: two confirming checks later the card says down by itself.
     mock.failing.store(true, Ordering::SeqCst);
@@ -155,7 +141,7 @@ async fn binance_turns_down_live_on_the_status_page_and_raises_an_alert() {
         .expect("title")
         .unwrap_or_default();
     assert!(cause.contains("HTTP 503"), "the card names the cause: {cause}");
-    settled_screenshot(&client, "status-down").await;
+    screenshot(&client, "status-down").await;
 
     // The detail: uptime per window, the core's charts and the open incident.
     click(&client, "[data-testid=status-open-binance]").await;
@@ -164,9 +150,9 @@ async fn binance_turns_down_live_on_the_status_page_and_raises_an_alert() {
     wait_for_text(&client, "[data-testid=latency-chart]", "response time").await;
     wait_for_text(&client, "[data-testid=uptime-strip]", "uptime, last 90 days").await;
     wait_for_text(&client, "[data-testid=uptime-24h]", "%").await;
-    settled_screenshot(&client, "status-detail").await;
+    screenshot(&client, "status-detail").await;
     scroll_to(&client, "[data-testid=uptime-strip]").await;
-    settled_screenshot(&client, "status-detail-history").await;
+    screenshot(&client, "status-detail-history").await;
 
     // Check settings are edited in place: the core refuses an interval below its minimum
     // (naming field and value) and keeps the stored one; a valid one shows in the row.
@@ -176,16 +162,16 @@ async fn binance_turns_down_live_on_the_status_page_and_raises_an_alert() {
     type_into(&client, "tr.check-edit input[data-testid$=-interval]", "0.5").await;
     click(&client, "tr.check-edit [data-testid$=-submit]").await;
     wait_for_text(&client, "tr.check-edit [data-testid$=-error]", "interval 500 ms").await;
-    settled_screenshot(&client, "status-check-error").await;
+    screenshot(&client, "status-check-error").await;
     type_into(&client, "tr.check-edit input[data-testid$=-interval]", "2").await;
     click(&client, "tr.check-edit [data-testid$=-submit]").await;
     wait_for_text(&client, &format!("{row} [data-testid^=check-interval-]"), "2 s").await;
-    settled_screenshot(&client, "status-checks").await;
+    screenshot(&client, "status-checks").await;
 
     click(&client, "[data-testid=nav-alerts]").await;
     let alert = wait_for_text(&client, "[data-testid=alerts-open]", "binance is down").await;
     assert!(alert.to_lowercase().contains("critical"), "a down alert is critical: {alert}");
-    settled_screenshot(&client, "alerts").await;
+    screenshot(&client, "alerts").await;
 
     click(&client, "[data-testid^=alert-ack-]").await;
     wait_for_text(&client, "[data-testid=alerts-open]", "acknowledged").await;
@@ -203,7 +189,7 @@ async fn binance_turns_down_live_on_the_status_page_and_raises_an_alert() {
     assert!(result.contains("HTTP 200"), "{result}");
     assert_eq!(mock.signed_hooks.load(Ordering::SeqCst), 1, "the test delivery was signed");
     scroll_to(&client, "[data-testid=webhooks]").await;
-    settled_screenshot(&client, "alerts-webhooks").await;
+    screenshot(&client, "alerts-webhooks").await;
 
     client.close().await.expect("session closes");
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fantoccini::Locator;
 use keyward::vault::{EncryptedFileStore, KdfParams, SecretString};
 
-use super::{click, connect, screenshot, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME};
+use crate::support::{click, connect, screenshot, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_unlocks_the_encrypted_vault_and_stores_a_key_in_it() {
