@@ -166,6 +166,8 @@ async fn a_user_adds_reveals_checks_and_rotates_a_key() {
     click(&client, "[data-testid=rotate-submit]").await;
     let done = wait_for_text(&client, "[data-testid=rotate-done]", "version 2").await;
     assert!(done.contains("verified"), "{done}");
+    // The versions below follow at once, while the dialog still shows what happened.
+    wait_for_text(&client, "[data-testid=key-version-2]", "active").await;
     screenshot(&client, "keys-rotated").await;
 
     client.close().await.expect("session closes");

@@ -5,6 +5,7 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -193,7 +194,11 @@ impl Driver {
         );
         let port = free_port();
         let native_port = free_port();
+        // Its own process group: WebKitWebDriver and the app it launches join it, so `drop`
+        // ends all three even when a test fails before closing its session (a surviving app
+        // would hold the single-instance lock and keep every later test from starting).
         let child = Command::new(tauri_driver())
+            .process_group(0)
             .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             .env("KEYWARD_DATA_DIR", data_dir)
             // The app's bot gateway on a free port: never the default one a real Keyward (or
@@ -210,8 +215,9 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // End tauri-driver's WebKitWebDriver too, so nothing outlives the test.
-        let _ = Command::new("pkill").args(["-KILL", "-P", &self.child.id().to_string()]).status();
+        // End the whole group (tauri-driver, WebKitWebDriver, the app), so nothing outlives
+        // the test.
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

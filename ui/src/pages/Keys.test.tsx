@@ -146,6 +146,26 @@ describe("keys page", () => {
     expect(api.keys.rotate.mock.calls[0][0]).toMatchObject({ provider: "binance", label: "main", secret: "new", verify: true });
   });
 
+  it("after a rotation the versions list shows the new active version while the dialog still says so", async () => {
+    api.keys.list.mockResolvedValue([KEY]);
+    const v1 = { version: 1, apiKeyMasked: "••••Bx9Q", createdAt: "2026-09-01T00:00:00Z", verifiedAt: null, retiredAt: null };
+    api.keys.rotate.mockImplementation(async () => {
+      api.keys.versions.mockResolvedValue([
+        { ...v1, version: 2, active: true, verifiedAt: "2026-11-25T00:00:00Z" },
+        { ...v1, active: false },
+      ]);
+      return { key: { ...KEY, activeVersion: 2 }, previousVersion: 1, verified: true };
+    });
+    render(<Keys />);
+    fireEvent.click(await screen.findByTestId("key-row-binance/main"));
+    fireEvent.click(screen.getByTestId("key-rotate"));
+    fireEvent.input(screen.getByTestId("rotate-secret"), { target: { value: "new" } });
+    fireEvent.click(screen.getByTestId("rotate-submit"));
+    await waitFor(() => expect(screen.getByTestId("rotate-done").textContent).toContain("version 2"));
+    await waitFor(() => expect(screen.getByTestId("key-version-2").textContent).toContain("active"));
+    expect(screen.getByTestId("key-version-1").textContent).not.toContain("active");
+  });
+
   it("exports a backup to the suggested file only when both passphrases match", async () => {
     api.keys.list.mockResolvedValue([KEY]);
     let finish: (v: unknown) => void = () => undefined;

@@ -97,11 +97,11 @@ export function KeyDetail({ k, onChanged }: { k: KeyDto; onChanged: () => void }
       {rotating && (
         <RotateDialog
           k={k}
-          onDone={() => {
-            setRotating(false);
+          onRotated={() => {
             onChanged();
             versions.reload();
           }}
+          onDone={() => setRotating(false)}
           onCancel={() => setRotating(false)}
         />
       )}
@@ -115,6 +115,7 @@ export function KeyDetail({ k, onChanged }: { k: KeyDto; onChanged: () => void }
                 {v.verifiedAt && " · verified"}
                 {v.active && <span class="badge ok">active</span>}
                 {v.retiredAt && <span class="badge info">retired</span>}
+                {!v.active && !v.retiredAt && " · "}
                 {!v.active && !v.retiredAt && (
                   <button
                     type="button"

@@ -7,7 +7,18 @@ import { BusyButton } from "../../components/BusyButton";
 import { Field, TextInput } from "../../components/Field";
 import { ErrorLine } from "../../components/States";
 
-export function RotateDialog({ k, onDone, onCancel }: { k: KeyDto; onDone: () => void; onCancel: () => void }) {
+/** `onRotated` runs as soon as the key switched (the versions below update at once); `onDone` closes. */
+export function RotateDialog({
+  k,
+  onRotated,
+  onDone,
+  onCancel,
+}: {
+  k: KeyDto;
+  onRotated: () => void;
+  onDone: () => void;
+  onCancel: () => void;
+}) {
   const [apiKey, setApiKey] = useState("");
   const [secret, setSecret] = useState("");
   const [passphrase, setPassphrase] = useState("");
@@ -18,11 +29,12 @@ export function RotateDialog({ k, onDone, onCancel }: { k: KeyDto; onDone: () =>
     void action.run(() =>
       keys
         .rotate({ provider: k.provider, label: k.label, apiKey: apiKey || null, secret, passphrase: passphrase || null, verify })
-        .then((r) =>
+        .then((r) => {
           setDone(
             `Now using version ${r.key.activeVersion}${r.verified ? " (verified with the exchange)" : ""}. Version ${r.previousVersion} is kept until you retire it.`,
-          ),
-        ),
+          );
+          onRotated();
+        }),
     );
   return (
     <div class="card" data-testid="rotate-panel">
