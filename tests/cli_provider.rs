@@ -171,6 +171,10 @@ async fn a_user_points_binance_at_a_local_server_stores_a_key_and_calls_a_signed
         assert!(!stdout(&add).contains("cli-test-secret"), "the secret was echoed");
         let list = keyward(&data, &["key", "list"]);
         assert!(stdout(&list).contains("••••-key"), "masked key: {}", stdout(&list));
+        // --json prints the Keys page's view of a key (KeyView), masked like the table.
+        let listed = json_of(&keyward(&data, &["--json", "key", "list"]));
+        let key: keyward::keys::KeyView = serde_json::from_value(listed[0].clone()).expect("a KeyView");
+        assert_eq!((key.label.as_str(), key.api_key_masked.as_str(), key.active_version), ("main", "••••-key", 1));
         keyward(&data, &["--json", "call", "binance", "balances"])
     })
     .await

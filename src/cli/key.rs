@@ -9,7 +9,7 @@ use serde_json::json;
 use super::output::{print_json, table};
 use super::CliError;
 use crate::key_ops::{AddKey, Rotate};
-use crate::keys::{KeyRecord, Scopes};
+use crate::keys::{KeyRecord, KeyVersionView, KeyView, Scopes};
 use crate::Keyward;
 
 #[derive(Debug, Subcommand)]
@@ -131,25 +131,9 @@ pub enum KeyCmd {
     },
 }
 
-pub fn key_json(k: &KeyRecord) -> serde_json::Value {
-    let now = chrono::Utc::now();
-    json!({
-        "activeVersion": k.active_version,
-        "rotationDays": k.rotation_days,
-        "rotationDue": k.rotation_due(now),
-        "expired": k.is_expired(now),
-        "risks": k.risks(now).iter().map(|r| json!({"id": r.id(), "message": r.message()})).collect::<Vec<_>>(),
-        "permissionsCheckedAt": k.permissions_checked_at.map(|t| t.to_rfc3339()),
-        "provider": k.provider,
-        "label": k.label,
-        "environment": k.environment,
-        "apiKey": k.masked_api_key(),
-        "scopes": k.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "createdAt": k.created_at.to_rfc3339(),
-        "lastUsedAt": k.last_used_at.map(|t| t.to_rfc3339()),
-        "expiresAt": k.expires_at.map(|t| t.to_rfc3339()),
-        "rotateBy": k.rotate_by.map(|t| t.to_rfc3339()),
-    })
+/// A key as `--json` prints it: the same view the Keys page shows.
+pub fn key_json(k: &KeyRecord) -> KeyView {
+    KeyView::from(k)
 }
 
 fn secret_from(var: Option<&str>, what: &str) -> Result<SecretString, CliError> {
@@ -226,18 +210,8 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
             let k = keys.get(&provider, &label)?;
             let versions = keys.versions(&provider, &label)?;
             if json_out {
-                let mut v = key_json(&k);
-                v["versions"] = json!(versions
-                    .iter()
-                    .map(|x| json!({
-                        "version": x.version,
-                        "apiKey": x.masked_api_key(),
-                        "active": x.active,
-                        "createdAt": x.created_at.to_rfc3339(),
-                        "verifiedAt": x.verified_at.map(|t| t.to_rfc3339()),
-                        "retiredAt": x.retired_at.map(|t| t.to_rfc3339()),
-                    }))
-                    .collect::<Vec<_>>());
+                let mut v = serde_json::to_value(key_json(&k)).unwrap_or_default();
+                v["versions"] = json!(versions.iter().map(KeyVersionView::from).collect::<Vec<_>>());
                 print_json(&v);
             } else {
                 let now = chrono::Utc::now();

@@ -7,6 +7,7 @@
 mod backup;
 pub mod permissions;
 mod scopes;
+mod view;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::vault::{SecretStore, VaultError};
 pub use backup::ImportReport;
 pub use permissions::{KeyPermissions, Risk};
 pub use scopes::{Scope, Scopes};
+pub use view::{KeyVersionView, KeyView, RiskView};
 
 /// Default rotation period for a new key.
 pub const DEFAULT_ROTATION_DAYS: i64 = 90;

@@ -12,7 +12,7 @@ use tauri_plugin_clipboard_manager::ClipboardExt;
 
 use crate::commands::blocking;
 use crate::dto::keys::{
-    self as kdto, BackupExportDto, BackupImportDto, KeyDto, KeyVersionDto, NewKeyDto, PermissionReportDto, RotateDto,
+    self as kdto, BackupExportDto, BackupImportDto, KeyVersionView, KeyView, NewKeyDto, PermissionReportDto, RotateDto,
     RotationDto,
 };
 use crate::dto::CommandError;
@@ -25,12 +25,12 @@ pub const CLIPBOARD_CLEAR_AFTER: Duration = Duration::from_secs(30);
 pub const BACKUP_EXTENSION: &str = "kwbackup";
 
 #[tauri::command]
-pub async fn keys_list(state: State<'_, AppState>) -> Result<Vec<KeyDto>, CommandError> {
+pub async fn keys_list(state: State<'_, AppState>) -> Result<Vec<KeyView>, CommandError> {
     blocking(&state, |kw| Ok(kw.keys().list(None)?.iter().map(kdto::key).collect())).await
 }
 
 #[tauri::command]
-pub async fn key_add(state: State<'_, AppState>, input: NewKeyDto) -> Result<KeyDto, CommandError> {
+pub async fn key_add(state: State<'_, AppState>, input: NewKeyDto) -> Result<KeyView, CommandError> {
     blocking(&state, move |kw| {
         let record = kw.add_key(
             AddKey {
@@ -97,7 +97,7 @@ pub async fn key_versions(
     state: State<'_, AppState>,
     provider: String,
     label: String,
-) -> Result<Vec<KeyVersionDto>, CommandError> {
+) -> Result<Vec<KeyVersionView>, CommandError> {
     blocking(&state, move |kw| Ok(kw.keys().versions(&provider, &label)?.iter().map(kdto::version).collect())).await
 }
 
@@ -129,7 +129,7 @@ pub async fn key_retire_version(
     provider: String,
     label: String,
     version: u32,
-) -> Result<KeyVersionDto, CommandError> {
+) -> Result<KeyVersionView, CommandError> {
     blocking(&state, move |kw| {
         Ok(kdto::version(&kw.keys().retire_version(&provider, &label, version, chrono::Utc::now())?))
     })

@@ -1,96 +1,21 @@
-//! Key DTOs for the Keys page. A secret crosses IPC only in `NewKeyDto`/`RotateDto` (the user
+//! Key DTOs for the Keys page (the key itself is the core's `KeyView`, the same the CLI prints). A secret crosses IPC only in `NewKeyDto`/`RotateDto` (the user
 //! typed it) and in the explicit reveal reply.
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use keyward::key_ops::PermissionReport;
-use keyward::keys::{KeyRecord, KeyVersion, Risk};
+use keyward::keys::{KeyRecord, KeyVersion};
 
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct RiskDto {
-    pub id: String,
-    pub message: String,
+pub use keyward::keys::{KeyVersionView, KeyView, RiskView};
+
+/// The Keys page's view of a key (the same the CLI prints).
+pub fn key(k: &KeyRecord) -> KeyView {
+    KeyView::from(k)
 }
 
-impl From<&Risk> for RiskDto {
-    fn from(r: &Risk) -> Self {
-        Self { id: r.id().to_string(), message: r.message() }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct KeyDto {
-    pub provider: String,
-    pub label: String,
-    pub environment: String,
-    /// Last 4 characters only.
-    pub api_key_masked: String,
-    pub scopes: Vec<String>,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub expires_at: Option<String>,
-    pub rotate_by: Option<String>,
-    #[ts(type = "number")]
-    pub rotation_days: i64,
-    pub rotation_due: bool,
-    pub expired: bool,
-    #[ts(type = "number")]
-    pub age_days: i64,
-    pub active_version: u32,
-    pub has_passphrase: bool,
-    pub permissions_checked_at: Option<String>,
-    pub risks: Vec<RiskDto>,
-}
-
-pub fn key(k: &KeyRecord) -> KeyDto {
-    let now = chrono::Utc::now();
-    KeyDto {
-        provider: k.provider.clone(),
-        label: k.label.clone(),
-        environment: k.environment.clone(),
-        api_key_masked: k.masked_api_key(),
-        scopes: k.scopes.iter().map(|s| s.as_str().to_string()).collect(),
-        created_at: k.created_at.to_rfc3339(),
-        last_used_at: k.last_used_at.map(|t| t.to_rfc3339()),
-        expires_at: k.expires_at.map(|t| t.to_rfc3339()),
-        rotate_by: k.rotate_by.map(|t| t.to_rfc3339()),
-        rotation_days: k.rotation_days,
-        rotation_due: k.rotation_due(now),
-        expired: k.is_expired(now),
-        age_days: (now - k.created_at).num_days(),
-        active_version: k.active_version,
-        has_passphrase: k.has_passphrase,
-        permissions_checked_at: k.permissions_checked_at.map(|t| t.to_rfc3339()),
-        risks: k.risks(now).iter().map(RiskDto::from).collect(),
-    }
-}
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct KeyVersionDto {
-    pub version: u32,
-    pub api_key_masked: String,
-    pub active: bool,
-    pub created_at: String,
-    pub verified_at: Option<String>,
-    pub retired_at: Option<String>,
-}
-
-pub fn version(v: &KeyVersion) -> KeyVersionDto {
-    KeyVersionDto {
-        version: v.version,
-        api_key_masked: v.masked_api_key(),
-        active: v.active,
-        created_at: v.created_at.to_rfc3339(),
-        verified_at: v.verified_at.map(|t| t.to_rfc3339()),
-        retired_at: v.retired_at.map(|t| t.to_rfc3339()),
-    }
+pub fn version(v: &KeyVersion) -> KeyVersionView {
+    KeyVersionView::from(v)
 }
 
 #[derive(Debug, Clone, Deserialize, TS)]
@@ -126,7 +51,7 @@ pub struct RotateDto {
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct RotationDto {
-    pub key: KeyDto,
+    pub key: KeyView,
     pub previous_version: u32,
     pub verified: bool,
 }
@@ -139,7 +64,7 @@ pub struct PermissionReportDto {
     pub trade: Option<bool>,
     pub withdraw: Option<bool>,
     pub ip_restricted: Option<bool>,
-    pub risks: Vec<RiskDto>,
+    pub risks: Vec<RiskView>,
 }
 
 impl From<&PermissionReport> for PermissionReportDto {
@@ -150,7 +75,7 @@ impl From<&PermissionReport> for PermissionReportDto {
             trade: p.trade,
             withdraw: p.withdraw,
             ip_restricted: p.ip_restricted,
-            risks: r.risks.iter().map(RiskDto::from).collect(),
+            risks: r.risks.iter().map(RiskView::from).collect(),
         }
     }
 }

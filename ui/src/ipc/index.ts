@@ -71,30 +71,30 @@ export const providers = {
   test: (id: string) => call<CheckDto[]>("provider_test", { id }),
 };
 
-import type { KeyDto } from "./bindings/KeyDto";
-import type { KeyVersionDto } from "./bindings/KeyVersionDto";
+import type { KeyView } from "./bindings/KeyView";
+import type { KeyVersionView } from "./bindings/KeyVersionView";
 import type { NewKeyDto } from "./bindings/NewKeyDto";
 import type { PermissionReportDto } from "./bindings/PermissionReportDto";
 import type { RotateDto } from "./bindings/RotateDto";
 import type { RotationDto } from "./bindings/RotationDto";
 
-export type { KeyDto, KeyVersionDto, NewKeyDto, PermissionReportDto, RotateDto, RotationDto };
-export type { RiskDto } from "./bindings/RiskDto";
+export type { KeyView, KeyVersionView, NewKeyDto, PermissionReportDto, RotateDto, RotationDto };
+export type { RiskView } from "./bindings/RiskView";
 import type { BackupExportDto } from "./bindings/BackupExportDto";
 import type { BackupImportDto } from "./bindings/BackupImportDto";
 export type { BackupExportDto, BackupImportDto };
 
 export const keys = {
-  list: () => call<KeyDto[]>("keys_list"),
-  add: (input: NewKeyDto) => call<KeyDto>("key_add", { input }),
+  list: () => call<KeyView[]>("keys_list"),
+  add: (input: NewKeyDto) => call<KeyView>("key_add", { input }),
   remove: (provider: string, label: string) => call<void>("key_remove", { provider, label }),
   reveal: (provider: string, label: string) => call<string>("key_reveal", { provider, label }),
   /** Copies on the Rust side; resolves to the seconds until the clipboard is cleared. */
   copy: (provider: string, label: string) => call<number>("key_copy", { provider, label }),
-  versions: (provider: string, label: string) => call<KeyVersionDto[]>("key_versions", { provider, label }),
+  versions: (provider: string, label: string) => call<KeyVersionView[]>("key_versions", { provider, label }),
   rotate: (input: RotateDto) => call<RotationDto>("key_rotate", { input }),
   retireVersion: (provider: string, label: string, version: number) =>
-    call<KeyVersionDto>("key_retire_version", { provider, label, version }),
+    call<KeyVersionView>("key_retire_version", { provider, label, version }),
   check: (provider: string, label: string) => call<PermissionReportDto>("key_check", { provider, label }),
   /** A new file in the home folder: `keyward-keys-YYYY-MM-DD.kwbackup`. */
   backupDefaultPath: () => call<string>("keys_backup_default_path"),

@@ -7,7 +7,7 @@ import {
   type GatewayStatusDto,
   type GatewayTokenDto,
   type IssuedTokenDto,
-  type KeyDto,
+  type KeyView,
   type ProviderSummaryDto,
 } from "../ipc";
 import { formatDate, formatMs, formatTime } from "../lib/format";
@@ -369,7 +369,7 @@ function Issued({ issued, rotated, onDone }: { issued: IssuedTokenDto; rotated: 
 
 interface NewTokenProps {
   providers: ProviderSummaryDto[];
-  keys: KeyDto[];
+  keys: KeyView[];
   defaultMaxWaitMs: number;
   onCancel: () => void;
   onCreated: (i: IssuedTokenDto) => void;

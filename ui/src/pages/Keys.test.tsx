@@ -1,6 +1,6 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { IpcError, type KeyDto } from "../ipc";
+import { IpcError, type KeyView } from "../ipc";
 import { Keys, REVEAL_SECONDS } from "./Keys";
 
 const api = vi.hoisted(() => ({
@@ -29,7 +29,7 @@ vi.mock("../ipc", async (orig) => {
   };
 });
 
-const KEY: KeyDto = {
+const KEY: KeyView = {
   provider: "binance",
   label: "main",
   environment: "production",
@@ -117,7 +117,7 @@ describe("keys page", () => {
   });
 
   it("opens the detail of a key just added, once the list shows it", async () => {
-    let listed: (v: KeyDto[]) => void = () => undefined;
+    let listed: (v: KeyView[]) => void = () => undefined;
     api.keys.list.mockResolvedValueOnce([]).mockReturnValueOnce(new Promise((r) => (listed = r)));
     api.providersList.mockResolvedValue([
       { id: "binance", name: "Binance", kind: "exchange", origin: "preset", enabled: false, environment: "production", environments: [], authScheme: "binance_hmac", operations: [], discontinued: null, docsUrl: null },

@@ -1,7 +1,7 @@
 // Adding a key: provider, label, the key and its secret (straight to the credential store),
 // scopes and an optional expiry.
 import { useState } from "preact/hooks";
-import { keys, providers, type KeyDto, type ProviderSummaryDto } from "../../ipc";
+import { keys, providers, type KeyView, type ProviderSummaryDto } from "../../ipc";
 import { useAction } from "../../lib/useAction";
 import { useLoad } from "../../lib/useLoad";
 import { BusyButton } from "../../components/BusyButton";
@@ -20,7 +20,7 @@ function usable(list: ProviderSummaryDto[]): ProviderSummaryDto[] {
     .sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === "exchange" ? -1 : 1));
 }
 
-export function AddKeyForm({ onCancel, onAdded }: { onCancel: () => void; onAdded: (k: KeyDto) => void }) {
+export function AddKeyForm({ onCancel, onAdded }: { onCancel: () => void; onAdded: (k: KeyView) => void }) {
   const provs = useLoad(() => providers.list().then(usable), []);
   const list = provs.data ?? [];
   const [form, setForm] = useState({ provider: "", label: "", apiKey: "", secret: "", passphrase: "", expiresAt: "", notes: "" });

@@ -1,7 +1,7 @@
 // An open key: reveal (after a confirmation, for a while), copy, check permissions with the
 // exchange, rotate, delete, and its versions.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { keys, type KeyDto, type PermissionReportDto } from "../../ipc";
+import { keys, type KeyView, type PermissionReportDto } from "../../ipc";
 import { formatDate } from "../../lib/format";
 import { useAction } from "../../lib/useAction";
 import { useLoad } from "../../lib/useLoad";
@@ -14,7 +14,7 @@ export const REVEAL_SECONDS = 20;
 
 type Busy = "reveal" | "copy" | "check" | "delete" | "retire";
 
-export function KeyDetail({ k, onChanged }: { k: KeyDto; onChanged: () => void }) {
+export function KeyDetail({ k, onChanged }: { k: KeyView; onChanged: () => void }) {
   const action = useAction<Busy>();
   const versions = useLoad(() => keys.versions(k.provider, k.label), [k.provider, k.label, k.activeVersion]);
   const [confirming, setConfirming] = useState(false);

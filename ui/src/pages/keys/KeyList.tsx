@@ -1,14 +1,14 @@
 // The table of keys: one row per key (masked, scopes, age, rotation, risks); a click opens
 // the key's detail under its row.
-import type { KeyDto } from "../../ipc";
+import type { KeyView } from "../../ipc";
 import { formatDate } from "../../lib/format";
 import { KeyDetail } from "./KeyDetail";
 
 /** A key's id in the list and in test ids: "binance/main". */
-export const keyId = (k: KeyDto) => `${k.provider}/${k.label}`;
+export const keyId = (k: KeyView) => `${k.provider}/${k.label}`;
 
 interface Props {
-  keys: KeyDto[];
+  keys: KeyView[];
   /** The key whose detail is open. */
   open: string | null;
   onToggle: (id: string) => void;
@@ -41,7 +41,7 @@ export function KeyList({ keys, open, onToggle, onChanged }: Props) {
   );
 }
 
-function KeyRow({ k, open, onToggle, onChanged }: { k: KeyDto; open: boolean; onToggle: () => void; onChanged: () => void }) {
+function KeyRow({ k, open, onToggle, onChanged }: { k: KeyView; open: boolean; onToggle: () => void; onChanged: () => void }) {
   return (
     <>
       <tr class={open ? "krow open" : "krow"} data-testid={`key-row-${keyId(k)}`} onClick={onToggle}>

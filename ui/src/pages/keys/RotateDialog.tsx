@@ -1,7 +1,7 @@
 // Rotation of a key: the new secret (and key), checked with the exchange before Keyward
 // switches over; the previous version stays until it is retired.
 import { useState } from "preact/hooks";
-import { keys, type KeyDto } from "../../ipc";
+import { keys, type KeyView } from "../../ipc";
 import { useAction } from "../../lib/useAction";
 import { BusyButton } from "../../components/BusyButton";
 import { Field, TextInput } from "../../components/Field";
@@ -14,7 +14,7 @@ export function RotateDialog({
   onDone,
   onCancel,
 }: {
-  k: KeyDto;
+  k: KeyView;
   onRotated: () => void;
   onDone: () => void;
   onCancel: () => void;
