@@ -9,7 +9,7 @@ use serde_json::json;
 use super::output::{print_json, table};
 use super::CliError;
 use crate::key_ops::{AddKey, Rotate};
-use crate::keys::{KeyRecord, KeyVersionView, KeyView, Scopes};
+use crate::keys::{KeyVersionView, KeyView, Scopes};
 use crate::Keyward;
 
 #[derive(Debug, Subcommand)]
@@ -131,11 +131,6 @@ pub enum KeyCmd {
     },
 }
 
-/// A key as `--json` prints it: the same view the Keys page shows.
-pub fn key_json(k: &KeyRecord) -> KeyView {
-    KeyView::from(k)
-}
-
 fn secret_from(var: Option<&str>, what: &str) -> Result<SecretString, CliError> {
     match var {
         Some(name) => std::env::var(name)
@@ -168,7 +163,7 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
                 chrono::Utc::now(),
             )?;
             if json_out {
-                print_json(&key_json(&record));
+                print_json(&KeyView::from(&record));
             } else {
                 println!(
                     "stored key \"{}\" for {} ({}) in the {}; scopes {}",
@@ -183,7 +178,7 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
         KeyCmd::List { provider } => {
             let list = keys.list(provider.as_deref())?;
             if json_out {
-                print_json(&json!(list.iter().map(key_json).collect::<Vec<_>>()));
+                print_json(&json!(list.iter().map(KeyView::from).collect::<Vec<_>>()));
             } else if list.is_empty() {
                 println!(
                     "no keys yet; add one with: keyward key add --provider ID --label NAME --api-key KEY < secret.txt"
@@ -210,7 +205,7 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
             let k = keys.get(&provider, &label)?;
             let versions = keys.versions(&provider, &label)?;
             if json_out {
-                let mut v = serde_json::to_value(key_json(&k)).unwrap_or_default();
+                let mut v = serde_json::to_value(KeyView::from(&k)).unwrap_or_default();
                 v["versions"] = json!(versions.iter().map(KeyVersionView::from).collect::<Vec<_>>());
                 print_json(&v);
             } else {
@@ -315,7 +310,7 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
                 rotation
             })?;
             if json_out {
-                print_json(&key_json(&rotation.key));
+                print_json(&KeyView::from(&rotation.key));
             } else {
                 println!(
                     "key \"{label}\" now uses version {} ({}); version {} is kept until you retire it:\n  keyward key retire-version --provider {provider} --label {label} --version {}",
@@ -366,7 +361,7 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
         KeyCmd::Policy { provider, label, rotate_every } => {
             let k = keys.set_rotation_days(&provider, &label, rotate_every)?;
             if json_out {
-                print_json(&key_json(&k));
+                print_json(&KeyView::from(&k));
             } else {
                 println!(
                     "\"{label}\" rotates every {} days; next by {}",
@@ -378,7 +373,7 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
         KeyCmd::Remove { provider, label } => {
             let record = keys.remove(&provider, &label)?;
             if json_out {
-                print_json(&json!({"removed": key_json(&record)}));
+                print_json(&json!({"removed": KeyView::from(&record)}));
             } else {
                 println!("removed key \"{}\" for {} and its secret", record.label, record.provider);
             }

@@ -26,7 +26,7 @@ pub const BACKUP_EXTENSION: &str = "kwbackup";
 
 #[tauri::command]
 pub async fn keys_list(state: State<'_, AppState>) -> Result<Vec<KeyView>, CommandError> {
-    blocking(&state, |kw| Ok(kw.keys().list(None)?.iter().map(kdto::key).collect())).await
+    blocking(&state, |kw| Ok(kw.keys().list(None)?.iter().map(KeyView::from).collect())).await
 }
 
 #[tauri::command]
@@ -46,7 +46,7 @@ pub async fn key_add(state: State<'_, AppState>, input: NewKeyDto) -> Result<Key
             },
             chrono::Utc::now(),
         )?;
-        Ok(kdto::key(&record))
+        Ok(KeyView::from(&record))
     })
     .await
 }
@@ -98,7 +98,8 @@ pub async fn key_versions(
     provider: String,
     label: String,
 ) -> Result<Vec<KeyVersionView>, CommandError> {
-    blocking(&state, move |kw| Ok(kw.keys().versions(&provider, &label)?.iter().map(kdto::version).collect())).await
+    blocking(&state, move |kw| Ok(kw.keys().versions(&provider, &label)?.iter().map(KeyVersionView::from).collect()))
+        .await
 }
 
 /// The rotation wizard: one core operation (store the new version, verify it with the
@@ -117,7 +118,7 @@ pub async fn key_rotate(state: State<'_, AppState>, input: RotateDto) -> Result<
         })
         .await?;
     Ok(RotationDto {
-        key: kdto::key(&rotation.key),
+        key: KeyView::from(&rotation.key),
         previous_version: rotation.previous_version,
         verified: rotation.verified,
     })
@@ -131,7 +132,7 @@ pub async fn key_retire_version(
     version: u32,
 ) -> Result<KeyVersionView, CommandError> {
     blocking(&state, move |kw| {
-        Ok(kdto::version(&kw.keys().retire_version(&provider, &label, version, chrono::Utc::now())?))
+        Ok(KeyVersionView::from(&kw.keys().retire_version(&provider, &label, version, chrono::Utc::now())?))
     })
     .await
 }

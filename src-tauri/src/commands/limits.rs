@@ -70,7 +70,7 @@ fn forget(slot: &Slot, id: u32) {
 }
 
 fn snapshot(kw: &Keyward) -> Vec<LimitView> {
-    kw.limiter().snapshot().iter().map(ldto::status).collect()
+    kw.limiter().snapshot().iter().map(LimitView::from).collect()
 }
 
 /// Sends a snapshot at once and every [`SNAPSHOT_EVERY`] until `stop` fires (or its sender is

@@ -5,18 +5,8 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use keyward::key_ops::PermissionReport;
-use keyward::keys::{KeyRecord, KeyVersion};
 
 pub use keyward::keys::{KeyVersionView, KeyView, RiskView};
-
-/// The Keys page's view of a key (the same the CLI prints).
-pub fn key(k: &KeyRecord) -> KeyView {
-    KeyView::from(k)
-}
-
-pub fn version(v: &KeyVersion) -> KeyVersionView {
-    KeyVersionView::from(v)
-}
 
 #[derive(Debug, Clone, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]

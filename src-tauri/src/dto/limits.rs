@@ -4,14 +4,10 @@
 use serde::Serialize;
 use ts_rs::TS;
 
-use keyward::ratelimit::{LimitBreakdown, LimitStatus};
+use keyward::ratelimit::LimitBreakdown;
 
 /// One limit as it stands: the core's view, the same shape `keyward limits --json` prints.
 pub use keyward::ratelimit::LimitView;
-
-pub fn status(s: &LimitStatus) -> LimitView {
-    LimitView::from(s)
-}
 
 /// Weight (or requests) one operation or one key spent.
 #[derive(Debug, Clone, Serialize, TS)]

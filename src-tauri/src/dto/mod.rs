@@ -41,10 +41,7 @@ impl CommandError {
 
 impl From<keyward::key_ops::CheckError> for CommandError {
     fn from(e: keyward::key_ops::CheckError) -> Self {
-        match e {
-            keyward::key_ops::CheckError::Key(k) => k.into(),
-            other => Self::new(other.kind(), other.to_string()),
-        }
+        Self::new(e.kind(), e.to_string())
     }
 }
 
