@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use crate::keys::{permissions, KeyError, KeyPermissions, KeyRecord, Keys, NewKey, Risk, Scopes};
+use crate::keys::{permissions, KeyError, KeyPermissions, KeyRecord, Keys, NewKey, Risk, RiskView, Scopes};
 use crate::pipeline::{CallError, CallOptions, CallRequest, Pipeline};
 use crate::provider::Registry;
 use crate::Keyward;
@@ -16,6 +16,38 @@ use crate::Keyward;
 pub struct PermissionReport {
     pub permissions: KeyPermissions,
     pub risks: Vec<Risk>,
+}
+
+/// "Check permissions" as the Keys page and `keyward key check --json` show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct PermissionReportView {
+    /// `null`: the exchange does not say.
+    pub read: Option<bool>,
+    pub trade: Option<bool>,
+    pub withdraw: Option<bool>,
+    pub ip_restricted: Option<bool>,
+    /// When trading authority ends (Binance), RFC 3339.
+    pub trading_expires_at: Option<String>,
+    /// When the key itself expires (Bybit), RFC 3339.
+    pub key_expires_at: Option<String>,
+    pub risks: Vec<RiskView>,
+}
+
+impl From<&PermissionReport> for PermissionReportView {
+    fn from(r: &PermissionReport) -> Self {
+        let p = &r.permissions;
+        Self {
+            read: p.read,
+            trade: p.trade,
+            withdraw: p.withdraw,
+            ip_restricted: p.ip_restricted,
+            trading_expires_at: p.trading_expires_at.map(|t| t.to_rfc3339()),
+            key_expires_at: p.key_expires_at.map(|t| t.to_rfc3339()),
+            risks: r.risks.iter().map(RiskView::from).collect(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -21,6 +21,7 @@ pub mod control;
 pub mod error;
 pub mod gateway;
 pub mod http_headers;
+pub mod info;
 pub mod key_ops;
 pub mod keys;
 pub mod logging;
@@ -272,6 +273,35 @@ impl Keyward {
         Ok(was_unlocked)
     }
 
+    /// Creates the encrypted vault file with a new passphrase (it stays locked). Blocking.
+    pub fn init_vault(&self, passphrase: &vault::SecretString) -> Result<(), vault::VaultError> {
+        let file = self.vault_file().ok_or(vault::VaultError::NoVaultFile)?;
+        vault::EncryptedFileStore::create(
+            file.path(),
+            passphrase,
+            vault::KdfParams::default(),
+            Arc::new(clock::SystemClock),
+        )?;
+        Ok(())
+    }
+
+    /// The secret backend and the vault file, as the Settings page, `keyward vault status` and
+    /// `GET /v1/vault` show them. Probes the backend (blocking).
+    pub fn vault_status(&self) -> vault::VaultStatus {
+        let info = self.info();
+        let b = info.secret_backend;
+        vault::VaultStatus {
+            backend: b.kind.as_str().into(),
+            name: b.name,
+            available: b.available,
+            detail: b.detail,
+            reason: info.secret_backend_reason,
+            log_dir: logging::log_dir(&info.data_dir).display().to_string(),
+            data_dir: info.data_dir.display().to_string(),
+            file: self.vault_file().map(|f| vault::VaultFileStatus::from(f.as_ref())),
+        }
+    }
+
     /// Creates a bot token for the gateway, checking that its provider and key exist (a token
     /// for a typo could never work) and that its wait limit is at most a minute. Blocking.
     pub fn create_gateway_token(
@@ -383,6 +413,36 @@ impl Keyward {
     /// recorded attempts (table `calls`).
     pub fn usage(&self) -> usage::UsageReader {
         usage::UsageReader::new(self.inner.store.clone())
+    }
+
+    /// The usage table (Usage page, `keyward usage`), with the calls still queued in this process
+    /// written first so the table includes them.
+    pub fn usage_table(
+        &self,
+        range: usage::UsageRange,
+        group_by: usage::GroupBy,
+        provider: Option<String>,
+    ) -> Result<usage::UsageSummary, usage::UsageError> {
+        self.inner.pipeline.recorder().flush();
+        self.usage().table(range, group_by, provider, self.inner.monitor.clock().now())
+    }
+
+    /// One monitored provider's state as the Status page and `keyward status` show it: with its
+    /// display name and last 24 h uptime.
+    pub fn provider_status(
+        &self,
+        s: &monitor::ProviderSnapshot,
+    ) -> Result<monitor::ProviderStatusView, monitor::MonitorError> {
+        let monitor = &self.inner.monitor;
+        let day = monitor.uptime(&s.provider, monitor::UptimeWindow::Day, monitor.clock().now())?;
+        let name = self.providers().get(&s.provider).map(|e| e.spec.name).unwrap_or_else(|_| s.provider.clone());
+        Ok(monitor::ProviderStatusView::new(s, name, &day))
+    }
+
+    /// Every monitored provider's state, with the results still queued in this process first.
+    pub fn provider_statuses(&self) -> Result<Vec<monitor::ProviderStatusView>, monitor::MonitorError> {
+        self.inner.monitor.flush();
+        self.inner.monitor.current_states()?.iter().map(|s| self.provider_status(s)).collect()
     }
 
     /// Who this handle acts for in the audit log.

@@ -352,8 +352,9 @@ async fn a_user_creates_a_token_from_the_cli_sees_the_bot_in_status_and_revokes_
     .expect("joined");
     assert!(out.status.success(), "{}", crate::support::stderr(&out));
     let created: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let tok = created["token"].as_str().expect("the token, shown once").to_string();
+    let tok = created["secret"].as_str().expect("the token, shown once").to_string();
     assert_eq!(created["baseUrl"], format!("http://127.0.0.1:{port}/binance"));
+    assert_eq!(created["token"]["scopes"], serde_json::json!(["market"]), "the same token view as the Gateway page");
     let listed = run(vec!["gateway", "token", "list"]).await.expect("joined");
     assert!(!crate::support::stdout(&listed).contains(&tok), "listing never shows the token");
 

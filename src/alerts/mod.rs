@@ -36,6 +36,7 @@ mod model;
 mod payload;
 mod quiet;
 mod rules;
+mod view;
 mod webhook;
 
 #[cfg(test)]
@@ -64,6 +65,7 @@ pub use model::{
 pub use payload::{signature, WebhookEvent, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use quiet::{QuietHours, QuietZone};
 pub use rules::{default_rules, NewRule, ProviderFilter, Rule, RuleChannels, RuleKind, DEFAULT_COOLDOWN, MAX_COOLDOWN};
+pub use view::{AlertView, DeliveryResultView, DeliveryView, RuleView, WebhookView};
 pub use webhook::{
     validate_url, MemoryWebhookSecrets, NewWebhook, VaultWebhookSecrets, Webhook, WebhookFormat, WebhookSecrets,
 };
@@ -517,6 +519,19 @@ impl Alerts {
 
     pub fn webhooks(&self) -> Result<Vec<Webhook>, AlertError> {
         Ok(self.inner.store.with_conn(|c| Ok(db::load_webhooks(c)?))?)
+    }
+
+    /// A webhook as the Alerts page and `keyward alerts webhooks --json` show it: with its
+    /// newest delivery attempt.
+    pub fn webhook_view(&self, id: i64) -> Result<WebhookView, AlertError> {
+        let hook = self.webhook(id)?;
+        let last = self.deliveries(&DeliveryFilter { webhook_id: Some(id), alert_id: None, limit: 1 })?;
+        Ok(WebhookView::new(&hook, last.first()))
+    }
+
+    /// Every webhook's view, in [`Alerts::webhooks`] order.
+    pub fn webhook_views(&self) -> Result<Vec<WebhookView>, AlertError> {
+        self.webhooks()?.iter().map(|w| self.webhook_view(w.id)).collect()
     }
 
     pub fn webhook(&self, id: i64) -> Result<Webhook, AlertError> {

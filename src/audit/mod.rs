@@ -33,6 +33,7 @@ mod chain;
 mod export;
 mod seal;
 mod uses;
+mod view;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -45,6 +46,7 @@ use crate::store::{Store, StoreError};
 pub use chain::{Tamper, TamperKind, GENESIS_HASH};
 pub use seal::key_account;
 pub use uses::{USE_FLUSH_INTERVAL, USE_WINDOW};
+pub use view::{AuditOptions, AuditQuery, AuditRowView, AuditVerifyView, TamperView};
 
 use chain::{Anchor, ChainCheck, RawRow, RAW_COLUMNS};
 use seal::{AuditKey, Lookup, Sealer};
@@ -288,6 +290,8 @@ pub enum AuditError {
     Unreadable { id: i64, column: &'static str, value: String },
     #[error("could not write the audit export: {0}")]
     Export(#[source] std::io::Error),
+    #[error("audit filter {field} \"{value}\" is not {expected}")]
+    BadFilter { field: &'static str, value: String, expected: String },
     #[error("audit detail could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -304,7 +308,7 @@ impl AuditError {
         match self {
             AuditError::Store(_) => crate::ErrorKind::Storage,
             AuditError::Tampered { .. } => crate::ErrorKind::Tampered,
-            AuditError::SecretInDetail { .. } => crate::ErrorKind::Invalid,
+            AuditError::SecretInDetail { .. } | AuditError::BadFilter { .. } => crate::ErrorKind::Invalid,
             AuditError::Unreadable { .. } => crate::ErrorKind::Corrupt,
             AuditError::Export(_) => crate::ErrorKind::Io,
             AuditError::Encode(_) => crate::ErrorKind::Internal,

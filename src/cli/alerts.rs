@@ -1,11 +1,10 @@
 //! `keyward alerts …`
 
 use clap::Subcommand;
-use serde_json::json;
 
 use super::output::{print_json, table};
 use super::CliError;
-use crate::alerts::{AlertFilter, NewWebhook, WebhookFormat};
+use crate::alerts::{AlertFilter, AlertView, DeliveryResultView, NewWebhook, RuleView, WebhookFormat};
 use crate::Keyward;
 
 #[derive(Debug, Subcommand)]
@@ -43,11 +42,7 @@ pub fn run(kw: &Keyward, cmd: AlertsCmd, json_out: bool) -> Result<(), CliError>
         AlertsCmd::List { limit } => {
             let list = alerts.list(&AlertFilter { limit, ..Default::default() })?;
             if json_out {
-                print_json(&json!(list
-                    .iter()
-                    .map(|a| json!({"id": a.id, "ts": a.ts.to_rfc3339(), "severity": a.severity.as_str(), "state": a.state.as_str(),
-                        "provider": a.provider, "title": a.title, "body": a.body}))
-                    .collect::<Vec<_>>()));
+                print_json(&list.iter().map(AlertView::from).collect::<Vec<_>>());
             } else if list.is_empty() {
                 println!("no alerts yet");
             } else {
@@ -69,7 +64,7 @@ pub fn run(kw: &Keyward, cmd: AlertsCmd, json_out: bool) -> Result<(), CliError>
         AlertsCmd::Ack { id } => {
             let a = alerts.acknowledge(id)?;
             if json_out {
-                print_json(&json!({"id": a.id, "state": a.state.as_str()}));
+                print_json(&AlertView::from(&a));
             } else {
                 println!("alert {} acknowledged", a.id);
             }
@@ -77,10 +72,7 @@ pub fn run(kw: &Keyward, cmd: AlertsCmd, json_out: bool) -> Result<(), CliError>
         AlertsCmd::Rules => {
             let rules = alerts.rules()?;
             if json_out {
-                print_json(&json!(rules
-                    .iter()
-                    .map(|r| json!({"id": r.id, "name": r.name, "kind": r.kind.name(), "enabled": r.enabled, "cooldownSecs": r.cooldown.as_secs()}))
-                    .collect::<Vec<_>>()));
+                print_json(&rules.iter().map(RuleView::from).collect::<Vec<_>>());
             } else {
                 let rows: Vec<Vec<String>> = rules
                     .iter()
@@ -100,10 +92,7 @@ pub fn run(kw: &Keyward, cmd: AlertsCmd, json_out: bool) -> Result<(), CliError>
         AlertsCmd::Webhooks => {
             let hooks = alerts.webhooks()?;
             if json_out {
-                print_json(&json!(hooks
-                    .iter()
-                    .map(|h| json!({"id": h.id, "name": h.name, "url": h.display_url(), "format": format!("{:?}", h.format).to_lowercase(), "enabled": h.enabled}))
-                    .collect::<Vec<_>>()));
+                print_json(&alerts.webhook_views()?);
             } else if hooks.is_empty() {
                 println!("no webhooks; add one with keyward alerts add-webhook --name N --url URL");
             } else {
@@ -132,7 +121,7 @@ pub fn run(kw: &Keyward, cmd: AlertsCmd, json_out: bool) -> Result<(), CliError>
             let format = WebhookFormat::parse(&format).unwrap_or(WebhookFormat::Json);
             let hook = alerts.add_webhook(NewWebhook { name, url, format, secret, allow_insecure_http: false })?;
             if json_out {
-                print_json(&json!({"id": hook.id, "name": hook.name}));
+                print_json(&alerts.webhook_view(hook.id)?);
             } else {
                 println!("webhook {} \"{}\" added", hook.id, hook.name);
             }
@@ -141,9 +130,7 @@ pub fn run(kw: &Keyward, cmd: AlertsCmd, json_out: bool) -> Result<(), CliError>
             let runtime = super::runtime()?;
             let r = runtime.block_on(alerts.test_webhook(id))?;
             if json_out {
-                print_json(
-                    &json!({"delivered": r.delivered, "httpStatus": r.http_status, "error": r.error, "elapsedMs": r.elapsed.as_millis() as u64}),
-                );
+                print_json(&DeliveryResultView::from(&r));
             } else if r.delivered {
                 println!("delivered (HTTP {}) in {} ms", r.http_status.unwrap_or(0), r.elapsed.as_millis());
             } else {

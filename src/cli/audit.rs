@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use serde_json::json;
 
 use super::output::{print_json, table};
 use super::CliError;
-use crate::audit::{AuditError, AuditFilter, AuditKind, SealStatus};
+use crate::audit::{AuditError, AuditFilter, AuditQuery, AuditRowView, AuditVerifyView};
 use crate::Keyward;
 
 #[derive(Debug, clap::Args)]
@@ -20,27 +19,19 @@ pub struct FilterArgs {
     #[arg(long)]
     event: Option<String>,
     #[arg(long, default_value_t = 100)]
-    limit: usize,
+    limit: u32,
 }
 
 impl FilterArgs {
     fn filter(&self) -> Result<AuditFilter, CliError> {
-        let event = match &self.event {
-            Some(e) => Some(AuditKind::parse(e).ok_or_else(|| {
-                CliError::Usage(format!(
-                    "--event \"{e}\" is not an audit event (one of: {})",
-                    AuditKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
-                ))
-            })?),
-            None => None,
-        };
-        Ok(AuditFilter {
+        let query = AuditQuery {
             provider: self.provider.clone(),
             key_label: self.label.clone(),
-            event,
+            event: self.event.clone(),
             limit: Some(self.limit),
             ..Default::default()
-        })
+        };
+        Ok(query.filter()?)
     }
 }
 
@@ -67,13 +58,7 @@ pub fn run(kw: &Keyward, cmd: AuditCmd, json_out: bool) -> Result<(), CliError> 
         AuditCmd::List(f) => {
             let rows = audit.list(&f.filter()?)?;
             if json_out {
-                print_json(&json!(rows
-                    .iter()
-                    .map(|r| json!({
-                        "id": r.id, "ts": r.ts.to_rfc3339(), "actor": r.actor.as_str(), "event": r.event.as_str(),
-                        "provider": r.provider, "label": r.key_label, "detail": r.detail,
-                    }))
-                    .collect::<Vec<_>>()));
+                print_json(&rows.iter().map(AuditRowView::from).collect::<Vec<_>>());
             } else if rows.is_empty() {
                 println!("no audit events match");
             } else {
@@ -100,23 +85,14 @@ pub fn run(kw: &Keyward, cmd: AuditCmd, json_out: bool) -> Result<(), CliError> 
         AuditCmd::Verify => match audit.verify() {
             Ok(report) => {
                 if json_out {
-                    let since = match &report.seals {
-                        SealStatus::Checked { since } => json!(since),
-                        _ => serde_json::Value::Null,
-                    };
-                    print_json(&json!({
-                        "ok": true, "rowsChecked": report.rows_checked, "lastHash": report.last_hash,
-                        "seals": report.seals.as_str(), "sealedSince": since, "sealNote": report.seals.describe(),
-                    }));
+                    print_json(&AuditVerifyView::verified(&report));
                 } else {
                     println!("audit log intact: {} rows checked; {}", report.rows_checked, report.seals.describe());
                 }
             }
             Err(AuditError::Tampered { problems }) => {
                 if json_out {
-                    print_json(&json!({"ok": false, "problems": problems.iter().map(|p| json!({
-                        "rowId": p.row_id, "kind": p.kind.as_str(), "message": p.message,
-                    })).collect::<Vec<_>>()}));
+                    print_json(&AuditVerifyView::tampered(&problems));
                 } else {
                     for p in &problems {
                         println!("TAMPERED: {}", p.message);

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::output::{print_json, table};
 use super::CliError;
-use crate::gateway::{BotToken, IssuedToken, NewToken, TokenError, TokenScopes};
+use crate::gateway::{GatewayTokenView, IssuedToken, IssuedTokenView, NewToken, TokenError, TokenScopes};
 use crate::vault::ExposeSecret;
 use crate::Keyward;
 
@@ -83,23 +83,21 @@ pub enum TokenCmd {
     },
 }
 
-fn token_json(t: &BotToken) -> serde_json::Value {
-    json!({
-        "name": t.name, "provider": t.provider, "key": t.key_label, "scopes": t.scopes.to_string(),
-        "allowIps": t.allow_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "maxWaitMs": t.max_wait.as_millis() as u64, "maxShare": t.max_share, "hint": t.hint, "createdAt": t.created_at,
-        "rotatedAt": t.rotated_at, "disabled": t.disabled,
-    })
+/// A token just issued, with the base URL a bot on this machine uses (`--json`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Issued<'a> {
+    #[serde(flatten)]
+    issued: &'a IssuedTokenView,
+    base_url: String,
 }
 
 fn print_issued(kw: &Keyward, issued: &IssuedToken, json_out: bool, verb: &str) {
     let base = crate::gateway::local_url(kw.gateway().bind(), kw.gateway().port());
     let secret = issued.secret.expose_secret();
     if json_out {
-        let mut v = token_json(&issued.token);
-        v["token"] = json!(secret);
-        v["baseUrl"] = json!(format!("{base}/{}", issued.token.provider));
-        print_json(&v);
+        let view = IssuedTokenView::from(issued);
+        print_json(&Issued { issued: &view, base_url: format!("{base}/{}", issued.token.provider) });
         return;
     }
     println!(
@@ -167,7 +165,7 @@ pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError
         GatewayCmd::Token(TokenCmd::List) => {
             let list = tokens.list().map_err(token_err)?;
             if json_out {
-                print_json(&json!(list.iter().map(token_json).collect::<Vec<_>>()));
+                print_json(&list.iter().map(GatewayTokenView::from).collect::<Vec<_>>());
             } else if list.is_empty() {
                 println!("no gateway tokens yet; create one with `keyward gateway token add --name BOT --provider binance --key KEY --scopes market,read,trade`");
             } else {
@@ -221,7 +219,7 @@ pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError
 fn set_disabled(tokens: &crate::gateway::Tokens, name: &str, disabled: bool, json_out: bool) -> Result<(), CliError> {
     let t = tokens.set_disabled(name, disabled).map_err(token_err)?;
     if json_out {
-        print_json(&token_json(&t));
+        print_json(&GatewayTokenView::from(&t));
     } else {
         println!("gateway token \"{name}\" {}", if disabled { "disabled" } else { "enabled" });
     }
@@ -315,7 +313,7 @@ fn status(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
             "bind": bind.to_string(),
             "fingerprint": fingerprint,
             "bots": view.as_ref().map(|v| v.bots.clone()).unwrap_or_default(),
-            "tokens": tokens.iter().map(token_json).collect::<Vec<_>>(),
+            "tokens": tokens.iter().map(GatewayTokenView::from).collect::<Vec<_>>(),
         }));
         return Ok(());
     }

@@ -8,9 +8,17 @@ use serde_json::json;
 
 use super::output::{print_json, table};
 use super::CliError;
-use crate::key_ops::{AddKey, Rotate};
+use crate::key_ops::{AddKey, PermissionReportView, Rotate};
 use crate::keys::{KeyVersionView, KeyView, Scopes};
 use crate::Keyward;
+
+/// `keyward key show --json`: the key as listed, and its versions.
+#[derive(serde::Serialize)]
+struct KeyShown {
+    #[serde(flatten)]
+    key: KeyView,
+    versions: Vec<KeyVersionView>,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCmd {
@@ -178,7 +186,7 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
         KeyCmd::List { provider } => {
             let list = keys.list(provider.as_deref())?;
             if json_out {
-                print_json(&json!(list.iter().map(KeyView::from).collect::<Vec<_>>()));
+                print_json(&list.iter().map(KeyView::from).collect::<Vec<_>>());
             } else if list.is_empty() {
                 println!(
                     "no keys yet; add one with: keyward key add --provider ID --label NAME --api-key KEY < secret.txt"
@@ -205,9 +213,10 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
             let k = keys.get(&provider, &label)?;
             let versions = keys.versions(&provider, &label)?;
             if json_out {
-                let mut v = serde_json::to_value(KeyView::from(&k)).unwrap_or_default();
-                v["versions"] = json!(versions.iter().map(KeyVersionView::from).collect::<Vec<_>>());
-                print_json(&v);
+                print_json(&KeyShown {
+                    key: KeyView::from(&k),
+                    versions: versions.iter().map(KeyVersionView::from).collect(),
+                });
             } else {
                 let now = chrono::Utc::now();
                 println!("{} / {} ({})", k.provider, k.label, k.environment);
@@ -270,12 +279,7 @@ pub fn run(kw: &Keyward, cmd: KeyCmd, json_out: bool) -> Result<(), CliError> {
                 None => "unknown",
             };
             if json_out {
-                print_json(&json!({
-                    "read": p.read, "trade": p.trade, "withdraw": p.withdraw, "ipRestricted": p.ip_restricted,
-                    "tradingExpiresAt": p.trading_expires_at.map(|t| t.to_rfc3339()),
-                    "keyExpiresAt": p.key_expires_at.map(|t| t.to_rfc3339()),
-                    "risks": report.risks.iter().map(|r| json!({"id": r.id(), "message": r.message()})).collect::<Vec<_>>(),
-                }));
+                print_json(&PermissionReportView::from(&report));
             } else {
                 println!(
                     "read {}  trade {}  withdraw {}  ip restricted {}",

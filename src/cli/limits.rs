@@ -1,8 +1,6 @@
 //! `keyward limits`: every limit of the providers in use, from the running Keyward's shared
 //! budget when one runs on this data directory, else from this process's own limiter.
 
-use serde_json::json;
-
 use super::output::{print_json, table};
 use super::CliError;
 use crate::control::{limit_views, ControlClient};
@@ -23,7 +21,7 @@ pub fn run(kw: &Keyward, provider: Option<&str>, json_out: bool) -> Result<(), C
         None => (limit_views(kw, provider)?, None),
     };
     if json_out {
-        print_json(&json!(views));
+        print_json(&views);
     } else if views.is_empty() {
         println!("no limits to show: enable a provider (keyward provider enable binance) or name one with --provider");
     } else {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::output::{print_json, table};
 use super::CliError;
-use crate::monitor::{CheckView, PipelineRunner, UptimeWindow};
+use crate::monitor::{CheckRunView, CheckView, PipelineRunner};
 use crate::Keyward;
 
 #[derive(Debug, Subcommand)]
@@ -50,34 +50,24 @@ pub enum ChecksCmd {
 
 pub fn status(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
     let now = Utc::now();
-    let states = kw.monitor().current_states()?;
-    let mut rows = Vec::new();
-    let mut out = Vec::new();
-    for s in &states {
-        let up = kw.monitor().uptime(&s.provider, UptimeWindow::Day, now)?.percent();
-        out.push(json!({
-            "provider": s.provider, "state": s.state.as_str(), "since": s.since.map(|t| t.to_rfc3339()),
-            "cause": s.cause,
-            "lastCheck": s.last_check.as_ref().map(|c| json!({"at": c.at.to_rfc3339(), "ok": c.ok, "latencyMs": c.latency.as_millis() as u64})),
-            "uptime24h": up,
-        }));
-        rows.push(vec![
-            s.provider.clone(),
-            s.state.as_str().to_string(),
-            s.last_check.as_ref().map_or("never".into(), |c| {
-                format!(
-                    "{} ago, {}, {} ms",
-                    fmt_age(now - c.at),
-                    if c.ok { "ok" } else { "failed" },
-                    c.latency.as_millis()
-                )
-            }),
-            up.map_or("-".into(), |u| format!("{u:.2} %")),
-            s.cause.clone(),
-        ]);
-    }
+    let views = kw.provider_statuses()?;
+    let rows: Vec<Vec<String>> = views
+        .iter()
+        .map(|s| {
+            vec![
+                s.provider.clone(),
+                s.state.clone(),
+                s.last_check.as_ref().map_or("never".into(), |c| {
+                    let at = chrono::DateTime::parse_from_rfc3339(&c.at).map(|t| t.with_timezone(&Utc)).unwrap_or(now);
+                    format!("{} ago, {}, {} ms", fmt_age(now - at), if c.ok { "ok" } else { "failed" }, c.latency_ms)
+                }),
+                s.uptime24h.map_or("-".into(), |u| format!("{u:.2} %")),
+                s.cause.clone(),
+            ]
+        })
+        .collect();
     if json_out {
-        print_json(&json!(out));
+        print_json(&views);
     } else if rows.is_empty() {
         println!("no provider is monitored yet: enable one (keyward provider enable binance) and run keyward serve or the app");
     } else {
@@ -213,25 +203,21 @@ pub fn checks(kw: &Keyward, cmd: ChecksCmd, json_out: bool) -> Result<(), CliErr
             for r in &results {
                 kw.monitor().record(r.clone());
             }
-            let mut rows = Vec::new();
-            let mut js = Vec::new();
-            for r in &results {
-                let detail = r.error.as_ref().map(|e| e.message.clone()).unwrap_or_else(|| {
-                    r.system
-                        .as_ref()
-                        .map_or(String::new(), |(s, m)| format!("{} {}", s.as_str(), m.clone().unwrap_or_default()))
-                });
-                js.push(json!({"operation": r.operation, "ok": r.ok, "status": r.status, "latencyMs": r.latency.as_millis() as u64, "detail": detail}));
-                rows.push(vec![
-                    r.operation.clone(),
-                    if r.ok { "ok".into() } else { "FAILED".into() },
-                    r.status.map_or("-".into(), |s| s.to_string()),
-                    format!("{} ms", r.latency.as_millis()),
-                    detail,
-                ]);
-            }
+            let views: Vec<CheckRunView> = results.iter().map(CheckRunView::from).collect();
+            let rows: Vec<Vec<String>> = views
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.operation.clone(),
+                        if r.ok { "ok".into() } else { "FAILED".into() },
+                        r.status.map_or("-".into(), |s| s.to_string()),
+                        format!("{} ms", r.latency_ms),
+                        r.error.clone().or_else(|| r.system_status.clone()).unwrap_or_default(),
+                    ]
+                })
+                .collect();
             if json_out {
-                print_json(&json!(js));
+                print_json(&views);
             } else {
                 table(&["OPERATION", "RESULT", "HTTP", "LATENCY", "DETAIL"], &rows);
             }

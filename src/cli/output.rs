@@ -45,13 +45,13 @@ pub struct Printer {
 }
 
 impl Printer {
-    fn print_json(&self, value: &serde_json::Value) {
+    fn print_json(&self, value: &impl serde::Serialize) {
         print_json(value);
     }
 
     pub fn info(&self, info: &Info) {
         if self.json {
-            self.print_json(&info_json(info));
+            self.print_json(&crate::info::InfoView::from(info));
             return;
         }
         let b = &info.secret_backend;
@@ -81,21 +81,4 @@ impl Printer {
             eprintln!("error: {e}");
         }
     }
-}
-
-pub fn info_json(info: &Info) -> serde_json::Value {
-    let b = &info.secret_backend;
-    json!({
-        "version": info.version,
-        "dataDir": info.data_dir.display().to_string(),
-        "databasePath": info.database_path.display().to_string(),
-        "schemaVersion": info.schema_version,
-        "latestSchemaVersion": info.latest_schema_version,
-        "secretBackend": {
-            "kind": b.kind.as_str(),
-            "name": b.name,
-            "available": b.available,
-            "detail": b.detail,
-        }
-    })
 }

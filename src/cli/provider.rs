@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::output::{print_json, table};
 use super::CliError;
-use crate::provider::{Origin, ProviderEntry, ProviderSpec};
+use crate::provider::{Origin, ProviderSpec, ProviderView};
 use crate::Keyward;
 
 #[derive(Debug, Subcommand)]
@@ -65,20 +65,12 @@ fn origin(o: Origin) -> &'static str {
     }
 }
 
-pub fn entry_json(e: &ProviderEntry) -> serde_json::Value {
-    let s = &e.spec;
-    json!({
-        "id": s.id,
-        "name": s.name,
-        "kind": s.kind.as_str(),
-        "origin": match e.origin { Origin::Preset => "preset", Origin::Modified => "modified", Origin::Custom => "custom" },
-        "enabled": e.enabled,
-        "environment": e.environment,
-        "environments": s.environments.iter().map(|(k, v)| (k.clone(), json!(v.base_url))).collect::<serde_json::Map<_, _>>(),
-        "auth": s.auth.scheme.id(),
-        "operations": s.endpoints.keys().collect::<Vec<_>>(),
-        "discontinued": s.discontinued.as_ref().map(|d| json!({"since": d.since.to_string(), "reason": d.reason})),
-    })
+/// `keyward provider show --json`: the listed view and the whole spec.
+#[derive(serde::Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    provider: ProviderView,
+    spec: &'a crate::provider::ProviderSpec,
 }
 
 fn read(file: &PathBuf) -> Result<String, CliError> {
@@ -103,7 +95,7 @@ pub fn run(kw: &Keyward, cmd: ProviderCmd, json_out: bool) -> Result<(), CliErro
         ProviderCmd::List => {
             let entries = reg.list()?;
             if json_out {
-                print_json(&json!(entries.iter().map(entry_json).collect::<Vec<_>>()));
+                print_json(&entries.iter().map(ProviderView::from).collect::<Vec<_>>());
             } else {
                 let rows: Vec<Vec<String>> = entries
                     .iter()
@@ -131,9 +123,7 @@ pub fn run(kw: &Keyward, cmd: ProviderCmd, json_out: bool) -> Result<(), CliErro
         ProviderCmd::Show { id } => {
             let e = reg.get(&id)?;
             if json_out {
-                let mut v = entry_json(&e);
-                v["spec"] = serde_json::to_value(&e.spec).unwrap_or_default();
-                print_json(&v);
+                print_json(&Shown { provider: ProviderView::from(&e), spec: &e.spec });
             } else {
                 println!(
                     "# {} ({}, {}; {} environment)",
@@ -162,7 +152,7 @@ pub fn run(kw: &Keyward, cmd: ProviderCmd, json_out: bool) -> Result<(), CliErro
             let pairs = parse_assignments(&assignments)?;
             reg.set_with(&id, &pairs, force.into())?;
             if json_out {
-                print_json(&entry_json(&reg.get(&id)?));
+                print_json(&ProviderView::from(&reg.get(&id)?));
             } else {
                 for (k, v) in &pairs {
                     println!("{id}: {k} = {v}");

@@ -1,11 +1,9 @@
 //! `keyward usage`: calls, errors, weight, cost and latency per endpoint, key, caller or
 //! provider over the last 24 h, 7 days or 30 days, from the recorded calls.
 
-use serde_json::json;
-
 use super::output::{print_json, table};
 use super::CliError;
-use crate::usage::{totals, GroupBy, UsageRange, UsageRow};
+use crate::usage::{GroupBy, UsageRange, UsageRow};
 use crate::Keyward;
 
 #[derive(Debug, clap::Args)]
@@ -19,13 +17,6 @@ pub struct UsageArgs {
     /// Only this provider's calls.
     #[arg(long, value_name = "ID")]
     pub provider: Option<String>,
-}
-
-fn row_json(r: &UsageRow) -> serde_json::Value {
-    json!({
-        "group": r.group, "calls": r.calls, "errors": r.errors, "weight": r.weight, "cost": r.cost,
-        "avgLatencyMs": r.avg_latency_ms,
-    })
 }
 
 fn row_cells(r: &UsageRow) -> Vec<String> {
@@ -42,19 +33,10 @@ fn row_cells(r: &UsageRow) -> Vec<String> {
 pub fn run(kw: &Keyward, args: UsageArgs, json_out: bool) -> Result<(), CliError> {
     let range = UsageRange::parse(&args.since).map_err(|e| CliError::Usage(format!("--since: {e}")))?;
     let group_by = GroupBy::parse(&args.by).map_err(|e| CliError::Usage(format!("--by: {e}")))?;
-    let query = range.query(chrono::Utc::now(), args.provider, group_by);
-    let rows = kw.usage().summary(&query)?;
-    let total = totals(&rows);
+    let table_view = kw.usage_table(range, group_by, args.provider)?;
+    let (rows, total) = (&table_view.rows, &table_view.totals);
     if json_out {
-        print_json(&json!({
-            "since": query.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "until": query.until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "range": range.as_str(),
-            "groupBy": group_by.as_str(),
-            "provider": query.provider,
-            "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
-            "totals": row_json(&total),
-        }));
+        print_json(&table_view);
     } else if rows.is_empty() {
         println!(
             "no calls recorded in the {}: calls from the app, the command line (keyward call binance server_time) \
@@ -63,14 +45,14 @@ pub fn run(kw: &Keyward, args: UsageArgs, json_out: bool) -> Result<(), CliError
         );
     } else {
         let mut cells: Vec<Vec<String>> = rows.iter().map(row_cells).collect();
-        cells.push(row_cells(&total));
+        cells.push(row_cells(total));
         table(&[&group_by.as_str().to_uppercase(), "CALLS", "ERRORS", "WEIGHT", "COST", "AVG LATENCY"], &cells);
-        println!(
-            "({}, {} to {} UTC)",
-            range.describe(),
-            query.since.format("%Y-%m-%d %H:%M"),
-            query.until.format("%Y-%m-%d %H:%M")
-        );
+        println!("({}, {} to {} UTC)", range.describe(), short_time(&table_view.since), short_time(&table_view.until));
     }
     Ok(())
+}
+
+/// `2026-03-01T10:05:00.000Z` as `2026-03-01 10:05`.
+fn short_time(rfc3339: &str) -> String {
+    rfc3339.get(..16).unwrap_or(rfc3339).replacen('T', " ", 1)
 }

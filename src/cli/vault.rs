@@ -9,7 +9,7 @@ use serde_json::json;
 use super::output::print_json;
 use super::CliError;
 use crate::control::ControlClient;
-use crate::vault::{passphrase_from_env, passphrase_from_reader, EncryptedFileStore, KdfParams, SecretString};
+use crate::vault::{passphrase_from_env, passphrase_from_reader, EncryptedFileStore, SecretString, VaultStatus};
 use crate::Keyward;
 
 #[derive(Debug, Subcommand)]
@@ -66,35 +66,40 @@ fn running(kw: &Keyward) -> Result<Option<(ControlClient, tokio::runtime::Runtim
     Ok(rt.block_on(ControlClient::discover(kw.data_dir())).map(|c| (c, rt)))
 }
 
+/// `keyward vault status --json`: this data directory's backend and vault file, and the running
+/// Keyward's view of it (whether it holds the vault unlocked).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusShown<'a> {
+    #[serde(flatten)]
+    status: &'a VaultStatus,
+    running: Option<Running<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Running<'a> {
+    process: String,
+    vault: &'a VaultStatus,
+}
+
 pub fn run(kw: &Keyward, cmd: VaultCmd, json_out: bool) -> Result<(), CliError> {
     match cmd {
         VaultCmd::Status => {
-            let info = kw.info();
-            let b = &info.secret_backend;
-            let file = kw.vault_file();
+            let status = kw.vault_status();
             let running = running(kw)?;
             let live = match &running {
                 Some((client, rt)) => Some((client.describe(), rt.block_on(client.vault())?)),
                 None => None,
             };
             if json_out {
-                print_json(&json!({
-                    "backend": b.kind.as_str(),
-                    "name": b.name,
-                    "available": b.available,
-                    "detail": b.detail,
-                    "reason": info.secret_backend_reason,
-                    "vaultFile": file.map(|f| json!({
-                        "path": f.path().display().to_string(),
-                        "exists": f.exists(),
-                        "unlocked": f.is_unlocked(),
-                    })),
-                    "running": live.as_ref().map(|(what, v)| json!({"process": what, "vault": v})),
-                }));
+                print_json(&StatusShown {
+                    status: &status,
+                    running: live.as_ref().map(|(process, vault)| Running { process: process.clone(), vault }),
+                });
             } else {
-                println!("{} ({})", b.name, if b.available { "available" } else { "unavailable" });
-                println!("  {}", b.detail);
-                println!("  why: {}", info.secret_backend_reason);
+                println!("{} ({})", status.name, if status.available { "available" } else { "unavailable" });
+                println!("  {}", status.detail);
+                println!("  why: {}", status.reason);
                 match live {
                     Some((what, v)) => match v.file {
                         Some(f) if f.unlocked => println!(
@@ -111,7 +116,7 @@ pub fn run(kw: &Keyward, cmd: VaultCmd, json_out: bool) -> Result<(), CliError> 
         VaultCmd::Init { passphrase_env } => {
             let file = file(kw)?;
             let pass = passphrase(passphrase_env.as_deref())?;
-            EncryptedFileStore::create(file.path(), &pass, KdfParams::default(), Arc::new(crate::clock::SystemClock))?;
+            kw.init_vault(&pass)?;
             if json_out {
                 print_json(&json!({"created": file.path().display().to_string()}));
             } else {

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{control_file, CallBody, CallReply, ControlInfo, ErrorBody, Hello, LimitView, UnlockBody, VaultView};
+use super::{control_file, CallBody, CallReply, ControlInfo, ErrorBody, Hello, LimitView, UnlockBody};
+use crate::vault::VaultStatus;
 
 /// How long discovery waits for the running Keyward to answer (it is on the same machine).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
@@ -155,11 +156,11 @@ impl ControlClient {
         Ok(())
     }
 
-    pub async fn vault(&self) -> Result<VaultView, RemoteError> {
+    pub async fn vault(&self) -> Result<VaultStatus, RemoteError> {
         self.send(self.http.get(format!("{}/v1/vault", self.info.url)).timeout(HELLO_TIMEOUT)).await
     }
 
-    pub async fn vault_lock(&self) -> Result<VaultView, RemoteError> {
+    pub async fn vault_lock(&self) -> Result<VaultStatus, RemoteError> {
         self.send(self.post("/v1/vault/lock", &serde_json::json!({})).timeout(HELLO_TIMEOUT)).await
     }
 
@@ -168,7 +169,7 @@ impl ControlClient {
         &self,
         passphrase: &crate::vault::SecretString,
         duration: Duration,
-    ) -> Result<VaultView, RemoteError> {
+    ) -> Result<VaultStatus, RemoteError> {
         use crate::vault::ExposeSecret;
         let mut body = UnlockBody { passphrase: passphrase.expose_secret().to_string(), seconds: duration.as_secs() };
         // Argon2id takes a moment.

@@ -174,37 +174,6 @@ pub fn limit_views(
         .collect())
 }
 
-/// The vault file as `GET /v1/vault` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VaultView {
-    /// `os` or `file` (see `vault::BackendKind`).
-    pub backend: String,
-    /// `None` when keys are in the OS credential store.
-    pub file: Option<VaultFileView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VaultFileView {
-    pub path: String,
-    pub exists: bool,
-    pub unlocked: bool,
-    pub unlocked_until: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-pub fn vault_view(kw: &crate::Keyward) -> VaultView {
-    VaultView {
-        backend: if kw.vault_file().is_some() { "file" } else { "os" }.to_string(),
-        file: kw.vault_file().map(|f| VaultFileView {
-            path: f.path().display().to_string(),
-            exists: f.exists(),
-            unlocked: f.is_unlocked(),
-            unlocked_until: f.unlocked_until(),
-        }),
-    }
-}
-
 /// `POST /v1/vault/unlock`.
 #[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -18,9 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::limits::{parse_priority, AcquireBody, LimitRefusal, ObserveBody};
-use super::{
-    control_file, limit_views, vault_view, CallBody, CallReply, ControlInfo, ErrorBody, ErrorDetail, Hello, UnlockBody,
-};
+use super::{control_file, limit_views, CallBody, CallReply, ControlInfo, ErrorBody, ErrorDetail, Hello, UnlockBody};
 use crate::audit::Actor;
 use crate::vault::{SecretString, VaultError};
 use crate::{Error, Keyward};
@@ -340,7 +338,11 @@ async fn gateway_tokens_changed(State(ctx): State<Ctx>) -> Response {
 }
 
 async fn vault(State(ctx): State<Ctx>) -> Response {
-    Json(vault_view(&ctx.kw)).into_response()
+    let kw = ctx.kw.clone();
+    match tokio::task::spawn_blocking(move || kw.vault_status()).await {
+        Ok(status) => Json(status).into_response(),
+        Err(e) => failure(ErrorKind::Internal, format!("vault status: {e}")),
+    }
 }
 
 /// The status and kind a refused lock or unlock answers with.
@@ -356,8 +358,8 @@ fn vault_failure(e: &VaultError) -> Failure {
 /// A lock asked by a command-line client: the core's rule, audited as the CLI's.
 async fn vault_lock(State(ctx): State<Ctx>) -> Response {
     let kw = ctx.kw.clone();
-    match blocking(move || kw.lock_vault(Actor::Cli).map_err(|e| vault_failure(&e))).await {
-        Ok(_) => Json(vault_view(&ctx.kw)).into_response(),
+    match blocking(move || kw.lock_vault(Actor::Cli).map(|_| kw.vault_status()).map_err(|e| vault_failure(&e))).await {
+        Ok(status) => Json(status).into_response(),
         Err(f) => f.into_response(),
     }
 }
@@ -367,11 +369,13 @@ async fn vault_unlock(State(ctx): State<Ctx>, UnlockRequest(body): UnlockRequest
     let pass = SecretString::from(passphrase);
     let kw = ctx.kw.clone();
     let result = blocking(move || {
-        kw.unlock_vault(Actor::Cli, &pass, Duration::from_secs(seconds)).map(|_| ()).map_err(|e| vault_failure(&e))
+        kw.unlock_vault(Actor::Cli, &pass, Duration::from_secs(seconds))
+            .map(|_| kw.vault_status())
+            .map_err(|e| vault_failure(&e))
     })
     .await;
     match result {
-        Ok(()) => Json(vault_view(&ctx.kw)).into_response(),
+        Ok(status) => Json(status).into_response(),
         Err(f) => f.into_response(),
     }
 }

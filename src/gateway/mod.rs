@@ -18,6 +18,7 @@ pub mod server;
 pub mod stats;
 pub mod tls;
 pub mod tokens;
+mod view;
 pub mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,6 +28,7 @@ pub use server::{serve, serve_on, GatewayServer, Listen};
 pub use stats::{BotStats, Stats};
 pub use tls::{GatewayCertificate, TlsError};
 pub use tokens::{BotToken, IssuedToken, NewToken, TokenError, TokenScope, TokenScopes, Tokens};
+pub use view::{GatewayTokenView, IssuedTokenView};
 
 use crate::store::Store;
 use crate::vault::SecretStore;

@@ -59,23 +59,34 @@ struct Bot {
 }
 
 /// One bot's numbers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(export)]
 pub struct BotStats {
     pub name: String,
     /// Requests that reached the exchange.
+    #[ts(type = "number")]
     pub requests: u64,
     /// Of those, answered with 2xx.
+    #[ts(type = "number")]
     pub answered: u64,
     /// Answered with another status by the exchange.
+    #[ts(type = "number")]
     pub exchange_errors: u64,
+    /// Over the last 10 s.
     pub per_second: f64,
+    #[ts(type = "number")]
     pub weight: u64,
+    #[ts(type = "number")]
     pub waited_ms: u64,
+    #[ts(type = "number")]
     pub max_wait_ms: u64,
     /// Refusals by reason (`scope`, `ip`, `deadline`, …).
+    #[ts(type = "Record<string, number>")]
     pub refused: BTreeMap<String, u64>,
     pub last_error: Option<String>,
+    /// RFC 3339.
+    #[ts(type = "string | null")]
     pub last_seen: Option<DateTime<Utc>>,
 }
 

@@ -58,7 +58,7 @@ pub use state::{
     confirm, next, verdict, Baselines, Change, HealthState, Observation, Pending, ProviderHealth, Source, StateConfig,
     Step, Tracker,
 };
-pub use view::CheckView;
+pub use view::{CheckRunView, CheckView, LastCheckView, ProviderStatusView};
 
 /// Capacity of the event channel; a receiver that falls further behind gets `Lagged`.
 pub const EVENT_CAPACITY: usize = 4096;

@@ -65,6 +65,7 @@ mod registry;
 mod settings;
 mod spec;
 mod validate;
+mod view;
 
 pub use catalog::{preset, presets, PresetFile, PRESETS};
 pub use entry::ProviderEntry;
@@ -82,3 +83,4 @@ pub use spec::{
     DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS, PRODUCTION, STANDARD_OPERATIONS,
 };
 pub use validate::{is_valid_id, MAX_ID_LEN};
+pub use view::{EnvironmentView, ProviderView};

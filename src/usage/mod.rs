@@ -174,16 +174,42 @@ impl UsageQuery {
     }
 }
 
-/// One group's usage.
-#[derive(Debug, Clone, PartialEq)]
+/// One group's usage: calls (every attempt), errors, weight, cost and average latency. This is
+/// also the row the Usage page and `keyward usage --json` show.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
 pub struct UsageRow {
+    /// `binance ticker`, a key label or `(no key)`, a caller, a provider id; `total` for totals.
     pub group: String,
+    #[ts(type = "number")]
     pub calls: u64,
     /// Attempts whose outcome was not `ok`.
+    #[ts(type = "number")]
     pub errors: u64,
+    #[ts(type = "number")]
     pub weight: u64,
     pub cost: f64,
     pub avg_latency_ms: f64,
+}
+
+/// The usage table: rows most calls first, and their totals, over one range. The one view shared
+/// by the Usage page and `keyward usage --json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct UsageSummary {
+    /// `24h`, `7d` or `30d`.
+    pub range: String,
+    /// `endpoint`, `key`, `caller` or `provider`.
+    pub group_by: String,
+    /// RFC 3339 UTC, with milliseconds.
+    pub since: String,
+    pub until: String,
+    /// Only this provider's calls; `null`: every provider.
+    pub provider: Option<String>,
+    pub rows: Vec<UsageRow>,
+    pub totals: UsageRow,
 }
 
 /// The sum of `rows` (the average latency weighted by calls), grouped as "total".
@@ -218,6 +244,28 @@ pub struct UsageReader {
 impl UsageReader {
     pub fn new(store: Store) -> Self {
         Self { store }
+    }
+
+    /// The usage table over `range` up to `now`: rows per `group_by` and their totals, for one
+    /// provider or (`None` or empty) every provider.
+    pub fn table(
+        &self,
+        range: UsageRange,
+        group_by: GroupBy,
+        provider: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<UsageSummary, UsageError> {
+        let q = range.query(now, provider.filter(|p| !p.trim().is_empty()), group_by);
+        let rows = self.summary(&q)?;
+        Ok(UsageSummary {
+            range: range.as_str().into(),
+            group_by: group_by.as_str().into(),
+            since: q.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            until: q.until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            provider: q.provider,
+            totals: totals(&rows),
+            rows,
+        })
     }
 
     /// One row per group, most calls first (ties by name).

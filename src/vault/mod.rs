@@ -11,6 +11,7 @@
 pub(crate) mod file;
 mod keyring_store;
 mod memory;
+mod view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use file::{
 pub use keyring_store::KeyringStore;
 pub use memory::MemoryStore;
 pub use secrecy::{ExposeSecret, SecretString};
+pub use view::{VaultFileStatus, VaultStatus};
 
 /// The credential-store service name Keyward's entries are filed under.
 pub const SERVICE: &str = "keyward";

@@ -1,24 +1,19 @@
 //! Alerts page commands. Thin: arguments in, one core call, DTO out.
 
-use keyward::alerts::{AlertFilter, AlertState, DeliveryFilter, NewRule, NewWebhook, WebhookFormat};
+use keyward::alerts::{
+    AlertFilter, AlertState, AlertView, DeliveryResultView, NewRule, NewWebhook, RuleView, WebhookFormat, WebhookView,
+};
 use keyward::vault::SecretString;
 use keyward::ErrorKind;
-use keyward::Keyward;
 use tauri::State;
 
 use crate::commands::blocking;
-use crate::dto::alerts::{self as adto, AlertCentreDto, AlertDto, DeliveryResultDto, RuleDto, WebhookDto};
+use crate::dto::alerts::AlertCentreDto;
 use crate::dto::CommandError;
 use crate::AppState;
 
 /// How many resolved alerts the alert centre shows.
 const HISTORY_LIMIT: u32 = 100;
-
-fn webhook_dto(kw: &Keyward, id: i64) -> Result<WebhookDto, CommandError> {
-    let hook = kw.alerts().webhook(id)?;
-    let last = kw.alerts().deliveries(&DeliveryFilter { webhook_id: Some(id), alert_id: None, limit: 1 })?;
-    Ok(adto::webhook(&hook, last.first()))
-}
 
 /// Open alerts (newest first) and the resolved history below them.
 #[tauri::command]
@@ -26,21 +21,21 @@ pub async fn alerts_list(state: State<'_, AppState>) -> Result<AlertCentreDto, C
     blocking(&state, |kw| {
         let history = AlertFilter { states: vec![AlertState::Resolved], limit: HISTORY_LIMIT, ..Default::default() };
         Ok(AlertCentreDto {
-            open: kw.alerts().active()?.iter().map(AlertDto::from).collect(),
-            history: kw.alerts().list(&history)?.iter().map(AlertDto::from).collect(),
+            open: kw.alerts().active()?.iter().map(AlertView::from).collect(),
+            history: kw.alerts().list(&history)?.iter().map(AlertView::from).collect(),
         })
     })
     .await
 }
 
 #[tauri::command]
-pub async fn alert_ack(state: State<'_, AppState>, id: i64) -> Result<AlertDto, CommandError> {
-    blocking(&state, move |kw| Ok(AlertDto::from(&kw.alerts().acknowledge(id)?))).await
+pub async fn alert_ack(state: State<'_, AppState>, id: i64) -> Result<AlertView, CommandError> {
+    blocking(&state, move |kw| Ok(AlertView::from(&kw.alerts().acknowledge(id)?))).await
 }
 
 #[tauri::command]
-pub async fn alert_rules(state: State<'_, AppState>) -> Result<Vec<RuleDto>, CommandError> {
-    blocking(&state, |kw| Ok(kw.alerts().rules()?.iter().map(RuleDto::from).collect())).await
+pub async fn alert_rules(state: State<'_, AppState>) -> Result<Vec<RuleView>, CommandError> {
+    blocking(&state, |kw| Ok(kw.alerts().rules()?.iter().map(RuleView::from).collect())).await
 }
 
 #[tauri::command]
@@ -48,16 +43,16 @@ pub async fn alert_rule_set_enabled(
     state: State<'_, AppState>,
     id: i64,
     enabled: bool,
-) -> Result<RuleDto, CommandError> {
-    blocking(&state, move |kw| Ok(RuleDto::from(&kw.alerts().set_rule_enabled(id, enabled)?))).await
+) -> Result<RuleView, CommandError> {
+    blocking(&state, move |kw| Ok(RuleView::from(&kw.alerts().set_rule_enabled(id, enabled)?))).await
 }
 
 /// Adds back the default rules whose kind has no rule; returns every rule.
 #[tauri::command]
-pub async fn alert_rules_restore(state: State<'_, AppState>) -> Result<Vec<RuleDto>, CommandError> {
+pub async fn alert_rules_restore(state: State<'_, AppState>) -> Result<Vec<RuleView>, CommandError> {
     blocking(&state, |kw| {
         kw.alerts().restore_default_rules()?;
-        Ok(kw.alerts().rules()?.iter().map(RuleDto::from).collect())
+        Ok(kw.alerts().rules()?.iter().map(RuleView::from).collect())
     })
     .await
 }
@@ -68,18 +63,18 @@ pub async fn alert_rule_set_webhooks(
     state: State<'_, AppState>,
     id: i64,
     webhooks: Vec<i64>,
-) -> Result<RuleDto, CommandError> {
+) -> Result<RuleView, CommandError> {
     blocking(&state, move |kw| {
         let mut rule = NewRule::from(kw.alerts().rule(id)?);
         rule.channels.webhooks = webhooks;
-        Ok(RuleDto::from(&kw.alerts().update_rule(id, rule)?))
+        Ok(RuleView::from(&kw.alerts().update_rule(id, rule)?))
     })
     .await
 }
 
 #[tauri::command]
-pub async fn webhooks_list(state: State<'_, AppState>) -> Result<Vec<WebhookDto>, CommandError> {
-    blocking(&state, |kw| kw.alerts().webhooks()?.iter().map(|w| webhook_dto(&kw, w.id)).collect()).await
+pub async fn webhooks_list(state: State<'_, AppState>) -> Result<Vec<WebhookView>, CommandError> {
+    blocking(&state, |kw| Ok(kw.alerts().webhook_views()?)).await
 }
 
 /// Adds a webhook; the secret (optional) goes to the credential store, never to SQLite.
@@ -90,23 +85,23 @@ pub async fn webhook_add(
     url: String,
     format: String,
     secret: Option<String>,
-) -> Result<WebhookDto, CommandError> {
+) -> Result<WebhookView, CommandError> {
     blocking(&state, move |kw| {
         let format = WebhookFormat::parse(&format).ok_or_else(|| {
             CommandError::new(ErrorKind::Invalid, format!("webhook format \"{format}\" is not json, slack or discord"))
         })?;
         let secret = secret.filter(|s| !s.is_empty()).map(SecretString::from);
         let hook = kw.alerts().add_webhook(NewWebhook { name, url, format, secret, allow_insecure_http: false })?;
-        webhook_dto(&kw, hook.id)
+        Ok(kw.alerts().webhook_view(hook.id)?)
     })
     .await
 }
 
 /// Sends the test payload once and says how it went (the attempt is recorded too).
 #[tauri::command]
-pub async fn webhook_test(state: State<'_, AppState>, id: i64) -> Result<DeliveryResultDto, CommandError> {
+pub async fn webhook_test(state: State<'_, AppState>, id: i64) -> Result<DeliveryResultView, CommandError> {
     let kw = state.core()?;
-    Ok(DeliveryResultDto::from(&kw.alerts().test_webhook(id).await?))
+    Ok(DeliveryResultView::from(&kw.alerts().test_webhook(id).await?))
 }
 
 #[tauri::command]

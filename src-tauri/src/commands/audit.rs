@@ -8,11 +8,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use keyward::audit::AuditError;
+use keyward::audit::{AuditError, AuditOptions, AuditQuery, AuditRowView, AuditVerifyView};
 use tauri::State;
 
 use crate::commands::blocking;
-use crate::dto::audit::{self as adto, AuditExportDto, AuditFilterDto, AuditOptionsDto, AuditPageDto, AuditVerifyDto};
+use crate::dto::audit::{AuditExportDto, AuditPageDto};
 use crate::dto::CommandError;
 use crate::AppState;
 
@@ -26,34 +26,29 @@ pub const PAGE_MAX: u32 = 1000;
 const MAX_SAME_SECOND: u32 = 100;
 
 #[tauri::command]
-pub fn audit_options() -> AuditOptionsDto {
-    adto::options()
+pub fn audit_options() -> AuditOptions {
+    AuditOptions::default()
 }
 
 /// One page of rows matching `filter`, newest first.
 #[tauri::command]
-pub async fn audit_list(state: State<'_, AppState>, filter: AuditFilterDto) -> Result<AuditPageDto, CommandError> {
+pub async fn audit_list(state: State<'_, AppState>, filter: AuditQuery) -> Result<AuditPageDto, CommandError> {
     blocking(&state, move |kw| {
         let page = filter.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX) as usize;
         // One row more than the page tells whether older rows exist.
-        let core_filter = keyward::audit::AuditFilter { limit: Some(page + 1), ..adto::filter(&filter)? };
+        let core_filter = keyward::audit::AuditFilter { limit: Some(page + 1), ..filter.filter()? };
         let mut rows = kw.audit().list(&core_filter)?;
         let has_more = rows.len() > page;
         rows.truncate(page);
-        Ok(AuditPageDto { rows: rows.iter().map(adto::row).collect(), has_more })
+        Ok(AuditPageDto { rows: rows.iter().map(AuditRowView::from).collect(), has_more })
     })
     .await
 }
 
 /// Walks the hash chain. A broken chain is an answer (the problems), not a failure.
 #[tauri::command]
-pub async fn audit_verify(state: State<'_, AppState>) -> Result<AuditVerifyDto, CommandError> {
-    blocking(&state, |kw| match kw.audit().verify() {
-        Ok(report) => Ok(adto::verified(&report)),
-        Err(AuditError::Tampered { problems }) => Ok(adto::tampered(&problems)),
-        Err(e) => Err(e.into()),
-    })
-    .await
+pub async fn audit_verify(state: State<'_, AppState>) -> Result<AuditVerifyView, CommandError> {
+    blocking(&state, |kw| Ok(AuditVerifyView::of(kw.audit().verify())?)).await
 }
 
 /// Writes every row matching `filter` (paging ignored), oldest first, to
@@ -62,7 +57,7 @@ pub async fn audit_verify(state: State<'_, AppState>) -> Result<AuditVerifyDto, 
 pub async fn audit_export(
     state: State<'_, AppState>,
     format: String,
-    filter: AuditFilterDto,
+    filter: AuditQuery,
 ) -> Result<AuditExportDto, CommandError> {
     let csv = match format.as_str() {
         "jsonl" => false,
@@ -72,7 +67,7 @@ pub async fn audit_export(
         }
     };
     blocking(&state, move |kw| {
-        let core_filter = keyward::audit::AuditFilter { before_id: None, ..adto::filter(&filter)? };
+        let core_filter = keyward::audit::AuditFilter { before_id: None, limit: None, ..filter.filter()? };
         let (path, file) = create_export(&kw.data_dir().join(EXPORTS_DIR), &format, chrono::Utc::now())?;
         let mut out = BufWriter::new(file);
         let written = if csv {

@@ -5,12 +5,12 @@ use keyward::ErrorKind;
 use std::time::Duration;
 
 use keyward::gateway::tokens::parse_allow_ip;
-use keyward::gateway::{NewToken, TokenScopes};
+use keyward::gateway::{GatewayTokenView, IssuedTokenView, NewToken, TokenScopes};
 use keyward::Keyward;
 use tauri::State;
 
 use crate::commands::blocking;
-use crate::dto::gateway::{self as gdto, GatewayStatusDto, GatewayTokenDto, IssuedTokenDto, NewGatewayTokenDto};
+use crate::dto::gateway::{self as gdto, GatewayStatusDto, NewGatewayTokenDto};
 use crate::dto::CommandError;
 use crate::AppState;
 
@@ -30,8 +30,8 @@ fn status(kw: &Keyward, services_problem: Option<String>) -> Result<GatewayStatu
         fingerprint: cert.as_ref().map(|c| c.fingerprint.clone()),
         certificate_pem: cert.map(|c| c.pem),
         default_max_wait_ms: keyward::gateway::server::default_max_wait().as_millis() as u64,
-        tokens: gw.tokens().list()?.iter().map(gdto::token).collect(),
-        bots: gw.stats().snapshot().iter().map(gdto::bot).collect(),
+        tokens: gw.tokens().list()?.iter().map(GatewayTokenView::from).collect(),
+        bots: gw.stats().snapshot(),
     })
 }
 
@@ -47,7 +47,7 @@ pub async fn gateway_status(state: State<'_, AppState>) -> Result<GatewayStatusD
 pub async fn gateway_token_create(
     state: State<'_, AppState>,
     input: NewGatewayTokenDto,
-) -> Result<IssuedTokenDto, CommandError> {
+) -> Result<IssuedTokenView, CommandError> {
     blocking(&state, move |kw| {
         let key_label = input.key_label.filter(|k| !k.trim().is_empty());
         let scopes: TokenScopes = input.scopes.join(",").parse()?;
@@ -68,7 +68,7 @@ pub async fn gateway_token_create(
             max_share: input.max_share_pct.map(|p| p / 100.0),
         };
         let issued = kw.create_gateway_token(new, input.allow_withdraw.unwrap_or(false))?;
-        Ok(gdto::issued(&issued))
+        Ok(IssuedTokenView::from(&issued))
     })
     .await
 }
@@ -78,14 +78,15 @@ pub async fn gateway_token_set_disabled(
     state: State<'_, AppState>,
     name: String,
     disabled: bool,
-) -> Result<GatewayTokenDto, CommandError> {
-    blocking(&state, move |kw| Ok(gdto::token(&kw.gateway().tokens().set_disabled(&name, disabled)?))).await
+) -> Result<GatewayTokenView, CommandError> {
+    blocking(&state, move |kw| Ok(GatewayTokenView::from(&kw.gateway().tokens().set_disabled(&name, disabled)?))).await
 }
 
 /// Replaces the token's text (the old one stops working at once); the reply holds the new text.
 #[tauri::command]
-pub async fn gateway_token_rotate(state: State<'_, AppState>, name: String) -> Result<IssuedTokenDto, CommandError> {
-    blocking(&state, move |kw| Ok(gdto::issued(&kw.gateway().tokens().rotate(&name, chrono::Utc::now())?))).await
+pub async fn gateway_token_rotate(state: State<'_, AppState>, name: String) -> Result<IssuedTokenView, CommandError> {
+    blocking(&state, move |kw| Ok(IssuedTokenView::from(&kw.gateway().tokens().rotate(&name, chrono::Utc::now())?)))
+        .await
 }
 
 #[tauri::command]
@@ -300,7 +301,7 @@ mod tests {
             (json!(1), json!(2), json!(30))
         );
         let unknown = bots.iter().find(|b| b["name"] == "(no valid token)").expect("refusals without a token");
-        assert_eq!(unknown["refused"], json!([{"reason": "unknownToken", "count": 1}]));
+        assert_eq!(unknown["refused"], json!({"unknownToken": 1}));
         runtime.block_on(server.stop());
     }
 }

@@ -12,8 +12,8 @@ use tauri_plugin_clipboard_manager::ClipboardExt;
 
 use crate::commands::blocking;
 use crate::dto::keys::{
-    self as kdto, BackupExportDto, BackupImportDto, KeyVersionView, KeyView, NewKeyDto, PermissionReportDto, RotateDto,
-    RotationDto,
+    self as kdto, BackupExportDto, BackupImportDto, KeyVersionView, KeyView, NewKeyDto, PermissionReportView,
+    RotateDto, RotationDto,
 };
 use crate::dto::CommandError;
 use crate::AppState;
@@ -142,9 +142,9 @@ pub async fn key_check(
     state: State<'_, AppState>,
     provider: String,
     label: String,
-) -> Result<PermissionReportDto, CommandError> {
+) -> Result<PermissionReportView, CommandError> {
     let report = state.core()?.check_key_permissions(&provider, &label).await?;
-    Ok(PermissionReportDto::from(&report))
+    Ok(PermissionReportView::from(&report))
 }
 
 /// Where "Export backup" suggests writing: `keyward-keys-YYYY-MM-DD.kwbackup` in the home

@@ -4,13 +4,13 @@ use keyward::ErrorKind;
 use std::time::Duration;
 
 use keyward::charts::{self, Theme};
-use keyward::monitor::{CheckConfig, PipelineRunner, ProviderSnapshot, UptimeWindow};
+use keyward::monitor::{CheckConfig, PipelineRunner, UptimeWindow};
 use keyward::Keyward;
 use tauri::State;
 
 use crate::commands::blocking;
 use crate::dto::monitor::{
-    self as mdto, CheckInputDto, CheckRunDto, CheckView, MonitorSettingsDto, ProviderHealthDto, ProviderStatusDto,
+    self as mdto, CheckInputDto, CheckRunView, CheckView, MonitorSettingsDto, ProviderHealthDto, ProviderStatusView,
 };
 use crate::dto::CommandError;
 use crate::AppState;
@@ -38,11 +38,6 @@ fn theme(dark: bool) -> Theme {
     }
 }
 
-fn status(kw: &Keyward, s: &ProviderSnapshot) -> Result<ProviderStatusDto, CommandError> {
-    let day = kw.monitor().uptime(&s.provider, UptimeWindow::Day, kw.monitor().clock().now())?;
-    Ok(mdto::status(s, name(kw, &s.provider), &day))
-}
-
 /// The provider's checks; when it has none yet, the default checks of every enabled provider
 /// are created first (the core's `ensure_default_checks`).
 fn provider_checks(kw: &Keyward, provider: &str) -> Result<Vec<CheckConfig>, CommandError> {
@@ -65,12 +60,8 @@ fn provider_checks(kw: &Keyward, provider: &str) -> Result<Vec<CheckConfig>, Com
 
 /// Every monitored provider: state, since, cause, last check and 24 h uptime.
 #[tauri::command]
-pub async fn monitor_status(state: State<'_, AppState>) -> Result<Vec<ProviderStatusDto>, CommandError> {
-    blocking(&state, |kw| {
-        kw.monitor().flush();
-        kw.monitor().current_states()?.iter().map(|s| status(&kw, s)).collect()
-    })
-    .await
+pub async fn monitor_status(state: State<'_, AppState>) -> Result<Vec<ProviderStatusView>, CommandError> {
+    blocking(&state, |kw| Ok(kw.provider_statuses()?)).await
 }
 
 /// One provider's detail: uptime for 24h/7d/30d/90d/1y, incidents of the last 90 days, checks.
@@ -81,7 +72,7 @@ pub async fn provider_health(state: State<'_, AppState>, provider: String) -> Re
         m.flush();
         let current = m.current_states()?.into_iter().find(|s| s.provider == provider);
         Ok(ProviderHealthDto {
-            status: current.map(|s| status(&kw, &s)).transpose()?,
+            status: current.map(|s| kw.provider_status(&s)).transpose()?,
             uptime: UptimeWindow::ALL
                 .iter()
                 .map(|w| Ok(mdto::uptime(*w, &m.uptime(&provider, *w, now)?)))
@@ -136,13 +127,13 @@ pub async fn chart_uptime(state: State<'_, AppState>, provider: String, dark: bo
 /// Runs the provider's checks now, one after the other, through the pipeline; each result is
 /// recorded by the monitor (so `keyward://monitor` events follow) and returned.
 #[tauri::command]
-pub async fn checks_run(state: State<'_, AppState>, provider: String) -> Result<Vec<CheckRunDto>, CommandError> {
+pub async fn checks_run(state: State<'_, AppState>, provider: String) -> Result<Vec<CheckRunView>, CommandError> {
     let kw = state.core()?;
     let checks = blocking(&state, move |kw| provider_checks(&kw, &provider)).await?;
     let runner = PipelineRunner::new(kw.pipeline().clone());
     let mut out = Vec::with_capacity(checks.len());
     for check in &checks {
-        out.push(CheckRunDto::from(&kw.monitor().run_check(&runner, check).await));
+        out.push(CheckRunView::from(&kw.monitor().run_check(&runner, check).await));
     }
     Ok(out)
 }

@@ -3,11 +3,12 @@
 use std::time::Instant;
 
 use keyward::pipeline::{CallOptions, CallRequest};
+use keyward::provider::ProviderView;
 use keyward::Keyward;
 use tauri::State;
 
 use crate::commands::blocking;
-use crate::dto::providers::{self as pdto, CheckDto, ProviderDetailDto, ProviderSummaryDto, SettingsChangeDto};
+use crate::dto::providers::{self as pdto, CheckDto, ProviderDetailDto, SettingsChangeDto};
 use crate::dto::CommandError;
 use crate::AppState;
 
@@ -17,8 +18,8 @@ fn detail(kw: &Keyward, id: &str) -> Result<ProviderDetailDto, CommandError> {
 }
 
 #[tauri::command]
-pub async fn providers_list(state: State<'_, AppState>) -> Result<Vec<ProviderSummaryDto>, CommandError> {
-    blocking(&state, |kw| Ok(kw.providers().list()?.iter().map(pdto::summary).collect())).await
+pub async fn providers_list(state: State<'_, AppState>) -> Result<Vec<ProviderView>, CommandError> {
+    blocking(&state, |kw| Ok(kw.providers().list()?.iter().map(ProviderView::from).collect())).await
 }
 
 #[tauri::command]

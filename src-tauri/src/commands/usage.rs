@@ -1,12 +1,10 @@
 //! Usage page commands. Thin: arguments in, core calls, DTO out.
 
-use chrono::SecondsFormat;
 use keyward::charts::{self, Theme};
-use keyward::usage::{totals, GroupBy, UsageRange};
+use keyward::usage::{GroupBy, UsageRange, UsageSummary};
 use tauri::State;
 
 use crate::commands::blocking;
-use crate::dto::usage::{UsageRowDto, UsageSummaryDto};
 use crate::dto::CommandError;
 use crate::AppState;
 
@@ -18,20 +16,10 @@ pub async fn usage_summary(
     range: String,
     group_by: String,
     provider: Option<String>,
-) -> Result<UsageSummaryDto, CommandError> {
+) -> Result<UsageSummary, CommandError> {
     blocking(&state, move |kw| {
         let (range, group_by) = (UsageRange::parse(&range)?, GroupBy::parse(&group_by)?);
-        kw.pipeline().recorder().flush();
-        let q = range.query(kw.monitor().clock().now(), provider.filter(|p| !p.is_empty()), group_by);
-        let rows = kw.usage().summary(&q)?;
-        Ok(UsageSummaryDto {
-            range: range.as_str().into(),
-            group_by: group_by.as_str().into(),
-            since: q.since.to_rfc3339_opts(SecondsFormat::Millis, true),
-            until: q.until.to_rfc3339_opts(SecondsFormat::Millis, true),
-            totals: UsageRowDto::from(&totals(&rows)),
-            rows: rows.iter().map(UsageRowDto::from).collect(),
-        })
+        Ok(kw.usage_table(range, group_by, provider)?)
     })
     .await
 }

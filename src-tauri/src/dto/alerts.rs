@@ -1,11 +1,10 @@
-//! Alert DTOs for the Alerts page: the alert centre, rules, webhooks and test deliveries.
-//! A webhook's secret crosses IPC only inward (the user typed it); Slack and Discord URLs are
-//! shown without their path, which is itself a credential.
+//! Alert DTOs for the Alerts page: the alert centre. Alerts, rules, webhooks and deliveries are
+//! the core's views (`keyward::alerts::AlertView`, …), shared with the CLI.
 
 use serde::Serialize;
 use ts_rs::TS;
 
-use keyward::alerts::{Alert, AlertError, DeliveryRecord, DeliveryResult, ProviderFilter, Rule, RuleKind, Webhook};
+use keyward::alerts::{AlertError, AlertView};
 
 use crate::dto::CommandError;
 
@@ -15,193 +14,11 @@ impl From<AlertError> for CommandError {
     }
 }
 
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct AlertDto {
-    #[ts(type = "number")]
-    pub id: i64,
-    pub ts: String,
-    /// "info", "warning" or "critical".
-    pub severity: String,
-    pub title: String,
-    pub body: String,
-    pub provider: String,
-    /// "active", "acknowledged" or "resolved".
-    pub state: String,
-    /// The rule kind that raised it (`provider_down`).
-    pub rule_kind: String,
-    pub acknowledged_at: Option<String>,
-    pub resolved_at: Option<String>,
-    /// Why notifications were held back: "cooldown" or "quiet_hours".
-    pub suppressed: Option<String>,
-}
-
-impl From<&Alert> for AlertDto {
-    fn from(a: &Alert) -> Self {
-        Self {
-            id: a.id,
-            ts: a.ts.to_rfc3339(),
-            severity: a.severity.as_str().to_string(),
-            title: a.title.clone(),
-            body: a.body.clone(),
-            provider: a.provider.clone(),
-            state: a.state.as_str().to_string(),
-            rule_kind: a.rule_kind.clone(),
-            acknowledged_at: a.acknowledged_at.map(|t| t.to_rfc3339()),
-            resolved_at: a.resolved_at.map(|t| t.to_rfc3339()),
-            suppressed: a.suppressed.map(|s| s.as_str().to_string()),
-        }
-    }
-}
-
 /// The alert centre: open alerts (active or acknowledged) and the resolved history.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct AlertCentreDto {
-    pub open: Vec<AlertDto>,
-    pub history: Vec<AlertDto>,
-}
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct RuleDto {
-    #[ts(type = "number")]
-    pub id: i64,
-    pub name: String,
-    /// `provider_down`, `latency_above`, …
-    pub kind: String,
-    /// What fires it, in words ("down for 3 consecutive checks").
-    pub condition: String,
-    pub enabled: bool,
-    /// Empty: every provider.
-    pub providers: Vec<String>,
-    pub desktop: bool,
-    #[ts(type = "number[]")]
-    pub webhooks: Vec<i64>,
-    #[ts(type = "number")]
-    pub cooldown_secs: u64,
-    /// Overrides the input's severity.
-    pub severity: Option<String>,
-}
-
-fn condition(kind: &RuleKind) -> String {
-    match kind {
-        RuleKind::ProviderDown { checks } => format!("down for {checks} consecutive checks"),
-        RuleKind::ProviderDegraded { checks } => format!("degraded for {checks} consecutive checks"),
-        RuleKind::Recovered => "up again after an outage".into(),
-        RuleKind::LatencyAbove { ms } => format!("latency above {ms} ms"),
-        RuleKind::ErrorRateAbove { percent } => format!("error rate above {percent} %"),
-        RuleKind::Maintenance => "maintenance announced or under way".into(),
-        RuleKind::RateLimitWarn => "a rate limit reaches its warning level".into(),
-        RuleKind::RateLimitCritical => "a rate limit reaches its critical level".into(),
-        RuleKind::RateLimitBan => "the exchange bans this IP or account".into(),
-        RuleKind::KeyExpiring { days } => format!("a key expires within {days} days"),
-        RuleKind::RotationDue { days } => format!("a key is due for rotation within {days} days"),
-        RuleKind::KeyRisk => "a permission check finds a risk on a key".into(),
-    }
-}
-
-impl From<&Rule> for RuleDto {
-    fn from(r: &Rule) -> Self {
-        Self {
-            id: r.id,
-            name: r.name.clone(),
-            kind: r.kind.name().to_string(),
-            condition: condition(&r.kind),
-            enabled: r.enabled,
-            providers: match &r.providers {
-                ProviderFilter::All => Vec::new(),
-                ProviderFilter::Only(list) => list.clone(),
-            },
-            desktop: r.channels.desktop,
-            webhooks: r.channels.webhooks.clone(),
-            cooldown_secs: r.cooldown.as_secs(),
-            severity: r.severity.map(|s| s.as_str().to_string()),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct DeliveryDto {
-    pub ts: String,
-    /// "delivered", "retrying" or "failed".
-    pub status: String,
-    pub http_status: Option<u16>,
-    pub error: Option<String>,
-    /// "test" for a test delivery.
-    pub event: String,
-}
-
-impl From<&DeliveryRecord> for DeliveryDto {
-    fn from(d: &DeliveryRecord) -> Self {
-        Self {
-            ts: d.ts.to_rfc3339(),
-            status: d.status.as_str().to_string(),
-            http_status: d.http_status,
-            error: d.error.clone(),
-            event: d.event.as_str().to_string(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct WebhookDto {
-    #[ts(type = "number")]
-    pub id: i64,
-    pub name: String,
-    /// For display: scheme and host only for Slack and Discord.
-    pub url: String,
-    /// "json", "slack" or "discord".
-    pub format: String,
-    pub has_secret: bool,
-    pub enabled: bool,
-    pub created_at: String,
-    /// The newest delivery attempt, if any.
-    pub last_delivery: Option<DeliveryDto>,
-}
-
-pub fn webhook(w: &Webhook, last: Option<&DeliveryRecord>) -> WebhookDto {
-    WebhookDto {
-        id: w.id,
-        name: w.name.clone(),
-        url: w.display_url(),
-        format: w.format.as_str().to_string(),
-        has_secret: w.secret_ref.is_some(),
-        enabled: w.enabled,
-        created_at: w.created_at.to_rfc3339(),
-        last_delivery: last.map(DeliveryDto::from),
-    }
-}
-
-/// How a test delivery went.
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct DeliveryResultDto {
-    #[ts(type = "number")]
-    pub webhook_id: i64,
-    pub delivered: bool,
-    pub http_status: Option<u16>,
-    pub error: Option<String>,
-    #[ts(type = "number")]
-    pub elapsed_ms: u64,
-}
-
-impl From<&DeliveryResult> for DeliveryResultDto {
-    fn from(r: &DeliveryResult) -> Self {
-        Self {
-            webhook_id: r.webhook_id,
-            delivered: r.delivered,
-            http_status: r.http_status,
-            error: r.error.clone(),
-            elapsed_ms: u64::try_from(r.elapsed.as_millis()).unwrap_or(u64::MAX),
-        }
-    }
+    pub open: Vec<AlertView>,
+    pub history: Vec<AlertView>,
 }

@@ -1,12 +1,11 @@
-//! Gateway DTOs for the Gateway page: where the gateway listens, the bot tokens, and each bot's
-//! live numbers. A token's text crosses IPC only in [`IssuedTokenDto`], once, right after it
-//! was created or rotated; it is never logged (the DTO's `Debug` leaves it out).
+//! Gateway DTOs for the Gateway page: where the gateway listens and the new-token form. Tokens
+//! and bots' numbers are the core's views (`GatewayTokenView`, `IssuedTokenView`, `BotStats`),
+//! shared with the CLI.
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use keyward::gateway::{BotStats, BotToken, IssuedToken, TokenError, TokenScope};
-use keyward::vault::ExposeSecret;
+use keyward::gateway::{BotStats, GatewayTokenView, TokenError};
 
 use crate::dto::CommandError;
 
@@ -14,71 +13,6 @@ impl From<TokenError> for CommandError {
     fn from(e: TokenError) -> Self {
         Self::new(e.kind(), e.to_string())
     }
-}
-
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A bot token as listed (never its text).
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct GatewayTokenDto {
-    pub name: String,
-    pub provider: String,
-    /// The key it signs with; `null`: public market data only.
-    pub key_label: Option<String>,
-    /// market, read, trade, withdraw (in that order).
-    pub scopes: Vec<String>,
-    /// Addresses and CIDRs allowed; empty: this machine (loopback) only.
-    pub allow_ips: Vec<String>,
-    #[ts(type = "number")]
-    pub max_wait_ms: u64,
-    /// The most of each limit the bot may use, in percent; `null`: no cap.
-    pub max_share_pct: Option<f64>,
-    /// The token's first characters, to tell tokens apart.
-    pub hint: String,
-    /// RFC 3339.
-    pub created_at: String,
-    pub rotated_at: Option<String>,
-    pub disabled: bool,
-}
-
-pub fn token(t: &BotToken) -> GatewayTokenDto {
-    GatewayTokenDto {
-        name: t.name.clone(),
-        provider: t.provider.clone(),
-        key_label: t.key_label.clone(),
-        scopes: TokenScope::ALL.iter().filter(|s| t.scopes.allows(**s)).map(|s| s.as_str().to_string()).collect(),
-        allow_ips: t.allow_ips.iter().map(ToString::to_string).collect(),
-        max_wait_ms: millis(t.max_wait),
-        max_share_pct: t.max_share.map(|f| (f * 1000.0).round() / 10.0),
-        hint: t.hint.clone(),
-        created_at: t.created_at.to_rfc3339(),
-        rotated_at: t.rotated_at.map(|t| t.to_rfc3339()),
-        disabled: t.disabled,
-    }
-}
-
-/// A token just created or rotated: its text, shown once.
-#[derive(Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct IssuedTokenDto {
-    /// The token text (`kwg_…`). Only here, only now.
-    pub secret: String,
-    pub token: GatewayTokenDto,
-}
-
-impl std::fmt::Debug for IssuedTokenDto {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedTokenDto").field("token", &self.token).finish_non_exhaustive()
-    }
-}
-
-pub fn issued(i: &IssuedToken) -> IssuedTokenDto {
-    IssuedTokenDto { secret: i.secret.expose_secret().to_string(), token: token(&i.token) }
 }
 
 /// The "New bot token" form.
@@ -104,66 +38,6 @@ pub struct NewGatewayTokenDto {
     /// The user confirmed the withdraw scope.
     #[ts(optional)]
     pub allow_withdraw: Option<bool>,
-}
-
-/// Refusals of one reason (noToken, unknownToken, disabled, wrongProvider, ip, scope,
-/// deadline, badRequest).
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct RefusalCountDto {
-    pub reason: String,
-    #[ts(type = "number")]
-    pub count: u64,
-}
-
-/// One bot's live numbers since the gateway started. Refusals without a valid token are
-/// counted under the name "(no valid token)".
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct BotStatsDto {
-    pub name: String,
-    /// Requests that reached the exchange.
-    #[ts(type = "number")]
-    pub requests: u64,
-    /// Of those, answered with 2xx.
-    #[ts(type = "number")]
-    pub answered: u64,
-    #[ts(type = "number")]
-    pub exchange_errors: u64,
-    /// Over the last 10 s.
-    pub per_second: f64,
-    #[ts(type = "number")]
-    pub weight: u64,
-    /// Total time spent waiting for budget, and the longest single wait.
-    #[ts(type = "number")]
-    pub waited_ms: u64,
-    #[ts(type = "number")]
-    pub max_wait_ms: u64,
-    pub refused: Vec<RefusalCountDto>,
-    pub last_error: Option<String>,
-    pub last_seen: Option<String>,
-}
-
-pub fn bot(s: &BotStats) -> BotStatsDto {
-    BotStatsDto {
-        name: s.name.clone(),
-        requests: s.requests,
-        answered: s.answered,
-        exchange_errors: s.exchange_errors,
-        per_second: s.per_second,
-        weight: s.weight,
-        waited_ms: s.waited_ms,
-        max_wait_ms: s.max_wait_ms,
-        refused: s
-            .refused
-            .iter()
-            .map(|(reason, count)| RefusalCountDto { reason: reason.clone(), count: *count })
-            .collect(),
-        last_error: s.last_error.clone(),
-        last_seen: s.last_seen.map(|t| t.to_rfc3339()),
-    }
 }
 
 /// Everything the Gateway page shows.
@@ -194,8 +68,8 @@ pub struct GatewayStatusDto {
     pub certificate_pem: Option<String>,
     #[ts(type = "number")]
     pub default_max_wait_ms: u64,
-    pub tokens: Vec<GatewayTokenDto>,
-    pub bots: Vec<BotStatsDto>,
+    pub tokens: Vec<GatewayTokenView>,
+    pub bots: Vec<BotStats>,
 }
 
 /// Why the gateway does not listen in this process (shown after "Gateway "): the services problem (e.g. `keyward

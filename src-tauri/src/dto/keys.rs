@@ -4,9 +4,8 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use keyward::key_ops::PermissionReport;
-
-pub use keyward::keys::{KeyVersionView, KeyView, RiskView};
+pub use keyward::key_ops::PermissionReportView;
+pub use keyward::keys::{KeyVersionView, KeyView};
 
 #[derive(Debug, Clone, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -44,30 +43,6 @@ pub struct RotationDto {
     pub key: KeyView,
     pub previous_version: u32,
     pub verified: bool,
-}
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct PermissionReportDto {
-    pub read: Option<bool>,
-    pub trade: Option<bool>,
-    pub withdraw: Option<bool>,
-    pub ip_restricted: Option<bool>,
-    pub risks: Vec<RiskView>,
-}
-
-impl From<&PermissionReport> for PermissionReportDto {
-    fn from(r: &PermissionReport) -> Self {
-        let p = &r.permissions;
-        Self {
-            read: p.read,
-            trade: p.trade,
-            withdraw: p.withdraw,
-            ip_restricted: p.ip_restricted,
-            risks: r.risks.iter().map(RiskView::from).collect(),
-        }
-    }
 }
 
 /// What "Export backup" wrote.

@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod providers;
 pub mod usage;
 
+use keyward::info::InfoView;
 use keyward::ErrorKind;
 use serde::Serialize;
 use ts_rs::TS;
@@ -51,47 +52,21 @@ impl From<keyward::keys::KeyError> for CommandError {
     }
 }
 
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct SecretBackendDto {
-    /// "os-keyring" or "memory".
-    pub kind: String,
-    pub name: String,
-    pub available: bool,
-    pub detail: String,
-}
-
+/// The dashboard's facts: the core's [`InfoView`] (what `keyward info --json` prints) and why
+/// this window runs no services.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct AppInfoDto {
-    pub version: String,
-    pub data_dir: String,
-    pub database_path: String,
-    pub schema_version: u32,
-    pub latest_schema_version: u32,
-    pub secret_backend: SecretBackendDto,
+    #[serde(flatten)]
+    pub info: InfoView,
     /// Why monitoring, alerts and the control API are not running in this window's process.
     pub services_problem: Option<String>,
 }
 
 impl From<keyward::Info> for AppInfoDto {
     fn from(i: keyward::Info) -> Self {
-        Self {
-            version: i.version,
-            data_dir: i.data_dir.display().to_string(),
-            database_path: i.database_path.display().to_string(),
-            schema_version: i.schema_version,
-            latest_schema_version: i.latest_schema_version,
-            secret_backend: SecretBackendDto {
-                kind: i.secret_backend.kind.as_str().to_string(),
-                name: i.secret_backend.name,
-                available: i.secret_backend.available,
-                detail: i.secret_backend.detail,
-            },
-            services_problem: None,
-        }
+        Self { info: InfoView::from(&i), services_problem: None }
     }
 }
 

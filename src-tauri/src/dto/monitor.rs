@@ -7,10 +7,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use keyward::charts::ChartError;
-use keyward::monitor::{
-    CheckConfig, CheckKind, CheckResult, Incident, LastCheck, MonitorError, NewCheck, ProviderSnapshot, StateConfig,
-    Uptime, UptimeWindow,
-};
+use keyward::monitor::{CheckConfig, CheckKind, Incident, MonitorError, NewCheck, StateConfig, Uptime, UptimeWindow};
 use keyward::provider::ProviderSpec;
 
 use crate::dto::CommandError;
@@ -24,26 +21,6 @@ impl From<MonitorError> for CommandError {
 impl From<ChartError> for CommandError {
     fn from(e: ChartError) -> Self {
         Self::new(ErrorKind::Internal, e.to_string())
-    }
-}
-
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct LastCheckDto {
-    pub at: String,
-    pub ok: bool,
-    #[ts(type = "number")]
-    pub latency_ms: u64,
-}
-
-impl From<&LastCheck> for LastCheckDto {
-    fn from(l: &LastCheck) -> Self {
-        Self { at: l.at.to_rfc3339(), ok: l.ok, latency_ms: millis(l.latency) }
     }
 }
 
@@ -63,35 +40,6 @@ pub struct UptimeDto {
 
 pub fn uptime(window: UptimeWindow, u: &Uptime) -> UptimeDto {
     UptimeDto { window: window.as_str().to_string(), percent: u.percent(), checks: u.checks, failures: u.failures }
-}
-
-/// One monitored provider on the Status page.
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct ProviderStatusDto {
-    pub provider: String,
-    /// The display name from the provider spec (the id when the spec is gone).
-    pub name: String,
-    /// "up", "degraded", "down", "maintenance" or "unknown".
-    pub state: String,
-    pub since: Option<String>,
-    pub cause: String,
-    pub last_check: Option<LastCheckDto>,
-    /// Uptime over the last 24 hours, `null` without data.
-    pub uptime24h: Option<f64>,
-}
-
-pub fn status(s: &ProviderSnapshot, name: String, day: &Uptime) -> ProviderStatusDto {
-    ProviderStatusDto {
-        provider: s.provider.clone(),
-        name,
-        state: s.state.as_str().to_string(),
-        since: s.since.map(|t| t.to_rfc3339()),
-        cause: s.cause.clone(),
-        last_check: s.last_check.as_ref().map(LastCheckDto::from),
-        uptime24h: day.percent(),
-    }
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -123,7 +71,7 @@ pub fn incident(i: &Incident, now: chrono::DateTime<chrono::Utc>) -> IncidentDto
 
 /// A check as the Status page shows it: the core's view (`keyward checks list --json` prints
 /// the same).
-pub use keyward::monitor::CheckView;
+pub use keyward::monitor::{CheckRunView, CheckView, ProviderStatusView};
 
 /// What the Status page's check form sends, for a new check and for a change.
 #[derive(Debug, Clone, Deserialize, TS)]
@@ -253,40 +201,10 @@ impl MonitorSettingsDto {
 #[ts(export)]
 pub struct ProviderHealthDto {
     /// `null` when the provider is not monitored.
-    pub status: Option<ProviderStatusDto>,
+    pub status: Option<ProviderStatusView>,
     /// 24h, 7d, 30d, 90d, 1y.
     pub uptime: Vec<UptimeDto>,
     /// Incidents of the last 90 days, newest first.
     pub incidents: Vec<IncidentDto>,
     pub checks: Vec<CheckView>,
-}
-
-/// The result of one check run from the UI ("Run checks now").
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct CheckRunDto {
-    #[ts(type = "number")]
-    pub check_id: i64,
-    pub operation: String,
-    pub ok: bool,
-    pub status: Option<u16>,
-    #[ts(type = "number")]
-    pub latency_ms: u64,
-    pub error: Option<String>,
-    pub at: String,
-}
-
-impl From<&CheckResult> for CheckRunDto {
-    fn from(r: &CheckResult) -> Self {
-        Self {
-            check_id: r.check_id,
-            operation: r.operation.clone(),
-            ok: r.ok,
-            status: r.status,
-            latency_ms: millis(r.latency),
-            error: r.error.as_ref().map(|e| e.message.clone()),
-            at: r.at.to_rfc3339(),
-        }
-    }
 }

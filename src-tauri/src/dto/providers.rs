@@ -7,38 +7,10 @@ use ts_rs::TS;
 
 use keyward::pipeline::{CallError, CallOutcome};
 use keyward::provider::{
-    auth_scheme, http_method, operation_class, whole_number, AuthChange, EndpointChange, FieldError, Origin,
-    ProviderEntry, RetryChange, SettingsChange, SpecError,
+    auth_scheme, http_method, operation_class, whole_number, AuthChange, EndpointChange, FieldError, ProviderEntry,
+    ProviderView, RetryChange, SettingsChange, SpecError,
 };
 use keyward::signing::AuthScheme;
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct EnvironmentDto {
-    pub name: String,
-    pub base_url: String,
-}
-
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct ProviderSummaryDto {
-    pub id: String,
-    pub name: String,
-    /// "exchange" or "market_data".
-    pub kind: String,
-    /// "preset", "modified" or "custom".
-    pub origin: String,
-    pub enabled: bool,
-    pub environment: String,
-    pub environments: Vec<EnvironmentDto>,
-    pub auth_scheme: String,
-    pub operations: Vec<String>,
-    /// Why the provider cannot be used, when it is discontinued.
-    pub discontinued: Option<String>,
-    pub docs_url: Option<String>,
-}
 
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -99,7 +71,7 @@ pub struct ProviderSettingsDto {
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct ProviderDetailDto {
-    pub summary: ProviderSummaryDto,
+    pub summary: ProviderView,
     pub settings: ProviderSettingsDto,
     /// The full spec as TOML (export / advanced editing).
     pub toml: String,
@@ -256,36 +228,10 @@ pub struct CheckDto {
     pub error_kind: Option<String>,
 }
 
-pub fn summary(e: &ProviderEntry) -> ProviderSummaryDto {
-    let s = &e.spec;
-    ProviderSummaryDto {
-        id: s.id.clone(),
-        name: s.name.clone(),
-        kind: s.kind.as_str().to_string(),
-        origin: match e.origin {
-            Origin::Preset => "preset",
-            Origin::Modified => "modified",
-            Origin::Custom => "custom",
-        }
-        .to_string(),
-        enabled: e.enabled,
-        environment: e.environment.clone(),
-        environments: s
-            .environments
-            .iter()
-            .map(|(name, env)| EnvironmentDto { name: name.clone(), base_url: env.base_url.clone() })
-            .collect(),
-        auth_scheme: s.auth.scheme.id().to_string(),
-        operations: s.endpoints.keys().cloned().collect(),
-        discontinued: s.discontinued.as_ref().map(|d| format!("Discontinued since {}: {}", d.since, d.reason)),
-        docs_url: s.docs_url.clone(),
-    }
-}
-
 pub fn detail(e: &ProviderEntry, toml: String) -> ProviderDetailDto {
     let s = &e.spec;
     ProviderDetailDto {
-        summary: summary(e),
+        summary: ProviderView::from(e),
         settings: ProviderSettingsDto {
             name: s.name.clone(),
             default_environment: s.default_environment.clone(),

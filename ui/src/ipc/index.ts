@@ -7,7 +7,7 @@ import type { ErrorKind } from "./bindings/ErrorKind";
 import { ALERT_EVENT, MONITOR_EVENT, type CommandName } from "./bindings/commands";
 
 export type { AppInfoDto, CommandError, ErrorKind };
-export type { SecretBackendDto } from "./bindings/SecretBackendDto";
+export type { SecretBackendView } from "./bindings/SecretBackendView";
 
 /** An error from a command, with the core's stable `kind` (e.g. "schemaTooNew"). */
 export class IpcError extends Error {
@@ -44,17 +44,17 @@ export function appInfo(): Promise<AppInfoDto> {
 
 import type { CheckDto } from "./bindings/CheckDto";
 import type { ProviderDetailDto } from "./bindings/ProviderDetailDto";
-import type { ProviderSummaryDto } from "./bindings/ProviderSummaryDto";
+import type { ProviderView } from "./bindings/ProviderView";
 import type { SettingsChangeDto } from "./bindings/SettingsChangeDto";
 
-export type { CheckDto, ProviderDetailDto, ProviderSummaryDto, SettingsChangeDto };
+export type { CheckDto, ProviderDetailDto, ProviderView, SettingsChangeDto };
 export type { EndpointChangeDto } from "./bindings/EndpointChangeDto";
 export type { EndpointDto } from "./bindings/EndpointDto";
-export type { EnvironmentDto } from "./bindings/EnvironmentDto";
+export type { EnvironmentView } from "./bindings/EnvironmentView";
 export type { ProviderSettingsDto } from "./bindings/ProviderSettingsDto";
 
 export const providers = {
-  list: () => call<ProviderSummaryDto[]>("providers_list"),
+  list: () => call<ProviderView[]>("providers_list"),
   get: (id: string) => call<ProviderDetailDto>("provider_get", { id }),
   /**
    * Saves the settings form: only the fields in `change` are changed, in one validated write.
@@ -74,11 +74,11 @@ export const providers = {
 import type { KeyView } from "./bindings/KeyView";
 import type { KeyVersionView } from "./bindings/KeyVersionView";
 import type { NewKeyDto } from "./bindings/NewKeyDto";
-import type { PermissionReportDto } from "./bindings/PermissionReportDto";
+import type { PermissionReportView } from "./bindings/PermissionReportView";
 import type { RotateDto } from "./bindings/RotateDto";
 import type { RotationDto } from "./bindings/RotationDto";
 
-export type { KeyView, KeyVersionView, NewKeyDto, PermissionReportDto, RotateDto, RotationDto };
+export type { KeyView, KeyVersionView, NewKeyDto, PermissionReportView, RotateDto, RotationDto };
 export type { RiskView } from "./bindings/RiskView";
 import type { BackupExportDto } from "./bindings/BackupExportDto";
 import type { BackupImportDto } from "./bindings/BackupImportDto";
@@ -95,7 +95,7 @@ export const keys = {
   rotate: (input: RotateDto) => call<RotationDto>("key_rotate", { input }),
   retireVersion: (provider: string, label: string, version: number) =>
     call<KeyVersionView>("key_retire_version", { provider, label, version }),
-  check: (provider: string, label: string) => call<PermissionReportDto>("key_check", { provider, label }),
+  check: (provider: string, label: string) => call<PermissionReportView>("key_check", { provider, label }),
   /** A new file in the home folder: `keyward-keys-YYYY-MM-DD.kwbackup`. */
   backupDefaultPath: () => call<string>("keys_backup_default_path"),
   /** Writes every key to a new encrypted backup file; resolves to how many were written. */
@@ -119,12 +119,12 @@ export async function onEvent<T>(name: EventName, handler: (payload: T) => void)
 // ---- Status (monitoring) -----------------------------------------------------------------
 
 import type { CheckView } from "./bindings/CheckView";
-import type { CheckRunDto } from "./bindings/CheckRunDto";
+import type { CheckRunView } from "./bindings/CheckRunView";
 import type { IncidentDto } from "./bindings/IncidentDto";
-import type { LastCheckDto } from "./bindings/LastCheckDto";
+import type { LastCheckView } from "./bindings/LastCheckView";
 import type { MonitorEventDto } from "./bindings/MonitorEventDto";
 import type { ProviderHealthDto } from "./bindings/ProviderHealthDto";
-import type { ProviderStatusDto } from "./bindings/ProviderStatusDto";
+import type { ProviderStatusView } from "./bindings/ProviderStatusView";
 import type { UptimeDto } from "./bindings/UptimeDto";
 import type { CheckInputDto } from "./bindings/CheckInputDto";
 import type { MonitorSettingsDto } from "./bindings/MonitorSettingsDto";
@@ -132,12 +132,12 @@ export type { CheckInputDto, MonitorSettingsDto };
 
 export type {
   CheckView,
-  CheckRunDto,
+  CheckRunView,
   IncidentDto,
-  LastCheckDto,
+  LastCheckView,
   MonitorEventDto,
   ProviderHealthDto,
-  ProviderStatusDto,
+  ProviderStatusView,
   UptimeDto,
 };
 
@@ -145,7 +145,7 @@ export type {
 export { MONITOR_EVENT };
 
 export const monitor = {
-  status: () => call<ProviderStatusDto[]>("monitor_status"),
+  status: () => call<ProviderStatusView[]>("monitor_status"),
   health: (provider: string) => call<ProviderHealthDto>("provider_health", { provider }),
   /** SVG from the core: average and p95 response time of the last `hours` hours. */
   latencyChart: (provider: string, hours: number, dark: boolean) =>
@@ -153,7 +153,7 @@ export const monitor = {
   /** SVG from the core: the 90-day uptime strip. */
   uptimeChart: (provider: string, dark: boolean) => call<string>("chart_uptime", { provider, dark }),
   /** Runs the provider's checks now; each result also arrives as a monitor event. */
-  runChecks: (provider: string) => call<CheckRunDto[]>("checks_run", { provider }),
+  runChecks: (provider: string) => call<CheckRunView[]>("checks_run", { provider }),
   /** Every check of the provider, disabled ones included. */
   checks: (provider: string) => call<CheckView[]>("checks_list", { provider }),
   addCheck: (provider: string, input: CheckInputDto) => call<CheckView>("check_add", { provider, input }),
@@ -168,14 +168,14 @@ export const monitor = {
 // ---- Alerts ------------------------------------------------------------------------------
 
 import type { AlertCentreDto } from "./bindings/AlertCentreDto";
-import type { AlertDto } from "./bindings/AlertDto";
+import type { AlertView } from "./bindings/AlertView";
 import type { AlertEventDto } from "./bindings/AlertEventDto";
-import type { DeliveryDto } from "./bindings/DeliveryDto";
-import type { DeliveryResultDto } from "./bindings/DeliveryResultDto";
-import type { RuleDto } from "./bindings/RuleDto";
-import type { WebhookDto } from "./bindings/WebhookDto";
+import type { DeliveryView } from "./bindings/DeliveryView";
+import type { DeliveryResultView } from "./bindings/DeliveryResultView";
+import type { RuleView } from "./bindings/RuleView";
+import type { WebhookView } from "./bindings/WebhookView";
 
-export type { AlertCentreDto, AlertDto, AlertEventDto, DeliveryDto, DeliveryResultDto, RuleDto, WebhookDto };
+export type { AlertCentreDto, AlertView, AlertEventDto, DeliveryView, DeliveryResultView, RuleView, WebhookView };
 
 /** Emitted when an alert is raised, resolved or acknowledged (`AlertEventDto`). */
 export { ALERT_EVENT };
@@ -190,14 +190,14 @@ export interface NewWebhookInput {
 
 export const alerts = {
   list: () => call<AlertCentreDto>("alerts_list"),
-  acknowledge: (id: number) => call<AlertDto>("alert_ack", { id }),
-  rules: () => call<RuleDto[]>("alert_rules"),
-  setRuleEnabled: (id: number, enabled: boolean) => call<RuleDto>("alert_rule_set_enabled", { id, enabled }),
-  setRuleWebhooks: (id: number, webhooks: number[]) => call<RuleDto>("alert_rule_set_webhooks", { id, webhooks }),
-  restoreDefaultRules: () => call<RuleDto[]>("alert_rules_restore"),
-  webhooks: () => call<WebhookDto[]>("webhooks_list"),
-  addWebhook: (input: NewWebhookInput) => call<WebhookDto>("webhook_add", { ...input }),
-  testWebhook: (id: number) => call<DeliveryResultDto>("webhook_test", { id }),
+  acknowledge: (id: number) => call<AlertView>("alert_ack", { id }),
+  rules: () => call<RuleView[]>("alert_rules"),
+  setRuleEnabled: (id: number, enabled: boolean) => call<RuleView>("alert_rule_set_enabled", { id, enabled }),
+  setRuleWebhooks: (id: number, webhooks: number[]) => call<RuleView>("alert_rule_set_webhooks", { id, webhooks }),
+  restoreDefaultRules: () => call<RuleView[]>("alert_rules_restore"),
+  webhooks: () => call<WebhookView[]>("webhooks_list"),
+  addWebhook: (input: NewWebhookInput) => call<WebhookView>("webhook_add", { ...input }),
+  testWebhook: (id: number) => call<DeliveryResultView>("webhook_test", { id }),
   removeWebhook: (id: number) => call<void>("webhook_remove", { id }),
 };
 
@@ -242,42 +242,41 @@ export const limits = {
 // ---- Audit -------------------------------------------------------------------------------
 
 import type { AuditExportDto } from "./bindings/AuditExportDto";
-import type { AuditFilterDto } from "./bindings/AuditFilterDto";
-import type { AuditOptionsDto } from "./bindings/AuditOptionsDto";
+import type { AuditQuery } from "./bindings/AuditQuery";
+import type { AuditOptions } from "./bindings/AuditOptions";
 import type { AuditPageDto } from "./bindings/AuditPageDto";
-import type { AuditRowDto } from "./bindings/AuditRowDto";
-import type { AuditVerifyDto } from "./bindings/AuditVerifyDto";
+import type { AuditRowView } from "./bindings/AuditRowView";
+import type { AuditVerifyView } from "./bindings/AuditVerifyView";
 
-export type { AuditExportDto, AuditFilterDto, AuditOptionsDto, AuditPageDto, AuditRowDto, AuditVerifyDto };
-export type { DetailFieldDto } from "./bindings/DetailFieldDto";
-export type { TamperDto } from "./bindings/TamperDto";
+export type { AuditExportDto, AuditQuery, AuditOptions, AuditPageDto, AuditRowView, AuditVerifyView };
+export type { TamperView } from "./bindings/TamperView";
 
 export const audit = {
   /** The event kinds and actors the filters offer. */
-  options: () => call<AuditOptionsDto>("audit_options"),
+  options: () => call<AuditOptions>("audit_options"),
   /** One page, newest first; pass `beforeId` (the last row's id) for older rows. */
-  list: (filter: AuditFilterDto) => call<AuditPageDto>("audit_list", { filter }),
+  list: (filter: AuditQuery) => call<AuditPageDto>("audit_list", { filter }),
   /** Walks the hash chain: intact, or every edited, inserted or deleted row. */
-  verify: () => call<AuditVerifyDto>("audit_verify"),
+  verify: () => call<AuditVerifyView>("audit_verify"),
   /** Writes the rows matching `filter` into the data directory's exports folder. */
-  exportTo: (format: "jsonl" | "csv", filter: AuditFilterDto) =>
+  exportTo: (format: "jsonl" | "csv", filter: AuditQuery) =>
     call<AuditExportDto>("audit_export", { format, filter }),
 };
 
-import type { VaultStatusDto } from "./bindings/VaultStatusDto";
-export type { VaultStatusDto };
+import type { VaultStatus } from "./bindings/VaultStatus";
+export type { VaultStatus };
 
 export const vault = {
-  status: () => call<VaultStatusDto>("vault_status"),
-  unlock: (passphrase: string, minutes: number) => call<VaultStatusDto>("vault_unlock", { passphrase, minutes }),
-  lock: () => call<VaultStatusDto>("vault_lock"),
-  init: (passphrase: string) => call<VaultStatusDto>("vault_init", { passphrase }),
+  status: () => call<VaultStatus>("vault_status"),
+  unlock: (passphrase: string, minutes: number) => call<VaultStatus>("vault_unlock", { passphrase, minutes }),
+  lock: () => call<VaultStatus>("vault_lock"),
+  init: (passphrase: string) => call<VaultStatus>("vault_init", { passphrase }),
 };
 
 // ---- Usage -------------------------------------------------------------------------------
-import type { UsageRowDto } from "./bindings/UsageRowDto";
-import type { UsageSummaryDto } from "./bindings/UsageSummaryDto";
-export type { UsageRowDto, UsageSummaryDto };
+import type { UsageRow } from "./bindings/UsageRow";
+import type { UsageSummary } from "./bindings/UsageSummary";
+export type { UsageRow, UsageSummary };
 
 /** The ranges the Usage page offers (hours up to 7 days, days beyond). */
 export type UsageRange = "24h" | "7d" | "30d";
@@ -286,29 +285,28 @@ export type UsageGroupBy = "endpoint" | "key" | "caller" | "provider";
 export const usage = {
   /** Calls, errors, weight, cost and average latency per group, most calls first, with totals. */
   summary: (range: UsageRange, groupBy: UsageGroupBy, provider: string | null = null) =>
-    call<UsageSummaryDto>("usage_summary", { range, groupBy, provider }),
+    call<UsageSummary>("usage_summary", { range, groupBy, provider }),
   /** SVG from the core: calls per hour or day over the range, errors highlighted. */
   chart: (range: UsageRange, dark: boolean) => call<string>("chart_usage", { range, dark }),
 };
 
 // ---- Gateway (bots) ----------------------------------------------------------------------
-import type { BotStatsDto } from "./bindings/BotStatsDto";
+import type { BotStats } from "./bindings/BotStats";
 import type { GatewayStatusDto } from "./bindings/GatewayStatusDto";
-import type { GatewayTokenDto } from "./bindings/GatewayTokenDto";
-import type { IssuedTokenDto } from "./bindings/IssuedTokenDto";
+import type { GatewayTokenView } from "./bindings/GatewayTokenView";
+import type { IssuedTokenView } from "./bindings/IssuedTokenView";
 import type { NewGatewayTokenDto } from "./bindings/NewGatewayTokenDto";
-export type { BotStatsDto, GatewayStatusDto, GatewayTokenDto, IssuedTokenDto, NewGatewayTokenDto };
-export type { RefusalCountDto } from "./bindings/RefusalCountDto";
+export type { BotStats, GatewayStatusDto, GatewayTokenView, IssuedTokenView, NewGatewayTokenDto };
 
 export const gateway = {
   /** Where the gateway listens (or why not), the configured port, the tokens and each bot's live numbers. */
   status: () => call<GatewayStatusDto>("gateway_status"),
   /** Resolves to the token's text, the only time it is shown, and the listed token. */
-  createToken: (input: NewGatewayTokenDto) => call<IssuedTokenDto>("gateway_token_create", { input }),
+  createToken: (input: NewGatewayTokenDto) => call<IssuedTokenView>("gateway_token_create", { input }),
   setDisabled: (name: string, disabled: boolean) =>
-    call<GatewayTokenDto>("gateway_token_set_disabled", { name, disabled }),
+    call<GatewayTokenView>("gateway_token_set_disabled", { name, disabled }),
   /** A new text for the token (shown once); the old one stops working at once. */
-  rotate: (name: string) => call<IssuedTokenDto>("gateway_token_rotate", { name }),
+  rotate: (name: string) => call<IssuedTokenView>("gateway_token_rotate", { name }),
   revoke: (name: string) => call<void>("gateway_token_revoke", { name }),
   /** The port from the next start. */
   setPort: (port: number) => call<GatewayStatusDto>("gateway_set_port", { port }),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   countOf,
+  detailFields,
   formatAgo,
   formatAmount,
   formatCost,
@@ -120,5 +121,19 @@ describe("times", () => {
     expect(formatDate(local)).toBe("2026-01-02");
     expect(formatTime("yesterday")).toBe("yesterday");
     expect(formatDate(null)).toBe("—");
+  });
+});
+
+describe("detailFields", () => {
+  it("keeps strings bare and other values as compact JSON", () => {
+    expect(detailFields({ scopes: "read,trade", count: 3, by_actor: { ui: 2 } })).toEqual([
+      { key: "scopes", value: "read,trade" },
+      { key: "count", value: "3" },
+      { key: "by_actor", value: '{"ui":2}' },
+    ]);
+  });
+  it("has no fields for null and one unnamed field for a bare value", () => {
+    expect(detailFields(null)).toEqual([]);
+    expect(detailFields(7)).toEqual([{ key: "", value: "7" }]);
   });
 });

@@ -120,3 +120,16 @@ export function plural(n: number, one: string, many = `${one}s`): string {
 export function countOf(n: number, one: string, many = `${one}s`): string {
   return `${n} ${plural(n, one, many)}`;
 }
+
+/**
+ * The top-level fields of a JSON object as text, for a compact key/value display: strings as
+ * they are, other values as compact JSON. A non-object value is one field with an empty key.
+ */
+export function detailFields(detail: unknown): { key: string; value: string }[] {
+  const text = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+  if (detail === null || detail === undefined) return [];
+  if (typeof detail === "object" && !Array.isArray(detail)) {
+    return Object.entries(detail as Record<string, unknown>).map(([key, v]) => ({ key, value: text(v) }));
+  }
+  return [{ key: "", value: text(detail) }];
+}

@@ -1,6 +1,6 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ALERT_EVENT, IpcError, type AlertDto, type RuleDto, type WebhookDto } from "../ipc";
+import { ALERT_EVENT, IpcError, type AlertView, type RuleView, type WebhookView } from "../ipc";
 import { Alerts } from "./Alerts";
 
 const api = vi.hoisted(() => ({
@@ -32,7 +32,7 @@ vi.mock("../ipc", async (orig) => {
 
 const NOW = new Date().toISOString();
 
-const alert = (id: number, over: Partial<AlertDto> = {}): AlertDto => ({
+const alert = (id: number, over: Partial<AlertView> = {}): AlertView => ({
   id,
   ts: NOW,
   severity: "critical",
@@ -47,7 +47,7 @@ const alert = (id: number, over: Partial<AlertDto> = {}): AlertDto => ({
   ...over,
 });
 
-const RULE: RuleDto = {
+const RULE: RuleView = {
   id: 1,
   name: "Provider down",
   kind: "provider_down",
@@ -60,7 +60,7 @@ const RULE: RuleDto = {
   severity: null,
 };
 
-const HOOK: WebhookDto = {
+const HOOK: WebhookView = {
   id: 7,
   name: "ops",
   url: "https://hooks.slack.com/…",

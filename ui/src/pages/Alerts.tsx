@@ -5,12 +5,12 @@ import {
   IpcError,
   toIpcError,
   ALERT_EVENT,
-  type AlertDto,
+  type AlertView,
   type AlertEventDto,
-  type DeliveryResultDto,
+  type DeliveryResultView,
   type NewWebhookInput,
-  type RuleDto,
-  type WebhookDto,
+  type RuleView,
+  type WebhookView,
 } from "../ipc";
 import { formatAgo, formatIntervalSeconds } from "../lib/format";
 import { errorText } from "../lib/errors";
@@ -124,7 +124,7 @@ export function Alerts() {
   );
 }
 
-function AlertRow({ a, busy, onAck }: { a: AlertDto; busy?: boolean; onAck?: () => void }) {
+function AlertRow({ a, busy, onAck }: { a: AlertView; busy?: boolean; onAck?: () => void }) {
   return (
     <li class={`alert-row ${a.severity} ${a.state}`} data-testid={`alert-${a.id}`}>
       <div class="alert-main">
@@ -150,7 +150,7 @@ function AlertRow({ a, busy, onAck }: { a: AlertDto; busy?: boolean; onAck?: () 
   );
 }
 
-function Rules({ rules, error, hooks, onChanged }: { rules: RuleDto[] | null; error: IpcError | null; hooks: WebhookDto[]; onChanged: () => void }) {
+function Rules({ rules, error, hooks, onChanged }: { rules: RuleView[] | null; error: IpcError | null; hooks: WebhookView[]; onChanged: () => void }) {
   const action = useAction<number | "restore">();
   const busy = action.busy;
   const act = (id: number | "restore", p: () => Promise<unknown>) => void action.run(() => p().then(onChanged), id);
@@ -238,9 +238,9 @@ function Rules({ rules, error, hooks, onChanged }: { rules: RuleDto[] | null; er
   );
 }
 
-function Webhooks({ hooks, error, onChanged }: { hooks: WebhookDto[] | null; error: IpcError | null; onChanged: () => void }) {
+function Webhooks({ hooks, error, onChanged }: { hooks: WebhookView[] | null; error: IpcError | null; onChanged: () => void }) {
   const [testing, setTesting] = useState<number | null>(null);
-  const [results, setResults] = useState<Record<number, DeliveryResultDto | IpcError>>({});
+  const [results, setResults] = useState<Record<number, DeliveryResultView | IpcError>>({});
   const removal = useAction<number>();
 
   const test = (id: number) => {
@@ -254,7 +254,7 @@ function Webhooks({ hooks, error, onChanged }: { hooks: WebhookDto[] | null; err
         onChanged();
       });
   };
-  const remove = (h: WebhookDto) => {
+  const remove = (h: WebhookView) => {
     if (!window.confirm(`Remove the webhook “${h.name}”? Rules stop sending to it.`)) return;
     void removal.run(() => alerts.removeWebhook(h.id).then(onChanged), h.id);
   };

@@ -1,6 +1,6 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { IpcError, type AuditRowDto } from "../ipc";
+import { IpcError, type AuditRowView } from "../ipc";
 import { Audit, PAGE_SIZE } from "./Audit";
 
 const api = vi.hoisted(() => ({
@@ -14,14 +14,14 @@ vi.mock("../ipc", async (orig) => {
   return { ...real, audit: { ...real.audit, ...api } };
 });
 
-const row = (id: number, over: Partial<AuditRowDto> = {}): AuditRowDto => ({
+const row = (id: number, over: Partial<AuditRowView> = {}): AuditRowView => ({
   id,
   ts: "2026-03-01T10:00:00.000Z",
   actor: "ui",
   event: "key_created",
   provider: "binance",
   keyLabel: "main",
-  detail: [{ key: "scopes", value: "read,trade" }],
+  detail: { scopes: "read,trade" },
   hash: `h${id}`,
   ...over,
 });
@@ -46,7 +46,7 @@ describe("audit page", () => {
 
   it("lists rows with actor, event, key and detail", async () => {
     api.list.mockResolvedValue({
-      rows: [row(2, { event: "key_revealed", detail: [] }), row(1, { actor: "system" })],
+      rows: [row(2, { event: "key_revealed", detail: null }), row(1, { actor: "system" })],
       hasMore: false,
     });
     render(<Audit />);

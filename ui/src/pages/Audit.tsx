@@ -1,6 +1,6 @@
 import { useRef, useState } from "preact/hooks";
-import { audit, type AuditExportDto, type AuditFilterDto, type AuditPageDto, type AuditVerifyDto } from "../ipc";
-import { countOf, formatTime } from "../lib/format";
+import { audit, type AuditExportDto, type AuditQuery, type AuditPageDto, type AuditVerifyView } from "../ipc";
+import { countOf, detailFields, formatTime } from "../lib/format";
 import { useAction } from "../lib/useAction";
 import { useLoad } from "../lib/useLoad";
 import { BusyButton } from "../components/BusyButton";
@@ -20,8 +20,8 @@ interface Filters {
 }
 const NO_FILTERS: Filters = { provider: "", keyLabel: "", event: "", actor: "" };
 
-function toDto(f: Filters): AuditFilterDto {
-  const out: AuditFilterDto = {};
+function toDto(f: Filters): AuditQuery {
+  const out: AuditQuery = {};
   if (f.provider.trim()) out.provider = f.provider.trim();
   if (f.keyLabel.trim()) out.keyLabel = f.keyLabel.trim();
   if (f.event) out.event = f.event;
@@ -38,7 +38,7 @@ export function Audit() {
   const page = useLoad(() => audit.list({ ...toDto(filters), limit: PAGE_SIZE }), [filters]);
   const older = useAction();
   const verifying = useAction();
-  const [verify, setVerify] = useState<AuditVerifyDto | null>(null);
+  const [verify, setVerify] = useState<AuditVerifyView | null>(null);
   const exporting = useAction<"jsonl" | "csv">();
   const [exported, setExported] = useState<AuditExportDto | null>(null);
   const current = useRef(filters);
@@ -254,8 +254,8 @@ export function Audit() {
                     </td>
                     <td>
                       <div class="kvs">
-                        {r.detail.length === 0 && <span class="hint">—</span>}
-                        {r.detail.map((d) => (
+                        {detailFields(r.detail).length === 0 && <span class="hint">—</span>}
+                        {detailFields(r.detail).map((d) => (
                           <span key={d.key} class="kv">
                             {d.key && <span class="kv-key">{d.key}</span>}
                             <span class="kv-value">{d.value}</span>

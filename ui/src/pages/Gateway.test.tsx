@@ -1,6 +1,6 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { IpcError, type BotStatsDto, type GatewayStatusDto, type GatewayTokenDto } from "../ipc";
+import { IpcError, type BotStats, type GatewayStatusDto, type GatewayTokenView } from "../ipc";
 import { Gateway, isLoopback, REFRESH_MS } from "./Gateway";
 import { snippets, TOKEN_PLACEHOLDER } from "./gatewaySnippets";
 
@@ -35,7 +35,7 @@ vi.mock("../ipc", async (orig) => {
 
 const SECRET = "kwg_s3cr3tTokenTextThatIsShownOnce0123456789";
 
-const token = (over: Partial<GatewayTokenDto> = {}): GatewayTokenDto => ({
+const token = (over: Partial<GatewayTokenView> = {}): GatewayTokenView => ({
   name: "grid-bot",
   provider: "binance",
   keyLabel: "main",
@@ -50,7 +50,7 @@ const token = (over: Partial<GatewayTokenDto> = {}): GatewayTokenDto => ({
   ...over,
 });
 
-const bot = (over: Partial<BotStatsDto> = {}): BotStatsDto => ({
+const bot = (over: Partial<BotStats> = {}): BotStats => ({
   name: "grid-bot",
   requests: 12,
   answered: 11,
@@ -59,7 +59,7 @@ const bot = (over: Partial<BotStatsDto> = {}): BotStatsDto => ({
   weight: 24,
   waitedMs: 150,
   maxWaitMs: 90,
-  refused: [{ reason: "scope", count: 2 }],
+  refused: { scope: 2 },
   lastError: "the exchange answered HTTP 400",
   lastSeen: "2026-03-01T10:05:00+00:00",
   ...over,

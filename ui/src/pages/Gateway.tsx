@@ -3,12 +3,12 @@ import {
   gateway,
   keys,
   providers,
-  type BotStatsDto,
+  type BotStats,
   type GatewayStatusDto,
-  type GatewayTokenDto,
-  type IssuedTokenDto,
+  type GatewayTokenView,
+  type IssuedTokenView,
   type KeyView,
-  type ProviderSummaryDto,
+  type ProviderView,
 } from "../ipc";
 import { formatDate, formatMs, formatTime } from "../lib/format";
 import { useAction } from "../lib/useAction";
@@ -67,7 +67,7 @@ export function Gateway() {
   const provs = provsLoad.data ?? [];
   const keyList = keysLoad.data ?? [];
   const [creating, setCreating] = useState(false);
-  const [issued, setIssued] = useState<{ issued: IssuedTokenDto; rotated: boolean } | null>(null);
+  const [issued, setIssued] = useState<{ issued: IssuedTokenView; rotated: boolean } | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
 
   // Live: read again every 2 s while the page is shown and the window visible.
@@ -80,7 +80,7 @@ export function Gateway() {
 
   const tokens = status?.tokens ?? [];
   const chosen = tokens.find((t) => t.name === selected) ?? tokens[0] ?? null;
-  const onIssued = (i: IssuedTokenDto, rotated: boolean) => {
+  const onIssued = (i: IssuedTokenView, rotated: boolean) => {
     setIssued({ issued: i, rotated });
     setSelected(i.token.name);
     setCreating(false);
@@ -344,7 +344,7 @@ function Network({ status, onChanged }: { status: GatewayStatusDto; onChanged: (
   );
 }
 
-function Issued({ issued, rotated, onDone }: { issued: IssuedTokenDto; rotated: boolean; onDone: () => void }) {
+function Issued({ issued, rotated, onDone }: { issued: IssuedTokenView; rotated: boolean; onDone: () => void }) {
   return (
     <div class="card issued" role="status" data-testid="gateway-issued">
       <h2>
@@ -368,11 +368,11 @@ function Issued({ issued, rotated, onDone }: { issued: IssuedTokenDto; rotated: 
 }
 
 interface NewTokenProps {
-  providers: ProviderSummaryDto[];
+  providers: ProviderView[];
   keys: KeyView[];
   defaultMaxWaitMs: number;
   onCancel: () => void;
-  onCreated: (i: IssuedTokenDto) => void;
+  onCreated: (i: IssuedTokenView) => void;
 }
 
 function NewToken({ providers: provs, keys: keyList, defaultMaxWaitMs, onCancel, onCreated }: NewTokenProps) {
@@ -520,10 +520,10 @@ function NewToken({ providers: provs, keys: keyList, defaultMaxWaitMs, onCancel,
 }
 
 interface TokenTableProps {
-  tokens: GatewayTokenDto[];
+  tokens: GatewayTokenView[];
   selected: string | null;
   onSelect: (name: string) => void;
-  onIssued: (i: IssuedTokenDto) => void;
+  onIssued: (i: IssuedTokenView) => void;
   onChanged: () => void;
 }
 
@@ -564,10 +564,10 @@ function TokenRow({
   onIssued,
   onChanged,
 }: {
-  t: GatewayTokenDto;
+  t: GatewayTokenView;
   selected: boolean;
   onSelect: () => void;
-  onIssued: (i: IssuedTokenDto) => void;
+  onIssued: (i: IssuedTokenView) => void;
   onChanged: () => void;
 }) {
   const action = useAction<"toggle" | "rotate" | "revoke">();
@@ -674,7 +674,7 @@ function TokenRow({
   );
 }
 
-function Bots({ bots }: { bots: BotStatsDto[] }) {
+function Bots({ bots }: { bots: BotStats[] }) {
   return (
     <div class="card" data-testid="gateway-bots">
       <h2>Bots, live</h2>
@@ -715,12 +715,12 @@ function Bots({ bots }: { bots: BotStatsDto[] }) {
                     {formatMs(b.waitedMs)} <span class="hint">max {b.maxWaitMs}</span>
                   </td>
                   <td>
-                    {b.refused.length === 0 ? (
+                    {Object.keys(b.refused).length === 0 ? (
                       <span class="hint">—</span>
                     ) : (
-                      b.refused.map((r) => (
-                        <span key={r.reason} class="badge warn">
-                          {REFUSAL_LABEL[r.reason] ?? r.reason} {r.count}
+                      Object.entries(b.refused).map(([reason, count]) => (
+                        <span key={reason} class="badge warn">
+                          {REFUSAL_LABEL[reason] ?? reason} {count}
                         </span>
                       ))
                     )}
@@ -743,7 +743,7 @@ function Snippets({
   gatewayUrl,
   providerKind,
 }: {
-  token: GatewayTokenDto;
+  token: GatewayTokenView;
   text: string | null;
   gatewayUrl: string;
   providerKind: string;

@@ -1,6 +1,6 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { IpcError, type ProviderDetailDto, type ProviderSummaryDto } from "../ipc";
+import { IpcError, type ProviderDetailDto, type ProviderView } from "../ipc";
 import { Providers, namesField } from "./Providers";
 
 const api = vi.hoisted(() => ({
@@ -15,7 +15,7 @@ vi.mock("../ipc", async (orig) => {
   return { ...real, providers: { ...real.providers, ...api } };
 });
 
-const summary = (id: string, over: Partial<ProviderSummaryDto> = {}): ProviderSummaryDto => ({
+const summary = (id: string, over: Partial<ProviderView> = {}): ProviderView => ({
   id,
   name: id[0].toUpperCase() + id.slice(1),
   kind: "exchange",
@@ -30,7 +30,7 @@ const summary = (id: string, over: Partial<ProviderSummaryDto> = {}): ProviderSu
   ...over,
 });
 
-const detail = (s: ProviderSummaryDto, timeoutMs = 10000): ProviderDetailDto => ({
+const detail = (s: ProviderView, timeoutMs = 10000): ProviderDetailDto => ({
   summary: s,
   toml: `id = "${s.id}"`,
   authSchemes: ["none", "binance_hmac"],

@@ -1,6 +1,6 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { IpcError, type LimitView, type ProviderSummaryDto } from "../ipc";
+import { IpcError, type LimitView, type ProviderView } from "../ipc";
 import { RateLimits } from "./RateLimits";
 
 type OnSnapshot = (l: LimitView[]) => void;
@@ -20,7 +20,7 @@ vi.mock("../ipc", async (orig) => {
   };
 });
 
-const provider = (id: string, enabled: boolean): ProviderSummaryDto => ({
+const provider = (id: string, enabled: boolean): ProviderView => ({
   id,
   name: id[0].toUpperCase() + id.slice(1),
   kind: "exchange",

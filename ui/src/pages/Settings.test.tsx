@@ -1,6 +1,6 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { IpcError, type VaultStatusDto } from "../ipc";
+import { IpcError, type VaultStatus } from "../ipc";
 import { Settings } from "./Settings";
 
 const api = vi.hoisted(() => ({ status: vi.fn(), unlock: vi.fn(), lock: vi.fn(), init: vi.fn() }));
@@ -9,7 +9,7 @@ vi.mock("../ipc", async (orig) => {
   return { ...real, vault: api };
 });
 
-const FILE: VaultStatusDto = {
+const FILE: VaultStatus = {
   backend: "encrypted-file",
   name: "Encrypted vault file (/data/vault.kwv)",
   available: true,

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { vault, type VaultStatusDto } from "../ipc";
+import { vault, type VaultStatus } from "../ipc";
 import { useAction } from "../lib/useAction";
 import { useLoad } from "../lib/useLoad";
 import { BusyButton } from "../components/BusyButton";
@@ -20,7 +20,7 @@ export function Settings() {
   const [confirm, setConfirm] = useState("");
   const [minutes, setMinutes] = useState(60);
 
-  const act = (work: () => Promise<VaultStatusDto>) =>
+  const act = (work: () => Promise<VaultStatus>) =>
     action.run(() =>
       work().then((s) => {
         load.setData(s);

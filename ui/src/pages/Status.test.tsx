@@ -1,6 +1,6 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { IpcError, MONITOR_EVENT, type MonitorEventDto, type ProviderHealthDto, type ProviderStatusDto } from "../ipc";
+import { IpcError, MONITOR_EVENT, type MonitorEventDto, type ProviderHealthDto, type ProviderStatusView } from "../ipc";
 import { Status, applyEvent } from "./Status";
 
 const api = vi.hoisted(() => ({
@@ -40,7 +40,7 @@ async function fire(e: MonitorEventDto) {
 
 const NOW = new Date().toISOString();
 
-const binance = (over: Partial<ProviderStatusDto> = {}): ProviderStatusDto => ({
+const binance = (over: Partial<ProviderStatusView> = {}): ProviderStatusView => ({
   provider: "binance",
   name: "Binance",
   state: "up",
@@ -51,7 +51,7 @@ const binance = (over: Partial<ProviderStatusDto> = {}): ProviderStatusDto => ({
   ...over,
 });
 
-const kraken: ProviderStatusDto = {
+const kraken: ProviderStatusView = {
   provider: "kraken",
   name: "Kraken",
   state: "down",

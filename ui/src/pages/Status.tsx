@@ -6,10 +6,10 @@ import {
   IpcError,
   toIpcError,
   MONITOR_EVENT,
-  type CheckRunDto,
+  type CheckRunView,
   type MonitorEventDto,
-  type ProviderStatusDto,
-  type ProviderSummaryDto,
+  type ProviderStatusView,
+  type ProviderView,
 } from "../ipc";
 import { formatAgo, formatDurationSeconds, formatMs, formatUptimePercent } from "../lib/format";
 import { useDark } from "../lib/theme";
@@ -46,7 +46,7 @@ interface Run {
 }
 
 /** Applies one monitor event to the list; `null` when the provider is not in it yet. */
-export function applyEvent(list: ProviderStatusDto[], e: MonitorEventDto): ProviderStatusDto[] | null {
+export function applyEvent(list: ProviderStatusView[], e: MonitorEventDto): ProviderStatusView[] | null {
   if (!list.some((p) => p.provider === e.provider)) return null;
   return list.map((p) => {
     if (p.provider !== e.provider) return p;
@@ -96,15 +96,15 @@ export function Status() {
   const [sparks, setSparks] = useState<Record<string, SparkPoint[]>>({});
   const [runs, setRuns] = useState<Record<string, Run>>({});
   const [runErrors, setRunErrors] = useState<Record<string, IpcError | undefined>>({});
-  const [lastRun, setLastRun] = useState<Record<string, CheckRunDto[]>>({});
+  const [lastRun, setLastRun] = useState<Record<string, CheckRunView[]>>({});
   const [selected, setSelected] = useState<string | null>(null);
   const [now, setNow] = useState(() => Date.now());
   const [stateChanges, setStateChanges] = useState(0);
   const list = status.data;
   const error = liveError ?? status.error;
-  const enabled: ProviderSummaryDto[] = (provs.data ?? []).filter((p) => p.enabled && !p.discontinued);
+  const enabled: ProviderView[] = (provs.data ?? []).filter((p) => p.enabled && !p.discontinued);
   const operations: Record<string, string[]> = Object.fromEntries((provs.data ?? []).map((p) => [p.id, p.operations]));
-  const listRef = useRef<ProviderStatusDto[] | null>(null);
+  const listRef = useRef<ProviderStatusView[] | null>(null);
   listRef.current = list;
 
   const { reload: reloadStatus, setData: setList } = status;
@@ -323,11 +323,11 @@ function ProviderDetail({
   onRun,
 }: {
   provider: string;
-  status: ProviderStatusDto | undefined;
+  status: ProviderStatusView | undefined;
   now: number;
   run: Run | undefined;
   runError: IpcError | undefined;
-  results: CheckRunDto[] | undefined;
+  results: CheckRunView[] | undefined;
   stateChanges: number;
   /** The provider's operations, for the check form. */
   operations: string[];

@@ -1,6 +1,6 @@
 import { fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { IpcError, type UsageRowDto, type UsageSummaryDto } from "../ipc";
+import { IpcError, type UsageRow, type UsageSummary } from "../ipc";
 import { Usage } from "./Usage";
 
 const api = vi.hoisted(() => ({ summary: vi.fn(), chart: vi.fn() }));
@@ -9,7 +9,7 @@ vi.mock("../ipc", async (orig) => {
   return { ...real, usage: { summary: api.summary, chart: api.chart } };
 });
 
-const row = (group: string, over: Partial<UsageRowDto> = {}): UsageRowDto => ({
+const row = (group: string, over: Partial<UsageRow> = {}): UsageRow => ({
   group,
   calls: 1,
   errors: 0,
@@ -19,11 +19,12 @@ const row = (group: string, over: Partial<UsageRowDto> = {}): UsageRowDto => ({
   ...over,
 });
 
-const summary = (rows: UsageRowDto[], over: Partial<UsageSummaryDto> = {}): UsageSummaryDto => ({
+const summary = (rows: UsageRow[], over: Partial<UsageSummary> = {}): UsageSummary => ({
   range: "24h",
   groupBy: "endpoint",
   since: "2026-03-01T00:00:00.000Z",
   until: "2026-03-02T00:00:00.000Z",
+  provider: null,
   rows,
   totals: row("total", {
     calls: rows.reduce((n, r) => n + r.calls, 0),

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { usage, type UsageGroupBy, type UsageRange, type UsageRowDto } from "../ipc";
+import { usage, type UsageGroupBy, type UsageRange, type UsageRow } from "../ipc";
 import { formatCost, formatCount, formatMs } from "../lib/format";
 import { useDark } from "../lib/theme";
 import { useLoad } from "../lib/useLoad";
@@ -20,7 +20,7 @@ export const GROUPS: { id: UsageGroupBy; label: string }[] = [
   { id: "provider", label: "Provider" },
 ];
 
-function Row({ row, total }: { row: UsageRowDto; total?: boolean }) {
+function Row({ row, total }: { row: UsageRow; total?: boolean }) {
   return (
     <tr class={total ? "total" : undefined} data-testid={total ? "usage-totals" : "usage-row"}>
       <td>{total ? <strong>Total</strong> : <code>{row.group}</code>}</td>

@@ -19,7 +19,7 @@ export interface SnippetInput {
   /** `http://127.0.0.1:47311`, without a trailing slash. */
   gatewayUrl: string;
   provider: string;
-  /** "exchange" or "market_data" (ProviderSummaryDto.kind). */
+  /** "exchange" or "market_data" (ProviderView.kind). */
   providerKind: string;
   /** The token's text when it is on screen, else null (the placeholder is used). */
   token: string | null;

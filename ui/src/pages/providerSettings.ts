@@ -5,7 +5,7 @@
 import {
   IpcError,
   type EndpointChangeDto,
-  type EnvironmentDto,
+  type EnvironmentView,
   type ProviderSettingsDto,
   type SettingsChangeDto,
 } from "../ipc";
@@ -42,7 +42,7 @@ export interface SettingsForm {
 const text = (n: number | null | undefined) => (n == null ? "" : String(n));
 
 /** The form as loaded from the core. */
-export function formOf(s: ProviderSettingsDto, environments: EnvironmentDto[]): SettingsForm {
+export function formOf(s: ProviderSettingsDto, environments: EnvironmentView[]): SettingsForm {
   return {
     name: s.name,
     timeoutMs: text(s.timeoutMs),

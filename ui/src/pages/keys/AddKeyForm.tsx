@@ -1,7 +1,7 @@
 // Adding a key: provider, label, the key and its secret (straight to the credential store),
 // scopes and an optional expiry.
 import { useState } from "preact/hooks";
-import { keys, providers, type KeyView, type ProviderSummaryDto } from "../../ipc";
+import { keys, providers, type KeyView, type ProviderView } from "../../ipc";
 import { useAction } from "../../lib/useAction";
 import { useLoad } from "../../lib/useLoad";
 import { BusyButton } from "../../components/BusyButton";
@@ -14,7 +14,7 @@ const SCOPES = ["read", "trade", "withdraw"];
 const PASSPHRASE_SCHEMES = ["kucoin", "okx", "coinbase_exchange"];
 
 /** Providers a key can be added for: exchanges first, then data providers, by name. */
-function usable(list: ProviderSummaryDto[]): ProviderSummaryDto[] {
+function usable(list: ProviderView[]): ProviderView[] {
   return list
     .filter((p) => !p.discontinued && p.authScheme !== "none")
     .sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === "exchange" ? -1 : 1));

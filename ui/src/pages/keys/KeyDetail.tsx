@@ -1,7 +1,7 @@
 // An open key: reveal (after a confirmation, for a while), copy, check permissions with the
 // exchange, rotate, delete, and its versions.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { keys, type KeyView, type PermissionReportDto } from "../../ipc";
+import { keys, type KeyView, type PermissionReportView } from "../../ipc";
 import { formatDate } from "../../lib/format";
 import { useAction } from "../../lib/useAction";
 import { useLoad } from "../../lib/useLoad";
@@ -19,7 +19,7 @@ export function KeyDetail({ k, onChanged }: { k: KeyView; onChanged: () => void 
   const versions = useLoad(() => keys.versions(k.provider, k.label), [k.provider, k.label, k.activeVersion]);
   const [confirming, setConfirming] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
-  const [report, setReport] = useState<PermissionReportDto | null>(null);
+  const [report, setReport] = useState<PermissionReportView | null>(null);
   const [rotating, setRotating] = useState(false);
   const revealed = useRevealed();
 
@@ -138,13 +138,15 @@ export function KeyDetail({ k, onChanged }: { k: KeyView; onChanged: () => void 
 
 const yn = (b: boolean | null) => (b == null ? "unknown" : b ? "yes" : "no");
 
-function PermissionReport({ report }: { report: PermissionReportDto }) {
+function PermissionReport({ report }: { report: PermissionReportView }) {
   return (
     <div class="checks" data-testid="key-report">
       <p>
         Exchange says — read: {yn(report.read)}, trade: {yn(report.trade)}, withdraw: {yn(report.withdraw)}, IP restricted:{" "}
         {yn(report.ipRestricted)}
       </p>
+      {report.tradingExpiresAt && <p class="hint">Trading permission ends {formatDate(report.tradingExpiresAt)}.</p>}
+      {report.keyExpiresAt && <p class="hint">The exchange expires this key {formatDate(report.keyExpiresAt)}.</p>}
       {report.risks.length === 0 ? (
         <p class="notice">No risks found.</p>
       ) : (

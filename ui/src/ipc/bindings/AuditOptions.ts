@@ -3,4 +3,4 @@
 /**
  * The choices of the event and actor filters.
  */
-export type AuditOptionsDto = { events: Array<string>, actors: Array<string>, };
+export type AuditOptions = { events: Array<string>, actors: Array<string>, };

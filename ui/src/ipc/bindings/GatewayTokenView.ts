@@ -3,7 +3,7 @@
 /**
  * A bot token as listed (never its text).
  */
-export type GatewayTokenDto = { name: string, provider: string, 
+export type GatewayTokenView = { name: string, provider: string, 
 /**
  * The key it signs with; `null`: public market data only.
  */

@@ -3,4 +3,4 @@
 /**
  * How a test delivery went.
  */
-export type DeliveryResultDto = { webhookId: number, delivered: boolean, httpStatus: number | null, error: string | null, elapsedMs: number, };
+export type DeliveryResultView = { webhookId: number, delivered: boolean, httpStatus: number | null, error: string | null, elapsedMs: number, };
