@@ -60,6 +60,8 @@ pub enum ErrorKind {
     Tls,
     /// The running Keyward did not answer.
     Unreachable,
+    /// A circuit breaker stopped calls to a failing provider for a while.
+    CircuitOpen,
     Clipboard,
     AlreadyRunning,
     Config,
@@ -106,6 +108,7 @@ impl ErrorKind {
             ErrorKind::BadResponse => "badResponse",
             ErrorKind::Tls => "tls",
             ErrorKind::Unreachable => "unreachable",
+            ErrorKind::CircuitOpen => "circuitOpen",
             ErrorKind::Clipboard => "clipboard",
             ErrorKind::AlreadyRunning => "alreadyRunning",
             ErrorKind::Config => "config",
@@ -138,7 +141,7 @@ impl ErrorKind {
             | ErrorKind::Network
             | ErrorKind::Signing
             | ErrorKind::StatusUnknown => 502,
-            ErrorKind::Unreachable => 503,
+            ErrorKind::Unreachable | ErrorKind::CircuitOpen => 503,
             ErrorKind::Timeout => 504,
             _ => 500,
         }

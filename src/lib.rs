@@ -436,7 +436,10 @@ impl Keyward {
         let monitor = &self.inner.monitor;
         let day = monitor.uptime(&s.provider, monitor::UptimeWindow::Day, monitor.clock().now())?;
         let name = self.providers().get(&s.provider).map(|e| e.spec.name).unwrap_or_else(|_| s.provider.clone());
-        Ok(monitor::ProviderStatusView::new(s, name, &day))
+        let mut view = monitor::ProviderStatusView::new(s, name, &day);
+        view.breakers =
+            self.inner.pipeline.breakers().views().into_iter().filter(|b| b.provider == s.provider).collect();
+        Ok(view)
     }
 
     /// Every monitored provider's state, with the results still queued in this process first.

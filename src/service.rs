@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{AlertInput, RateLimitLevel, ReportedHealth};
 use crate::monitor::{CheckConfig, HealthState, MonitorEvent, PipelineRunner, SchedulerHandle, SchedulerOptions};
+use crate::pipeline::BreakerState;
 use crate::ratelimit::{LimitEvent, UsageLevel};
 use crate::{Error, Keyward};
 
@@ -89,6 +90,7 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
     tasks.push(tokio::spawn(sync_published_limits(kw.clone(), kw.providers().watch(), cancel.clone())));
     tasks.push(tokio::spawn(monitor_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(limit_bridge(kw.clone(), cancel.clone())));
+    tasks.push(tokio::spawn(breaker_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(every(kw.clone(), ALERT_TICK, cancel.clone(), "alert housekeeping", |kw| {
         kw.alerts().tick(Utc::now())
     })));
@@ -373,6 +375,37 @@ async fn limit_bridge(kw: Keyward, cancel: CancellationToken) {
             LimitEvent::Cleared { .. } | LimitEvent::Paused { .. } | LimitEvent::Published { .. } => continue,
         };
         kw.alert_sender().send(input);
+    }
+}
+
+/// Circuit-breaker changes → alert inputs (opened raises, closed resolves; half-open is
+/// only shown on the Status page).
+async fn breaker_bridge(kw: Keyward, cancel: CancellationToken) {
+    let mut changes = kw.pipeline().breakers().subscribe();
+    loop {
+        let change = tokio::select! {
+            _ = cancel.cancelled() => return,
+            c = changes.recv() => c,
+        };
+        let b = match change {
+            Ok(b) => b,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        };
+        let open = match b.state {
+            BreakerState::Open => true,
+            BreakerState::Closed => false,
+            BreakerState::HalfOpen => continue,
+        };
+        let until =
+            b.until.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc));
+        kw.alert_sender().send(AlertInput::CircuitBreaker {
+            provider: b.provider,
+            operation: b.operation,
+            open,
+            until,
+            reason: b.reason,
+        });
     }
 }
 

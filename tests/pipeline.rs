@@ -581,3 +581,76 @@ async fn a_deeper_order_book_is_charged_its_documented_weight() {
     // …plus the 20 of the exchangeInfo read of Binance's published limits before the first call.
     assert_eq!(w.used, 305.0 + 20.0, "the limiter charged the same weights");
 }
+
+async fn call_on(
+    pipeline: &Pipeline,
+    provider: &str,
+    op: &str,
+    failover: &[&str],
+) -> Result<keyward::pipeline::CallOutcome, CallError> {
+    pipeline
+        .call(CallRequest {
+            provider: provider.into(),
+            operation: op.into(),
+            params: BTreeMap::new(),
+            options: CallOptions {
+                caller: "test".into(),
+                failover: failover.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_failing_provider_trips_its_breaker_calls_fail_over_at_once_and_probes_close_it() {
+    use keyward::pipeline::BreakerState;
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "retry.max_attempts", "1");
+    let backup = MockExchange::start(Auth::Public, None).await;
+    f.point("bybit", &backup.base_url);
+    let (_, bybit_path) = f.endpoint("bybit", "server_time");
+    backup.route(
+        &format!("GET {bybit_path}"),
+        json!({"retCode": 0, "retMsg": "OK", "result": {"timeSecond": "1700000000"}}),
+    );
+    let (pipeline, clock, _timer) = paused_pipeline(&f);
+    mock.script((0..5).map(|_| status_reply(503)));
+    for _ in 0..5 {
+        let err = call_on(&pipeline, "binance", "server_time", &[]).await.expect_err("503");
+        assert!(matches!(err, CallError::Http { status: 503, .. }), "{err:?}");
+    }
+    assert_eq!(mock.hits(), 5);
+
+    // Open: refused at once, nothing reaches the exchange, and the message says why and when.
+    let err = call_on(&pipeline, "binance", "server_time", &[]).await.expect_err("open");
+    assert_eq!(err.kind(), keyward::ErrorKind::CircuitOpen);
+    let text = err.to_string();
+    assert!(
+        text.contains("circuit breaker of the provider is open") && text.contains("5 failures in a row: HTTP 503"),
+        "{text}"
+    );
+    assert!(text.contains("tries again at"), "{text}");
+    assert_eq!(mock.hits(), 5, "an open breaker sends nothing");
+    let views = pipeline.breakers().views();
+    assert!(views.iter().any(|v| v.provider == "binance" && v.operation.is_none() && v.state == BreakerState::Open));
+
+    // With somewhere to go, the call fails over without trying binance.
+    let out = call_on(&pipeline, "binance", "server_time", &["bybit"]).await.expect("bybit answers");
+    assert_eq!(out.provider, "bybit");
+    assert_eq!(mock.hits(), 5);
+
+    // After the open time the next calls are probes; binance is back, so two successes close it.
+    let (_, path) = f.endpoint("binance", "server_time");
+    mock.route(&format!("GET {path}"), json!({"serverTime": 1_700_000_000_000_i64}));
+    clock.advance(Duration::from_secs(15));
+    assert_eq!(pipeline.breakers().views()[0].state, BreakerState::HalfOpen);
+    for _ in 0..2 {
+        let out = call_on(&pipeline, "binance", "server_time", &["bybit"]).await.expect("binance again");
+        assert_eq!(out.provider, "binance", "the probes go to binance, not to the failover");
+    }
+    assert!(pipeline.breakers().views().is_empty(), "closed: {:?}", pipeline.breakers().views());
+    assert_eq!(mock.hits(), 7);
+}

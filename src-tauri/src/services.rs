@@ -40,6 +40,11 @@ pub enum MonitorEventDto {
         latency_ms: u64,
         at: String,
     },
+    /// A circuit breaker of the provider opened, went half-open or closed.
+    BreakerChanged {
+        provider: String,
+        breaker: keyward::pipeline::BreakerView,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -135,6 +140,20 @@ pub fn start<R: Runtime>(app: &AppHandle<R>) {
                 let _ = app.notification().builder().title(headline).body(e.to_string()).show();
             }
         }
+        let mut breakers = core.pipeline().breakers().subscribe();
+        let breaker_app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                match breakers.recv().await {
+                    Ok(b) => {
+                        let e = MonitorEventDto::BreakerChanged { provider: b.provider.clone(), breaker: b };
+                        let _ = breaker_app.emit(MONITOR_EVENT, e);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                }
+            }
+        });
         let mut events = core.monitor().subscribe();
         loop {
             match events.recv().await {

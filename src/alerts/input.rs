@@ -120,6 +120,15 @@ pub enum AlertInput {
     KeyRisk { provider: String, label: String, risk: Option<String> },
     /// The provider is healthy again: resolves its state alerts (like `ProviderState` to up).
     Recovered { provider: String },
+    /// A circuit breaker of the provider (`operation: None`) or of one endpoint opened
+    /// (`open: true`, until when and why) or closed again (`open: false`, resolving it).
+    CircuitBreaker {
+        provider: String,
+        operation: Option<String>,
+        open: bool,
+        until: Option<DateTime<Utc>>,
+        reason: String,
+    },
 }
 
 /// How long an announced maintenance stays an open alert after it starts.
@@ -148,6 +157,10 @@ pub(crate) fn state_family(provider: &str) -> String {
     format!("state:{}", esc(provider))
 }
 
+fn breaker_family(provider: &str, operation: Option<&str>) -> String {
+    format!("breaker:{}:{}", esc(provider), esc(operation.unwrap_or("*")))
+}
+
 fn risk_prefix(provider: &str, label: &str) -> String {
     format!("key-risk:{}:{}:", esc(provider), esc(label))
 }
@@ -170,6 +183,7 @@ impl AlertInput {
             | AlertInput::KeyExpiring { provider, .. }
             | AlertInput::RotationDue { provider, .. }
             | AlertInput::KeyRisk { provider, .. }
+            | AlertInput::CircuitBreaker { provider, .. }
             | AlertInput::Recovered { provider } => provider,
         }
     }
@@ -233,6 +247,11 @@ impl AlertInput {
                 variant: "open".into(),
                 severity: Severity::Warning,
             }),
+            AlertInput::CircuitBreaker { provider, operation, open, .. } => open.then(|| Signal {
+                family: breaker_family(provider, operation.as_deref()),
+                variant: "open".into(),
+                severity: Severity::Warning,
+            }),
             AlertInput::Recovered { .. } => None,
         }
     }
@@ -273,6 +292,9 @@ impl AlertInput {
                 None => Vec::new(),
             },
             AlertInput::KeyRisk { provider, label, risk: None } => vec![(risk_prefix(provider, label), None)],
+            AlertInput::CircuitBreaker { provider, operation, .. } => {
+                vec![(format!("{}/", breaker_family(provider, operation.as_deref())), keep)]
+            }
             AlertInput::KeyRisk { risk: Some(_), .. }
             | AlertInput::Latency { .. }
             | AlertInput::ErrorRate { .. }
@@ -284,6 +306,8 @@ impl AlertInput {
     pub(crate) fn expires_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             AlertInput::RateLimitBan { until, .. } => Some(*until),
+            // Closing resolves it; the margin covers a Keyward that stopped while it was open.
+            AlertInput::CircuitBreaker { until: Some(until), .. } => Some(*until + chrono::Duration::minutes(5)),
             AlertInput::MaintenanceAnnounced { starts_at, .. } => {
                 let from = starts_at.map_or(now, |s| s.max(now));
                 Some(from + chrono::Duration::hours(ANNOUNCEMENT_TTL_HOURS))

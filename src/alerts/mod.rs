@@ -75,6 +75,11 @@ use engine::{add_resolved, evaluate, Changes};
 
 /// Settings key set once the default rules were written.
 const DEFAULTS_SEEDED_KEY: &str = "alerts.default_rules_seeded";
+/// The kinds whose default rule has been written (JSON list): a default added in a later
+/// version is written once to databases made before it.
+const DEFAULT_KINDS_KEY: &str = "alerts.default_rule_kinds";
+/// Default rules added after the first release of the rules.
+const LATER_DEFAULT_KINDS: &[&str] = &["circuit_open"];
 /// Suggested history horizon for [`Alerts::prune`].
 pub const HISTORY_DAYS: i64 = 90;
 /// User agent of webhook requests.
@@ -142,18 +147,32 @@ impl Alerts {
         let now = self.inner.clock.now();
         self.inner.store.with_conn(|c| {
             let tx = immediate(c)?;
-            let seeded: Option<String> = tx
-                .query_row("SELECT value FROM settings WHERE key = ?1", [DEFAULTS_SEEDED_KEY], |r| r.get(0))
-                .optional()?;
-            if seeded.is_none() {
-                for rule in default_rules() {
-                    db::insert_rule(&tx, &rule, now)?;
-                }
+            let setting = |key: &str| -> rusqlite::Result<Option<String>> {
+                tx.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()
+            };
+            // The kinds whose default rule was written once (a user may delete one for good).
+            let seeded: Vec<String> = match (setting(DEFAULTS_SEEDED_KEY)?, setting(DEFAULT_KINDS_KEY)?) {
+                (None, _) => Vec::new(),
+                (Some(_), Some(list)) => serde_json::from_str(&list).unwrap_or_default(),
+                // Seeded before the list existed: every default but the later ones.
+                (Some(_), None) => default_rules()
+                    .iter()
+                    .map(|r| r.kind.name().to_string())
+                    .filter(|k| !LATER_DEFAULT_KINDS.contains(&k.as_str()))
+                    .collect(),
+            };
+            let mut all = seeded.clone();
+            for rule in default_rules().into_iter().filter(|r| !seeded.iter().any(|k| k == r.kind.name())) {
+                tracing::info!(rule = %rule.name, "wrote a default alert rule");
+                all.push(rule.kind.name().to_string());
+                db::insert_rule(&tx, &rule, now)?;
+            }
+            for (key, value) in [(DEFAULTS_SEEDED_KEY, "1".to_string()), (DEFAULT_KINDS_KEY, json!(all).to_string())] {
                 tx.execute(
-                    "INSERT INTO settings (key, value, updated_at) VALUES (?1, '1', ?2)",
-                    rusqlite::params![DEFAULTS_SEEDED_KEY, db::fmt_ts(now)],
+                    "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    rusqlite::params![key, value, db::fmt_ts(now)],
                 )?;
-                tracing::info!("wrote the default alert rules");
             }
             tx.commit()?;
             Ok(())

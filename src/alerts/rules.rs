@@ -44,6 +44,8 @@ pub enum RuleKind {
     RotationDue { days: u32 },
     /// "Check permissions" found a risk on a key.
     KeyRisk,
+    /// A circuit breaker stopped calls to a failing provider (or one of its endpoints).
+    CircuitOpen,
 }
 
 impl RuleKind {
@@ -62,6 +64,7 @@ impl RuleKind {
             RuleKind::KeyExpiring { .. } => "key_expiring",
             RuleKind::RotationDue { .. } => "rotation_due",
             RuleKind::KeyRisk => "key_risk",
+            RuleKind::CircuitOpen => "circuit_open",
         }
     }
 
@@ -79,6 +82,7 @@ impl RuleKind {
         "key_expiring",
         "rotation_due",
         "key_risk",
+        "circuit_open",
     ];
 
     /// The threshold parameters as JSON (`{"checks":3}`, `{}`).
@@ -122,6 +126,7 @@ impl RuleKind {
             "key_expiring" => RuleKind::KeyExpiring { days: small("days")? },
             "rotation_due" => RuleKind::RotationDue { days: small("days")? },
             "key_risk" => RuleKind::KeyRisk,
+            "circuit_open" => RuleKind::CircuitOpen,
             other => {
                 return Err(format!("\"{other}\" is not a rule kind; expected one of {}", RuleKind::NAMES.join(", ")))
             }
@@ -266,6 +271,7 @@ pub fn default_rules() -> Vec<NewRule> {
         NewRule::new("Key expiring", RuleKind::KeyExpiring { days: 14 }),
         NewRule::new("Key rotation due", RuleKind::RotationDue { days: 7 }),
         NewRule::new("Key risk", RuleKind::KeyRisk),
+        NewRule::new("Circuit breaker open", RuleKind::CircuitOpen),
     ]
 }
 
@@ -334,6 +340,7 @@ pub(crate) fn judge(kind: &RuleKind, input: &AlertInput, now: DateTime<Utc>, rec
             }
         }
         (RuleKind::KeyRisk, AlertInput::KeyRisk { risk: Some(_), .. }) => Verdict::Fire,
+        (RuleKind::CircuitOpen, AlertInput::CircuitBreaker { open: true, .. }) => Verdict::Fire,
         _ => Verdict::Ignore,
     }
 }
@@ -457,6 +464,24 @@ pub(crate) fn describe(
                 format!("Key \"{label}\" for {provider}: {risk}"),
                 format!("Checking the permissions of key \"{label}\" for {provider} found a risk: {risk}."),
             )
+        }
+        AlertInput::CircuitBreaker { provider, operation, open, until, reason } => {
+            let what = match operation {
+                Some(op) => format!("{provider} {op}"),
+                None => provider.clone(),
+            };
+            if *open {
+                let retry = until.map(|u| format!(" It tries again at {} ({} from now).", fmt_time(u), fmt_span(u - now)));
+                (
+                    format!("Calls to {what} stopped: circuit breaker open"),
+                    format!(
+                        "Keyward stopped calling {what} after {reason}. Calls fail over where a failover is set, or are refused at once.{}",
+                        retry.unwrap_or_default()
+                    ),
+                )
+            } else {
+                (format!("Calls to {what} resumed"), format!("The circuit breaker of {what} closed: its probe calls succeeded."))
+            }
         }
     }
 }

@@ -82,6 +82,8 @@ pub struct ProviderStatusView {
     pub last_check: Option<LastCheckView>,
     /// Uptime over the last 24 hours, `null` without data.
     pub uptime24h: Option<f64>,
+    /// The provider's circuit breakers that are not closed (its own, and its endpoints').
+    pub breakers: Vec<crate::pipeline::BreakerView>,
 }
 
 impl ProviderStatusView {
@@ -95,6 +97,7 @@ impl ProviderStatusView {
             cause: s.cause.clone(),
             last_check: s.last_check.as_ref().map(LastCheckView::from),
             uptime24h: day.percent(),
+            breakers: Vec::new(),
         }
     }
 }

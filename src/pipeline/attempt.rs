@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::breaker::Verdict;
 use super::record::{AttemptRecord, Outcome};
 use super::{limit, send, CallError, Pipeline, Prepared, Priority};
+use crate::provider::BreakerPolicy;
 use crate::signing;
 
 /// What every attempt of one request shares.
@@ -50,8 +52,20 @@ impl Pipeline {
         let p = plan.prepared;
         let spec = &p.entry.spec;
         let key_label = p.key.as_ref().map(|k| k.record.label.as_str());
+        let breakers = &self.inner.breakers;
+        breakers.admit(&spec.id, plan.operation, &spec.breaker).map_err(|r| CallError::CircuitOpen {
+            provider: spec.id.clone(),
+            operation: plan.operation.to_string(),
+            scope: r.operation,
+            state: r.state,
+            until: r.until,
+            reason: r.reason,
+        })?;
+        // An attempt that is not sent says nothing about the provider's health.
+        let unsent = || breakers.record(&spec.id, plan.operation, &spec.breaker, Verdict::Neutral, "");
         let queued = Instant::now();
-        self.inner
+        let acquired = self
+            .inner
             .limiter
             .acquire(limit::Acquire {
                 provider: &spec.id,
@@ -62,7 +76,11 @@ impl Pipeline {
                 priority: plan.priority,
                 deadline: plan.deadline,
             })
-            .await?;
+            .await;
+        if let Err(e) = acquired {
+            unsent();
+            return Err(e.into());
+        }
         let waited = queued.elapsed();
 
         let now = self.offset(&spec.id).corrected(self.inner.clock.now());
@@ -75,7 +93,10 @@ impl Pipeline {
             now,
             nonce,
         )
-        .map_err(|e| CallError::Signing(e, spec.id.clone()))?;
+        .map_err(|e| {
+            unsent();
+            CallError::Signing(e, spec.id.clone())
+        })?;
 
         let sent_at = self.inner.clock.now();
         let result = send::send(client, spec, &plan.unsigned.method, &p.base_url, &p.env_headers, &signed).await;
@@ -104,9 +125,28 @@ impl Pipeline {
         Ok(Sent { result, record, sent_at, waited })
     }
 
-    /// Records an attempt with how it ended: the one place attempts are written.
-    pub(super) fn finish(&self, mut record: AttemptRecord, outcome: Outcome) {
+    /// Records an attempt with how it ended: the one place attempts are written, and where
+    /// the circuit breakers learn how the provider is doing.
+    pub(super) fn finish(&self, breaker: &BreakerPolicy, mut record: AttemptRecord, outcome: Outcome) {
         record.outcome = outcome;
+        let (verdict, detail) = verdict(outcome, record.status);
+        self.inner.breakers.record(&record.provider, &record.operation, breaker, verdict, &detail);
         self.inner.recorder.record(record);
+    }
+}
+
+/// How an attempt counts for the circuit breaker. Only answers that say the provider is unwell
+/// count as failures (no connection, a timeout, HTTP 5xx); rate-limit answers (429, 418) and
+/// refusals (403) are the limiter's business, and an exchange error in a 2xx body is the
+/// caller's.
+fn verdict(outcome: Outcome, status: Option<u16>) -> (Verdict, String) {
+    match (outcome, status) {
+        (Outcome::Ok, _) => (Verdict::Success, String::new()),
+        (Outcome::Timeout, _) => (Verdict::Failure, "timeout".into()),
+        (Outcome::Network, _) => (Verdict::Failure, "no connection".into()),
+        (Outcome::HttpError, Some(s @ 500..=599)) => (Verdict::Failure, format!("HTTP {s}")),
+        (Outcome::HttpError, Some(403 | 418 | 429)) => (Verdict::Neutral, String::new()),
+        (Outcome::HttpError, Some(_)) => (Verdict::Success, String::new()),
+        _ => (Verdict::Neutral, String::new()),
     }
 }

@@ -108,14 +108,14 @@ impl Pipeline {
             match sent.result {
                 Ok(resp) => {
                     let ok = (200..300).contains(&resp.status);
-                    self.finish(sent.record, if ok { Outcome::Ok } else { Outcome::HttpError });
+                    self.finish(&spec.breaker, sent.record, if ok { Outcome::Ok } else { Outcome::HttpError });
                     if ok {
                         self.key_used(&p, &req.caller);
                     }
                     return Ok(Forwarded { status: resp.status, headers: resp.headers, body: resp.body, waited });
                 }
                 Err(f) => {
-                    self.finish(sent.record, attempt::fail_outcome(f.kind));
+                    self.finish(&spec.breaker, sent.record, attempt::fail_outcome(f.kind));
                     if f.kind == send::FailKind::Connect && n < max_attempts {
                         continue;
                     }

@@ -13,6 +13,7 @@
 //! is recorded once, by [`Pipeline::finish`], after it was interpreted.
 
 mod attempt;
+pub mod breaker;
 mod build;
 mod cache;
 mod forward;
@@ -35,6 +36,7 @@ use crate::keys::{KeyError, Keys, Scope};
 use crate::provider::{OperationClass, ProviderEntry, ProviderSpec, Registry};
 use crate::signing::{self, NonceSource, TimeOffset};
 
+pub use breaker::{BreakerState, BreakerView, Breakers};
 pub use forward::{ForwardRequest, Forwarded};
 pub use limit::{Priority, RateLimiter, Unlimited};
 pub use record::{AttemptRecord, Outcome, Recorder};
@@ -118,6 +120,16 @@ pub enum CallError {
     TooLarge { provider: String, operation: String, limit: u64 },
     #[error("{provider} {operation}: the response is not valid JSON: {message}")]
     BadResponse { provider: String, operation: String, message: String },
+    #[error("{provider} {operation}: not sent, the circuit breaker {scope} is {} ({reason}){}. Keyward stopped calling it for a while so it can recover", state.as_str(), until.map(|t| format!("; it tries again at {}", t.format("%H:%M:%S UTC"))).unwrap_or_default(), scope = match .scope { Some(op) => format!("of its {op} endpoint"), None => "of the provider".to_string() })]
+    CircuitOpen {
+        provider: String,
+        operation: String,
+        /// The endpoint whose breaker refused, `None` for the provider's own.
+        scope: Option<String>,
+        state: BreakerState,
+        until: Option<DateTime<Utc>>,
+        reason: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
     /// The same failure, shared by every caller that waited on one coalesced request.
@@ -144,6 +156,7 @@ impl CallError {
             CallError::StatusUnknown { .. } => crate::ErrorKind::StatusUnknown,
             CallError::TooLarge { .. } => crate::ErrorKind::TooLarge,
             CallError::BadResponse { .. } => crate::ErrorKind::BadResponse,
+            CallError::CircuitOpen { .. } => crate::ErrorKind::CircuitOpen,
             CallError::Internal(_) => crate::ErrorKind::Internal,
             CallError::Shared(e) => e.kind(),
         }
@@ -155,7 +168,10 @@ impl CallError {
             CallError::Shared(e) => e.fail_over(),
             other => matches!(
                 other,
-                CallError::Unreachable { .. } | CallError::Http { status: 500..=599, .. } | CallError::RateLimit(_)
+                CallError::Unreachable { .. }
+                    | CallError::Http { status: 500..=599, .. }
+                    | CallError::RateLimit(_)
+                    | CallError::CircuitOpen { .. }
             ),
         }
     }
@@ -193,6 +209,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// What the retry back-off waits on (a [`crate::timer::ManualTimer`] in tests).
     timer: Arc<dyn crate::timer::Timer>,
+    breakers: Breakers,
 }
 
 /// Everything one attempt needs, resolved once per provider.
@@ -240,6 +257,7 @@ impl Pipeline {
                 clients: Mutex::new(HashMap::new()),
                 nonces: NonceSource::new(Utc::now()),
                 offsets: Mutex::new(HashMap::new()),
+                breakers: Breakers::new(Arc::clone(&clock)),
                 clock,
                 timer,
             }),
@@ -252,6 +270,11 @@ impl Pipeline {
 
     pub fn recorder(&self) -> &Recorder {
         &self.inner.recorder
+    }
+
+    /// The circuit breakers (per provider and endpoint) of every call through this pipeline.
+    pub fn breakers(&self) -> &Breakers {
+        &self.inner.breakers
     }
 
     /// Makes a call through every layer.
@@ -438,7 +461,7 @@ impl Pipeline {
                                     self.offset(&spec.id).record(*server_time, sent.sent_at, self.inner.clock.now());
                                 }
                             }
-                            self.finish(record, Outcome::Ok);
+                            self.finish(&spec.breaker, record, Outcome::Ok);
                             self.key_used(p, &req.options.caller);
                             return Ok(CallOutcome {
                                 provider: spec.id.clone(),
@@ -453,7 +476,7 @@ impl Pipeline {
                             });
                         }
                         Err(transform::ParseError::Exchange { code, message }) => {
-                            self.finish(record, Outcome::ProviderError);
+                            self.finish(&spec.breaker, record, Outcome::ProviderError);
                             return Err(CallError::Exchange {
                                 provider: spec.id.clone(),
                                 operation: req.operation.clone(),
@@ -462,7 +485,7 @@ impl Pipeline {
                             });
                         }
                         Err(transform::ParseError::NotJson(message)) => {
-                            self.finish(record, Outcome::ProviderError);
+                            self.finish(&spec.breaker, record, Outcome::ProviderError);
                             return Err(CallError::BadResponse {
                                 provider: spec.id.clone(),
                                 operation: req.operation.clone(),
@@ -472,13 +495,13 @@ impl Pipeline {
                     }
                 }
                 Ok(resp) => {
-                    self.finish(record, Outcome::HttpError);
+                    self.finish(&spec.breaker, record, Outcome::HttpError);
                     let retry_after = crate::http_headers::retry_after(&resp.headers, self.inner.clock.now());
                     let failure = Failure::Status { status: resp.status, retry_after };
                     (failure, send::error_message(&resp.body), Some(resp.status))
                 }
                 Err(f) => {
-                    self.finish(record, attempt::fail_outcome(f.kind));
+                    self.finish(&spec.breaker, record, attempt::fail_outcome(f.kind));
                     if let send::FailKind::TooLarge(limit) = f.kind {
                         return Err(CallError::TooLarge {
                             provider: spec.id.clone(),

@@ -108,6 +108,13 @@ pub struct ProviderSpec {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// When calls stop for a while after failures (the circuit breaker).
+    #[serde(default, skip_serializing_if = "BreakerPolicy::is_default")]
+    pub breaker: BreakerPolicy,
+    /// How long past its cache TTL the last good answer of a cached read may still be served,
+    /// marked stale, when the provider (and every failover member) fails; 0 = never.
+    #[serde(default = "default_stale_if_error_ms", skip_serializing_if = "is_default_stale")]
+    pub stale_if_error_ms: u64,
     /// Logical operation → endpoint.
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointSpec>,
@@ -303,6 +310,74 @@ fn default_base_delay_ms() -> u64 {
 }
 fn default_max_delay_ms() -> u64 {
     DEFAULT_MAX_DELAY_MS
+}
+
+/// The default of [`ProviderSpec::stale_if_error_ms`]: five minutes.
+pub const DEFAULT_STALE_IF_ERROR_MS: u64 = 300_000;
+
+fn default_stale_if_error_ms() -> u64 {
+    DEFAULT_STALE_IF_ERROR_MS
+}
+
+fn is_default_stale(ms: &u64) -> bool {
+    *ms == DEFAULT_STALE_IF_ERROR_MS
+}
+
+/// A circuit breaker per provider, and per endpoint when the provider fails partially:
+/// closed → open after `consecutive_failures` failures in a row, or when at least
+/// `failure_rate_percent` of the calls in the last `window_ms` failed (with at least
+/// `min_calls` calls); open for `open_ms`, doubled on each trip in a row up to `max_open_ms`;
+/// then half-open, letting `half_open_probes` calls through, which close it when they all
+/// succeed and open it again when one fails. Failures are answers that say the provider is
+/// unwell: no connection, a timeout, HTTP 5xx. Rate-limit answers (429, 418) and client errors
+/// are the limiter's and the caller's business and do not count.
+///
+/// The defaults follow Envoy's outlier detection (5 consecutive 5xx, 50 % over a minimum of
+/// calls, ejection time growing with each ejection) and resilience4j (a few half-open probes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerPolicy {
+    /// Failures in a row that open it; 0 turns the breaker off.
+    pub consecutive_failures: u32,
+    /// Share of failed calls in the window that opens it, in percent; 0 turns this rule off.
+    pub failure_rate_percent: u32,
+    /// The failure rate only counts with at least this many calls in the window.
+    pub min_calls: u32,
+    pub window_ms: u64,
+    /// How long it stays open after the first trip.
+    pub open_ms: u64,
+    /// The longest it stays open after trips in a row.
+    pub max_open_ms: u64,
+    /// Calls let through while half-open; all must succeed to close it.
+    pub half_open_probes: u32,
+    /// Also keep a breaker per endpoint, so one failing endpoint stops alone.
+    pub per_endpoint: bool,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            failure_rate_percent: 50,
+            min_calls: 20,
+            window_ms: 60_000,
+            open_ms: 15_000,
+            max_open_ms: 300_000,
+            half_open_probes: 2,
+            per_endpoint: true,
+        }
+    }
+}
+
+impl BreakerPolicy {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Off: it never opens.
+    pub fn disabled(&self) -> bool {
+        self.consecutive_failures == 0 && self.failure_rate_percent == 0
+    }
 }
 
 /// One logical operation mapped to an HTTP endpoint.

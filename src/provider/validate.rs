@@ -243,6 +243,30 @@ impl Validator {
         if s.timeout_ms == 0 {
             self.push("timeout_ms", "0", "must be a positive number of milliseconds");
         }
+        let b = &s.breaker;
+        if b.failure_rate_percent > 100 {
+            self.push("breaker.failure_rate_percent", b.failure_rate_percent.to_string(), "must be between 0 and 100");
+        }
+        if !b.disabled() && b.half_open_probes == 0 {
+            self.push(
+                "breaker.half_open_probes",
+                "0",
+                "must be at least 1 (the calls that test whether the provider is back)",
+            );
+        }
+        if !b.disabled() && b.open_ms == 0 {
+            self.push("breaker.open_ms", "0", "must be at least 1 ms");
+        }
+        if b.open_ms > b.max_open_ms {
+            self.push(
+                "breaker.open_ms",
+                b.open_ms.to_string(),
+                format!("must not exceed breaker.max_open_ms ({})", b.max_open_ms),
+            );
+        }
+        if b.failure_rate_percent > 0 && b.window_ms == 0 {
+            self.push("breaker.window_ms", "0", "must be at least 1 ms when failure_rate_percent is set");
+        }
         if s.retry.max_attempts == 0 {
             self.push("retry.max_attempts", "0", "must be at least 1 (1 means no retries)");
         }

@@ -407,3 +407,49 @@ fn pruning_drops_old_resolved_alerts_but_keeps_open_ones() {
     assert!(h.alerts.alert(old_resolved.id).is_err());
     assert_eq!(h.alerts.alert(old_open.id).expect("kept").state, AlertState::Active);
 }
+
+#[test]
+fn a_default_rule_added_later_is_written_once_to_an_older_database() {
+    let h = Harness::new();
+    // A database from before the breaker rule: seeded, without the list of seeded kinds.
+    let breaker = h.rule_of_kind("circuit_open");
+    h.alerts.remove_rule(breaker.id).expect("remove");
+    h.store
+        .with_conn(|c| Ok(c.execute("DELETE FROM settings WHERE key = ?1", [DEFAULT_KINDS_KEY]).map(|_| ())?))
+        .expect("forget the list");
+    let upgraded = Alerts::new(h.store.clone(), Arc::new(h.clock.clone()), h.secrets.clone()).expect("reopen");
+    let kinds: Vec<&str> = upgraded.rules().expect("rules").iter().map(|r| r.kind.name()).collect();
+    assert!(kinds.contains(&"circuit_open"), "{kinds:?}");
+    assert_eq!(upgraded.rules().expect("rules").len(), RuleKind::NAMES.len());
+    // Deleted again by the user, it stays deleted.
+    let id = upgraded.rules().expect("rules").into_iter().find(|r| r.kind == RuleKind::CircuitOpen).expect("rule").id;
+    upgraded.remove_rule(id).expect("remove");
+    let again = Alerts::new(h.store.clone(), Arc::new(h.clock.clone()), h.secrets.clone()).expect("reopen");
+    assert!(again.rules().expect("rules").iter().all(|r| r.kind != RuleKind::CircuitOpen));
+}
+
+#[test]
+fn an_open_breaker_raises_one_alert_and_closing_it_resolves_it() {
+    let h = Harness::new();
+    let open = |until_mins: i64| AlertInput::CircuitBreaker {
+        provider: "binance".into(),
+        operation: None,
+        open: true,
+        until: Some(h.now() + chrono::Duration::minutes(until_mins)),
+        reason: "5 failures in a row: HTTP 503".into(),
+    };
+    let raised = h.handle(open(1));
+    assert_eq!(raised.len(), 1);
+    assert_eq!(raised[0].title, "Calls to binance stopped: circuit breaker open");
+    assert!(raised[0].body.contains("after 5 failures in a row: HTTP 503"), "{}", raised[0].body);
+    assert!(h.handle(open(2)).is_empty(), "reopening while the alert is open raises nothing new");
+    let closed = AlertInput::CircuitBreaker {
+        provider: "binance".into(),
+        operation: None,
+        open: false,
+        until: None,
+        reason: String::new(),
+    };
+    h.handle(closed);
+    assert!(h.alerts.active().expect("active").is_empty(), "closing resolves it");
+}

@@ -119,6 +119,7 @@ export async function onEvent<T>(name: EventName, handler: (payload: T) => void)
 // ---- Status (monitoring) -----------------------------------------------------------------
 
 import type { CheckView } from "./bindings/CheckView";
+import type { BreakerView } from "./bindings/BreakerView";
 import type { CheckRunView } from "./bindings/CheckRunView";
 import type { IncidentDto } from "./bindings/IncidentDto";
 import type { LastCheckView } from "./bindings/LastCheckView";
@@ -132,6 +133,7 @@ export type { CheckInputDto, MonitorSettingsDto };
 
 export type {
   CheckView,
+  BreakerView,
   CheckRunView,
   IncidentDto,
   LastCheckView,

@@ -48,6 +48,7 @@ const binance = (over: Partial<ProviderStatusView> = {}): ProviderStatusView => 
   cause: "all checks passing",
   lastCheck: { at: NOW, ok: true, latencyMs: 85 },
   uptime24h: 99.953,
+  breakers: [],
   ...over,
 });
 
@@ -59,6 +60,7 @@ const kraken: ProviderStatusView = {
   cause: "server_time failing: HTTP 503, expected 2xx",
   lastCheck: { at: NOW, ok: false, latencyMs: 12 },
   uptime24h: 87.5,
+  breakers: [],
 };
 
 const HEALTH: ProviderHealthDto = {
@@ -131,6 +133,32 @@ describe("status page", () => {
     expect(screen.getByTestId("status-card-binance").textContent).toContain("all 2 checks failing");
     // A state change re-reads the list once (24 h uptime moves); nothing polls.
     await waitFor(() => expect(api.monitor.status).toHaveBeenCalledTimes(2));
+  });
+
+  it("shows an open circuit breaker on the card from its event, and takes it away when it closes", async () => {
+    api.monitor.status.mockResolvedValue([binance()]);
+    render(<Status />);
+    await screen.findByTestId("status-card-binance");
+    await waitFor(() => expect(api.handlers[MONITOR_EVENT]).toBeTruthy());
+    expect(screen.queryByTestId("status-breakers-binance")).toBeNull();
+    const until = new Date(Date.now() + 15_000).toISOString();
+    const breaker = {
+      provider: "binance",
+      operation: null,
+      state: "open" as const,
+      since: NOW,
+      until,
+      reason: "5 failures in a row: HTTP 503",
+      trips: 1,
+    };
+    await fire({ type: "breakerChanged", provider: "binance", breaker });
+    const badge = screen.getByTestId("status-breakers-binance");
+    expect(badge.textContent).toMatch(/^calls stopped, retry in 1[456] s$/);
+    expect(badge.querySelector(".badge")?.getAttribute("title")).toContain("5 failures in a row: HTTP 503");
+    await fire({ type: "breakerChanged", provider: "binance", breaker: { ...breaker, state: "halfOpen", until: null } });
+    expect(screen.getByTestId("status-breakers-binance").textContent).toBe("calls: testing recovery");
+    await fire({ type: "breakerChanged", provider: "binance", breaker: { ...breaker, state: "closed", until: null } });
+    expect(screen.queryByTestId("status-breakers-binance")).toBeNull();
   });
 
   it("re-reads the list when an event names a provider it does not show yet", async () => {

@@ -6,6 +6,7 @@ import {
   IpcError,
   toIpcError,
   MONITOR_EVENT,
+  type BreakerView,
   type CheckRunView,
   type MonitorEventDto,
   type ProviderStatusView,
@@ -51,6 +52,10 @@ export function applyEvent(list: ProviderStatusView[], e: MonitorEventDto): Prov
   return list.map((p) => {
     if (p.provider !== e.provider) return p;
     if (e.type === "checkCompleted") return { ...p, lastCheck: { at: e.at, ok: e.ok, latencyMs: e.latencyMs } };
+    if (e.type === "breakerChanged") {
+      const others = p.breakers.filter((b) => b.operation !== e.breaker.operation);
+      return { ...p, breakers: e.breaker.state === "closed" ? others : [...others, e.breaker] };
+    }
     return { ...p, state: e.to, cause: e.cause, since: e.at };
   });
 }
@@ -261,6 +266,7 @@ export function Status() {
                 <span class="status-cause" title={p.cause} data-testid={`status-cause-${p.provider}`}>
                   {p.cause || "\u00a0"}
                 </span>
+                <Breakers provider={p.provider} breakers={p.breakers} now={now} />
                 <span class="status-facts">
                   <span>
                     <span class="stat-label">Last check</span>
@@ -290,6 +296,33 @@ export function Status() {
         </div>
       )}
     </section>
+  );
+}
+
+/** What a breaker's state means for calls, in a few words. */
+export function breakerText(b: BreakerView, now: number): string {
+  const what = b.operation ? `${b.operation} calls` : "calls";
+  if (b.state === "halfOpen") return `${what}: testing recovery`;
+  const left = b.until ? Math.max(0, Math.ceil((new Date(b.until).getTime() - now) / 1000)) : null;
+  return left === null ? `${what} stopped` : `${what} stopped, retry in ${left} s`;
+}
+
+/** The provider's circuit breakers that are not closed: calls stopped (open) or being tested
+ * (half-open), with why on hover. */
+function Breakers({ provider, breakers, now }: { provider: string; breakers: BreakerView[]; now: number }) {
+  if (breakers.length === 0) return null;
+  return (
+    <span class="breakers" data-testid={`status-breakers-${provider}`}>
+      {breakers.map((b) => (
+        <span
+          key={b.operation ?? "*"}
+          class={`badge ${b.state === "open" ? "bad" : "warn"}`}
+          title={`Circuit breaker ${b.state === "open" ? "open" : "half-open"}: ${b.reason}`}
+        >
+          {breakerText(b, now)}
+        </span>
+      ))}
+    </span>
   );
 }
 
