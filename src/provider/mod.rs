@@ -73,8 +73,8 @@ pub use error::{FieldError, ProviderError, SpecError};
 pub use origin::Origin;
 pub use registry::{Confirm, Registry};
 pub use settings::{
-    auth_scheme, http_method, operation_class, whole_number, AuthChange, Clearable, EndpointChange, RetryChange,
-    SettingsChange, WholeNumber,
+    auth_scheme, http_method, operation_class, whole_number, AuthChange, BreakerChange, Clearable, EndpointChange,
+    RetryChange, SettingsChange, WholeNumber,
 };
 pub use spec::{
     op, required_class, AuthSpec, BodyKind, BreakerPolicy, Discontinued, EndpointSpec, Environment, HttpMethod,

@@ -36,6 +36,8 @@ pub struct SettingsChange {
     pub timeout_ms: Option<u64>,
     pub max_response_bytes: Option<u64>,
     pub retry: RetryChange,
+    pub breaker: BreakerChange,
+    pub stale_if_error_ms: Option<u64>,
     pub auth: AuthChange,
     /// Environment name → its new `base_url`. The environment must exist (new environments
     /// are added in the TOML).
@@ -50,6 +52,17 @@ pub struct RetryChange {
     pub max_attempts: Option<u32>,
     pub base_delay_ms: Option<u64>,
     pub max_delay_ms: Option<u64>,
+}
+
+/// The `[breaker]` table (the circuit breaker).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BreakerChange {
+    pub consecutive_failures: Option<u32>,
+    pub failure_rate_percent: Option<u32>,
+    pub min_calls: Option<u32>,
+    pub open_ms: Option<u64>,
+    pub max_open_ms: Option<u64>,
+    pub half_open_probes: Option<u32>,
 }
 
 /// The `[auth]` table.
@@ -96,6 +109,14 @@ impl SettingsChange {
         note(r.max_attempts.is_some(), "retry.max_attempts");
         note(r.base_delay_ms.is_some(), "retry.base_delay_ms");
         note(r.max_delay_ms.is_some(), "retry.max_delay_ms");
+        let b = &self.breaker;
+        note(b.consecutive_failures.is_some(), "breaker.consecutive_failures");
+        note(b.failure_rate_percent.is_some(), "breaker.failure_rate_percent");
+        note(b.min_calls.is_some(), "breaker.min_calls");
+        note(b.open_ms.is_some(), "breaker.open_ms");
+        note(b.max_open_ms.is_some(), "breaker.max_open_ms");
+        note(b.half_open_probes.is_some(), "breaker.half_open_probes");
+        note(self.stale_if_error_ms.is_some(), "stale_if_error_ms");
         let a = &self.auth;
         note(a.scheme.is_some(), "auth.scheme");
         note(a.header_name.is_some(), "auth.header_name");
@@ -129,6 +150,14 @@ impl SettingsChange {
         set(&mut spec.retry.max_attempts, &self.retry.max_attempts);
         set(&mut spec.retry.base_delay_ms, &self.retry.base_delay_ms);
         set(&mut spec.retry.max_delay_ms, &self.retry.max_delay_ms);
+        let b = &mut spec.breaker;
+        set(&mut b.consecutive_failures, &self.breaker.consecutive_failures);
+        set(&mut b.failure_rate_percent, &self.breaker.failure_rate_percent);
+        set(&mut b.min_calls, &self.breaker.min_calls);
+        set(&mut b.open_ms, &self.breaker.open_ms);
+        set(&mut b.max_open_ms, &self.breaker.max_open_ms);
+        set(&mut b.half_open_probes, &self.breaker.half_open_probes);
+        set(&mut spec.stale_if_error_ms, &self.stale_if_error_ms);
         let auth = &mut spec.auth;
         set(&mut auth.scheme, &self.auth.scheme);
         set(&mut auth.header_name, &self.auth.header_name);

@@ -7,8 +7,8 @@ use ts_rs::TS;
 
 use keyward::pipeline::{CallError, CallOutcome};
 use keyward::provider::{
-    auth_scheme, http_method, operation_class, whole_number, AuthChange, EndpointChange, FieldError, ProviderEntry,
-    ProviderView, RetryChange, SettingsChange, SpecError,
+    auth_scheme, http_method, operation_class, whole_number, AuthChange, BreakerChange, EndpointChange, FieldError,
+    ProviderEntry, ProviderView, RetryChange, SettingsChange, SpecError,
 };
 use keyward::signing::AuthScheme;
 
@@ -54,6 +54,18 @@ pub struct ProviderSettingsDto {
     pub retry_base_delay_ms: u64,
     #[ts(type = "number")]
     pub retry_max_delay_ms: u64,
+    /// The circuit breaker (see `BreakerPolicy`): failures in a row that open it (0: off).
+    pub breaker_consecutive_failures: u32,
+    pub breaker_failure_rate_percent: u32,
+    pub breaker_min_calls: u32,
+    #[ts(type = "number")]
+    pub breaker_open_ms: u64,
+    #[ts(type = "number")]
+    pub breaker_max_open_ms: u64,
+    pub breaker_half_open_probes: u32,
+    /// How long past its TTL a cached answer may be served, marked stale, when calls fail.
+    #[ts(type = "number")]
+    pub stale_if_error_ms: u64,
     pub auth_scheme: String,
     pub auth_header_name: Option<String>,
     pub auth_query_param: Option<String>,
@@ -99,6 +111,20 @@ pub struct SettingsChangeDto {
     pub retry_base_delay_ms: Option<f64>,
     #[ts(optional)]
     pub retry_max_delay_ms: Option<f64>,
+    #[ts(optional)]
+    pub breaker_consecutive_failures: Option<f64>,
+    #[ts(optional)]
+    pub breaker_failure_rate_percent: Option<f64>,
+    #[ts(optional)]
+    pub breaker_min_calls: Option<f64>,
+    #[ts(optional)]
+    pub breaker_open_ms: Option<f64>,
+    #[ts(optional)]
+    pub breaker_max_open_ms: Option<f64>,
+    #[ts(optional)]
+    pub breaker_half_open_probes: Option<f64>,
+    #[ts(optional)]
+    pub stale_if_error_ms: Option<f64>,
     /// An id of `authSchemes`.
     #[ts(optional)]
     pub auth_scheme: Option<String>,
@@ -167,6 +193,21 @@ impl SettingsChangeDto {
                 base_delay_ms: self.retry_base_delay_ms.and_then(|v| errors.ok(whole_number("retry.base_delay_ms", v))),
                 max_delay_ms: self.retry_max_delay_ms.and_then(|v| errors.ok(whole_number("retry.max_delay_ms", v))),
             },
+            breaker: BreakerChange {
+                consecutive_failures: self
+                    .breaker_consecutive_failures
+                    .and_then(|v| errors.ok(whole_number("breaker.consecutive_failures", v))),
+                failure_rate_percent: self
+                    .breaker_failure_rate_percent
+                    .and_then(|v| errors.ok(whole_number("breaker.failure_rate_percent", v))),
+                min_calls: self.breaker_min_calls.and_then(|v| errors.ok(whole_number("breaker.min_calls", v))),
+                open_ms: self.breaker_open_ms.and_then(|v| errors.ok(whole_number("breaker.open_ms", v))),
+                max_open_ms: self.breaker_max_open_ms.and_then(|v| errors.ok(whole_number("breaker.max_open_ms", v))),
+                half_open_probes: self
+                    .breaker_half_open_probes
+                    .and_then(|v| errors.ok(whole_number("breaker.half_open_probes", v))),
+            },
+            stale_if_error_ms: self.stale_if_error_ms.and_then(|v| errors.ok(whole_number("stale_if_error_ms", v))),
             auth: AuthChange {
                 scheme: self.auth_scheme.as_deref().and_then(|s| errors.ok(auth_scheme("auth.scheme", s))),
                 header_name: self.auth_header_name.clone(),
@@ -240,6 +281,13 @@ pub fn detail(e: &ProviderEntry, toml: String) -> ProviderDetailDto {
             retry_max_attempts: s.retry.max_attempts,
             retry_base_delay_ms: s.retry.base_delay_ms,
             retry_max_delay_ms: s.retry.max_delay_ms,
+            breaker_consecutive_failures: s.breaker.consecutive_failures,
+            breaker_failure_rate_percent: s.breaker.failure_rate_percent,
+            breaker_min_calls: s.breaker.min_calls,
+            breaker_open_ms: s.breaker.open_ms,
+            breaker_max_open_ms: s.breaker.max_open_ms,
+            breaker_half_open_probes: s.breaker.half_open_probes,
+            stale_if_error_ms: s.stale_if_error_ms,
             auth_scheme: s.auth.scheme.id().to_string(),
             auth_header_name: s.auth.header_name.clone(),
             auth_query_param: s.auth.query_param.clone(),

@@ -861,6 +861,30 @@ signed = true
     }
 
     #[test]
+    fn breaker_settings_are_stored_and_bad_ones_are_named() {
+        let f = fixture();
+        let mut change = SettingsChange { stale_if_error_ms: Some(60_000), ..Default::default() };
+        change.breaker.consecutive_failures = Some(8);
+        change.breaker.open_ms = Some(30_000);
+        let entry = f.registry.apply_settings("binance", &change, Confirm::No).expect("applied");
+        assert_eq!((entry.spec.breaker.consecutive_failures, entry.spec.breaker.open_ms), (8, 30_000));
+        assert_eq!(entry.spec.stale_if_error_ms, 60_000);
+        let exported = f.registry.export_toml("binance").expect("export");
+        assert!(exported.contains("[breaker]") && exported.contains("consecutive_failures = 8"), "{exported}");
+        assert_eq!(reopen(&f).get("binance").expect("get").spec.breaker, entry.spec.breaker);
+
+        let mut bad = SettingsChange::default();
+        bad.breaker.open_ms = Some(600_000);
+        let msg = message(f.registry.apply_settings("binance", &bad, Confirm::No));
+        assert!(msg.contains("breaker.open_ms") && msg.contains("600000") && msg.contains("max_open_ms"), "{msg}");
+        let mut bad = SettingsChange::default();
+        bad.breaker.failure_rate_percent = Some(150);
+        let msg = message(f.registry.apply_settings("binance", &bad, Confirm::No));
+        assert!(msg.contains("breaker.failure_rate_percent") && msg.contains("150"), "{msg}");
+        assert_eq!(f.registry.get("binance").expect("get").spec.breaker, entry.spec.breaker, "refused: unchanged");
+    }
+
+    #[test]
     fn settings_errors_name_the_field_and_the_value_and_change_nothing() {
         let f = fixture();
         let apply = |change: SettingsChange| message(f.registry.apply_settings("kraken", &change, Confirm::No));

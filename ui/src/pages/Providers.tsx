@@ -390,6 +390,23 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
           {field("retryBaseDelayMs", "retry.base_delay_ms", "Retry base delay (ms)", { type: "number" })}
           {field("retryMaxDelayMs", "retry.max_delay_ms", "Retry max delay (ms)", { type: "number" })}
         </div>
+        <h3>When it fails</h3>
+        <p class="hint">
+          The circuit breaker stops calls to a failing provider for a while, so they fail over (or fail at once) instead
+          of waiting on timeouts. A cached answer may still be served, marked stale, while every provider fails.
+        </p>
+        <div class="form-grid">
+          {field("breakerConsecutiveFailures", "breaker.consecutive_failures", "Open after failures in a row (0: off)", {
+            type: "number",
+            testid: "breaker-failures",
+          })}
+          {field("breakerFailureRatePercent", "breaker.failure_rate_percent", "…or failure rate (%)", { type: "number" })}
+          {field("breakerMinCalls", "breaker.min_calls", "…over at least (calls a minute)", { type: "number" })}
+          {field("breakerOpenMs", "breaker.open_ms", "Stop calls for (ms)", { type: "number", testid: "breaker-open" })}
+          {field("breakerMaxOpenMs", "breaker.max_open_ms", "…growing up to (ms)", { type: "number" })}
+          {field("breakerHalfOpenProbes", "breaker.half_open_probes", "Probe calls before resuming", { type: "number" })}
+          {field("staleIfErrorMs", "stale_if_error_ms", "Serve a stale answer for up to (ms)", { type: "number" })}
+        </div>
         <h3>Authentication</h3>
         <div class="form-grid">
           <label class="field">

@@ -10,6 +10,13 @@ const settings: ProviderSettingsDto = {
   retryMaxAttempts: 3,
   retryBaseDelayMs: 200,
   retryMaxDelayMs: 5000,
+  breakerConsecutiveFailures: 5,
+  breakerFailureRatePercent: 50,
+  breakerMinCalls: 20,
+  breakerOpenMs: 15000,
+  breakerMaxOpenMs: 300000,
+  breakerHalfOpenProbes: 2,
+  staleIfErrorMs: 300000,
   authScheme: "binance_hmac",
   authHeaderName: null,
   authQueryParam: null,
@@ -64,5 +71,16 @@ describe("buildChange", () => {
     expect(blank.count).toBe(1);
     expect(blank.change).toBeInstanceOf(IpcError);
     expect((blank.change as IpcError).message).toBe('endpoints.ticker.weight " " is not a number');
+  });
+});
+
+describe("breaker settings", () => {
+  it("sends only the breaker fields that changed, as numbers", () => {
+    const before = formOf(settings, []);
+    const after = { ...before, breakerConsecutiveFailures: "8", staleIfErrorMs: "60000" };
+    expect(buildChange(before, after)).toEqual({
+      count: 2,
+      change: { breakerConsecutiveFailures: 8, staleIfErrorMs: 60000, baseUrls: {}, endpoints: {} },
+    });
   });
 });

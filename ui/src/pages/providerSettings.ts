@@ -27,6 +27,13 @@ export interface SettingsForm {
   retryMaxAttempts: string;
   retryBaseDelayMs: string;
   retryMaxDelayMs: string;
+  breakerConsecutiveFailures: string;
+  breakerFailureRatePercent: string;
+  breakerMinCalls: string;
+  breakerOpenMs: string;
+  breakerMaxOpenMs: string;
+  breakerHalfOpenProbes: string;
+  staleIfErrorMs: string;
   authScheme: string;
   /** Empty = not set (saving an emptied field clears it). */
   authHeaderName: string;
@@ -50,6 +57,13 @@ export function formOf(s: ProviderSettingsDto, environments: EnvironmentView[]):
     retryMaxAttempts: text(s.retryMaxAttempts),
     retryBaseDelayMs: text(s.retryBaseDelayMs),
     retryMaxDelayMs: text(s.retryMaxDelayMs),
+    breakerConsecutiveFailures: text(s.breakerConsecutiveFailures),
+    breakerFailureRatePercent: text(s.breakerFailureRatePercent),
+    breakerMinCalls: text(s.breakerMinCalls),
+    breakerOpenMs: text(s.breakerOpenMs),
+    breakerMaxOpenMs: text(s.breakerMaxOpenMs),
+    breakerHalfOpenProbes: text(s.breakerHalfOpenProbes),
+    staleIfErrorMs: text(s.staleIfErrorMs),
     authScheme: s.authScheme,
     authHeaderName: s.authHeaderName ?? "",
     authQueryParam: s.authQueryParam ?? "",
@@ -105,6 +119,13 @@ export function buildChange(before: SettingsForm, after: SettingsForm): FormChan
     change.retryBaseDelayMs = num("retry.base_delay_ms", after.retryBaseDelayMs);
   if (differs(before.retryMaxDelayMs, after.retryMaxDelayMs))
     change.retryMaxDelayMs = num("retry.max_delay_ms", after.retryMaxDelayMs);
+  if (differs(before.breakerConsecutiveFailures, after.breakerConsecutiveFailures)) change.breakerConsecutiveFailures = num("breaker.consecutive_failures", after.breakerConsecutiveFailures);
+  if (differs(before.breakerFailureRatePercent, after.breakerFailureRatePercent)) change.breakerFailureRatePercent = num("breaker.failure_rate_percent", after.breakerFailureRatePercent);
+  if (differs(before.breakerMinCalls, after.breakerMinCalls)) change.breakerMinCalls = num("breaker.min_calls", after.breakerMinCalls);
+  if (differs(before.breakerOpenMs, after.breakerOpenMs)) change.breakerOpenMs = num("breaker.open_ms", after.breakerOpenMs);
+  if (differs(before.breakerMaxOpenMs, after.breakerMaxOpenMs)) change.breakerMaxOpenMs = num("breaker.max_open_ms", after.breakerMaxOpenMs);
+  if (differs(before.breakerHalfOpenProbes, after.breakerHalfOpenProbes)) change.breakerHalfOpenProbes = num("breaker.half_open_probes", after.breakerHalfOpenProbes);
+  if (differs(before.staleIfErrorMs, after.staleIfErrorMs)) change.staleIfErrorMs = num("stale_if_error_ms", after.staleIfErrorMs);
   if (differs(before.authScheme, after.authScheme)) change.authScheme = after.authScheme;
   if (differs(before.authHeaderName, after.authHeaderName)) change.authHeaderName = optText(after.authHeaderName);
   if (differs(before.authQueryParam, after.authQueryParam)) change.authQueryParam = optText(after.authQueryParam);

@@ -2,4 +2,12 @@
 import type { EndpointDto } from "./EndpointDto";
 import type { HeaderDto } from "./HeaderDto";
 
-export type ProviderSettingsDto = { name: string, defaultEnvironment: string, timeoutMs: number, maxResponseBytes: number, retryMaxAttempts: number, retryBaseDelayMs: number, retryMaxDelayMs: number, authScheme: string, authHeaderName: string | null, authQueryParam: string | null, authRecvWindowMs: number | null, authKeyVersion: number | null, authPassphraseRequired: boolean, headers: Array<HeaderDto>, endpoints: Array<EndpointDto>, healthCheck: string, statusOperation: string | null, };
+export type ProviderSettingsDto = { name: string, defaultEnvironment: string, timeoutMs: number, maxResponseBytes: number, retryMaxAttempts: number, retryBaseDelayMs: number, retryMaxDelayMs: number, 
+/**
+ * The circuit breaker (see `BreakerPolicy`): failures in a row that open it (0: off).
+ */
+breakerConsecutiveFailures: number, breakerFailureRatePercent: number, breakerMinCalls: number, breakerOpenMs: number, breakerMaxOpenMs: number, breakerHalfOpenProbes: number, 
+/**
+ * How long past its TTL a cached answer may be served, marked stale, when calls fail.
+ */
+staleIfErrorMs: number, authScheme: string, authHeaderName: string | null, authQueryParam: string | null, authRecvWindowMs: number | null, authKeyVersion: number | null, authPassphraseRequired: boolean, headers: Array<HeaderDto>, endpoints: Array<EndpointDto>, healthCheck: string, statusOperation: string | null, };
