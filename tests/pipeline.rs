@@ -654,3 +654,134 @@ async fn a_failing_provider_trips_its_breaker_calls_fail_over_at_once_and_probes
     assert!(pipeline.breakers().views().is_empty(), "closed: {:?}", pipeline.breakers().views());
     assert_eq!(mock.hits(), 7);
 }
+
+fn ticker_body(last: &str) -> serde_json::Value {
+    json!({"symbol": "BTCUSDT", "bidPrice": "100.0", "askPrice": "100.5", "lastPrice": last})
+}
+
+async fn ticker_on(pipeline: &Pipeline, failover: &[&str]) -> Result<keyward::pipeline::CallOutcome, CallError> {
+    pipeline
+        .call(CallRequest {
+            provider: "binance".into(),
+            operation: "ticker".into(),
+            params: [("symbol".to_string(), "BTCUSDT".to_string())].into(),
+            options: CallOptions {
+                caller: "test".into(),
+                failover: failover.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+        })
+        .await
+}
+
+#[tokio::test]
+async fn when_every_provider_fails_the_last_good_answer_is_served_stale_until_its_max_staleness() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "retry.max_attempts", "1");
+    f.set("binance", "endpoints.ticker.cache_ttl_ms", "1000");
+    f.set("binance", "stale_if_error_ms", "60000");
+    let (_, path) = f.endpoint("binance", "ticker");
+    mock.route(&format!("GET {path}"), ticker_body("100.2"));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    f.point("bybit", &dead);
+    f.set("bybit", "retry.max_attempts", "1");
+    let (pipeline, clock, _timer) = paused_pipeline(&f);
+
+    let fresh = ticker_on(&pipeline, &["bybit"]).await.expect("fresh");
+    assert_eq!((fresh.stale_age, fresh.from_cache), (None, false));
+    // Within the TTL the cache answers; past it, binance fails (503) and bybit is down.
+    clock.advance(Duration::from_millis(500));
+    assert!(ticker_on(&pipeline, &["bybit"]).await.expect("cached").from_cache);
+    mock.script((0..20).map(|_| status_reply(503)));
+    clock.advance(Duration::from_secs(30));
+    let stale = ticker_on(&pipeline, &["bybit"]).await.expect("the last good answer");
+    assert_eq!(stale.stale_age, Some(Duration::from_millis(30_500)));
+    assert_eq!(stale.provider, "binance");
+    assert!(
+        matches!(&stale.data, Normalized::Ticker { last, .. } if last.as_deref() == Some("100.2")),
+        "{:?}",
+        stale.data
+    );
+    let why = stale.stale_because.clone().unwrap_or_default();
+    assert!(why.contains("bybit") && why.contains("no answer"), "the last provider's error: {why}");
+    let reply = keyward::control::CallReply::from_outcome(&stale, false);
+    assert_eq!(reply.stale_age_ms, Some(30_500));
+
+    // TTL (1 s) + max staleness (60 s) later, there is nothing left to serve: a clear error.
+    clock.advance(Duration::from_millis(30_501));
+    let err = ticker_on(&pipeline, &["bybit"]).await.expect_err("too old to serve");
+    assert!(err.to_string().contains("bybit"), "{err}");
+    // An answer fetched with no_cache (a health check) is never served stale.
+    let mut options = CallOptions { caller: "test".into(), no_cache: true, ..Default::default() };
+    options.failover.clear();
+    let err = pipeline
+        .call(CallRequest {
+            provider: "binance".into(),
+            operation: "ticker".into(),
+            params: [("symbol".to_string(), "BTCUSDT".to_string())].into(),
+            options,
+        })
+        .await
+        .expect_err("no stale answer for no_cache");
+    assert!(matches!(err, CallError::Http { status: 503, .. } | CallError::CircuitOpen { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn errors_in_disguise_are_never_cached_and_a_throttle_note_gets_the_stale_answer() {
+    let f = fixture();
+    let creds = MockCreds::hmac("av-key-456", "av-key-456", None);
+    let mock = MockExchange::start(Auth::ApiKeyQuery("apikey"), Some(creds)).await;
+    f.point("alphavantage", &mock.base_url);
+    f.add_key("alphavantage", "main", &MockCreds::hmac("av", "av-key-456", None), "read");
+    f.set("alphavantage", "retry.max_attempts", "1");
+    let (method, path) = f.endpoint("alphavantage", "market_status");
+    let route = format!("{method} {path}");
+    let note =
+        json!({"Note": "Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per day."});
+    let (pipeline, clock, _timer) = paused_pipeline(&f);
+    let market_status = || {
+        pipeline.call(CallRequest {
+            provider: "alphavantage".into(),
+            operation: "market_status".into(),
+            params: BTreeMap::new(),
+            options: CallOptions { caller: "test".into(), ..Default::default() },
+        })
+    };
+
+    // A throttle note in an HTTP 200 is an error, and it is not cached: the next call asks again.
+    mock.route(&route, note.clone());
+    let err = market_status().await.expect_err("throttled");
+    assert!(matches!(err.root(), CallError::Exchange { code, .. } if code == "throttled"), "{err:?}");
+    mock.route(&route, json!({"markets": [{"market_type": "Equity", "current_status": "open"}]}));
+    market_status().await.expect("answered");
+    assert_eq!(mock.hits(), 2, "the note was not cached");
+
+    // Past the hour of cache, a throttle note is answered with the last good answer, stale.
+    mock.route(&route, note);
+    clock.advance(Duration::from_secs(3600 + 10));
+    let stale = market_status().await.expect("stale answer instead of the note");
+    assert_eq!(stale.stale_age, Some(Duration::from_secs(3610)));
+    assert!(stale.stale_because.unwrap_or_default().contains("25 requests per day"));
+    assert_eq!(mock.hits(), 3);
+}
+
+#[tokio::test]
+async fn an_empty_order_book_is_an_error_and_not_cached() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "endpoints.order_book.cache_ttl_ms", "60000");
+    f.set("binance", "stale_if_error_ms", "0");
+    let (_, path) = f.endpoint("binance", "order_book");
+    mock.route(&format!("GET {path}"), json!({"lastUpdateId": 1, "bids": [], "asks": []}));
+    let err = f.call("binance", "order_book", &[("symbol", "BTCUSDT")]).await.expect_err("empty");
+    assert!(err.to_string().contains("the order book is empty"), "{err}");
+    mock.route(&format!("GET {path}"), json!({"lastUpdateId": 2, "bids": [["100.0", "1"]], "asks": [["100.5", "2"]]}));
+    let out = f.call("binance", "order_book", &[("symbol", "BTCUSDT")]).await.expect("a book");
+    assert!(!out.from_cache, "the empty book was not cached");
+    assert_eq!(mock.hits(), 2);
+}

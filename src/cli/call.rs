@@ -90,6 +90,13 @@ pub fn run(kw: &Keyward, args: CallArgs, json_out: bool) -> Result<(), CliError>
             if reply.attempts == 1 { "" } else { "s" },
             via.map(|v| format!(" · through {v}")).unwrap_or_default()
         );
+        if let Some(age) = reply.stale_age_ms {
+            eprintln!(
+                "STALE: this is the last good answer, {} old; a fresh one failed: {}",
+                super::output::fmt_ms_age(age),
+                reply.stale_because.as_deref().unwrap_or("unknown error")
+            );
+        }
     }
     Ok(())
 }

@@ -82,3 +82,12 @@ impl Printer {
         }
     }
 }
+
+/// An age for people: `850 ms`, `42 s`, `3 min 5 s`.
+pub fn fmt_ms_age(ms: u64) -> String {
+    match ms {
+        0..=999 => format!("{ms} ms"),
+        1_000..=59_999 => format!("{} s", ms / 1000),
+        _ => format!("{} min {} s", ms / 60_000, ms / 1000 % 60),
+    }
+}

@@ -114,6 +114,12 @@ pub struct CallReply {
     pub attempts: u32,
     pub latency_ms: u64,
     pub from_cache: bool,
+    /// Set when every provider failed and this is the last good answer: its age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_age_ms: Option<u64>,
+    /// Why no fresh answer could be had, with `stale_age_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_because: Option<String>,
     /// The normalised result (the raw body with `raw`).
     pub result: serde_json::Value,
     /// A one-line human rendering of the normalised result, when there is one.
@@ -131,6 +137,8 @@ impl CallReply {
             attempts: out.attempts,
             latency_ms: u64::try_from(out.latency.as_millis()).unwrap_or(u64::MAX),
             from_cache: out.from_cache,
+            stale_age_ms: out.stale_age.map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
+            stale_because: out.stale_because.clone(),
             result: if raw { out.raw.clone() } else { out.data.to_json() },
             text: if raw { None } else { out.data.to_text() },
             raw: out.raw.clone(),

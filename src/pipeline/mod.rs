@@ -85,6 +85,11 @@ pub struct CallOutcome {
     pub attempts: u32,
     pub latency: Duration,
     pub from_cache: bool,
+    /// Set when every provider failed and this is the last good answer, kept past its TTL
+    /// (the provider's `stale_if_error_ms`): how old it is.
+    pub stale_age: Option<Duration>,
+    /// Why a fresh answer could not be had (the last provider's error), with `stale_age`.
+    pub stale_because: Option<String>,
     pub data: Normalized,
     /// The raw JSON body.
     pub raw: serde_json::Value,
@@ -162,6 +167,26 @@ impl CallError {
         }
     }
 
+    /// The error itself, through the [`CallError::Shared`] of a coalesced request.
+    pub fn root(&self) -> &CallError {
+        match self {
+            CallError::Shared(e) => e.root(),
+            other => other,
+        }
+    }
+
+    /// Answers that are errors in disguise (an exchange's "throttled" note in a 200, a body
+    /// that is not what the operation returns): the last good answer may stand in for them,
+    /// though another provider would not do better.
+    fn may_serve_stale(&self) -> bool {
+        match self {
+            CallError::Shared(e) => e.may_serve_stale(),
+            CallError::BadResponse { .. } => true,
+            CallError::Exchange { code, .. } => code == transform::THROTTLED,
+            _ => false,
+        }
+    }
+
     /// Whether failing over to another provider may help.
     fn fail_over(&self) -> bool {
         match self {
@@ -174,6 +199,18 @@ impl CallError {
                     | CallError::CircuitOpen { .. }
             ),
         }
+    }
+}
+
+/// A provider's failed call, with its last good answer when one may be served instead.
+struct Failed {
+    error: CallError,
+    stale: Option<cache::Stale>,
+}
+
+impl From<CallError> for Failed {
+    fn from(error: CallError) -> Self {
+        Self { error, stale: None }
     }
 }
 
@@ -253,7 +290,7 @@ impl Pipeline {
                 keys,
                 limiter,
                 recorder,
-                cache: cache::ResponseCache::new(),
+                cache: cache::ResponseCache::new(Arc::clone(&clock)),
                 clients: Mutex::new(HashMap::new()),
                 nonces: NonceSource::new(Utc::now()),
                 offsets: Mutex::new(HashMap::new()),
@@ -277,15 +314,25 @@ impl Pipeline {
         &self.inner.breakers
     }
 
-    /// Makes a call through every layer.
+    /// Makes a call through every layer. When every provider fails in a way another provider
+    /// or time might fix, the freshest last good answer of any of them (within its
+    /// `stale_if_error_ms`) is returned instead, marked with its age.
     pub async fn call(&self, req: CallRequest) -> Result<CallOutcome, CallError> {
         let mut candidates = vec![req.provider.clone()];
         candidates.extend(req.options.failover.iter().filter(|p| **p != req.provider).cloned());
         let mut last_err = None;
+        let mut stale: Option<cache::Stale> = None;
         for (i, provider) in candidates.iter().enumerate() {
             match self.call_one(provider, &req).await {
                 Ok(outcome) => return Ok(outcome),
-                Err(e) if e.fail_over() => {
+                Err(Failed { error: e, stale: s }) if e.fail_over() || e.may_serve_stale() => {
+                    if let Some(s) = s.filter(|s| stale.as_ref().map_or(true, |best| s.age < best.age)) {
+                        stale = Some(s);
+                    }
+                    if !e.fail_over() {
+                        last_err = Some(e);
+                        break;
+                    }
                     // Only a call with somewhere else to go fails over; the error itself
                     // reaches the caller.
                     if let Some(next) = candidates.get(i + 1) {
@@ -297,19 +344,34 @@ impl Pipeline {
                     }
                     last_err = Some(e);
                 }
-                Err(e) => return Err(e),
+                Err(Failed { error, .. }) => return Err(error),
             }
         }
-        Err(last_err.unwrap_or_else(|| CallError::Internal("no provider to call".into())))
+        let err = last_err.unwrap_or_else(|| CallError::Internal("no provider to call".into()));
+        match stale {
+            Some(s) => {
+                tracing::warn!(provider = %s.outcome.provider, operation = %req.operation, age = ?s.age, error = %err,
+                    "serving the last good answer, stale");
+                Ok(CallOutcome {
+                    stale_age: Some(s.age),
+                    stale_because: Some(err.to_string()),
+                    from_cache: true,
+                    ..s.outcome
+                })
+            }
+            None => Err(err),
+        }
     }
 
-    async fn call_one(&self, provider: &str, req: &CallRequest) -> Result<CallOutcome, CallError> {
-        let prepared = self.prepare(provider, req).await?;
+    async fn call_one(&self, provider: &str, req: &CallRequest) -> Result<CallOutcome, Failed> {
+        let prepared = self.prepare(provider, req).await.map_err(Failed::from)?;
         let spec = &prepared.entry.spec;
         let endpoint = spec.endpoints.get(&req.operation).ok_or_else(|| unknown_op(spec, &req.operation))?;
+        // `no_cache` (health checks, key checks) wants the provider's own answer: no cached one,
+        // and no stale one either.
         let cacheable = endpoint.cache_ttl_ms > 0 && endpoint.class == OperationClass::Read && !req.options.no_cache;
         if !cacheable {
-            return self.attempts(&prepared, req).await;
+            return Ok(self.attempts(&prepared, req).await?);
         }
         let cache_key = cache::key(
             &spec.id,
@@ -320,8 +382,20 @@ impl Pipeline {
             req.options.raw,
         );
         let ttl = Duration::from_millis(endpoint.cache_ttl_ms);
-        let (outcome, fresh) = self.inner.cache.get_or_fetch(cache_key, ttl, self.attempts(&prepared, req)).await?;
-        Ok(CallOutcome { from_cache: !fresh, ..outcome })
+        let max_stale = Duration::from_millis(spec.stale_if_error_ms);
+        let fetched =
+            self.inner.cache.get_or_fetch(cache_key.clone(), ttl, max_stale, self.attempts(&prepared, req)).await;
+        match fetched {
+            Ok((outcome, fresh)) => Ok(CallOutcome { from_cache: !fresh, ..outcome }),
+            Err(error) => {
+                let stale = if error.fail_over() || error.may_serve_stale() {
+                    self.inner.cache.stale(&cache_key, ttl, max_stale).await
+                } else {
+                    None
+                };
+                Err(Failed { error, stale })
+            }
+        }
     }
 
     async fn prepare(&self, provider: &str, req: &CallRequest) -> Result<Prepared, CallError> {
@@ -471,6 +545,8 @@ impl Pipeline {
                                 attempts: attempt,
                                 latency: started.elapsed(),
                                 from_cache: false,
+                                stale_age: None,
+                                stale_because: None,
                                 data: if req.options.raw { Normalized::Raw } else { data },
                                 raw,
                             });
@@ -484,7 +560,7 @@ impl Pipeline {
                                 message,
                             });
                         }
-                        Err(transform::ParseError::NotJson(message)) => {
+                        Err(transform::ParseError::NotJson(message) | transform::ParseError::Empty(message)) => {
                             self.finish(&spec.breaker, record, Outcome::ProviderError);
                             return Err(CallError::BadResponse {
                                 provider: spec.id.clone(),

@@ -55,6 +55,10 @@ pub enum Normalized {
     Raw,
 }
 
+/// The code of an exchange error that says "too many requests" inside a 2xx body (Alpha
+/// Vantage's `Note` / `Information`): throttled, not answered.
+pub const THROTTLED: &str = "throttled";
+
 #[derive(Debug)]
 pub enum ParseError {
     /// The exchange answered 2xx with an error in the body.
@@ -63,6 +67,8 @@ pub enum ParseError {
         message: String,
     },
     NotJson(String),
+    /// A 2xx answer without the data (an order book with neither bids nor asks): never cached.
+    Empty(String),
 }
 
 /// Parses a 2xx body: checks for exchange-level errors, then normalises.
@@ -75,6 +81,11 @@ pub fn parse(spec: &ProviderSpec, operation: &str, body: &[u8]) -> Result<(Value
     let family = spec.family.as_deref().unwrap_or(spec.id.as_str());
     exchange_error(family, &raw)?;
     let data = normalise(family, operation, &raw).unwrap_or(Normalized::Raw);
+    if let Normalized::OrderBook { bids, asks } = &data {
+        if bids.is_empty() && asks.is_empty() {
+            return Err(ParseError::Empty("the order book is empty (no bids and no asks)".into()));
+        }
+    }
     Ok((raw, data))
 }
 
@@ -114,6 +125,26 @@ fn exchange_error(family: &str, raw: &Value) -> Result<(), ParseError> {
         "binance" => {
             if let Some(code) = raw.get("code").and_then(Value::as_i64).filter(|c| *c < 0) {
                 return err(code.to_string(), raw.get("msg").and_then(s).unwrap_or_default());
+            }
+        }
+        // HTTP 200 with a note instead of data: the call-rate limit ("Thank you for using Alpha
+        // Vantage! Our standard API rate limit is …") or a bad request ("Error Message").
+        "alphavantage" => {
+            if let Some(note) = raw.get("Note").or_else(|| raw.get("Information")).and_then(s) {
+                return err(THROTTLED.to_string(), note);
+            }
+            if let Some(message) = raw.get("Error Message").and_then(s) {
+                return err("error".to_string(), message);
+            }
+        }
+        // Every answer carries `status`; a non-zero `error_code` is an error, whatever the HTTP
+        // status said.
+        "coinmarketcap" => {
+            let status = raw.get("status");
+            if let Some(code) = status.and_then(|st| st.get("error_code")).and_then(Value::as_i64).filter(|c| *c != 0) {
+                let message = status.and_then(|st| st.get("error_message")).and_then(s).unwrap_or_default();
+                let code = if code == 1008 || code == 1011 { THROTTLED.to_string() } else { code.to_string() };
+                return err(code, message);
             }
         }
         _ => {}
