@@ -20,6 +20,7 @@ pub mod clock;
 pub mod control;
 pub mod error;
 pub mod gateway;
+pub mod groups;
 pub mod http_headers;
 pub mod info;
 pub mod key_ops;
@@ -172,6 +173,7 @@ impl Keyward {
         let limiter_slot = Arc::new(LimiterSlot::new(Arc::new(limiter.clone())));
         let pipeline =
             Pipeline::new(providers.clone(), keys.clone(), limiter_slot.clone(), Recorder::start(store.clone()));
+        pipeline.markets().persist_to(store.clone());
         // Every provider's published limits are read on its first call, enabled or not.
         let published = published_limits::PublishedLimits::new(pipeline.downgrade(), store.clone());
         limiter.set_published_source(Arc::new(published.clone()));

@@ -12,6 +12,7 @@ mod cli_usage;
 mod cli_views;
 mod control;
 mod durability;
+mod failover;
 mod gateway;
 mod hardening;
 mod hostile;

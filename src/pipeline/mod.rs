@@ -18,6 +18,7 @@ mod build;
 mod cache;
 mod forward;
 pub mod limit;
+pub mod markets;
 pub mod record;
 pub mod retry;
 mod send;
@@ -39,6 +40,7 @@ use crate::signing::{self, NonceSource, TimeOffset};
 pub use breaker::{BreakerState, BreakerView, Breakers};
 pub use forward::{ForwardRequest, Forwarded};
 pub use limit::{Priority, RateLimiter, Unlimited};
+pub use markets::{Markets, Unified};
 pub use record::{AttemptRecord, Outcome, Recorder};
 pub use transform::Normalized;
 
@@ -90,6 +92,8 @@ pub struct CallOutcome {
     pub stale_age: Option<Duration>,
     /// Why a fresh answer could not be had (the last provider's error), with `stale_age`.
     pub stale_because: Option<String>,
+    /// Which providers were tried, in order, and what each did (one step without failover).
+    pub route: Vec<RouteStep>,
     pub data: Normalized,
     /// The raw JSON body.
     pub raw: serde_json::Value,
@@ -135,6 +139,8 @@ pub enum CallError {
         until: Option<DateTime<Utc>>,
         reason: String,
     },
+    #[error("{provider} has no market {symbol}{}", if .known.is_empty() { String::new() } else { format!(" (it lists {} markets, e.g. {})", .count, .known) })]
+    UnknownMarket { provider: String, symbol: String, count: usize, known: String },
     #[error("internal error: {0}")]
     Internal(String),
     /// The same failure, shared by every caller that waited on one coalesced request.
@@ -162,6 +168,7 @@ impl CallError {
             CallError::TooLarge { .. } => crate::ErrorKind::TooLarge,
             CallError::BadResponse { .. } => crate::ErrorKind::BadResponse,
             CallError::CircuitOpen { .. } => crate::ErrorKind::CircuitOpen,
+            CallError::UnknownMarket { .. } => crate::ErrorKind::NotFound,
             CallError::Internal(_) => crate::ErrorKind::Internal,
             CallError::Shared(e) => e.kind(),
         }
@@ -197,8 +204,28 @@ impl CallError {
                     | CallError::Http { status: 500..=599, .. }
                     | CallError::RateLimit(_)
                     | CallError::CircuitOpen { .. }
+                    | CallError::UnknownMarket { .. }
             ),
         }
+    }
+}
+
+/// One provider of a call's route: what it did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct RouteStep {
+    pub provider: String,
+    /// "answered", "failed", "skipped" (not tried: down, maintenance, breaker open, no such
+    /// market) or "stale" (its last good answer was served).
+    pub outcome: String,
+    /// Why it failed or was skipped; the symbol it was asked for when it answered.
+    pub detail: String,
+}
+
+impl RouteStep {
+    pub fn new(provider: &str, outcome: &str, detail: impl Into<String>) -> Self {
+        Self { provider: provider.to_string(), outcome: outcome.to_string(), detail: detail.into() }
     }
 }
 
@@ -247,6 +274,7 @@ struct Inner {
     /// What the retry back-off waits on (a [`crate::timer::ManualTimer`] in tests).
     timer: Arc<dyn crate::timer::Timer>,
     breakers: Breakers,
+    markets: Markets,
 }
 
 /// Everything one attempt needs, resolved once per provider.
@@ -295,6 +323,7 @@ impl Pipeline {
                 nonces: NonceSource::new(Utc::now()),
                 offsets: Mutex::new(HashMap::new()),
                 breakers: Breakers::new(Arc::clone(&clock)),
+                markets: Markets::default(),
                 clock,
                 timer,
             }),
@@ -309,6 +338,11 @@ impl Pipeline {
         &self.inner.recorder
     }
 
+    /// The learned lists of markets (unified symbols).
+    pub fn markets(&self) -> &Markets {
+        &self.inner.markets
+    }
+
     /// The circuit breakers (per provider and endpoint) of every call through this pipeline.
     pub fn breakers(&self) -> &Breakers {
         &self.inner.breakers
@@ -318,14 +352,30 @@ impl Pipeline {
     /// or time might fix, the freshest last good answer of any of them (within its
     /// `stale_if_error_ms`) is returned instead, marked with its age.
     pub async fn call(&self, req: CallRequest) -> Result<CallOutcome, CallError> {
+        self.call_routed(req, Vec::new()).await
+    }
+
+    /// [`Pipeline::call`] with the steps a caller already decided (members of a failover group
+    /// it skipped) at the head of the route.
+    pub async fn call_routed(&self, req: CallRequest, mut route: Vec<RouteStep>) -> Result<CallOutcome, CallError> {
         let mut candidates = vec![req.provider.clone()];
         candidates.extend(req.options.failover.iter().filter(|p| **p != req.provider).cloned());
         let mut last_err = None;
         let mut stale: Option<cache::Stale> = None;
         for (i, provider) in candidates.iter().enumerate() {
             match self.call_one(provider, &req).await {
-                Ok(outcome) => return Ok(outcome),
+                Ok((outcome, symbol)) => {
+                    route.push(RouteStep::new(provider, "answered", symbol.unwrap_or_default()));
+                    return Ok(CallOutcome { route, ..outcome });
+                }
                 Err(Failed { error: e, stale: s }) if e.fail_over() || e.may_serve_stale() => {
+                    let outcome = if matches!(e.root(), CallError::CircuitOpen { .. } | CallError::UnknownMarket { .. })
+                    {
+                        "skipped"
+                    } else {
+                        "failed"
+                    };
+                    route.push(RouteStep::new(provider, outcome, e.to_string()));
                     if let Some(s) = s.filter(|s| stale.as_ref().map_or(true, |best| s.age < best.age)) {
                         stale = Some(s);
                     }
@@ -352,10 +402,12 @@ impl Pipeline {
             Some(s) => {
                 tracing::warn!(provider = %s.outcome.provider, operation = %req.operation, age = ?s.age, error = %err,
                     "serving the last good answer, stale");
+                route.push(RouteStep::new(&s.outcome.provider, "stale", format!("{} s old", s.age.as_secs())));
                 Ok(CallOutcome {
                     stale_age: Some(s.age),
                     stale_because: Some(err.to_string()),
                     from_cache: true,
+                    route,
                     ..s.outcome
                 })
             }
@@ -363,15 +415,26 @@ impl Pipeline {
         }
     }
 
-    async fn call_one(&self, provider: &str, req: &CallRequest) -> Result<CallOutcome, Failed> {
+    /// One provider: its answer, and the symbol it was asked for when the call named a
+    /// unified one.
+    async fn call_one(&self, provider: &str, req: &CallRequest) -> Result<(CallOutcome, Option<String>), Failed> {
         let prepared = self.prepare(provider, req).await.map_err(Failed::from)?;
         let spec = &prepared.entry.spec;
         let endpoint = spec.endpoints.get(&req.operation).ok_or_else(|| unknown_op(spec, &req.operation))?;
+        let (params, symbol) = self.unify(spec, &req.operation, &req.params).await?;
+        let mapped;
+        let req = match symbol {
+            Some(_) => {
+                mapped = CallRequest { params, ..req.clone() };
+                &mapped
+            }
+            None => req,
+        };
         // `no_cache` (health checks, key checks) wants the provider's own answer: no cached one,
         // and no stale one either.
         let cacheable = endpoint.cache_ttl_ms > 0 && endpoint.class == OperationClass::Read && !req.options.no_cache;
         if !cacheable {
-            return Ok(self.attempts(&prepared, req).await?);
+            return Ok((self.attempts(&prepared, req).await?, symbol));
         }
         let cache_key = cache::key(
             &spec.id,
@@ -386,7 +449,7 @@ impl Pipeline {
         let fetched =
             self.inner.cache.get_or_fetch(cache_key.clone(), ttl, max_stale, self.attempts(&prepared, req)).await;
         match fetched {
-            Ok((outcome, fresh)) => Ok(CallOutcome { from_cache: !fresh, ..outcome }),
+            Ok((outcome, fresh)) => Ok((CallOutcome { from_cache: !fresh, ..outcome }, symbol)),
             Err(error) => {
                 let stale = if error.fail_over() || error.may_serve_stale() {
                     self.inner.cache.stale(&cache_key, ttl, max_stale).await
@@ -396,6 +459,77 @@ impl Pipeline {
                 Err(Failed { error, stale })
             }
         }
+    }
+
+    /// A unified `symbol=BTC/USDT` becomes the provider's own parameter and name
+    /// (`pair=XBTUSDT`); other parameters, and native symbols, stay as they are.
+    async fn unify(
+        &self,
+        spec: &ProviderSpec,
+        operation: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<(BTreeMap<String, String>, Option<String>), CallError> {
+        let Some(unified) = params.get("symbol").and_then(|s| Unified::parse(s)) else {
+            return Ok((params.clone(), None));
+        };
+        let Some(param) = markets::symbol_param(spec, operation) else {
+            return Err(CallError::BadParams {
+                provider: spec.id.clone(),
+                operation: operation.to_string(),
+                message: format!("symbol \"{unified}\": this operation takes no market"),
+            });
+        };
+        let native = self.native_symbol(spec, &unified).await?;
+        let mut out = params.clone();
+        out.remove("symbol");
+        out.insert(param.to_string(), native.clone());
+        Ok((out, Some(format!("{param}={native}"))))
+    }
+
+    /// The provider's own name of `unified`: from its list of markets (fetched and learned on
+    /// first use), else its family's naming rule.
+    async fn native_symbol(&self, spec: &ProviderSpec, unified: &Unified) -> Result<String, CallError> {
+        let now = self.inner.clock.now();
+        let family = spec.family.as_deref().unwrap_or(spec.id.as_str());
+        let by_rule = || {
+            markets::by_rule(family, unified).ok_or_else(|| CallError::BadParams {
+                provider: spec.id.clone(),
+                operation: "symbol".into(),
+                message: format!(
+                    "symbol \"{unified}\": {} does not list its markets, so Keyward cannot name this market for it; use its own symbol",
+                    spec.id
+                ),
+            })
+        };
+        let Some(source) = &spec.markets else { return by_rule() };
+        let map = match self.inner.markets.learned(&spec.id, now) {
+            Some(map) => map,
+            None => {
+                let req = CallRequest {
+                    provider: spec.id.clone(),
+                    operation: source.operation.clone(),
+                    params: BTreeMap::new(),
+                    options: CallOptions { caller: crate::caller::Caller::KEYWARD, raw: true, ..Default::default() },
+                };
+                let listed = Box::pin(self.call(req))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|out| markets::parse(source, &out.raw));
+                match listed {
+                    Ok(map) => self.inner.markets.remember(&spec.id, map, now),
+                    Err(e) => {
+                        tracing::warn!(provider = %spec.id, error = %e, "could not read the list of markets; naming by rule");
+                        return by_rule();
+                    }
+                }
+            }
+        };
+        map.symbols.get(&unified.to_string()).cloned().ok_or_else(|| CallError::UnknownMarket {
+            provider: spec.id.clone(),
+            symbol: unified.to_string(),
+            count: map.symbols.len(),
+            known: map.symbols.keys().take(3).cloned().collect::<Vec<_>>().join(", "),
+        })
     }
 
     async fn prepare(&self, provider: &str, req: &CallRequest) -> Result<Prepared, CallError> {
@@ -547,6 +681,7 @@ impl Pipeline {
                                 from_cache: false,
                                 stale_age: None,
                                 stale_because: None,
+                                route: Vec::new(),
                                 data: if req.options.raw { Normalized::Raw } else { data },
                                 raw,
                             });

@@ -125,6 +125,10 @@ pub struct ProviderSpec {
     /// while Keyward runs, what it publishes replaces the matching rules' numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_limits: Option<PublishedLimitsSource>,
+    /// Where the exchange lists its markets, so unified symbols (`BTC/USDT`) map to its own
+    /// (`BTCUSDT`, `BTC-USDT`, `XBTUSDT`); without it, the family's naming rule is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markets: Option<MarketsSource>,
     /// Service-specific settings (e.g. `api_version`, `tier`), free-form.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, toml::Value>,
@@ -579,6 +583,30 @@ pub struct PublishedLimitsSource {
     /// The operation to call (`exchange_info`).
     pub operation: String,
     pub format: PublishedLimitsFormat,
+}
+
+/// How to read an exchange's list of markets: the answer of `operation` holds a list (or an
+/// object of entries) at the dotted path `list`; each entry names the exchange's symbol in
+/// `symbol` (`"$key"`: the object key) and its assets either in `base` and `quote` or together
+/// in `pair` split at `separator` (Kraken's `wsname` "XBT/USD"). `aliases` renames the
+/// exchange's asset codes to the common ones (Kraken's XBT → BTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketsSource {
+    pub operation: String,
+    #[serde(default)]
+    pub list: String,
+    pub symbol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separator: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, String>,
 }
 
 /// How to read published limits.

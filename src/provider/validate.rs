@@ -267,6 +267,14 @@ impl Validator {
         if b.failure_rate_percent > 0 && b.window_ms == 0 {
             self.push("breaker.window_ms", "0", "must be at least 1 ms when failure_rate_percent is set");
         }
+        if let Some(m) = &s.markets {
+            if !s.endpoints.contains_key(&m.operation) {
+                self.push("markets.operation", m.operation.clone(), "is not an operation of this provider");
+            }
+            if m.pair.is_none() && (m.base.is_none() || m.quote.is_none()) {
+                self.push("markets", "", "needs base and quote, or pair (with separator)");
+            }
+        }
         if s.retry.max_attempts == 0 {
             self.push("retry.max_attempts", "0", "must be at least 1 (1 means no retries)");
         }
