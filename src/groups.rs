@@ -253,3 +253,19 @@ impl Keyward {
         Ok((fit, skipped))
     }
 }
+
+impl Keyward {
+    /// A call as the CLI and the control API send it: through its group when it names one,
+    /// else to its provider (with its failover list).
+    pub async fn call_body(&self, body: crate::control::CallBody, caller: Caller) -> Result<CallOutcome, GroupError> {
+        match body.group.clone() {
+            Some(group) => {
+                if !body.failover.is_empty() || body.key.is_some() {
+                    return Err(invalid("call", group, "through a group takes neither --failover nor --key"));
+                }
+                self.call_group(&group, &body.operation, body.params, caller).await
+            }
+            None => Ok(self.pipeline().call(body.request(caller)).await?),
+        }
+    }
+}

@@ -159,3 +159,33 @@ async fn a_market_one_member_does_not_list_is_skipped_by_name_and_groups_are_che
     x.kw.remove_failover_group("btc price").expect("removed");
     assert!(x.kw.failover_groups().expect("groups").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_saves_lists_and_calls_a_group_and_prints_the_route() {
+    let x = exchanges().await;
+    x.binance.script((0..3).map(|_| Scripted { status: 503, headers: vec![], body: "{}".into() }));
+    let data = x._dir.path().to_path_buf();
+    let (added, listed, called, text) = tokio::task::spawn_blocking(move || {
+        let k = |args: &[&str]| crate::support::keyward(&data, args);
+        let added = k(&["--json", "groups", "add", "Majors", "--members", "okx,kraken"]);
+        let listed = k(&["--json", "groups", "list"]);
+        let called = k(&["--json", "groups", "call", "BTC price", "ticker", "symbol=BTC/USDT"]);
+        let text = k(&["groups", "call", "BTC price", "ticker", "symbol=BTC/USDT"]);
+        (added, listed, called, text)
+    })
+    .await
+    .expect("cli");
+    assert!(added.status.success(), "{}", crate::support::stderr(&added));
+    let groups: Vec<FailoverGroup> = serde_json::from_slice(&listed.stdout).expect("the groups view");
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, vec!["BTC price", "Majors"]);
+    assert!(called.status.success(), "{}", crate::support::stderr(&called));
+    let reply: serde_json::Value = serde_json::from_slice(&called.stdout).expect("JSON");
+    assert_eq!(reply["provider"], "kraken");
+    assert_eq!(reply["route"][0]["provider"], "binance");
+    assert_eq!(reply["route"][0]["outcome"], "failed");
+    assert_eq!(reply["route"][1]["detail"], "pair=XBTUSDT");
+    assert!(text.status.success(), "{}", crate::support::stderr(&text));
+    let err = crate::support::stderr(&text);
+    assert!(err.contains("binance") && err.contains("failed") && err.contains("pair=XBTUSDT"), "{err}");
+}

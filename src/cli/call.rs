@@ -41,34 +41,47 @@ pub struct CallArgs {
     pub standalone: bool,
 }
 
-pub fn run(kw: &Keyward, args: CallArgs, json_out: bool) -> Result<(), CliError> {
+/// `NAME=VALUE` arguments as parameters.
+pub fn parse_params(items: &[String]) -> Result<BTreeMap<String, String>, CliError> {
     let mut params = BTreeMap::new();
-    for p in &args.params {
+    for p in items {
         let (k, v) = p
             .split_once('=')
             .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| CliError::Usage(format!("parameter \"{p}\" is not NAME=VALUE (e.g. symbol=BTCUSDT)")))?;
+            .ok_or_else(|| CliError::Usage(format!("parameter \"{p}\" is not NAME=VALUE (e.g. symbol=BTC/USDT)")))?;
         params.insert(k.to_string(), v.to_string());
     }
+    Ok(params)
+}
+
+pub fn run(kw: &Keyward, args: CallArgs, json_out: bool) -> Result<(), CliError> {
     let body = CallBody {
         provider: args.provider,
         operation: args.operation,
-        params,
+        params: parse_params(&args.params)?,
         key: args.key,
         environment: args.environment,
         raw: args.raw,
         no_cache: args.no_cache,
         failover: args.failover,
+        group: None,
     };
+    execute(kw, body, args.standalone, json_out)
+}
+
+/// Runs `body` in the Keyward running on this data directory (its live budget), or here, and
+/// prints the result: the answer, then who answered, the route and any staleness on stderr.
+pub fn execute(kw: &Keyward, body: CallBody, standalone: bool, json_out: bool) -> Result<(), CliError> {
+    let raw = body.raw;
     let runtime = super::runtime()?;
-    let running = if args.standalone { None } else { runtime.block_on(ControlClient::discover(kw.data_dir())) };
+    let running = if standalone { None } else { runtime.block_on(ControlClient::discover(kw.data_dir())) };
     let (reply, via) = match running {
         Some(client) => (runtime.block_on(client.call(&body))?, Some(client.describe())),
         None => {
-            let pipeline = kw.pipeline().clone();
-            let result = runtime.block_on(async move { pipeline.call(body.request(crate::caller::Caller::CLI)).await });
+            let core = kw.clone();
+            let result = runtime.block_on(async move { core.call_body(body, crate::caller::Caller::CLI).await });
             kw.pipeline().recorder().flush();
-            (CallReply::from_outcome(&result?, args.raw), None)
+            (CallReply::from_outcome(&result?, raw), None)
         }
     };
     if json_out {
@@ -90,6 +103,11 @@ pub fn run(kw: &Keyward, args: CallArgs, json_out: bool) -> Result<(), CliError>
             if reply.attempts == 1 { "" } else { "s" },
             via.map(|v| format!(" · through {v}")).unwrap_or_default()
         );
+        if reply.route.len() > 1 {
+            for step in &reply.route {
+                eprintln!("  {:<10} {:<9} {}", step.provider, step.outcome, step.detail);
+            }
+        }
         if let Some(age) = reply.stale_age_ms {
             eprintln!(
                 "STALE: this is the last good answer, {} old; a fresh one failed: {}",

@@ -4,6 +4,7 @@ mod alerts;
 mod audit;
 mod call;
 mod gateway;
+mod groups;
 mod key;
 mod limits;
 mod monitor;
@@ -86,6 +87,9 @@ pub enum Command {
     /// The local gateway for bots: status, port, token add/list/disable/enable/rotate/revoke.
     #[command(subcommand)]
     Gateway(gateway::GatewayCmd),
+    /// Failover groups for market data: list, add, remove, call.
+    #[command(subcommand)]
+    Groups(groups::GroupsCmd),
 }
 
 /// Any error a command can end with.
@@ -119,6 +123,8 @@ pub enum CliError {
     UsageData(#[from] crate::usage::UsageError),
     #[error(transparent)]
     Gateway(#[from] crate::gateway::TokenError),
+    #[error(transparent)]
+    Group(#[from] crate::groups::GroupError),
 }
 
 impl CliError {
@@ -138,6 +144,7 @@ impl CliError {
             CliError::Usage(_) => crate::ErrorKind::Invalid,
             CliError::UsageData(e) => e.kind(),
             CliError::Gateway(e) => e.kind(),
+            CliError::Group(e) => e.kind(),
         }
     }
 }
@@ -259,6 +266,7 @@ fn dispatch(kw: &Keyward, command: Command, json: bool, printer: &Printer) -> Re
         Command::Serve => serve(kw, printer),
         Command::Provider(cmd) => provider::run(&kw, cmd, json),
         Command::Call(args) => call::run(&kw, args, json),
+        Command::Groups(cmd) => groups::run(&kw, cmd, json),
         Command::Key(cmd) => key::run(&kw, cmd, json),
         Command::Vault(cmd) => vault::run(&kw, cmd, json),
         Command::Audit(cmd) => audit::run(&kw, cmd, json),

@@ -79,6 +79,9 @@ pub struct CallBody {
     pub no_cache: bool,
     #[serde(default)]
     pub failover: Vec<String>,
+    /// Call through this failover group instead of `provider` (market data only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl CallBody {
@@ -120,6 +123,9 @@ pub struct CallReply {
     /// Why no fresh answer could be had, with `stale_age_ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_because: Option<String>,
+    /// Which providers were tried and what each did (with failover or a group).
+    #[serde(default)]
+    pub route: Vec<crate::pipeline::RouteStep>,
     /// The normalised result (the raw body with `raw`).
     pub result: serde_json::Value,
     /// A one-line human rendering of the normalised result, when there is one.
@@ -139,6 +145,7 @@ impl CallReply {
             from_cache: out.from_cache,
             stale_age_ms: out.stale_age.map(|a| u64::try_from(a.as_millis()).unwrap_or(u64::MAX)),
             stale_because: out.stale_because.clone(),
+            route: out.route.clone(),
             result: if raw { out.raw.clone() } else { out.data.to_json() },
             text: if raw { None } else { out.data.to_text() },
             raw: out.raw.clone(),

@@ -261,7 +261,7 @@ async fn hello(State(ctx): State<Ctx>) -> Json<Hello> {
 
 async fn call(State(ctx): State<Ctx>, Body(body): Body<CallBody>) -> Response {
     let raw = body.raw;
-    match ctx.kw.pipeline().call(body.request(Caller::CLI)).await {
+    match ctx.kw.call_body(body, Caller::CLI).await {
         Ok(out) => Json(CallReply::from_outcome(&out, raw)).into_response(),
         Err(e) => failure(e.kind(), e.to_string()),
     }
