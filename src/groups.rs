@@ -79,7 +79,7 @@ impl Keyward {
         let Some(json) = self.store().setting(SETTING)? else { return Ok(Vec::new()) };
         let mut groups: Vec<FailoverGroup> =
             serde_json::from_str(&json).map_err(|e| GroupError::Corrupt(e.to_string()))?;
-        groups.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        groups.sort_by_key(|g| g.name.to_lowercase());
         Ok(groups)
     }
 
