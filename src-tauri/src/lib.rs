@@ -86,6 +86,10 @@ macro_rules! with_commands {
             commands::gateway::gateway_token_revoke,
             commands::gateway::gateway_set_port,
             commands::gateway::gateway_set_bind,
+            commands::groups::groups_list,
+            commands::groups::group_save,
+            commands::groups::group_remove,
+            commands::groups::group_call,
         }
     };
 }

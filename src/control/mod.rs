@@ -105,20 +105,23 @@ impl CallBody {
     }
 }
 
-/// A call's result as the CLI prints it, the same whether the call ran in the command's own
-/// process or in the running Keyward.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A call's result as the CLI prints it and the Failover page shows it, the same whether the
+/// call ran in the command's own process or in the running Keyward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(export)]
 pub struct CallReply {
     pub provider: String,
     pub environment: String,
     pub operation: String,
     pub status: u16,
     pub attempts: u32,
+    #[ts(type = "number")]
     pub latency_ms: u64,
     pub from_cache: bool,
     /// Set when every provider failed and this is the last good answer: its age.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(type = "number | null")]
     pub stale_age_ms: Option<u64>,
     /// Why no fresh answer could be had, with `stale_age_ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,9 +130,11 @@ pub struct CallReply {
     #[serde(default)]
     pub route: Vec<crate::pipeline::RouteStep>,
     /// The normalised result (the raw body with `raw`).
+    #[ts(type = "unknown")]
     pub result: serde_json::Value,
     /// A one-line human rendering of the normalised result, when there is one.
     pub text: Option<String>,
+    #[ts(type = "unknown")]
     pub raw: serde_json::Value,
 }
 

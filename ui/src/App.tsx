@@ -7,6 +7,7 @@ import { Status } from "./pages/Status";
 import { Alerts } from "./pages/Alerts";
 import { RateLimits } from "./pages/RateLimits";
 import { Gateway } from "./pages/Gateway";
+import { Failover } from "./pages/Failover";
 import { Audit } from "./pages/Audit";
 import { Settings } from "./pages/Settings";
 import { Usage } from "./pages/Usage";
@@ -65,6 +66,8 @@ export function App() {
           <RateLimits />
         ) : route === "gateway" ? (
           <Gateway />
+        ) : route === "failover" ? (
+          <Failover />
         ) : route === "settings" ? (
           <Settings />
         ) : route === "audit" ? (

@@ -6,6 +6,7 @@ export type RouteId =
   | "status"
   | "limits"
   | "gateway"
+  | "failover"
   | "usage"
   | "alerts"
   | "audit"
@@ -23,6 +24,7 @@ export const ROUTES: Route[] = [
   { id: "status", label: "Status" },
   { id: "limits", label: "Rate limits" },
   { id: "gateway", label: "Gateway" },
+  { id: "failover", label: "Failover" },
   { id: "usage", label: "Usage" },
   { id: "alerts", label: "Alerts" },
   { id: "audit", label: "Audit" },

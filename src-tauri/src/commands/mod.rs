@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod gateway;
+pub mod groups;
 pub mod keys;
 pub mod limits;
 pub mod monitor;

@@ -18,6 +18,7 @@ use support::{
 };
 
 mod backup;
+mod failover;
 mod gateway;
 mod limits_audit;
 mod status;
@@ -31,6 +32,7 @@ const PAGES: &[(&str, &str)] = &[
     ("status", "Status"),
     ("limits", "Rate limits"),
     ("gateway", "Gateway"),
+    ("failover", "Failover"),
     ("usage", "Usage"),
     ("alerts", "Alerts"),
     ("audit", "Audit"),

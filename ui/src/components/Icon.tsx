@@ -10,6 +10,7 @@ const PATHS: Record<RouteId | "key", string> = {
   limits: "M12 21a8 8 0 1 1 8-8M12 13l4-4",
   gateway: "M4 6h6v12H4zM14 6h6v12h-6zM10 10h4M10 14h4",
   usage: "M5 20V10M10 20V4M15 20v-7M20 20v-4",
+  failover: "M4 7h10a4 4 0 0 1 0 8H9M4 7l3-3M4 7l3 3M9 15l3-3M9 15l3 3",
   alerts: "M12 3a6 6 0 0 0-6 6v4l-2 3h16l-2-3V9a6 6 0 0 0-6-6zM10 19a2 2 0 0 0 4 0",
   audit: "M7 3h8l4 4v14H7zM15 3v4h4M10 12h6M10 16h6",
   settings:

@@ -320,3 +320,21 @@ export const gateway = {
   setBind: (address: string, confirmed: boolean) =>
     call<GatewayStatusDto>("gateway_set_bind", { address, confirmed }),
 };
+
+import type { CallReply } from "./bindings/CallReply";
+import type { FailoverGroup } from "./bindings/FailoverGroup";
+import type { RouteStep } from "./bindings/RouteStep";
+export type { CallReply, FailoverGroup, RouteStep };
+
+export const groups = {
+  list: () => call<FailoverGroup[]>("groups_list"),
+  /** Creates or replaces the group of that name (its members first choice first). */
+  save: (group: FailoverGroup) => call<FailoverGroup>("group_save", { group }),
+  remove: (name: string) => call<void>("group_remove", { name }),
+  /**
+   * Calls market data through the group; `symbol` unified (`BTC/USDT`). Rejects with kind
+   * `notAllowed` for orders and account reads, which never fail over.
+   */
+  call: (name: string, operation: string, symbol: string | null) =>
+    call<CallReply>("group_call", { name, operation, symbol }),
+};
