@@ -40,6 +40,8 @@ impl Caller {
     pub const CLI: Caller = Caller::fixed(CallerKind::Cli, "cli");
     pub const MONITOR: Caller = Caller::fixed(CallerKind::Monitor, "monitor");
     pub const KEYWARD: Caller = Caller::fixed(CallerKind::Keyward, "keyward");
+    /// Keyward refreshing a hot cache entry before it expires (refresh-ahead).
+    pub const REFRESH: Caller = Caller::fixed(CallerKind::Keyward, "refresh");
     pub const KEYS: Caller = Caller::fixed(CallerKind::Keys, "keys");
     /// A call whose front end gave no name.
     pub const UNKNOWN: Caller = Caller::fixed(CallerKind::Other, "unknown");

@@ -91,6 +91,7 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
     tasks.push(tokio::spawn(monitor_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(limit_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(breaker_bridge(kw.clone(), cancel.clone())));
+    tasks.push(tokio::spawn(refresh_ahead(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(every(kw.clone(), ALERT_TICK, cancel.clone(), "alert housekeeping", |kw| {
         kw.alerts().tick(Utc::now())
     })));
@@ -375,6 +376,27 @@ async fn limit_bridge(kw: Keyward, cancel: CancellationToken) {
             LimitEvent::Cleared { .. } | LimitEvent::Paused { .. } | LimitEvent::Published { .. } => continue,
         };
         kw.alert_sender().send(input);
+    }
+}
+
+/// How often hot cache entries are checked for a refresh.
+const REFRESH_TICK: Duration = Duration::from_millis(200);
+/// The most of each rate limit refreshes ahead may take.
+pub const REFRESH_SHARE: f64 = 0.1;
+
+/// Refresh-ahead: keeps hot cache entries fresh within [`REFRESH_SHARE`] of each limit.
+async fn refresh_ahead(kw: Keyward, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(REFRESH_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for provider in kw.pipeline().refreshed_providers() {
+            kw.limiter().set_caller_share(&provider, crate::caller::Caller::REFRESH.as_str(), Some(REFRESH_SHARE));
+        }
+        kw.pipeline().refresh_ahead().await;
     }
 }
 

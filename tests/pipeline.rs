@@ -785,3 +785,45 @@ async fn an_empty_order_book_is_an_error_and_not_cached() {
     assert!(!out.from_cache, "the empty book was not cached");
     assert_eq!(mock.hits(), 2);
 }
+
+#[tokio::test]
+async fn hot_entries_are_refreshed_ahead_and_cold_ones_are_left_to_expire() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "endpoints.ticker.cache_ttl_ms", "1000");
+    let (_, path) = f.endpoint("binance", "ticker");
+    mock.route(&format!("GET {path}"), ticker_body("100.2"));
+    let (pipeline, clock, _timer) = paused_pipeline(&f);
+
+    ticker_on(&pipeline, &[]).await.expect("first read fetches");
+    assert_eq!(mock.hits(), 1);
+    assert_eq!(pipeline.refresh_ahead().await, 0, "not due before three quarters of the TTL");
+    clock.advance(Duration::from_millis(800));
+    assert!(ticker_on(&pipeline, &[]).await.expect("cached").from_cache);
+    assert_eq!(pipeline.refresh_ahead().await, 1, "read recently and past 750 ms: refreshed");
+    assert_eq!(mock.hits(), 2);
+    // 1.1 s after the first fetch the reader still gets a cached answer, refreshed at 0.8 s.
+    clock.advance(Duration::from_millis(300));
+    assert!(ticker_on(&pipeline, &[]).await.expect("still cached").from_cache);
+    assert_eq!(mock.hits(), 2);
+    let refresher = mock.seen().last().map(|s| s.path.clone());
+    assert_eq!(refresher.as_deref(), Some(path.as_str()));
+
+    // Nobody reads it any more: it is refreshed while warm, then dropped.
+    clock.advance(Duration::from_millis(600));
+    assert_eq!(pipeline.refresh_ahead().await, 1);
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(pipeline.refresh_ahead().await, 0, "cold: not refreshed");
+    assert_eq!(mock.hits(), 3);
+    pipeline.recorder().flush();
+    let callers: Vec<String> =
+        f.kw.store()
+            .with_conn(|c| {
+                let mut stmt = c.prepare("SELECT caller FROM calls ORDER BY id")?;
+                let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+                Ok(rows)
+            })
+            .expect("calls readable");
+    assert_eq!(callers, vec!["test", "refresh", "refresh"], "refreshes are recorded as the refresh caller");
+}

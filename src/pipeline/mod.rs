@@ -449,7 +449,12 @@ impl Pipeline {
         let fetched =
             self.inner.cache.get_or_fetch(cache_key.clone(), ttl, max_stale, self.attempts(&prepared, req)).await;
         match fetched {
-            Ok((outcome, fresh)) => Ok((CallOutcome { from_cache: !fresh, ..outcome }, symbol)),
+            Ok((outcome, fresh)) => {
+                if endpoint.cost == 0.0 {
+                    self.inner.cache.touch(&cache_key, req, ttl, max_stale, fresh);
+                }
+                Ok((CallOutcome { from_cache: !fresh, ..outcome }, symbol))
+            }
             Err(error) => {
                 let stale = if error.fail_over() || error.may_serve_stale() {
                     self.inner.cache.stale(&cache_key, ttl, max_stale).await
@@ -459,6 +464,43 @@ impl Pipeline {
                 Err(Failed { error, stale })
             }
         }
+    }
+
+    /// Refresh-ahead: fetches again every hot cache entry (read in the last few TTLs, free
+    /// market data with a TTL up to a minute) that is past three quarters of its TTL, so
+    /// readers keep getting cached answers instead of waiting on the exchange. Refreshes go
+    /// through the rate limiter as the caller `refresh`, which the service holds to a share
+    /// of each limit. Returns how many entries were refreshed. The service runs it a few times
+    /// a second; tests call it after moving the clock.
+    pub async fn refresh_ahead(&self) -> usize {
+        let due = self.inner.cache.due();
+        let refreshes = due.into_iter().map(|(key, hot)| async move {
+            let req = CallRequest {
+                options: CallOptions { caller: crate::caller::Caller::REFRESH, ..hot.request.options.clone() },
+                ..hot.request.clone()
+            };
+            let fetched = match self.prepare(&req.provider, &req).await {
+                Ok(prepared) => self.attempts(&prepared, &req).await,
+                Err(e) => Err(e),
+            };
+            match fetched {
+                Ok(outcome) => {
+                    self.inner.cache.refreshed(&key, outcome, hot.ttl, hot.max_stale).await;
+                    true
+                }
+                Err(e) => {
+                    tracing::debug!(provider = %req.provider, operation = %req.operation, error = %e, "refresh-ahead failed");
+                    self.inner.cache.refresh_failed(&key);
+                    false
+                }
+            }
+        });
+        futures_util::future::join_all(refreshes).await.into_iter().filter(|ok| *ok).count()
+    }
+
+    /// The providers whose cache entries are refreshed ahead.
+    pub fn refreshed_providers(&self) -> Vec<String> {
+        self.inner.cache.hot_providers()
     }
 
     /// A unified `symbol=BTC/USDT` becomes the provider's own parameter and name
