@@ -34,6 +34,10 @@ impl Fixture {
             .expect("base URL accepted");
     }
 
+    fn unset(&self, provider: &str, field: &str) {
+        self.kw.providers().unset(provider, &[field]).expect("unset accepted");
+    }
+
     fn set(&self, provider: &str, field: &str, value: &str) {
         self.kw.providers().set(provider, &[(field.to_string(), value.to_string())]).expect("setting accepted");
     }
@@ -682,6 +686,8 @@ async fn when_every_provider_fails_the_last_good_answer_is_served_stale_until_it
     f.set("binance", "retry.max_attempts", "1");
     f.set("binance", "endpoints.ticker.cache_ttl_ms", "1000");
     f.set("binance", "stale_if_error_ms", "60000");
+    // One caller at a time: no batch window to wait on the paused clock.
+    f.unset("binance", "endpoints.ticker.batch");
     let (_, path) = f.endpoint("binance", "ticker");
     mock.route(&format!("GET {path}"), ticker_body("100.2"));
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -792,6 +798,7 @@ async fn hot_entries_are_refreshed_ahead_and_cold_ones_are_left_to_expire() {
     let mock = MockExchange::start(Auth::Public, None).await;
     f.point("binance", &mock.base_url);
     f.set("binance", "endpoints.ticker.cache_ttl_ms", "1000");
+    f.unset("binance", "endpoints.ticker.batch");
     let (_, path) = f.endpoint("binance", "ticker");
     mock.route(&format!("GET {path}"), ticker_body("100.2"));
     let (pipeline, clock, _timer) = paused_pipeline(&f);
@@ -826,4 +833,67 @@ async fn hot_entries_are_refreshed_ahead_and_cold_ones_are_left_to_expire() {
             })
             .expect("calls readable");
     assert_eq!(callers, vec!["test", "refresh", "refresh"], "refreshes are recorded as the refresh caller");
+}
+
+#[tokio::test]
+async fn concurrent_single_symbol_reads_go_out_as_one_batch_and_each_gets_its_own_answer() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "endpoints.ticker.cache_ttl_ms", "0");
+    let (_, path) = f.endpoint("binance", "ticker");
+    let symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"];
+    let items: Vec<serde_json::Value> = symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| json!({"symbol": s, "bidPrice": "1", "askPrice": "2", "lastPrice": format!("{}.5", i + 10)}))
+        .collect();
+    mock.route(&format!("GET {path}"), json!(items));
+    let (pipeline, clock, timer) = paused_pipeline(&f);
+    let calls: Vec<_> = symbols
+        .iter()
+        .map(|s| {
+            let pipeline = pipeline.clone();
+            let symbol = s.to_string();
+            tokio::spawn(async move {
+                pipeline
+                    .call(CallRequest {
+                        provider: "binance".into(),
+                        operation: "ticker".into(),
+                        params: [("symbol".to_string(), symbol)].into(),
+                        options: CallOptions { caller: "test".into(), ..Default::default() },
+                    })
+                    .await
+            })
+        })
+        .collect();
+    // The first call waits the 10 ms window; the others join its batch.
+    let wake = timer.next_sleeper().await;
+    assert_eq!(wake - clock.now(), chrono::Duration::milliseconds(10));
+    while pipeline.batched_waiting() < symbols.len() {
+        tokio::task::yield_now().await;
+    }
+    timer.advance(Duration::from_millis(10));
+    for (i, call) in calls.into_iter().enumerate() {
+        let out = call.await.expect("task").expect("answered");
+        let want = format!("{}.5", i + 10);
+        assert!(
+            matches!(&out.data, Normalized::Ticker { last, .. } if last.as_deref() == Some(want.as_str())),
+            "{i}: {:?}",
+            out.data
+        );
+    }
+    assert_eq!(mock.hits(), 1, "one request for five symbols");
+    let query = urlencoding_decode(&mock.seen()[0].query);
+    assert!(query.starts_with("symbols=[\"BTCUSDT\""), "{query}");
+    pipeline.recorder().flush();
+    let weight: i64 =
+        f.kw.store()
+            .with_conn(|c| Ok(c.query_row("SELECT SUM(weight) FROM calls", [], |r| r.get(0))?))
+            .expect("weight");
+    assert_eq!(weight, 2, "a batch of up to 20 weighs 2, where five single calls weigh 10");
+}
+
+fn urlencoding_decode(s: &str) -> String {
+    url::form_urlencoded::parse(s.as_bytes()).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }

@@ -13,6 +13,7 @@
 //! is recorded once, by [`Pipeline::finish`], after it was interpreted.
 
 mod attempt;
+mod batch;
 pub mod breaker;
 mod build;
 mod cache;
@@ -275,6 +276,7 @@ struct Inner {
     timer: Arc<dyn crate::timer::Timer>,
     breakers: Breakers,
     markets: Markets,
+    batches: batch::Batches,
 }
 
 /// Everything one attempt needs, resolved once per provider.
@@ -324,6 +326,7 @@ impl Pipeline {
                 offsets: Mutex::new(HashMap::new()),
                 breakers: Breakers::new(Arc::clone(&clock)),
                 markets: Markets::default(),
+                batches: batch::Batches::default(),
                 clock,
                 timer,
             }),
@@ -498,6 +501,11 @@ impl Pipeline {
         futures_util::future::join_all(refreshes).await.into_iter().filter(|ok| *ok).count()
     }
 
+    /// Calls waiting in batches being gathered.
+    pub fn batched_waiting(&self) -> usize {
+        self.inner.batches.waiting()
+    }
+
     /// The providers whose cache entries are refreshed ahead.
     pub fn refreshed_providers(&self) -> Vec<String> {
         self.inner.cache.hot_providers()
@@ -666,6 +674,22 @@ impl Pipeline {
     async fn attempts(&self, p: &Prepared, req: &CallRequest) -> Result<CallOutcome, CallError> {
         let spec = &p.entry.spec;
         let endpoint = spec.endpoints.get(&req.operation).ok_or_else(|| unknown_op(spec, &req.operation))?;
+        if let Some(batch) = endpoint.batch.as_ref().filter(|_| !req.options.raw) {
+            if req.params.contains_key(&batch.from) {
+                return self.batched(p, req, endpoint, batch).await;
+            }
+        }
+        self.attempts_with(p, req, endpoint).await
+    }
+
+    /// [`Pipeline::attempts`] against `endpoint` as given (a batch's variant of the spec's).
+    async fn attempts_with(
+        &self,
+        p: &Prepared,
+        req: &CallRequest,
+        endpoint: &crate::provider::EndpointSpec,
+    ) -> Result<CallOutcome, CallError> {
+        let spec = &p.entry.spec;
         let client = self.client(spec)?;
         let mutating = endpoint.class != OperationClass::Read;
         let backoff = Backoff {

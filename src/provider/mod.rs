@@ -77,11 +77,11 @@ pub use settings::{
     RetryChange, SettingsChange, WholeNumber,
 };
 pub use spec::{
-    op, required_class, AuthSpec, BodyKind, BreakerPolicy, Discontinued, EndpointSpec, Environment, HttpMethod,
-    MarketsSource, OperationClass, ProviderKind, ProviderSpec, PublishedLimitsFormat, PublishedLimitsSource,
-    RateLimitCounts, RateLimitKind, RateLimitRule, RateLimitScope, RetryPolicy, WeightBy, DEFAULT_BASE_DELAY_MS,
-    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_STALE_IF_ERROR_MS,
-    DEFAULT_TIMEOUT_MS, PRODUCTION, STANDARD_OPERATIONS,
+    op, required_class, AuthSpec, BatchFormat, BatchSpec, BodyKind, BreakerPolicy, Discontinued, EndpointSpec,
+    Environment, HttpMethod, MarketsSource, OperationClass, ProviderKind, ProviderSpec, PublishedLimitsFormat,
+    PublishedLimitsSource, RateLimitCounts, RateLimitKind, RateLimitRule, RateLimitScope, RetryPolicy, WeightBy,
+    DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_STALE_IF_ERROR_MS, DEFAULT_TIMEOUT_MS, PRODUCTION, STANDARD_OPERATIONS,
 };
 pub use validate::{is_valid_id, MAX_ID_LEN};
 pub use view::{EnvironmentView, ProviderView};

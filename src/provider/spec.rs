@@ -420,6 +420,45 @@ pub struct EndpointSpec {
     /// A weight that depends on a parameter (Binance order-book depth).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_by: Option<WeightBy>,
+    /// Concurrent single-market calls the exchange can answer in one multi-market call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSpec>,
+}
+
+/// How concurrent calls for single markets become one call for several (Binance's
+/// `ticker/24hr?symbols=["BTCUSDT","ETHUSDT"]`, weight 2 for up to 20 where one costs 2 each):
+/// calls that differ only in `from` and arrive within `window_ms` are sent together, `param`
+/// listing their markets; each caller gets the item of the answer whose `key` names its
+/// market.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSpec {
+    pub from: String,
+    pub param: String,
+    #[serde(default)]
+    pub format: BatchFormat,
+    /// The most markets in one call.
+    pub max: u32,
+    /// The weight of one batched call.
+    pub weight: u32,
+    pub key: String,
+    #[serde(default = "default_batch_window_ms")]
+    pub window_ms: u64,
+}
+
+fn default_batch_window_ms() -> u64 {
+    10
+}
+
+/// How the markets of a batch are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchFormat {
+    /// `["BTCUSDT","ETHUSDT"]`
+    #[default]
+    JsonArray,
+    /// `BTCUSDT,ETHUSDT`
+    Comma,
 }
 
 /// `weight` by the value of one numeric parameter: the first step whose bound is at least the

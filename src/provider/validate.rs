@@ -267,6 +267,20 @@ impl Validator {
         if b.failure_rate_percent > 0 && b.window_ms == 0 {
             self.push("breaker.window_ms", "0", "must be at least 1 ms when failure_rate_percent is set");
         }
+        for (op, e) in &s.endpoints {
+            if let Some(b) = &e.batch {
+                if b.max < 2 {
+                    self.push(format!("endpoints.{op}.batch.max"), b.max.to_string(), "must be at least 2");
+                }
+                if b.window_ms == 0 || b.window_ms > 1000 {
+                    self.push(
+                        format!("endpoints.{op}.batch.window_ms"),
+                        b.window_ms.to_string(),
+                        "must be 1 to 1000 ms",
+                    );
+                }
+            }
+        }
         if let Some(m) = &s.markets {
             if !s.endpoints.contains_key(&m.operation) {
                 self.push("markets.operation", m.operation.clone(), "is not an operation of this provider");
