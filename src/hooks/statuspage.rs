@@ -269,6 +269,7 @@ mod tests {
         let mut summary: Summary = serde_json::from_str(SUMMARY).expect("parses");
         summary.incidents.clear();
         summary.scheduled_maintenances.clear();
+        summary.components[0].status = "operational".into();
         assert_eq!(summary_state(&summary).0, HealthState::Up);
         summary.components[1].status = "major_outage".into();
         let (state, cause) = summary_state(&summary);
