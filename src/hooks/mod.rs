@@ -344,7 +344,9 @@ impl Hooks {
             provider: new.provider.as_ref().map(|p| p.trim().to_string()),
             auth: new.auth,
             secret_ref: format!("hook-hmac-{}", hex::encode(rand::random::<[u8; 8]>())),
-            created_at: self.inner.clock.now(),
+            // Stored to the millisecond: the view of a new hook equals the view read back.
+            created_at: DateTime::from_timestamp_millis(self.inner.clock.now().timestamp_millis())
+                .unwrap_or_else(|| self.inner.clock.now()),
         };
         let secret = SecretString::from(format!("kwh_{}", hex::encode(rand::random::<[u8; 32]>())));
         self.inner.secrets.put(&hook.secret_ref, &secret)?;
