@@ -109,7 +109,7 @@ impl Keyward {
                 };
                 let change = self.monitor().announce(p, announcement);
                 line = match (change, state) {
-                    (Some(c), _) => format!("{p} is {} now", c.to),
+                    (Some(c), _) => format!("{p}: {} → {}", c.from, c.to),
                     (None, HealthState::Up) => format!("{p}: the report on {} is over", r.subject),
                     (None, s) => format!("{p} stays {} ({s} reported)", self.current_state(p)),
                 };

@@ -113,7 +113,7 @@ const delivery = (id: number, over: Partial<HookDeliveryView> = {}): HookDeliver
   hookName: "kraken-status",
   httpStatus: 202,
   result: "accepted",
-  detail: "kraken is maintenance now, alert \"kraken-status: maintenance: Spot trading engine upgrade\"",
+  detail: "kraken: up → maintenance, alert \"kraken-status: maintenance: Spot trading engine upgrade\"",
   bytes: 1200,
   ...over,
 });
@@ -163,7 +163,7 @@ describe("incoming hooks", () => {
     render(<Alerts />);
     const accepted = await screen.findByTestId("hook-delivery-2");
     expect(accepted.querySelector(".badge.ok")?.textContent).toBe("202 accepted");
-    expect(accepted.textContent).toContain("kraken is maintenance now");
+    expect(accepted.textContent).toContain("kraken: up → maintenance");
     const refused = screen.getByTestId("hook-delivery-1");
     expect(refused.querySelector(".badge.bad")?.textContent).toBe("401 bad signature");
     expect(refused.textContent).toContain("parameter is wrong");
