@@ -51,7 +51,8 @@ fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 fn generic(title: &str, extra: Value) -> Vec<u8> {
-    let mut v = json!({"title": title, "message": "from the test", "severity": "warning", "timestamp": Utc::now().timestamp()});
+    let mut v =
+        json!({"title": title, "message": "from the test", "severity": "warning", "timestamp": Utc::now().timestamp()});
     if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
         o.extend(e.clone());
     }
@@ -73,7 +74,12 @@ fn deliveries(r: &Receiver, hook: &str) -> Vec<HookDeliveryView> {
 }
 
 fn alert_titles(kw: &Keyward) -> Vec<String> {
-    kw.alerts().list(&AlertFilter { limit: 100, ..Default::default() }).expect("alerts").into_iter().map(|a| a.title).collect()
+    kw.alerts()
+        .list(&AlertFilter { limit: 100, ..Default::default() })
+        .expect("alerts")
+        .into_iter()
+        .map(|a| a.title)
+        .collect()
 }
 
 fn state_of(kw: &Keyward, provider: &str) -> Option<(String, String)> {
@@ -132,7 +138,8 @@ async fn bad_missing_stale_and_replayed_signatures_are_refused_with_401() {
     let titles = alert_titles(&r.kw);
     assert!(titles.contains(&"Once only".to_string()));
     assert!(!titles.iter().any(|t| t == "Should not appear" || t == "Old news"), "{titles:?}");
-    let results: Vec<(u16, String)> = deliveries(&r, "signed").into_iter().rev().map(|d| (d.http_status, d.result)).collect();
+    let results: Vec<(u16, String)> =
+        deliveries(&r, "signed").into_iter().rev().map(|d| (d.http_status, d.result)).collect();
     let want = [(401, "bad_signature"), (401, "bad_signature"), (401, "stale"), (202, "accepted"), (401, "stale")];
     assert_eq!(results, want.map(|(s, r)| (s, r.to_string())));
 }
@@ -152,7 +159,8 @@ async fn oversized_bodies_are_413_and_malformed_ones_400_naming_the_field() {
     assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("not JSON")), "{answer}");
 
     let bad_severity = generic("Loud", json!({"severity": "apocalyptic"}));
-    let (status, answer) = post(&r, &hook.hook.url, bad_severity.clone(), Some(&sign(&hook.secret, &bad_severity))).await;
+    let (status, answer) =
+        post(&r, &hook.hook.url, bad_severity.clone(), Some(&sign(&hook.secret, &bad_severity))).await;
     assert_eq!(status, 400);
     assert!(
         answer["error"]["message"].as_str().is_some_and(|m| m.contains("field \"severity\" = \"apocalyptic\"")),
@@ -224,7 +232,8 @@ async fn a_statuspage_webhook_with_the_secret_in_the_url_puts_the_provider_in_ma
     assert!(alert_titles(&r.kw).contains(&"kraken-status: maintenance: Spot trading engine upgrade".to_string()));
 
     // The page reports the maintenance completed: the announcement is withdrawn.
-    let done = MAINTENANCE_WEBHOOK.replace("\"status\": \"in_progress\",\n    \"updated_at\"", "\"status\": \"completed\",\n    \"updated_at\"");
+    let done = MAINTENANCE_WEBHOOK
+        .replace("\"status\": \"in_progress\",\n    \"updated_at\"", "\"status\": \"completed\",\n    \"updated_at\"");
     assert_ne!(done, MAINTENANCE_WEBHOOK, "the sample's status was replaced");
     assert_eq!(post(&r, &hook.send_url, done.into_bytes(), None).await.0, 202);
     assert_ne!(state_of(&r.kw, "kraken").map(|s| s.0).as_deref(), Some("maintenance"));
@@ -252,7 +261,8 @@ async fn the_hook_secret_is_in_the_credential_store_and_nowhere_in_the_database(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_feed_reporting_maintenance_puts_the_provider_in_maintenance_until_it_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let kw = Keyward::open_with_secrets(dir.path(), std::sync::Arc::new(keyward::vault::MemoryStore::new())).expect("core");
+    let kw =
+        Keyward::open_with_secrets(dir.path(), std::sync::Arc::new(keyward::vault::MemoryStore::new())).expect("core");
     let mock = MockExchange::start(Auth::Public, None).await;
     mock.route("GET /api/v3/time", json!({"serverTime": 1_700_000_000_000_u64}));
     mock.route("GET /sapi/v1/system/status", json!({"status": 0, "msg": "normal"}));
@@ -267,7 +277,10 @@ async fn a_status_feed_reporting_maintenance_puts_the_provider_in_maintenance_un
     kw.providers()
         .set(
             "binance",
-            &[("environments.production.base_url".to_string(), mock.base_url.clone()), ("status_feed".to_string(), feed)],
+            &[
+                ("environments.production.base_url".to_string(), mock.base_url.clone()),
+                ("status_feed".to_string(), feed),
+            ],
         )
         .expect("feed URL accepted");
     kw.providers().set_enabled("binance", true).expect("enabled");
@@ -283,7 +296,10 @@ async fn a_status_feed_reporting_maintenance_puts_the_provider_in_maintenance_un
         titles.iter().any(|t| t == "Binance status page: Delayed withdrawals (identified)"),
         "the page's open incident is an alert: {titles:?}"
     );
-    assert!(titles.iter().any(|t| t == "binance announced maintenance"), "the scheduled drill is announced: {titles:?}");
+    assert!(
+        titles.iter().any(|t| t == "binance announced maintenance"),
+        "the scheduled drill is announced: {titles:?}"
+    );
 
     // The page says all is well again (a new feed URL is read at once).
     let calm = format!("{}/calm/api/v2/summary.json", mock.base_url);
@@ -350,7 +366,10 @@ fn the_cli_adds_lists_and_removes_hooks_printing_the_core_views() {
     let out = keyward(dir.path(), &["provider", "set", "kraken", "status_feed=htp://status.kraken.com"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("status_feed \"htp://status.kraken.com\" is not an http(s) URL"), "{}", stderr(&out));
-    let out = keyward(dir.path(), &["provider", "set", "kraken", "status_feed=https://status.kraken.com/api/v2/summary.json"]);
+    let out = keyward(
+        dir.path(),
+        &["provider", "set", "kraken", "status_feed=https://status.kraken.com/api/v2/summary.json"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let spec = kw.providers().get("kraken").expect("kraken").spec;
     assert_eq!(spec.status_feed.as_deref(), Some("https://status.kraken.com/api/v2/summary.json"));

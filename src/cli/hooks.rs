@@ -62,7 +62,12 @@ pub fn run(kw: &Keyward, cmd: HooksCmd, json_out: bool) -> Result<(), CliError> 
                 let rows: Vec<Vec<String>> = hooks
                     .iter()
                     .map(|h| {
-                        vec![h.name.clone(), h.provider.clone().unwrap_or_else(|| "-".into()), h.auth.clone(), h.url.clone()]
+                        vec![
+                            h.name.clone(),
+                            h.provider.clone().unwrap_or_else(|| "-".into()),
+                            h.auth.clone(),
+                            h.url.clone(),
+                        ]
                     })
                     .collect();
                 table(&["NAME", "PROVIDER", "AUTH", "URL"], &rows);
@@ -77,7 +82,15 @@ pub fn run(kw: &Keyward, cmd: HooksCmd, json_out: bool) -> Result<(), CliError> 
             } else {
                 let rows: Vec<Vec<String>> = list
                     .iter()
-                    .map(|d| vec![d.ts.clone(), d.hook_name.clone(), d.http_status.to_string(), d.result.clone(), d.detail.clone()])
+                    .map(|d| {
+                        vec![
+                            d.ts.clone(),
+                            d.hook_name.clone(),
+                            d.http_status.to_string(),
+                            d.result.clone(),
+                            d.detail.clone(),
+                        ]
+                    })
                     .collect();
                 table(&["TIME", "HOOK", "STATUS", "RESULT", "DETAIL"], &rows);
             }

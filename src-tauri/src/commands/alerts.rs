@@ -234,8 +234,9 @@ mod tests {
     #[test]
     fn hooks_are_created_with_their_secret_once_listed_and_removed() {
         let (_dir, _app, webview) = boot();
-        let issued = invoke(&webview, "hook_add", json!({"name": "kraken-status", "provider": "kraken", "auth": "urlSecret"}))
-            .expect("hook_add");
+        let issued =
+            invoke(&webview, "hook_add", json!({"name": "kraken-status", "provider": "kraken", "auth": "urlSecret"}))
+                .expect("hook_add");
         let secret = issued["secret"].as_str().expect("the secret, once").to_string();
         assert!(issued["sendUrl"].as_str().is_some_and(|u| u.ends_with(&format!("?secret={secret}"))), "{issued}");
         let listed = invoke(&webview, "hooks_list", json!({})).expect("hooks_list");

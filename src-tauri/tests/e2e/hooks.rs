@@ -21,7 +21,10 @@ async fn healthy_binance() -> String {
             "/api/v3/time",
             get(|| async { axum::Json(serde_json::json!({ "serverTime": chrono::Utc::now().timestamp_millis() })) }),
         )
-        .route("/sapi/v1/system/status", get(|| async { axum::Json(serde_json::json!({ "status": 0, "msg": "normal" })) }));
+        .route(
+            "/sapi/v1/system/status",
+            get(|| async { axum::Json(serde_json::json!({ "status": 0, "msg": "normal" })) }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -107,7 +110,8 @@ async fn a_statuspage_maintenance_posted_to_a_hook_turns_binance_to_maintenance_
 
     // The delivery and what it became are listed on the Alerts page, next to the alert.
     click(&client, "[data-testid=nav-alerts]").await;
-    wait_for_text(&client, "[data-testid=alerts-open]", "binance-status: maintenance: Spot trading engine upgrade").await;
+    wait_for_text(&client, "[data-testid=alerts-open]", "binance-status: maintenance: Spot trading engine upgrade")
+        .await;
     let row = wait_for_text(&client, "[data-testid=hook-deliveries]", "202 accepted").await;
     assert!(row.contains("binance: up → maintenance"), "{row}");
     scroll_to(&client, "[data-testid=incoming-hooks]").await;
