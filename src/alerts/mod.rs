@@ -162,7 +162,14 @@ impl Alerts {
                     .collect(),
             };
             let mut all = seeded.clone();
+            // A kind that has a rule already needs no default (one added by hand, or by a
+            // version that wrote it before the list knew it).
+            let have: Vec<&'static str> = db::load_rules(&tx)?.iter().map(|r| r.kind.name()).collect();
             for rule in default_rules().into_iter().filter(|r| !seeded.iter().any(|k| k == r.kind.name())) {
+                if have.contains(&rule.kind.name()) {
+                    all.push(rule.kind.name().to_string());
+                    continue;
+                }
                 tracing::info!(rule = %rule.name, "wrote a default alert rule");
                 all.push(rule.kind.name().to_string());
                 db::insert_rule(&tx, &rule, now)?;
