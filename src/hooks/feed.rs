@@ -128,8 +128,6 @@ pub fn apply_summary(
     previous: &HashSet<String>,
 ) -> HashSet<String> {
     let now = kw.monitor().clock().now();
-    let (state, cause) = statuspage::summary_state(summary);
-    kw.monitor().announce(provider, Announcement { source: FEED_SOURCE.into(), state, cause, at: now });
     let origin = format!("{name} status page");
     let mut reports = statuspage::summary_reports(summary, &origin);
     for r in &mut reports {
@@ -150,5 +148,8 @@ pub fn apply_summary(
         });
     }
     kw.apply_reports(&origin, FEED_SOURCE, Some(provider), &reports, now);
+    // The state last: whoever waits for it finds the page's alerts already recorded.
+    let (state, cause) = statuspage::summary_state(summary);
+    kw.monitor().announce(provider, Announcement { source: FEED_SOURCE.into(), state, cause, at: now });
     reported
 }
