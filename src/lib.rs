@@ -21,6 +21,7 @@ pub mod control;
 pub mod error;
 pub mod gateway;
 pub mod groups;
+pub mod hooks;
 pub mod http_headers;
 pub mod info;
 pub mod key_ops;
@@ -118,6 +119,7 @@ struct Inner {
     alerts: Alerts,
     alert_sender: AlertSender,
     gateway: gateway::Gateway,
+    hooks: hooks::Hooks,
     actor: Actor,
 }
 
@@ -182,6 +184,8 @@ impl Keyward {
         let alerts =
             Alerts::new(store.clone(), Arc::new(SystemClock), Arc::new(VaultWebhookSecrets::new(Arc::clone(&secrets))))
                 .map_err(|e| Error::Config(format!("could not open the alerts: {e}")))?;
+        let hooks = hooks::Hooks::new(store.clone(), Arc::clone(&secrets), Arc::new(SystemClock));
+        hooks.set_change_log(change_log.clone());
         monitor.set_change_log(change_log.clone());
         alerts.set_change_log(change_log);
         let alert_sender = alerts.start_intake();
@@ -210,6 +214,7 @@ impl Keyward {
                 alerts,
                 alert_sender,
                 gateway,
+                hooks,
                 actor,
             }),
         })
@@ -230,6 +235,11 @@ impl Keyward {
     /// The local gateway for bots: tokens, live numbers, where it listens.
     pub fn gateway(&self) -> &gateway::Gateway {
         &self.inner.gateway
+    }
+
+    /// Incoming webhooks: create, list, remove, deliveries (see [`hooks`]).
+    pub fn hooks(&self) -> &hooks::Hooks {
+        &self.inner.hooks
     }
 
     /// Unlocks the encrypted vault file for `duration` (1 second to [`MAX_VAULT_UNLOCK`]), for

@@ -88,6 +88,7 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
         cancel.clone(),
     )));
     tasks.push(tokio::spawn(sync_published_limits(kw.clone(), kw.providers().watch(), cancel.clone())));
+    tasks.push(tokio::spawn(status_feeds(kw.clone(), kw.providers().watch(), cancel.clone())));
     tasks.push(tokio::spawn(monitor_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(limit_bridge(kw.clone(), cancel.clone())));
     tasks.push(tokio::spawn(breaker_bridge(kw.clone(), cancel.clone())));
@@ -290,6 +291,29 @@ async fn sync_published_limits(
             _ = cancel.cancelled() => return,
             r = registry.changed() => if r.is_err() { return },
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Reads the providers' status feeds at start, every [`crate::hooks::feed::FEED_EVERY`], and at
+/// once when a provider changes (a feed URL set or removed, a provider enabled).
+async fn status_feeds(kw: Keyward, mut registry: tokio::sync::watch::Receiver<u64>, cancel: CancellationToken) {
+    let mut feeds = crate::hooks::feed::Feeds::default();
+    let mut interval = tokio::time::interval(crate::hooks::feed::FEED_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = registry.changed() => if r.is_err() { return },
+            _ = interval.tick() => {}
+        }
+        registry.borrow_and_update();
+        let (read, errors) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            done = feeds.poll_all(&kw) => done,
+        };
+        if read > 0 || !errors.is_empty() {
+            tracing::debug!(read, failed = errors.len(), "status feeds read");
         }
     }
 }

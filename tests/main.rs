@@ -15,6 +15,7 @@ mod durability;
 mod failover;
 mod gateway;
 mod hardening;
+mod hooks;
 mod hostile;
 mod keys;
 mod pipeline;

@@ -129,6 +129,20 @@ pub enum AlertInput {
         until: Option<DateTime<Utc>>,
         reason: String,
     },
+    /// What another service reports: an incoming webhook or a provider's status page. `origin`
+    /// names where it came from (the hook's name, `status feed`), `subject` the thing it is
+    /// about (`incident lbkhbwn21v5q`): later reports on the same subject escalate or, with
+    /// `resolved`, resolve its alert. `provider` is empty when the report names none. The
+    /// alert ends by itself [`ANNOUNCEMENT_TTL_HOURS`] after it was raised.
+    Incoming {
+        origin: String,
+        subject: String,
+        provider: String,
+        title: String,
+        message: String,
+        severity: Severity,
+        resolved: bool,
+    },
 }
 
 /// How long an announced maintenance stays an open alert after it starts.
@@ -161,6 +175,10 @@ fn breaker_family(provider: &str, operation: Option<&str>) -> String {
     format!("breaker:{}:{}", esc(provider), esc(operation.unwrap_or("*")))
 }
 
+fn incoming_family(origin: &str, subject: &str) -> String {
+    format!("incoming:{}:{}", esc(origin), esc(subject))
+}
+
 fn risk_prefix(provider: &str, label: &str) -> String {
     format!("key-risk:{}:{}:", esc(provider), esc(label))
 }
@@ -184,7 +202,8 @@ impl AlertInput {
             | AlertInput::RotationDue { provider, .. }
             | AlertInput::KeyRisk { provider, .. }
             | AlertInput::CircuitBreaker { provider, .. }
-            | AlertInput::Recovered { provider } => provider,
+            | AlertInput::Recovered { provider }
+            | AlertInput::Incoming { provider, .. } => provider,
         }
     }
 
@@ -253,6 +272,10 @@ impl AlertInput {
                 severity: Severity::Warning,
             }),
             AlertInput::Recovered { .. } => None,
+            AlertInput::Incoming { resolved: true, .. } => None,
+            AlertInput::Incoming { origin, subject, severity, .. } => {
+                sig(incoming_family(origin, subject), severity.as_str(), *severity)
+            }
         }
     }
 
@@ -295,6 +318,9 @@ impl AlertInput {
             AlertInput::CircuitBreaker { provider, operation, .. } => {
                 vec![(format!("{}/", breaker_family(provider, operation.as_deref())), keep)]
             }
+            AlertInput::Incoming { origin, subject, .. } => {
+                vec![(format!("{}/", incoming_family(origin, subject)), keep)]
+            }
             AlertInput::KeyRisk { risk: Some(_), .. }
             | AlertInput::Latency { .. }
             | AlertInput::ErrorRate { .. }
@@ -312,6 +338,7 @@ impl AlertInput {
                 let from = starts_at.map_or(now, |s| s.max(now));
                 Some(from + chrono::Duration::hours(ANNOUNCEMENT_TTL_HOURS))
             }
+            AlertInput::Incoming { .. } => Some(now + chrono::Duration::hours(ANNOUNCEMENT_TTL_HOURS)),
             _ => None,
         }
     }

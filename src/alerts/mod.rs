@@ -79,7 +79,7 @@ const DEFAULTS_SEEDED_KEY: &str = "alerts.default_rules_seeded";
 /// version is written once to databases made before it.
 const DEFAULT_KINDS_KEY: &str = "alerts.default_rule_kinds";
 /// Default rules added after the first release of the rules.
-const LATER_DEFAULT_KINDS: &[&str] = &["circuit_open"];
+const LATER_DEFAULT_KINDS: &[&str] = &["circuit_open", "incoming"];
 /// Suggested history horizon for [`Alerts::prune`].
 pub const HISTORY_DAYS: i64 = 90;
 /// User agent of webhook requests.
@@ -162,7 +162,14 @@ impl Alerts {
                     .collect(),
             };
             let mut all = seeded.clone();
+            // A kind that has a rule already needs no default (one added by hand, or by a
+            // version that wrote it before the list knew it).
+            let have: Vec<&'static str> = db::load_rules(&tx)?.iter().map(|r| r.kind.name()).collect();
             for rule in default_rules().into_iter().filter(|r| !seeded.iter().any(|k| k == r.kind.name())) {
+                if have.contains(&rule.kind.name()) {
+                    all.push(rule.kind.name().to_string());
+                    continue;
+                }
                 tracing::info!(rule = %rule.name, "wrote a default alert rule");
                 all.push(rule.kind.name().to_string());
                 db::insert_rule(&tx, &rule, now)?;

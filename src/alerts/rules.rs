@@ -46,6 +46,8 @@ pub enum RuleKind {
     KeyRisk,
     /// A circuit breaker stopped calls to a failing provider (or one of its endpoints).
     CircuitOpen,
+    /// An incoming webhook or a provider's status page reports something.
+    Incoming,
 }
 
 impl RuleKind {
@@ -65,6 +67,7 @@ impl RuleKind {
             RuleKind::RotationDue { .. } => "rotation_due",
             RuleKind::KeyRisk => "key_risk",
             RuleKind::CircuitOpen => "circuit_open",
+            RuleKind::Incoming => "incoming",
         }
     }
 
@@ -83,6 +86,7 @@ impl RuleKind {
         "rotation_due",
         "key_risk",
         "circuit_open",
+        "incoming",
     ];
 
     /// The threshold parameters as JSON (`{"checks":3}`, `{}`).
@@ -127,6 +131,7 @@ impl RuleKind {
             "rotation_due" => RuleKind::RotationDue { days: small("days")? },
             "key_risk" => RuleKind::KeyRisk,
             "circuit_open" => RuleKind::CircuitOpen,
+            "incoming" => RuleKind::Incoming,
             other => {
                 return Err(format!("\"{other}\" is not a rule kind; expected one of {}", RuleKind::NAMES.join(", ")))
             }
@@ -272,6 +277,7 @@ pub fn default_rules() -> Vec<NewRule> {
         NewRule::new("Key rotation due", RuleKind::RotationDue { days: 7 }),
         NewRule::new("Key risk", RuleKind::KeyRisk),
         NewRule::new("Circuit breaker open", RuleKind::CircuitOpen),
+        NewRule::new("Incoming reports", RuleKind::Incoming),
     ]
 }
 
@@ -341,6 +347,7 @@ pub(crate) fn judge(kind: &RuleKind, input: &AlertInput, now: DateTime<Utc>, rec
         }
         (RuleKind::KeyRisk, AlertInput::KeyRisk { risk: Some(_), .. }) => Verdict::Fire,
         (RuleKind::CircuitOpen, AlertInput::CircuitBreaker { open: true, .. }) => Verdict::Fire,
+        (RuleKind::Incoming, AlertInput::Incoming { resolved: false, .. }) => Verdict::Fire,
         _ => Verdict::Ignore,
     }
 }
@@ -482,6 +489,14 @@ pub(crate) fn describe(
             } else {
                 (format!("Calls to {what} resumed"), format!("The circuit breaker of {what} closed: its probe calls succeeded."))
             }
+        }
+        AlertInput::Incoming { origin, title, message, .. } => {
+            let body = if message.trim().is_empty() {
+                format!("Reported by {origin}.")
+            } else {
+                format!("{} (reported by {origin})", message.trim())
+            };
+            (title.clone(), body)
         }
     }
 }

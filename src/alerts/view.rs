@@ -82,6 +82,7 @@ fn condition(kind: &RuleKind) -> String {
         RuleKind::RotationDue { days } => format!("a key is due for rotation within {days} days"),
         RuleKind::KeyRisk => "a permission check finds a risk on a key".into(),
         RuleKind::CircuitOpen => "a circuit breaker stops calls to a failing provider or endpoint".into(),
+        RuleKind::Incoming => "an incoming webhook or a status page reports something".into(),
     }
 }
 

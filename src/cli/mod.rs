@@ -5,6 +5,7 @@ mod audit;
 mod call;
 mod gateway;
 mod groups;
+mod hooks;
 mod key;
 mod limits;
 mod monitor;
@@ -90,6 +91,9 @@ pub enum Command {
     /// Failover groups for market data: list, add, remove, call.
     #[command(subcommand)]
     Groups(groups::GroupsCmd),
+    /// Incoming webhooks (POST /hooks/<id> on the gateway's port): add, list, deliveries, remove.
+    #[command(subcommand)]
+    Hooks(hooks::HooksCmd),
 }
 
 /// Any error a command can end with.
@@ -125,6 +129,8 @@ pub enum CliError {
     Gateway(#[from] crate::gateway::TokenError),
     #[error(transparent)]
     Group(#[from] crate::groups::GroupError),
+    #[error(transparent)]
+    Hooks(#[from] crate::hooks::HookError),
 }
 
 impl CliError {
@@ -145,6 +151,7 @@ impl CliError {
             CliError::UsageData(e) => e.kind(),
             CliError::Gateway(e) => e.kind(),
             CliError::Group(e) => e.kind(),
+            CliError::Hooks(e) => e.kind(),
         }
     }
 }
@@ -187,6 +194,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         &cli.command,
         Command::Key(key::KeyCmd::Add { .. } | key::KeyCmd::ImportBackup { .. })
             | Command::Gateway(gateway::GatewayCmd::Bind { yes: true, .. })
+            | Command::Hooks(hooks::HooksCmd::Add { .. })
     );
     unlock_vault_from_env(&kw, stores_secrets)?;
     if matches!(cli.command, Command::Key(_) | Command::Checks(_)) {
@@ -276,6 +284,7 @@ fn dispatch(kw: &Keyward, command: Command, json: bool, printer: &Printer) -> Re
         Command::Limits { provider } => limits::run(&kw, provider.as_deref(), json),
         Command::Usage(args) => usage::run(&kw, args, json),
         Command::Gateway(cmd) => gateway::run(&kw, cmd, json),
+        Command::Hooks(cmd) => hooks::run(&kw, cmd, json),
     }
 }
 

@@ -103,8 +103,11 @@ pub async fn serve_on(
     };
     let listener = tokio::net::TcpListener::bind((listen.bind, listen.port)).await?;
     let addr = listener.local_addr()?;
-    let app =
-        Router::new().fallback(handle).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(Ctx { kw: kw.clone() });
+    let app = Router::new()
+        .route("/hooks/{id}", axum::routing::post(hook))
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(Ctx { kw: kw.clone() });
     let stop = cancel.clone();
     let certificate = tls.as_ref().map(|(cert, _)| cert.clone());
     let join = match tls {
@@ -184,6 +187,68 @@ async fn serve_tls(
     }
     connections.close();
     connections.wait().await;
+}
+
+/// `POST /hooks/<id>`: an incoming webhook (see [`crate::hooks`]). No bot token: the hook's
+/// own secret or signature authenticates it. 202 with what it became, or the refusal.
+async fn hook(
+    State(ctx): State<Ctx>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let limit = crate::hooks::MAX_BODY_BYTES;
+    let mut declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = if declared.is_some_and(|n| n > limit as u64) {
+        Bytes::new()
+    } else {
+        match axum::body::to_bytes(body, limit).await {
+            Ok(b) => b,
+            // Past the limit (a body without Content-Length, or a longer one than declared).
+            Err(_) => {
+                declared = Some(declared.unwrap_or(0).max(limit as u64 + 1));
+                Bytes::new()
+            }
+        }
+    };
+    let url_secret = query_pairs(&uri).into_iter().find(|(k, _)| k == crate::hooks::SECRET_PARAM).map(|(_, v)| v);
+    let signature = headers.get(crate::hooks::SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let kw = ctx.kw.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        kw.receive_hook(
+            &id,
+            crate::hooks::Incoming {
+                signature: signature.as_deref(),
+                url_secret: url_secret.as_deref(),
+                body: &body,
+                declared_len: declared,
+            },
+        )
+    })
+    .await;
+    match answer {
+        Ok(Ok(receipt)) => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"accepted": true, "hook": receipt.hook, "outcome": receipt.outcome})),
+        )
+            .into_response(),
+        Ok(Err(refusal)) => {
+            let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut resp = refuse(status, refusal.kind(), refusal.message());
+            if let crate::hooks::Refusal::RateLimited { retry_after } = refusal {
+                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                }
+            }
+            resp
+        }
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, format!("the hook task failed: {e}")),
+    }
 }
 
 /// A refusal: JSON naming what was refused, never forwarded.

@@ -55,8 +55,8 @@ pub use history::{
 pub use runner::{BoxFuture, CheckRunner, PipelineRunner};
 pub use scheduler::{SchedulerHandle, SchedulerOptions};
 pub use state::{
-    confirm, next, verdict, Baselines, Change, HealthState, Observation, Pending, ProviderHealth, Source, StateConfig,
-    Step, Tracker,
+    confirm, next, verdict, with_announcements, Announcement, Baselines, Change, HealthState, Observation, Pending,
+    ProviderHealth, Source, StateConfig, Step, Tracker,
 };
 pub use view::{CheckRunView, CheckView, LastCheckView, ProviderStatusView};
 
@@ -448,6 +448,29 @@ impl Monitor {
             }
         }
         entry.tracker.observe(obs, now)
+    }
+
+    /// Records what a provider announces about itself (its status page, a status webhook):
+    /// steps its state machine at once and emits `StateChanged` on a change. Never blocks.
+    pub fn announce(&self, provider: &str, announcement: Announcement) -> Option<Change> {
+        let now = announcement.at.max(self.inner.clock.now());
+        let config = (!lock(&self.inner.trackers).contains_key(provider)).then(|| self.effective_config(provider));
+        let change = {
+            let mut trackers = lock(&self.inner.trackers);
+            let entry = trackers
+                .entry(provider.to_string())
+                .or_insert_with(|| Entry { tracker: Tracker::new(config.unwrap_or_default()), last: None });
+            entry.tracker.announce(announcement, now)
+        };
+        if let Some(c) = &change {
+            self.publish(provider, c);
+        }
+        change
+    }
+
+    /// The sources (starting with `prefix`) whose announcements about `provider` still hold.
+    pub fn announcing(&self, provider: &str, prefix: &str) -> Vec<String> {
+        lock(&self.inner.trackers).get(provider).map(|e| e.tracker.announcing(prefix)).unwrap_or_default()
     }
 
     fn publish(&self, provider: &str, c: &Change) {

@@ -463,6 +463,45 @@ pub fn confirm(
     Step { health, change: None }
 }
 
+/// A provider's state as the provider itself announces it (its status page, or a webhook from
+/// a status service), not inferred from evidence. It holds until the same source announces
+/// something else, so a maintenance window reported once lasts until its end is reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// Who says so (`status feed`, `hook coinbase-status incident p31zjtct2jer`): a later
+    /// announcement of the same source replaces this one.
+    pub source: String,
+    /// `Maintenance`, `Degraded` or `Down`; `Up` (or `Unknown`) withdraws the source's
+    /// announcement.
+    pub state: HealthState,
+    /// Shown as the state's cause ("status page: Scheduled maintenance of spot trading").
+    pub cause: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Folds the announcements into a verdict: announced maintenance wins (failures during it are
+/// expected, as with a status endpoint); an announced outage or degradation counts when it is
+/// worse than what the evidence says, or when there is no evidence.
+pub fn with_announcements<'a>(
+    verdict: (HealthState, String),
+    announced: impl IntoIterator<Item = &'a Announcement>,
+) -> (HealthState, String) {
+    let mut worst: Option<&Announcement> = None;
+    for a in announced.into_iter().filter(|a| a.state.is_bad()) {
+        let rank = |s: HealthState| if s == HealthState::Maintenance { u8::MAX } else { s.severity() };
+        if worst.map_or(true, |w| rank(a.state) > rank(w.state) || (a.state == w.state && a.at > w.at)) {
+            worst = Some(a);
+        }
+    }
+    match worst {
+        Some(a) if a.state == HealthState::Maintenance => (a.state, a.cause.clone()),
+        Some(a) if verdict.0 == HealthState::Unknown || a.state.severity() > verdict.0.severity() => {
+            (a.state, a.cause.clone())
+        }
+        _ => verdict,
+    }
+}
+
 /// The in-memory evidence of one provider.
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
@@ -470,6 +509,8 @@ pub struct Tracker {
     pub recent: VecDeque<Observation>,
     pub baselines: Baselines,
     pub config: StateConfig,
+    /// What the provider announces about itself, by source.
+    pub announced: std::collections::BTreeMap<String, Announcement>,
 }
 
 /// Most observations kept per provider, whatever the window.
@@ -490,17 +531,45 @@ impl Tracker {
         let pos = self.recent.iter().rposition(|o| o.at <= obs.at).map_or(0, |p| p + 1);
         let (source, ok, latency) = (obs.source.clone(), obs.ok, obs.latency);
         self.recent.insert(pos, obs);
-        let step = next(&self.health, self.recent.make_contiguous(), &self.baselines, &self.config, now);
+        let change = self.step(now, false);
         if ok {
             self.baselines.add(&source, latency, self.config.baseline_samples);
         }
-        self.health = step.health;
-        step.change
+        change
     }
 
     /// Steps the machine without new evidence (turns a silent provider unknown).
     pub fn evaluate(&mut self, now: DateTime<Utc>) -> Option<Change> {
-        let step = next(&self.health, self.recent.make_contiguous(), &self.baselines, &self.config, now);
+        self.step(now, false)
+    }
+
+    /// Records what the provider announces about itself and steps the machine. The provider's
+    /// own word needs no second opinion: the change (into the announced state, or back to
+    /// what the evidence says when an announcement is withdrawn) applies at once.
+    pub fn announce(&mut self, announcement: Announcement, now: DateTime<Utc>) -> Option<Change> {
+        if announcement.state.is_bad() {
+            self.announced.insert(announcement.source.clone(), announcement);
+        } else {
+            self.announced.remove(&announcement.source);
+        }
+        self.step(now, true)
+    }
+
+    /// The sources whose announcements start with `prefix` (a feed's or a hook's own).
+    pub fn announcing(&self, prefix: &str) -> Vec<String> {
+        self.announced.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+    }
+
+    fn step(&mut self, now: DateTime<Utc>, at_once: bool) -> Option<Change> {
+        let evidence = verdict(self.recent.make_contiguous(), &self.baselines, &self.config, now);
+        let (candidate, cause) = with_announcements(evidence, self.announced.values());
+        let step = if at_once {
+            let config = StateConfig { confirmations: 1, ..self.config.clone() };
+            let health = ProviderHealth { pending: None, ..self.health.clone() };
+            confirm(&health, candidate, cause, &config, now)
+        } else {
+            confirm(&self.health, candidate, cause, &self.config, now)
+        };
         self.health = step.health;
         step.change
     }
@@ -912,5 +981,54 @@ mod tests {
             assert_eq!(HealthState::parse(s.as_str()), Some(s));
         }
         assert!(HealthState::Down.severity() > HealthState::Degraded.severity());
+    }
+
+    fn announced(clock: &FakeClock, source: &str, state: HealthState, cause: &str) -> Announcement {
+        Announcement { source: source.into(), state, cause: cause.into(), at: clock.now() }
+    }
+
+    #[test]
+    fn announced_maintenance_applies_at_once_and_holds_until_withdrawn() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        let change = t
+            .announce(announced(&clock, "status feed", HealthState::Maintenance, "status page: upgrade"), clock.now())
+            .expect("no confirmation needed");
+        assert_eq!((change.from, change.to), (HealthState::Up, HealthState::Maintenance));
+        assert_eq!(change.cause, "status page: upgrade");
+        // Failing checks during it are expected; passing ones do not end it either.
+        assert!(feed(&mut t, &clock, (0..4).map(|_| obs(&clock, 1, false, 100))).is_empty());
+        assert!(feed(&mut t, &clock, (0..4).map(|_| obs(&clock, 1, true, 100))).is_empty());
+        assert_eq!(t.health.state, HealthState::Maintenance);
+        let change =
+            t.announce(announced(&clock, "status feed", HealthState::Up, "all systems operational"), clock.now());
+        assert_eq!(change.map(|c| c.to), Some(HealthState::Up), "the checks pass: up at once");
+    }
+
+    #[test]
+    fn an_announcement_without_any_checks_still_sets_the_state() {
+        let clock = clock();
+        let mut t = Tracker::new(StateConfig::default());
+        let change = t.announce(announced(&clock, "hook x", HealthState::Maintenance, "db upgrade"), clock.now());
+        assert_eq!(change.map(|c| c.to), Some(HealthState::Maintenance));
+        clock.advance(Duration::from_secs(3600));
+        assert!(t.evaluate(clock.now()).is_none(), "silence does not end an announced maintenance");
+        let change = t.announce(announced(&clock, "hook x", HealthState::Up, ""), clock.now());
+        assert_eq!(change.map(|c| c.to), Some(HealthState::Unknown), "back to what the (missing) evidence says");
+    }
+
+    #[test]
+    fn an_announced_outage_counts_only_when_worse_than_the_evidence() {
+        let clock = clock();
+        let mut t = up_tracker(&clock);
+        let change = t.announce(announced(&clock, "hook a", HealthState::Degraded, "incident: slow"), clock.now());
+        assert_eq!(change.map(|c| c.to), Some(HealthState::Degraded));
+        feed(&mut t, &clock, (0..2).map(|_| obs(&clock, 1, false, 100)));
+        assert_eq!(t.health.state, HealthState::Down, "the evidence is worse than the announcement");
+        // Two sources: withdrawing one keeps the other.
+        t.announce(announced(&clock, "hook b", HealthState::Maintenance, "window"), clock.now());
+        t.announce(announced(&clock, "hook a", HealthState::Up, ""), clock.now());
+        assert_eq!(t.health.state, HealthState::Maintenance);
+        assert_eq!(t.announcing("hook "), vec!["hook b".to_string()]);
     }
 }

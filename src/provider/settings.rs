@@ -35,6 +35,8 @@ pub struct SettingsChange {
     pub name: Option<String>,
     pub timeout_ms: Option<u64>,
     pub max_response_bytes: Option<u64>,
+    /// The status page summary URL (`status_feed`); `Some(None)` removes it.
+    pub status_feed: Clearable<String>,
     pub retry: RetryChange,
     pub breaker: BreakerChange,
     pub stale_if_error_ms: Option<u64>,
@@ -105,6 +107,7 @@ impl SettingsChange {
         note(self.name.is_some(), "name");
         note(self.timeout_ms.is_some(), "timeout_ms");
         note(self.max_response_bytes.is_some(), "max_response_bytes");
+        note(self.status_feed.is_some(), "status_feed");
         let r = &self.retry;
         note(r.max_attempts.is_some(), "retry.max_attempts");
         note(r.base_delay_ms.is_some(), "retry.base_delay_ms");
@@ -147,6 +150,7 @@ impl SettingsChange {
         set(&mut spec.name, &self.name);
         set(&mut spec.timeout_ms, &self.timeout_ms);
         set(&mut spec.max_response_bytes, &self.max_response_bytes);
+        set(&mut spec.status_feed, &self.status_feed);
         set(&mut spec.retry.max_attempts, &self.retry.max_attempts);
         set(&mut spec.retry.base_delay_ms, &self.retry.base_delay_ms);
         set(&mut spec.retry.max_delay_ms, &self.retry.max_delay_ms);

@@ -95,6 +95,11 @@ pub struct ProviderSpec {
     /// The operation that reports the provider's own status (maintenance, cancel-only, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_operation: Option<String>,
+    /// The provider's hosted status page summary (Atlassian Statuspage
+    /// `https://status.example.com/api/v2/summary.json`): while Keyward runs it is polled, and
+    /// its incidents and maintenance feed the provider's health and alerts (`crate::hooks::feed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_feed: Option<String>,
     /// Set when the provider no longer exists; such a provider cannot be enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discontinued: Option<Discontinued>,

@@ -229,6 +229,9 @@ impl Validator {
                 self.push("family", quote(family), id_problem());
             }
         }
+        if let Some(url) = &s.status_feed {
+            self.url("status_feed", url);
+        }
         if let Some(url) = &s.docs_url {
             self.url("docs_url", url);
         }

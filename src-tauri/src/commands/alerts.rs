@@ -3,6 +3,7 @@
 use keyward::alerts::{
     AlertFilter, AlertState, AlertView, DeliveryResultView, NewRule, NewWebhook, RuleView, WebhookFormat, WebhookView,
 };
+use keyward::hooks::{HookAuth, HookDeliveryView, HookView, IssuedHookView, NewHook};
 use keyward::vault::SecretString;
 use keyward::ErrorKind;
 use tauri::State;
@@ -113,6 +114,46 @@ pub async fn webhook_remove(state: State<'_, AppState>, id: i64) -> Result<(), C
     .await
 }
 
+/// Incoming hooks with their URLs (no secrets).
+#[tauri::command]
+pub async fn hooks_list(state: State<'_, AppState>) -> Result<Vec<HookView>, CommandError> {
+    blocking(&state, |kw| Ok(kw.hook_views()?)).await
+}
+
+/// Creates an incoming hook; its secret is in the answer this once. `auth`: "signature" or
+/// "urlSecret".
+#[tauri::command]
+pub async fn hook_add(
+    state: State<'_, AppState>,
+    name: String,
+    provider: Option<String>,
+    auth: String,
+) -> Result<IssuedHookView, CommandError> {
+    blocking(&state, move |kw| {
+        let auth = HookAuth::parse(&auth).ok_or_else(|| {
+            CommandError::new(ErrorKind::Invalid, format!("hook auth \"{auth}\" is not signature or urlSecret"))
+        })?;
+        let provider = provider.filter(|p| !p.trim().is_empty());
+        Ok(kw.add_hook(&NewHook { name, provider, auth })?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn hook_remove(state: State<'_, AppState>, id: String) -> Result<(), CommandError> {
+    blocking(&state, move |kw| {
+        kw.hooks().remove(&id)?;
+        Ok(())
+    })
+    .await
+}
+
+/// The newest deliveries to every hook, with what each became or why it was refused.
+#[tauri::command]
+pub async fn hook_deliveries(state: State<'_, AppState>) -> Result<Vec<HookDeliveryView>, CommandError> {
+    blocking(&state, |kw| Ok(kw.hook_deliveries(None)?)).await
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -188,5 +229,23 @@ mod tests {
 
         invoke(&webview, "webhook_remove", json!({"id": hook["id"]})).expect("webhook_remove");
         assert_eq!(invoke(&webview, "webhooks_list", json!({})).expect("webhooks_list"), json!([]));
+    }
+
+    #[test]
+    fn hooks_are_created_with_their_secret_once_listed_and_removed() {
+        let (_dir, _app, webview) = boot();
+        let issued =
+            invoke(&webview, "hook_add", json!({"name": "kraken-status", "provider": "kraken", "auth": "urlSecret"}))
+                .expect("hook_add");
+        let secret = issued["secret"].as_str().expect("the secret, once").to_string();
+        assert!(issued["sendUrl"].as_str().is_some_and(|u| u.ends_with(&format!("?secret={secret}"))), "{issued}");
+        let listed = invoke(&webview, "hooks_list", json!({})).expect("hooks_list");
+        assert_eq!(listed, json!([issued["hook"]]));
+        assert!(!listed.to_string().contains(&secret), "the list never shows the secret");
+        let bad = invoke(&webview, "hook_add", json!({"name": "x", "auth": "carrier-pigeon"})).expect_err("bad auth");
+        assert!(bad["message"].as_str().unwrap_or_default().contains("\"carrier-pigeon\""), "{bad}");
+        assert_eq!(invoke(&webview, "hook_deliveries", json!({})).expect("deliveries"), json!([]));
+        invoke(&webview, "hook_remove", json!({"id": issued["hook"]["id"]})).expect("hook_remove");
+        assert_eq!(invoke(&webview, "hooks_list", json!({})).expect("hooks_list"), json!([]));
     }
 }

@@ -46,6 +46,12 @@ impl From<keyward::key_ops::CheckError> for CommandError {
     }
 }
 
+impl From<keyward::hooks::HookError> for CommandError {
+    fn from(e: keyward::hooks::HookError) -> Self {
+        Self::new(e.kind(), e.to_string())
+    }
+}
+
 impl From<keyward::keys::KeyError> for CommandError {
     fn from(e: keyward::keys::KeyError) -> Self {
         Self::new(e.kind(), e.to_string())

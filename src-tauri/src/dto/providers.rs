@@ -77,6 +77,8 @@ pub struct ProviderSettingsDto {
     pub endpoints: Vec<EndpointDto>,
     pub health_check: String,
     pub status_operation: Option<String>,
+    /// The status page summary URL (`status_feed`) Keyward polls for incidents and maintenance.
+    pub status_feed: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, TS)]
@@ -105,6 +107,10 @@ pub struct SettingsChangeDto {
     pub timeout_ms: Option<f64>,
     #[ts(optional)]
     pub max_response_bytes: Option<f64>,
+    /// The status page summary URL; `null` removes it.
+    #[serde(default, with = "clearable")]
+    #[ts(optional, as = "Option<Option<String>>")]
+    pub status_feed: Option<Option<String>>,
     #[ts(optional)]
     pub retry_max_attempts: Option<f64>,
     #[ts(optional)]
@@ -188,6 +194,7 @@ impl SettingsChangeDto {
             name: self.name.clone(),
             timeout_ms: self.timeout_ms.and_then(|v| errors.ok(whole_number("timeout_ms", v))),
             max_response_bytes: self.max_response_bytes.and_then(|v| errors.ok(whole_number("max_response_bytes", v))),
+            status_feed: self.status_feed.clone().map(|v| v.filter(|u| !u.trim().is_empty())),
             retry: RetryChange {
                 max_attempts: self.retry_max_attempts.and_then(|v| errors.ok(whole_number("retry.max_attempts", v))),
                 base_delay_ms: self.retry_base_delay_ms.and_then(|v| errors.ok(whole_number("retry.base_delay_ms", v))),
@@ -313,6 +320,7 @@ pub fn detail(e: &ProviderEntry, toml: String) -> ProviderDetailDto {
                 .collect(),
             health_check: s.health_check.clone(),
             status_operation: s.status_operation.clone(),
+            status_feed: s.status_feed.clone(),
         },
         toml,
         auth_schemes: AuthScheme::ALL.iter().map(|a| a.id().to_string()).collect(),

@@ -20,6 +20,7 @@ use support::{
 mod backup;
 mod failover;
 mod gateway;
+mod hooks;
 mod limits_audit;
 mod status;
 mod support;

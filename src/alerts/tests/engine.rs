@@ -453,3 +453,37 @@ fn an_open_breaker_raises_one_alert_and_closing_it_resolves_it() {
     h.handle(closed);
     assert!(h.alerts.active().expect("active").is_empty(), "closing resolves it");
 }
+
+#[test]
+fn the_incoming_rule_is_written_once_to_a_database_from_before_it() {
+    let h = Harness::new();
+    let incoming = h.rule_of_kind("incoming");
+    h.alerts.remove_rule(incoming.id).expect("remove");
+    // The list of seeded kinds as a build before incoming hooks wrote it.
+    let before: Vec<&str> = RuleKind::NAMES.iter().copied().filter(|k| *k != "incoming").collect();
+    h.store
+        .with_conn(|c| {
+            let list = serde_json::to_string(&before).unwrap_or_default();
+            Ok(c.execute("UPDATE settings SET value = ?1 WHERE key = ?2", [list.as_str(), DEFAULT_KINDS_KEY])
+                .map(|_| ())?)
+        })
+        .expect("an older list");
+    let upgraded = Alerts::new(h.store.clone(), Arc::new(h.clock.clone()), h.secrets.clone()).expect("reopen");
+    let rules = upgraded.rules().expect("rules");
+    assert_eq!(rules.iter().filter(|r| r.kind == RuleKind::Incoming).count(), 1);
+    assert_eq!(rules.len(), RuleKind::NAMES.len(), "no other default is written twice");
+    let reported = |resolved: bool| AlertInput::Incoming {
+        origin: "hook ops".into(),
+        subject: "report 1".into(),
+        provider: String::new(),
+        title: "Grid bot stopped".into(),
+        message: String::new(),
+        severity: Severity::Critical,
+        resolved,
+    };
+    let raised = upgraded.handle(&reported(false), h.now()).expect("handled");
+    assert_eq!(raised.len(), 1);
+    assert_eq!((raised[0].title.as_str(), raised[0].body.as_str()), ("Grid bot stopped", "Reported by hook ops."));
+    let resolved = upgraded.handle(&reported(true), h.now()).expect("handled");
+    assert!(resolved.iter().all(|a| a.resolved_at.is_some()) && resolved.len() == 1, "{resolved:?}");
+}

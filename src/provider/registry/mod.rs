@@ -912,6 +912,25 @@ signed = true
     }
 
     #[test]
+    fn the_status_feed_is_set_checked_and_removed_through_the_settings() {
+        let f = fixture();
+        let msg = message(f.registry.apply_settings(
+            "kraken",
+            &SettingsChange { status_feed: Some(Some("htp://status.kraken.com".into())), ..Default::default() },
+            Confirm::No,
+        ));
+        assert!(msg.contains("status_feed \"htp://status.kraken.com\" is not an http(s) URL"), "{msg}");
+        let url = "https://status.kraken.com/api/v2/summary.json";
+        let set = SettingsChange { status_feed: Some(Some(url.into())), ..Default::default() };
+        assert_eq!(set.fields(), ["status_feed"]);
+        let entry = f.registry.apply_settings("kraken", &set, Confirm::No).expect("set");
+        assert_eq!(entry.spec.status_feed.as_deref(), Some(url));
+        let clear = SettingsChange { status_feed: Some(None), ..Default::default() };
+        let entry = f.registry.apply_settings("kraken", &clear, Confirm::No).expect("cleared");
+        assert_eq!(entry.spec.status_feed, None);
+    }
+
+    #[test]
     fn a_settings_change_keeps_every_rate_limit_so_it_needs_no_confirmation() {
         let f = fixture();
         let limits = f.registry.get("binance").expect("binance").spec.rate_limits;

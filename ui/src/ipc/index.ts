@@ -203,6 +203,29 @@ export const alerts = {
   removeWebhook: (id: number) => call<void>("webhook_remove", { id }),
 };
 
+// ---- Incoming hooks (POST /hooks/<id> on the gateway's port) -------------------------------
+
+import type { HookView } from "./bindings/HookView";
+import type { IssuedHookView } from "./bindings/IssuedHookView";
+import type { HookDeliveryView } from "./bindings/HookDeliveryView";
+
+export type { HookView, IssuedHookView, HookDeliveryView };
+
+export interface NewHookInput {
+  name: string;
+  /** The provider its reports are about; null: as each payload says. */
+  provider: string | null;
+  /** "signature": X-Keyward-Signature; "urlSecret": the secret in the URL (Statuspage). */
+  auth: "signature" | "urlSecret";
+}
+
+export const hooks = {
+  list: () => call<HookView[]>("hooks_list"),
+  add: (input: NewHookInput) => call<IssuedHookView>("hook_add", { ...input }),
+  remove: (id: string) => call<void>("hook_remove", { id }),
+  deliveries: () => call<HookDeliveryView[]>("hook_deliveries"),
+};
+
 // ---- Rate limits -------------------------------------------------------------------------
 
 import { Channel } from "@tauri-apps/api/core";

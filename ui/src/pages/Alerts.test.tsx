@@ -1,6 +1,14 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/preact";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ALERT_EVENT, IpcError, type AlertView, type RuleView, type WebhookView } from "../ipc";
+import {
+  ALERT_EVENT,
+  IpcError,
+  type AlertView,
+  type HookDeliveryView,
+  type HookView,
+  type RuleView,
+  type WebhookView,
+} from "../ipc";
 import { Alerts } from "./Alerts";
 
 const api = vi.hoisted(() => ({
@@ -16,6 +24,12 @@ const api = vi.hoisted(() => ({
     testWebhook: vi.fn(),
     removeWebhook: vi.fn(),
   },
+  hooks: {
+    list: vi.fn(),
+    add: vi.fn(),
+    remove: vi.fn(),
+    deliveries: vi.fn(),
+  },
   handlers: {} as Record<string, (payload: unknown) => void>,
 }));
 vi.mock("../ipc", async (orig) => {
@@ -23,6 +37,7 @@ vi.mock("../ipc", async (orig) => {
   return {
     ...real,
     alerts: { ...real.alerts, ...api.alerts },
+    hooks: { ...real.hooks, ...api.hooks },
     onEvent: (name: string, handler: (payload: unknown) => void) => {
       api.handlers[name] = handler;
       return Promise.resolve(() => undefined);
@@ -77,6 +92,100 @@ beforeEach(() => {
   api.alerts.list.mockResolvedValue({ open: [], history: [] });
   api.alerts.rules.mockResolvedValue([RULE]);
   api.alerts.webhooks.mockResolvedValue([]);
+  Object.values(api.hooks).forEach((f) => f.mockReset());
+  api.hooks.list.mockResolvedValue([]);
+  api.hooks.deliveries.mockResolvedValue([]);
+});
+
+const IN_HOOK: HookView = {
+  id: "h0123456789abcdef",
+  name: "kraken-status",
+  provider: "kraken",
+  auth: "urlSecret",
+  url: "http://127.0.0.1:47311/hooks/h0123456789abcdef",
+  createdAt: NOW,
+};
+
+const delivery = (id: number, over: Partial<HookDeliveryView> = {}): HookDeliveryView => ({
+  id,
+  ts: NOW,
+  hookId: IN_HOOK.id,
+  hookName: "kraken-status",
+  httpStatus: 202,
+  result: "accepted",
+  detail: "kraken: up → maintenance, alert \"kraken-status: maintenance: Spot trading engine upgrade\"",
+  bytes: 1200,
+  ...over,
+});
+
+describe("incoming hooks", () => {
+  it("says what to do when there are none, creates one and shows its secret once", async () => {
+    api.hooks.add.mockResolvedValue({
+      hook: IN_HOOK,
+      secret: "kwh_s3cret",
+      sendUrl: `${IN_HOOK.url}?secret=kwh_s3cret`,
+    });
+    render(<Alerts />);
+    expect((await screen.findByTestId("hooks-empty")).textContent).toContain("Create one below");
+    expect(screen.getByTestId("hook-deliveries-empty").textContent).toContain("Nothing received yet");
+
+    api.hooks.list.mockResolvedValue([IN_HOOK]);
+    fireEvent.input(screen.getByTestId("hook-name"), { target: { value: " kraken-status " } });
+    fireEvent.input(screen.getByTestId("hook-provider"), { target: { value: "kraken" } });
+    fireEvent.change(screen.getByTestId("hook-auth"), { target: { value: "urlSecret" } });
+    fireEvent.click(screen.getByTestId("hook-add"));
+    await waitFor(() => expect(screen.getByTestId("hook-issued-secret").textContent).toBe("kwh_s3cret"));
+    expect(api.hooks.add).toHaveBeenCalledWith({ name: "kraken-status", provider: "kraken", auth: "urlSecret" });
+    expect(screen.getByTestId("hook-issued-url").textContent).toBe(`${IN_HOOK.url}?secret=kwh_s3cret`);
+    await waitFor(() => expect(screen.getByTestId("hook-url-kraken-status").textContent).toBe(`${IN_HOOK.url}?secret=…`));
+    expect(screen.getByTestId("hook-kraken-status").textContent).not.toContain("kwh_s3cret");
+
+    fireEvent.click(screen.getByTestId("hook-issued-done"));
+    expect(screen.queryByTestId("hook-issued")).toBeNull();
+  });
+
+  it("shows the core's refusal next to the form", async () => {
+    api.hooks.add.mockRejectedValue(new IpcError("invalid", 'hook provider "nosuch": there is no such provider'));
+    render(<Alerts />);
+    fireEvent.input(await screen.findByTestId("hook-name"), { target: { value: "x" } });
+    fireEvent.input(screen.getByTestId("hook-provider"), { target: { value: "nosuch" } });
+    fireEvent.click(screen.getByTestId("hook-add"));
+    await waitFor(() => expect(screen.getByTestId("hook-add-error").textContent).toContain('"nosuch"'));
+    expect(screen.queryByTestId("hook-issued")).toBeNull();
+  });
+
+  it("lists every delivery with its result, and reloads when an alert arrives", async () => {
+    api.hooks.list.mockResolvedValue([IN_HOOK]);
+    api.hooks.deliveries.mockResolvedValue([
+      delivery(2),
+      delivery(1, { httpStatus: 401, result: "bad_signature", detail: "the URL's \"secret\" parameter is wrong for this hook" }),
+    ]);
+    render(<Alerts />);
+    const accepted = await screen.findByTestId("hook-delivery-2");
+    expect(accepted.querySelector(".badge.ok")?.textContent).toBe("202 accepted");
+    expect(accepted.textContent).toContain("kraken: up → maintenance");
+    const refused = screen.getByTestId("hook-delivery-1");
+    expect(refused.querySelector(".badge.bad")?.textContent).toBe("401 bad signature");
+    expect(refused.textContent).toContain("parameter is wrong");
+
+    await waitFor(() => expect(api.handlers[ALERT_EVENT]).toBeTruthy());
+    api.hooks.deliveries.mockResolvedValue([delivery(3, { httpStatus: 429, result: "rate_limited", detail: "too many" }), delivery(2)]);
+    await act(async () => {
+      api.handlers[ALERT_EVENT]({ kind: "raised", id: 9, severity: "warning", title: "t", body: "", provider: "kraken", worst: "warning", headline: "t" });
+    });
+    await waitFor(() => expect(screen.getByTestId("hook-delivery-3").querySelector(".badge.warn")?.textContent).toBe("429 rate limited"));
+  });
+
+  it("removes a hook after confirmation", async () => {
+    api.hooks.list.mockResolvedValue([IN_HOOK]);
+    api.hooks.remove.mockResolvedValue(undefined);
+    vi.spyOn(window, "confirm").mockReturnValue(true);
+    render(<Alerts />);
+    fireEvent.click(await screen.findByTestId("hook-remove-kraken-status"));
+    api.hooks.list.mockResolvedValue([]);
+    await waitFor(() => expect(screen.getByTestId("hooks-empty")).toBeTruthy());
+    expect(api.hooks.remove).toHaveBeenCalledWith(IN_HOOK.id);
+  });
 });
 afterEach(() => vi.restoreAllMocks());
 

@@ -19,6 +19,7 @@ import { useLoad } from "../lib/useLoad";
 import { BusyButton } from "../components/BusyButton";
 import { Field, Select, TextInput } from "../components/Field";
 import { ErrorLine, Loading } from "../components/States";
+import { IncomingHooks } from "./alerts/IncomingHooks";
 
 const FORMATS: { id: NewWebhookInput["format"]; label: string }[] = [
   { id: "json", label: "JSON (signed)" },
@@ -45,6 +46,8 @@ export function Alerts() {
   const hooksLoad = useLoad(alerts.webhooks, []);
   const ack = useAction<number>();
   const [liveError, setLiveError] = useState<IpcError | null>(null);
+  // Bumped when alerts arrive (a delivery to an incoming hook raises one), so its list reloads.
+  const [alertTick, setAlertTick] = useState(0);
   const { reload: loadAlerts } = centreLoad;
   const centre = centreLoad.data;
   const centreError = liveError ?? centreLoad.error;
@@ -53,7 +56,10 @@ export function Alerts() {
   useEffect(() => {
     let stop: (() => void) | undefined;
     let gone = false;
-    onEvent<AlertEventDto>(ALERT_EVENT, () => loadAlerts())
+    onEvent<AlertEventDto>(ALERT_EVENT, () => {
+      loadAlerts();
+      setAlertTick((t) => t + 1);
+    })
       .then((un) => (gone ? un() : (stop = un)))
       .catch((e: unknown) => setLiveError(new IpcError("internal", `live updates are off: ${String(e)}`)));
     return () => {
@@ -120,6 +126,7 @@ export function Alerts() {
           rulesLoad.reload();
         }}
       />
+      <IncomingHooks reloadKey={alertTick} />
     </section>
   );
 }

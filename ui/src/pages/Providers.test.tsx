@@ -61,6 +61,7 @@ const detail = (s: ProviderView, timeoutMs = 10000): ProviderDetailDto => ({
     ],
     healthCheck: "server_time",
     statusOperation: null,
+  statusFeed: null,
   },
 });
 

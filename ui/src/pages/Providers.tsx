@@ -384,6 +384,16 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
               />
             </Field>
           ))}
+          <Field label="Status feed (the status page's /api/v2/summary.json; maintenance and incidents feed the provider's health)" wide>
+            <TextInput
+              invalid={refused("status_feed")}
+              inputMode="url"
+              placeholder="https://status.example.com/api/v2/summary.json"
+              value={form.statusFeed}
+              testid="status-feed"
+              onValue={(statusFeed) => setForm({ ...form, statusFeed })}
+            />
+          </Field>
           {field("timeoutMs", "timeout_ms", "Timeout (ms)", { type: "number", testid: "timeout" })}
           {field("maxResponseBytes", "max_response_bytes", "Max response size (bytes)", { type: "number" })}
           {field("retryMaxAttempts", "retry.max_attempts", "Attempts (with retries)", { type: "number" })}

@@ -29,6 +29,7 @@ const settings: ProviderSettingsDto = {
   ],
   healthCheck: "ticker",
   statusOperation: null,
+  statusFeed: null,
 };
 const loaded = formOf(settings, [
   { name: "production", baseUrl: "https://api.binance.com" },
@@ -36,6 +37,21 @@ const loaded = formOf(settings, [
 ]);
 
 describe("buildChange", () => {
+  it("sets, trims and removes the status feed URL", () => {
+    const set = buildChange(loaded, { ...loaded, statusFeed: " https://status.kraken.com/api/v2/summary.json " });
+    expect(set).toEqual({
+      count: 1,
+      change: { statusFeed: "https://status.kraken.com/api/v2/summary.json", baseUrls: {}, endpoints: {} },
+    });
+    const withFeed = formOf({ ...settings, statusFeed: "https://status.kraken.com/api/v2/summary.json" }, []);
+    expect(withFeed.statusFeed).toBe("https://status.kraken.com/api/v2/summary.json");
+    expect(buildChange(withFeed, { ...withFeed, statusFeed: "" }).change).toEqual({
+      statusFeed: null,
+      baseUrls: {},
+      endpoints: {},
+    });
+  });
+
   it("sends nothing when nothing was edited", () => {
     expect(buildChange(loaded, loaded)).toEqual({ count: 0, change: { baseUrls: {}, endpoints: {} } });
   });

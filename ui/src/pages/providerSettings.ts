@@ -24,6 +24,8 @@ export interface SettingsForm {
   name: string;
   timeoutMs: string;
   maxResponseBytes: string;
+  /** The status page summary URL; empty = none (saving an emptied field removes it). */
+  statusFeed: string;
   retryMaxAttempts: string;
   retryBaseDelayMs: string;
   retryMaxDelayMs: string;
@@ -54,6 +56,7 @@ export function formOf(s: ProviderSettingsDto, environments: EnvironmentView[]):
     name: s.name,
     timeoutMs: text(s.timeoutMs),
     maxResponseBytes: text(s.maxResponseBytes),
+    statusFeed: s.statusFeed ?? "",
     retryMaxAttempts: text(s.retryMaxAttempts),
     retryBaseDelayMs: text(s.retryBaseDelayMs),
     retryMaxDelayMs: text(s.retryMaxDelayMs),
@@ -113,6 +116,7 @@ export function buildChange(before: SettingsForm, after: SettingsForm): FormChan
   if (differs(before.timeoutMs, after.timeoutMs)) change.timeoutMs = num("timeout_ms", after.timeoutMs);
   if (differs(before.maxResponseBytes, after.maxResponseBytes))
     change.maxResponseBytes = num("max_response_bytes", after.maxResponseBytes);
+  if (differs(before.statusFeed, after.statusFeed)) change.statusFeed = optText(after.statusFeed.trim());
   if (differs(before.retryMaxAttempts, after.retryMaxAttempts))
     change.retryMaxAttempts = num("retry.max_attempts", after.retryMaxAttempts);
   if (differs(before.retryBaseDelayMs, after.retryBaseDelayMs))

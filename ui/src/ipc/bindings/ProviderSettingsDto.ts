@@ -10,4 +10,8 @@ breakerConsecutiveFailures: number, breakerFailureRatePercent: number, breakerMi
 /**
  * How long past its TTL a cached answer may be served, marked stale, when calls fail.
  */
-staleIfErrorMs: number, authScheme: string, authHeaderName: string | null, authQueryParam: string | null, authRecvWindowMs: number | null, authKeyVersion: number | null, authPassphraseRequired: boolean, headers: Array<HeaderDto>, endpoints: Array<EndpointDto>, healthCheck: string, statusOperation: string | null, };
+staleIfErrorMs: number, authScheme: string, authHeaderName: string | null, authQueryParam: string | null, authRecvWindowMs: number | null, authKeyVersion: number | null, authPassphraseRequired: boolean, headers: Array<HeaderDto>, endpoints: Array<EndpointDto>, healthCheck: string, statusOperation: string | null, 
+/**
+ * The status page summary URL (`status_feed`) Keyward polls for incidents and maintenance.
+ */
+statusFeed: string | null, };

@@ -7,7 +7,11 @@ import type { EndpointChangeDto } from "./EndpointChangeDto";
  * Numbers are JSON numbers; [`SettingsChangeDto::to_change`] turns them into the whole
  * numbers the spec holds, refusing `-5` or `1.5` with the field's name.
  */
-export type SettingsChangeDto = { name?: string, timeoutMs?: number, maxResponseBytes?: number, retryMaxAttempts?: number, retryBaseDelayMs?: number, retryMaxDelayMs?: number, breakerConsecutiveFailures?: number, breakerFailureRatePercent?: number, breakerMinCalls?: number, breakerOpenMs?: number, breakerMaxOpenMs?: number, breakerHalfOpenProbes?: number, staleIfErrorMs?: number, 
+export type SettingsChangeDto = { name?: string, timeoutMs?: number, maxResponseBytes?: number, 
+/**
+ * The status page summary URL; `null` removes it.
+ */
+statusFeed?: string | null, retryMaxAttempts?: number, retryBaseDelayMs?: number, retryMaxDelayMs?: number, breakerConsecutiveFailures?: number, breakerFailureRatePercent?: number, breakerMinCalls?: number, breakerOpenMs?: number, breakerMaxOpenMs?: number, breakerHalfOpenProbes?: number, staleIfErrorMs?: number, 
 /**
  * An id of `authSchemes`.
  */
