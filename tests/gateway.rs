@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::mock_exchange::{Auth, MockCreds, MockExchange};
+use crate::support::mock_exchange::{Auth, MockCreds, MockExchange, Scripted};
 use crate::support::strict_exchange::StrictExchange;
 
 const REAL_KEY: &str = "real-binance-key";
@@ -1065,4 +1065,38 @@ async fn a_bot_with_a_max_share_gets_only_its_part_and_leaves_the_rest_to_the_ot
     assert_eq!(ticker(polite.clone()).await, 200, "the other bot still has the rest of the budget");
     let listed = bot.kw.gateway().tokens().get("greedy").expect("token");
     assert_eq!(listed.max_share, Some(0.4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_gets_the_last_good_ticker_marked_stale_while_the_exchange_fails() {
+    let mock = MockExchange::start(Auth::Public, None).await;
+    mock.route(
+        "GET /api/v3/ticker/24hr",
+        json!({"symbol": "BTCUSDT", "bidPrice": "100.0", "askPrice": "100.5", "lastPrice": "100.2"}),
+    );
+    let bot = gateway_on(&mock.base_url, "read").await;
+    let tok = token(&bot, "ticker-bot", "binance", "market", &[]);
+    let get = |path: &'static str| {
+        let (http, url, tok) = (bot.http.clone(), bot.url.clone(), tok.clone());
+        async move { http.get(format!("{url}/binance{path}")).header("X-Keyward-Token", tok).send().await.expect("answer") }
+    };
+    let fresh = get("/api/v3/ticker/24hr?symbol=BTCUSDT").await;
+    assert_eq!(fresh.status(), 200);
+    assert!(fresh.headers().get("x-keyward-stale-age").is_none());
+
+    // Binance fails: the bot gets the same body, marked stale, instead of a 503.
+    mock.script((0..3).map(|_| Scripted { status: 503, headers: vec![], body: "{}".into() }));
+    let stale = get("/api/v3/ticker/24hr?symbol=BTCUSDT").await;
+    assert_eq!(stale.status(), 200);
+    let age: u64 = stale.headers()["x-keyward-stale-age"].to_str().expect("text").parse().expect("seconds");
+    assert!(age <= 5, "{age}");
+    let because = stale.headers()["x-keyward-stale-because"].to_str().expect("text").to_string();
+    assert!(because.contains("HTTP 503"), "{because}");
+    let body: Value = stale.json().await.expect("JSON");
+    assert_eq!(body["lastPrice"], "100.2");
+
+    // Another symbol was never answered: the exchange's own failure reaches the bot.
+    let other = get("/api/v3/ticker/24hr?symbol=ETHUSDT").await;
+    assert_eq!(other.status(), 503);
+    assert!(other.headers().get("x-keyward-stale-age").is_none());
 }

@@ -15,6 +15,7 @@
 //! addresses still works from loopback only.
 
 pub mod server;
+pub mod stale;
 pub mod stats;
 pub mod tls;
 pub mod tokens;
@@ -99,6 +100,7 @@ pub struct Gateway {
     /// The secret-store account of the TLS private key.
     tls_account: String,
     listening: Arc<Mutex<Option<Listening>>>,
+    last_good: stale::LastGood,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -109,7 +111,20 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     pub fn new(store: Store, tokens: Tokens, secrets: Arc<dyn SecretStore>, tls_account: String) -> Self {
-        Self { tokens, stats: Stats::default(), store, secrets, tls_account, listening: Arc::new(Mutex::new(None)) }
+        Self {
+            tokens,
+            stats: Stats::default(),
+            store,
+            secrets,
+            tls_account,
+            listening: Arc::new(Mutex::new(None)),
+            last_good: stale::LastGood::default(),
+        }
+    }
+
+    /// The last good answers of public market data, served stale when the exchange fails.
+    pub fn last_good(&self) -> &stale::LastGood {
+        &self.last_good
     }
 
     pub fn tokens(&self) -> &Tokens {

@@ -488,6 +488,20 @@ async fn handle(
         _ => body,
     };
     let method_name = method.as_str().to_ascii_uppercase();
+    // Public market data the spec caches: its last good answer may stand in when the exchange fails.
+    let keep_for = match endpoint_for(spec, &method_name, &rest) {
+        Some((_, e))
+            if method_name == "GET" && !e.signed && !bot_signed && e.cache_ttl_ms > 0 && spec.stale_if_error_ms > 0 =>
+        {
+            Some(Duration::from_millis(e.cache_ttl_ms.saturating_add(spec.stale_if_error_ms)))
+        }
+        _ => None,
+    };
+    let stale_key = keep_for.map(|_| {
+        let mut q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        q.sort();
+        format!("{}|{rest}?{}", spec.id, q.join("&"))
+    });
     let (operation, class, signed, weight) = match endpoint_for(spec, &method_name, &rest) {
         Some((name, e)) => {
             let mut params: std::collections::BTreeMap<String, String> = query.iter().cloned().collect();
@@ -543,6 +557,29 @@ async fn handle(
     if class != OperationClass::Read {
         audit_order(&ctx.kw, &token, &operation, result.as_ref().ok().map(|f| f.status));
     }
+    // The exchange failed in a way another try later could fix: the last good answer, stale.
+    let failed_because = match &result {
+        Ok(fwd) if fwd.status >= 500 => Some(format!("{} answered HTTP {}", spec.id, fwd.status)),
+        Err(e @ (CallError::Unreachable { .. } | CallError::CircuitOpen { .. })) => Some(e.to_string()),
+        _ => None,
+    };
+    if let (Some(because), Some(key)) = (&failed_because, &stale_key) {
+        if let Some((kept, age)) = ctx.kw.gateway().last_good().get(key, chrono::Utc::now()) {
+            stats.forwarded(&bot, weight, Duration::ZERO, kept.status);
+            let mut out = HeaderMap::new();
+            for (name, value) in &kept.headers {
+                if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value)) {
+                    out.append(n, v);
+                }
+            }
+            out.insert(HeaderName::from_static("x-keyward-stale-age"), HeaderValue::from(age.as_secs()));
+            if let Ok(v) = HeaderValue::from_str(&because.replace(['\r', '\n'], " ")) {
+                out.insert(HeaderName::from_static("x-keyward-stale-because"), v);
+            }
+            let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
+            return (status, out, kept.body.clone()).into_response();
+        }
+    }
     match result {
         Ok(fwd) => {
             stats.forwarded(&bot, weight, fwd.waited, fwd.status);
@@ -551,6 +588,17 @@ async fn handle(
                 if !DROP_RESPONSE_HEADERS.contains(&name.as_str()) {
                     out.append(name.clone(), value.clone());
                 }
+            }
+            if let (Some(key), Some(keep), true) = (&stale_key, keep_for, (200..300).contains(&fwd.status)) {
+                let headers = out.iter().map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec())).collect();
+                let kept = super::stale::Kept {
+                    status: fwd.status,
+                    headers,
+                    body: fwd.body.clone(),
+                    at: chrono::Utc::now(),
+                    keep,
+                };
+                ctx.kw.gateway().last_good().keep(key.clone(), kept);
             }
             let waited = u64::try_from(fwd.waited.as_millis()).unwrap_or(u64::MAX);
             out.insert(HeaderName::from_static("x-keyward-wait-ms"), HeaderValue::from(waited));
