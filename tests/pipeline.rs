@@ -897,3 +897,28 @@ async fn concurrent_single_symbol_reads_go_out_as_one_batch_and_each_gets_its_ow
 fn urlencoding_decode(s: &str) -> String {
     url::form_urlencoded::parse(s.as_bytes()).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
+
+#[tokio::test]
+async fn an_endpoint_class_can_have_its_own_retry_policy() {
+    let f = fixture();
+    let mock = MockExchange::start(Auth::Public, None).await;
+    f.point("binance", &mock.base_url);
+    f.set("binance", "retry.base_delay_ms", "1");
+    f.set("binance", "retry.max_attempts", "3");
+    f.set("binance", "retry_by_class.read.max_attempts", "1");
+    let spec = f.kw.providers().get("binance").expect("binance").spec;
+    assert_eq!(spec.retry_for(keyward::provider::OperationClass::Read).max_attempts, 1);
+    assert_eq!(
+        spec.retry_for(keyward::provider::OperationClass::Trade).max_attempts,
+        3,
+        "other classes keep the provider's"
+    );
+    assert!(f.kw.providers().export_toml("binance").expect("toml").contains("[retry_by_class.read]"));
+    mock.script([status_reply(503), status_reply(503)]);
+    let err = f.call("binance", "server_time", &[]).await.expect_err("no retry for reads");
+    assert!(matches!(err, CallError::Http { status: 503, .. }), "{err:?}");
+    assert_eq!(mock.hits(), 1);
+    let bad = f.kw.providers().set("binance", &[("retry_by_class.trade.max_attempts", "0")]);
+    let msg = bad.expect_err("zero attempts").to_string();
+    assert!(msg.contains("retry_by_class.trade.max_attempts"), "{msg}");
+}

@@ -98,7 +98,7 @@ impl Pipeline {
             cost: spec.endpoints.get(&req.operation).map_or(0.0, |e| e.cost),
             unsigned: &unsigned,
         };
-        let max_attempts = spec.retry.max_attempts.max(1);
+        let max_attempts = spec.retry_for(req.class).max_attempts.max(1);
         let mut waited = Duration::ZERO;
         let mut n = 0;
         loop {

@@ -693,10 +693,10 @@ impl Pipeline {
         let client = self.client(spec)?;
         let mutating = endpoint.class != OperationClass::Read;
         let backoff = Backoff {
-            base: Duration::from_millis(spec.retry.base_delay_ms),
-            max: Duration::from_millis(spec.retry.max_delay_ms),
+            base: Duration::from_millis(spec.retry_for(endpoint.class).base_delay_ms),
+            max: Duration::from_millis(spec.retry_for(endpoint.class).max_delay_ms),
         };
-        let max_attempts = spec.retry.max_attempts.max(1);
+        let max_attempts = spec.retry_for(endpoint.class).max_attempts.max(1);
         let started = Instant::now();
         // Parameter-dependent weights (Binance order-book depth) are charged in full.
         let weight = {

@@ -40,6 +40,9 @@ pub struct SettingsChange {
     pub retry: RetryChange,
     pub breaker: BreakerChange,
     pub stale_if_error_ms: Option<u64>,
+    /// Attempts for one endpoint class instead of the provider's (`retry_by_class.<class>`);
+    /// cleared: the class follows `retry` again.
+    pub class_attempts: BTreeMap<OperationClass, Clearable<u32>>,
     pub auth: AuthChange,
     /// Environment name → its new `base_url`. The environment must exist (new environments
     /// are added in the TOML).
@@ -120,6 +123,9 @@ impl SettingsChange {
         note(b.max_open_ms.is_some(), "breaker.max_open_ms");
         note(b.half_open_probes.is_some(), "breaker.half_open_probes");
         note(self.stale_if_error_ms.is_some(), "stale_if_error_ms");
+        for (class, change) in &self.class_attempts {
+            note(change.is_some(), &format!("retry_by_class.{}.max_attempts", class.as_str()));
+        }
         let a = &self.auth;
         note(a.scheme.is_some(), "auth.scheme");
         note(a.header_name.is_some(), "auth.header_name");
@@ -162,6 +168,18 @@ impl SettingsChange {
         set(&mut b.max_open_ms, &self.breaker.max_open_ms);
         set(&mut b.half_open_probes, &self.breaker.half_open_probes);
         set(&mut spec.stale_if_error_ms, &self.stale_if_error_ms);
+        for (class, change) in &self.class_attempts {
+            match change {
+                Some(Some(n)) => {
+                    let base = spec.retry;
+                    spec.retry_by_class.entry(*class).or_insert(base).max_attempts = *n;
+                }
+                Some(None) => {
+                    spec.retry_by_class.remove(class);
+                }
+                None => {}
+            }
+        }
         let auth = &mut spec.auth;
         set(&mut auth.scheme, &self.auth.scheme);
         set(&mut auth.header_name, &self.auth.header_name);

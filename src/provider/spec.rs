@@ -113,6 +113,11 @@ pub struct ProviderSpec {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// The retry policy of one endpoint class instead of `retry` (`[retry_by_class.trade]
+    /// max_attempts = 1`). Orders are never resent blindly whatever it says: only a request
+    /// that never reached the exchange is tried again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retry_by_class: BTreeMap<OperationClass, RetryPolicy>,
     /// When calls stop for a while after failures (the circuit breaker).
     #[serde(default, skip_serializing_if = "BreakerPolicy::is_default")]
     pub breaker: BreakerPolicy,
@@ -140,6 +145,11 @@ pub struct ProviderSpec {
 }
 
 impl ProviderSpec {
+    /// The retry policy of an endpoint class: its own, else the provider's.
+    pub fn retry_for(&self, class: OperationClass) -> &RetryPolicy {
+        self.retry_by_class.get(&class).unwrap_or(&self.retry)
+    }
+
     /// The endpoint of a logical operation.
     pub fn endpoint(&self, operation: &str) -> Option<&EndpointSpec> {
         self.endpoints.get(operation)

@@ -292,6 +292,19 @@ impl Validator {
                 self.push("markets", "", "needs base and quote, or pair (with separator)");
             }
         }
+        for (class, r) in &s.retry_by_class {
+            let field = |f: &str| format!("retry_by_class.{}.{f}", class.as_str());
+            if r.max_attempts == 0 {
+                self.push(field("max_attempts"), "0", "must be at least 1 (1 means no retries)");
+            }
+            if r.base_delay_ms > r.max_delay_ms {
+                self.push(
+                    field("base_delay_ms"),
+                    r.base_delay_ms.to_string(),
+                    format!("must not exceed {} ({})", field("max_delay_ms"), r.max_delay_ms),
+                );
+            }
+        }
         if s.retry.max_attempts == 0 {
             self.push("retry.max_attempts", "0", "must be at least 1 (1 means no retries)");
         }

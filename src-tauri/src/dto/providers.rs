@@ -8,7 +8,7 @@ use ts_rs::TS;
 use keyward::pipeline::{CallError, CallOutcome};
 use keyward::provider::{
     auth_scheme, http_method, operation_class, whole_number, AuthChange, BreakerChange, EndpointChange, FieldError,
-    ProviderEntry, ProviderView, RetryChange, SettingsChange, SpecError,
+    OperationClass, ProviderEntry, ProviderView, RetryChange, SettingsChange, SpecError,
 };
 use keyward::signing::AuthScheme;
 
@@ -66,6 +66,10 @@ pub struct ProviderSettingsDto {
     /// How long past its TTL a cached answer may be served, marked stale, when calls fail.
     #[ts(type = "number")]
     pub stale_if_error_ms: u64,
+    /// Attempts for reads and for orders when they differ from `retryMaxAttempts`; `null`:
+    /// the provider's.
+    pub retry_read_max_attempts: Option<u32>,
+    pub retry_trade_max_attempts: Option<u32>,
     pub auth_scheme: String,
     pub auth_header_name: Option<String>,
     pub auth_query_param: Option<String>,
@@ -131,6 +135,13 @@ pub struct SettingsChangeDto {
     pub breaker_half_open_probes: Option<f64>,
     #[ts(optional)]
     pub stale_if_error_ms: Option<f64>,
+    /// `null` clears the class's own attempts.
+    #[serde(default, with = "clearable")]
+    #[ts(optional, as = "Option<Option<f64>>")]
+    pub retry_read_max_attempts: Option<Option<f64>>,
+    #[serde(default, with = "clearable")]
+    #[ts(optional, as = "Option<Option<f64>>")]
+    pub retry_trade_max_attempts: Option<Option<f64>>,
     /// An id of `authSchemes`.
     #[ts(optional)]
     pub auth_scheme: Option<String>,
@@ -215,6 +226,15 @@ impl SettingsChangeDto {
                     .and_then(|v| errors.ok(whole_number("breaker.half_open_probes", v))),
             },
             stale_if_error_ms: self.stale_if_error_ms.and_then(|v| errors.ok(whole_number("stale_if_error_ms", v))),
+            class_attempts: [
+                (OperationClass::Read, &self.retry_read_max_attempts, "retry_by_class.read.max_attempts"),
+                (OperationClass::Trade, &self.retry_trade_max_attempts, "retry_by_class.trade.max_attempts"),
+            ]
+            .into_iter()
+            .filter_map(|(class, change, field)| {
+                change.map(|v| (class, Some(v.map(|v| errors.ok(whole_number(field, v)).unwrap_or(0)))))
+            })
+            .collect(),
             auth: AuthChange {
                 scheme: self.auth_scheme.as_deref().and_then(|s| errors.ok(auth_scheme("auth.scheme", s))),
                 header_name: self.auth_header_name.clone(),
@@ -295,6 +315,8 @@ pub fn detail(e: &ProviderEntry, toml: String) -> ProviderDetailDto {
             breaker_max_open_ms: s.breaker.max_open_ms,
             breaker_half_open_probes: s.breaker.half_open_probes,
             stale_if_error_ms: s.stale_if_error_ms,
+            retry_read_max_attempts: s.retry_by_class.get(&OperationClass::Read).map(|r| r.max_attempts),
+            retry_trade_max_attempts: s.retry_by_class.get(&OperationClass::Trade).map(|r| r.max_attempts),
             auth_scheme: s.auth.scheme.id().to_string(),
             auth_header_name: s.auth.header_name.clone(),
             auth_query_param: s.auth.query_param.clone(),

@@ -885,6 +885,20 @@ signed = true
     }
 
     #[test]
+    fn a_class_gets_its_own_attempts_and_loses_them_when_cleared() {
+        let f = fixture();
+        let mut change = SettingsChange::default();
+        change.class_attempts.insert(crate::provider::OperationClass::Trade, Some(Some(1)));
+        let entry = f.registry.apply_settings("binance", &change, Confirm::No).expect("applied");
+        assert_eq!(entry.spec.retry_for(crate::provider::OperationClass::Trade).max_attempts, 1);
+        assert_eq!(entry.spec.retry_for(crate::provider::OperationClass::Read), &entry.spec.retry);
+        let mut clear = SettingsChange::default();
+        clear.class_attempts.insert(crate::provider::OperationClass::Trade, Some(None));
+        let entry = f.registry.apply_settings("binance", &clear, Confirm::No).expect("cleared");
+        assert!(entry.spec.retry_by_class.is_empty());
+    }
+
+    #[test]
     fn settings_errors_name_the_field_and_the_value_and_change_nothing() {
         let f = fixture();
         let apply = |change: SettingsChange| message(f.registry.apply_settings("kraken", &change, Confirm::No));

@@ -49,6 +49,8 @@ const detail = (s: ProviderView, timeoutMs = 10000): ProviderDetailDto => ({
     breakerMaxOpenMs: 300000,
     breakerHalfOpenProbes: 2,
     staleIfErrorMs: 300000,
+    retryReadMaxAttempts: null,
+    retryTradeMaxAttempts: null,
     authScheme: s.authScheme,
     authHeaderName: null,
     authQueryParam: null,

@@ -399,6 +399,12 @@ function ProviderDetail({ id, onChanged, onRemoved }: { id: string; onChanged: (
           {field("retryMaxAttempts", "retry.max_attempts", "Attempts (with retries)", { type: "number" })}
           {field("retryBaseDelayMs", "retry.base_delay_ms", "Retry base delay (ms)", { type: "number" })}
           {field("retryMaxDelayMs", "retry.max_delay_ms", "Retry max delay (ms)", { type: "number" })}
+          {field("retryReadMaxAttempts", "retry_by_class.read.max_attempts", "Attempts for reads (empty: as above)", {
+            type: "number",
+          })}
+          {field("retryTradeMaxAttempts", "retry_by_class.trade.max_attempts", "Attempts for orders (empty: as above)", {
+            type: "number",
+          })}
         </div>
         <h3>When it fails</h3>
         <p class="hint">

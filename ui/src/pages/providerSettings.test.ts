@@ -17,6 +17,8 @@ const settings: ProviderSettingsDto = {
   breakerMaxOpenMs: 300000,
   breakerHalfOpenProbes: 2,
   staleIfErrorMs: 300000,
+    retryReadMaxAttempts: null,
+    retryTradeMaxAttempts: null,
   authScheme: "binance_hmac",
   authHeaderName: null,
   authQueryParam: null,
@@ -87,6 +89,19 @@ describe("buildChange", () => {
     expect(blank.count).toBe(1);
     expect(blank.change).toBeInstanceOf(IpcError);
     expect((blank.change as IpcError).message).toBe('endpoints.ticker.weight " " is not a number');
+  });
+});
+
+describe("retry per endpoint class", () => {
+  it("sets a class's attempts as a number and clears it when emptied", () => {
+    const before = { ...formOf(settings, []), retryTradeMaxAttempts: "1" };
+    const after = { ...before, retryReadMaxAttempts: "5", retryTradeMaxAttempts: "" };
+    expect(buildChange(before, after).change).toEqual({
+      retryReadMaxAttempts: 5,
+      retryTradeMaxAttempts: null,
+      baseUrls: {},
+      endpoints: {},
+    });
   });
 });
 

@@ -36,6 +36,9 @@ export interface SettingsForm {
   breakerMaxOpenMs: string;
   breakerHalfOpenProbes: string;
   staleIfErrorMs: string;
+  /** Empty: the class uses the provider's attempts. */
+  retryReadMaxAttempts: string;
+  retryTradeMaxAttempts: string;
   authScheme: string;
   /** Empty = not set (saving an emptied field clears it). */
   authHeaderName: string;
@@ -67,6 +70,8 @@ export function formOf(s: ProviderSettingsDto, environments: EnvironmentView[]):
     breakerMaxOpenMs: text(s.breakerMaxOpenMs),
     breakerHalfOpenProbes: text(s.breakerHalfOpenProbes),
     staleIfErrorMs: text(s.staleIfErrorMs),
+    retryReadMaxAttempts: text(s.retryReadMaxAttempts),
+    retryTradeMaxAttempts: text(s.retryTradeMaxAttempts),
     authScheme: s.authScheme,
     authHeaderName: s.authHeaderName ?? "",
     authQueryParam: s.authQueryParam ?? "",
@@ -130,6 +135,10 @@ export function buildChange(before: SettingsForm, after: SettingsForm): FormChan
   if (differs(before.breakerMaxOpenMs, after.breakerMaxOpenMs)) change.breakerMaxOpenMs = num("breaker.max_open_ms", after.breakerMaxOpenMs);
   if (differs(before.breakerHalfOpenProbes, after.breakerHalfOpenProbes)) change.breakerHalfOpenProbes = num("breaker.half_open_probes", after.breakerHalfOpenProbes);
   if (differs(before.staleIfErrorMs, after.staleIfErrorMs)) change.staleIfErrorMs = num("stale_if_error_ms", after.staleIfErrorMs);
+  if (differs(before.retryReadMaxAttempts, after.retryReadMaxAttempts))
+    change.retryReadMaxAttempts = optNum("retry_by_class.read.max_attempts", after.retryReadMaxAttempts);
+  if (differs(before.retryTradeMaxAttempts, after.retryTradeMaxAttempts))
+    change.retryTradeMaxAttempts = optNum("retry_by_class.trade.max_attempts", after.retryTradeMaxAttempts);
   if (differs(before.authScheme, after.authScheme)) change.authScheme = after.authScheme;
   if (differs(before.authHeaderName, after.authHeaderName)) change.authHeaderName = optText(after.authHeaderName);
   if (differs(before.authQueryParam, after.authQueryParam)) change.authQueryParam = optText(after.authQueryParam);

@@ -10,7 +10,12 @@ breakerConsecutiveFailures: number, breakerFailureRatePercent: number, breakerMi
 /**
  * How long past its TTL a cached answer may be served, marked stale, when calls fail.
  */
-staleIfErrorMs: number, authScheme: string, authHeaderName: string | null, authQueryParam: string | null, authRecvWindowMs: number | null, authKeyVersion: number | null, authPassphraseRequired: boolean, headers: Array<HeaderDto>, endpoints: Array<EndpointDto>, healthCheck: string, statusOperation: string | null, 
+staleIfErrorMs: number, 
+/**
+ * Attempts for reads and for orders when they differ from `retryMaxAttempts`; `null`:
+ * the provider's.
+ */
+retryReadMaxAttempts: number | null, retryTradeMaxAttempts: number | null, authScheme: string, authHeaderName: string | null, authQueryParam: string | null, authRecvWindowMs: number | null, authKeyVersion: number | null, authPassphraseRequired: boolean, headers: Array<HeaderDto>, endpoints: Array<EndpointDto>, healthCheck: string, statusOperation: string | null, 
 /**
  * The status page summary URL (`status_feed`) Keyward polls for incidents and maintenance.
  */

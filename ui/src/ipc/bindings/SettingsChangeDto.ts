@@ -13,6 +13,10 @@ export type SettingsChangeDto = { name?: string, timeoutMs?: number, maxResponse
  */
 statusFeed?: string | null, retryMaxAttempts?: number, retryBaseDelayMs?: number, retryMaxDelayMs?: number, breakerConsecutiveFailures?: number, breakerFailureRatePercent?: number, breakerMinCalls?: number, breakerOpenMs?: number, breakerMaxOpenMs?: number, breakerHalfOpenProbes?: number, staleIfErrorMs?: number, 
 /**
+ * `null` clears the class's own attempts.
+ */
+retryReadMaxAttempts?: number | null, retryTradeMaxAttempts?: number | null, 
+/**
  * An id of `authSchemes`.
  */
 authScheme?: string, authHeaderName?: string | null, authQueryParam?: string | null, authRecvWindowMs?: number | null, authKeyVersion?: number | null, 
