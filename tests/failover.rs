@@ -189,3 +189,49 @@ async fn the_cli_saves_lists_and_calls_a_group_and_prints_the_route() {
     let err = crate::support::stderr(&text);
     assert!(err.contains("binance") && err.contains("failed") && err.contains("pair=XBTUSDT"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_reads_through_a_group_on_the_gateway_and_the_route_header_says_who_answered() {
+    let x = exchanges().await;
+    x.binance.script((0..2).map(|_| Scripted { status: 503, headers: vec![], body: "{}".into() }));
+    let token =
+        x.kw.gateway()
+            .tokens()
+            .create(
+                keyward::gateway::NewToken {
+                    name: "price-bot".into(),
+                    provider: "binance".into(),
+                    key_label: None,
+                    scopes: "market".parse().expect("scopes"),
+                    allow_ips: Vec::new(),
+                    max_wait: None,
+                    max_share: None,
+                },
+                false,
+                chrono::Utc::now(),
+            )
+            .expect("token");
+    use keyward::vault::ExposeSecret;
+    let secret = token.secret.expose_secret().to_string();
+    let server = keyward::gateway::serve(&x.kw, 0, tokio_util::sync::CancellationToken::new()).await.expect("gateway");
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/groups/BTC%20price/ticker?symbol=BTC/USDT", server.addr);
+    let answer = http.get(&url).header("X-Keyward-Token", &secret).send().await.expect("answer");
+    assert_eq!(answer.status(), 200);
+    let route = answer.headers()["x-keyward-route"].to_str().expect("text").to_string();
+    assert_eq!(route, "binance=failed; kraken=answered");
+    let body: serde_json::Value = answer.json().await.expect("JSON");
+    assert_eq!(body["provider"], "kraken");
+    assert_eq!(body["route"][1]["detail"], "pair=XBTUSDT");
+
+    // No token, or an order: refused with the reason, nothing sent.
+    let none = http.get(&url).send().await.expect("answer");
+    assert_eq!(none.status(), 401);
+    let before = x.kraken.hits();
+    let order = format!("http://{}/groups/BTC%20price/place_order?symbol=BTC/USDT", server.addr);
+    let refused = http.get(&order).header("X-Keyward-Token", &secret).send().await.expect("answer");
+    assert_eq!(refused.status(), 403);
+    let text = refused.text().await.expect("body");
+    assert!(text.contains("never fails over"), "{text}");
+    assert_eq!(x.kraken.hits(), before);
+}

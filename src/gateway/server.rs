@@ -105,6 +105,7 @@ pub async fn serve_on(
     let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/hooks/{id}", axum::routing::post(hook))
+        .route("/groups/{name}/{operation}", axum::routing::get(group))
         .fallback(handle)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Ctx { kw: kw.clone() });
@@ -348,6 +349,106 @@ fn ip_allowed(token: &BotToken, peer: std::net::IpAddr) -> bool {
     token.allow_ips.iter().any(|net| net.contains(&peer))
 }
 
+/// The token a bot presented, if it is known and enabled; else the refusal to send.
+async fn bot_token(ctx: &Ctx, presented: String, stats: &super::Stats) -> Result<BotToken, Response> {
+    let tokens = ctx.kw.gateway().tokens().clone();
+    // A token looked up in the last second is answered from memory; only a miss blocks.
+    let found = match tokens.cached(&presented) {
+        Some(found) => Ok(Ok(found)),
+        None => tokio::task::spawn_blocking(move || tokens.authenticate(&presented)).await,
+    };
+    let token = match found {
+        Ok(Ok(Some(t))) => t,
+        Ok(Ok(None)) => {
+            let message = "unknown Keyward token (revoked, rotated or mistyped)".to_string();
+            stats.refused(UNKNOWN_BOT, Refusal::UnknownToken, &message);
+            return Err(refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message));
+        }
+        Ok(Err(e)) => return Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, e.kind(), e.to_string())),
+        Err(e) => {
+            let message = format!("token lookup failed: {e}");
+            return Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, message));
+        }
+    };
+    if token.disabled {
+        let bot = &token.name;
+        let message = format!("token \"{bot}\" is disabled; enable it with `keyward gateway token enable {bot}`");
+        stats.refused(bot, Refusal::Disabled, &message);
+        return Err(refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message));
+    }
+    Ok(token)
+}
+
+/// `GET /groups/<name>/<operation>?symbol=BTC/USDT`: market data through a failover group, for
+/// bots that want Keyward's failover rather than one exchange: the normalised answer (the
+/// JSON `keyward groups call --json` prints), with `X-Keyward-Route` (`binance=failed;
+/// kraken=answered`) and, for a stale answer, `X-Keyward-Stale-Age`. The token needs the market
+/// scope and must be for one of the group's members.
+async fn group(
+    State(ctx): State<Ctx>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    axum::extract::Path((name, operation)): axum::extract::Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let stats = ctx.kw.gateway().stats().clone();
+    let Some(presented) = find_token(&headers, &Wire::of(crate::signing::AuthScheme::None)) else {
+        let message = "no Keyward token: send it in X-Keyward-Token or as Authorization: Bearer".to_string();
+        stats.refused(UNKNOWN_BOT, Refusal::NoToken, &message);
+        return refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
+    };
+    let token = match bot_token(&ctx, presented, &stats).await {
+        Ok(t) => t,
+        Err(refused) => return refused,
+    };
+    let bot = token.name.clone();
+    if !ip_allowed(&token, peer.ip()) {
+        let message = format!("token \"{bot}\" may not be used from {} (not in its allowed addresses)", peer.ip());
+        stats.refused(&bot, Refusal::Ip, &message);
+        return refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message);
+    }
+    if !token.scopes.allows(TokenScope::Market) {
+        let message = format!("token \"{bot}\" may not read market data (it has {})", token.scopes);
+        stats.refused(&bot, Refusal::Scope, &message);
+        return refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message);
+    }
+    let kw = ctx.kw.clone();
+    let lookup = name.clone();
+    let members = match tokio::task::spawn_blocking(move || kw.failover_group(&lookup)).await {
+        Ok(Ok(g)) => g.members,
+        Ok(Err(e)) => return refuse(StatusCode::NOT_FOUND, e.kind(), e.to_string()),
+        Err(e) => {
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, format!("group lookup failed: {e}"))
+        }
+    };
+    if !members.contains(&token.provider) {
+        let message = format!("token \"{bot}\" is for {}, which is not a member of \"{name}\"", token.provider);
+        stats.refused(&bot, Refusal::WrongProvider, &message);
+        return refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message);
+    }
+    let params: std::collections::BTreeMap<String, String> = query_pairs(&uri).into_iter().collect();
+    match ctx.kw.call_group(&name, &operation, params, crate::caller::Caller::bot(&bot)).await {
+        Ok(out) => {
+            stats.forwarded(&bot, 0, Duration::ZERO, out.status);
+            let route: Vec<String> = out.route.iter().map(|s| format!("{}={}", s.provider, s.outcome)).collect();
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&route.join("; ")) {
+                headers.insert(HeaderName::from_static("x-keyward-route"), v);
+            }
+            if let Some(age) = out.stale_age {
+                headers.insert(HeaderName::from_static("x-keyward-stale-age"), HeaderValue::from(age.as_secs()));
+            }
+            (StatusCode::OK, headers, axum::Json(crate::control::CallReply::from_outcome(&out, false))).into_response()
+        }
+        Err(e) => {
+            let message = e.to_string();
+            stats.failed(&bot, &message);
+            let status = StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+            refuse(status, e.kind(), message)
+        }
+    }
+}
+
 async fn handle(
     State(ctx): State<Ctx>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -414,30 +515,11 @@ async fn handle(
         stats.refused(UNKNOWN_BOT, Refusal::NoToken, &message);
         return refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
     };
-    let tokens = ctx.kw.gateway().tokens().clone();
-    // A token looked up in the last second is answered from memory; only a miss blocks.
-    let found = match tokens.cached(&presented) {
-        Some(found) => Ok(Ok(found)),
-        None => tokio::task::spawn_blocking(move || tokens.authenticate(&presented)).await,
-    };
-    let token = match found {
-        Ok(Ok(Some(t))) => t,
-        Ok(Ok(None)) => {
-            let message = "unknown Keyward token (revoked, rotated or mistyped)".to_string();
-            stats.refused(UNKNOWN_BOT, Refusal::UnknownToken, &message);
-            return refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
-        }
-        Ok(Err(e)) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.kind(), e.to_string()),
-        Err(e) => {
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, format!("token lookup failed: {e}"))
-        }
+    let token = match bot_token(&ctx, presented, &stats).await {
+        Ok(t) => t,
+        Err(refused) => return refused,
     };
     let bot = token.name.clone();
-    if token.disabled {
-        let message = format!("token \"{bot}\" is disabled; enable it with `keyward gateway token enable {bot}`");
-        stats.refused(&bot, Refusal::Disabled, &message);
-        return refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
-    }
     if token.provider != spec.id {
         let message = format!("token \"{bot}\" is for {}, not {}", token.provider, spec.id);
         stats.refused(&bot, Refusal::WrongProvider, &message);
