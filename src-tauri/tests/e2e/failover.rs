@@ -94,6 +94,12 @@ async fn a_user_builds_a_failover_group_and_kraken_answers_while_binance_is_down
     assert_eq!(wrong_symbol.load(Ordering::SeqCst), 0, "kraken was only ever asked for its own pair name");
     screenshot(&client, "failover-tried").await;
 
+    // An order through the group is refused where it was tried, and sent nowhere.
+    type_into(&client, "[data-testid=group-op-btc-price]", "place_order").await;
+    click(&client, "[data-testid=group-try-btc-price]").await;
+    wait_for_text(&client, "[data-testid=group-try-error-btc-price]", "never fails over").await;
+    screenshot(&client, "failover-order-refused").await;
+
     client.close().await.expect("session closes");
     let kw = keyward::Keyward::open(data_dir.path()).expect("core");
     let groups = kw.failover_groups().expect("groups");

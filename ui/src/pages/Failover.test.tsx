@@ -107,7 +107,9 @@ describe("failover page", () => {
     api.list.mockResolvedValue([GROUP]);
     api.call.mockRejectedValue(new IpcError("notAllowed", "place_order is an order or a withdrawal: it never fails over to another exchange"));
     render(<Failover />);
-    fireEvent.click(await screen.findByTestId("group-try-btc-price"));
+    fireEvent.input(await screen.findByTestId("group-op-btc-price"), { target: { value: "place_order" } });
+    fireEvent.click(screen.getByTestId("group-try-btc-price"));
+    await waitFor(() => expect(api.call).toHaveBeenCalledWith("BTC price", "place_order", "BTC/USDT"));
     expect((await screen.findByTestId("group-try-error-btc-price")).textContent).toContain("never fails over");
   });
 

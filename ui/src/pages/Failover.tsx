@@ -224,13 +224,18 @@ function GroupCard({
       </p>
       <div class="form-grid try-row">
         <Field label="Operation">
-          <select class="input" value={operation} data-testid={`group-op-${slug}`} onChange={(e) => setOperation((e.target as HTMLSelectElement).value)}>
+          <TextInput
+            value={operation}
+            onValue={setOperation}
+            testid={`group-op-${slug}`}
+            list="group-operations"
+            placeholder="ticker"
+          />
+          <datalist id="group-operations">
             {GROUP_OPERATIONS.map((op) => (
-              <option key={op} value={op}>
-                {op}
-              </option>
+              <option key={op} value={op} />
             ))}
-          </select>
+          </datalist>
         </Field>
         {operation !== "server_time" && (
           <Field label="Symbol">
