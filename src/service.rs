@@ -21,6 +21,8 @@ const ALERT_TICK: Duration = Duration::from_secs(60);
 /// How often every key's expiry and rotate-by dates are sent to the alert rules (which decide
 /// whether they are inside their reminder window).
 const KEY_REMINDERS: Duration = Duration::from_secs(6 * 3600);
+/// How often raw call rows past their retention are deleted (at start, then hourly).
+const USAGE_PRUNE: Duration = Duration::from_secs(3600);
 
 /// How often the scheduled checks are compared with the database even when nothing in this
 /// process changed them (a `keyward checks set` or `provider enable` from another process).
@@ -97,6 +99,16 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
         kw.alerts().tick(Utc::now())
     })));
     tasks.push(tokio::spawn(every(kw.clone(), KEY_REMINDERS, cancel.clone(), "key reminders", send_key_reminders)));
+    tasks.push(tokio::spawn(every(kw.clone(), USAGE_PRUNE, cancel.clone(), "pruning old call rows", |kw| {
+        let pruned = kw.usage().prune(chrono::Utc::now())?;
+        if pruned > 0 {
+            tracing::info!(
+                pruned,
+                "pruned raw call rows past their retention (their counts stay in the hourly totals)"
+            );
+        }
+        Ok::<_, crate::usage::UsageError>(pruned)
+    })));
     // Key-use audit rows are written while the process runs, not only at exit.
     tasks.push(tokio::spawn(every(
         kw.clone(),

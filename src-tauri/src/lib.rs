@@ -83,6 +83,8 @@ macro_rules! with_commands {
             commands::alerts::hook_deliveries,
             commands::usage::usage_summary,
             commands::usage::chart_usage,
+            commands::usage::usage_retention_get,
+            commands::usage::usage_retention_set,
             commands::gateway::gateway_status,
             commands::gateway::gateway_token_create,
             commands::gateway::gateway_token_set_disabled,

@@ -17,6 +17,10 @@ pub struct UsageArgs {
     /// Only this provider's calls.
     #[arg(long, value_name = "ID")]
     pub provider: Option<String>,
+    /// Keep raw call rows this many days (1-400; hourly totals are kept for longer ranges),
+    /// then print the table as usual.
+    #[arg(long, value_name = "DAYS")]
+    pub keep_raw_days: Option<i64>,
 }
 
 fn row_cells(r: &UsageRow) -> Vec<String> {
@@ -31,6 +35,12 @@ fn row_cells(r: &UsageRow) -> Vec<String> {
 }
 
 pub fn run(kw: &Keyward, args: UsageArgs, json_out: bool) -> Result<(), CliError> {
+    if let Some(days) = args.keep_raw_days {
+        kw.usage().set_raw_retention_days(days)?;
+        if !json_out {
+            eprintln!("raw call rows are kept {days} days; older calls count on in the hourly totals");
+        }
+    }
     let range = UsageRange::parse(&args.since).map_err(|e| CliError::Usage(format!("--since: {e}")))?;
     let group_by = GroupBy::parse(&args.by).map_err(|e| CliError::Usage(format!("--by: {e}")))?;
     let table_view = kw.usage_table(range, group_by, args.provider)?;

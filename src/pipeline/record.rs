@@ -157,6 +157,12 @@ fn write_key_uses(c: &rusqlite::Connection, used: &mut std::collections::HashMap
     }
 }
 
+/// An hourly rollup row's key: hour start (Unix seconds), provider, environment, operation,
+/// key label ('' for none), caller.
+type HourKey<'a> = (i64, &'a str, &'a str, &'a str, &'a str, &'a str);
+/// Its sums: calls, errors, weight, cost, latency in ms.
+type HourSums = (i64, i64, i64, f64, i64);
+
 fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
     if batch.is_empty() {
         return;
@@ -169,7 +175,23 @@ fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
                                     latency_ms, bytes_out, bytes_in, weight, cost)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
+            let mut hourly: std::collections::HashMap<HourKey<'_>, HourSums> = std::collections::HashMap::new();
             for r in batch.iter() {
+                let latency = i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX);
+                let key = (
+                    r.ts.timestamp().div_euclid(3600) * 3600,
+                    r.provider.as_str(),
+                    r.environment.as_str(),
+                    r.operation.as_str(),
+                    r.key_label.as_deref().unwrap_or(""),
+                    r.caller.as_str(),
+                );
+                let h = hourly.entry(key).or_insert((0, 0, 0, 0.0, 0));
+                h.0 += 1;
+                h.1 += i64::from(r.outcome != Outcome::Ok);
+                h.2 += i64::from(r.weight);
+                h.3 += r.cost;
+                h.4 = h.4.saturating_add(latency);
                 stmt.execute(params![
                     r.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     r.provider,
@@ -185,6 +207,31 @@ fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
                     r.bytes_in as i64,
                     r.weight,
                     r.cost,
+                ])?;
+            }
+            // The hourly rollup in the same transaction, so the two never disagree.
+            let mut up = tx.prepare_cached(
+                "INSERT INTO calls_hourly (hour, provider, environment, operation, key_label, caller,
+                                           calls, errors, weight, cost, latency_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (hour, provider, environment, operation, key_label, caller) DO UPDATE SET
+                     calls = calls + excluded.calls, errors = errors + excluded.errors,
+                     weight = weight + excluded.weight, cost = cost + excluded.cost,
+                     latency_ms = latency_ms + excluded.latency_ms",
+            )?;
+            for ((hour, provider, environment, operation, key, caller), (n, errors, weight, cost, latency)) in hourly {
+                up.execute(params![
+                    hour,
+                    provider,
+                    environment,
+                    operation,
+                    key,
+                    caller,
+                    n,
+                    errors,
+                    weight,
+                    cost,
+                    latency
                 ])?;
             }
         }

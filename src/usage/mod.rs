@@ -19,6 +19,8 @@ pub const MAX_BUCKETS: i64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
+    #[error("raw call retention {days} days: keep raw calls 1 to 400 days (older ones live on in the hourly totals)")]
+    Retention { days: i64 },
     #[error("the usage range starts at {since} but ends at {until}: the start must be before the end")]
     Range { since: String, until: String },
     #[error("unknown range \"{0}\": use 24h, 7d or 30d")]
@@ -81,7 +83,8 @@ impl GroupBy {
     fn sql(self) -> String {
         match self {
             GroupBy::Endpoint => "provider || ' ' || operation".into(),
-            GroupBy::Key => format!("COALESCE(key_label, '{NO_KEY}')"),
+            // `calls` has NULL for no key, `calls_hourly` '' (part of its primary key).
+            GroupBy::Key => format!("COALESCE(NULLIF(key_label, ''), '{NO_KEY}')"),
             GroupBy::Caller => "caller".into(),
             GroupBy::Provider => "provider".into(),
         }
@@ -173,6 +176,13 @@ impl UsageQuery {
         (sql, params)
     }
 }
+
+/// The setting that holds how many days raw call rows are kept.
+pub const RAW_RETENTION_SETTING: &str = "usage.raw_retention_days";
+/// Raw call rows are kept this many days unless the user says otherwise; the hourly rollup
+/// keeps the counts for longer ranges.
+pub const DEFAULT_RAW_RETENTION_DAYS: i64 = 3;
+pub const MAX_RAW_RETENTION_DAYS: i64 = 400;
 
 /// One group's usage: calls (every attempt), errors, weight, cost and average latency. This is
 /// also the row the Usage page and `keyward usage --json` show.
@@ -268,16 +278,98 @@ impl UsageReader {
         })
     }
 
-    /// One row per group, most calls first (ties by name).
+    /// How long raw call rows are kept (the setting `usage.raw_retention_days`, default
+    /// [`DEFAULT_RAW_RETENTION_DAYS`]); older calls live on in the hourly rollup.
+    pub fn raw_retention(&self) -> Result<chrono::Duration, UsageError> {
+        let days = self
+            .store
+            .setting(RAW_RETENTION_SETTING)?
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|d| (1..=MAX_RAW_RETENTION_DAYS).contains(d))
+            .unwrap_or(DEFAULT_RAW_RETENTION_DAYS);
+        Ok(chrono::Duration::days(days))
+    }
+
+    /// Sets how many days raw call rows are kept (1 to 400).
+    pub fn set_raw_retention_days(&self, days: i64) -> Result<(), UsageError> {
+        if !(1..=MAX_RAW_RETENTION_DAYS).contains(&days) {
+            return Err(UsageError::Retention { days });
+        }
+        Ok(self.store.set_setting(RAW_RETENTION_SETTING, &days.to_string())?)
+    }
+
+    /// Deletes raw call rows older than the retention (their counts stay in the hourly rollup),
+    /// a batch at a time so the database stays usable. Returns how many went.
+    pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, UsageError> {
+        let before = stamp(now - self.raw_retention()?);
+        let mut total = 0;
+        loop {
+            let n = self.store.with_conn(|c| {
+                Ok(c.execute(
+                    "DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE ts < ?1 ORDER BY ts LIMIT 10000)",
+                    [&before],
+                )?)
+            })?;
+            total += n;
+            if n < 10_000 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Where a query reads: raw rows for the partial hours at its ends, the hourly rollup for
+    /// the whole hours between (`[h1, h2)`, Unix seconds). A start before the oldest raw row
+    /// left (pruned) takes its whole first hour from the rollup.
+    fn levels(&self, q: &UsageQuery) -> Result<(String, Vec<String>, String, Vec<String>), UsageError> {
+        let oldest_raw: Option<String> =
+            self.store.with_conn(|c| Ok(c.query_row("SELECT MIN(ts) FROM calls", [], |r| r.get(0))?))?;
+        let since = q.since.timestamp_millis();
+        let mut h1 = (since + 3_599_999).div_euclid(3_600_000) * 3600;
+        if oldest_raw.map_or(true, |oldest| stamp(q.since) < oldest) {
+            h1 = since.div_euclid(3_600_000) * 3600;
+        }
+        let h2 = q.until.timestamp_millis().div_euclid(3_600_000) * 3600;
+        let provider = |sql: &mut String, params: &mut Vec<String>| {
+            if let Some(p) = &q.provider {
+                sql.push_str(" AND provider = ?");
+                params.push(p.clone());
+            }
+        };
+        let at = |secs: i64| stamp(DateTime::from_timestamp(secs, 0).unwrap_or(q.since));
+        let (mut raw, mut raw_params, mut roll, mut roll_params);
+        if h1 < h2 {
+            raw = "((ts >= ? AND ts < ?) OR (ts >= ? AND ts < ?))".to_string();
+            raw_params = vec![stamp(q.since), at(h1), at(h2), stamp(q.until)];
+            roll = "hour >= ? AND hour < ?".to_string();
+            roll_params = vec![h1.to_string(), h2.to_string()];
+        } else {
+            raw = "ts >= ? AND ts < ?".to_string();
+            raw_params = vec![stamp(q.since), stamp(q.until)];
+            roll = "0".to_string();
+            roll_params = Vec::new();
+        }
+        provider(&mut raw, &mut raw_params);
+        provider(&mut roll, &mut roll_params);
+        Ok((raw, raw_params, roll, roll_params))
+    }
+
+    /// One row per group, most calls first (ties by name): raw rows at the range's edges, the
+    /// hourly rollup in between, so long ranges stay fast and survive the raw rows' pruning.
     pub fn summary(&self, q: &UsageQuery) -> Result<Vec<UsageRow>, UsageError> {
         q.validate()?;
-        let (filter, params) = q.filter();
+        let (raw, raw_params, roll, roll_params) = self.levels(q)?;
+        let g = q.group_by.sql();
         let sql = format!(
-            "SELECT {} AS g, COUNT(*), COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(weight), 0),
-                    COALESCE(SUM(cost), 0.0), COALESCE(AVG(latency_ms), 0.0)
-             FROM calls WHERE {filter} GROUP BY g ORDER BY 2 DESC, g ASC",
-            q.group_by.sql()
+            "SELECT g, SUM(n), SUM(e), SUM(w), SUM(c), CAST(SUM(l) AS REAL) / MAX(SUM(n), 1) FROM (
+                 SELECT {g} AS g, COUNT(*) AS n, COALESCE(SUM(outcome != 'ok'), 0) AS e,
+                        COALESCE(SUM(weight), 0) AS w, COALESCE(SUM(cost), 0.0) AS c, COALESCE(SUM(latency_ms), 0) AS l
+                 FROM calls WHERE {raw} GROUP BY g
+                 UNION ALL
+                 SELECT {g} AS g, SUM(calls), SUM(errors), SUM(weight), SUM(cost), SUM(latency_ms)
+                 FROM calls_hourly WHERE {roll} GROUP BY g
+             ) GROUP BY g ORDER BY 2 DESC, g ASC"
         );
+        let params: Vec<String> = raw_params.into_iter().chain(roll_params).collect();
         Ok(self.store.with_conn(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
@@ -321,12 +413,29 @@ impl UsageReader {
                 Some(UsageBucket { start, calls: 0, errors: 0, cost: 0.0 })
             })
             .collect();
-        let (filter, params) = q.filter();
-        let sql = format!(
-            "SELECT (CAST(strftime('%s', ts) AS INTEGER) - {first}) / {size} AS b, COUNT(*),
-                    COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(cost), 0.0)
-             FROM calls WHERE {filter} GROUP BY b"
-        );
+        // Hour-sized buckets read the rollup for whole hours; shorter ones read raw rows only.
+        let (sql, params) = if size % 3600 == 0 {
+            let (raw, raw_params, roll, roll_params) = self.levels(q)?;
+            let sql = format!(
+                "SELECT b, SUM(n), SUM(e), SUM(c) FROM (
+                     SELECT (CAST(strftime('%s', ts) AS INTEGER) - {first}) / {size} AS b, COUNT(*) AS n,
+                            COALESCE(SUM(outcome != 'ok'), 0) AS e, COALESCE(SUM(cost), 0.0) AS c
+                     FROM calls WHERE {raw} GROUP BY b
+                     UNION ALL
+                     SELECT (hour - {first}) / {size} AS b, SUM(calls), SUM(errors), SUM(cost)
+                     FROM calls_hourly WHERE {roll} GROUP BY b
+                 ) GROUP BY b"
+            );
+            (sql, raw_params.into_iter().chain(roll_params).collect::<Vec<_>>())
+        } else {
+            let (filter, params) = q.filter();
+            let sql = format!(
+                "SELECT (CAST(strftime('%s', ts) AS INTEGER) - {first}) / {size} AS b, COUNT(*),
+                        COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(cost), 0.0)
+                 FROM calls WHERE {filter} GROUP BY b"
+            );
+            (sql, params)
+        };
         let filled: Vec<(i64, i64, i64, f64)> = self.store.with_conn(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let rows =

@@ -189,3 +189,85 @@ fn bad_inputs_are_refused_naming_the_values() {
     assert_eq!(UsageRange::parse("7d").expect("7d"), UsageRange::Week);
     assert_eq!(GroupBy::parse("caller").expect("caller"), GroupBy::Caller);
 }
+
+/// Many calls over three days in every grouping: what the hourly rollup gives equals the raw
+/// aggregation, for ranges on and off hour boundaries.
+#[test]
+fn the_hourly_rollup_gives_what_the_raw_rows_give() {
+    let providers = ["binance", "kraken", "okx"];
+    let ops = ["ticker", "order_book", "server_time"];
+    let calls: Vec<Call> = (0..3 * 24 * 60)
+        .step_by(7)
+        .map(|m| Call {
+            key: if m % 3 == 0 { Some("main") } else { None },
+            caller: if m % 5 == 0 { "cli" } else { "ui" },
+            outcome: if m % 11 == 0 { Outcome::HttpError } else { Outcome::Ok },
+            latency_ms: 50 + (m as u64 % 90),
+            weight: 1 + (m as u32 % 4),
+            cost: if m % 2 == 0 { 0.001 } else { 0.0 },
+            ..call(m, providers[m as usize % 3], ops[(m / 7) as usize % 3])
+        })
+        .collect();
+    let (_dir, usage) = usage_with(calls);
+    for (since_min, until_min) in [(0, 3 * 24 * 60), (17, 2 * 24 * 60 + 41), (600, 601), (90, 150)] {
+        for group_by in GroupBy::ALL {
+            let q = UsageQuery {
+                since: t0() + chrono::Duration::minutes(since_min),
+                until: t0() + chrono::Duration::minutes(until_min),
+                provider: None,
+                group_by,
+            };
+            let rolled = usage.summary(&q).expect("summary");
+            // The same aggregation straight from the raw rows.
+            let (filter, params) = q.filter();
+            let sql = format!(
+                "SELECT {} AS g, COUNT(*), SUM(outcome != 'ok'), SUM(weight), SUM(cost), AVG(latency_ms)
+                 FROM calls WHERE {filter} GROUP BY g ORDER BY 2 DESC, g ASC",
+                group_by.sql()
+            );
+            let raw: Vec<(String, i64, i64, i64, f64, f64)> = usage
+                .store
+                .with_conn(|c| {
+                    let mut stmt = c.prepare(&sql)?;
+                    let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                    })?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                })
+                .expect("raw");
+            assert_eq!(rolled.len(), raw.len(), "{since_min}..{until_min} by {group_by:?}");
+            for (r, w) in rolled.iter().zip(&raw) {
+                assert_eq!(
+                    (r.group.as_str(), r.calls, r.errors, r.weight),
+                    (w.0.as_str(), w.1 as u64, w.2 as u64, w.3 as u64)
+                );
+                assert!((r.cost - w.4).abs() < 1e-9 && (r.avg_latency_ms - w.5).abs() < 1e-9, "{r:?} vs {w:?}");
+            }
+        }
+        let q = UsageQuery {
+            since: t0() + chrono::Duration::minutes(since_min),
+            until: t0() + chrono::Duration::minutes(until_min),
+            provider: Some("kraken".into()),
+            group_by: GroupBy::Provider,
+        };
+        let kraken = usage.summary(&q).expect("one provider");
+        assert!(kraken.iter().all(|r| r.group == "kraken"));
+    }
+}
+
+#[test]
+fn pruning_deletes_only_raw_rows_past_the_retention_and_usage_still_counts_them() {
+    let now = t0() + chrono::Duration::days(5);
+    let (_dir, usage) = usage_with(vec![call(10, "binance", "ticker"), call(5 * 24 * 60 - 30, "binance", "ticker")]);
+    usage.set_raw_retention_days(1).expect("one day");
+    assert_eq!(usage.prune(now).expect("pruned"), 1, "only the call older than a day");
+    let left: i64 =
+        usage.store.with_conn(|c| Ok(c.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))?)).expect("count");
+    assert_eq!(left, 1);
+    let q = UsageQuery { since: t0(), until: now, provider: None, group_by: GroupBy::Provider };
+    let rows = usage.summary(&q).expect("summary");
+    assert_eq!(rows[0].calls, 2, "the pruned call is still counted, from the hourly rollup");
+    let err = usage.set_raw_retention_days(0).expect_err("zero days");
+    assert!(err.to_string().contains("0 days"), "{err}");
+    assert_eq!(usage.raw_retention().expect("retention"), chrono::Duration::days(1));
+}

@@ -24,6 +24,22 @@ pub async fn usage_summary(
     .await
 }
 
+/// How many days raw call rows are kept (older calls count on in the hourly totals).
+#[tauri::command]
+pub async fn usage_retention_get(state: State<'_, AppState>) -> Result<i64, CommandError> {
+    blocking(&state, |kw| Ok(kw.usage().raw_retention()?.num_days())).await
+}
+
+/// Sets it (1 to 400 days); the next hourly pruning applies it.
+#[tauri::command]
+pub async fn usage_retention_set(state: State<'_, AppState>, days: i64) -> Result<i64, CommandError> {
+    blocking(&state, move |kw| {
+        kw.usage().set_raw_retention_days(days)?;
+        Ok(kw.usage().raw_retention()?.num_days())
+    })
+    .await
+}
+
 /// Calls per hour (24h, 7d) or per day (30d) over `range`, errors highlighted, as SVG.
 #[tauri::command]
 pub async fn chart_usage(state: State<'_, AppState>, range: String, dark: bool) -> Result<String, CommandError> {

@@ -313,6 +313,10 @@ export const usage = {
     call<UsageSummary>("usage_summary", { range, groupBy, provider }),
   /** SVG from the core: calls per hour or day over the range, errors highlighted. */
   chart: (range: UsageRange, dark: boolean) => call<string>("chart_usage", { range, dark }),
+  /** Days raw call rows are kept; older calls count on in the hourly totals. */
+  retention: () => call<number>("usage_retention_get"),
+  /** Sets it (1 to 400 days); resolves to the stored value. */
+  setRetention: (days: number) => call<number>("usage_retention_set", { days }),
 };
 
 // ---- Gateway (bots) ----------------------------------------------------------------------

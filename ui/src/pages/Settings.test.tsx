@@ -4,9 +4,10 @@ import { IpcError, type VaultStatus } from "../ipc";
 import { Settings } from "./Settings";
 
 const api = vi.hoisted(() => ({ status: vi.fn(), unlock: vi.fn(), lock: vi.fn(), init: vi.fn() }));
+const history = vi.hoisted(() => ({ retention: vi.fn(), setRetention: vi.fn() }));
 vi.mock("../ipc", async (orig) => {
   const real = await orig<typeof import("../ipc")>();
-  return { ...real, vault: api };
+  return { ...real, vault: api, usage: { ...real.usage, ...history } };
 });
 
 const FILE: VaultStatus = {
@@ -20,7 +21,11 @@ const FILE: VaultStatus = {
   file: { path: "/data/vault.kwv", exists: true, unlocked: false, unlockedUntil: null },
 };
 
-beforeEach(() => Object.values(api).forEach((f) => f.mockReset()));
+beforeEach(() => {
+  Object.values(api).forEach((f) => f.mockReset());
+  Object.values(history).forEach((f) => f.mockReset());
+  history.retention.mockResolvedValue(3);
+});
 
 describe("settings page", () => {
   it("names the OS store when it protects the keys and offers no unlock", async () => {
@@ -42,5 +47,26 @@ describe("settings page", () => {
     fireEvent.click(screen.getByTestId("vault-unlock-submit"));
     await waitFor(() => expect(screen.getByTestId("vault-unlocked")).toBeTruthy());
     expect(api.unlock).toHaveBeenLastCalledWith("right-one", 60);
+  });
+});
+
+describe("usage history", () => {
+  it("shows how long every call is kept, saves a new value and shows a refused one", async () => {
+    api.status.mockResolvedValue(FILE);
+    history.retention.mockResolvedValue(3);
+    history.setRetention.mockResolvedValueOnce(14);
+    render(<Settings />);
+    const input = (await screen.findByTestId("usage-retention")) as HTMLInputElement;
+    await waitFor(() => expect(input.value).toBe("3"));
+    fireEvent.input(input, { target: { value: "14" } });
+    fireEvent.click(screen.getByTestId("usage-retention-save"));
+    await waitFor(() => expect(history.setRetention).toHaveBeenCalledWith(14));
+    await waitFor(() => expect((screen.getByTestId("usage-retention") as HTMLInputElement).value).toBe("14"));
+
+    history.setRetention.mockRejectedValueOnce(new IpcError("invalid", "raw call retention 0 days: keep raw calls 1 to 400 days"));
+    fireEvent.input(screen.getByTestId("usage-retention"), { target: { value: "0" } });
+    fireEvent.click(screen.getByTestId("usage-retention-save"));
+    await waitFor(() => expect(history.setRetention).toHaveBeenCalledTimes(2));
+    expect((await screen.findByTestId("usage-retention-error")).textContent).toContain("0 days");
   });
 });

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { vault, type VaultStatus } from "../ipc";
+import { usage, vault, type VaultStatus } from "../ipc";
 import { useAction } from "../lib/useAction";
 import { useLoad } from "../lib/useLoad";
 import { BusyButton } from "../components/BusyButton";
@@ -123,6 +123,51 @@ export function Settings() {
           <p class="hint">Secrets are never written to these folders.</p>
         </div>
       )}
+      <UsageHistory />
     </section>
+  );
+}
+
+/** How long every call is kept row by row; older calls count on in the hourly totals that the
+ * Usage page reads for long ranges. */
+function UsageHistory() {
+  const load = useLoad(usage.retention, []);
+  const save = useAction();
+  const [days, setDays] = useState<string | null>(null);
+  const shown = days ?? (load.data == null ? "" : String(load.data));
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const n = Number(shown);
+    const saved = await save.run(() => usage.setRetention(Number.isFinite(n) ? Math.trunc(n) : -1));
+    if (saved != null) {
+      load.setData(saved);
+      setDays(null);
+    }
+  };
+  return (
+    <form class="card" data-testid="usage-history" onSubmit={submit}>
+      <h2>Usage history</h2>
+      <p class="hint">
+        Every call is kept row by row for this many days; after that only its hourly totals remain (calls, errors, weight,
+        cost and latency per provider, endpoint, key and caller), so long ranges on the Usage page stay fast and the
+        database stays small.
+      </p>
+      {load.data == null && !load.error ? (
+        <Loading variant="line">Reading the retention…</Loading>
+      ) : (
+        <div class="form-grid try-row">
+          <Field label="Keep every call for (days, 1-400)">
+            <TextInput value={shown} onValue={setDays} testid="usage-retention" type="number" />
+          </Field>
+          <div class="field">
+            <span>&nbsp;</span>
+            <BusyButton type="submit" busy={save.busy !== null} busyLabel="Saving…" testid="usage-retention-save">
+              Save
+            </BusyButton>
+          </div>
+        </div>
+      )}
+      <ErrorLine error={save.error ?? load.error} testid="usage-retention-error" />
+    </form>
   );
 }
