@@ -65,10 +65,7 @@ fn bench(c: &mut Criterion) {
     let usage = UsageReader::new(store.clone());
     let pruned = usage.prune(now).expect("prune");
     store.with_conn(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?)).expect("vacuum");
-    println!(
-        "pruned {pruned} raw rows older than 3 days: database {:.0} MB",
-        file_size(dir.path()) as f64 / 1e6
-    );
+    println!("pruned {pruned} raw rows older than 3 days: database {:.0} MB", file_size(dir.path()) as f64 / 1e6);
     let q = UsageRange::Month.query(now, None, GroupBy::Endpoint);
     let rows = usage.summary(&q).expect("summary");
     println!("30-day table: {} rows, {} calls", rows.len(), rows.iter().map(|r| r.calls).sum::<u64>());
