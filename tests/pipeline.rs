@@ -592,11 +592,21 @@ async fn call_on(
     op: &str,
     failover: &[&str],
 ) -> Result<keyward::pipeline::CallOutcome, CallError> {
+    call_with_params(pipeline, provider, op, BTreeMap::new(), failover).await
+}
+
+async fn call_with_params(
+    pipeline: &Pipeline,
+    provider: &str,
+    op: &str,
+    params: BTreeMap<String, String>,
+    failover: &[&str],
+) -> Result<keyward::pipeline::CallOutcome, CallError> {
     pipeline
         .call(CallRequest {
             provider: provider.into(),
             operation: op.into(),
-            params: BTreeMap::new(),
+            params,
             options: CallOptions {
                 caller: "test".into(),
                 failover: failover.iter().map(|s| s.to_string()).collect(),
@@ -664,18 +674,8 @@ fn ticker_body(last: &str) -> serde_json::Value {
 }
 
 async fn ticker_on(pipeline: &Pipeline, failover: &[&str]) -> Result<keyward::pipeline::CallOutcome, CallError> {
-    pipeline
-        .call(CallRequest {
-            provider: "binance".into(),
-            operation: "ticker".into(),
-            params: [("symbol".to_string(), "BTCUSDT".to_string())].into(),
-            options: CallOptions {
-                caller: "test".into(),
-                failover: failover.iter().map(|s| s.to_string()).collect(),
-                ..Default::default()
-            },
-        })
-        .await
+    let params = [("symbol".to_string(), "BTCUSDT".to_string())].into();
+    call_with_params(pipeline, "binance", "ticker", params, failover).await
 }
 
 #[tokio::test]

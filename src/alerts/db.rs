@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -13,19 +13,10 @@ use super::payload::WebhookEvent;
 use super::rules::{NewRule, ProviderFilter, Rule, RuleChannels, RuleKind};
 use super::webhook::{Webhook, WebhookFormat};
 
-pub(crate) fn fmt_ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub(crate) use crate::store::{fmt_ts, ts_at};
 
 fn bad(idx: usize, msg: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::<dyn std::error::Error + Send + Sync>::from(msg))
-}
-
-fn ts_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let s: String = row.get(idx)?;
-    DateTime::parse_from_rfc3339(&s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| bad(idx, format!("timestamp {s:?}: {e}")))
 }
 
 fn opt_ts_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {

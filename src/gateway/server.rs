@@ -349,8 +349,9 @@ fn ip_allowed(token: &BotToken, peer: std::net::IpAddr) -> bool {
     token.allow_ips.iter().any(|net| net.contains(&peer))
 }
 
-/// The token a bot presented, if it is known and enabled; else the refusal to send.
-async fn bot_token(ctx: &Ctx, presented: String, stats: &super::Stats) -> Result<BotToken, Response> {
+/// The token a bot presented, if it is known, enabled and allowed from `peer`; else the refusal
+/// to send.
+async fn bot_token(ctx: &Ctx, presented: String, peer: SocketAddr, stats: &super::Stats) -> Result<BotToken, Response> {
     let tokens = ctx.kw.gateway().tokens().clone();
     // A token looked up in the last second is answered from memory; only a miss blocks.
     let found = match tokens.cached(&presented) {
@@ -376,6 +377,12 @@ async fn bot_token(ctx: &Ctx, presented: String, stats: &super::Stats) -> Result
         stats.refused(bot, Refusal::Disabled, &message);
         return Err(refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message));
     }
+    if !ip_allowed(&token, peer.ip()) {
+        let bot = &token.name;
+        let message = format!("token \"{bot}\" may not be used from {} (not in its allowed addresses)", peer.ip());
+        stats.refused(bot, Refusal::Ip, &message);
+        return Err(refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message));
+    }
     Ok(token)
 }
 
@@ -397,16 +404,11 @@ async fn group(
         stats.refused(UNKNOWN_BOT, Refusal::NoToken, &message);
         return refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
     };
-    let token = match bot_token(&ctx, presented, &stats).await {
+    let token = match bot_token(&ctx, presented, peer, &stats).await {
         Ok(t) => t,
         Err(refused) => return refused,
     };
     let bot = token.name.clone();
-    if !ip_allowed(&token, peer.ip()) {
-        let message = format!("token \"{bot}\" may not be used from {} (not in its allowed addresses)", peer.ip());
-        stats.refused(&bot, Refusal::Ip, &message);
-        return refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message);
-    }
     if !token.scopes.allows(TokenScope::Market) {
         let message = format!("token \"{bot}\" may not read market data (it has {})", token.scopes);
         stats.refused(&bot, Refusal::Scope, &message);
@@ -515,7 +517,7 @@ async fn handle(
         stats.refused(UNKNOWN_BOT, Refusal::NoToken, &message);
         return refuse(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message);
     };
-    let token = match bot_token(&ctx, presented, &stats).await {
+    let token = match bot_token(&ctx, presented, peer, &stats).await {
         Ok(t) => t,
         Err(refused) => return refused,
     };
@@ -523,11 +525,6 @@ async fn handle(
     if token.provider != spec.id {
         let message = format!("token \"{bot}\" is for {}, not {}", token.provider, spec.id);
         stats.refused(&bot, Refusal::WrongProvider, &message);
-        return refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message);
-    }
-    if !ip_allowed(&token, peer.ip()) {
-        let message = format!("token \"{bot}\" may not be used from {} (not in its allowed addresses)", peer.ip());
-        stats.refused(&bot, Refusal::Ip, &message);
         return refuse(StatusCode::FORBIDDEN, ErrorKind::PermissionDenied, message);
     }
 

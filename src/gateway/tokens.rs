@@ -207,11 +207,16 @@ fn hint_of(token: &str) -> String {
     format!("{}…", &token[..TOKEN_PREFIX.len() + 6])
 }
 
-fn check_name(name: &str) -> Result<(), TokenError> {
-    let ok = !name.is_empty()
+/// A name for a token or an incoming hook: 1–64 letters, digits, '-', '_' or '.', so it reads
+/// the same in a URL, a log line and a shell.
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn check_name(name: &str) -> Result<(), TokenError> {
+    if is_plain_name(name) {
         Ok(())
     } else {
         Err(TokenError::Invalid {

@@ -1,24 +1,14 @@
 //! SQL for the hook tables (migration 0013).
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{Delivery, Hook, HookAuth};
 
-fn fmt_ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+use crate::store::{fmt_ts, ts_at};
 
 fn bad(idx: usize, msg: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::<dyn std::error::Error + Send + Sync>::from(msg))
-}
-
-fn ts_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let s: String = row.get(idx)?;
-    DateTime::parse_from_rfc3339(&s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| bad(idx, format!("timestamp {s:?}: {e}")))
 }
 
 const HOOK_COLUMNS: &str = "id, name, provider, auth, secret_ref, created_at";

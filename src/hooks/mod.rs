@@ -287,10 +287,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn valid_name(name: &str) -> Result<(), HookError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+    if crate::gateway::tokens::is_plain_name(name) {
         Ok(())
     } else {
         Err(HookError::Invalid(format!("hook name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'")))

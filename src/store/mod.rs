@@ -123,3 +123,20 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
     Ok(conn)
 }
+
+/// A time as the tables store it: RFC 3339 UTC with milliseconds, so text order is time order.
+pub fn fmt_ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Reads a stored time from column `idx`; a value that is not one names itself.
+pub fn ts_at(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<chrono::DateTime<chrono::Utc>> {
+    let s: String = row.get(idx)?;
+    chrono::DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&chrono::Utc)).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            Box::<dyn std::error::Error + Send + Sync>::from(format!("timestamp {s:?}: {e}")),
+        )
+    })
+}

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::params_from_iter;
 
 use crate::store::{Store, StoreError};
@@ -270,8 +270,8 @@ impl UsageReader {
         Ok(UsageSummary {
             range: range.as_str().into(),
             group_by: group_by.as_str().into(),
-            since: q.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            until: q.until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            since: stamp(q.since),
+            until: stamp(q.until),
             provider: q.provider,
             totals: totals(&rows),
             rows,
@@ -453,9 +453,9 @@ impl UsageReader {
     }
 }
 
-/// The `calls.ts` form: RFC 3339 UTC with milliseconds, so text order is time order.
+/// The `calls.ts` form (the store's: RFC 3339 UTC with milliseconds).
 fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    crate::store::fmt_ts(t)
 }
 
 #[cfg(test)]

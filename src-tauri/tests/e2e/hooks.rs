@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use axum::routing::get;
-use fantoccini::Client;
 
-use crate::support::{click, connect, screenshot, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME};
+use crate::support::{click, connect, screenshot, scroll_to, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME};
 
 /// Binance's checks run this often in the test (the core's minimum).
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -31,16 +30,6 @@ async fn healthy_binance() -> String {
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}")
-}
-
-async fn scroll_to(client: &Client, css: &str) {
-    client
-        .execute(
-            "document.querySelector(arguments[0]).scrollIntoView({ block: 'start' })",
-            vec![serde_json::Value::from(css)],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("could not scroll to {css}: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use fantoccini::{Client, Locator};
 
 use crate::support::{
-    click, connect, screenshot, seen, type_into, wait_for_text, wait_until, Driver, ONE_APP_AT_A_TIME, STARTUP,
+    click, connect, screenshot, scroll_to, seen, type_into, wait_for_text, wait_until, Driver, ONE_APP_AT_A_TIME,
+    STARTUP,
 };
 
 /// Binance's checks run this often in the test (the core's minimum).
@@ -83,17 +84,6 @@ async fn wait_for_spark_points(client: &Client, n: usize) {
         }
     })
     .await;
-}
-
-/// Scrolls the page content so that `css` is at the top of the window.
-async fn scroll_to(client: &Client, css: &str) {
-    client
-        .execute(
-            "document.querySelector(arguments[0]).scrollIntoView({ block: 'start' })",
-            vec![serde_json::Value::from(css)],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("could not scroll to {css}: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

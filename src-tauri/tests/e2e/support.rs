@@ -318,3 +318,14 @@ pub(crate) async fn mock_binance() -> String {
     });
     format!("http://{addr}")
 }
+
+/// Scrolls the page content so that `css` is at the top of the window.
+pub(crate) async fn scroll_to(client: &Client, css: &str) {
+    client
+        .execute(
+            "document.querySelector(arguments[0]).scrollIntoView({ block: 'start' })",
+            vec![serde_json::Value::from(css)],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("could not scroll to {css}: {e}"));
+}
