@@ -27,6 +27,7 @@ pub mod info;
 pub mod key_ops;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod monitor;
 pub mod pipeline;
 pub mod provider;

@@ -18,6 +18,7 @@ mod hardening;
 mod hooks;
 mod hostile;
 mod keys;
+mod metrics;
 mod pipeline;
 mod services;
 mod store;

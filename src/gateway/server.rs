@@ -106,6 +106,7 @@ pub async fn serve_on(
     let app = Router::new()
         .route("/hooks/{id}", axum::routing::post(hook))
         .route("/groups/{name}/{operation}", axum::routing::get(group))
+        .route(crate::metrics::PATH, axum::routing::get(metrics))
         .fallback(handle)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Ctx { kw: kw.clone() });
@@ -249,6 +250,40 @@ async fn hook(
             resp
         }
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, format!("the hook task failed: {e}")),
+    }
+}
+
+/// `GET /metrics`: Prometheus's scrape, as the user allowed it (this machine only, or a bearer
+/// token; see [`crate::metrics`]). A refusal names why, with `WWW-Authenticate` for a token.
+async fn metrics(State(ctx): State<Ctx>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+    let authorization =
+        headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let kw = ctx.kw.clone();
+    let scraped = tokio::task::spawn_blocking(move || {
+        let allowed =
+            crate::metrics::MetricsSettings::new(kw.store().clone()).check(peer.ip(), authorization.as_deref())?;
+        Ok::<_, crate::metrics::MetricsError>(allowed.map(|()| crate::metrics::render(&kw)))
+    })
+    .await;
+    match scraped {
+        Ok(Ok(Ok(Ok(text)))) => {
+            ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+        }
+        Ok(Ok(Err(refusal))) => {
+            let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+            let mut resp = refuse(status, refusal.kind(), refusal.to_string());
+            if status == StatusCode::UNAUTHORIZED {
+                resp.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"keyward metrics\""),
+                );
+            }
+            resp
+        }
+        Ok(Ok(Ok(Err(e)))) | Ok(Err(e)) => refuse(StatusCode::INTERNAL_SERVER_ERROR, e.kind(), e.to_string()),
+        Err(e) => {
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Internal, format!("the metrics task failed: {e}"))
+        }
     }
 }
 

@@ -78,10 +78,12 @@ impl Pipeline {
             })
             .await;
         if let Err(e) = acquired {
+            self.inner.recorder.live().limit_refused(&spec.id);
             unsent();
             return Err(e.into());
         }
         let waited = queued.elapsed();
+        self.inner.recorder.live().waited(&spec.id, waited);
 
         let now = self.offset(&spec.id).corrected(self.inner.clock.now());
         let nonce = self.inner.nonces.next(now);

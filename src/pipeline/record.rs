@@ -73,6 +73,8 @@ enum Msg {
 #[derive(Clone)]
 pub struct Recorder {
     tx: Sender<Msg>,
+    /// Every attempt also counts here, for `/metrics` (see [`crate::metrics::live`]).
+    live: std::sync::Arc<crate::metrics::LiveCalls>,
     /// The writer thread, to unpark it for a flush.
     writer: Option<thread::Thread>,
 }
@@ -95,10 +97,16 @@ impl Recorder {
                 None
             }
         };
-        Self { tx, writer }
+        Self { tx, writer, live: Default::default() }
+    }
+
+    /// This process's attempts as Prometheus counters.
+    pub fn live(&self) -> &crate::metrics::LiveCalls {
+        &self.live
     }
 
     pub fn record(&self, r: AttemptRecord) {
+        self.live.observe(&r);
         let _ = self.tx.send(Msg::Record(r));
     }
 
