@@ -6,6 +6,7 @@ mod support;
 
 mod canary;
 mod cli;
+mod cli_export;
 mod cli_monitor;
 mod cli_provider;
 mod cli_usage;

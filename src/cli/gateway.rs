@@ -32,6 +32,17 @@ pub enum GatewayCmd {
     /// Bot tokens: add, list, disable, enable, rotate, revoke.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Prometheus metrics at /metrics on the gateway's port: show the URL and a scrape config,
+    /// or choose who may read them.
+    Metrics {
+        /// loopback (this machine only, no token; the default) or token (a bearer token, from
+        /// any address the gateway listens on).
+        #[arg(long, value_name = "loopback|token")]
+        access: Option<String>,
+        /// Make a new token (token access only); the old one stops working at once.
+        #[arg(long)]
+        rotate_token: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +142,7 @@ pub fn run(kw: &Keyward, cmd: GatewayCmd, json_out: bool) -> Result<(), CliError
         }
         GatewayCmd::Bind { address, yes } => bind(kw, &address, yes, json_out),
         GatewayCmd::Cert => cert(kw, json_out),
+        GatewayCmd::Metrics { access, rotate_token } => metrics(kw, access.as_deref(), rotate_token, json_out),
         GatewayCmd::Token(TokenCmd::Add {
             name,
             provider,
@@ -352,5 +364,44 @@ fn status(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
             .collect();
         table(&["BOT", "REQUESTS", "PER S", "WEIGHT", "MAX WAIT MS", "REFUSED", "LAST ERROR"], &rows);
     }
+    Ok(())
+}
+
+/// `keyward gateway metrics [--access loopback|token] [--rotate-token]`.
+fn metrics(kw: &Keyward, access: Option<&str>, rotate: bool, json_out: bool) -> Result<(), CliError> {
+    use crate::metrics::{MetricsAccess, MetricsSettings};
+    let settings = MetricsSettings::new(kw.store().clone());
+    let mut made = match access {
+        Some(a) => settings.set_access(MetricsAccess::parse(a)?)?,
+        None => None,
+    };
+    if rotate {
+        made = Some(settings.rotate_token()?);
+    }
+    let base = crate::gateway::local_url(kw.gateway().bind(), kw.gateway().port());
+    let change = settings.change(&base, made)?;
+    if json_out {
+        print_json(&change);
+        return Ok(());
+    }
+    let view = &change.view;
+    match view.access {
+        MetricsAccess::Loopback => println!("metrics: {} (this machine only, no token)", view.url),
+        MetricsAccess::Token => println!(
+            "metrics: {} (bearer token {}, from any address the gateway listens on)",
+            view.url,
+            view.token_hint.as_deref().unwrap_or("-")
+        ),
+    }
+    if let Some(token) = &change.token {
+        println!();
+        println!("The metrics token is shown once; save it for Prometheus now:");
+        println!();
+        println!("  {token}");
+    }
+    println!();
+    println!("prometheus.yml:");
+    println!();
+    print!("{}", view.scrape_config);
     Ok(())
 }

@@ -12,6 +12,7 @@ mod monitor;
 mod output;
 mod provider;
 mod usage;
+mod usage_export;
 mod vault;
 
 use std::path::PathBuf;
@@ -126,6 +127,10 @@ pub enum CliError {
     #[error(transparent)]
     UsageData(#[from] crate::usage::UsageError),
     #[error(transparent)]
+    UsageExport(#[from] crate::usage::export::ExportError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error(transparent)]
     Gateway(#[from] crate::gateway::TokenError),
     #[error(transparent)]
     Group(#[from] crate::groups::GroupError),
@@ -149,6 +154,8 @@ impl CliError {
             CliError::Remote(e) => e.kind(),
             CliError::Usage(_) => crate::ErrorKind::Invalid,
             CliError::UsageData(e) => e.kind(),
+            CliError::UsageExport(e) => e.kind(),
+            CliError::Metrics(e) => e.kind(),
             CliError::Gateway(e) => e.kind(),
             CliError::Group(e) => e.kind(),
             CliError::Hooks(e) => e.kind(),

@@ -21,6 +21,8 @@ pub struct UsageArgs {
     /// then print the table as usual.
     #[arg(long, value_name = "DAYS")]
     pub keep_raw_days: Option<i64>,
+    #[command(subcommand)]
+    pub export: Option<super::usage_export::UsageCmd>,
 }
 
 fn row_cells(r: &UsageRow) -> Vec<String> {
@@ -35,6 +37,9 @@ fn row_cells(r: &UsageRow) -> Vec<String> {
 }
 
 pub fn run(kw: &Keyward, args: UsageArgs, json_out: bool) -> Result<(), CliError> {
+    if let Some(cmd) = args.export {
+        return super::usage_export::run(kw, cmd, json_out);
+    }
     if let Some(days) = args.keep_raw_days {
         kw.usage().set_raw_retention_days(days)?;
         if !json_out {
