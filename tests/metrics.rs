@@ -179,6 +179,8 @@ async fn metrics_count_the_calls_bots_made_and_show_limits_health_and_latency() 
     let weight = value(&m, "keyward_call_weight_total", &[("provider", "binance"), ("caller", "bot:grid-bot")]);
     assert_eq!(weight, 6.0);
     assert_eq!(value(&m, "keyward_gateway_weight_total", &[("bot", "grid-bot")]), weight);
+    assert_eq!(value(&m, "keyward_cost_total", &binance), 0.0, "Binance's calls cost nothing, and say so");
+    assert_eq!(count(&m, "keyward_cost_total", &binance), 1);
 
     // Bots: requests, answers, errors and refusals by reason.
     assert_eq!(value(&m, "keyward_gateway_requests_total", &[("bot", "grid-bot")]), 3.0);
@@ -216,6 +218,37 @@ async fn metrics_count_the_calls_bots_made_and_show_limits_health_and_latency() 
 
     // Nothing secret: the bot's token is not in the scrape.
     assert!(!text.contains(&tok));
+
+    // The docs name every metric served, and the Grafana dashboard charts only metrics served.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/METRICS.md")).expect("docs/METRICS.md");
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let mut parts = line.split_whitespace().skip(2);
+        let (name, kind) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let shown = match kind {
+            "counter" => format!("`{name}_total`"),
+            "info" => format!("`{name}_info`"),
+            _ => format!("`{name}`"),
+        };
+        assert!(doc.contains(&shown), "docs/METRICS.md does not describe {shown}");
+    }
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("docs/grafana/keyward.json")).expect("dashboard"))
+            .expect("the dashboard is JSON");
+    let served: std::collections::HashSet<&str> = m.samples.iter().map(|s| s.metric.as_str()).collect();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 5);
+    for target in panels.iter().flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default()) {
+        let expr = target["expr"].as_str().expect("expr");
+        for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("keyward_"))
+        {
+            let family = word.trim_end_matches("_bucket");
+            assert!(
+                served.contains(word) || served.contains(family),
+                "the dashboard charts {word}, which /metrics lacks"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

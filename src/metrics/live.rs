@@ -129,9 +129,10 @@ impl LiveCalls {
             })
             .inc();
         self.weight.get_or_create(&ProviderCaller { provider: r.provider.clone(), caller }).inc_by(u64::from(r.weight));
-        if r.cost != 0.0 && r.cost.is_finite() {
-            self.cost.get_or_create(&provider).inc_by(r.cost);
-        }
+        // Every provider called has a cost series, 0 while it costs nothing, so charts show 0
+        // rather than no data.
+        let cost = if r.cost.is_finite() && r.cost > 0.0 { r.cost } else { 0.0 };
+        self.cost.get_or_create(&provider).inc_by(cost);
         // An attempt that never got an answer has no latency worth charting.
         if r.outcome != Outcome::Network || r.status.is_some() {
             self.latency.get_or_create(&provider).observe(r.latency.as_secs_f64());

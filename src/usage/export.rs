@@ -244,6 +244,41 @@ pub fn export(reader: &UsageReader, req: &ExportRequest) -> Result<UsageExport, 
     })
 }
 
+/// Where the desktop app saves exports: the user's Downloads folder (`~/Downloads` when the OS
+/// names none), else `<data dir>/exports`.
+pub fn default_dir(data_dir: &Path) -> PathBuf {
+    dirs::download_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join("Downloads")))
+        .unwrap_or_else(|| data_dir.join("exports"))
+}
+
+/// An export written to a file: where, and how many rows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ExportSaved {
+    pub path: String,
+    pub rows: u32,
+    /// `csv` or `json`.
+    pub format: String,
+}
+
+/// Exports `kw`'s usage into `dir` as [`UsageExport::write_into`] names it.
+pub fn save_into(
+    kw: &crate::Keyward,
+    req: &ExportRequest,
+    format: Format,
+    dir: &Path,
+) -> Result<ExportSaved, ExportError> {
+    let export = export_usage(kw, req)?;
+    let path = export.write_into(format, dir)?;
+    Ok(ExportSaved {
+        path: path.display().to_string(),
+        rows: u32::try_from(export.rows.len()).unwrap_or(u32::MAX),
+        format: format.extension().into(),
+    })
+}
+
 /// The export of `kw`'s usage, with the calls still queued in this process written first.
 pub fn export_usage(kw: &crate::Keyward, req: &ExportRequest) -> Result<UsageExport, ExportError> {
     kw.pipeline().recorder().flush();

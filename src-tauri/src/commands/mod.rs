@@ -7,9 +7,11 @@ pub mod gateway;
 pub mod groups;
 pub mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod monitor;
 pub mod providers;
 pub mod usage;
+pub mod usage_export;
 pub mod vault;
 
 use keyward::Keyward;

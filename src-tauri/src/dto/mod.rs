@@ -6,6 +6,7 @@ pub mod audit;
 pub mod gateway;
 pub mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod monitor;
 pub mod providers;
 pub mod usage;

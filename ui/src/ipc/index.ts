@@ -365,3 +365,47 @@ export const groups = {
   call: (name: string, operation: string, symbol: string | null) =>
     call<CallReply>("group_call", { name, operation, symbol }),
 };
+
+// ---- Prometheus metrics (Settings) -----------------------------------------------------------
+import type { MetricsAccess } from "./bindings/MetricsAccess";
+import type { MetricsAccessChange } from "./bindings/MetricsAccessChange";
+import type { MetricsView } from "./bindings/MetricsView";
+export type { MetricsAccess, MetricsAccessChange, MetricsView };
+
+export const metrics = {
+  /** Who may scrape /metrics, its URL and a ready prometheus.yml entry. */
+  status: () => call<MetricsView>("metrics_status"),
+  /** Loopback (this machine, no token) or token; a new token's text comes back once. */
+  setAccess: (access: MetricsAccess) => call<MetricsAccessChange>("metrics_set_access", { access }),
+  /** A new token; the old one stops working at once. */
+  rotateToken: () => call<MetricsAccessChange>("metrics_rotate_token"),
+};
+
+// ---- Usage export (Usage page) ---------------------------------------------------------------
+import type { ExportSaved } from "./bindings/ExportSaved";
+export type { ExportSaved };
+
+export type ExportFormat = "csv" | "json";
+export type ExportBucket = "none" | "hour" | "day";
+
+export interface UsageExportRequest {
+  format: ExportFormat;
+  /** RFC 3339, a date (2026-03-01), "now", or 24h/7d/30d before now. */
+  since: string;
+  until?: string | null;
+  by: string;
+  bucket?: ExportBucket;
+  provider?: string | null;
+}
+
+/** Writes the usage as CSV or JSON into the Downloads folder; resolves to where. */
+export function exportUsage(req: UsageExportRequest): Promise<ExportSaved> {
+  return call<ExportSaved>("usage_export", {
+    format: req.format,
+    since: req.since,
+    until: req.until ?? null,
+    by: req.by,
+    bucket: req.bucket ?? "none",
+    provider: req.provider ?? null,
+  });
+}

@@ -45,7 +45,7 @@ async function copyText(text: string): Promise<string> {
   }
 }
 
-function CopyButton({ text, testid, label = "Copy" }: { text: string; testid: string; label?: string }) {
+export function CopyButton({ text, testid, label = "Copy" }: { text: string; testid: string; label?: string }) {
   const [said, setSaid] = useState<string | null>(null);
   return (
     <span class="copy">

@@ -5,6 +5,7 @@ import { useLoad } from "../lib/useLoad";
 import { BusyButton } from "../components/BusyButton";
 import { Field, TextInput } from "../components/Field";
 import { ErrorLine, Loading } from "../components/States";
+import { MetricsCard } from "./settings/MetricsCard";
 
 const DURATIONS = [
   { minutes: 15, label: "15 minutes" },
@@ -124,6 +125,7 @@ export function Settings() {
         </div>
       )}
       <UsageHistory />
+      <MetricsCard />
     </section>
   );
 }

@@ -6,6 +6,7 @@ import { useLoad } from "../lib/useLoad";
 import { CoreChart } from "../components/CoreChart";
 import { Segmented } from "../components/Segmented";
 import { ErrorLine, Loading } from "../components/States";
+import { ExportButton } from "./usage/ExportButton";
 
 export const RANGES: { id: UsageRange; label: string }[] = [
   { id: "24h", label: "24 h" },
@@ -80,6 +81,7 @@ export function Usage() {
           <h2>By {groupLabel.toLowerCase()}</h2>
           <Segmented options={GROUPS} value={groupBy} onChange={setGroupBy} label="Group by" tabs testid={(id) => `usage-by-${id}`} />
         </div>
+        <ExportButton range={range} groupBy={groupBy} />
 
         {summary.error ? (
           <ErrorLine error={summary.error} testid="usage-error" prefix="Could not read usage: " />
