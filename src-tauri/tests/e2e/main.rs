@@ -22,6 +22,7 @@ mod failover;
 mod gateway;
 mod hooks;
 mod limits_audit;
+mod metrics;
 mod status;
 mod support;
 mod vault;

@@ -7,8 +7,8 @@ import { ErrorLine, Loading } from "../../components/States";
 import { CopyButton } from "../Gateway";
 
 const MODES: { id: MetricsAccess; label: string; hint: string }[] = [
-  { id: "loopback", label: "This machine only", hint: "No token; Prometheus or Grafana Agent on this computer." },
-  { id: "token", label: "Bearer token", hint: "From any address the gateway listens on, with a token." },
+  { id: "loopback", label: "This machine only", hint: "no token; Prometheus or Grafana Agent on this computer." },
+  { id: "token", label: "Bearer token", hint: "from any address the gateway listens on, with the token." },
 ];
 
 /**
@@ -83,7 +83,7 @@ export function MetricsCard() {
             <div class="issued" role="status" data-testid="metrics-token">
               <p class="issued-warning">
                 <strong>This token is shown once — put it in Prometheus's credentials file now.</strong> Keyward keeps
-                only a hash of it; an older token has stopped working.
+                only a hash of it; any older token has stopped working.
               </p>
               <div class="issued-secret">
                 <code data-testid="metrics-token-secret">{token}</code>
