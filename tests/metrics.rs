@@ -289,3 +289,41 @@ async fn token_access_refuses_a_missing_or_wrong_token_and_says_why() {
             .expect("settings");
     assert!(stored.values().all(|v| !v.contains(&token)), "the token is never stored");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuit_breaker_shows_until_it_closes() {
+    let mock = MockExchange::start(Auth::BinanceHmac, None).await;
+    mock.route("GET /api/v3/ticker/24hr", json!({"symbol": "BTCUSDT", "lastPrice": "100000.00"}));
+    let r = gateway(&mock.base_url).await;
+    r.kw.providers()
+        .set("binance", &[("breaker.consecutive_failures", "2"), ("breaker.per_endpoint", "false")])
+        .expect("a breaker that opens after two failures");
+    let tok = market_token(&r.kw, "grid-bot");
+    let ticker = |symbol: &'static str| {
+        let (http, url, tok) = (r.http.clone(), r.url.clone(), tok.clone());
+        async move {
+            http.get(format!("{url}/binance/api/v3/ticker/24hr?symbol={symbol}"))
+                .header("X-Keyward-Token", &tok)
+                .send()
+                .await
+                .expect("ticker")
+                .status()
+        }
+    };
+    let before = parse(&scrape(&r, None).await.text().await.expect("body"));
+    assert_eq!(count(&before, "keyward_circuit_breaker_open", &[]), 0, "no breaker listed while all are closed");
+
+    assert_eq!(ticker("BTCUSDT").await, 200, "Binance's published limits are read on this first call");
+    // ETH has no last good answer to stand in, so the failures reach the bot.
+    mock.script((0..2).map(|_| Scripted { status: 503, headers: Vec::new(), body: "{}".into() }));
+    assert_eq!(ticker("ETHUSDT").await, 503);
+    assert_eq!(ticker("ETHUSDT").await, 503);
+    let hits = mock.hits();
+    assert_eq!(ticker("ETHUSDT").await, 502, "the open breaker refuses at once");
+    assert_eq!(mock.hits(), hits, "nothing sent while it is open");
+
+    let m = parse(&scrape(&r, None).await.text().await.expect("body"));
+    assert_eq!(value(&m, "keyward_circuit_breaker_open", &[("provider", "binance"), ("operation", "*")]), 1.0);
+    let open = r.kw.pipeline().breakers().views();
+    assert_eq!(open.len(), 1, "{open:?}");
+}
