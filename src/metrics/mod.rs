@@ -77,7 +77,7 @@ pub enum MetricsError {
     Invalid { field: &'static str, value: String, expected: &'static str },
     #[error("metrics access is \"loopback\" (no token): choose token access first (`keyward gateway metrics --access token`)")]
     NoTokenMode,
-    #[error("could not encode the metrics: {0}")]
+    #[error("could not produce the metrics: {0}")]
     Encode(String),
     #[error(transparent)]
     Store(#[from] StoreError),
