@@ -80,6 +80,7 @@ mod tests {
             bytes_in: 64,
             weight,
             cost: 0.0,
+            units: 0.0,
         }
     }
 
