@@ -258,6 +258,18 @@ impl BillingSpec {
     }
 }
 
+impl super::ProviderSpec {
+    /// Sets the rate-limit rules the chosen plan declares to the plan's figures.
+    pub fn apply_plan_limits(&mut self) {
+        let Some(plan) = self.billing.plans.get(&self.billing.plan) else { return };
+        for (rule, limit) in &plan.limits {
+            if let Some(r) = self.rate_limits.iter_mut().find(|r| &r.id == rule) {
+                r.limit = *limit as f64;
+            }
+        }
+    }
+}
+
 /// The value at a dotted path (`status.credit_count`).
 fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
     path.split('.').try_fold(v, |v, part| match v {
