@@ -176,6 +176,7 @@ struct Sums {
     weight: i64,
     cost: f64,
     units: f64,
+    throttled: i64,
     latency_ms: i64,
     latency: crate::usage::latency::Histogram,
 }
@@ -187,6 +188,7 @@ impl Sums {
         self.weight += i64::from(r.weight);
         self.cost += r.cost;
         self.units += r.units;
+        self.throttled += i64::from(r.outcome == Outcome::Throttled);
         self.latency_ms = self.latency_ms.saturating_add(latency_ms);
         self.latency[crate::usage::latency::bucket(latency_ms)] += 1;
     }
@@ -200,14 +202,15 @@ fn upsert_rollup(
     sums: std::collections::HashMap<RollKey<'_>, Sums>,
 ) -> rusqlite::Result<()> {
     use crate::usage::latency::{columns, upsert_columns, BUCKETS};
-    let placeholders = (1..=12 + BUCKETS).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let placeholders = (1..=13 + BUCKETS).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
     let mut up = tx.prepare_cached(&format!(
         "INSERT INTO {table} ({period}, provider, environment, operation, key_label, caller,
-                              calls, errors, weight, cost, units, latency_ms, {lat})
+                              calls, errors, weight, cost, units, throttled, latency_ms, {lat})
          VALUES ({placeholders})
          ON CONFLICT ({period}, provider, environment, operation, key_label, caller) DO UPDATE SET
              calls = calls + excluded.calls, errors = errors + excluded.errors,
              weight = weight + excluded.weight, cost = cost + excluded.cost, units = units + excluded.units,
+             throttled = throttled + excluded.throttled,
              latency_ms = latency_ms + excluded.latency_ms, {lat_up}",
         lat = columns(),
         lat_up = upsert_columns(),
@@ -225,6 +228,7 @@ fn upsert_rollup(
             s.weight.into(),
             s.cost.into(),
             s.units.into(),
+            s.throttled.into(),
             s.latency_ms.into(),
         ];
         values.extend(s.latency.iter().map(|&n| rusqlite::types::Value::from(n)));

@@ -12,6 +12,7 @@ use rusqlite::params_from_iter;
 
 use crate::store::{Store, StoreError};
 
+pub mod billing;
 pub mod latency;
 
 /// What calls without a key are grouped under.
@@ -35,6 +36,8 @@ pub enum UsageError {
     TooManyBuckets { buckets: i64, seconds: u64, since: String, until: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Provider(#[from] Box<crate::provider::ProviderError>),
 }
 
 impl UsageError {
@@ -42,6 +45,7 @@ impl UsageError {
     pub fn kind(&self) -> crate::ErrorKind {
         match self {
             UsageError::Store(_) => crate::ErrorKind::Storage,
+            UsageError::Provider(e) => e.kind(),
             _ => crate::ErrorKind::Invalid,
         }
     }
@@ -200,6 +204,10 @@ pub struct UsageRow {
     /// Attempts whose outcome was not `ok`.
     #[ts(type = "number")]
     pub errors: u64,
+    /// Of the errors, those the provider refused for its rate or quota (429, 418, a throttle
+    /// note in a 200).
+    #[ts(type = "number")]
+    pub throttled: u64,
     #[ts(type = "number")]
     pub weight: u64,
     /// Money on metered plans, in the provider's currency (see [`UsageSummary::currency`]).
@@ -225,6 +233,7 @@ impl UsageRow {
         group: String,
         calls: u64,
         errors: u64,
+        throttled: u64,
         weight: u64,
         cost: f64,
         units: f64,
@@ -235,6 +244,7 @@ impl UsageRow {
             group,
             calls,
             errors,
+            throttled,
             weight,
             cost,
             units,
@@ -262,6 +272,9 @@ pub struct UsageSummary {
     pub until: String,
     /// Only this provider's calls; `null`: every provider.
     pub provider: Option<String>,
+    /// The currency of the costs: the one the providers in the range bill in; `null` when
+    /// they bill in different currencies (the billing view has each provider's).
+    pub currency: Option<String>,
     pub rows: Vec<UsageRow>,
     pub totals: UsageRow,
 }
@@ -279,6 +292,7 @@ pub fn totals(rows: &[UsageRow]) -> UsageRow {
         "total".into(),
         rows.iter().map(|r| r.calls).sum(),
         rows.iter().map(|r| r.errors).sum(),
+        rows.iter().map(|r| r.throttled).sum(),
         rows.iter().map(|r| r.weight).sum(),
         rows.iter().map(|r| r.cost).sum(),
         rows.iter().map(|r| r.units).sum(),
@@ -325,6 +339,7 @@ impl UsageReader {
             since: stamp(q.since),
             until: stamp(q.until),
             provider: q.provider,
+            currency: Some("USD".into()),
             totals: totals(&rows),
             rows,
         })
@@ -423,7 +438,7 @@ impl UsageReader {
             })
             .collect();
         let sql = format!(
-            "SELECT g, SUM(n), SUM(e), SUM(w), SUM(c), SUM(u), SUM(l), {lat} FROM ({inner}) GROUP BY g ORDER BY 2 DESC, g ASC",
+            "SELECT g, SUM(n), SUM(e), SUM(w), SUM(c), SUM(u), SUM(l), SUM(t), {lat} FROM ({inner}) GROUP BY g ORDER BY 2 DESC, g ASC",
             lat = latency::sum_columns(),
             inner = inner.join(" UNION ALL "),
         );
@@ -432,12 +447,13 @@ impl UsageReader {
             let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
                 let mut lat = [0; latency::BUCKETS];
                 for (i, slot) in lat.iter_mut().enumerate() {
-                    *slot = r.get::<_, i64>(7 + i)?;
+                    *slot = r.get::<_, i64>(8 + i)?;
                 }
                 Ok(UsageRow::of(
                     r.get(0)?,
                     r.get::<_, i64>(1)?.max(0) as u64,
                     r.get::<_, i64>(2)?.max(0) as u64,
+                    r.get::<_, i64>(7)?.max(0) as u64,
                     r.get::<_, i64>(3)?.max(0) as u64,
                     r.get(4)?,
                     r.get(5)?,
@@ -586,7 +602,7 @@ impl Part {
         }
     }
 
-    /// The sums a summary needs, named `n, e, w, c, u, l, lat_0 …`.
+    /// The sums a summary needs, named `n, e, w, c, u, l, t, lat_0 …`.
     fn sums(&self) -> String {
         let lat: Vec<String> = match self.level {
             Level::Raw => {
@@ -596,8 +612,9 @@ impl Part {
         };
         let head = match self.level {
             Level::Raw => "COUNT(*) AS n, COALESCE(SUM(outcome != 'ok'), 0) AS e, COALESCE(SUM(weight), 0) AS w,
-                           COALESCE(SUM(cost), 0.0) AS c, COALESCE(SUM(units), 0.0) AS u, COALESCE(SUM(latency_ms), 0) AS l",
-            _ => "SUM(calls) AS n, SUM(errors) AS e, SUM(weight) AS w, SUM(cost) AS c, SUM(units) AS u, SUM(latency_ms) AS l",
+                           COALESCE(SUM(cost), 0.0) AS c, COALESCE(SUM(units), 0.0) AS u, COALESCE(SUM(latency_ms), 0) AS l,
+                           COALESCE(SUM(outcome = 'throttled'), 0) AS t",
+            _ => "SUM(calls) AS n, SUM(errors) AS e, SUM(weight) AS w, SUM(cost) AS c, SUM(units) AS u, SUM(latency_ms) AS l, SUM(throttled) AS t",
         };
         format!("{head}, {}", lat.join(", "))
     }

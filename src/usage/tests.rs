@@ -204,7 +204,11 @@ fn the_hourly_rollup_gives_what_the_raw_rows_give() {
         .map(|m| Call {
             key: if m % 3 == 0 { Some("main") } else { None },
             caller: if m % 5 == 0 { "cli" } else { "ui" },
-            outcome: if m % 11 == 0 { Outcome::HttpError } else { Outcome::Ok },
+            outcome: match m {
+                m if m % 11 == 0 => Outcome::HttpError,
+                m if m % 17 == 0 => Outcome::Throttled,
+                _ => Outcome::Ok,
+            },
             weight: 1 + (m as u32 % 4),
             cost: if m % 2 == 0 { 0.001 } else { 0.0 },
             units: if m % 11 == 0 { 0.0 } else { 1.0 + (m % 3) as f64 },
@@ -229,17 +233,27 @@ fn the_hourly_rollup_gives_what_the_raw_rows_give() {
             let (filter, params) = q.filter();
             let sql = format!(
                 "SELECT {} AS g, COUNT(*), SUM(outcome != 'ok'), SUM(weight), SUM(cost), AVG(latency_ms), SUM(units),
-                        group_concat(latency_ms)
+                        group_concat(latency_ms), SUM(outcome = 'throttled')
                  FROM calls WHERE {filter} GROUP BY g ORDER BY 2 DESC, g ASC",
                 group_by.sql()
             );
-            type Raw = (String, i64, i64, i64, f64, f64, f64, String);
+            type Raw = (String, i64, i64, i64, f64, f64, f64, String, i64);
             let raw: Vec<Raw> = usage
                 .store
                 .with_conn(|c| {
                     let mut stmt = c.prepare(&sql)?;
                     let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                            r.get(8)?,
+                        ))
                     })?;
                     Ok(rows.collect::<Result<Vec<_>, _>>()?)
                 })
@@ -252,6 +266,7 @@ fn the_hourly_rollup_gives_what_the_raw_rows_give() {
                 );
                 assert!((r.cost - w.4).abs() < 1e-9 && (r.avg_latency_ms - w.5).abs() < 1e-9, "{r:?} vs {w:?}");
                 assert!((r.units - w.6).abs() < 1e-9, "units {r:?} vs {w:?}");
+                assert_eq!(r.throttled, w.8 as u64, "throttled {r:?}");
                 let mut h = [0; latency::BUCKETS];
                 for l in w.7.split(',') {
                     h[latency::bucket(l.parse().expect("latency"))] += 1;

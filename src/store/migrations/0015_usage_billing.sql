@@ -1,4 +1,4 @@
--- Billed units (calls or credits, as the provider's plan counts them), latency buckets in the
+-- Billed units (calls or credits, as the provider's plan counts them), throttled calls, latency buckets in the
 -- rollups (so long ranges have percentiles), and a daily rollup for month-long ranges.
 --
 -- `lat_0` .. `lat_15` count calls by latency, upper bounds (ms, exclusive) 10, 25, 50, 75, 100, 125, 150, 200, 250, 350, 500, 750, 1000, 2500, 10000
@@ -7,6 +7,7 @@
 ALTER TABLE calls ADD COLUMN units REAL NOT NULL DEFAULT 0;
 
 ALTER TABLE calls_hourly ADD COLUMN units REAL NOT NULL DEFAULT 0;
+ALTER TABLE calls_hourly ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls_hourly ADD COLUMN lat_0 INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls_hourly ADD COLUMN lat_1 INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls_hourly ADD COLUMN lat_2 INTEGER NOT NULL DEFAULT 0;
@@ -57,6 +58,7 @@ CREATE TABLE calls_daily (
     cost        REAL NOT NULL,
     latency_ms  INTEGER NOT NULL,
     units       REAL NOT NULL,
+    throttled   INTEGER NOT NULL,
     lat_0 INTEGER NOT NULL,
     lat_1 INTEGER NOT NULL,
     lat_2 INTEGER NOT NULL,
@@ -78,7 +80,7 @@ CREATE TABLE calls_daily (
 
 INSERT INTO calls_daily
 SELECT (hour / 86400) * 86400, provider, environment, operation, key_label, caller,
-       SUM(calls), SUM(errors), SUM(weight), SUM(cost), SUM(latency_ms), SUM(units),
+       SUM(calls), SUM(errors), SUM(weight), SUM(cost), SUM(latency_ms), SUM(units), SUM(throttled),
        SUM(lat_0), SUM(lat_1), SUM(lat_2), SUM(lat_3), SUM(lat_4), SUM(lat_5), SUM(lat_6), SUM(lat_7), SUM(lat_8), SUM(lat_9), SUM(lat_10), SUM(lat_11), SUM(lat_12), SUM(lat_13), SUM(lat_14), SUM(lat_15)
 FROM calls_hourly
 GROUP BY 1, 2, 3, 4, 5, 6;

@@ -12,7 +12,12 @@ group: string, calls: number,
 /**
  * Attempts whose outcome was not `ok`.
  */
-errors: number, weight: number, 
+errors: number, 
+/**
+ * Of the errors, those the provider refused for its rate or quota (429, 418, a throttle
+ * note in a 200).
+ */
+throttled: number, weight: number, 
 /**
  * Money on metered plans, in the provider's currency (see [`UsageSummary::currency`]).
  */

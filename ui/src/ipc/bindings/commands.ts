@@ -65,6 +65,8 @@ export type CommandName =
   | "provider_set_environment"
   | "provider_test"
   | "providers_list"
+  | "usage_billing"
+  | "usage_billing_set"
   | "usage_retention_get"
   | "usage_retention_set"
   | "usage_summary"
