@@ -135,8 +135,10 @@ impl Pipeline {
         };
         record.outcome = outcome;
         let billing = &spec.billing;
-        if billing.billed(record.status, outcome == Outcome::Ok, outcome == Outcome::Throttled) {
-            let endpoint = spec.endpoints.get(&record.operation);
+        let endpoint = spec.endpoints.get(&record.operation);
+        // A provider bills when it has plans, or prices an endpoint per call; exchanges do not.
+        let bills = !billing.plans.is_empty() || endpoint.is_some_and(|e| e.cost > 0.0);
+        if bills && billing.billed(record.status, outcome == Outcome::Ok, outcome == Outcome::Throttled) {
             let per_items = endpoint.and_then(|e| e.credits_per_items.as_ref());
             let answer: Option<serde_json::Value> =
                 body.filter(|_| billing.reads_body(per_items)).and_then(|b| serde_json::from_slice(b).ok());
