@@ -41,6 +41,7 @@ fn attempt(k: usize, ts: chrono::DateTime<Utc>) -> AttemptRecord {
         bytes_in: 900,
         weight: 1 + (k % 5) as u32,
         cost: if k % 7 == 0 { 0.001 } else { 0.0 },
+        units: if k % 7 == 0 { 1.0 } else { 0.0 },
     }
 }
 

@@ -50,6 +50,7 @@ fn bench(c: &mut Criterion) {
             bytes_in: 900,
             weight: 1 + (k % 5) as u32,
             cost: 0.0,
+            units: 1.0,
         });
     }
     recorder.flush();

@@ -437,7 +437,50 @@ impl Keyward {
         provider: Option<String>,
     ) -> Result<usage::UsageSummary, usage::UsageError> {
         self.inner.pipeline.recorder().flush();
-        self.usage().table(range, group_by, provider, self.inner.monitor.clock().now())
+        let now = self.inner.monitor.clock().now();
+        let mut table = self.usage().table(range, group_by, provider.clone(), now)?;
+        // The currency the providers in the range bill in (presets all bill in USD).
+        let specs = self.providers().list().map_err(Box::new)?;
+        let currency_of = |id: &str| specs.iter().find(|e| e.spec.id == id).map(|e| e.spec.billing.currency.clone());
+        let mut currencies: Vec<String> = if specs.iter().all(|e| e.spec.billing.currency == "USD") {
+            vec!["USD".into()]
+        } else {
+            self.usage()
+                .table(range, usage::GroupBy::Provider, provider, now)?
+                .rows
+                .iter()
+                .filter_map(|r| currency_of(&r.group))
+                .collect()
+        };
+        currencies.sort();
+        currencies.dedup();
+        table.currency = match currencies.as_slice() {
+            [] => Some("USD".into()),
+            [one] => Some(one.clone()),
+            _ => None,
+        };
+        Ok(table)
+    }
+
+    /// This month's bill per provider (the Usage page's billing panel, `keyward usage billing`),
+    /// with the calls still queued in this process written first.
+    pub fn billing(&self) -> Result<usage::billing::BillingView, usage::UsageError> {
+        self.inner.pipeline.recorder().flush();
+        let providers: Vec<(provider::ProviderSpec, bool)> =
+            self.providers().list().map_err(Box::new)?.into_iter().map(|e| (e.spec, e.enabled)).collect();
+        self.usage().billing(&providers, self.inner.monitor.clock().now())
+    }
+
+    /// Sets a provider's plan, its prices and the budget (the Usage page's form) in one
+    /// validated, audited write; another plan also sets the rate limits it declares.
+    pub fn set_billing(
+        &self,
+        provider: &str,
+        edit: &usage::billing::BillingEdit,
+    ) -> Result<provider::ProviderEntry, provider::ProviderError> {
+        let mut spec = self.providers().get(provider)?.spec;
+        edit.apply_to(&mut spec);
+        self.providers().update(spec)
     }
 
     /// One monitored provider's state as the Status page and `keyward status` show it: with its

@@ -21,6 +21,8 @@ const ALERT_TICK: Duration = Duration::from_secs(60);
 /// How often every key's expiry and rotate-by dates are sent to the alert rules (which decide
 /// whether they are inside their reminder window).
 const KEY_REMINDERS: Duration = Duration::from_secs(6 * 3600);
+/// How often each provider's month-to-date cost is compared with its budget.
+const BUDGET_CHECK: Duration = Duration::from_secs(300);
 /// How often raw call rows past their retention are deleted (at start, then hourly).
 const USAGE_PRUNE: Duration = Duration::from_secs(3600);
 
@@ -99,6 +101,7 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
         kw.alerts().tick(Utc::now())
     })));
     tasks.push(tokio::spawn(every(kw.clone(), KEY_REMINDERS, cancel.clone(), "key reminders", send_key_reminders)));
+    tasks.push(tokio::spawn(every(kw.clone(), BUDGET_CHECK, cancel.clone(), "budget alerts", send_budget_alerts)));
     tasks.push(tokio::spawn(every(kw.clone(), USAGE_PRUNE, cancel.clone(), "pruning old call rows", |kw| {
         let pruned = kw.usage().prune(chrono::Utc::now())?;
         if pruned > 0 {
@@ -514,6 +517,46 @@ pub fn send_key_reminders(kw: &Keyward) -> Result<usize, Error> {
             });
             sent += 1;
         }
+    }
+    Ok(sent)
+}
+
+/// The setting that remembers the last budget threshold alerted for a provider
+/// (`<month>:<percent>`), so each threshold alerts once a month however often this runs.
+fn budget_alerted_key(provider: &str) -> String {
+    format!("billing.alerted.{provider}")
+}
+
+/// Sends an alert for every provider whose month-to-date cost reached a budget percentage it
+/// had not reached before this month. Returns how many were sent.
+pub fn send_budget_alerts(kw: &Keyward) -> Result<usize, crate::usage::UsageError> {
+    let view = kw.billing()?;
+    let store = kw.store();
+    let mut sent = 0;
+    for b in &view.providers {
+        let (Some(budget), Some(used)) = (b.budget, b.budget_used_pct) else { continue };
+        let Some(threshold) = crate::usage::billing::crossed(&b.alert_at, used) else { continue };
+        let key = budget_alerted_key(&b.provider);
+        let mark = format!("{}:{threshold}", view.month);
+        let last = store.setting(&key)?;
+        // Only a higher threshold than the last one alerted this month.
+        let already = last
+            .as_deref()
+            .and_then(|l| l.split_once(':'))
+            .is_some_and(|(month, pct)| month == view.month && pct.parse::<u32>().is_ok_and(|p| p >= threshold));
+        if already {
+            continue;
+        }
+        kw.alert_sender().send(AlertInput::Budget {
+            provider: b.provider.clone(),
+            month: view.month.clone(),
+            threshold_pct: threshold,
+            cost: b.cost,
+            budget,
+            currency: b.currency.clone(),
+        });
+        store.set_setting(&key, &mark)?;
+        sent += 1;
     }
     Ok(sent)
 }

@@ -97,3 +97,38 @@ fn a_bad_since_names_the_value_and_the_choices() {
     let msg = err["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("--since") && msg.contains("\"2w\"") && msg.contains("24h, 7d or 30d"), "{msg}");
 }
+
+#[test]
+fn usage_billing_shows_the_plan_the_user_chose_its_fee_and_the_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path();
+    let empty = keyward(data, &["usage", "billing"]);
+    assert!(empty.status.success(), "{}", stderr(&empty));
+    assert!(stdout(&empty).contains("no paid or metered provider"), "{}", stdout(&empty));
+
+    let enable = keyward(data, &["provider", "enable", "coinmarketcap"]);
+    assert!(enable.status.success(), "{}", stderr(&enable));
+    let set = keyward(data, &["provider", "set", "coinmarketcap", "billing.plan=hobbyist", "billing.budget=10"]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    let bad = keyward(data, &["provider", "set", "coinmarketcap", "billing.plan=gold"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("billing.plan") && stderr(&bad).contains("\"gold\""), "{}", stderr(&bad));
+
+    let out = keyward(data, &["--json", "usage", "billing"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let view: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let cmc = view["providers"]
+        .as_array()
+        .and_then(|p| p.iter().find(|b| b["provider"] == "coinmarketcap"))
+        .unwrap_or_else(|| panic!("CoinMarketCap billed: {view}"));
+    assert_eq!(cmc["plan"]["name"], "Hobbyist");
+    assert_eq!(cmc["cost"], 29.0);
+    assert_eq!(cmc["budgetUsedPct"], 290.0);
+    assert_eq!(cmc["includedLeft"], 110_000.0);
+
+    let text = keyward(data, &["usage", "billing"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = stdout(&text);
+    assert!(text.contains("coinmarketcap") && text.contains("Hobbyist") && text.contains("29.00 USD"), "{text}");
+    assert!(text.contains("0 / 110000 credits"), "{text}");
+}

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod billing;
 mod canary;
 mod cli;
 mod cli_export;

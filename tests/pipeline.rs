@@ -15,34 +15,34 @@ use serde_json::json;
 
 use crate::support::mock_exchange::{Auth, MockCreds, MockExchange, Scripted};
 
-struct Fixture {
-    kw: Keyward,
+pub(crate) struct Fixture {
+    pub(crate) kw: Keyward,
     _dir: tempfile::TempDir,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core opens");
     Fixture { kw, _dir: dir }
 }
 
 impl Fixture {
-    fn point(&self, provider: &str, base_url: &str) {
+    pub(crate) fn point(&self, provider: &str, base_url: &str) {
         self.kw
             .providers()
             .set(provider, &[("environments.production.base_url".to_string(), base_url.to_string())])
             .expect("base URL accepted");
     }
 
-    fn unset(&self, provider: &str, field: &str) {
+    pub(crate) fn unset(&self, provider: &str, field: &str) {
         self.kw.providers().unset(provider, &[field]).expect("unset accepted");
     }
 
-    fn set(&self, provider: &str, field: &str, value: &str) {
+    pub(crate) fn set(&self, provider: &str, field: &str, value: &str) {
         self.kw.providers().set(provider, &[(field.to_string(), value.to_string())]).expect("setting accepted");
     }
 
-    fn add_key(&self, provider: &str, label: &str, creds: &MockCreds, scopes: &str) {
+    pub(crate) fn add_key(&self, provider: &str, label: &str, creds: &MockCreds, scopes: &str) {
         self.kw
             .keys()
             .add(
@@ -62,14 +62,14 @@ impl Fixture {
             .expect("key stored");
     }
 
-    fn endpoint(&self, provider: &str, op: &str) -> (String, String) {
+    pub(crate) fn endpoint(&self, provider: &str, op: &str) -> (String, String) {
         let spec = self.kw.providers().get(provider).expect("provider").spec;
         let e = spec.endpoints.get(op).unwrap_or_else(|| panic!("{provider} maps {op}"));
         let base = url::Url::parse(&spec.environments["production"].base_url).expect("url");
         (e.method.as_str().to_string(), format!("{}{}", base.path().trim_end_matches('/'), e.path))
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         provider: &str,
         op: &str,
@@ -78,7 +78,7 @@ impl Fixture {
         self.call_with(provider, op, params, CallOptions { caller: "test".into(), ..Default::default() }).await
     }
 
-    async fn call_with(
+    pub(crate) async fn call_with(
         &self,
         provider: &str,
         op: &str,
@@ -89,7 +89,7 @@ impl Fixture {
         self.kw.pipeline().call(CallRequest { provider: provider.into(), operation: op.into(), params, options }).await
     }
 
-    fn recorded(&self) -> Vec<(String, String, i64, Option<i64>, String)> {
+    pub(crate) fn recorded(&self) -> Vec<(String, String, i64, Option<i64>, String)> {
         self.kw.pipeline().recorder().flush();
         self.kw
             .store()
@@ -106,7 +106,7 @@ impl Fixture {
 }
 
 impl MockCreds {
-    fn hmac(api_key: &str, secret: &str, passphrase: Option<&str>) -> Self {
+    pub(crate) fn hmac(api_key: &str, secret: &str, passphrase: Option<&str>) -> Self {
         MockCreds {
             api_key: api_key.into(),
             secret: secret.into(),

@@ -82,6 +82,8 @@ macro_rules! with_commands {
             commands::alerts::hook_remove,
             commands::alerts::hook_deliveries,
             commands::usage::usage_summary,
+            commands::usage::usage_billing,
+            commands::usage::usage_billing_set,
             commands::usage::chart_usage,
             commands::usage::usage_retention_get,
             commands::usage::usage_retention_set,

@@ -143,6 +143,10 @@ pub enum AlertInput {
         severity: Severity,
         resolved: bool,
     },
+    /// A provider's month-to-date `cost` reached `threshold_pct` % of its monthly `budget`
+    /// (`month`: `2026-12`). A higher threshold replaces the lower one's alert; a new month
+    /// resolves the last month's.
+    Budget { provider: String, month: String, threshold_pct: u32, cost: f64, budget: f64, currency: String },
 }
 
 /// How long an announced maintenance stays an open alert after it starts.
@@ -203,6 +207,7 @@ impl AlertInput {
             | AlertInput::KeyRisk { provider, .. }
             | AlertInput::CircuitBreaker { provider, .. }
             | AlertInput::Recovered { provider }
+            | AlertInput::Budget { provider, .. }
             | AlertInput::Incoming { provider, .. } => provider,
         }
     }
@@ -272,6 +277,11 @@ impl AlertInput {
                 severity: Severity::Warning,
             }),
             AlertInput::Recovered { .. } => None,
+            AlertInput::Budget { provider, month, threshold_pct, .. } => sig(
+                format!("budget:{}:{}", esc(provider), esc(month)),
+                &threshold_pct.to_string(),
+                if *threshold_pct >= 100 { Severity::Critical } else { Severity::Warning },
+            ),
             AlertInput::Incoming { resolved: true, .. } => None,
             AlertInput::Incoming { origin, subject, severity, .. } => {
                 sig(incoming_family(origin, subject), severity.as_str(), *severity)
@@ -321,6 +331,8 @@ impl AlertInput {
             AlertInput::Incoming { origin, subject, .. } => {
                 vec![(format!("{}/", incoming_family(origin, subject)), keep)]
             }
+            // Every other threshold and month of the provider's budget.
+            AlertInput::Budget { provider, .. } => vec![(format!("budget:{}:", esc(provider)), keep)],
             AlertInput::KeyRisk { risk: Some(_), .. }
             | AlertInput::Latency { .. }
             | AlertInput::ErrorRate { .. }

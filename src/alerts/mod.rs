@@ -79,7 +79,7 @@ const DEFAULTS_SEEDED_KEY: &str = "alerts.default_rules_seeded";
 /// version is written once to databases made before it.
 const DEFAULT_KINDS_KEY: &str = "alerts.default_rule_kinds";
 /// Default rules added after the first release of the rules.
-const LATER_DEFAULT_KINDS: &[&str] = &["circuit_open", "incoming"];
+const LATER_DEFAULT_KINDS: &[&str] = &["circuit_open", "incoming", "budget"];
 /// Suggested history horizon for [`Alerts::prune`].
 pub const HISTORY_DAYS: i64 = 90;
 /// User agent of webhook requests.

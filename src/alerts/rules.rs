@@ -48,6 +48,8 @@ pub enum RuleKind {
     CircuitOpen,
     /// An incoming webhook or a provider's status page reports something.
     Incoming,
+    /// A provider's month-to-date cost crossed one of its budget percentages.
+    Budget,
 }
 
 impl RuleKind {
@@ -68,6 +70,7 @@ impl RuleKind {
             RuleKind::KeyRisk => "key_risk",
             RuleKind::CircuitOpen => "circuit_open",
             RuleKind::Incoming => "incoming",
+            RuleKind::Budget => "budget",
         }
     }
 
@@ -87,6 +90,7 @@ impl RuleKind {
         "key_risk",
         "circuit_open",
         "incoming",
+        "budget",
     ];
 
     /// The threshold parameters as JSON (`{"checks":3}`, `{}`).
@@ -132,6 +136,7 @@ impl RuleKind {
             "key_risk" => RuleKind::KeyRisk,
             "circuit_open" => RuleKind::CircuitOpen,
             "incoming" => RuleKind::Incoming,
+            "budget" => RuleKind::Budget,
             other => {
                 return Err(format!("\"{other}\" is not a rule kind; expected one of {}", RuleKind::NAMES.join(", ")))
             }
@@ -278,6 +283,7 @@ pub fn default_rules() -> Vec<NewRule> {
         NewRule::new("Key risk", RuleKind::KeyRisk),
         NewRule::new("Circuit breaker open", RuleKind::CircuitOpen),
         NewRule::new("Incoming reports", RuleKind::Incoming),
+        NewRule::new("Monthly budget", RuleKind::Budget),
     ]
 }
 
@@ -348,6 +354,7 @@ pub(crate) fn judge(kind: &RuleKind, input: &AlertInput, now: DateTime<Utc>, rec
         (RuleKind::KeyRisk, AlertInput::KeyRisk { risk: Some(_), .. }) => Verdict::Fire,
         (RuleKind::CircuitOpen, AlertInput::CircuitBreaker { open: true, .. }) => Verdict::Fire,
         (RuleKind::Incoming, AlertInput::Incoming { resolved: false, .. }) => Verdict::Fire,
+        (RuleKind::Budget, AlertInput::Budget { .. }) => Verdict::Fire,
         _ => Verdict::Ignore,
     }
 }
@@ -490,6 +497,14 @@ pub(crate) fn describe(
                 (format!("Calls to {what} resumed"), format!("The circuit breaker of {what} closed: its probe calls succeeded."))
             }
         }
+        AlertInput::Budget { provider, month, threshold_pct, cost, budget, currency } => (
+            format!("{provider} used {threshold_pct} % of its monthly budget"),
+            format!(
+                "{provider} has cost {cost:.2} {currency} so far in {month}, {:.0} % of its {budget:.2} {currency} budget. \
+                 The Usage page shows where it went and the forecast to the month's end.",
+                if *budget > 0.0 { cost / budget * 100.0 } else { 0.0 }
+            ),
+        ),
         AlertInput::Incoming { origin, title, message, .. } => {
             let body = if message.trim().is_empty() {
                 format!("Reported by {origin}.")

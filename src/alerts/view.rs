@@ -83,6 +83,7 @@ fn condition(kind: &RuleKind) -> String {
         RuleKind::KeyRisk => "a permission check finds a risk on a key".into(),
         RuleKind::CircuitOpen => "a circuit breaker stops calls to a failing provider or endpoint".into(),
         RuleKind::Incoming => "an incoming webhook or a status page reports something".into(),
+        RuleKind::Budget => "a provider's month-to-date cost crosses a budget percentage".into(),
     }
 }
 

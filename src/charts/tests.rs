@@ -397,6 +397,7 @@ fn usage_buckets() -> Vec<crate::usage::UsageBucket> {
             calls: (h as u64 * 7) % 40,
             errors: if h == 5 { 3 } else { 0 },
             cost: 0.0,
+            units: 0.0,
         })
         .collect()
 }

@@ -22,23 +22,101 @@ pub struct UsageArgs {
     #[arg(long, value_name = "DAYS")]
     pub keep_raw_days: Option<i64>,
     #[command(subcommand)]
-    pub export: Option<super::usage_export::UsageCmd>,
+    pub command: Option<UsageCommand>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UsageCommand {
+    /// This month's cost per provider: plan, units used and left, cost so far and at the
+    /// month's end at this pace, when the included units run out, budget, keys and callers.
+    /// Choose a plan or set a budget with `keyward provider set <id> billing.plan=<plan>` or
+    /// `billing.budget=50`.
+    Billing,
+    /// Export usage as CSV or JSON (stdout unless --output): any range, grouping and bucket.
+    Export(super::usage_export::ExportArgs),
 }
 
 fn row_cells(r: &UsageRow) -> Vec<String> {
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.0} ms"));
     vec![
         r.group.clone(),
         r.calls.to_string(),
         r.errors.to_string(),
+        r.throttled.to_string(),
         r.weight.to_string(),
+        trim_units(r.units),
         format!("{:.4}", r.cost),
         format!("{:.0} ms", r.avg_latency_ms),
+        ms(r.p95_ms),
     ]
 }
 
+/// `12`, `12.5`: units without trailing zeros.
+fn trim_units(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn money(v: f64, currency: &str) -> String {
+    format!("{v:.2} {currency}")
+}
+
+fn billing(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
+    let view = kw.billing()?;
+    if json_out {
+        print_json(&view);
+        return Ok(());
+    }
+    if view.providers.is_empty() {
+        println!(
+            "no paid or metered provider is enabled or used in {}: enable one (keyward provider enable coinmarketcap) \
+             and choose its plan (keyward provider set coinmarketcap billing.plan=hobbyist)",
+            view.month
+        );
+        return Ok(());
+    }
+    let cells: Vec<Vec<String>> = view
+        .providers
+        .iter()
+        .map(|b| {
+            let quota = match (b.plan.included, b.quota_used_pct) {
+                (0, _) | (_, None) => format!("{} {}", trim_units(b.units), b.plan.unit),
+                (included, Some(pct)) => format!("{} / {included} {} ({pct:.0} %)", trim_units(b.units), b.plan.unit),
+            };
+            vec![
+                b.provider.clone(),
+                b.plan.name.clone(),
+                quota,
+                money(b.cost, &b.currency),
+                money(b.projected_cost, &b.currency),
+                b.budget.map_or_else(
+                    || "-".into(),
+                    |budget| format!("{} ({:.0} %)", money(budget, &b.currency), b.budget_used_pct.unwrap_or(0.0)),
+                ),
+                b.runs_out_at.as_deref().map_or_else(|| "-".into(), short_time),
+            ]
+        })
+        .collect();
+    table(&["PROVIDER", "PLAN", "USED", "COST SO FAR", "AT MONTH END", "BUDGET", "RUNS OUT"], &cells);
+    for t in &view.totals {
+        println!(
+            "{}: {} so far, {} by the month's end at this pace",
+            view.month,
+            money(t.cost, &t.currency),
+            money(t.projected_cost, &t.currency)
+        );
+    }
+    Ok(())
+}
+
 pub fn run(kw: &Keyward, args: UsageArgs, json_out: bool) -> Result<(), CliError> {
-    if let Some(cmd) = args.export {
-        return super::usage_export::run(kw, cmd, json_out);
+    match args.command {
+        Some(UsageCommand::Billing) => return billing(kw, json_out),
+        Some(UsageCommand::Export(export)) => return super::usage_export::run(kw, export, json_out),
+        None => {}
     }
     if let Some(days) = args.keep_raw_days {
         kw.usage().set_raw_retention_days(days)?;
@@ -61,7 +139,22 @@ pub fn run(kw: &Keyward, args: UsageArgs, json_out: bool) -> Result<(), CliError
     } else {
         let mut cells: Vec<Vec<String>> = rows.iter().map(row_cells).collect();
         cells.push(row_cells(total));
-        table(&[&group_by.as_str().to_uppercase(), "CALLS", "ERRORS", "WEIGHT", "COST", "AVG LATENCY"], &cells);
+        let currency = table_view.currency.as_deref().unwrap_or("mixed currencies");
+        let cost = format!("COST ({currency})");
+        table(
+            &[
+                &group_by.as_str().to_uppercase(),
+                "CALLS",
+                "ERRORS",
+                "THROTTLED",
+                "WEIGHT",
+                "UNITS",
+                &cost,
+                "AVG LATENCY",
+                "P95",
+            ],
+            &cells,
+        );
         println!("({}, {} to {} UTC)", range.describe(), short_time(&table_view.since), short_time(&table_view.until));
     }
     Ok(())

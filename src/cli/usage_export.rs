@@ -8,12 +8,6 @@ use super::CliError;
 use crate::usage::export::{export_usage, ExportRequest, Format};
 use crate::Keyward;
 
-#[derive(Debug, clap::Subcommand)]
-pub enum UsageCmd {
-    /// Export usage as CSV or JSON (stdout unless --output): any range, grouping and bucket.
-    Export(ExportArgs),
-}
-
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// csv or json.
@@ -39,8 +33,7 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn run(kw: &Keyward, cmd: UsageCmd, json_out: bool) -> Result<(), CliError> {
-    let UsageCmd::Export(args) = cmd;
+pub fn run(kw: &Keyward, args: ExportArgs, json_out: bool) -> Result<(), CliError> {
     let format = Format::parse(&args.format)?;
     let now = kw.monitor().clock().now();
     let req = ExportRequest::parse(&args.since, args.until.as_deref(), &args.by, &args.bucket, args.provider, now)?;

@@ -69,6 +69,7 @@ pub struct LiveCalls {
     pub(super) calls: Family<CallLabels, Counter>,
     pub(super) weight: Family<ProviderCaller, Counter>,
     pub(super) cost: Family<ProviderLabel, Counter<f64, AtomicU64>>,
+    pub(super) units: Family<ProviderLabel, Counter<f64, AtomicU64>>,
     pub(super) latency: LatencyFamily,
     pub(super) waits: LatencyFamily,
     pub(super) limit_refusals: Family<ProviderLabel, Counter>,
@@ -88,6 +89,7 @@ impl Default for LiveCalls {
             calls: Family::default(),
             weight: Family::default(),
             cost: Family::default(),
+            units: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             waits: Family::new_with_constructor(wait_histogram),
             limit_refusals: Family::default(),
@@ -133,6 +135,8 @@ impl LiveCalls {
         // rather than no data.
         let cost = if r.cost.is_finite() && r.cost > 0.0 { r.cost } else { 0.0 };
         self.cost.get_or_create(&provider).inc_by(cost);
+        let units = if r.units.is_finite() && r.units > 0.0 { r.units } else { 0.0 };
+        self.units.get_or_create(&provider).inc_by(units);
         // An attempt that never got an answer has no latency worth charting.
         if r.outcome != Outcome::Network || r.status.is_some() {
             self.latency.get_or_create(&provider).observe(r.latency.as_secs_f64());
@@ -171,6 +175,7 @@ mod tests {
             bytes_in: 0,
             weight: 2,
             cost: 0.0,
+            units: 1.0,
         }
     }
 

@@ -68,7 +68,16 @@ pub fn render(kw: &Keyward) -> Result<String, MetricsError> {
         live.calls.clone(),
     );
     reg.register("call_weight", "Rate-limit weight the attempts spent, by provider and caller", live.weight.clone());
-    reg.register("cost", "Cost of the attempts, by provider, in the providers' billing units", live.cost.clone());
+    reg.register(
+        "cost",
+        "Cost of the attempts on metered plans, by provider, in the provider's currency",
+        live.cost.clone(),
+    );
+    reg.register(
+        "billed_units",
+        "What the providers bill for the attempts (calls or credits; 0 for providers that bill nothing), by provider",
+        live.units.clone(),
+    );
     reg.register_with_unit(
         "call_latency",
         "Time from sending an attempt to its answer, by provider",

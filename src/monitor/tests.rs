@@ -424,6 +424,7 @@ fn attempt(
         bytes_in: 10,
         weight: 1,
         cost: 0.0,
+        units: 0.0,
     }
 }
 

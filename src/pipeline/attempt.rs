@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::breaker::Verdict;
 use super::record::{AttemptRecord, Outcome};
 use super::{limit, send, CallError, Pipeline, Prepared, Priority};
-use crate::provider::BreakerPolicy;
+use crate::provider::ProviderSpec;
 use crate::signing;
 
 /// What every attempt of one request shares.
@@ -21,7 +21,6 @@ pub(super) struct Plan<'a> {
     pub priority: Priority,
     pub deadline: Option<Instant>,
     pub scheme: signing::AuthScheme,
-    pub cost: f64,
     /// The request before signing (each attempt signs it afresh).
     pub unsigned: &'a signing::Request,
 }
@@ -116,7 +115,8 @@ impl Pipeline {
             bytes_out: signed.body.as_ref().map_or(0, |b| b.len() as u64),
             bytes_in: 0,
             weight: plan.weight,
-            cost: plan.cost,
+            cost: 0.0,
+            units: 0.0,
         };
         if let Ok(resp) = &result {
             record.status = Some(resp.status);
@@ -127,12 +127,29 @@ impl Pipeline {
         Ok(Sent { result, record, sent_at, waited })
     }
 
-    /// Records an attempt with how it ended: the one place attempts are written, and where
-    /// the circuit breakers learn how the provider is doing.
-    pub(super) fn finish(&self, breaker: &BreakerPolicy, mut record: AttemptRecord, outcome: Outcome) {
+    /// Records an attempt with how it ended: the one place attempts are written, where the
+    /// circuit breakers learn how the provider is doing, and where what the provider bills for
+    /// it is counted (`body`: the answer, for the provider's own credit count or its items).
+    pub(super) fn finish(&self, spec: &ProviderSpec, mut record: AttemptRecord, outcome: Outcome, body: Option<&[u8]>) {
+        let outcome = match (outcome, record.status) {
+            (Outcome::HttpError, Some(418 | 429)) => Outcome::Throttled,
+            (o, _) => o,
+        };
         record.outcome = outcome;
+        let billing = &spec.billing;
+        let endpoint = spec.endpoints.get(&record.operation);
+        // A provider bills when it has plans, or prices an endpoint per call; exchanges do not.
+        let bills = !billing.plans.is_empty() || endpoint.is_some_and(|e| e.cost > 0.0);
+        if bills && billing.billed(record.status, outcome == Outcome::Ok, outcome == Outcome::Throttled) {
+            let per_items = endpoint.and_then(|e| e.credits_per_items.as_ref());
+            let answer: Option<serde_json::Value> =
+                body.filter(|_| billing.reads_body(per_items)).and_then(|b| serde_json::from_slice(b).ok());
+            record.units = billing.units(endpoint.and_then(|e| e.credits).unwrap_or(1.0), per_items, answer.as_ref());
+            record.cost =
+                endpoint.map_or(0.0, |e| e.cost * record.units) + billing.current_plan().metered(record.units);
+        }
         let (verdict, detail) = verdict(outcome, record.status);
-        self.inner.breakers.record(&record.provider, &record.operation, breaker, verdict, &detail);
+        self.inner.breakers.record(&record.provider, &record.operation, &spec.breaker, verdict, &detail);
         self.inner.recorder.record(record);
     }
 }
@@ -147,7 +164,7 @@ fn verdict(outcome: Outcome, status: Option<u16>) -> (Verdict, String) {
         (Outcome::Timeout, _) => (Verdict::Failure, "timeout".into()),
         (Outcome::Network, _) => (Verdict::Failure, "no connection".into()),
         (Outcome::HttpError, Some(s @ 500..=599)) => (Verdict::Failure, format!("HTTP {s}")),
-        (Outcome::HttpError, Some(403 | 418 | 429)) => (Verdict::Neutral, String::new()),
+        (Outcome::Throttled, _) | (Outcome::HttpError, Some(403)) => (Verdict::Neutral, String::new()),
         (Outcome::HttpError, Some(_)) => (Verdict::Success, String::new()),
         _ => (Verdict::Neutral, String::new()),
     }

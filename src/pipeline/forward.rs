@@ -95,7 +95,6 @@ impl Pipeline {
             priority,
             deadline: req.max_wait.map(|w| Instant::now() + w),
             scheme: scheme_for(spec, req.sign, p.key.is_some()),
-            cost: spec.endpoints.get(&req.operation).map_or(0.0, |e| e.cost),
             unsigned: &unsigned,
         };
         let max_attempts = spec.retry_for(req.class).max_attempts.max(1);
@@ -108,14 +107,14 @@ impl Pipeline {
             match sent.result {
                 Ok(resp) => {
                     let ok = (200..300).contains(&resp.status);
-                    self.finish(&spec.breaker, sent.record, if ok { Outcome::Ok } else { Outcome::HttpError });
+                    self.finish(spec, sent.record, if ok { Outcome::Ok } else { Outcome::HttpError }, Some(&resp.body));
                     if ok {
                         self.key_used(&p, &req.caller);
                     }
                     return Ok(Forwarded { status: resp.status, headers: resp.headers, body: resp.body, waited });
                 }
                 Err(f) => {
-                    self.finish(&spec.breaker, sent.record, attempt::fail_outcome(f.kind));
+                    self.finish(spec, sent.record, attempt::fail_outcome(f.kind), None);
                     if f.kind == send::FailKind::Connect && n < max_attempts {
                         continue;
                     }

@@ -718,7 +718,6 @@ impl Pipeline {
             priority: priority_of(&req.operation, endpoint.class, endpoint.signed),
             deadline: req.options.max_wait.map(|w| Instant::now() + w),
             scheme: scheme_for(spec, endpoint.signed, p.key.is_some()),
-            cost: endpoint.cost,
             unsigned: &unsigned,
         };
         let mut attempt = 0;
@@ -735,7 +734,7 @@ impl Pipeline {
                                     self.offset(&spec.id).record(*server_time, sent.sent_at, self.inner.clock.now());
                                 }
                             }
-                            self.finish(&spec.breaker, record, Outcome::Ok);
+                            self.finish(spec, record, Outcome::Ok, Some(&resp.body));
                             self.key_used(p, &req.options.caller);
                             return Ok(CallOutcome {
                                 provider: spec.id.clone(),
@@ -753,7 +752,9 @@ impl Pipeline {
                             });
                         }
                         Err(transform::ParseError::Exchange { code, message }) => {
-                            self.finish(&spec.breaker, record, Outcome::ProviderError);
+                            let outcome =
+                                if code == transform::THROTTLED { Outcome::Throttled } else { Outcome::ProviderError };
+                            self.finish(spec, record, outcome, Some(&resp.body));
                             return Err(CallError::Exchange {
                                 provider: spec.id.clone(),
                                 operation: req.operation.clone(),
@@ -762,7 +763,7 @@ impl Pipeline {
                             });
                         }
                         Err(transform::ParseError::NotJson(message) | transform::ParseError::Empty(message)) => {
-                            self.finish(&spec.breaker, record, Outcome::ProviderError);
+                            self.finish(spec, record, Outcome::ProviderError, Some(&resp.body));
                             return Err(CallError::BadResponse {
                                 provider: spec.id.clone(),
                                 operation: req.operation.clone(),
@@ -772,13 +773,13 @@ impl Pipeline {
                     }
                 }
                 Ok(resp) => {
-                    self.finish(&spec.breaker, record, Outcome::HttpError);
+                    self.finish(spec, record, Outcome::HttpError, Some(&resp.body));
                     let retry_after = crate::http_headers::retry_after(&resp.headers, self.inner.clock.now());
                     let failure = Failure::Status { status: resp.status, retry_after };
                     (failure, send::error_message(&resp.body), Some(resp.status))
                 }
                 Err(f) => {
-                    self.finish(&spec.breaker, record, attempt::fail_outcome(f.kind));
+                    self.finish(spec, record, attempt::fail_outcome(f.kind), None);
                     if let send::FailKind::TooLarge(limit) = f.kind {
                         return Err(CallError::TooLarge {
                             provider: spec.id.clone(),

@@ -24,6 +24,9 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 pub enum Outcome {
     Ok,
     HttpError,
+    /// Refused for the provider's rate or quota: HTTP 429 or 418, or a throttle note in a
+    /// 200 (Alpha Vantage). Never billed.
+    Throttled,
     ProviderError,
     Timeout,
     Network,
@@ -35,6 +38,7 @@ impl Outcome {
         match self {
             Outcome::Ok => "ok",
             Outcome::HttpError => "http_error",
+            Outcome::Throttled => "throttled",
             Outcome::ProviderError => "provider_error",
             Outcome::Timeout => "timeout",
             Outcome::Network => "network",
@@ -59,7 +63,10 @@ pub struct AttemptRecord {
     pub bytes_out: u64,
     pub bytes_in: u64,
     pub weight: u32,
+    /// Money this call costs on a metered plan, in the provider's currency.
     pub cost: f64,
+    /// What the provider bills for it: calls or credits (0 when not billed).
+    pub units: f64,
 }
 
 enum Msg {
@@ -165,11 +172,78 @@ fn write_key_uses(c: &rusqlite::Connection, used: &mut std::collections::HashMap
     }
 }
 
-/// An hourly rollup row's key: hour start (Unix seconds), provider, environment, operation,
-/// key label ('' for none), caller.
-type HourKey<'a> = (i64, &'a str, &'a str, &'a str, &'a str, &'a str);
-/// Its sums: calls, errors, weight, cost, latency in ms.
-type HourSums = (i64, i64, i64, f64, i64);
+/// A rollup row's key: period start (Unix seconds), provider, environment, operation, key
+/// label ('' for none), caller.
+type RollKey<'a> = (i64, &'a str, &'a str, &'a str, &'a str, &'a str);
+
+/// A rollup row's sums.
+#[derive(Default)]
+struct Sums {
+    calls: i64,
+    errors: i64,
+    weight: i64,
+    cost: f64,
+    units: f64,
+    throttled: i64,
+    latency_ms: i64,
+    latency: crate::usage::latency::Histogram,
+}
+
+impl Sums {
+    fn add(&mut self, r: &AttemptRecord, latency_ms: i64) {
+        self.calls += 1;
+        self.errors += i64::from(r.outcome != Outcome::Ok);
+        self.weight += i64::from(r.weight);
+        self.cost += r.cost;
+        self.units += r.units;
+        self.throttled += i64::from(r.outcome == Outcome::Throttled);
+        self.latency_ms = self.latency_ms.saturating_add(latency_ms);
+        self.latency[crate::usage::latency::bucket(latency_ms)] += 1;
+    }
+}
+
+/// Adds a batch's sums to a rollup table (`calls_hourly` by `hour`, `calls_daily` by `day`).
+fn upsert_rollup(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    period: &str,
+    sums: std::collections::HashMap<RollKey<'_>, Sums>,
+) -> rusqlite::Result<()> {
+    use crate::usage::latency::{columns, upsert_columns, BUCKETS};
+    let placeholders = (1..=13 + BUCKETS).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    let mut up = tx.prepare_cached(&format!(
+        "INSERT INTO {table} ({period}, provider, environment, operation, key_label, caller,
+                              calls, errors, weight, cost, units, throttled, latency_ms, {lat})
+         VALUES ({placeholders})
+         ON CONFLICT ({period}, provider, environment, operation, key_label, caller) DO UPDATE SET
+             calls = calls + excluded.calls, errors = errors + excluded.errors,
+             weight = weight + excluded.weight, cost = cost + excluded.cost, units = units + excluded.units,
+             throttled = throttled + excluded.throttled,
+             latency_ms = latency_ms + excluded.latency_ms, {lat_up}",
+        lat = columns(),
+        lat_up = upsert_columns(),
+    ))?;
+    for ((at, provider, environment, operation, key, caller), s) in sums {
+        let mut values: Vec<rusqlite::types::Value> = vec![
+            at.into(),
+            provider.to_string().into(),
+            environment.to_string().into(),
+            operation.to_string().into(),
+            key.to_string().into(),
+            caller.to_string().into(),
+            s.calls.into(),
+            s.errors.into(),
+            s.weight.into(),
+            s.cost.into(),
+            s.units.into(),
+            s.throttled.into(),
+            s.latency_ms.into(),
+        ];
+        values.extend(s.latency.iter().map(|&n| rusqlite::types::Value::from(n)));
+        up.execute(rusqlite::params_from_iter(values))?;
+    }
+    Ok(())
+}
 
 fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
     if batch.is_empty() {
@@ -180,26 +254,24 @@ fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO calls (ts, provider, environment, operation, key_label, caller, attempt, status, outcome,
-                                    latency_ms, bytes_out, bytes_in, weight, cost)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                    latency_ms, bytes_out, bytes_in, weight, cost, units)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
-            let mut hourly: std::collections::HashMap<HourKey<'_>, HourSums> = std::collections::HashMap::new();
+            let mut hourly: std::collections::HashMap<RollKey<'_>, Sums> = std::collections::HashMap::new();
+            let mut daily: std::collections::HashMap<RollKey<'_>, Sums> = std::collections::HashMap::new();
             for r in batch.iter() {
                 let latency = i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX);
-                let key = (
-                    r.ts.timestamp().div_euclid(3600) * 3600,
+                let secs = r.ts.timestamp();
+                let rest = (
                     r.provider.as_str(),
                     r.environment.as_str(),
                     r.operation.as_str(),
                     r.key_label.as_deref().unwrap_or(""),
                     r.caller.as_str(),
                 );
-                let h = hourly.entry(key).or_insert((0, 0, 0, 0.0, 0));
-                h.0 += 1;
-                h.1 += i64::from(r.outcome != Outcome::Ok);
-                h.2 += i64::from(r.weight);
-                h.3 += r.cost;
-                h.4 = h.4.saturating_add(latency);
+                let at = |size: i64| (secs.div_euclid(size) * size, rest.0, rest.1, rest.2, rest.3, rest.4);
+                hourly.entry(at(3600)).or_default().add(r, latency);
+                daily.entry(at(86_400)).or_default().add(r, latency);
                 stmt.execute(params![
                     r.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     r.provider,
@@ -210,38 +282,17 @@ fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
                     r.attempt,
                     r.status,
                     r.outcome.as_str(),
-                    i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX),
+                    latency,
                     r.bytes_out as i64,
                     r.bytes_in as i64,
                     r.weight,
                     r.cost,
+                    r.units,
                 ])?;
             }
-            // The hourly rollup in the same transaction, so the two never disagree.
-            let mut up = tx.prepare_cached(
-                "INSERT INTO calls_hourly (hour, provider, environment, operation, key_label, caller,
-                                           calls, errors, weight, cost, latency_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (hour, provider, environment, operation, key_label, caller) DO UPDATE SET
-                     calls = calls + excluded.calls, errors = errors + excluded.errors,
-                     weight = weight + excluded.weight, cost = cost + excluded.cost,
-                     latency_ms = latency_ms + excluded.latency_ms",
-            )?;
-            for ((hour, provider, environment, operation, key, caller), (n, errors, weight, cost, latency)) in hourly {
-                up.execute(params![
-                    hour,
-                    provider,
-                    environment,
-                    operation,
-                    key,
-                    caller,
-                    n,
-                    errors,
-                    weight,
-                    cost,
-                    latency
-                ])?;
-            }
+            // The rollups in the same transaction, so the levels never disagree.
+            upsert_rollup(&tx, "calls_hourly", "hour", hourly)?;
+            upsert_rollup(&tx, "calls_daily", "day", daily)?;
         }
         tx.commit()?;
         Ok(())

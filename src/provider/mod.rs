@@ -57,6 +57,7 @@
 //! endpoint's `params` defaults). The request URL is the environment's `base_url` without a
 //! trailing `/`, followed by the path.
 
+pub mod billing;
 mod catalog;
 mod entry;
 mod error;

@@ -125,6 +125,9 @@ pub struct ProviderSpec {
     /// marked stale, when the provider (and every failover member) fails; 0 = never.
     #[serde(default = "default_stale_if_error_ms", skip_serializing_if = "is_default_stale")]
     pub stale_if_error_ms: u64,
+    /// What the provider bills: plans, which answers count, units per answer, budget.
+    #[serde(default, skip_serializing_if = "super::billing::BillingSpec::is_default")]
+    pub billing: super::billing::BillingSpec,
     /// Logical operation → endpoint.
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointSpec>,
@@ -438,6 +441,12 @@ pub struct EndpointSpec {
     /// Concurrent single-market calls the exchange can answer in one multi-market call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchSpec>,
+    /// Billed units (calls or credits) of one billed answer; `None`: 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<f64>,
+    /// One more credit for every block of items the answer returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits_per_items: Option<super::billing::CreditsPerItems>,
 }
 
 /// How concurrent calls for single markets become one call for several (Binance's

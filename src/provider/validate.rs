@@ -270,6 +270,7 @@ impl Validator {
         if b.failure_rate_percent > 0 && b.window_ms == 0 {
             self.push("breaker.window_ms", "0", "must be at least 1 ms when failure_rate_percent is set");
         }
+        self.billing(s);
         for (op, e) in &s.endpoints {
             if let Some(b) = &e.batch {
                 if b.max < 2 {
@@ -434,6 +435,75 @@ impl Validator {
         }
     }
 
+    fn money(&mut self, field: String, v: f64) {
+        if !v.is_finite() || v < 0.0 {
+            self.push(field, v.to_string(), "must be a finite amount, 0 or more");
+        }
+    }
+
+    fn billing(&mut self, s: &ProviderSpec) {
+        let b = &s.billing;
+        if b.currency.len() != 3 || !b.currency.chars().all(|c| c.is_ascii_uppercase()) {
+            self.push("billing.currency", quote(&b.currency), "must be a three-letter ISO 4217 code such as \"USD\"");
+        }
+        if !b.plan.is_empty() && !b.plans.contains_key(&b.plan) {
+            let known: Vec<&str> = b.plans.keys().map(String::as_str).collect();
+            self.push(
+                "billing.plan",
+                quote(&b.plan),
+                if known.is_empty() {
+                    "names no plan: billing.plans is empty".to_string()
+                } else {
+                    format!("names no plan; plans: {}", known.join(", "))
+                },
+            );
+        }
+        if let Some(budget) = b.budget {
+            if !budget.is_finite() || budget <= 0.0 {
+                self.push("billing.budget", budget.to_string(), "must be a positive amount");
+            }
+        }
+        for pct in &b.alert_at {
+            if !(1..=1000).contains(pct) {
+                self.push("billing.alert_at", pct.to_string(), "must be a percentage of the budget from 1 to 1000");
+            }
+        }
+        if let Some(path) = &b.credit_count {
+            if path.trim().is_empty() {
+                self.push("billing.credit_count", "\"\"", "must be a dotted path such as \"status.credit_count\"");
+            }
+        }
+        for (id, p) in &b.plans {
+            let at = |field: &str| format!("billing.plans.{id}.{field}");
+            if !is_valid_id(id) {
+                self.push(
+                    format!("billing.plans.{id}"),
+                    quote(id),
+                    format!("is not a valid plan id: {}", id_problem()),
+                );
+            }
+            if p.name.trim().is_empty() {
+                self.push(at("name"), "\"\"", "must name the plan");
+            }
+            self.money(at("monthly_fee"), p.monthly_fee);
+            self.money(at("unit_price"), p.unit_price);
+            if p.requests_per_minute == Some(0) {
+                self.push(at("requests_per_minute"), "0", "must be at least 1 (leave it out for none)");
+            }
+            for (rule, limit) in &p.limits {
+                if !s.rate_limits.iter().any(|r| &r.id == rule) {
+                    self.push(
+                        format!("billing.plans.{id}.limits.{rule}"),
+                        limit.to_string(),
+                        "names no rate_limits rule",
+                    );
+                } else if *limit == 0 {
+                    self.push(format!("billing.plans.{id}.limits.{rule}"), "0", "must be at least 1");
+                }
+            }
+        }
+    }
+
     fn endpoint(&mut self, s: &ProviderSpec, name: &str, e: &EndpointSpec) {
         let at = |field: &str| format!("endpoints.{name}.{field}");
         if !is_valid_id(name) {
@@ -456,6 +526,17 @@ impl Validator {
             self.push(at("cost"), e.cost.to_string(), "must be a finite number (USD per call)");
         } else if e.cost < 0.0 {
             self.push(at("cost"), e.cost.to_string(), "must not be negative (it is USD per call)");
+        }
+        if let Some(c) = e.credits {
+            self.money(at("credits"), c);
+        }
+        if let Some(p) = &e.credits_per_items {
+            if p.per == 0 {
+                self.push(at("credits_per_items.per"), "0", "must be at least 1 (items per extra credit)");
+            }
+            if p.path.trim().is_empty() {
+                self.push(at("credits_per_items.path"), "\"\"", "must be a dotted path such as \"data\"");
+            }
         }
         if e.signed && s.auth.scheme == AuthScheme::None {
             self.push(at("signed"), "true", "needs credentials, but auth.scheme is \"none\"");

@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 12, name: "gateway_tokens", sql: include_str!("migrations/0012_gateway_tokens.sql") },
     Migration { version: 13, name: "incoming_hooks", sql: include_str!("migrations/0013_incoming_hooks.sql") },
     Migration { version: 14, name: "calls_hourly", sql: include_str!("migrations/0014_calls_hourly.sql") },
+    Migration { version: 15, name: "usage_billing", sql: include_str!("migrations/0015_usage_billing.sql") },
 ];
 
 /// The newest schema this build understands.

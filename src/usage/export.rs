@@ -188,9 +188,8 @@ pub struct UsageExport {
     pub bucket: String,
     /// Only this provider's calls; `null`: every provider.
     pub provider: Option<String>,
-    /// The currency of `cost`. `null` until cost models name one.
-    // The lead's cost models (provider plans, currency) set this; CSV writes it in the
-    // preamble as `currency=…`.
+    /// The currency of `cost`, as the Usage table names it; `null` when the providers in the
+    /// range bill in several. CSV writes it in its first line as `currency=…`.
     #[serde(default)]
     pub currency: Option<String>,
     pub rows: Vec<ExportRow>,
@@ -282,7 +281,38 @@ pub fn save_into(
 /// The export of `kw`'s usage, with the calls still queued in this process written first.
 pub fn export_usage(kw: &crate::Keyward, req: &ExportRequest) -> Result<UsageExport, ExportError> {
     kw.pipeline().recorder().flush();
-    export(&kw.usage(), req)
+    let mut out = export(&kw.usage(), req)?;
+    out.currency = currency(kw, req)?;
+    Ok(out)
+}
+
+/// The currency of the export's costs, named as the Usage table names it
+/// (`Keyward::usage_table`): the one the providers with calls in the range bill in (USD when
+/// every provider does, or without calls); `None` when they bill in several.
+fn currency(kw: &crate::Keyward, req: &ExportRequest) -> Result<Option<String>, ExportError> {
+    let specs = kw.providers().list().map_err(|e| UsageError::from(Box::new(e)))?;
+    let mut currencies: Vec<String> = if specs.iter().all(|e| e.spec.billing.currency == "USD") {
+        vec!["USD".into()]
+    } else {
+        let q = UsageQuery {
+            since: req.since,
+            until: req.until,
+            provider: req.provider.clone(),
+            group_by: GroupBy::Provider,
+        };
+        kw.usage()
+            .summary(&q)?
+            .iter()
+            .filter_map(|r| specs.iter().find(|e| e.spec.id == r.group).map(|e| e.spec.billing.currency.clone()))
+            .collect()
+    };
+    currencies.sort();
+    currencies.dedup();
+    Ok(match currencies.as_slice() {
+        [] => Some("USD".into()),
+        [one] => Some(one.clone()),
+        _ => None,
+    })
 }
 
 /// One `UsageRow` as CSV header and values, by its own serde names (so new fields are new
@@ -501,10 +531,24 @@ mod tests {
                 bytes_in: 0,
                 weight,
                 cost,
+                units: if cost > 0.0 { 1.0 } else { 0.0 },
             });
         }
         recorder.flush();
         (dir, UsageReader::new(store))
+    }
+
+    /// What a CSV export holds reads back equal: the range, grouping, bucket, provider and
+    /// currency, every row as serialised (the latency histogram behind the percentiles is not
+    /// exported), and the totals' sums (CSV has no totals row; they are added up again).
+    fn assert_same(back: &UsageExport, e: &UsageExport) {
+        assert_eq!(
+            (&back.since, &back.until, &back.group_by, &back.bucket, &back.provider, &back.currency),
+            (&e.since, &e.until, &e.group_by, &e.bucket, &e.provider, &e.currency)
+        );
+        assert_eq!(serde_json::to_value(&back.rows).expect("rows"), serde_json::to_value(&e.rows).expect("rows"));
+        let sums = |t: &UsageRow| (t.calls, t.errors, t.throttled, t.weight, t.cost, t.units);
+        assert_eq!(sums(&back.totals), sums(&e.totals));
     }
 
     #[test]
@@ -517,13 +561,12 @@ mod tests {
             for bucket in Bucket::ALL {
                 let req = ExportRequest { since, until, group_by, bucket, provider: None };
                 let e = export(&reader, &req).expect("export");
-                assert_eq!(
-                    UsageExport::from_csv(&e.to_csv().expect("csv")).expect("csv reads back"),
-                    e,
-                    "{group_by:?} {bucket:?}"
-                );
+                let csv = e.to_csv().expect("csv");
+                let back = UsageExport::from_csv(&csv).expect("csv reads back");
+                assert_same(&back, &e);
+                assert_eq!(back.to_csv().expect("csv again"), csv, "{group_by:?} {bucket:?}: written again the same");
                 let json: UsageExport = serde_json::from_str(&e.to_json()).expect("json reads back");
-                assert_eq!(json, e);
+                assert_eq!(serde_json::to_value(&json).expect("json"), serde_json::to_value(&e).expect("json"));
                 assert_eq!(e.totals, totals(&summary), "every bucketing adds up to the table's totals");
                 match bucket {
                     Bucket::None => {
@@ -553,8 +596,14 @@ mod tests {
         .expect("export");
         let csv = day.to_csv().expect("csv");
         assert!(csv.starts_with("# keyward usage export; since=2026-03-01T00:00:00.000Z; until=2026-03-03T00:00:00.000Z; by=caller; bucket=day; provider=*\n"), "{csv}");
-        assert!(csv.contains("\nbucket,group,calls,errors,weight,cost,avgLatencyMs\n"), "{csv}");
-        assert!(csv.contains("2026-03-01T00:00:00.000Z,\"bot:grid,\"\"fast\"\"\",1,0,2,"), "quoted as CSV: {csv}");
+        let header = csv.lines().nth(1).expect("header row");
+        assert!(header.starts_with("bucket,group,calls,errors,"), "{header}");
+        let columns: Vec<&str> = header.split(',').collect();
+        let fields = serde_json::to_value(&day.rows[0].row).expect("row");
+        for name in fields.as_object().expect("object").keys() {
+            assert!(columns.contains(&name.as_str()), "every UsageRow field is a column: {name} in {header}");
+        }
+        assert!(csv.contains("2026-03-01T00:00:00.000Z,\"bot:grid,\"\"fast\"\"\",1,0,"), "quoted as CSV: {csv}");
     }
 
     #[test]
@@ -571,13 +620,13 @@ mod tests {
         assert_eq!(e.rows.len(), 1, "both coingecko calls fall in one hour: {:?}", e.rows);
         assert_eq!((e.rows[0].row.group.as_str(), e.rows[0].row.calls, e.rows[0].row.errors), ("pro", 2, 1));
         assert!((e.rows[0].row.cost - 0.025).abs() < 1e-12);
-        assert_eq!(UsageExport::from_csv(&e.to_csv().expect("csv")).expect("back"), e);
+        assert_same(&UsageExport::from_csv(&e.to_csv().expect("csv")).expect("back"), &e);
 
         let empty =
             ExportRequest { since: t0() - chrono::Duration::days(9), until: t0() - chrono::Duration::days(8), ..req };
         let e = export(&reader, &empty).expect("export");
         assert!(e.rows.is_empty());
-        assert_eq!(UsageExport::from_csv(&e.to_csv().expect("csv")).expect("back"), e);
+        assert_same(&UsageExport::from_csv(&e.to_csv().expect("csv")).expect("back"), &e);
         let backwards = ExportRequest { since: t0(), until: t0() - chrono::Duration::hours(1), ..empty };
         assert!(export(&reader, &backwards).expect_err("backwards").to_string().contains("must be before the end"));
     }

@@ -12,7 +12,9 @@ use rusqlite::params_from_iter;
 
 use crate::store::{Store, StoreError};
 
+pub mod billing;
 pub mod export;
+pub mod latency;
 
 /// What calls without a key are grouped under.
 pub const NO_KEY: &str = "(no key)";
@@ -35,6 +37,8 @@ pub enum UsageError {
     TooManyBuckets { buckets: i64, seconds: u64, since: String, until: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Provider(#[from] Box<crate::provider::ProviderError>),
 }
 
 impl UsageError {
@@ -42,6 +46,7 @@ impl UsageError {
     pub fn kind(&self) -> crate::ErrorKind {
         match self {
             UsageError::Store(_) => crate::ErrorKind::Storage,
+            UsageError::Provider(e) => e.kind(),
             _ => crate::ErrorKind::Invalid,
         }
     }
@@ -167,7 +172,8 @@ impl UsageQuery {
         Ok(())
     }
 
-    /// The WHERE clause and its parameters.
+    /// The WHERE clause and its parameters (the tests compare the levels with raw rows).
+    #[cfg(test)]
     fn filter(&self) -> (String, Vec<String>) {
         let mut sql = "ts >= ?1 AND ts < ?2".to_string();
         let mut params = vec![stamp(self.since), stamp(self.until)];
@@ -199,10 +205,57 @@ pub struct UsageRow {
     /// Attempts whose outcome was not `ok`.
     #[ts(type = "number")]
     pub errors: u64,
+    /// Of the errors, those the provider refused for its rate or quota (429, 418, a throttle
+    /// note in a 200).
+    #[ts(type = "number")]
+    pub throttled: u64,
     #[ts(type = "number")]
     pub weight: u64,
+    /// Money on metered plans, in the provider's currency (see [`UsageSummary::currency`]).
     pub cost: f64,
+    /// What the providers bill: calls or credits, as each provider's plan counts them.
+    pub units: f64,
     pub avg_latency_ms: f64,
+    /// Latency percentiles, estimated from the latency buckets ([`latency`]); `null` without
+    /// calls.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Calls per latency bucket, which the percentiles come from.
+    #[serde(skip)]
+    #[ts(skip)]
+    pub latency: latency::Histogram,
+}
+
+impl UsageRow {
+    /// A row of sums, its percentiles estimated from `latency`.
+    #[allow(clippy::too_many_arguments)]
+    fn of(
+        group: String,
+        calls: u64,
+        errors: u64,
+        throttled: u64,
+        weight: u64,
+        cost: f64,
+        units: f64,
+        latency_sum_ms: f64,
+        latency: latency::Histogram,
+    ) -> UsageRow {
+        UsageRow {
+            group,
+            calls,
+            errors,
+            throttled,
+            weight,
+            cost,
+            units,
+            avg_latency_ms: if calls == 0 { 0.0 } else { latency_sum_ms / calls as f64 },
+            p50_ms: latency::percentile(&latency, 0.50),
+            p95_ms: latency::percentile(&latency, 0.95),
+            p99_ms: latency::percentile(&latency, 0.99),
+            latency,
+        }
+    }
 }
 
 /// The usage table: rows most calls first, and their totals, over one range. The one view shared
@@ -220,22 +273,33 @@ pub struct UsageSummary {
     pub until: String,
     /// Only this provider's calls; `null`: every provider.
     pub provider: Option<String>,
+    /// The currency of the costs: the one the providers in the range bill in; `null` when
+    /// they bill in different currencies (the billing view has each provider's).
+    pub currency: Option<String>,
     pub rows: Vec<UsageRow>,
     pub totals: UsageRow,
 }
 
-/// The sum of `rows` (the average latency weighted by calls), grouped as "total".
+/// The sum of `rows` (the average latency weighted by calls, percentiles from the summed
+/// latency buckets), grouped as "total".
 pub fn totals(rows: &[UsageRow]) -> UsageRow {
-    let calls: u64 = rows.iter().map(|r| r.calls).sum();
-    let latency: f64 = rows.iter().map(|r| r.avg_latency_ms * r.calls as f64).sum();
-    UsageRow {
-        group: "total".into(),
-        calls,
-        errors: rows.iter().map(|r| r.errors).sum(),
-        weight: rows.iter().map(|r| r.weight).sum(),
-        cost: rows.iter().map(|r| r.cost).sum(),
-        avg_latency_ms: if calls == 0 { 0.0 } else { latency / calls as f64 },
+    let mut latency = [0; latency::BUCKETS];
+    for r in rows {
+        for (sum, n) in latency.iter_mut().zip(r.latency) {
+            *sum += n;
+        }
     }
+    UsageRow::of(
+        "total".into(),
+        rows.iter().map(|r| r.calls).sum(),
+        rows.iter().map(|r| r.errors).sum(),
+        rows.iter().map(|r| r.throttled).sum(),
+        rows.iter().map(|r| r.weight).sum(),
+        rows.iter().map(|r| r.cost).sum(),
+        rows.iter().map(|r| r.units).sum(),
+        rows.iter().map(|r| r.avg_latency_ms * r.calls as f64).sum(),
+        latency,
+    )
 }
 
 /// One bucket of the chart series.
@@ -245,6 +309,7 @@ pub struct UsageBucket {
     pub calls: u64,
     pub errors: u64,
     pub cost: f64,
+    pub units: f64,
 }
 
 /// The usage reader. Cheap to clone.
@@ -275,6 +340,7 @@ impl UsageReader {
             since: stamp(q.since),
             until: stamp(q.until),
             provider: q.provider,
+            currency: Some("USD".into()),
             totals: totals(&rows),
             rows,
         })
@@ -320,77 +386,89 @@ impl UsageReader {
     }
 
     /// Where a query reads: raw rows for the partial hours at its ends, the hourly rollup for
-    /// the whole hours between (`[h1, h2)`, Unix seconds). A start before the oldest raw row
-    /// left (pruned) takes its whole first hour from the rollup.
-    fn levels(&self, q: &UsageQuery) -> Result<(String, Vec<String>, String, Vec<String>), UsageError> {
+    /// the whole hours between, and (with `days`) the daily rollup for the whole days between
+    /// those. A start before the oldest raw row left (pruned) takes its whole first hour from
+    /// the rollup.
+    fn levels(&self, q: &UsageQuery, days: bool) -> Result<Vec<Part>, UsageError> {
         let oldest_raw: Option<String> =
             self.store.with_conn(|c| Ok(c.query_row("SELECT MIN(ts) FROM calls", [], |r| r.get(0))?))?;
         let since = q.since.timestamp_millis();
-        let mut h1 = (since + 3_599_999).div_euclid(3_600_000) * 3600;
+        let until = q.until.timestamp_millis();
+        let ceil = |ms: i64, size: i64| (ms + size * 1000 - 1).div_euclid(size * 1000) * size;
+        let floor = |ms: i64, size: i64| ms.div_euclid(size * 1000) * size;
+        let mut h1 = ceil(since, 3600);
         if oldest_raw.map_or(true, |oldest| stamp(q.since) < oldest) {
-            h1 = since.div_euclid(3_600_000) * 3600;
+            h1 = floor(since, 3600);
         }
-        let h2 = q.until.timestamp_millis().div_euclid(3_600_000) * 3600;
-        let provider = |sql: &mut String, params: &mut Vec<String>| {
-            if let Some(p) = &q.provider {
-                sql.push_str(" AND provider = ?");
-                params.push(p.clone());
-            }
-        };
+        let h2 = floor(until, 3600);
         let at = |secs: i64| stamp(DateTime::from_timestamp(secs, 0).unwrap_or(q.since));
-        let (mut raw, mut raw_params, mut roll, mut roll_params);
-        if h1 < h2 {
-            raw = "((ts >= ? AND ts < ?) OR (ts >= ? AND ts < ?))".to_string();
-            raw_params = vec![stamp(q.since), at(h1), at(h2), stamp(q.until)];
-            roll = "hour >= ? AND hour < ?".to_string();
-            roll_params = vec![h1.to_string(), h2.to_string()];
-        } else {
-            raw = "ts >= ? AND ts < ?".to_string();
-            raw_params = vec![stamp(q.since), stamp(q.until)];
-            roll = "0".to_string();
-            roll_params = Vec::new();
+        let mut parts = Vec::new();
+        if h1 >= h2 {
+            parts.push(Part::new(Level::Raw, vec![(stamp(q.since), stamp(q.until))], q));
+            return Ok(parts);
         }
-        provider(&mut raw, &mut raw_params);
-        provider(&mut roll, &mut roll_params);
-        Ok((raw, raw_params, roll, roll_params))
+        parts.push(Part::new(Level::Raw, vec![(stamp(q.since), at(h1)), (at(h2), stamp(q.until))], q));
+        let (d1, d2) = (ceil(h1 * 1000, 86_400), floor(h2 * 1000, 86_400));
+        if days && d1 < d2 {
+            parts.push(Part::new(
+                Level::Hourly,
+                vec![(h1.to_string(), d1.to_string()), (d2.to_string(), h2.to_string())],
+                q,
+            ));
+            parts.push(Part::new(Level::Daily, vec![(d1.to_string(), d2.to_string())], q));
+        } else {
+            parts.push(Part::new(Level::Hourly, vec![(h1.to_string(), h2.to_string())], q));
+        }
+        Ok(parts)
     }
 
     /// One row per group, most calls first (ties by name): raw rows at the range's edges, the
-    /// hourly rollup in between, so long ranges stay fast and survive the raw rows' pruning.
+    /// hourly and daily rollups in between, so long ranges stay fast and survive the raw rows'
+    /// pruning.
     pub fn summary(&self, q: &UsageQuery) -> Result<Vec<UsageRow>, UsageError> {
         q.validate()?;
-        let (raw, raw_params, roll, roll_params) = self.levels(q)?;
         let g = q.group_by.sql();
+        let mut params = Vec::new();
+        let inner: Vec<String> = self
+            .levels(q, true)?
+            .into_iter()
+            .map(|part| {
+                let (filter, sums) = (part.filter(), part.sums());
+                params.extend(part.params);
+                format!("SELECT {g} AS g, {sums} FROM {} WHERE {filter} GROUP BY g", part.level.table())
+            })
+            .collect();
         let sql = format!(
-            "SELECT g, SUM(n), SUM(e), SUM(w), SUM(c), CAST(SUM(l) AS REAL) / MAX(SUM(n), 1) FROM (
-                 SELECT {g} AS g, COUNT(*) AS n, COALESCE(SUM(outcome != 'ok'), 0) AS e,
-                        COALESCE(SUM(weight), 0) AS w, COALESCE(SUM(cost), 0.0) AS c, COALESCE(SUM(latency_ms), 0) AS l
-                 FROM calls WHERE {raw} GROUP BY g
-                 UNION ALL
-                 SELECT {g} AS g, SUM(calls), SUM(errors), SUM(weight), SUM(cost), SUM(latency_ms)
-                 FROM calls_hourly WHERE {roll} GROUP BY g
-             ) GROUP BY g ORDER BY 2 DESC, g ASC"
+            "SELECT g, SUM(n), SUM(e), SUM(w), SUM(c), SUM(u), SUM(l), SUM(t), {lat} FROM ({inner}) GROUP BY g ORDER BY 2 DESC, g ASC",
+            lat = latency::sum_columns(),
+            inner = inner.join(" UNION ALL "),
         );
-        let params: Vec<String> = raw_params.into_iter().chain(roll_params).collect();
         Ok(self.store.with_conn(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
-                Ok(UsageRow {
-                    group: r.get(0)?,
-                    calls: r.get::<_, i64>(1)?.max(0) as u64,
-                    errors: r.get::<_, i64>(2)?.max(0) as u64,
-                    weight: r.get::<_, i64>(3)?.max(0) as u64,
-                    cost: r.get(4)?,
-                    avg_latency_ms: r.get(5)?,
-                })
+                let mut lat = [0; latency::BUCKETS];
+                for (i, slot) in lat.iter_mut().enumerate() {
+                    *slot = r.get::<_, i64>(8 + i)?;
+                }
+                Ok(UsageRow::of(
+                    r.get(0)?,
+                    r.get::<_, i64>(1)?.max(0) as u64,
+                    r.get::<_, i64>(2)?.max(0) as u64,
+                    r.get::<_, i64>(7)?.max(0) as u64,
+                    r.get::<_, i64>(3)?.max(0) as u64,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get::<_, i64>(6)? as f64,
+                    lat,
+                ))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?)
     }
 
-    /// Calls, errors and cost per `bucket`, one row per bucket from the bucket holding `since`
-    /// (buckets are aligned to the Unix epoch) to the one holding the end, empty ones included.
-    /// The query's grouping does not matter here.
+    /// Calls, errors, cost and units per `bucket`, one row per bucket from the bucket holding
+    /// `since` (buckets are aligned to the Unix epoch) to the one holding the end, empty ones
+    /// included. The query's grouping does not matter here.
     pub fn series(&self, q: &UsageQuery, bucket: Duration) -> Result<Vec<UsageBucket>, UsageError> {
         q.validate()?;
         let seconds = bucket.as_secs();
@@ -412,46 +490,134 @@ impl UsageReader {
         let mut out: Vec<UsageBucket> = (0..count)
             .filter_map(|i| {
                 let start = DateTime::from_timestamp(first + i * size, 0)?;
-                Some(UsageBucket { start, calls: 0, errors: 0, cost: 0.0 })
+                Some(UsageBucket { start, calls: 0, errors: 0, cost: 0.0, units: 0.0 })
             })
             .collect();
-        // Hour-sized buckets read the rollup for whole hours; shorter ones read raw rows only.
-        let (sql, params) = if size % 3600 == 0 {
-            let (raw, raw_params, roll, roll_params) = self.levels(q)?;
-            let sql = format!(
-                "SELECT b, SUM(n), SUM(e), SUM(c) FROM (
-                     SELECT (CAST(strftime('%s', ts) AS INTEGER) - {first}) / {size} AS b, COUNT(*) AS n,
-                            COALESCE(SUM(outcome != 'ok'), 0) AS e, COALESCE(SUM(cost), 0.0) AS c
-                     FROM calls WHERE {raw} GROUP BY b
-                     UNION ALL
-                     SELECT (hour - {first}) / {size} AS b, SUM(calls), SUM(errors), SUM(cost)
-                     FROM calls_hourly WHERE {roll} GROUP BY b
-                 ) GROUP BY b"
-            );
-            (sql, raw_params.into_iter().chain(roll_params).collect::<Vec<_>>())
+        // Hour-sized buckets read the hourly rollup for whole hours, day-sized ones the daily
+        // rollup for whole days; shorter ones read raw rows only.
+        let parts = if size % 3600 == 0 {
+            self.levels(q, size % 86_400 == 0)?
         } else {
-            let (filter, params) = q.filter();
-            let sql = format!(
-                "SELECT (CAST(strftime('%s', ts) AS INTEGER) - {first}) / {size} AS b, COUNT(*),
-                        COALESCE(SUM(outcome != 'ok'), 0), COALESCE(SUM(cost), 0.0)
-                 FROM calls WHERE {filter} GROUP BY b"
-            );
-            (sql, params)
+            vec![Part::new(Level::Raw, vec![(stamp(q.since), stamp(q.until))], q)]
         };
-        let filled: Vec<(i64, i64, i64, f64)> = self.store.with_conn(|c| {
+        let mut params = Vec::new();
+        let inner: Vec<String> = parts
+            .into_iter()
+            .map(|part| {
+                let filter = part.filter();
+                let at = match part.level {
+                    Level::Raw => "CAST(strftime('%s', ts) AS INTEGER)",
+                    level => level.period(),
+                };
+                let sums = match part.level {
+                    Level::Raw => {
+                        "COUNT(*) AS n, COALESCE(SUM(outcome != 'ok'), 0) AS e, COALESCE(SUM(cost), 0.0) AS c, \
+                         COALESCE(SUM(units), 0.0) AS u"
+                    }
+                    _ => "SUM(calls) AS n, SUM(errors) AS e, SUM(cost) AS c, SUM(units) AS u",
+                };
+                params.extend(part.params);
+                format!(
+                    "SELECT ({at} - {first}) / {size} AS b, {sums} FROM {} WHERE {filter} GROUP BY b",
+                    part.level.table()
+                )
+            })
+            .collect();
+        let sql = format!("SELECT b, SUM(n), SUM(e), SUM(c), SUM(u) FROM ({}) GROUP BY b", inner.join(" UNION ALL "));
+        let filled: Vec<(i64, i64, i64, f64, f64)> = self.store.with_conn(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows =
-                stmt.query_map(params_from_iter(params.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
-        for (b, calls, errors, cost) in filled {
+        for (b, calls, errors, cost, units) in filled {
             if let Some(slot) = usize::try_from(b).ok().and_then(|b| out.get_mut(b)) {
                 slot.calls = calls.max(0) as u64;
                 slot.errors = errors.max(0) as u64;
                 slot.cost = cost;
+                slot.units = units;
             }
         }
         Ok(out)
+    }
+}
+
+/// Where a part of a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Raw,
+    Hourly,
+    Daily,
+}
+
+impl Level {
+    fn table(self) -> &'static str {
+        match self {
+            Level::Raw => "calls",
+            Level::Hourly => "calls_hourly",
+            Level::Daily => "calls_daily",
+        }
+    }
+
+    /// The column the level's ranges are on.
+    fn period(self) -> &'static str {
+        match self {
+            Level::Raw => "ts",
+            Level::Hourly => "hour",
+            Level::Daily => "day",
+        }
+    }
+}
+
+/// One level's share of a query: its ranges (`[from, to)` on the level's period column) and
+/// the query's provider filter, with the parameters in order.
+struct Part {
+    level: Level,
+    ranges: usize,
+    provider: bool,
+    params: Vec<String>,
+}
+
+impl Part {
+    fn new(level: Level, ranges: Vec<(String, String)>, q: &UsageQuery) -> Part {
+        let mut params = Vec::new();
+        let n = ranges.len();
+        for (from, to) in ranges {
+            params.push(from);
+            params.push(to);
+        }
+        if let Some(p) = &q.provider {
+            params.push(p.clone());
+        }
+        Part { level, ranges: n, provider: q.provider.is_some(), params }
+    }
+
+    fn filter(&self) -> String {
+        let col = self.level.period();
+        let ranges = vec![format!("({col} >= ? AND {col} < ?)"); self.ranges].join(" OR ");
+        if self.provider {
+            format!("({ranges}) AND provider = ?")
+        } else {
+            format!("({ranges})")
+        }
+    }
+
+    /// The sums a summary needs, named `n, e, w, c, u, l, t, lat_0 …`.
+    fn sums(&self) -> String {
+        let lat: Vec<String> = match self.level {
+            Level::Raw => {
+                latency::raw_sums().into_iter().enumerate().map(|(i, sum)| format!("{sum} AS lat_{i}")).collect()
+            }
+            _ => (0..latency::BUCKETS).map(|i| format!("SUM(lat_{i}) AS lat_{i}")).collect(),
+        };
+        let head = match self.level {
+            Level::Raw => "COUNT(*) AS n, COALESCE(SUM(outcome != 'ok'), 0) AS e, COALESCE(SUM(weight), 0) AS w,
+                           COALESCE(SUM(cost), 0.0) AS c, COALESCE(SUM(units), 0.0) AS u, COALESCE(SUM(latency_ms), 0) AS l,
+                           COALESCE(SUM(outcome = 'throttled'), 0) AS t",
+            _ => "SUM(calls) AS n, SUM(errors) AS e, SUM(weight) AS w, SUM(cost) AS c, SUM(units) AS u, SUM(latency_ms) AS l, SUM(throttled) AS t",
+        };
+        format!("{head}, {}", lat.join(", "))
     }
 }
 

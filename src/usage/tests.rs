@@ -19,6 +19,7 @@ struct Call {
     latency_ms: u64,
     weight: u32,
     cost: f64,
+    units: f64,
 }
 
 fn call(minutes: i64, provider: &'static str, operation: &'static str) -> Call {
@@ -32,6 +33,7 @@ fn call(minutes: i64, provider: &'static str, operation: &'static str) -> Call {
         latency_ms: 100,
         weight: 1,
         cost: 0.0,
+        units: 0.0,
     }
 }
 
@@ -56,6 +58,7 @@ fn usage_with(calls: Vec<Call>) -> (tempfile::TempDir, UsageReader) {
             bytes_in: 100,
             weight: c.weight,
             cost: c.cost,
+            units: c.units,
         });
     }
     recorder.flush();
@@ -201,15 +204,23 @@ fn the_hourly_rollup_gives_what_the_raw_rows_give() {
         .map(|m| Call {
             key: if m % 3 == 0 { Some("main") } else { None },
             caller: if m % 5 == 0 { "cli" } else { "ui" },
-            outcome: if m % 11 == 0 { Outcome::HttpError } else { Outcome::Ok },
-            latency_ms: 50 + (m as u64 % 90),
+            outcome: match m {
+                m if m % 11 == 0 => Outcome::HttpError,
+                m if m % 17 == 0 => Outcome::Throttled,
+                _ => Outcome::Ok,
+            },
             weight: 1 + (m as u32 % 4),
             cost: if m % 2 == 0 { 0.001 } else { 0.0 },
+            units: if m % 11 == 0 { 0.0 } else { 1.0 + (m % 3) as f64 },
+            latency_ms: if m % 13 == 0 { 1_200 } else { 40 + (m as u64 % 200) },
             ..call(m, providers[m as usize % 3], ops[(m / 7) as usize % 3])
         })
         .collect();
     let (_dir, usage) = usage_with(calls);
-    for (since_min, until_min) in [(0, 3 * 24 * 60), (17, 2 * 24 * 60 + 41), (600, 601), (90, 150)] {
+    // Whole days (the daily rollup), days with hours at both ends, hours, and minutes.
+    for (since_min, until_min) in
+        [(0, 3 * 24 * 60), (17, 2 * 24 * 60 + 41), (1439, 3 * 24 * 60 - 1), (600, 601), (90, 150)]
+    {
         for group_by in GroupBy::ALL {
             let q = UsageQuery {
                 since: t0() + chrono::Duration::minutes(since_min),
@@ -221,16 +232,28 @@ fn the_hourly_rollup_gives_what_the_raw_rows_give() {
             // The same aggregation straight from the raw rows.
             let (filter, params) = q.filter();
             let sql = format!(
-                "SELECT {} AS g, COUNT(*), SUM(outcome != 'ok'), SUM(weight), SUM(cost), AVG(latency_ms)
+                "SELECT {} AS g, COUNT(*), SUM(outcome != 'ok'), SUM(weight), SUM(cost), AVG(latency_ms), SUM(units),
+                        group_concat(latency_ms), SUM(outcome = 'throttled')
                  FROM calls WHERE {filter} GROUP BY g ORDER BY 2 DESC, g ASC",
                 group_by.sql()
             );
-            let raw: Vec<(String, i64, i64, i64, f64, f64)> = usage
+            type Raw = (String, i64, i64, i64, f64, f64, f64, String, i64);
+            let raw: Vec<Raw> = usage
                 .store
                 .with_conn(|c| {
                     let mut stmt = c.prepare(&sql)?;
                     let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                            r.get(8)?,
+                        ))
                     })?;
                     Ok(rows.collect::<Result<Vec<_>, _>>()?)
                 })
@@ -242,6 +265,43 @@ fn the_hourly_rollup_gives_what_the_raw_rows_give() {
                     (w.0.as_str(), w.1 as u64, w.2 as u64, w.3 as u64)
                 );
                 assert!((r.cost - w.4).abs() < 1e-9 && (r.avg_latency_ms - w.5).abs() < 1e-9, "{r:?} vs {w:?}");
+                assert!((r.units - w.6).abs() < 1e-9, "units {r:?} vs {w:?}");
+                assert_eq!(r.throttled, w.8 as u64, "throttled {r:?}");
+                let mut h = [0; latency::BUCKETS];
+                for l in w.7.split(',') {
+                    h[latency::bucket(l.parse().expect("latency"))] += 1;
+                }
+                assert_eq!(r.latency, h, "latency buckets of {}", r.group);
+                assert_eq!(r.p95_ms, latency::percentile(&h, 0.95));
+            }
+        }
+        // Day and hour buckets hold what the raw rows in them hold.
+        for size in [3600i64, 86_400] {
+            let q = UsageQuery {
+                since: t0() + chrono::Duration::minutes(since_min),
+                until: t0() + chrono::Duration::minutes(until_min),
+                provider: None,
+                group_by: GroupBy::Provider,
+            };
+            let buckets = usage.series(&q, Duration::from_secs(size as u64)).expect("series");
+            let (filter, params) = q.filter();
+            let sql = format!(
+                "SELECT (CAST(strftime('%s', ts) AS INTEGER) / {size}) * {size}, COUNT(*), SUM(units)
+                 FROM calls WHERE {filter} GROUP BY 1"
+            );
+            let raw: Vec<(i64, i64, f64)> = usage
+                .store
+                .with_conn(|c| {
+                    let mut stmt = c.prepare(&sql)?;
+                    let rows =
+                        stmt.query_map(params_from_iter(params.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                })
+                .expect("raw buckets");
+            for (start, calls, units) in raw {
+                let b = buckets.iter().find(|b| b.start.timestamp() == start).expect("bucket");
+                assert_eq!(b.calls, calls as u64, "{size} s bucket at {start}");
+                assert!((b.units - units).abs() < 1e-9);
             }
         }
         let q = UsageQuery {

@@ -1,6 +1,7 @@
 //! Usage page commands. Thin: arguments in, core calls, DTO out.
 
 use keyward::charts::{self, Theme};
+use keyward::usage::billing::{BillingEdit, BillingView};
 use keyward::usage::{GroupBy, UsageRange, UsageSummary};
 use tauri::State;
 
@@ -40,15 +41,46 @@ pub async fn usage_retention_set(state: State<'_, AppState>, days: i64) -> Resul
     .await
 }
 
-/// Calls per hour (24h, 7d) or per day (30d) over `range`, errors highlighted, as SVG.
+/// This month's bill per provider: plan, units used and left, cost so far and at the month's
+/// end, run-out date, budget, keys and callers.
 #[tauri::command]
-pub async fn chart_usage(state: State<'_, AppState>, range: String, dark: bool) -> Result<String, CommandError> {
+pub async fn usage_billing(state: State<'_, AppState>) -> Result<BillingView, CommandError> {
+    blocking(&state, |kw| Ok(kw.billing()?)).await
+}
+
+/// Sets a provider's plan, prices and budget; answers with the month as it now stands.
+#[tauri::command]
+pub async fn usage_billing_set(
+    state: State<'_, AppState>,
+    provider: String,
+    edit: BillingEdit,
+) -> Result<BillingView, CommandError> {
+    blocking(&state, move |kw| {
+        kw.set_billing(&provider, &edit)?;
+        Ok(kw.billing()?)
+    })
+    .await
+}
+
+/// Calls per hour (24h, 7d) or per day (30d) over `range`, errors highlighted, as SVG; for one
+/// provider or (`null`) every provider.
+#[tauri::command]
+pub async fn chart_usage(
+    state: State<'_, AppState>,
+    range: String,
+    dark: bool,
+    provider: Option<String>,
+) -> Result<String, CommandError> {
     blocking(&state, move |kw| {
         let range = UsageRange::parse(&range)?;
         kw.pipeline().recorder().flush();
-        let q = range.query(kw.monitor().clock().now(), None, GroupBy::Endpoint);
+        let provider = provider.filter(|p| !p.trim().is_empty());
+        let q = range.query(kw.monitor().clock().now(), provider, GroupBy::Endpoint);
         let buckets = kw.usage().series(&q, range.bucket())?;
-        let title = format!("Calls per {}, {}", charts::bucket_name(range.bucket()), range.describe());
+        let mut title = format!("Calls per {}, {}", charts::bucket_name(range.bucket()), range.describe());
+        if let Some(p) = &q.provider {
+            title = format!("{p}: {title}");
+        }
         let theme = if dark { Theme::Dark } else { Theme::Light };
         Ok(charts::usage_chart(&title, &buckets, (q.since, q.until), range.bucket(), theme, charts::DEFAULT_SIZE)?)
     })
@@ -80,6 +112,7 @@ mod tests {
             bytes_in: 64,
             weight,
             cost: 0.0,
+            units: 0.0,
         }
     }
 
@@ -108,8 +141,10 @@ mod tests {
         assert_eq!(
             keys["rows"],
             json!([
-                {"group": "(no key)", "calls": 2, "errors": 1, "weight": 2, "cost": 0.0, "avgLatencyMs": 120.0},
-                {"group": "main", "calls": 2, "errors": 0, "weight": 40, "cost": 0.0, "avgLatencyMs": 120.0},
+                {"group": "(no key)", "calls": 2, "errors": 1, "throttled": 0, "weight": 2, "cost": 0.0, "units": 0.0,
+                 "avgLatencyMs": 120.0, "p50Ms": 112.5, "p95Ms": 123.75, "p99Ms": 124.75},
+                {"group": "main", "calls": 2, "errors": 0, "throttled": 0, "weight": 40, "cost": 0.0, "units": 0.0,
+                 "avgLatencyMs": 120.0, "p50Ms": 112.5, "p95Ms": 123.75, "p99Ms": 124.75},
             ])
         );
 
@@ -117,6 +152,40 @@ mod tests {
         let svg = svg.as_str().expect("SVG text");
         assert!(svg.starts_with("<svg") && svg.contains("Calls per hour, last 24 h"), "{}", &svg[..svg.len().min(200)]);
         assert!(!svg.contains("No calls yet"));
+        let kraken = invoke(&webview, "chart_usage", json!({"range": "24h", "dark": true, "provider": "kraken"}))
+            .expect("one provider's chart");
+        let kraken = kraken.as_str().expect("SVG text");
+        assert!(kraken.contains("kraken: Calls per hour") && kraken.contains("No calls yet"), "{}", &kraken[..200]);
+    }
+
+    #[test]
+    fn the_billing_panel_reads_the_month_and_saves_a_plan_and_budget_naming_bad_values() {
+        let (_dir, kw) = core();
+        kw.providers().set_enabled("coinmarketcap", true).expect("enabled");
+        let (_app, webview) = boot(kw);
+        let month = invoke(&webview, "usage_billing", json!({})).expect("usage_billing");
+        let cmc = month["providers"].as_array().and_then(|p| p.iter().find(|b| b["provider"] == "coinmarketcap"));
+        let cmc = cmc.expect("an enabled provider with plans is billed");
+        assert_eq!((cmc["plan"]["id"].as_str(), cmc["cost"].as_f64()), (Some("basic"), Some(0.0)));
+
+        let edit = json!({"plan": "standard", "monthlyFee": 299.0, "included": 1_200_000, "unitPrice": 0.0,
+                          "budget": 350.0, "alertAt": [80, 50]});
+        let saved = invoke(&webview, "usage_billing_set", json!({"provider": "coinmarketcap", "edit": edit}))
+            .expect("usage_billing_set");
+        let cmc = saved["providers"].as_array().and_then(|p| p.iter().find(|b| b["provider"] == "coinmarketcap"));
+        let cmc = cmc.expect("still billed");
+        assert_eq!(cmc["plan"]["id"], "standard");
+        assert_eq!(cmc["cost"], 299.0, "the Standard fee");
+        assert_eq!(cmc["budget"], 350.0);
+        assert_eq!(cmc["alertAt"], json!([50, 80]));
+
+        let bad = json!({"plan": "standard", "monthlyFee": 299.0, "included": 1_200_000, "unitPrice": 0.0,
+                         "budget": -5.0, "alertAt": []});
+        let err = invoke(&webview, "usage_billing_set", json!({"provider": "coinmarketcap", "edit": bad}))
+            .expect_err("a negative budget");
+        assert_eq!(err["kind"], "invalidSpec");
+        let msg = err["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("billing.budget") && msg.contains("-5"), "{msg}");
     }
 
     #[test]

@@ -57,6 +57,7 @@ mod tests {
                 bytes_in: 10,
                 weight: 2,
                 cost: 0.0,
+                units: 0.0,
             });
         }
         let table = kw
@@ -75,7 +76,8 @@ mod tests {
         let export =
             UsageExport::from_csv(&std::fs::read_to_string(path).expect("the saved file")).expect("reads back");
         let rows: Vec<_> = export.rows.into_iter().map(|r| r.row).collect();
-        assert_eq!(rows, table.rows);
+        assert_eq!(serde_json::to_value(&rows).expect("rows"), serde_json::to_value(&table.rows).expect("rows"));
+        assert_eq!(export.currency, table.currency);
 
         let json_saved = invoke(
             &webview,

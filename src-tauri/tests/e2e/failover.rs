@@ -11,16 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fantoccini::Locator;
 
-use crate::support::{click, connect, screenshot, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME};
-
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
-}
+use crate::support::{click, connect, screenshot, serve, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME};
 
 /// Kraken's ticker, only for its own name of the market (the one it lists).
 async fn kraken_ticker(

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use axum::routing::get;
 
-use crate::support::{click, connect, screenshot, scroll_to, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME};
+use crate::support::{
+    click, connect, screenshot, scroll_to, serve, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME,
+};
 
 /// Binance's checks run this often in the test (the core's minimum).
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -24,12 +26,7 @@ async fn healthy_binance() -> String {
             "/sapi/v1/system/status",
             get(|| async { axum::Json(serde_json::json!({ "status": 0, "msg": "normal" })) }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

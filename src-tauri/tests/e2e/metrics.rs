@@ -55,6 +55,7 @@ async fn a_user_scrapes_metrics_chooses_token_access_and_exports_usage_to_a_file
                 bytes_in: 10,
                 weight: 2,
                 cost: 0.0,
+                units: 0.0,
             });
         }
         kw.flush();

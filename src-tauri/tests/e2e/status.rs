@@ -14,8 +14,8 @@ use axum::routing::{get, post};
 use fantoccini::{Client, Locator};
 
 use crate::support::{
-    click, connect, screenshot, scroll_to, seen, type_into, wait_for_text, wait_until, Driver, ONE_APP_AT_A_TIME,
-    STARTUP,
+    click, connect, screenshot, scroll_to, seen, serve, type_into, wait_for_text, wait_until, Driver,
+    ONE_APP_AT_A_TIME, STARTUP,
 };
 
 /// Binance's checks run this often in the test (the core's minimum).
@@ -64,12 +64,7 @@ async fn switchable_binance(mock: Mock) -> String {
         .route("/sapi/v1/system/status", get(system_status))
         .route("/hook", post(hook))
         .with_state(mock);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 /// Waits until the card's sparkline has at least `n` successful points.

@@ -281,6 +281,16 @@ fn write_screenshot(name: &str, png: &[u8]) -> PathBuf {
     path
 }
 
+/// Serves `app` on 127.0.0.1 (a free port) for the rest of the test; returns its base URL.
+pub(crate) async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
 /// A stand-in for Binance's public endpoints on 127.0.0.1.
 pub(crate) async fn mock_binance() -> String {
     use axum::routing::get;
@@ -311,12 +321,7 @@ pub(crate) async fn mock_binance() -> String {
                 }))
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 /// Scrolls the page content so that `css` is at the top of the window.

@@ -243,8 +243,17 @@ impl Registry {
         self.audited(self.update_inner(spec, Confirm::No), &id, "edited", &[])
     }
 
-    fn update_inner(&self, spec: ProviderSpec, confirm: Confirm) -> Result<ProviderEntry, ProviderError> {
+    fn update_inner(&self, mut spec: ProviderSpec, confirm: Confirm) -> Result<ProviderEntry, ProviderError> {
         let _invalidate = cache::invalidate(&self.cache, &self.changes);
+        // Choosing another plan sets the rate limits it declares (its per-minute allowance,
+        // its monthly credits), in the same write.
+        let plan_before = match self.get(&spec.id) {
+            Ok(entry) => Some(entry.spec.billing.plan),
+            Err(_) => None,
+        };
+        if plan_before.is_some_and(|before| before != spec.billing.plan) {
+            spec.apply_plan_limits();
+        }
         spec.validate()?;
         let id = spec.id.clone();
         if confirm == Confirm::No && spec.rate_limits.is_empty() {
@@ -721,6 +730,27 @@ signed = true
             assert_eq!(e.environment, e.spec.default_environment);
             assert!(e.base_url().is_some());
         }
+    }
+
+    #[test]
+    fn choosing_a_plan_sets_its_rate_limits_and_an_unknown_plan_is_refused_naming_it() {
+        let f = fixture();
+        let limit = |e: &ProviderEntry, id: &str| e.spec.rate_limits.iter().find(|r| r.id == id).expect("rule").limit;
+        let before = f.registry.get("coinmarketcap").expect("cmc");
+        assert_eq!((limit(&before, "per_minute"), limit(&before, "monthly_credits")), (30.0, 10_000.0));
+        let standard = f.registry.set("coinmarketcap", &[("billing.plan", "standard")]).expect("standard plan");
+        assert_eq!(standard.spec.billing.plan, "standard");
+        assert_eq!((limit(&standard, "per_minute"), limit(&standard, "monthly_credits")), (60.0, 1_200_000.0));
+        // Editing a price keeps the plan and the limits the user may have tuned since.
+        let tuned = f.registry.set("coinmarketcap", &[("rate_limits.0.limit", "55")]).expect("tuned");
+        let priced = f.registry.set("coinmarketcap", &[("billing.plans.standard.monthly_fee", "250")]).expect("price");
+        assert_eq!(limit(&priced, "per_minute"), limit(&tuned, "per_minute"));
+        assert_eq!(priced.spec.billing.current_plan().monthly_fee, 250.0);
+
+        let msg = message(f.registry.set("coinmarketcap", &[("billing.plan", "gold")]));
+        assert!(msg.contains("billing.plan") && msg.contains("\"gold\"") && msg.contains("standard"), "{msg}");
+        let msg = message(f.registry.set("coinmarketcap", &[("billing.budget", "-5")]));
+        assert!(msg.contains("billing.budget") && msg.contains("-5"), "{msg}");
     }
 
     #[test]

@@ -299,9 +299,14 @@ export const vault = {
 };
 
 // ---- Usage -------------------------------------------------------------------------------
+import type { BillingEdit } from "./bindings/BillingEdit";
+import type { BillingView } from "./bindings/BillingView";
+import type { BillShare } from "./bindings/BillShare";
+import type { PlanView } from "./bindings/PlanView";
+import type { ProviderBill } from "./bindings/ProviderBill";
 import type { UsageRow } from "./bindings/UsageRow";
 import type { UsageSummary } from "./bindings/UsageSummary";
-export type { UsageRow, UsageSummary };
+export type { BillingEdit, BillingView, BillShare, PlanView, ProviderBill, UsageRow, UsageSummary };
 
 /** The ranges the Usage page offers (hours up to 7 days, days beyond). */
 export type UsageRange = "24h" | "7d" | "30d";
@@ -312,7 +317,12 @@ export const usage = {
   summary: (range: UsageRange, groupBy: UsageGroupBy, provider: string | null = null) =>
     call<UsageSummary>("usage_summary", { range, groupBy, provider }),
   /** SVG from the core: calls per hour or day over the range, errors highlighted. */
-  chart: (range: UsageRange, dark: boolean) => call<string>("chart_usage", { range, dark }),
+  chart: (range: UsageRange, dark: boolean, provider: string | null = null) =>
+    call<string>("chart_usage", { range, dark, provider }),
+  /** This month per provider: plan, units, cost so far and at the month's end, budget. */
+  billing: () => call<BillingView>("usage_billing"),
+  /** Sets a provider's plan, prices and budget; resolves to the month as it now stands. */
+  setBilling: (provider: string, edit: BillingEdit) => call<BillingView>("usage_billing_set", { provider, edit }),
   /** Days raw call rows are kept; older calls count on in the hourly totals. */
   retention: () => call<number>("usage_retention_get"),
   /** Sets it (1 to 400 days); resolves to the stored value. */

@@ -11,6 +11,7 @@ import {
   formatDurationSeconds,
   formatIntervalMs,
   formatIntervalSeconds,
+  formatMoney,
   formatMs,
   formatPercent,
   formatTime,
@@ -135,5 +136,18 @@ describe("detailFields", () => {
   it("has no fields for null and one unnamed field for a bare value", () => {
     expect(detailFields(null)).toEqual([]);
     expect(detailFields(7)).toEqual([{ key: "", value: "7" }]);
+  });
+});
+
+describe("money names its currency", () => {
+  it("shows cents, and fractions of a cent with two significant digits", () => {
+    expect(formatMoney(29, "USD")).toBe("$29.00");
+    expect(formatMoney(1234.5, "USD")).toBe("$1,234.50");
+    expect(formatMoney(0.0005, "USD")).toBe("$0.0005");
+    expect(formatMoney(0, "USD")).toBe("$0.00");
+    expect(formatMoney(4.5, "EUR")).toBe("€4.50");
+  });
+  it("falls back to the amount and the code for a code Intl does not know", () => {
+    expect(formatMoney(3, "XX1")).toBe("3.00 XX1");
   });
 });

@@ -20,6 +20,24 @@ export function formatCost(cost: number): string {
   return cost >= 1 ? cost.toFixed(2) : Number(cost.toPrecision(2)).toString();
 }
 
+/**
+ * Money in its currency: "$29.00", "€4.50"; amounts under a cent keep two significant digits
+ * ("$0.0005") since data APIs price single calls in fractions of a cent.
+ */
+export function formatMoney(amount: number, currency: string): string {
+  const small = amount !== 0 && Math.abs(amount) < 0.01;
+  try {
+    return new Intl.NumberFormat("en-US", {
+      style: "currency",
+      currency,
+      ...(small ? { maximumSignificantDigits: 2 } : { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
+    }).format(amount);
+  } catch {
+    // An unknown currency code: the amount and the code.
+    return `${small ? Number(amount.toPrecision(2)) : amount.toFixed(2)} ${currency}`;
+  }
+}
+
 /** A share of a limit: one decimal below 10 (so "0.2 %" is not "0 %"), whole above. */
 export function formatPercent(p: number): string {
   return `${p < 10 ? p.toFixed(1) : Math.round(p)} %`;

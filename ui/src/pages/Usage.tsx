@@ -1,11 +1,13 @@
 import { useState } from "preact/hooks";
-import { usage, type UsageGroupBy, type UsageRange, type UsageRow } from "../ipc";
-import { formatCost, formatCount, formatMs } from "../lib/format";
+import { providers, usage, type UsageGroupBy, type UsageRange, type UsageRow } from "../ipc";
+import { formatAmount, formatCount, formatMoney, formatMs } from "../lib/format";
 import { useDark } from "../lib/theme";
 import { useLoad } from "../lib/useLoad";
 import { CoreChart } from "../components/CoreChart";
 import { Segmented } from "../components/Segmented";
+import { Select } from "../components/Field";
 import { ErrorLine, Loading } from "../components/States";
+import { BillingPanel } from "./usage/BillingPanel";
 import { ExportButton } from "./usage/ExportButton";
 
 export const RANGES: { id: UsageRange; label: string }[] = [
@@ -21,29 +23,47 @@ export const GROUPS: { id: UsageGroupBy; label: string }[] = [
   { id: "provider", label: "Provider" },
 ];
 
-function Row({ row, total }: { row: UsageRow; total?: boolean }) {
+function Row({ row, total, currency }: { row: UsageRow; total?: boolean; currency: string | null }) {
   return (
     <tr class={total ? "total" : undefined} data-testid={total ? "usage-totals" : "usage-row"}>
       <td>{total ? <strong>Total</strong> : <code>{row.group}</code>}</td>
       <td class="num">{formatCount(row.calls)}</td>
-      <td class={row.errors > 0 ? "num bad-text" : "num"}>{formatCount(row.errors)}</td>
+      <td class={row.errors > 0 ? "num bad-text" : "num"} title={row.throttled > 0 ? `${row.throttled} throttled by the provider` : undefined}>
+        {formatCount(row.errors)}
+        {row.throttled > 0 && <span class="hint"> ({formatCount(row.throttled)} throttled)</span>}
+      </td>
       <td class="num">{formatCount(row.weight)}</td>
-      <td class="num">{formatCost(row.cost)}</td>
+      <td class="num">{formatAmount(row.units)}</td>
+      <td class="num">{currency ? formatMoney(row.cost, currency) : row.cost.toFixed(2)}</td>
       <td class="num">{formatMs(row.avgLatencyMs)}</td>
+      <td class="num">{row.p95Ms == null ? "—" : formatMs(row.p95Ms)}</td>
     </tr>
   );
 }
 
+const ALL = "";
+
 export function Usage() {
   const [range, setRange] = useState<UsageRange>("24h");
   const [groupBy, setGroupBy] = useState<UsageGroupBy>("endpoint");
+  const [provider, setProvider] = useState<string>(ALL);
+  const [billingTick, setBillingTick] = useState(0);
   const dark = useDark();
-  // A new range or grouping shows loading again; an answer to an older one is dropped.
-  const summary = useLoad(() => usage.summary(range, groupBy), [range, groupBy], { keep: false });
-  const chart = useLoad(() => usage.chart(range, dark), [range, dark], { keep: false });
+  const only = provider === ALL ? null : provider;
+  // A new range, grouping or provider shows loading again; an answer to an older one is dropped.
+  const summary = useLoad(() => usage.summary(range, groupBy, only), [range, groupBy, only], { keep: false });
+  const chart = useLoad(() => usage.chart(range, dark, only), [range, dark, only], { keep: false });
+  const known = useLoad(providers.list, []);
+  const providerOptions = [
+    { id: ALL, label: "All providers" },
+    ...(known.data ?? [])
+      .filter((p) => p.enabled || p.id === provider)
+      .map((p) => ({ id: p.id, label: p.name })),
+  ];
   const refresh = () => {
     summary.reload();
     chart.reload();
+    setBillingTick((t) => t + 1);
   };
 
   const groupLabel = GROUPS.find((g) => g.id === groupBy)?.label ?? "Group";
@@ -54,15 +74,18 @@ export function Usage() {
       <header class="page-header">
         <div>
           <h1>Usage</h1>
-          <p class="lead">Calls, errors, weight and cost per endpoint, caller, key and provider.</p>
+          <p class="lead">What your tools called and what it costs: calls, errors, billed units and cost per endpoint, caller, key and provider, and this month against plans and budgets.</p>
         </div>
         <div class="actions">
+          <Select value={provider} options={providerOptions} onValue={setProvider} testid="usage-provider" aria-label="Provider" />
           <Segmented options={RANGES} value={range} onChange={setRange} label="Range" testid={(id) => `usage-range-${id}`} />
           <button type="button" class="button" onClick={refresh}>
             Refresh
           </button>
         </div>
       </header>
+
+      <BillingPanel refresh={billingTick} />
 
       <div class="card">
         <CoreChart
@@ -81,7 +104,7 @@ export function Usage() {
           <h2>By {groupLabel.toLowerCase()}</h2>
           <Segmented options={GROUPS} value={groupBy} onChange={setGroupBy} label="Group by" tabs testid={(id) => `usage-by-${id}`} />
         </div>
-        <ExportButton range={range} groupBy={groupBy} />
+        <ExportButton range={range} groupBy={groupBy} provider={only} />
 
         {summary.error ? (
           <ErrorLine error={summary.error} testid="usage-error" prefix="Could not read usage: " />
@@ -105,20 +128,26 @@ export function Usage() {
                   <th class="num">Calls</th>
                   <th class="num">Errors</th>
                   <th class="num">Weight</th>
-                  <th class="num">Cost</th>
+                  <th class="num" title="What the providers bill: calls or credits">Billed units</th>
+                  <th class="num">Cost{data.currency ? ` (${data.currency})` : ""}</th>
                   <th class="num">Avg latency</th>
+                  <th class="num" title="95 % of calls answered faster than this">p95</th>
                 </tr>
               </thead>
               <tbody>
                 {data.rows.map((r) => (
-                  <Row key={r.group} row={r} />
+                  <Row key={r.group} row={r} currency={data.currency} />
                 ))}
               </tbody>
               <tfoot>
-                <Row row={data.totals} total />
+                <Row row={data.totals} total currency={data.currency} />
               </tfoot>
             </table>
-            <p class="hint">Every attempt counts, retries included; an error is an attempt that did not end OK.</p>
+            <p class="hint">
+              Every attempt counts, retries included; an error is an attempt that did not end OK. Cost here is what metered
+              plans bill per call; a plan's monthly fee and overage are in This month above.
+              {data.currency === null && " The providers in this range bill in different currencies: see each one above."}
+            </p>
           </div>
         )}
       </div>

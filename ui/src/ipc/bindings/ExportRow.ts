@@ -15,4 +15,22 @@ group: string, calls: number,
 /**
  * Attempts whose outcome was not `ok`.
  */
-errors: number, weight: number, cost: number, avgLatencyMs: number, };
+errors: number, 
+/**
+ * Of the errors, those the provider refused for its rate or quota (429, 418, a throttle
+ * note in a 200).
+ */
+throttled: number, weight: number, 
+/**
+ * Money on metered plans, in the provider's currency (see [`UsageSummary::currency`]).
+ */
+cost: number, 
+/**
+ * What the providers bill: calls or credits, as each provider's plan counts them.
+ */
+units: number, avgLatencyMs: number, 
+/**
+ * Latency percentiles, estimated from the latency buckets ([`latency`]); `null` without
+ * calls.
+ */
+p50Ms: number | null, p95Ms: number | null, p99Ms: number | null, };

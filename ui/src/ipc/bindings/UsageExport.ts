@@ -23,6 +23,7 @@ bucket: string,
  */
 provider: string | null, 
 /**
- * The currency of `cost`. `null` until cost models name one.
+ * The currency of `cost`, as the Usage table names it; `null` when the providers in the
+ * range bill in several. CSV writes it in its first line as `currency=…`.
  */
 currency: string | null, rows: Array<ExportRow>, totals: UsageRow, };

@@ -21,4 +21,9 @@ since: string, until: string,
 /**
  * Only this provider's calls; `null`: every provider.
  */
-provider: string | null, rows: Array<UsageRow>, totals: UsageRow, };
+provider: string | null, 
+/**
+ * The currency of the costs: the one the providers in the range bill in; `null` when
+ * they bill in different currencies (the billing view has each provider's).
+ */
+currency: string | null, rows: Array<UsageRow>, totals: UsageRow, };

@@ -68,6 +68,8 @@ export type CommandName =
   | "provider_set_environment"
   | "provider_test"
   | "providers_list"
+  | "usage_billing"
+  | "usage_billing_set"
   | "usage_export"
   | "usage_retention_get"
   | "usage_retention_set"

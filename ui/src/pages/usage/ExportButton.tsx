@@ -11,16 +11,16 @@ const BUCKETS: { id: ExportBucket; label: string }[] = [
 ];
 
 /**
- * Export the rows the Usage page shows (its range and grouping) as CSV or JSON. The file goes
+ * Export the rows the Usage page shows (its range, grouping and provider) as CSV or JSON. The file goes
  * to the Downloads folder; the path is shown so the user can find it.
  */
-export function ExportButton({ range, groupBy }: { range: string; groupBy: string }) {
+export function ExportButton({ range, groupBy, provider = null }: { range: string; groupBy: string; provider?: string | null }) {
   const action = useAction<ExportFormat>();
   const [bucket, setBucket] = useState<ExportBucket>("none");
   const [saved, setSaved] = useState<ExportSaved | null>(null);
   const run = async (format: ExportFormat) => {
     setSaved(null);
-    const done = await action.run(() => exportUsage({ format, since: range, by: groupBy, bucket }), format);
+    const done = await action.run(() => exportUsage({ format, since: range, by: groupBy, bucket, provider }), format);
     if (done) setSaved(done);
   };
   return (
