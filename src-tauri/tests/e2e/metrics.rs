@@ -90,6 +90,7 @@ async fn a_user_scrapes_metrics_chooses_token_access_and_exports_usage_to_a_file
     wait_for_text(&client, "[data-testid=usage-table]", "binance ticker").await;
     click(&client, "[data-testid=usage-export-csv]").await;
     let saved = wait_for_text(&client, "[data-testid=usage-export-saved]", ".csv").await;
+    scroll_to(&client, "[data-testid=usage-export]").await;
     screenshot(&client, "usage-export").await;
     assert!(saved.contains("2 rows"), "{saved}");
     let path = saved.split(" to ").nth(1).expect("the path").trim().to_string();
