@@ -143,7 +143,15 @@ pub enum AlertInput {
         severity: Severity,
         resolved: bool,
     },
+    /// Usage of one endpoint (and key) left its usual pattern in an hour (a
+    /// [`crate::usage::anomaly::Anomaly`]): `kind` is the anomaly's kind (`calls_spike`, …).
+    /// Repeats for the same kind, endpoint and key are one alert while it is open; it ends by
+    /// itself [`ANOMALY_TTL_HOURS`] after it was raised.
+    UsageAnomaly { provider: String, kind: String, operation: String, key: Option<String>, message: String },
 }
+
+/// How long a usage anomaly stays an open alert.
+pub const ANOMALY_TTL_HOURS: i64 = 24;
 
 /// How long an announced maintenance stays an open alert after it starts.
 pub const ANNOUNCEMENT_TTL_HOURS: i64 = 12;
@@ -203,7 +211,8 @@ impl AlertInput {
             | AlertInput::KeyRisk { provider, .. }
             | AlertInput::CircuitBreaker { provider, .. }
             | AlertInput::Recovered { provider }
-            | AlertInput::Incoming { provider, .. } => provider,
+            | AlertInput::Incoming { provider, .. }
+            | AlertInput::UsageAnomaly { provider, .. } => provider,
         }
     }
 
@@ -276,6 +285,17 @@ impl AlertInput {
             AlertInput::Incoming { origin, subject, severity, .. } => {
                 sig(incoming_family(origin, subject), severity.as_str(), *severity)
             }
+            AlertInput::UsageAnomaly { provider, kind, operation, key, .. } => sig(
+                format!(
+                    "anomaly:{}:{}:{}:{}",
+                    esc(kind),
+                    esc(provider),
+                    esc(operation),
+                    key.as_deref().map_or_else(|| "-".to_string(), |k| format!("k{}", esc(k)))
+                ),
+                "found",
+                if kind == "new_endpoint" { Severity::Info } else { Severity::Warning },
+            ),
         }
     }
 
@@ -324,7 +344,8 @@ impl AlertInput {
             AlertInput::KeyRisk { risk: Some(_), .. }
             | AlertInput::Latency { .. }
             | AlertInput::ErrorRate { .. }
-            | AlertInput::MaintenanceAnnounced { .. } => Vec::new(),
+            | AlertInput::MaintenanceAnnounced { .. }
+            | AlertInput::UsageAnomaly { .. } => Vec::new(),
         }
     }
 
@@ -339,6 +360,7 @@ impl AlertInput {
                 Some(from + chrono::Duration::hours(ANNOUNCEMENT_TTL_HOURS))
             }
             AlertInput::Incoming { .. } => Some(now + chrono::Duration::hours(ANNOUNCEMENT_TTL_HOURS)),
+            AlertInput::UsageAnomaly { .. } => Some(now + chrono::Duration::hours(ANOMALY_TTL_HOURS)),
             _ => None,
         }
     }

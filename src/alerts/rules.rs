@@ -48,6 +48,8 @@ pub enum RuleKind {
     CircuitOpen,
     /// An incoming webhook or a provider's status page reports something.
     Incoming,
+    /// Usage of an endpoint or key left its usual pattern (the hourly anomaly scan).
+    UsageAnomaly,
 }
 
 impl RuleKind {
@@ -68,6 +70,7 @@ impl RuleKind {
             RuleKind::KeyRisk => "key_risk",
             RuleKind::CircuitOpen => "circuit_open",
             RuleKind::Incoming => "incoming",
+            RuleKind::UsageAnomaly => "usage_anomaly",
         }
     }
 
@@ -87,6 +90,7 @@ impl RuleKind {
         "key_risk",
         "circuit_open",
         "incoming",
+        "usage_anomaly",
     ];
 
     /// The threshold parameters as JSON (`{"checks":3}`, `{}`).
@@ -132,6 +136,7 @@ impl RuleKind {
             "key_risk" => RuleKind::KeyRisk,
             "circuit_open" => RuleKind::CircuitOpen,
             "incoming" => RuleKind::Incoming,
+            "usage_anomaly" => RuleKind::UsageAnomaly,
             other => {
                 return Err(format!("\"{other}\" is not a rule kind; expected one of {}", RuleKind::NAMES.join(", ")))
             }
@@ -278,6 +283,7 @@ pub fn default_rules() -> Vec<NewRule> {
         NewRule::new("Key risk", RuleKind::KeyRisk),
         NewRule::new("Circuit breaker open", RuleKind::CircuitOpen),
         NewRule::new("Incoming reports", RuleKind::Incoming),
+        NewRule::new("Usage anomaly", RuleKind::UsageAnomaly),
     ]
 }
 
@@ -348,6 +354,7 @@ pub(crate) fn judge(kind: &RuleKind, input: &AlertInput, now: DateTime<Utc>, rec
         (RuleKind::KeyRisk, AlertInput::KeyRisk { risk: Some(_), .. }) => Verdict::Fire,
         (RuleKind::CircuitOpen, AlertInput::CircuitBreaker { open: true, .. }) => Verdict::Fire,
         (RuleKind::Incoming, AlertInput::Incoming { resolved: false, .. }) => Verdict::Fire,
+        (RuleKind::UsageAnomaly, AlertInput::UsageAnomaly { .. }) => Verdict::Fire,
         _ => Verdict::Ignore,
     }
 }
@@ -497,6 +504,10 @@ pub(crate) fn describe(
                 format!("{} (reported by {origin})", message.trim())
             };
             (title.clone(), body)
+        }
+        AlertInput::UsageAnomaly { provider, kind, operation, message, .. } => {
+            let what = crate::usage::anomaly::AnomalyKind::parse(kind).map_or("Usage anomaly", |k| k.title());
+            (format!("{what}: {provider} {operation}"), message.clone())
         }
     }
 }

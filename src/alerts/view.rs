@@ -83,6 +83,9 @@ fn condition(kind: &RuleKind) -> String {
         RuleKind::KeyRisk => "a permission check finds a risk on a key".into(),
         RuleKind::CircuitOpen => "a circuit breaker stops calls to a failing provider or endpoint".into(),
         RuleKind::Incoming => "an incoming webhook or a status page reports something".into(),
+        RuleKind::UsageAnomaly => {
+            "usage leaves its usual pattern: a calls spike, an error burst, a new endpoint, trading at an unusual hour or a jump in weight".into()
+        }
     }
 }
 

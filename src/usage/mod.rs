@@ -12,6 +12,12 @@ use rusqlite::params_from_iter;
 
 use crate::store::{Store, StoreError};
 
+pub mod anomaly;
+pub mod forecast;
+mod insight;
+
+pub use insight::{InsightError, SCANNED_SETTING};
+
 /// What calls without a key are grouped under.
 pub const NO_KEY: &str = "(no key)";
 /// The most buckets a series may have (a year of hours fits).
