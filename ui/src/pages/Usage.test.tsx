@@ -3,10 +3,16 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { IpcError, type UsageRow, type UsageSummary } from "../ipc";
 import { Usage } from "./Usage";
 
-const api = vi.hoisted(() => ({ summary: vi.fn(), chart: vi.fn() }));
+const api = vi.hoisted(() => ({ summary: vi.fn(), chart: vi.fn(), anomalies: vi.fn(), forecast: vi.fn() }));
 vi.mock("../ipc", async (orig) => {
   const real = await orig<typeof import("../ipc")>();
-  return { ...real, usage: { summary: api.summary, chart: api.chart } };
+  return {
+    ...real,
+    usage: { summary: api.summary, chart: api.chart },
+    // The forecast and anomaly panels have their own tests (usage/*.test.tsx).
+    usageInsight: { forecast: api.forecast, forecastChart: api.chart, anomalies: api.anomalies },
+    providers: { ...real.providers, list: () => Promise.resolve([]) },
+  };
 });
 
 const row = (group: string, over: Partial<UsageRow> = {}): UsageRow => ({
@@ -41,6 +47,9 @@ beforeEach(() => {
   api.summary.mockReset();
   api.chart.mockReset();
   api.chart.mockResolvedValue(SVG);
+  api.forecast.mockReturnValue(new Promise(() => undefined));
+  api.anomalies.mockReset();
+  api.anomalies.mockResolvedValue({ range: "24h", since: "", until: "", lookbackDays: 28, anomalies: [] });
 });
 
 describe("Usage", () => {
@@ -82,7 +91,8 @@ describe("Usage", () => {
 
     fireEvent.click(screen.getByTestId("usage-range-30d"));
     await waitFor(() => expect(api.summary).toHaveBeenLastCalledWith("30d", "caller"));
-    expect(api.chart).toHaveBeenLastCalledWith("30d", false);
+    expect(api.chart).toHaveBeenCalledWith("30d", false);
+    expect(api.anomalies).toHaveBeenLastCalledWith("30d");
     expect(screen.getByTestId("usage-range-30d").getAttribute("aria-pressed")).toBe("true");
   });
 

@@ -6,6 +6,8 @@ import { useLoad } from "../lib/useLoad";
 import { CoreChart } from "../components/CoreChart";
 import { Segmented } from "../components/Segmented";
 import { ErrorLine, Loading } from "../components/States";
+import { AnomaliesPanel } from "./usage/AnomaliesPanel";
+import { ForecastPanel } from "./usage/ForecastPanel";
 
 export const RANGES: { id: UsageRange; label: string }[] = [
   { id: "24h", label: "24 h" },
@@ -74,6 +76,9 @@ export function Usage() {
           errorPrefix="Could not draw the chart: "
         />
       </div>
+
+      <ForecastPanel />
+      <AnomaliesPanel range={range} />
 
       <div class="card">
         <div class="detail-head">
