@@ -291,14 +291,16 @@ pub fn detect(input: &DetectInput) -> Vec<Anomaly> {
     let base = input.from - LOOKBACK_HOURS * HOUR;
     let len = ((input.to - base) / HOUR).max(0) as usize;
     let index = |hour: i64| (hour - base).div_euclid(HOUR);
-    let mut series: BTreeMap<(String, String, String), Series> = BTreeMap::new();
+    // Keyed by the rows' own strings: no allocation per row.
+    let mut series: BTreeMap<(&str, &str, &str), Series> = BTreeMap::new();
     for r in &input.rows {
         let i = index(r.hour);
         if i < 0 || i as usize >= len {
             continue;
         }
-        let s =
-            series.entry((r.provider.clone(), r.operation.clone(), r.key.clone())).or_insert_with(|| Series::new(len));
+        let s = series
+            .entry((r.provider.as_str(), r.operation.as_str(), r.key.as_str()))
+            .or_insert_with(|| Series::new(len));
         s.calls[i as usize] += r.calls;
         s.errors[i as usize] += r.errors;
         s.weight[i as usize] += r.weight;
@@ -312,11 +314,11 @@ pub fn detect(input: &DetectInput) -> Vec<Anomaly> {
 
     for ((provider, operation, key), s) in &series {
         let name = what(provider, operation, key);
-        let key_opt = (!key.is_empty()).then(|| key.clone());
+        let key_opt = (!key.is_empty()).then(|| key.to_string());
         let found = |kind: AnomalyKind, i: i64, observed: f64, expected: f64, score: f64, message: String| Anomaly {
             kind: kind.as_str().into(),
-            provider: provider.clone(),
-            operation: operation.clone(),
+            provider: provider.to_string(),
+            operation: operation.to_string(),
             key: key_opt.clone(),
             hour: crate::store::fmt_ts(at(base + i * HOUR)),
             observed: round2(observed),
@@ -440,10 +442,10 @@ pub fn detect(input: &DetectInput) -> Vec<Anomaly> {
     }
 
     // Trading hours per key, over every trade-class operation of its provider.
-    let mut trades: BTreeMap<(String, String), Vec<(String, &Series)>> = BTreeMap::new();
+    let mut trades: BTreeMap<(&str, &str), Vec<(&str, &Series)>> = BTreeMap::new();
     for ((provider, operation, key), s) in &series {
-        if !key.is_empty() && input.trade_ops.contains(&(provider.clone(), operation.clone())) {
-            trades.entry((provider.clone(), key.clone())).or_default().push((operation.clone(), s));
+        if !key.is_empty() && input.trade_ops.contains(&(provider.to_string(), operation.to_string())) {
+            trades.entry((provider, key)).or_default().push((operation, s));
         }
     }
     for ((provider, key), ops) in &trades {
@@ -468,13 +470,13 @@ pub fn detect(input: &DetectInput) -> Vec<Anomaly> {
                 let operation = ops
                     .iter()
                     .max_by(|a, b| a.1.calls[i as usize].total_cmp(&b.1.calls[i as usize]))
-                    .map(|(op, _)| op.clone())
+                    .map(|(op, _)| op.to_string())
                     .unwrap_or_default();
                 out.push(Anomaly {
                     kind: AnomalyKind::UnusualTradingHour.as_str().into(),
-                    provider: provider.clone(),
+                    provider: provider.to_string(),
                     operation: operation.clone(),
-                    key: Some(key.clone()),
+                    key: Some(key.to_string()),
                     hour: crate::store::fmt_ts(at(hour)),
                     observed: now,
                     expected: 0.0,
