@@ -226,6 +226,8 @@ pub struct ForecastDay {
 }
 
 /// A monthly quota of the provider (a `monthly_quota` rate-limit rule), against the forecast.
+/// A quota kept per key is compared with all of the provider's calls together: exact with one
+/// key for the provider (the usual case), an early warning with several.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(export)]

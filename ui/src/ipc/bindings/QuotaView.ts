@@ -2,6 +2,8 @@
 
 /**
  * A monthly quota of the provider (a `monthly_quota` rate-limit rule), against the forecast.
+ * A quota kept per key is compared with all of the provider's calls together: exact with one
+ * key for the provider (the usual case), an early warning with several.
  */
 export type QuotaView = { 
 /**
