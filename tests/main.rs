@@ -10,6 +10,7 @@ mod cli;
 mod cli_monitor;
 mod cli_provider;
 mod cli_usage;
+mod cli_usage_insight;
 mod cli_views;
 mod control;
 mod durability;

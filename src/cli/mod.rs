@@ -83,7 +83,8 @@ pub enum Command {
         #[arg(long)]
         provider: Option<String>,
     },
-    /// Calls, errors, weight, cost and latency per endpoint, key, caller or provider.
+    /// Calls, errors, weight, cost and latency per endpoint, key, caller or provider; `usage
+    /// forecast` for this month, `usage anomalies` for unusual hours.
     Usage(usage::UsageArgs),
     /// The local gateway for bots: status, port, token add/list/disable/enable/rotate/revoke.
     #[command(subcommand)]
@@ -126,6 +127,8 @@ pub enum CliError {
     #[error(transparent)]
     UsageData(#[from] crate::usage::UsageError),
     #[error(transparent)]
+    UsageInsight(#[from] crate::usage::InsightError),
+    #[error(transparent)]
     Gateway(#[from] crate::gateway::TokenError),
     #[error(transparent)]
     Group(#[from] crate::groups::GroupError),
@@ -149,6 +152,7 @@ impl CliError {
             CliError::Remote(e) => e.kind(),
             CliError::Usage(_) => crate::ErrorKind::Invalid,
             CliError::UsageData(e) => e.kind(),
+            CliError::UsageInsight(e) => e.kind(),
             CliError::Gateway(e) => e.kind(),
             CliError::Group(e) => e.kind(),
             CliError::Hooks(e) => e.kind(),

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use axum::routing::get;
 
-use crate::support::{click, connect, screenshot, scroll_to, serve, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME};
+use crate::support::{
+    click, connect, screenshot, scroll_to, serve, type_into, wait_for_text, Driver, ONE_APP_AT_A_TIME,
+};
 
 /// Binance's checks run this often in the test (the core's minimum).
 const CHECK_EVERY: Duration = Duration::from_secs(1);

@@ -14,8 +14,8 @@ use axum::routing::{get, post};
 use fantoccini::{Client, Locator};
 
 use crate::support::{
-    click, connect, screenshot, scroll_to, seen, serve, type_into, wait_for_text, wait_until, Driver, ONE_APP_AT_A_TIME,
-    STARTUP,
+    click, connect, screenshot, scroll_to, seen, serve, type_into, wait_for_text, wait_until, Driver,
+    ONE_APP_AT_A_TIME, STARTUP,
 };
 
 /// Binance's checks run this often in the test (the core's minimum).

@@ -8,6 +8,8 @@ import { Segmented } from "../components/Segmented";
 import { Select } from "../components/Field";
 import { ErrorLine, Loading } from "../components/States";
 import { BillingPanel } from "./usage/BillingPanel";
+import { AnomaliesPanel } from "./usage/AnomaliesPanel";
+import { ForecastPanel } from "./usage/ForecastPanel";
 
 export const RANGES: { id: UsageRange; label: string }[] = [
   { id: "24h", label: "24 h" },
@@ -46,7 +48,7 @@ export function Usage() {
   const [range, setRange] = useState<UsageRange>("24h");
   const [groupBy, setGroupBy] = useState<UsageGroupBy>("endpoint");
   const [provider, setProvider] = useState<string>(ALL);
-  const [billingTick, setBillingTick] = useState(0);
+  const [refreshTick, setRefreshTick] = useState(0);
   const dark = useDark();
   const only = provider === ALL ? null : provider;
   // A new range, grouping or provider shows loading again; an answer to an older one is dropped.
@@ -62,7 +64,7 @@ export function Usage() {
   const refresh = () => {
     summary.reload();
     chart.reload();
-    setBillingTick((t) => t + 1);
+    setRefreshTick((t) => t + 1);
   };
 
   const groupLabel = GROUPS.find((g) => g.id === groupBy)?.label ?? "Group";
@@ -84,7 +86,7 @@ export function Usage() {
         </div>
       </header>
 
-      <BillingPanel refresh={billingTick} />
+      <BillingPanel refresh={refreshTick} />
 
       <div class="card">
         <CoreChart
@@ -97,6 +99,9 @@ export function Usage() {
           errorPrefix="Could not draw the chart: "
         />
       </div>
+
+      <ForecastPanel provider={only} refresh={refreshTick} />
+      <AnomaliesPanel range={range} refresh={refreshTick} />
 
       <div class="card">
         <div class="detail-head">
