@@ -29,6 +29,7 @@ fn attempt(ts: DateTime<Utc>, operation: &str, key: Option<&str>) -> AttemptReco
         bytes_in: 100,
         weight: 2,
         cost: 0.0,
+        units: 0.0,
     }
 }
 
