@@ -506,3 +506,26 @@ fn forecast_chart_without_calls_says_so_and_without_a_quota_draws_no_quota_line(
     assert!(!texts(&svg).iter().any(|t| t == "quota"));
     assert!(!svg.contains(&Palette::css(Theme::Light.palette().down)), "no quota line");
 }
+
+#[test]
+fn usage_chart_labels_sit_on_whole_hours_and_days() {
+    // A day that starts at 08:40: labels every 3 hours on the hour, midnight as its date.
+    let since = t0() + chrono::Duration::minutes(8 * 60 + 40);
+    let until = since + chrono::Duration::hours(24);
+    let buckets: Vec<_> = usage_buckets()
+        .into_iter()
+        .map(|b| crate::usage::UsageBucket { start: b.start + chrono::Duration::hours(8), ..b })
+        .collect();
+    let svg =
+        usage_chart("Calls per hour", &buckets, (since, until), Duration::from_secs(3600), Theme::Light, DEFAULT_SIZE)
+            .expect("render");
+    let labels: Vec<&str> = svg.lines().map(str::trim).collect();
+    for label in ["09:00", "12:00", "21:00", "03-02", "06:00"] {
+        assert!(labels.contains(&label), "no {label} label");
+    }
+    assert!(!labels.contains(&"03-02 00:00") && !labels.contains(&"08:40"), "labels off the hour");
+    let (ticks, days) = super::time_axes::aligned_ticks(&(ms(t0())..ms(t0() + chrono::Duration::days(30))), 8);
+    assert!(days, "30 days are labelled by days");
+    assert!(ticks.len() <= 8 && ticks.len() >= 4, "{ticks:?}");
+    assert!(ticks.iter().all(|t| (*t as i64).rem_euclid(86_400_000) == 0), "at midnights: {ticks:?}");
+}

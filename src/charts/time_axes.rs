@@ -106,16 +106,65 @@ pub(crate) fn day_chart<'a, 'b>(
     y: Range<f64>,
     y_desc: &str,
 ) -> Result<DayChart<'a, 'b>, ChartError> {
-    let labels = days.len();
+    tick_chart(root, title, p, x, days, "%m-%d", y, y_desc)
+}
+
+/// Like [`time_chart`], with the x labels on whole UTC hours or days (every 1, 2, 3, 6 or 12
+/// hours, or 1, 2, 3 or 7 days, whichever gives at most 8 labels): "09:00", "12:00", or
+/// "12-05" at midnights and for day steps.
+pub(crate) fn aligned_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    p: &Palette,
+    x: Range<f64>,
+    y: Range<f64>,
+    y_desc: &str,
+) -> Result<DayChart<'a, 'b>, ChartError> {
+    let (ticks, days) = aligned_ticks(&x, 8);
+    tick_chart(root, title, p, x, ticks, if days { "%m-%d" } else { "%H:%M" }, y, y_desc)
+}
+
+/// Instants (Unix ms) on whole UTC hours or days in `x`, at most `max` of them, and whether the
+/// step is whole days.
+pub(crate) fn aligned_ticks(x: &Range<f64>, max: usize) -> (Vec<f64>, bool) {
+    const HOUR: i64 = 3_600_000;
+    const STEPS: [i64; 9] =
+        [HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR, 48 * HOUR, 72 * HOUR, 168 * HOUR];
+    let (from, to) = (x.start.ceil() as i64, x.end.floor() as i64);
+    let step = STEPS.into_iter().find(|s| ((to - from) / s) as usize <= max.max(1)).unwrap_or(STEPS[STEPS.len() - 1]);
+    let first = from.div_euclid(step) * step + if from.rem_euclid(step) == 0 { 0 } else { step };
+    let ticks = (0..).map(|i| first + i * step).take_while(|t| *t <= to).map(|t| t as f64).collect();
+    (ticks, step >= 24 * HOUR)
+}
+
+/// The chart with its x labels at `ticks`, formatted with `format` (a midnight on an hour axis
+/// reads as its date).
+#[allow(clippy::too_many_arguments)]
+fn tick_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    p: &Palette,
+    x: Range<f64>,
+    ticks: Vec<f64>,
+    format: &str,
+    y: Range<f64>,
+    y_desc: &str,
+) -> Result<DayChart<'a, 'b>, ChartError> {
+    let labels = ticks.len();
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 18).into_font().color(&rgb(p.text)))
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(DayAxis { range: x, days }, y)
+        .build_cartesian_2d(DayAxis { range: x, days: ticks }, y)
         .map_err(|e| render_error(title, e))?;
     let fmt_x = |x: &f64| {
-        chrono::DateTime::from_timestamp_millis(*x as i64).map(|t| t.format("%m-%d").to_string()).unwrap_or_default()
+        chrono::DateTime::from_timestamp_millis(*x as i64)
+            .map(|t| {
+                let midnight = t.timestamp_millis().rem_euclid(86_400_000) == 0;
+                t.format(if midnight { "%m-%d" } else { format }).to_string()
+            })
+            .unwrap_or_default()
     };
     house_mesh!(chart, p, title, &fmt_x, y_desc, labels)?;
     Ok(chart)

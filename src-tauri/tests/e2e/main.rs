@@ -24,6 +24,7 @@ mod hooks;
 mod limits_audit;
 mod status;
 mod support;
+mod usage;
 mod vault;
 
 const PAGES: &[(&str, &str)] = &[

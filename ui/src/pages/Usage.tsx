@@ -78,7 +78,7 @@ export function Usage() {
           <p class="lead">What your tools called and what it costs: calls, errors, billed units and cost per endpoint, caller, key and provider, and this month against plans and budgets.</p>
         </div>
         <div class="actions">
-          <Select value={provider} options={providerOptions} onValue={setProvider} testid="usage-provider" aria-label="Provider" />
+          <Select value={provider} options={providerOptions} onValue={setProvider} small testid="usage-provider" aria-label="Provider" />
           <Segmented options={RANGES} value={range} onChange={setRange} label="Range" testid={(id) => `usage-range-${id}`} />
           <button type="button" class="button" onClick={refresh}>
             Refresh

@@ -8,8 +8,9 @@ import { formatAmount, formatMonthUtc, formatPercent, formatTime } from "../../l
 import { useDark } from "../../lib/theme";
 import { useLoad } from "../../lib/useLoad";
 
-/** "calls", "weight of ticker calls". */
+/** "calls", "billed units" (calls or credits, as the plan counts them), "weight of ticker calls". */
 function counted(f: UsageForecast): string {
+  if (f.counted === "units") return "billed units";
   if (f.operations.length === 0) return f.counted;
   const ops = f.operations.join(", ");
   return f.counted === "calls" ? `${ops} calls` : `${f.counted} of ${ops} calls`;
