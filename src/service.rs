@@ -25,6 +25,9 @@ const KEY_REMINDERS: Duration = Duration::from_secs(6 * 3600);
 const BUDGET_CHECK: Duration = Duration::from_secs(300);
 /// How often raw call rows past their retention are deleted (at start, then hourly).
 const USAGE_PRUNE: Duration = Duration::from_secs(3600);
+/// How often the service looks for a newly ended hour to scan for usage anomalies (each hour
+/// is scanned once, a minute after it ends; see `Keyward::scan_usage_anomalies`).
+const USAGE_ANOMALY_TICK: Duration = Duration::from_secs(5 * 60);
 
 /// How often the scheduled checks are compared with the database even when nothing in this
 /// process changed them (a `keyward checks set` or `provider enable` from another process).
@@ -112,6 +115,13 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
         }
         Ok::<_, crate::usage::UsageError>(pruned)
     })));
+    tasks.push(tokio::spawn(every(
+        kw.clone(),
+        USAGE_ANOMALY_TICK,
+        cancel.clone(),
+        "scanning usage for anomalies",
+        |kw| kw.scan_usage_anomalies(Utc::now()),
+    )));
     // Key-use audit rows are written while the process runs, not only at exit.
     tasks.push(tokio::spawn(every(
         kw.clone(),

@@ -11,6 +11,7 @@ mod cli_export;
 mod cli_monitor;
 mod cli_provider;
 mod cli_usage;
+mod cli_usage_insight;
 mod cli_views;
 mod control;
 mod durability;

@@ -126,3 +126,54 @@ async fn the_limits_binance_publishes_replace_the_preset_numbers() {
     assert!(asked.iter().all(|q| q == "symbol=BTCUSDT"), "one symbol keeps the answer small: {asked:?}");
     services.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_service_raises_an_alert_for_an_unusual_hour_once_it_has_ended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = open(&dir);
+    // Four weeks of 30 ticker calls an hour, then 600 in the hour that just ended (both
+    // candidates, should the minute of grace the scan waits roll over while the test starts).
+    let now = chrono::Utc::now().timestamp();
+    let ended = [(now - 60).div_euclid(3600) * 3600 - 3600, now.div_euclid(3600) * 3600 - 3600];
+    kw.store()
+        .with_conn(|c| {
+            let mut insert = c.prepare(
+                "INSERT INTO calls_hourly (hour, provider, environment, operation, key_label, caller, calls, errors, weight, cost, latency_ms)
+                 VALUES (?1, 'binance', 'production', 'ticker', '', 'bot:grid', ?2, 0, ?2, 0.0, 0)",
+            )?;
+            for h in 2..=28 * 24 {
+                insert.execute([ended[1] - h * 3600, 30])?;
+            }
+            insert.execute([ended[1] - 3600, if ended[0] != ended[1] { 600 } else { 30 }])?;
+            insert.execute([ended[1], 600])?;
+            Ok(())
+        })
+        .expect("history");
+    let (tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
+    kw.alerts().set_desktop(Arc::new(move |n: keyward::alerts::AlertNotice| {
+        let _ = tx.send(n);
+    }));
+
+    let services = keyward::service::start(&kw).await.expect("services start");
+    let notice = tokio::time::timeout(EVENT_TIMEOUT, async {
+        loop {
+            match notices.recv().await {
+                Some(n) if n.alert.rule_kind == "usage_anomaly" => return n,
+                Some(_) => {}
+                None => panic!("the alert channel closed"),
+            }
+        }
+    })
+    .await
+    .expect("the scan raised an alert before the timeout");
+    services.stop().await;
+    assert_eq!(notice.alert.title, "Calls spike: binance ticker");
+    assert!(
+        notice.alert.body.contains("600 calls") && notice.alert.body.contains("usually about 30"),
+        "{}",
+        notice.alert.body
+    );
+    assert!(notice.notify, "a first anomaly notifies");
+    let scanned = kw.store().setting(keyward::usage::SCANNED_SETTING).expect("setting");
+    assert!(scanned.is_some_and(|h| ended.contains(&h.parse::<i64>().unwrap_or_default())), "the hour is remembered");
+}

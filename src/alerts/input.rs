@@ -147,7 +147,15 @@ pub enum AlertInput {
     /// (`month`: `2026-12`). A higher threshold replaces the lower one's alert; a new month
     /// resolves the last month's.
     Budget { provider: String, month: String, threshold_pct: u32, cost: f64, budget: f64, currency: String },
+    /// Usage of one endpoint (and key) left its usual pattern in an hour (a
+    /// [`crate::usage::anomaly::Anomaly`]): `kind` is the anomaly's kind (`calls_spike`, …).
+    /// Repeats for the same kind, endpoint and key are one alert while it is open; it ends by
+    /// itself [`ANOMALY_TTL_HOURS`] after it was raised.
+    UsageAnomaly { provider: String, kind: String, operation: String, key: Option<String>, message: String },
 }
+
+/// How long a usage anomaly stays an open alert.
+pub const ANOMALY_TTL_HOURS: i64 = 24;
 
 /// How long an announced maintenance stays an open alert after it starts.
 pub const ANNOUNCEMENT_TTL_HOURS: i64 = 12;
@@ -208,7 +216,8 @@ impl AlertInput {
             | AlertInput::CircuitBreaker { provider, .. }
             | AlertInput::Recovered { provider }
             | AlertInput::Budget { provider, .. }
-            | AlertInput::Incoming { provider, .. } => provider,
+            | AlertInput::Incoming { provider, .. }
+            | AlertInput::UsageAnomaly { provider, .. } => provider,
         }
     }
 
@@ -286,6 +295,17 @@ impl AlertInput {
             AlertInput::Incoming { origin, subject, severity, .. } => {
                 sig(incoming_family(origin, subject), severity.as_str(), *severity)
             }
+            AlertInput::UsageAnomaly { provider, kind, operation, key, .. } => sig(
+                format!(
+                    "anomaly:{}:{}:{}:{}",
+                    esc(kind),
+                    esc(provider),
+                    esc(operation),
+                    key.as_deref().map_or_else(|| "-".to_string(), |k| format!("k{}", esc(k)))
+                ),
+                "found",
+                if kind == "new_endpoint" { Severity::Info } else { Severity::Warning },
+            ),
         }
     }
 
@@ -336,7 +356,8 @@ impl AlertInput {
             AlertInput::KeyRisk { risk: Some(_), .. }
             | AlertInput::Latency { .. }
             | AlertInput::ErrorRate { .. }
-            | AlertInput::MaintenanceAnnounced { .. } => Vec::new(),
+            | AlertInput::MaintenanceAnnounced { .. }
+            | AlertInput::UsageAnomaly { .. } => Vec::new(),
         }
     }
 
@@ -351,6 +372,7 @@ impl AlertInput {
                 Some(from + chrono::Duration::hours(ANNOUNCEMENT_TTL_HOURS))
             }
             AlertInput::Incoming { .. } => Some(now + chrono::Duration::hours(ANNOUNCEMENT_TTL_HOURS)),
+            AlertInput::UsageAnomaly { .. } => Some(now + chrono::Duration::hours(ANOMALY_TTL_HOURS)),
             _ => None,
         }
     }

@@ -56,7 +56,7 @@ use crate::clock::Clock;
 use crate::store::Store;
 
 pub use deliver::{DeliveryPolicy, Sleeper, TokioSleeper, MAX_CONCURRENT_DELIVERIES};
-pub use input::{AlertInput, RateLimitLevel, ReportedHealth, Severity, ANNOUNCEMENT_TTL_HOURS};
+pub use input::{AlertInput, RateLimitLevel, ReportedHealth, Severity, ANNOUNCEMENT_TTL_HOURS, ANOMALY_TTL_HOURS};
 pub use intake::AlertSender;
 pub use model::{
     ActiveSummary, Alert, AlertError, AlertFilter, AlertNotice, AlertState, DeliveryFilter, DeliveryRecord,
@@ -79,7 +79,7 @@ const DEFAULTS_SEEDED_KEY: &str = "alerts.default_rules_seeded";
 /// version is written once to databases made before it.
 const DEFAULT_KINDS_KEY: &str = "alerts.default_rule_kinds";
 /// Default rules added after the first release of the rules.
-const LATER_DEFAULT_KINDS: &[&str] = &["circuit_open", "incoming", "budget"];
+const LATER_DEFAULT_KINDS: &[&str] = &["circuit_open", "incoming", "budget", "usage_anomaly"];
 /// Suggested history horizon for [`Alerts::prune`].
 pub const HISTORY_DAYS: i64 = 90;
 /// User agent of webhook requests.

@@ -50,6 +50,8 @@ pub enum RuleKind {
     Incoming,
     /// A provider's month-to-date cost crossed one of its budget percentages.
     Budget,
+    /// Usage of an endpoint or key left its usual pattern (the hourly anomaly scan).
+    UsageAnomaly,
 }
 
 impl RuleKind {
@@ -71,6 +73,7 @@ impl RuleKind {
             RuleKind::CircuitOpen => "circuit_open",
             RuleKind::Incoming => "incoming",
             RuleKind::Budget => "budget",
+            RuleKind::UsageAnomaly => "usage_anomaly",
         }
     }
 
@@ -91,6 +94,7 @@ impl RuleKind {
         "circuit_open",
         "incoming",
         "budget",
+        "usage_anomaly",
     ];
 
     /// The threshold parameters as JSON (`{"checks":3}`, `{}`).
@@ -137,6 +141,7 @@ impl RuleKind {
             "circuit_open" => RuleKind::CircuitOpen,
             "incoming" => RuleKind::Incoming,
             "budget" => RuleKind::Budget,
+            "usage_anomaly" => RuleKind::UsageAnomaly,
             other => {
                 return Err(format!("\"{other}\" is not a rule kind; expected one of {}", RuleKind::NAMES.join(", ")))
             }
@@ -284,6 +289,7 @@ pub fn default_rules() -> Vec<NewRule> {
         NewRule::new("Circuit breaker open", RuleKind::CircuitOpen),
         NewRule::new("Incoming reports", RuleKind::Incoming),
         NewRule::new("Monthly budget", RuleKind::Budget),
+        NewRule::new("Usage anomaly", RuleKind::UsageAnomaly),
     ]
 }
 
@@ -355,6 +361,7 @@ pub(crate) fn judge(kind: &RuleKind, input: &AlertInput, now: DateTime<Utc>, rec
         (RuleKind::CircuitOpen, AlertInput::CircuitBreaker { open: true, .. }) => Verdict::Fire,
         (RuleKind::Incoming, AlertInput::Incoming { resolved: false, .. }) => Verdict::Fire,
         (RuleKind::Budget, AlertInput::Budget { .. }) => Verdict::Fire,
+        (RuleKind::UsageAnomaly, AlertInput::UsageAnomaly { .. }) => Verdict::Fire,
         _ => Verdict::Ignore,
     }
 }
@@ -512,6 +519,10 @@ pub(crate) fn describe(
                 format!("{} (reported by {origin})", message.trim())
             };
             (title.clone(), body)
+        }
+        AlertInput::UsageAnomaly { provider, kind, operation, message, .. } => {
+            let what = crate::usage::anomaly::AnomalyKind::parse(kind).map_or("Usage anomaly", |k| k.title());
+            (format!("{what}: {provider} {operation}"), message.clone())
         }
     }
 }

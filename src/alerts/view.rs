@@ -84,6 +84,9 @@ fn condition(kind: &RuleKind) -> String {
         RuleKind::CircuitOpen => "a circuit breaker stops calls to a failing provider or endpoint".into(),
         RuleKind::Incoming => "an incoming webhook or a status page reports something".into(),
         RuleKind::Budget => "a provider's month-to-date cost crosses a budget percentage".into(),
+        RuleKind::UsageAnomaly => {
+            "usage leaves its usual pattern: a calls spike, an error burst, a new endpoint, trading at an unusual hour or a jump in weight".into()
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 //! - [`uptime_strip`]: one bar per day, coloured by that day's uptime, grey without data.
 //! - [`state_timeline`]: one row per provider, coloured spans per state.
 //! - [`usage_chart`]: calls per hour or day, errors highlighted.
+//! - [`forecast_chart`]: the month's running total, its forecast with a band, and the quota.
 
+mod forecast;
 mod latency;
 mod time_axes;
 mod timeline;
@@ -16,6 +18,7 @@ mod usage;
 use chrono::{DateTime, TimeZone, Utc};
 use plotters::style::RGBColor;
 
+pub use forecast::forecast_chart;
 pub use latency::latency_chart;
 pub use timeline::state_timeline;
 pub use uptime::{uptime_colour, uptime_strip};

@@ -458,3 +458,74 @@ fn usage_chart_without_calls_says_so() {
         assert_chart(&svg, "Calls per day, last 30 days", &["Calls (per day)", "No calls yet"]);
     }
 }
+
+fn forecast_view(quota: Option<f64>, calls: f64) -> crate::usage::forecast::UsageForecast {
+    use crate::usage::forecast::{forecast, Counted, ForecastInput};
+    let now = Utc.with_ymd_and_hms(2026, 3, 15, 12, 30, 0).single().expect("time");
+    let first = now.timestamp() - 1800 - 20 * 86_400;
+    let hourly = (0..=20 * 24).map(|i| (first + i * 3600, calls + ((i * 7) % 5) as f64 * calls / 10.0)).collect();
+    let input = ForecastInput {
+        provider: Some("coinmarketcap".into()),
+        counted: Counted::Weight,
+        operations: vec!["ticker".into()],
+        hourly,
+        first_hour: Some(first),
+        quota: quota.map(|q| ("monthly_credits".to_string(), q)),
+    };
+    forecast(&input, now)
+}
+
+#[test]
+fn forecast_chart_shows_actual_forecast_band_and_quota_with_a_label_at_midnight_every_third_day() {
+    let view = forecast_view(Some(9000.0), 10.0);
+    assert!(view.projected_high > view.projected_low, "a band to draw");
+    for theme in [Theme::Light, Theme::Dark] {
+        let p = theme.palette();
+        let svg = forecast_chart("Weight this month, coinmarketcap", &view, theme, DEFAULT_SIZE).expect("render");
+        assert_chart(
+            &svg,
+            "Weight this month, coinmarketcap",
+            &["Time (UTC)", "Weight this month", "actual", "forecast", "band", "quota"],
+        );
+        let days: Vec<String> = texts(&svg).into_iter().filter(|t| t.len() == 5 && t.starts_with("03-")).collect();
+        let want: Vec<String> = (1..=31).step_by(3).map(|d| format!("03-{d:02}")).collect();
+        assert_eq!(days, want, "day labels at midnights, every third day of March");
+        assert!(svg.contains(&Palette::css(p.down)), "the quota in the theme's down colour");
+        assert!(svg.contains("<polygon") && svg.contains(&Palette::css(p.series)), "the band and the lines");
+        assert!(!texts(&svg).iter().any(|t| t == "No calls yet this month"));
+    }
+}
+
+#[test]
+fn forecast_chart_without_calls_says_so_and_without_a_quota_draws_no_quota_line() {
+    let empty = forecast_view(None, 0.0);
+    let svg = forecast_chart("Calls this month, all providers", &empty, Theme::Light, DEFAULT_SIZE).expect("render");
+    assert!(texts(&svg).iter().any(|t| t == "No calls yet this month"));
+    let busy = forecast_view(None, 10.0);
+    let svg = forecast_chart("Calls this month", &busy, Theme::Light, DEFAULT_SIZE).expect("render");
+    assert!(!texts(&svg).iter().any(|t| t == "quota"));
+    assert!(!svg.contains(&Palette::css(Theme::Light.palette().down)), "no quota line");
+}
+
+#[test]
+fn usage_chart_labels_sit_on_whole_hours_and_days() {
+    // A day that starts at 08:40: labels every 3 hours on the hour, midnight as its date.
+    let since = t0() + chrono::Duration::minutes(8 * 60 + 40);
+    let until = since + chrono::Duration::hours(24);
+    let buckets: Vec<_> = usage_buckets()
+        .into_iter()
+        .map(|b| crate::usage::UsageBucket { start: b.start + chrono::Duration::hours(8), ..b })
+        .collect();
+    let svg =
+        usage_chart("Calls per hour", &buckets, (since, until), Duration::from_secs(3600), Theme::Light, DEFAULT_SIZE)
+            .expect("render");
+    let labels: Vec<&str> = svg.lines().map(str::trim).collect();
+    for label in ["09:00", "12:00", "21:00", "03-02", "06:00"] {
+        assert!(labels.contains(&label), "no {label} label");
+    }
+    assert!(!labels.contains(&"03-02 00:00") && !labels.contains(&"08:40"), "labels off the hour");
+    let (ticks, days) = super::time_axes::aligned_ticks(&(ms(t0())..ms(t0() + chrono::Duration::days(30))), 8);
+    assert!(days, "30 days are labelled by days");
+    assert!(ticks.len() <= 8 && ticks.len() >= 4, "{ticks:?}");
+    assert!(ticks.iter().all(|t| (*t as i64).rem_euclid(86_400_000) == 0), "at midnights: {ticks:?}");
+}

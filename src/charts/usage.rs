@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use plotters::prelude::*;
 
-use super::time_axes::{legend, no_data, time_chart};
+use super::time_axes::{aligned_chart, legend, no_data};
 use super::{ms, render_error, rgb, ChartError, Theme};
 use crate::usage::UsageBucket;
 
@@ -42,7 +42,7 @@ pub fn usage_chart(
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&rgb(p.background)).map_err(|e| render_error(title, e))?;
         let y_desc = format!("Calls (per {})", bucket_name(bucket));
-        let mut chart = time_chart(&root, title, &p, x0..x1, 0.0..y1, &y_desc)?;
+        let mut chart = aligned_chart(&root, title, &p, x0..x1, 0.0..y1, &y_desc)?;
 
         if top == 0 {
             no_data(&mut chart, title, &p, "No calls yet")?;

@@ -84,7 +84,8 @@ pub enum Command {
         #[arg(long)]
         provider: Option<String>,
     },
-    /// Calls, errors, weight, cost and latency per endpoint, key, caller or provider.
+    /// Calls, errors, weight, cost and latency per endpoint, key, caller or provider; `usage
+    /// forecast` for this month, `usage anomalies` for unusual hours.
     Usage(usage::UsageArgs),
     /// The local gateway for bots: status, port, token add/list/disable/enable/rotate/revoke.
     #[command(subcommand)]
@@ -127,6 +128,8 @@ pub enum CliError {
     #[error(transparent)]
     UsageData(#[from] crate::usage::UsageError),
     #[error(transparent)]
+    UsageInsight(#[from] crate::usage::InsightError),
+    #[error(transparent)]
     UsageExport(#[from] crate::usage::export::ExportError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
@@ -154,6 +157,7 @@ impl CliError {
             CliError::Remote(e) => e.kind(),
             CliError::Usage(_) => crate::ErrorKind::Invalid,
             CliError::UsageData(e) => e.kind(),
+            CliError::UsageInsight(e) => e.kind(),
             CliError::UsageExport(e) => e.kind(),
             CliError::Metrics(e) => e.kind(),
             CliError::Gateway(e) => e.kind(),

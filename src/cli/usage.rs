@@ -1,5 +1,8 @@
 //! `keyward usage`: calls, errors, weight, cost and latency per endpoint, key, caller or
-//! provider over the last 24 h, 7 days or 30 days, from the recorded calls.
+//! provider over the last 24 h, 7 days or 30 days, from the recorded calls; `usage forecast`
+//! and `usage anomalies` (see `forecast.rs` and `anomaly.rs` under `src/usage/`).
+
+mod insight;
 
 use super::output::{print_json, table};
 use super::CliError;
@@ -7,7 +10,10 @@ use crate::usage::{GroupBy, UsageRange, UsageRow};
 use crate::Keyward;
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct UsageArgs {
+    #[command(subcommand)]
+    pub view: Option<UsageView>,
     /// How far back: 24h, 7d or 30d.
     #[arg(long, default_value = "24h", value_name = "24h|7d|30d")]
     pub since: String,
@@ -21,12 +27,10 @@ pub struct UsageArgs {
     /// then print the table as usual.
     #[arg(long, value_name = "DAYS")]
     pub keep_raw_days: Option<i64>,
-    #[command(subcommand)]
-    pub command: Option<UsageCommand>,
 }
 
 #[derive(Debug, clap::Subcommand)]
-pub enum UsageCommand {
+pub enum UsageView {
     /// This month's cost per provider: plan, units used and left, cost so far and at the
     /// month's end at this pace, when the included units run out, budget, keys and callers.
     /// Choose a plan or set a budget with `keyward provider set <id> billing.plan=<plan>` or
@@ -34,6 +38,20 @@ pub enum UsageCommand {
     Billing,
     /// Export usage as CSV or JSON (stdout unless --output): any range, grouping and bucket.
     Export(super::usage_export::ExportArgs),
+    /// This month's usage forecast to its end (UTC), with a band, and the monthly quota where
+    /// the provider has one.
+    Forecast {
+        /// Only this provider (default: every provider).
+        #[arg(long, value_name = "ID")]
+        provider: Option<String>,
+    },
+    /// Hours whose usage left its usual pattern: calls spikes, error bursts and rates, new
+    /// endpoints, trading at unusual hours, jumps in weight.
+    Anomalies {
+        /// How far back: 24h, 7d or 30d.
+        #[arg(long, default_value = "24h", value_name = "24h|7d|30d")]
+        since: String,
+    },
 }
 
 fn row_cells(r: &UsageRow) -> Vec<String> {
@@ -113,9 +131,11 @@ fn billing(kw: &Keyward, json_out: bool) -> Result<(), CliError> {
 }
 
 pub fn run(kw: &Keyward, args: UsageArgs, json_out: bool) -> Result<(), CliError> {
-    match args.command {
-        Some(UsageCommand::Billing) => return billing(kw, json_out),
-        Some(UsageCommand::Export(export)) => return super::usage_export::run(kw, export, json_out),
+    match args.view {
+        Some(UsageView::Billing) => return billing(kw, json_out),
+        Some(UsageView::Export(export)) => return super::usage_export::run(kw, export, json_out),
+        Some(UsageView::Forecast { provider }) => return insight::forecast(kw, provider, json_out),
+        Some(UsageView::Anomalies { since }) => return insight::anomalies(kw, &since, json_out),
         None => {}
     }
     if let Some(days) = args.keep_raw_days {

@@ -12,9 +12,14 @@ use rusqlite::params_from_iter;
 
 use crate::store::{Store, StoreError};
 
+pub mod anomaly;
 pub mod billing;
 pub mod export;
+pub mod forecast;
+mod insight;
 pub mod latency;
+
+pub use insight::{InsightError, SCANNED_SETTING};
 
 /// What calls without a key are grouped under.
 pub const NO_KEY: &str = "(no key)";

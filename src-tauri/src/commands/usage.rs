@@ -1,7 +1,9 @@
 //! Usage page commands. Thin: arguments in, core calls, DTO out.
 
 use keyward::charts::{self, Theme};
+use keyward::usage::anomaly::UsageAnomalies;
 use keyward::usage::billing::{BillingEdit, BillingView};
+use keyward::usage::forecast::UsageForecast;
 use keyward::usage::{GroupBy, UsageRange, UsageSummary};
 use tauri::State;
 
@@ -85,6 +87,32 @@ pub async fn chart_usage(
         Ok(charts::usage_chart(&title, &buckets, (q.since, q.until), range.bucket(), theme, charts::DEFAULT_SIZE)?)
     })
     .await
+}
+
+/// This month's forecast for `provider` (`null`: every provider), with its band and quota.
+#[tauri::command]
+pub async fn usage_forecast(
+    state: State<'_, AppState>,
+    provider: Option<String>,
+) -> Result<UsageForecast, CommandError> {
+    blocking(&state, move |kw| Ok(kw.usage_forecast(provider)?)).await
+}
+
+/// The forecast as SVG: actual, forecast, band and quota over the month.
+#[tauri::command]
+pub async fn chart_usage_forecast(
+    state: State<'_, AppState>,
+    provider: Option<String>,
+    dark: bool,
+) -> Result<String, CommandError> {
+    let theme = if dark { Theme::Dark } else { Theme::Light };
+    blocking(&state, move |kw| Ok(kw.usage_forecast_chart(provider, theme)?)).await
+}
+
+/// The anomalies of the whole hours in `range` (24h, 7d, 30d).
+#[tauri::command]
+pub async fn usage_anomalies(state: State<'_, AppState>, range: String) -> Result<UsageAnomalies, CommandError> {
+    blocking(&state, move |kw| Ok(kw.usage_anomalies(UsageRange::parse(&range)?)?)).await
 }
 
 #[cfg(test)]
@@ -206,5 +234,48 @@ mod tests {
         let err = invoke(&webview, "usage_summary", json!({"range": "24h", "groupBy": "bot", "provider": null}))
             .expect_err("bot");
         assert!(err["message"].as_str().unwrap_or_default().contains("\"bot\""), "{err}");
+    }
+
+    #[test]
+    fn the_usage_page_gets_the_forecast_its_chart_and_the_anomalies() {
+        let (_dir, kw) = core();
+        let recorder = kw.pipeline().recorder().clone();
+        // Two weeks of 10 ticker calls an hour, then 200 in the hour that just ended.
+        let ended = chrono::Utc::now().timestamp().div_euclid(3600) * 3600 - 3600;
+        let minutes_ago = |ts: i64| (chrono::Utc::now().timestamp() - ts) / 60;
+        for h in 1..=14 * 24 {
+            for i in 0..10 {
+                recorder.record(attempt(minutes_ago(ended - h * 3600) - i * 5, "ticker", None, Outcome::Ok, 1));
+            }
+        }
+        for _ in 0..200 {
+            recorder.record(attempt(minutes_ago(ended) - 30, "ticker", None, Outcome::Ok, 1));
+        }
+        let (_app, webview) = boot(kw);
+
+        let forecast = invoke(&webview, "usage_forecast", json!({"provider": "binance"})).expect("usage_forecast");
+        assert_eq!(forecast["provider"], "binance");
+        assert_eq!(forecast["method"], "hour_of_week_profile");
+        assert!(
+            forecast["projected"].as_f64().unwrap_or_default() >= forecast["actualToDate"].as_f64().unwrap_or(-1.0)
+        );
+        let svg = invoke(&webview, "chart_usage_forecast", json!({"provider": null, "dark": false})).expect("chart");
+        let svg = svg.as_str().expect("SVG text");
+        assert!(
+            svg.starts_with("<svg") && svg.contains("Calls this month, all providers"),
+            "{}",
+            &svg[..svg.len().min(300)]
+        );
+
+        let found = invoke(&webview, "usage_anomalies", json!({"range": "24h"})).expect("usage_anomalies");
+        let list = found["anomalies"].as_array().expect("anomalies");
+        assert_eq!(list.len(), 1, "{found}");
+        assert_eq!((list[0]["kind"].as_str(), list[0]["observed"].as_f64()), (Some("calls_spike"), Some(200.0)));
+
+        let err = invoke(&webview, "usage_forecast", json!({"provider": "nope"})).expect_err("unknown provider");
+        assert_eq!(err["kind"], "notFound");
+        assert!(err["message"].as_str().unwrap_or_default().contains("\"nope\""), "{err}");
+        let err = invoke(&webview, "usage_anomalies", json!({"range": "1y"})).expect_err("bad range");
+        assert_eq!(err["kind"], "invalid");
     }
 }

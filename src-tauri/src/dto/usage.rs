@@ -10,3 +10,9 @@ impl From<UsageError> for CommandError {
         Self::new(e.kind(), e.to_string())
     }
 }
+
+impl From<keyward::usage::InsightError> for CommandError {
+    fn from(e: keyward::usage::InsightError) -> Self {
+        Self::new(e.kind(), e.to_string())
+    }
+}

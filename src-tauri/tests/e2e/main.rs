@@ -25,6 +25,7 @@ mod limits_audit;
 mod metrics;
 mod status;
 mod support;
+mod usage;
 mod vault;
 
 const PAGES: &[(&str, &str)] = &[

@@ -487,3 +487,40 @@ fn the_incoming_rule_is_written_once_to_a_database_from_before_it() {
     let resolved = upgraded.handle(&reported(true), h.now()).expect("handled");
     assert!(resolved.iter().all(|a| a.resolved_at.is_some()) && resolved.len() == 1, "{resolved:?}");
 }
+
+#[test]
+fn the_usage_anomaly_rule_reaches_an_older_database_once_and_keeps_keys_and_kinds_apart() {
+    let h = Harness::new();
+    let rule = h.rule_of_kind("usage_anomaly");
+    h.alerts.remove_rule(rule.id).expect("remove");
+    let before: Vec<&str> = RuleKind::NAMES.iter().copied().filter(|k| *k != "usage_anomaly").collect();
+    h.store
+        .with_conn(|c| {
+            let list = serde_json::to_string(&before).unwrap_or_default();
+            Ok(c.execute("UPDATE settings SET value = ?1 WHERE key = ?2", [list.as_str(), DEFAULT_KINDS_KEY])
+                .map(|_| ())?)
+        })
+        .expect("an older list");
+    let upgraded = Alerts::new(h.store.clone(), Arc::new(h.clock.clone()), h.secrets.clone()).expect("reopen");
+    assert_eq!(upgraded.rules().expect("rules").iter().filter(|r| r.kind == RuleKind::UsageAnomaly).count(), 1);
+
+    let anomaly = |kind: &str, key: Option<&str>| AlertInput::UsageAnomaly {
+        provider: "binance".into(),
+        kind: kind.into(),
+        operation: "place_order".into(),
+        key: key.map(str::to_string),
+        message: "Key \"a\" traded on binance (place_order, 2 calls) 03:00–04:00 UTC on 2026-03-02.".into(),
+    };
+    let raised = upgraded.handle(&anomaly("unusual_trading_hour", Some("a")), h.now()).expect("handled");
+    assert_eq!(raised.len(), 1);
+    assert_eq!(raised[0].title, "Trading at an unusual hour: binance place_order");
+    assert_eq!(raised[0].expires_at, Some(h.now() + chrono::Duration::hours(ANOMALY_TTL_HOURS)));
+    assert!(upgraded.handle(&anomaly("unusual_trading_hour", Some("a")), h.now()).expect("again").is_empty());
+    // Another key, no key, or another kind of anomaly on the same endpoint is its own alert.
+    for (kind, key) in [("unusual_trading_hour", Some("b")), ("unusual_trading_hour", None), ("calls_spike", Some("a"))]
+    {
+        assert_eq!(upgraded.handle(&anomaly(kind, key), h.now()).expect("handled").len(), 1, "{kind} {key:?}");
+    }
+    let new_endpoint = upgraded.handle(&anomaly("new_endpoint", Some("a")), h.now()).expect("handled");
+    assert_eq!(new_endpoint[0].severity, Severity::Info, "a new endpoint is news, not a warning");
+}

@@ -329,6 +329,23 @@ export const usage = {
   setRetention: (days: number) => call<number>("usage_retention_set", { days }),
 };
 
+// ---- Usage forecast and anomalies ---------------------------------------------------------
+import type { Anomaly } from "./bindings/Anomaly";
+import type { ForecastDay } from "./bindings/ForecastDay";
+import type { QuotaView } from "./bindings/QuotaView";
+import type { UsageAnomalies } from "./bindings/UsageAnomalies";
+import type { UsageForecast } from "./bindings/UsageForecast";
+export type { Anomaly, ForecastDay, QuotaView, UsageAnomalies, UsageForecast };
+
+export const usageInsight = {
+  /** This month's forecast (UTC) for one provider or, with `null`, every provider. */
+  forecast: (provider: string | null) => call<UsageForecast>("usage_forecast", { provider }),
+  /** SVG from the core: the month's running total, the forecast with its band, the quota. */
+  forecastChart: (provider: string | null, dark: boolean) => call<string>("chart_usage_forecast", { provider, dark }),
+  /** Hours in the range whose usage left its usual pattern, newest first. */
+  anomalies: (range: UsageRange) => call<UsageAnomalies>("usage_anomalies", { range }),
+};
+
 // ---- Gateway (bots) ----------------------------------------------------------------------
 import type { BotStats } from "./bindings/BotStats";
 import type { GatewayStatusDto } from "./bindings/GatewayStatusDto";

@@ -129,6 +129,13 @@ export function formatDate(iso: string | null | undefined): string {
   return formatTime(iso).slice(0, 10);
 }
 
+/** The month of an ISO time in UTC (billing periods are UTC months): "March 2026". */
+export function formatMonthUtc(iso: string): string {
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return iso;
+  return t.toLocaleString("en-US", { month: "long", year: "numeric", timeZone: "UTC" });
+}
+
 /** The word for `n` things: plural(1, "key") → "key", plural(3, "key") → "keys". */
 export function plural(n: number, one: string, many = `${one}s`): string {
   return n === 1 ? one : many;

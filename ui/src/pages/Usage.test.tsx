@@ -3,12 +3,14 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { IpcError, type UsageRow, type UsageSummary } from "../ipc";
 import { Usage } from "./Usage";
 
-const api = vi.hoisted(() => ({ summary: vi.fn(), chart: vi.fn(), billing: vi.fn(), list: vi.fn() }));
+const api = vi.hoisted(() => ({ summary: vi.fn(), chart: vi.fn(), billing: vi.fn(), list: vi.fn(), anomalies: vi.fn(), forecast: vi.fn() }));
 vi.mock("../ipc", async (orig) => {
   const real = await orig<typeof import("../ipc")>();
   return {
     ...real,
     usage: { summary: api.summary, chart: api.chart, billing: api.billing, setBilling: vi.fn() },
+    // The forecast and anomaly panels have their own tests (usage/*.test.tsx).
+    usageInsight: { forecast: api.forecast, forecastChart: api.chart, anomalies: api.anomalies },
     providers: { ...real.providers, list: api.list },
   };
 });
@@ -64,6 +66,9 @@ beforeEach(() => {
     { id: "coinmarketcap", name: "CoinMarketCap", enabled: true },
     { id: "kraken", name: "Kraken", enabled: false },
   ]);
+  api.forecast.mockReturnValue(new Promise(() => undefined));
+  api.anomalies.mockReset();
+  api.anomalies.mockResolvedValue({ range: "24h", since: "", until: "", lookbackDays: 28, anomalies: [] });
 });
 
 describe("Usage", () => {
@@ -109,7 +114,8 @@ describe("Usage", () => {
 
     fireEvent.click(screen.getByTestId("usage-range-30d"));
     await waitFor(() => expect(api.summary).toHaveBeenLastCalledWith("30d", "caller", null));
-    expect(api.chart).toHaveBeenLastCalledWith("30d", false, null);
+    expect(api.chart).toHaveBeenCalledWith("30d", false, null);
+    expect(api.anomalies).toHaveBeenLastCalledWith("30d");
     expect(screen.getByTestId("usage-range-30d").getAttribute("aria-pressed")).toBe("true");
   });
 

@@ -8,6 +8,8 @@ import { Segmented } from "../components/Segmented";
 import { Select } from "../components/Field";
 import { ErrorLine, Loading } from "../components/States";
 import { BillingPanel } from "./usage/BillingPanel";
+import { AnomaliesPanel } from "./usage/AnomaliesPanel";
+import { ForecastPanel } from "./usage/ForecastPanel";
 import { ExportButton } from "./usage/ExportButton";
 
 export const RANGES: { id: UsageRange; label: string }[] = [
@@ -47,7 +49,7 @@ export function Usage() {
   const [range, setRange] = useState<UsageRange>("24h");
   const [groupBy, setGroupBy] = useState<UsageGroupBy>("endpoint");
   const [provider, setProvider] = useState<string>(ALL);
-  const [billingTick, setBillingTick] = useState(0);
+  const [refreshTick, setRefreshTick] = useState(0);
   const dark = useDark();
   const only = provider === ALL ? null : provider;
   // A new range, grouping or provider shows loading again; an answer to an older one is dropped.
@@ -63,7 +65,7 @@ export function Usage() {
   const refresh = () => {
     summary.reload();
     chart.reload();
-    setBillingTick((t) => t + 1);
+    setRefreshTick((t) => t + 1);
   };
 
   const groupLabel = GROUPS.find((g) => g.id === groupBy)?.label ?? "Group";
@@ -77,7 +79,7 @@ export function Usage() {
           <p class="lead">What your tools called and what it costs: calls, errors, billed units and cost per endpoint, caller, key and provider, and this month against plans and budgets.</p>
         </div>
         <div class="actions">
-          <Select value={provider} options={providerOptions} onValue={setProvider} testid="usage-provider" aria-label="Provider" />
+          <Select value={provider} options={providerOptions} onValue={setProvider} small testid="usage-provider" aria-label="Provider" />
           <Segmented options={RANGES} value={range} onChange={setRange} label="Range" testid={(id) => `usage-range-${id}`} />
           <button type="button" class="button" onClick={refresh}>
             Refresh
@@ -85,7 +87,7 @@ export function Usage() {
         </div>
       </header>
 
-      <BillingPanel refresh={billingTick} />
+      <BillingPanel refresh={refreshTick} />
 
       <div class="card">
         <CoreChart
@@ -98,6 +100,9 @@ export function Usage() {
           errorPrefix="Could not draw the chart: "
         />
       </div>
+
+      <ForecastPanel provider={only} refresh={refreshTick} />
+      <AnomaliesPanel range={range} refresh={refreshTick} />
 
       <div class="card">
         <div class="detail-head">
