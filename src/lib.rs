@@ -439,27 +439,33 @@ impl Keyward {
         self.inner.pipeline.recorder().flush();
         let now = self.inner.monitor.clock().now();
         let mut table = self.usage().table(range, group_by, provider.clone(), now)?;
-        // The currency the providers in the range bill in (presets all bill in USD).
+        let q = range.query(now, provider.filter(|p| !p.trim().is_empty()), usage::GroupBy::Provider);
+        table.currency = self.usage_currency(&q)?;
+        Ok(table)
+    }
+
+    /// The currency the costs of `q`'s range are in: the one the providers with calls in it
+    /// bill in (USD when every provider does, as every preset does, or without calls); `None`
+    /// when they bill in several. The Usage table and the export name it.
+    pub fn usage_currency(&self, q: &usage::UsageQuery) -> Result<Option<String>, usage::UsageError> {
         let specs = self.providers().list().map_err(Box::new)?;
-        let currency_of = |id: &str| specs.iter().find(|e| e.spec.id == id).map(|e| e.spec.billing.currency.clone());
         let mut currencies: Vec<String> = if specs.iter().all(|e| e.spec.billing.currency == "USD") {
             vec!["USD".into()]
         } else {
+            let by_provider = usage::UsageQuery { group_by: usage::GroupBy::Provider, ..q.clone() };
             self.usage()
-                .table(range, usage::GroupBy::Provider, provider, now)?
-                .rows
+                .summary(&by_provider)?
                 .iter()
-                .filter_map(|r| currency_of(&r.group))
+                .filter_map(|r| specs.iter().find(|e| e.spec.id == r.group).map(|e| e.spec.billing.currency.clone()))
                 .collect()
         };
         currencies.sort();
         currencies.dedup();
-        table.currency = match currencies.as_slice() {
+        Ok(match currencies.as_slice() {
             [] => Some("USD".into()),
             [one] => Some(one.clone()),
             _ => None,
-        };
-        Ok(table)
+        })
     }
 
     /// This month's bill per provider (the Usage page's billing panel, `keyward usage billing`),

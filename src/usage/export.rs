@@ -282,37 +282,10 @@ pub fn save_into(
 pub fn export_usage(kw: &crate::Keyward, req: &ExportRequest) -> Result<UsageExport, ExportError> {
     kw.pipeline().recorder().flush();
     let mut out = export(&kw.usage(), req)?;
-    out.currency = currency(kw, req)?;
+    let q =
+        UsageQuery { since: req.since, until: req.until, provider: req.provider.clone(), group_by: GroupBy::Provider };
+    out.currency = kw.usage_currency(&q)?;
     Ok(out)
-}
-
-/// The currency of the export's costs, named as the Usage table names it
-/// (`Keyward::usage_table`): the one the providers with calls in the range bill in (USD when
-/// every provider does, or without calls); `None` when they bill in several.
-fn currency(kw: &crate::Keyward, req: &ExportRequest) -> Result<Option<String>, ExportError> {
-    let specs = kw.providers().list().map_err(|e| UsageError::from(Box::new(e)))?;
-    let mut currencies: Vec<String> = if specs.iter().all(|e| e.spec.billing.currency == "USD") {
-        vec!["USD".into()]
-    } else {
-        let q = UsageQuery {
-            since: req.since,
-            until: req.until,
-            provider: req.provider.clone(),
-            group_by: GroupBy::Provider,
-        };
-        kw.usage()
-            .summary(&q)?
-            .iter()
-            .filter_map(|r| specs.iter().find(|e| e.spec.id == r.group).map(|e| e.spec.billing.currency.clone()))
-            .collect()
-    };
-    currencies.sort();
-    currencies.dedup();
-    Ok(match currencies.as_slice() {
-        [] => Some("USD".into()),
-        [one] => Some(one.clone()),
-        _ => None,
-    })
 }
 
 /// One `UsageRow` as CSV header and values, by its own serde names (so new fields are new
