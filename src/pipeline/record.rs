@@ -257,6 +257,7 @@ fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
                                     latency_ms, bytes_out, bytes_in, weight, cost, units)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
+            let mut minutely: std::collections::HashMap<RollKey<'_>, Sums> = std::collections::HashMap::new();
             let mut hourly: std::collections::HashMap<RollKey<'_>, Sums> = std::collections::HashMap::new();
             let mut daily: std::collections::HashMap<RollKey<'_>, Sums> = std::collections::HashMap::new();
             for r in batch.iter() {
@@ -270,6 +271,7 @@ fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
                     r.caller.as_str(),
                 );
                 let at = |size: i64| (secs.div_euclid(size) * size, rest.0, rest.1, rest.2, rest.3, rest.4);
+                minutely.entry(at(60)).or_default().add(r, latency);
                 hourly.entry(at(3600)).or_default().add(r, latency);
                 daily.entry(at(86_400)).or_default().add(r, latency);
                 stmt.execute(params![
@@ -291,6 +293,7 @@ fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
                 ])?;
             }
             // The rollups in the same transaction, so the levels never disagree.
+            upsert_rollup(&tx, "calls_minutely", "minute", minutely)?;
             upsert_rollup(&tx, "calls_hourly", "hour", hourly)?;
             upsert_rollup(&tx, "calls_daily", "day", daily)?;
         }

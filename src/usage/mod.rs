@@ -196,6 +196,9 @@ pub const RAW_RETENTION_SETTING: &str = "usage.raw_retention_days";
 /// keeps the counts for longer ranges.
 pub const DEFAULT_RAW_RETENTION_DAYS: i64 = 3;
 pub const MAX_RAW_RETENTION_DAYS: i64 = 400;
+/// Minute rows are kept this long: the edges of ranges and minute-sized charts of the last two
+/// weeks read them; older ranges read hours and days.
+pub const MINUTE_RETENTION_DAYS: i64 = 14;
 
 /// One group's usage: calls (every attempt), errors, weight, cost and average latency. This is
 /// also the row the Usage page and `keyward usage --json` show.
@@ -371,10 +374,13 @@ impl UsageReader {
         Ok(self.store.set_setting(RAW_RETENTION_SETTING, &days.to_string())?)
     }
 
-    /// Deletes raw call rows older than the retention (their counts stay in the hourly rollup),
-    /// a batch at a time so the database stays usable. Returns how many went.
+    /// Deletes raw call rows older than the retention (their counts stay in the rollups), a
+    /// batch at a time so the database stays usable, and minute rows older than
+    /// [`MINUTE_RETENTION_DAYS`]. Returns how many raw rows went.
     pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, UsageError> {
         let before = stamp(now - self.raw_retention()?);
+        let minutes_before = (now - chrono::Duration::days(MINUTE_RETENTION_DAYS)).timestamp();
+        self.store.with_conn(|c| Ok(c.execute("DELETE FROM calls_minutely WHERE minute < ?1", [minutes_before])?))?;
         let mut total = 0;
         loop {
             let n = self.store.with_conn(|c| {
@@ -390,39 +396,44 @@ impl UsageReader {
         }
     }
 
-    /// Where a query reads: raw rows for the partial hours at its ends, the hourly rollup for
-    /// the whole hours between, and (with `days`) the daily rollup for the whole days between
-    /// those. A start before the oldest raw row left (pruned) takes its whole first hour from
-    /// the rollup.
-    fn levels(&self, q: &UsageQuery, days: bool) -> Result<Vec<Part>, UsageError> {
-        let oldest_raw: Option<String> =
-            self.store.with_conn(|c| Ok(c.query_row("SELECT MIN(ts) FROM calls", [], |r| r.get(0))?))?;
-        let since = q.since.timestamp_millis();
-        let until = q.until.timestamp_millis();
-        let ceil = |ms: i64, size: i64| (ms + size * 1000 - 1).div_euclid(size * 1000) * size;
-        let floor = |ms: i64, size: i64| ms.div_euclid(size * 1000) * size;
-        let mut h1 = ceil(since, 3600);
+    /// Where a query reads: the largest rollup whose periods fit whole inside the range reads
+    /// the middle, the next smaller ones the partial periods at its ends, down to raw rows for
+    /// the partial minutes (`levels`: the rollups a query may use, smallest first). A start
+    /// before the oldest raw row left (pruned) takes its whole first minute from the minute
+    /// rollup while that is kept, else its whole first hour from the hourly one.
+    fn levels(&self, q: &UsageQuery, levels: &[Level]) -> Result<Vec<Part>, UsageError> {
+        let (oldest_raw, oldest_minute): (Option<String>, Option<i64>) = self.store.with_conn(|c| {
+            let raw = c.query_row("SELECT MIN(ts) FROM calls", [], |r| r.get(0))?;
+            let minute = c.query_row("SELECT MIN(minute) FROM calls_minutely", [], |r| r.get(0))?;
+            Ok((raw, minute))
+        })?;
+        let mut from = q.since.timestamp_millis();
+        let to = q.until.timestamp_millis();
         if oldest_raw.map_or(true, |oldest| stamp(q.since) < oldest) {
-            h1 = floor(since, 3600);
+            let minute_kept = levels.contains(&Level::Minutely) && oldest_minute.is_some_and(|m| m * 1000 <= from);
+            let size = if minute_kept { 60_000 } else { 3_600_000 };
+            from = from.div_euclid(size) * size;
         }
-        let h2 = floor(until, 3600);
-        let at = |secs: i64| stamp(DateTime::from_timestamp(secs, 0).unwrap_or(q.since));
+        let mut spans: Vec<(Level, i64, i64)> = Vec::new();
+        split(from.min(q.since.timestamp_millis()), to, levels, &mut spans);
+        let at = |ms: i64| stamp(DateTime::from_timestamp_millis(ms).unwrap_or(q.since));
         let mut parts = Vec::new();
-        if h1 >= h2 {
-            parts.push(Part::new(Level::Raw, vec![(stamp(q.since), stamp(q.until))], q));
-            return Ok(parts);
+        for level in [Level::Raw, Level::Minutely, Level::Hourly, Level::Daily] {
+            let ranges: Vec<(String, String)> = spans
+                .iter()
+                .filter(|(l, a, b)| *l == level && a < b)
+                .map(|&(_, a, b)| match level {
+                    // The raw head never starts before the range (a widened start is a rollup's).
+                    Level::Raw => (at(a.max(q.since.timestamp_millis())), at(b)),
+                    _ => ((a / 1000).to_string(), (b / 1000).to_string()),
+                })
+                .collect();
+            if !ranges.is_empty() {
+                parts.push(Part::new(level, ranges, q));
+            }
         }
-        parts.push(Part::new(Level::Raw, vec![(stamp(q.since), at(h1)), (at(h2), stamp(q.until))], q));
-        let (d1, d2) = (ceil(h1 * 1000, 86_400), floor(h2 * 1000, 86_400));
-        if days && d1 < d2 {
-            parts.push(Part::new(
-                Level::Hourly,
-                vec![(h1.to_string(), d1.to_string()), (d2.to_string(), h2.to_string())],
-                q,
-            ));
-            parts.push(Part::new(Level::Daily, vec![(d1.to_string(), d2.to_string())], q));
-        } else {
-            parts.push(Part::new(Level::Hourly, vec![(h1.to_string(), h2.to_string())], q));
+        if parts.is_empty() {
+            parts.push(Part::new(Level::Raw, vec![(stamp(q.since), stamp(q.until))], q));
         }
         Ok(parts)
     }
@@ -435,7 +446,7 @@ impl UsageReader {
         let g = q.group_by.sql();
         let mut params = Vec::new();
         let inner: Vec<String> = self
-            .levels(q, true)?
+            .levels(q, &[Level::Minutely, Level::Hourly, Level::Daily])?
             .into_iter()
             .map(|part| {
                 let (filter, sums) = (part.filter(), part.sums());
@@ -498,13 +509,10 @@ impl UsageReader {
                 Some(UsageBucket { start, calls: 0, errors: 0, cost: 0.0, units: 0.0 })
             })
             .collect();
-        // Hour-sized buckets read the hourly rollup for whole hours, day-sized ones the daily
-        // rollup for whole days; shorter ones read raw rows only.
-        let parts = if size % 3600 == 0 {
-            self.levels(q, size % 86_400 == 0)?
-        } else {
-            vec![Part::new(Level::Raw, vec![(stamp(q.since), stamp(q.until))], q)]
-        };
+        // A bucket reads every rollup whose periods divide it (whole minutes, hours, days).
+        let usable: Vec<Level> =
+            [Level::Minutely, Level::Hourly, Level::Daily].into_iter().filter(|l| size % l.seconds() == 0).collect();
+        let parts = self.levels(q, &usable)?;
         let mut params = Vec::new();
         let inner: Vec<String> = parts
             .into_iter()
@@ -552,6 +560,7 @@ impl UsageReader {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
     Raw,
+    Minutely,
     Hourly,
     Daily,
 }
@@ -560,6 +569,7 @@ impl Level {
     fn table(self) -> &'static str {
         match self {
             Level::Raw => "calls",
+            Level::Minutely => "calls_minutely",
             Level::Hourly => "calls_hourly",
             Level::Daily => "calls_daily",
         }
@@ -569,9 +579,42 @@ impl Level {
     fn period(self) -> &'static str {
         match self {
             Level::Raw => "ts",
+            Level::Minutely => "minute",
             Level::Hourly => "hour",
             Level::Daily => "day",
         }
+    }
+
+    /// The length of one period (raw rows: none, 1 s for divisibility).
+    fn seconds(self) -> i64 {
+        match self {
+            Level::Raw => 1,
+            Level::Minutely => 60,
+            Level::Hourly => 3600,
+            Level::Daily => 86_400,
+        }
+    }
+}
+
+/// Splits `[from, to)` (Unix ms) into spans per level: the largest of `levels` takes the whole
+/// periods inside, the smaller ones the partial periods around them, raw rows what is left.
+fn split(from: i64, to: i64, levels: &[Level], out: &mut Vec<(Level, i64, i64)>) {
+    if from >= to {
+        return;
+    }
+    let Some((&largest, smaller)) = levels.split_last() else {
+        out.push((Level::Raw, from, to));
+        return;
+    };
+    let size = largest.seconds() * 1000;
+    let a = (from + size - 1).div_euclid(size) * size;
+    let b = to.div_euclid(size) * size;
+    if a < b {
+        split(from, a, smaller, out);
+        out.push((largest, a, b));
+        split(b, to, smaller, out);
+    } else {
+        split(from, to, smaller, out);
     }
 }
 

@@ -331,3 +331,42 @@ fn pruning_deletes_only_raw_rows_past_the_retention_and_usage_still_counts_them(
     assert!(err.to_string().contains("0 days"), "{err}");
     assert_eq!(usage.raw_retention().expect("retention"), chrono::Duration::days(1));
 }
+
+#[test]
+fn after_pruning_range_edges_and_minute_charts_come_from_the_minute_rollup() {
+    let now = t0() + chrono::Duration::days(3);
+    let (_dir, usage) = usage_with(vec![
+        call(10, "binance", "ticker"),
+        call(11, "binance", "ticker"),
+        Call { outcome: Outcome::Throttled, ..call(75, "binance", "ticker") },
+        call(3 * 24 * 60 - 5, "binance", "ticker"),
+    ]);
+    usage.set_raw_retention_days(1).expect("one day");
+    assert_eq!(usage.prune(now).expect("pruned"), 3);
+    // From minute 11: the call at minute 10 is before the range, to the minute.
+    let q = UsageQuery {
+        since: t0() + chrono::Duration::minutes(11),
+        until: now,
+        provider: None,
+        group_by: GroupBy::Provider,
+    };
+    let rows = usage.summary(&q).expect("summary");
+    assert_eq!((rows[0].calls, rows[0].throttled), (3, 1));
+    // Five-minute buckets over the first two hours, long after their raw rows went.
+    let early = UsageQuery { since: t0(), until: t0() + chrono::Duration::hours(2), ..q.clone() };
+    let buckets = usage.series(&early, Duration::from_secs(300)).expect("series");
+    let calls: Vec<(usize, u64)> =
+        buckets.iter().enumerate().filter(|(_, b)| b.calls > 0).map(|(i, b)| (i, b.calls)).collect();
+    assert_eq!(calls, [(2, 2), (15, 1)], "minutes 10-14 hold two calls, 75-79 one");
+    // Two weeks on, the minute rows are pruned too; the hours still count every call.
+    usage.prune(now + chrono::Duration::days(MINUTE_RETENTION_DAYS)).expect("pruned again");
+    let left: i64 = usage
+        .store
+        .with_conn(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM calls_minutely WHERE minute < ?1", [now.timestamp()], |r| r.get(0))?)
+        })
+        .expect("count");
+    assert_eq!(left, 0);
+    let whole = UsageQuery { since: t0(), until: now, ..q };
+    assert_eq!(usage.summary(&whole).expect("summary")[0].calls, 4);
+}

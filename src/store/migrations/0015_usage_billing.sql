@@ -1,5 +1,6 @@
 -- Billed units (calls or credits, as the provider's plan counts them), throttled calls, latency buckets in the
--- rollups (so long ranges have percentiles), and a daily rollup for month-long ranges.
+-- rollups (so long ranges have percentiles), a daily rollup for month-long ranges and a minute
+-- rollup for the edges of ranges.
 --
 -- `lat_0` .. `lat_15` count calls by latency, upper bounds (ms, exclusive) 10, 25, 50, 75, 100, 125, 150, 200, 250, 350, 500, 750, 1000, 2500, 10000
 -- and none (see usage::latency::BOUNDS_MS). Hours recorded before this migration put all their
@@ -83,4 +84,62 @@ SELECT (hour / 86400) * 86400, provider, environment, operation, key_label, call
        SUM(calls), SUM(errors), SUM(weight), SUM(cost), SUM(latency_ms), SUM(units), SUM(throttled),
        SUM(lat_0), SUM(lat_1), SUM(lat_2), SUM(lat_3), SUM(lat_4), SUM(lat_5), SUM(lat_6), SUM(lat_7), SUM(lat_8), SUM(lat_9), SUM(lat_10), SUM(lat_11), SUM(lat_12), SUM(lat_13), SUM(lat_14), SUM(lat_15)
 FROM calls_hourly
+GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- The same sums per minute (`minute`: Unix seconds of its start), kept 14 days
+-- (usage::MINUTE_RETENTION_DAYS): the partial hours at a range's ends and minute-sized charts
+-- read it instead of raw rows. Backfilled from the raw rows still kept.
+CREATE TABLE calls_minutely (
+    minute      INTEGER NOT NULL,
+    provider    TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    operation   TEXT NOT NULL,
+    key_label   TEXT NOT NULL,
+    caller      TEXT NOT NULL,
+    calls       INTEGER NOT NULL,
+    errors      INTEGER NOT NULL,
+    weight      INTEGER NOT NULL,
+    cost        REAL NOT NULL,
+    latency_ms  INTEGER NOT NULL,
+    units       REAL NOT NULL,
+    throttled   INTEGER NOT NULL,
+    lat_0 INTEGER NOT NULL,
+    lat_1 INTEGER NOT NULL,
+    lat_2 INTEGER NOT NULL,
+    lat_3 INTEGER NOT NULL,
+    lat_4 INTEGER NOT NULL,
+    lat_5 INTEGER NOT NULL,
+    lat_6 INTEGER NOT NULL,
+    lat_7 INTEGER NOT NULL,
+    lat_8 INTEGER NOT NULL,
+    lat_9 INTEGER NOT NULL,
+    lat_10 INTEGER NOT NULL,
+    lat_11 INTEGER NOT NULL,
+    lat_12 INTEGER NOT NULL,
+    lat_13 INTEGER NOT NULL,
+    lat_14 INTEGER NOT NULL,
+    lat_15 INTEGER NOT NULL,
+    PRIMARY KEY (minute, provider, environment, operation, key_label, caller)
+) WITHOUT ROWID;
+
+INSERT INTO calls_minutely
+SELECT (CAST(strftime('%s', ts) AS INTEGER) / 60) * 60, provider, environment, operation, COALESCE(key_label, ''), caller,
+       COUNT(*), SUM(outcome != 'ok'), SUM(weight), SUM(cost), SUM(latency_ms), SUM(units), SUM(outcome = 'throttled'),
+       SUM(latency_ms < 10),
+       SUM(latency_ms >= 10 AND latency_ms < 25),
+       SUM(latency_ms >= 25 AND latency_ms < 50),
+       SUM(latency_ms >= 50 AND latency_ms < 75),
+       SUM(latency_ms >= 75 AND latency_ms < 100),
+       SUM(latency_ms >= 100 AND latency_ms < 125),
+       SUM(latency_ms >= 125 AND latency_ms < 150),
+       SUM(latency_ms >= 150 AND latency_ms < 200),
+       SUM(latency_ms >= 200 AND latency_ms < 250),
+       SUM(latency_ms >= 250 AND latency_ms < 350),
+       SUM(latency_ms >= 350 AND latency_ms < 500),
+       SUM(latency_ms >= 500 AND latency_ms < 750),
+       SUM(latency_ms >= 750 AND latency_ms < 1000),
+       SUM(latency_ms >= 1000 AND latency_ms < 2500),
+       SUM(latency_ms >= 2500 AND latency_ms < 10000),
+       SUM(latency_ms >= 10000)
+FROM calls
 GROUP BY 1, 2, 3, 4, 5, 6;
