@@ -16,7 +16,7 @@ use rusqlite::params;
 use crate::store::batch::Batches;
 use crate::store::Store;
 
-pub const MAX_BATCH: usize = 512;
+pub const MAX_BATCH: usize = 4096;
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 /// How an attempt ended.
@@ -93,7 +93,15 @@ impl Recorder {
         let spawned = thread::Builder::new().name("keyward-recorder".into()).spawn(move || {
             // Its own connection, so a batch never holds the shared one that calls read from.
             match crate::store::open_connection(&path) {
-                Ok(conn) => writer(&conn, rx),
+                Ok(conn) => {
+                    // The rollups' B-trees are updated with every batch: a larger page cache
+                    // than SQLite's 2 MB default keeps their upper levels in memory. It grows
+                    // only as far as it is used.
+                    if let Err(e) = conn.pragma_update(None, "cache_size", -32_768) {
+                        tracing::warn!(error = %e, "could not size the recorder's page cache");
+                    }
+                    writer(&conn, rx)
+                }
                 Err(e) => tracing::error!(error = %e, "could not open the usage recorder's connection"),
             }
         });
@@ -257,7 +265,6 @@ fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
                                     latency_ms, bytes_out, bytes_in, weight, cost, units)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
-            let mut minutely: std::collections::HashMap<RollKey<'_>, Sums> = std::collections::HashMap::new();
             let mut hourly: std::collections::HashMap<RollKey<'_>, Sums> = std::collections::HashMap::new();
             let mut daily: std::collections::HashMap<RollKey<'_>, Sums> = std::collections::HashMap::new();
             for r in batch.iter() {
@@ -271,7 +278,6 @@ fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
                     r.caller.as_str(),
                 );
                 let at = |size: i64| (secs.div_euclid(size) * size, rest.0, rest.1, rest.2, rest.3, rest.4);
-                minutely.entry(at(60)).or_default().add(r, latency);
                 hourly.entry(at(3600)).or_default().add(r, latency);
                 daily.entry(at(86_400)).or_default().add(r, latency);
                 stmt.execute(params![
@@ -293,7 +299,6 @@ fn write(c: &rusqlite::Connection, batch: &mut Vec<AttemptRecord>) {
                 ])?;
             }
             // The rollups in the same transaction, so the levels never disagree.
-            upsert_rollup(&tx, "calls_minutely", "minute", minutely)?;
             upsert_rollup(&tx, "calls_hourly", "hour", hourly)?;
             upsert_rollup(&tx, "calls_daily", "day", daily)?;
         }

@@ -95,6 +95,10 @@ impl ProviderSpec {
     }
 }
 
+/// Ids the gateway's own routes take (`/hooks/<id>`, `/groups/<name>`, `/metrics`), so no
+/// provider may have them.
+pub const RESERVED_IDS: &[&str] = &["hooks", "groups", "metrics"];
+
 /// Whether `s` is a valid id: `[a-z0-9_-]+`, at most [`MAX_ID_LEN`] characters.
 pub fn is_valid_id(s: &str) -> bool {
     !s.is_empty()
@@ -220,6 +224,12 @@ impl Validator {
     fn spec(&mut self, s: &ProviderSpec) {
         if !is_valid_id(&s.id) {
             self.push("id", quote(&s.id), id_problem());
+        } else if RESERVED_IDS.contains(&s.id.as_str()) {
+            self.push(
+                "id",
+                quote(&s.id),
+                format!("is reserved: the gateway's own routes use /{}; choose another id", s.id),
+            );
         }
         if s.name.trim().is_empty() {
             self.push("name", quote(&s.name), "must not be empty");
@@ -868,6 +878,29 @@ signed = true
     fn zero_retry_attempts_are_rejected() {
         error_naming(&format!("{BASE}\n[retry]\nmax_attempts = 0\n"), &["retry.max_attempts 0", "at least 1"]);
     }
+
+    #[test]
+    fn ids_the_gateways_own_routes_use_are_refused() {
+        for id in RESERVED_IDS {
+            let text = CUSTOM_FOR_RESERVED.replace("ID", id);
+            let err = ProviderSpec::from_toml(&text).and_then(|s| s.validate()).expect_err("reserved");
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("\"{id}\"")) && msg.contains("reserved"), "{msg}");
+        }
+    }
+
+    const CUSTOM_FOR_RESERVED: &str = r#"
+id = "ID"
+name = "Mine"
+kind = "market_data"
+health_check = "ping"
+
+[environments.production]
+base_url = "https://data.example.com"
+
+[endpoints.ping]
+path = "/ping"
+"#;
 
     #[test]
     fn negative_cost_is_rejected_as_float_and_integer() {

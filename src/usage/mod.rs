@@ -196,9 +196,9 @@ pub const RAW_RETENTION_SETTING: &str = "usage.raw_retention_days";
 /// keeps the counts for longer ranges.
 pub const DEFAULT_RAW_RETENTION_DAYS: i64 = 3;
 pub const MAX_RAW_RETENTION_DAYS: i64 = 400;
-/// Minute rows are kept this long: the edges of ranges and minute-sized charts of the last two
-/// weeks read them; older ranges read hours and days.
-pub const MINUTE_RETENTION_DAYS: i64 = 14;
+/// Minute rows are kept this long: the edges of ranges and minute-sized charts of the last
+/// week read them; older ranges read hours and days.
+pub const MINUTE_RETENTION_DAYS: i64 = 7;
 
 /// One group's usage: calls (every attempt), errors, weight, cost and average latency. This is
 /// also the row the Usage page and `keyward usage --json` show.
@@ -374,20 +374,44 @@ impl UsageReader {
         Ok(self.store.set_setting(RAW_RETENTION_SETTING, &days.to_string())?)
     }
 
-    /// Deletes raw call rows older than the retention (their counts stay in the rollups), a
-    /// batch at a time so the database stays usable, and minute rows older than
-    /// [`MINUTE_RETENTION_DAYS`]. Returns how many raw rows went.
+    /// Deletes raw call rows older than the retention, a batch at a time so the database stays
+    /// usable. Their counts stay in the hourly and daily rollups, and those of the last
+    /// [`MINUTE_RETENTION_DAYS`] go into the minute rollup in the same transaction; minute rows
+    /// older than that are deleted. The cut is on a whole minute, so every minute is either
+    /// all raw rows or all in the minute rollup. Returns how many raw rows went.
     pub fn prune(&self, now: DateTime<Utc>) -> Result<usize, UsageError> {
-        let before = stamp(now - self.raw_retention()?);
-        let minutes_before = (now - chrono::Duration::days(MINUTE_RETENTION_DAYS)).timestamp();
-        self.store.with_conn(|c| Ok(c.execute("DELETE FROM calls_minutely WHERE minute < ?1", [minutes_before])?))?;
+        let cut = (now - self.raw_retention()?).timestamp().div_euclid(60) * 60;
+        let before = stamp(DateTime::from_timestamp(cut, 0).unwrap_or(now));
+        let minutes_from = (now - chrono::Duration::days(MINUTE_RETENTION_DAYS)).timestamp();
+        let keep_from = stamp(DateTime::from_timestamp(minutes_from, 0).unwrap_or(now));
+        let roll_up = format!(
+            "INSERT INTO calls_minutely (minute, provider, environment, operation, key_label, caller, calls, errors,
+                                         weight, cost, latency_ms, units, throttled, {lat})
+             SELECT (CAST(strftime('%s', ts) AS INTEGER) / 60) * 60, provider, environment, operation,
+                    COALESCE(key_label, ''), caller, COUNT(*), SUM(outcome != 'ok'), SUM(weight), SUM(cost),
+                    SUM(latency_ms), SUM(units), SUM(outcome = 'throttled'), {raw}
+             FROM calls WHERE id IN (SELECT id FROM calls WHERE ts < ?1 ORDER BY ts LIMIT 10000) AND ts >= ?2
+             GROUP BY 1, 2, 3, 4, 5, 6
+             ON CONFLICT (minute, provider, environment, operation, key_label, caller) DO UPDATE SET
+                 calls = calls + excluded.calls, errors = errors + excluded.errors,
+                 weight = weight + excluded.weight, cost = cost + excluded.cost, units = units + excluded.units,
+                 throttled = throttled + excluded.throttled, latency_ms = latency_ms + excluded.latency_ms, {lat_up}",
+            lat = latency::columns(),
+            raw = latency::raw_sums().join(", "),
+            lat_up = latency::upsert_columns(),
+        );
+        self.store.with_conn(|c| Ok(c.execute("DELETE FROM calls_minutely WHERE minute < ?1", [minutes_from])?))?;
         let mut total = 0;
         loop {
             let n = self.store.with_conn(|c| {
-                Ok(c.execute(
+                let tx = c.unchecked_transaction()?;
+                tx.execute(&roll_up, [&before, &keep_from])?;
+                let n = tx.execute(
                     "DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE ts < ?1 ORDER BY ts LIMIT 10000)",
                     [&before],
-                )?)
+                )?;
+                tx.commit()?;
+                Ok(n)
             })?;
             total += n;
             if n < 10_000 {
@@ -398,9 +422,10 @@ impl UsageReader {
 
     /// Where a query reads: the largest rollup whose periods fit whole inside the range reads
     /// the middle, the next smaller ones the partial periods at its ends, down to raw rows for
-    /// the partial minutes (`levels`: the rollups a query may use, smallest first). A start
-    /// before the oldest raw row left (pruned) takes its whole first minute from the minute
-    /// rollup while that is kept, else its whole first hour from the hourly one.
+    /// the partial minutes (`levels`: the rollups a query may use, smallest first); minutes that
+    /// still have their raw rows are read raw. A start before the oldest raw row left (pruned)
+    /// takes its whole first minute from the minute rollup while that is kept, else its whole
+    /// first hour from the hourly one.
     fn levels(&self, q: &UsageQuery, levels: &[Level]) -> Result<Vec<Part>, UsageError> {
         let (oldest_raw, oldest_minute): (Option<String>, Option<i64>) = self.store.with_conn(|c| {
             let raw = c.query_row("SELECT MIN(ts) FROM calls", [], |r| r.get(0))?;
@@ -409,13 +434,27 @@ impl UsageReader {
         })?;
         let mut from = q.since.timestamp_millis();
         let to = q.until.timestamp_millis();
-        if oldest_raw.map_or(true, |oldest| stamp(q.since) < oldest) {
+        if oldest_raw.as_deref().map_or(true, |oldest| stamp(q.since).as_str() < oldest) {
             let minute_kept = levels.contains(&Level::Minutely) && oldest_minute.is_some_and(|m| m * 1000 <= from);
             let size = if minute_kept { 60_000 } else { 3_600_000 };
             from = from.div_euclid(size) * size;
         }
         let mut spans: Vec<(Level, i64, i64)> = Vec::new();
         split(from.min(q.since.timestamp_millis()), to, levels, &mut spans);
+        // Minutes still held by raw rows (from the oldest raw row's minute on) are read raw:
+        // the minute rollup holds only what pruning took from them.
+        let raw_from = oldest_raw
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or(i64::MAX, |t| t.timestamp_millis().div_euclid(60_000) * 60_000);
+        let spans: Vec<(Level, i64, i64)> = spans
+            .into_iter()
+            .flat_map(|(level, a, b)| match level {
+                Level::Minutely if a >= raw_from => vec![(Level::Raw, a, b)],
+                Level::Minutely if b > raw_from => vec![(Level::Minutely, a, raw_from), (Level::Raw, raw_from, b)],
+                _ => vec![(level, a, b)],
+            })
+            .collect();
         let at = |ms: i64| stamp(DateTime::from_timestamp_millis(ms).unwrap_or(q.since));
         let mut parts = Vec::new();
         for level in [Level::Raw, Level::Minutely, Level::Hourly, Level::Daily] {

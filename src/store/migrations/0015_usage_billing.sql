@@ -86,9 +86,9 @@ SELECT (hour / 86400) * 86400, provider, environment, operation, key_label, call
 FROM calls_hourly
 GROUP BY 1, 2, 3, 4, 5, 6;
 
--- The same sums per minute (`minute`: Unix seconds of its start), kept 14 days
--- (usage::MINUTE_RETENTION_DAYS): the partial hours at a range's ends and minute-sized charts
--- read it instead of raw rows. Backfilled from the raw rows still kept.
+-- The same sums per minute (`minute`: Unix seconds of its start), made from the raw rows as they
+-- are pruned and kept 7 days (usage::MINUTE_RETENTION_DAYS): the partial hours at the ends of
+-- ranges older than the raw rows, and minute-sized charts of them, read it.
 CREATE TABLE calls_minutely (
     minute      INTEGER NOT NULL,
     provider    TEXT NOT NULL,
@@ -121,25 +121,3 @@ CREATE TABLE calls_minutely (
     lat_15 INTEGER NOT NULL,
     PRIMARY KEY (minute, provider, environment, operation, key_label, caller)
 ) WITHOUT ROWID;
-
-INSERT INTO calls_minutely
-SELECT (CAST(strftime('%s', ts) AS INTEGER) / 60) * 60, provider, environment, operation, COALESCE(key_label, ''), caller,
-       COUNT(*), SUM(outcome != 'ok'), SUM(weight), SUM(cost), SUM(latency_ms), SUM(units), SUM(outcome = 'throttled'),
-       SUM(latency_ms < 10),
-       SUM(latency_ms >= 10 AND latency_ms < 25),
-       SUM(latency_ms >= 25 AND latency_ms < 50),
-       SUM(latency_ms >= 50 AND latency_ms < 75),
-       SUM(latency_ms >= 75 AND latency_ms < 100),
-       SUM(latency_ms >= 100 AND latency_ms < 125),
-       SUM(latency_ms >= 125 AND latency_ms < 150),
-       SUM(latency_ms >= 150 AND latency_ms < 200),
-       SUM(latency_ms >= 200 AND latency_ms < 250),
-       SUM(latency_ms >= 250 AND latency_ms < 350),
-       SUM(latency_ms >= 350 AND latency_ms < 500),
-       SUM(latency_ms >= 500 AND latency_ms < 750),
-       SUM(latency_ms >= 750 AND latency_ms < 1000),
-       SUM(latency_ms >= 1000 AND latency_ms < 2500),
-       SUM(latency_ms >= 2500 AND latency_ms < 10000),
-       SUM(latency_ms >= 10000)
-FROM calls
-GROUP BY 1, 2, 3, 4, 5, 6;

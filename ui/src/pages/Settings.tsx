@@ -150,9 +150,9 @@ function UsageHistory() {
     <form class="card" data-testid="usage-history" onSubmit={submit}>
       <h2>Usage history</h2>
       <p class="hint">
-        Every call is kept row by row for this many days; after that only its hourly totals remain (calls, errors, weight,
-        cost and latency per provider, endpoint, key and caller), so long ranges on the Usage page stay fast and the
-        database stays small.
+        Every call is kept row by row for this many days; after that its totals remain per minute for 7 days and per hour
+        and day for good (calls, errors, weight, billed units, cost and latency percentiles per provider, endpoint, key and
+        caller), so long ranges on the Usage page stay fast and the database stays small.
       </p>
       {load.data == null && !load.error ? (
         <Loading variant="line">Reading the retention…</Loading>
