@@ -74,6 +74,23 @@ macro_rules! house_mesh {
     }};
 }
 
+/// The chart in the house layout (caption, margins, label areas) over `x` and `y`.
+fn built<'a, 'b, X: Ranged<ValueType = f64>>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    p: &Palette,
+    x: X,
+    y: Range<f64>,
+) -> Result<AnyTimeChart<'a, 'b, X>, ChartError> {
+    ChartBuilder::on(root)
+        .caption(title, (FONT, 18).into_font().color(&rgb(p.text)))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, RangedCoordf64::from(y))
+        .map_err(|e| render_error(title, e))
+}
+
 /// Builds the chart and draws its mesh: title, "Time (UTC)" labels fitted to the span, `y_desc`.
 pub(crate) fn time_chart<'a, 'b>(
     root: &'a DrawingArea<SVGBackend<'b>, Shift>,
@@ -84,13 +101,7 @@ pub(crate) fn time_chart<'a, 'b>(
     y_desc: &str,
 ) -> Result<TimeChart<'a, 'b>, ChartError> {
     let span = x.end - x.start;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, (FONT, 18).into_font().color(&rgb(p.text)))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x, y)
-        .map_err(|e| render_error(title, e))?;
+    let mut chart = built(root, title, p, x.into(), y)?;
     let fmt_x = |x: &f64| time_label(*x, span);
     house_mesh!(chart, p, title, &fmt_x, y_desc, 8)?;
     Ok(chart)
@@ -151,13 +162,7 @@ fn tick_chart<'a, 'b>(
     y_desc: &str,
 ) -> Result<DayChart<'a, 'b>, ChartError> {
     let labels = ticks.len();
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, (FONT, 18).into_font().color(&rgb(p.text)))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(DayAxis { range: x, days: ticks }, y)
-        .map_err(|e| render_error(title, e))?;
+    let mut chart = built(root, title, p, DayAxis { range: x, days: ticks }, y)?;
     let fmt_x = |x: &f64| {
         chrono::DateTime::from_timestamp_millis(*x as i64)
             .map(|t| {

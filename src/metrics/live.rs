@@ -161,21 +161,10 @@ mod tests {
 
     fn attempt(operation: &str, caller: &str) -> AttemptRecord {
         AttemptRecord {
-            ts: chrono::Utc::now(),
-            provider: "binance".into(),
-            environment: "production".into(),
-            operation: operation.into(),
-            key_label: None,
-            caller: caller.into(),
-            attempt: 1,
-            status: Some(200),
-            outcome: Outcome::Ok,
             latency: Duration::from_millis(20),
-            bytes_out: 0,
-            bytes_in: 0,
             weight: 2,
-            cost: 0.0,
             units: 1.0,
+            ..AttemptRecord::answered(chrono::Utc::now(), "binance", operation, caller)
         }
     }
 

@@ -410,21 +410,11 @@ fn attempt(
     ts: DateTime<Utc>,
 ) -> crate::pipeline::AttemptRecord {
     crate::pipeline::AttemptRecord {
-        ts,
-        provider: "kraken".into(),
-        environment: "production".into(),
-        operation: "ticker".into(),
-        key_label: None,
-        caller: caller.into(),
-        attempt: 1,
         status,
         outcome,
         latency: Duration::from_millis(80),
-        bytes_out: 0,
         bytes_in: 10,
-        weight: 1,
-        cost: 0.0,
-        units: 0.0,
+        ..crate::pipeline::AttemptRecord::answered(ts, "kraken", "ticker", caller)
     }
 }
 

@@ -69,6 +69,31 @@ pub struct AttemptRecord {
     pub units: f64,
 }
 
+impl AttemptRecord {
+    /// A first attempt at `ts` answered 200 OK in 100 ms, weight 1, nothing billed, without a
+    /// key, in production: what tests, benchmarks and seeded histories start from
+    /// (`AttemptRecord { weight: 2, ..AttemptRecord::answered(ts, "binance", "ticker", "ui") }`).
+    pub fn answered(ts: DateTime<Utc>, provider: &str, operation: &str, caller: &str) -> AttemptRecord {
+        AttemptRecord {
+            ts,
+            provider: provider.into(),
+            environment: "production".into(),
+            operation: operation.into(),
+            key_label: None,
+            caller: caller.into(),
+            attempt: 1,
+            status: Some(200),
+            outcome: Outcome::Ok,
+            latency: Duration::from_millis(100),
+            bytes_out: 0,
+            bytes_in: 0,
+            weight: 1,
+            cost: 0.0,
+            units: 0.0,
+        }
+    }
+}
+
 enum Msg {
     Record(AttemptRecord),
     /// A key signed a call that got an answer: its "last used" time, written with the batch.

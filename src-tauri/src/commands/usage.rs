@@ -125,22 +125,15 @@ mod tests {
     use crate::test_support::{boot, core, invoke};
 
     fn attempt(minutes_ago: i64, operation: &str, key: Option<&str>, outcome: Outcome, weight: u32) -> AttemptRecord {
+        let at = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
         AttemptRecord {
-            ts: chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
-            provider: "binance".into(),
-            environment: "production".into(),
-            operation: operation.into(),
             key_label: key.map(str::to_string),
-            caller: if key.is_some() { "ui".into() } else { "monitor".into() },
-            attempt: 1,
             status: Some(if outcome == Outcome::Ok { 200 } else { 503 }),
             outcome,
             latency: Duration::from_millis(120),
-            bytes_out: 0,
             bytes_in: 64,
             weight,
-            cost: 0.0,
-            units: 0.0,
+            ..AttemptRecord::answered(at, "binance", operation, if key.is_some() { "ui" } else { "monitor" })
         }
     }
 

@@ -32,7 +32,7 @@ pub async fn usage_export(
 mod tests {
     use std::time::Duration;
 
-    use keyward::pipeline::{AttemptRecord, Outcome};
+    use keyward::pipeline::AttemptRecord;
     use keyward::usage::export::UsageExport;
     use serde_json::json;
 
@@ -42,22 +42,12 @@ mod tests {
     fn the_export_button_saves_a_file_that_reads_back_to_the_usage_rows() {
         let (_dir, kw) = core();
         for (minutes, operation) in [(5, "ticker"), (10, "ticker"), (20, "balances")] {
+            let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
             kw.pipeline().recorder().record(AttemptRecord {
-                ts: chrono::Utc::now() - chrono::Duration::minutes(minutes),
-                provider: "binance".into(),
-                environment: "production".into(),
-                operation: operation.into(),
-                key_label: None,
-                caller: "ui".into(),
-                attempt: 1,
-                status: Some(200),
-                outcome: Outcome::Ok,
                 latency: Duration::from_millis(50),
-                bytes_out: 0,
                 bytes_in: 10,
                 weight: 2,
-                cost: 0.0,
-                units: 0.0,
+                ..AttemptRecord::answered(at, "binance", operation, "ui")
             });
         }
         let table = kw

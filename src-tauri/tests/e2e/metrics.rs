@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use keyward::pipeline::{AttemptRecord, Outcome};
+use keyward::pipeline::AttemptRecord;
 use keyward::usage::export::UsageExport;
 
 use crate::support::{click, connect, screenshot, scroll_to, wait_for_text, Driver, ONE_APP_AT_A_TIME, STARTUP};
@@ -40,22 +40,12 @@ async fn a_user_scrapes_metrics_chooses_token_access_and_exports_usage_to_a_file
         // Calls recorded earlier (the Usage page reads them from the database).
         let kw = keyward::Keyward::open(data_dir.path()).expect("core");
         for (minutes, operation) in [(5, "ticker"), (15, "ticker"), (25, "server_time")] {
+            let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
             kw.pipeline().recorder().record(AttemptRecord {
-                ts: chrono::Utc::now() - chrono::Duration::minutes(minutes),
-                provider: "binance".into(),
-                environment: "production".into(),
-                operation: operation.into(),
-                key_label: None,
-                caller: "ui".into(),
-                attempt: 1,
-                status: Some(200),
-                outcome: Outcome::Ok,
                 latency: Duration::from_millis(40),
-                bytes_out: 0,
                 bytes_in: 10,
                 weight: 2,
-                cost: 0.0,
-                units: 0.0,
+                ..AttemptRecord::answered(at, "binance", operation, "ui")
             });
         }
         kw.flush();

@@ -9,7 +9,7 @@ use axum::routing::get;
 use chrono::{DurationRound, Utc};
 use fantoccini::Locator;
 use keyward::keys::NewKey;
-use keyward::pipeline::{AttemptRecord, Outcome};
+use keyward::pipeline::AttemptRecord;
 use keyward::vault::SecretString;
 
 use crate::support::{
@@ -44,21 +44,11 @@ async fn mock_coinmarketcap() -> String {
 
 fn ticker_call(at: chrono::DateTime<Utc>) -> AttemptRecord {
     AttemptRecord {
-        ts: at,
-        provider: "coinmarketcap".into(),
-        environment: "production".into(),
-        operation: "ticker".into(),
         key_label: Some("main".into()),
-        caller: "bot:price-feed".into(),
-        attempt: 1,
-        status: Some(200),
-        outcome: Outcome::Ok,
         latency: Duration::from_millis(120),
-        bytes_out: 0,
         bytes_in: 400,
-        weight: 1,
-        cost: 0.0,
         units: 1.0,
+        ..AttemptRecord::answered(at, "coinmarketcap", "ticker", "bot:price-feed")
     }
 }
 
