@@ -7,7 +7,7 @@ use keyward::pipeline::CallOptions;
 use serde_json::json;
 
 use crate::pipeline::{fixture, Fixture};
-use crate::support::mock_exchange::{Auth, MockCreds, MockExchange};
+use crate::support::mock_exchange::Auth;
 
 fn fresh() -> CallOptions {
     CallOptions { caller: "bot-1".into(), no_cache: true, ..Default::default() }
@@ -27,10 +27,7 @@ fn outcomes(f: &Fixture, provider: &str) -> Vec<(String, String, f64)> {
 #[tokio::test]
 async fn coinmarketcap_bills_its_own_credit_count_on_successes_and_the_month_shows_fee_quota_and_budget() {
     let f = fixture();
-    let creds = MockCreds::hmac("cmc-key-123", "cmc-key-123", None);
-    let mock = MockExchange::start(Auth::ApiKeyHeader("x-cmc_pro_api_key"), Some(creds)).await;
-    f.point("coinmarketcap", &mock.base_url);
-    f.add_key("coinmarketcap", "main", &MockCreds::hmac("cmc", "cmc-key-123", None), "read");
+    let mock = f.keyed_mock("coinmarketcap", Auth::ApiKeyHeader("x-cmc_pro_api_key"), "cmc-key-123").await;
     f.kw.providers().set_enabled("coinmarketcap", true).expect("enabled");
     f.set("coinmarketcap", "billing.plan", "hobbyist");
     f.set("coinmarketcap", "billing.budget", "20");
@@ -80,11 +77,7 @@ async fn coinmarketcap_bills_its_own_credit_count_on_successes_and_the_month_sho
 #[tokio::test]
 async fn an_alpha_vantage_throttle_note_counts_as_throttled_and_is_never_billed() {
     let f = fixture();
-    let creds = MockCreds::hmac("av-key-456", "av-key-456", None);
-    let mock = MockExchange::start(Auth::ApiKeyQuery("apikey"), Some(creds)).await;
-    f.point("alphavantage", &mock.base_url);
-    f.add_key("alphavantage", "main", &MockCreds::hmac("av", "av-key-456", None), "read");
-    f.set("alphavantage", "retry.max_attempts", "1");
+    let mock = f.keyed_mock("alphavantage", Auth::ApiKeyQuery("apikey"), "av-key-456").await;
     let (method, path) = f.endpoint("alphavantage", "ticker");
     mock.route(&format!("{method} {path}"), json!({"Realtime Currency Exchange Rate": {"5. Exchange Rate": "65000"}}));
     f.call_with("alphavantage", "ticker", &[], fresh()).await.expect("answered");
@@ -111,11 +104,7 @@ async fn an_alpha_vantage_throttle_note_counts_as_throttled_and_is_never_billed(
 #[tokio::test]
 async fn coingecko_counts_every_answer_and_bills_calls_past_the_plan_as_overage() {
     let f = fixture();
-    let creds = MockCreds::hmac("cg-key", "cg-key", None);
-    let mock = MockExchange::start(Auth::ApiKeyHeader("x-cg-pro-api-key"), Some(creds)).await;
-    f.point("coingecko_pro", &mock.base_url);
-    f.add_key("coingecko_pro", "main", &MockCreds::hmac("cg", "cg-key", None), "read");
-    f.set("coingecko_pro", "retry.max_attempts", "1");
+    let mock = f.keyed_mock("coingecko_pro", Auth::ApiKeyHeader("x-cg-pro-api-key"), "cg-key").await;
     // A plan of 2 included calls at $0.01 past them, so three answers make one overage call.
     f.set("coingecko_pro", "billing.plans.basic.included", "2");
     f.set("coingecko_pro", "billing.plans.basic.unit_price", "0.01");

@@ -62,6 +62,16 @@ impl Fixture {
             .expect("key stored");
     }
 
+    /// A mock of a keyed data provider on 127.0.0.1 whose `auth` checks `token`, the provider
+    /// pointed at it with one attempt per call, and a key "main" holding the token as its secret.
+    pub(crate) async fn keyed_mock(&self, provider: &str, auth: Auth, token: &str) -> MockExchange {
+        let mock = MockExchange::start(auth, Some(MockCreds::hmac(token, token, None))).await;
+        self.point(provider, &mock.base_url);
+        self.add_key(provider, "main", &MockCreds::hmac(provider, token, None), "read");
+        self.set(provider, "retry.max_attempts", "1");
+        mock
+    }
+
     pub(crate) fn endpoint(&self, provider: &str, op: &str) -> (String, String) {
         let spec = self.kw.providers().get(provider).expect("provider").spec;
         let e = spec.endpoints.get(op).unwrap_or_else(|| panic!("{provider} maps {op}"));
@@ -739,11 +749,7 @@ async fn when_every_provider_fails_the_last_good_answer_is_served_stale_until_it
 #[tokio::test]
 async fn errors_in_disguise_are_never_cached_and_a_throttle_note_gets_the_stale_answer() {
     let f = fixture();
-    let creds = MockCreds::hmac("av-key-456", "av-key-456", None);
-    let mock = MockExchange::start(Auth::ApiKeyQuery("apikey"), Some(creds)).await;
-    f.point("alphavantage", &mock.base_url);
-    f.add_key("alphavantage", "main", &MockCreds::hmac("av", "av-key-456", None), "read");
-    f.set("alphavantage", "retry.max_attempts", "1");
+    let mock = f.keyed_mock("alphavantage", Auth::ApiKeyQuery("apikey"), "av-key-456").await;
     let (method, path) = f.endpoint("alphavantage", "market_status");
     let route = format!("{method} {path}");
     let note =
