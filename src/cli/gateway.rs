@@ -378,7 +378,7 @@ fn metrics(kw: &Keyward, access: Option<&str>, rotate: bool, json_out: bool) -> 
     if rotate {
         made = Some(settings.rotate_token()?);
     }
-    let base = crate::gateway::local_url(kw.gateway().bind(), kw.gateway().port());
+    let base = kw.gateway().local_base_url();
     let change = settings.change(&base, made)?;
     if json_out {
         print_json(&change);

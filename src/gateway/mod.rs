@@ -205,6 +205,12 @@ impl Gateway {
         self.listening_as().map(|l| l.addr)
     }
 
+    /// The gateway's base URL for a client on this machine: where this process's gateway
+    /// listens (with its scheme), else where it will (the bind and port settings).
+    pub fn local_base_url(&self) -> String {
+        self.listening_as().map_or_else(|| local_url(self.bind(), self.port()), |l| l.local_url())
+    }
+
     /// Where this process's gateway listens and whether with TLS, if it runs.
     pub fn listening_as(&self) -> Option<Listening> {
         self.listening.lock().unwrap_or_else(|p| p.into_inner()).clone()

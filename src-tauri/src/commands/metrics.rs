@@ -2,23 +2,16 @@
 //! scrape config. Thin: one core call each. A token's text is returned once, never logged.
 
 use keyward::metrics::{MetricsAccess, MetricsAccessChange, MetricsSettings, MetricsView};
-use keyward::Keyward;
 use tauri::State;
 
 use crate::commands::blocking;
 use crate::dto::CommandError;
 use crate::AppState;
 
-/// The gateway's base URL for a scraper on this machine: where it listens, else where it will.
-fn base_url(kw: &Keyward) -> String {
-    let gw = kw.gateway();
-    gw.listening_as().map_or_else(|| keyward::gateway::local_url(gw.bind(), gw.port()), |l| l.local_url())
-}
-
 /// The access mode, the URL and a scrape config.
 #[tauri::command]
 pub async fn metrics_status(state: State<'_, AppState>) -> Result<MetricsView, CommandError> {
-    blocking(&state, |kw| Ok(MetricsSettings::new(kw.store().clone()).view(&base_url(&kw))?)).await
+    blocking(&state, |kw| Ok(MetricsSettings::new(kw.store().clone()).view(&kw.gateway().local_base_url())?)).await
 }
 
 /// Sets `loopback` or `token`; the reply holds a new token's text when one was made.
@@ -30,7 +23,7 @@ pub async fn metrics_set_access(
     blocking(&state, move |kw| {
         let settings = MetricsSettings::new(kw.store().clone());
         let made = settings.set_access(MetricsAccess::parse(&access)?)?;
-        Ok(settings.change(&base_url(&kw), made)?)
+        Ok(settings.change(&kw.gateway().local_base_url(), made)?)
     })
     .await
 }
@@ -41,7 +34,7 @@ pub async fn metrics_rotate_token(state: State<'_, AppState>) -> Result<MetricsA
     blocking(&state, |kw| {
         let settings = MetricsSettings::new(kw.store().clone());
         let made = settings.rotate_token()?;
-        Ok(settings.change(&base_url(&kw), Some(made))?)
+        Ok(settings.change(&kw.gateway().local_base_url(), Some(made))?)
     })
     .await
 }
