@@ -200,6 +200,9 @@ pub enum Error {
         data_dir.display()
     )]
     AlreadyRunning { what: String, data_dir: PathBuf },
+    /// A setting the user gave is out of range; names the field and the value.
+    #[error("{field} = {value}: {reason}")]
+    Invalid { field: &'static str, value: String, reason: String },
 }
 
 impl Error {
@@ -211,6 +214,7 @@ impl Error {
             Error::Vault(e) => e.kind(),
             Error::NoDataDir | Error::Config(_) => ErrorKind::Config,
             Error::AlreadyRunning { .. } => ErrorKind::AlreadyRunning,
+            Error::Invalid { .. } => ErrorKind::Invalid,
         }
     }
 }

@@ -173,6 +173,7 @@ impl Keyward {
             Registry::new(store.clone()).map_err(|e| Error::Config(e.to_string()))?.with_change_log(change_log.clone());
         let keys = Keys::new(store.clone(), Arc::clone(&secrets), audit.clone(), actor);
         let limiter = Limiter::new(providers.clone(), Arc::new(SystemClock));
+        limiter.apply_settings(&ratelimit::LimitSettings::load(&store)?);
         let limiter_slot = Arc::new(LimiterSlot::new(Arc::new(limiter.clone())));
         let pipeline =
             Pipeline::new(providers.clone(), keys.clone(), limiter_slot.clone(), Recorder::start(store.clone()));
@@ -508,6 +509,28 @@ impl Keyward {
     pub fn provider_statuses(&self) -> Result<Vec<monitor::ProviderStatusView>, monitor::MonitorError> {
         self.inner.monitor.flush();
         self.inner.monitor.current_states()?.iter().map(|s| self.provider_status(s)).collect()
+    }
+
+    /// The safety margin and the usage levels that warn and turn critical (setup guide, Rate
+    /// limits page, `keyward limits settings`).
+    pub fn limit_settings(&self) -> Result<ratelimit::LimitSettings, Error> {
+        Ok(ratelimit::LimitSettings::load(&self.inner.store)?)
+    }
+
+    /// Validates, stores and applies the limiter's settings at once; audited. A `keyward serve`
+    /// on the same data directory reads them when it starts.
+    pub fn set_limit_settings(&self, s: ratelimit::LimitSettings) -> Result<ratelimit::LimitSettings, Error> {
+        s.save(&self.inner.store)?;
+        self.inner.limiter.apply_settings(&s);
+        audit::ChangeLog::new(self.inner.audit.clone(), self.inner.actor).record(
+            audit::AuditKind::SettingsChanged,
+            None,
+            serde_json::json!({
+                "setting": "rate-limit settings", "action": "set", "marginPct": s.margin_pct,
+                "warnPct": s.warn_pct, "criticalPct": s.critical_pct,
+            }),
+        );
+        Ok(s)
     }
 
     /// Who this handle acts for in the audit log.

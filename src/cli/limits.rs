@@ -14,6 +14,49 @@ fn spenders(list: &[crate::control::Spent]) -> String {
     list.iter().map(|s| format!("{} {:.0}", s.name, s.amount)).collect::<Vec<_>>().join(", ")
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum LimitsCmd {
+    /// Show or set the safety margin and the usage levels that warn and turn critical
+    /// (percent of each limit; defaults 2, 80 and 95). Without options: show them.
+    Settings(SettingsEdit),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SettingsEdit {
+    /// Percent of each limit kept free, 0 to 25.
+    #[arg(long)]
+    pub margin: Option<f64>,
+    /// A limit this full (percent) warns.
+    #[arg(long)]
+    pub warn: Option<f64>,
+    /// A limit this full (percent) is critical.
+    #[arg(long)]
+    pub critical: Option<f64>,
+}
+
+/// `keyward limits settings [--margin N] [--warn N] [--critical N]`.
+pub fn settings(kw: &Keyward, edit: &SettingsEdit, json_out: bool) -> Result<(), CliError> {
+    let mut s = kw.limit_settings()?;
+    let changed = edit.margin.is_some() || edit.warn.is_some() || edit.critical.is_some();
+    s.margin_pct = edit.margin.unwrap_or(s.margin_pct);
+    s.warn_pct = edit.warn.unwrap_or(s.warn_pct);
+    s.critical_pct = edit.critical.unwrap_or(s.critical_pct);
+    if changed {
+        s = kw.set_limit_settings(s)?;
+    }
+    if json_out {
+        print_json(&s);
+    } else {
+        println!("safety margin  {} % of each limit (at least one unit)", s.margin_pct);
+        println!("warn at        {} %", s.warn_pct);
+        println!("critical at    {} %", s.critical_pct);
+        if changed {
+            println!("(saved; a running `keyward serve` applies them when it restarts, the app at once)");
+        }
+    }
+    Ok(())
+}
+
 pub fn run(kw: &Keyward, provider: Option<&str>, json_out: bool) -> Result<(), CliError> {
     let runtime = super::runtime()?;
     let (views, via) = match runtime.block_on(ControlClient::discover(kw.data_dir())) {

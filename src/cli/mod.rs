@@ -83,6 +83,9 @@ pub enum Command {
     Limits {
         #[arg(long)]
         provider: Option<String>,
+        /// `limits settings`: the safety margin and the levels that warn and turn critical.
+        #[command(subcommand)]
+        cmd: Option<limits::LimitsCmd>,
     },
     /// Calls, errors, weight, cost and latency per endpoint, key, caller or provider; `usage
     /// forecast` for this month, `usage anomalies` for unusual hours.
@@ -292,7 +295,8 @@ fn dispatch(kw: &Keyward, command: Command, json: bool, printer: &Printer) -> Re
         Command::Status => monitor::status(&kw, json),
         Command::Checks(cmd) => monitor::checks(&kw, cmd, json),
         Command::Alerts(cmd) => alerts::run(&kw, cmd, json),
-        Command::Limits { provider } => limits::run(&kw, provider.as_deref(), json),
+        Command::Limits { cmd: Some(limits::LimitsCmd::Settings(edit)), .. } => limits::settings(&kw, &edit, json),
+        Command::Limits { provider, cmd: None } => limits::run(&kw, provider.as_deref(), json),
         Command::Usage(args) => usage::run(&kw, args, json),
         Command::Gateway(cmd) => gateway::run(&kw, cmd, json),
         Command::Hooks(cmd) => hooks::run(&kw, cmd, json),

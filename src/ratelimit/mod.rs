@@ -36,6 +36,7 @@
 
 mod limiter;
 pub mod published;
+pub mod settings;
 mod slot;
 mod status;
 mod view;
@@ -43,6 +44,7 @@ pub mod window;
 
 pub use crate::timer::{BoxFuture, ManualTimer, Timer, TokioTimer};
 pub use limiter::{Limiter, LimiterConfig, ReloadError, BAN_SCOPE, DEFAULT_SCOPE_KEY, NO_KEY, PAUSE_LIMIT};
+pub use settings::LimitSettings;
 pub use slot::LimiterSlot;
 pub use status::{ClearReason, LimitBreakdown, LimitEvent, LimitStatus, UsageLevel};
 pub use view::{LimitView, Spent};

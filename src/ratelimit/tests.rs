@@ -641,3 +641,26 @@ async fn the_tokio_timer_wakes_a_waiter_exactly_at_the_window_boundary() {
     assert!(waiting.is_finished(), "not woken at the boundary");
     waiting.await.expect("task").expect("granted");
 }
+
+#[tokio::test]
+async fn the_users_margin_and_levels_apply_to_limits_already_in_use() {
+    // 100 per 10 s: the default 2 % margin lets 98 through; a 10 % margin only 90, at once.
+    let h = harness(vec![fixed("request_weight", 100.0, 10_000)], LimiterConfig::default());
+    h.limiter.acquire(req("ticker", 50, Priority::MarketData)).await.expect("fits");
+    assert_eq!(status(&h, "request_weight", "ip").level, UsageLevel::Normal, "50 % is under the default 80 %");
+    let mut events = h.limiter.subscribe();
+    h.limiter.apply_settings(&crate::ratelimit::LimitSettings { margin_pct: 10.0, warn_pct: 40.0, critical_pct: 85.0 });
+    h.limiter.acquire(req("ticker", 1, Priority::MarketData)).await.expect("fits");
+    assert!(
+        matches!(drain(&mut events).as_slice(), [LimitEvent::Threshold { level: UsageLevel::Warn, .. }]),
+        "51 % warns at the user's 40 %"
+    );
+    h.limiter.acquire(req("ticker", 39, Priority::MarketData)).await.expect("90 fits under a 10 % margin");
+    let deadline = Some(Instant::now() + Duration::from_millis(100));
+    let err = h.limiter.acquire(Acquire { deadline, ..req("ticker", 1, Priority::MarketData) }).await;
+    assert!(matches!(err, Err(LimitError::WouldExceedDeadline { .. })), "the 91st unit is in the margin: {err:?}");
+    // A limit with its own levels keeps them.
+    h.limiter.set_thresholds(P, "request_weight", 85.0, 99.0);
+    h.limiter.apply_settings(&crate::ratelimit::LimitSettings { margin_pct: 10.0, warn_pct: 20.0, critical_pct: 30.0 });
+    assert_eq!(status(&h, "request_weight", "ip").level, UsageLevel::Warn, "90 % against its own 85/99, not 20/30");
+}

@@ -414,6 +414,29 @@ impl Limiter {
         self.emit(events);
     }
 
+    /// The default warn and critical thresholds (percent), for every limit without its own.
+    pub fn set_default_thresholds(&self, warn_pct: f64, critical_pct: f64) {
+        let mut st = self.lock();
+        st.config.warn_pct = warn_pct;
+        st.config.critical_pct = critical_pct;
+        let State { providers, thresholds, .. } = &mut *st;
+        for (name, ps) in providers.iter_mut() {
+            let own = thresholds.get(name);
+            for rs in ps.rules.iter_mut().filter(|rs| own.map_or(true, |t| !t.contains_key(&rs.rule.id))) {
+                rs.warn_pct = warn_pct;
+                rs.critical_pct = critical_pct;
+            }
+        }
+    }
+
+    /// The safety margin and default thresholds the user set (see
+    /// [`LimitSettings`](crate::ratelimit::LimitSettings)).
+    pub fn apply_settings(&self, s: &crate::ratelimit::LimitSettings) {
+        let min_units = self.lock().config.margin_min;
+        self.set_margin(s.margin_pct / 100.0, min_units);
+        self.set_default_thresholds(s.warn_pct, s.critical_pct);
+    }
+
     /// Warn and critical thresholds (percent) of one limit.
     pub fn set_thresholds(&self, provider: &str, limit_id: &str, warn_pct: f64, critical_pct: f64) {
         let mut st = self.lock();
