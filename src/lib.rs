@@ -28,12 +28,15 @@ pub mod key_ops;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+
 pub mod monitor;
+pub mod overview;
 pub mod pipeline;
 pub mod provider;
 pub mod published_limits;
 pub mod ratelimit;
 pub mod service;
+pub mod setup;
 pub mod signing;
 pub mod store;
 pub mod timer;

@@ -14,6 +14,9 @@ use tauri::{Manager, Runtime, WindowEvent};
 
 pub use state::AppState;
 
+/// The argument the login item starts Keyward with: no window, only the tray.
+pub const HIDDEN_ARG: &str = "--hidden";
+
 /// The label of the one main window (tauri.conf.json).
 pub const MAIN_WINDOW: &str = "main";
 
@@ -24,6 +27,13 @@ macro_rules! with_commands {
     ($then:ident) => {
         $then! {
             commands::app_info,
+            commands::overview::overview,
+            commands::overview::setup_guide_get,
+            commands::overview::setup_guide_set,
+            commands::overview::limit_settings_get,
+            commands::overview::limit_settings_set,
+            commands::overview::autostart_get,
+            commands::overview::autostart_set,
             commands::providers::providers_list,
             commands::providers::provider_get,
             commands::providers::provider_apply_settings,
@@ -142,6 +152,8 @@ pub fn commands_ts() -> String {
     }
     out.push_str(";\n\n/** Health changes, as `MonitorEventDto`. */\n");
     out.push_str(&format!("export const MONITOR_EVENT = \"{}\";\n", services::MONITOR_EVENT));
+    out.push_str("/** The tray asks the window to show a page (payload: its route id). */\n");
+    out.push_str(&format!("export const NAVIGATE_EVENT = \"{}\";\n", tray::NAVIGATE_EVENT));
     out.push_str("/** Alerts raised or resolved, as `AlertEventDto`. */\n");
     out.push_str(&format!("export const ALERT_EVENT = \"{}\";\n", services::ALERT_EVENT));
     out
@@ -154,6 +166,8 @@ pub struct ShellOptions {
     pub tray: bool,
     /// Run monitoring, alerts and their event bridges.
     pub services: bool,
+    /// Start with the window hidden, in the tray only (the login item passes [`HIDDEN_ARG`]).
+    pub start_hidden: bool,
 }
 
 /// Adds Keyward's state, commands, tray and window behaviour to a Tauri builder. Generic over
@@ -162,15 +176,23 @@ pub fn build<R: Runtime>(builder: tauri::Builder<R>, state: AppState, options: S
     builder
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_notification::init())
+        // "Start Keyward when I log in": the login item starts it hidden, in the tray.
+        .plugin(tauri_plugin_autostart::Builder::new().app_name("Keyward").arg(HIDDEN_ARG).build())
         .manage(state)
         .manage(commands::limits::LimitStreams::default())
         .invoke_handler(with_commands!(generate_handler))
         .setup(move |app| {
             if options.tray {
                 tray::create(app.handle())?;
+                services::start_tray_loop(app.handle());
             }
             if options.services {
                 services::start(app.handle());
+            }
+            if options.start_hidden && options.tray {
+                if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+                    window.hide()?;
+                }
             }
             Ok(())
         })

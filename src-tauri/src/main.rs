@@ -26,8 +26,9 @@ fn main() -> ExitCode {
     let builder = tauri::Builder::default()
         // Must be the first plugin: a second launch hands over to the running instance.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| show_main_window(app)));
-    let app = match build(builder, state, ShellOptions { tray: true, services: true }).build(tauri::generate_context!())
-    {
+    let start_hidden = std::env::args().skip(1).any(|a| a == keyward_desktop::HIDDEN_ARG);
+    let options = ShellOptions { tray: true, services: true, start_hidden };
+    let app = match build(builder, state, options).build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(e) => {
             eprintln!("keyward-desktop: {e}");

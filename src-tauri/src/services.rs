@@ -4,7 +4,10 @@
 
 use std::sync::Mutex;
 
-use keyward::alerts::{AlertNotice, NoticeKind, Severity};
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward::alerts::{AlertNotice, NoticeKind};
 use keyward::monitor::MonitorEvent;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -99,19 +102,48 @@ fn on_alert<R: Runtime>(app: &AppHandle<R>, n: AlertNotice) {
         headline: n.summary.headline.clone().unwrap_or_default(),
     };
     let _ = app.emit(ALERT_EVENT, &dto);
-    tray::set_state(
-        app,
-        match worst {
-            None => tray::TrayState::Ok,
-            Some(Severity::Info) => tray::TrayState::Ok,
-            Some(Severity::Warning) => tray::TrayState::Warn,
-            Some(Severity::Critical) => tray::TrayState::Critical,
-        },
-        n.summary.headline.as_deref().unwrap_or(tray::INITIAL_STATUS),
-    );
+    refresh_tray(app);
     if n.notify {
         let _ = app.notification().builder().title(&n.alert.title).body(&n.alert.body).show();
     }
+}
+
+/// How often the tray menu's lines are read again (and at once after an alert).
+pub const TRAY_EVERY: Duration = Duration::from_secs(10);
+
+/// Wakes the tray loop (managed state).
+pub struct TrayRefresh(Arc<tokio::sync::Notify>);
+
+/// Reads the overview again now and updates the tray.
+pub fn refresh_tray<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(r) = app.try_state::<TrayRefresh>() {
+        r.0.notify_one();
+    }
+}
+
+/// Keeps the tray's icon and menu lines true to the core's overview: every [`TRAY_EVERY`] and
+/// whenever [`refresh_tray`] is called.
+pub fn start_tray_loop<R: Runtime>(app: &AppHandle<R>) {
+    let Ok(core) = app.state::<AppState>().core() else { return };
+    let wake = Arc::new(tokio::sync::Notify::new());
+    app.manage(TrayRefresh(Arc::clone(&wake)));
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let kw = core.clone();
+            let read = tauri::async_runtime::spawn_blocking(move || {
+                let unlocked =
+                    kw.vault_file().is_some_and(|f| keyward::vault::VaultFileStatus::from(f.as_ref()).unlocked);
+                (kw.overview(), unlocked)
+            });
+            match read.await {
+                Ok((Ok(overview), unlocked)) => tray::show(&app, &tray::lines(&overview), unlocked),
+                Ok((Err(e), _)) => tracing::warn!(error = %e, "could not read the overview for the tray"),
+                Err(_) => break,
+            }
+            let _ = tokio::time::timeout(TRAY_EVERY, wake.notified()).await;
+        }
+    });
 }
 
 /// Starts monitoring, alerts and the event bridges on the app's async runtime.

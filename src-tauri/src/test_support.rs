@@ -29,7 +29,7 @@ pub fn invoke(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> R
 
 /// Boots the shell (no tray, no services) around `state` with a main window.
 pub fn boot_state(state: AppState) -> (App<MockRuntime>, WebviewWindow<MockRuntime>) {
-    let app = build(mock_builder(), state, ShellOptions { tray: false, services: false })
+    let app = build(mock_builder(), state, ShellOptions { tray: false, services: false, start_hidden: false })
         .build(mock_context(noop_assets()))
         .expect("the app builds on the mock runtime");
     let webview = WebviewWindowBuilder::new(&app, MAIN_WINDOW, Default::default()).build().expect("window");

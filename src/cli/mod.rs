@@ -10,6 +10,7 @@ mod key;
 mod limits;
 mod monitor;
 mod output;
+mod overview;
 mod provider;
 mod usage;
 mod usage_export;
@@ -54,6 +55,9 @@ pub struct Cli {
 pub enum Command {
     /// Show the version, data directory, database schema and secret backend.
     Info,
+    /// Is everything OK, and what needs me: providers, the tightest limits, open alerts, the
+    /// last 24 hours, keys that need you, bots through the gateway.
+    Overview,
     /// Run Keyward headless (monitors, alerts and the gateway) until Ctrl-C.
     Serve,
     /// Providers: list, show, add, set, reset, export, import, remove, enable, disable.
@@ -286,6 +290,7 @@ fn dispatch(kw: &Keyward, command: Command, json: bool, printer: &Printer) -> Re
             Ok(())
         }
         Command::Serve => serve(kw, printer),
+        Command::Overview => overview::run(&kw, json),
         Command::Provider(cmd) => provider::run(&kw, cmd, json),
         Command::Call(args) => call::run(&kw, args, json),
         Command::Groups(cmd) => groups::run(&kw, cmd, json),

@@ -303,9 +303,10 @@ pub fn totals(rows: &[UsageRow]) -> UsageRow {
         rows.iter().map(|r| r.errors).sum(),
         rows.iter().map(|r| r.throttled).sum(),
         rows.iter().map(|r| r.weight).sum(),
-        rows.iter().map(|r| r.cost).sum(),
-        rows.iter().map(|r| r.units).sum(),
-        rows.iter().map(|r| r.avg_latency_ms * r.calls as f64).sum(),
+        // Folded from +0.0: `Sum for f64` starts at -0.0, which prints as "-0.00" for no calls.
+        rows.iter().map(|r| r.cost).fold(0.0, |a, b| a + b),
+        rows.iter().map(|r| r.units).fold(0.0, |a, b| a + b),
+        rows.iter().map(|r| r.avg_latency_ms * r.calls as f64).fold(0.0, |a, b| a + b),
         latency,
     )
 }

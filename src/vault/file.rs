@@ -716,7 +716,12 @@ impl SecretStore for EncryptedFileStore {
         } else if self.path.exists() {
             (false, format!("{} exists but is not a file.", self.path.display()))
         } else {
-            (true, "No vault file yet: create one with `keyward vault init`.".to_string())
+            (
+                true,
+                "No vault file yet: create it with a passphrase — in the app (the setup guide, or Settings → \
+                 Secret backend), or with `keyward vault init`."
+                    .to_string(),
+            )
         };
         BackendInfo { kind: BackendKind::EncryptedFile, name, available, detail }
     }
@@ -1070,7 +1075,7 @@ mod tests {
         assert!(err.to_string().contains("keyward vault init"), "{err}");
         let info = v.backend_info();
         assert!(info.available);
-        assert!(info.detail.contains("keyward vault init"), "{}", info.detail);
+        assert!(info.detail.contains("keyward vault init") && info.detail.contains("in the app"), "{}", info.detail);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod monitor;
+pub mod overview;
 pub mod providers;
 pub mod usage;
 pub mod usage_export;

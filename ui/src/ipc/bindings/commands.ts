@@ -14,6 +14,8 @@ export type CommandName =
   | "audit_list"
   | "audit_options"
   | "audit_verify"
+  | "autostart_get"
+  | "autostart_set"
   | "chart_latency"
   | "chart_uptime"
   | "chart_usage"
@@ -50,6 +52,8 @@ export type CommandName =
   | "keys_export_backup"
   | "keys_import_backup"
   | "keys_list"
+  | "limit_settings_get"
+  | "limit_settings_set"
   | "limits_breakdown"
   | "limits_stream"
   | "limits_stream_stop"
@@ -59,6 +63,7 @@ export type CommandName =
   | "monitor_settings_get"
   | "monitor_settings_set"
   | "monitor_status"
+  | "overview"
   | "provider_apply_settings"
   | "provider_get"
   | "provider_health"
@@ -69,6 +74,8 @@ export type CommandName =
   | "provider_set_environment"
   | "provider_test"
   | "providers_list"
+  | "setup_guide_get"
+  | "setup_guide_set"
   | "usage_anomalies"
   | "usage_billing"
   | "usage_billing_set"
@@ -89,5 +96,7 @@ export type CommandName =
 
 /** Health changes, as `MonitorEventDto`. */
 export const MONITOR_EVENT = "keyward://monitor";
+/** The tray asks the window to show a page (payload: its route id). */
+export const NAVIGATE_EVENT = "keyward://navigate";
 /** Alerts raised or resolved, as `AlertEventDto`. */
 export const ALERT_EVENT = "keyward://alert";
