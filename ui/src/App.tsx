@@ -11,7 +11,9 @@ import { Failover } from "./pages/Failover";
 import { Audit } from "./pages/Audit";
 import { Settings } from "./pages/Settings";
 import { Usage } from "./pages/Usage";
+import { SetupGuide } from "./pages/SetupGuide";
 import { Icon } from "./components/Icon";
+import { NAVIGATE_EVENT, onEvent, setupGuide } from "./ipc";
 
 export function App() {
   const [route, setRoute] = useState<RouteId>(() => routeFromHash(window.location.hash));
@@ -26,6 +28,19 @@ export function App() {
     window.location.hash = `/${id}`;
     setRoute(id);
   };
+
+  // The first start opens on the setup guide; the tray's "open alerts" asks for a page.
+  useEffect(() => {
+    if (routeFromHash(window.location.hash) === "dashboard")
+      setupGuide.get().then(
+        (g) => {
+          if (!g.seen && !g.dismissed && !g.complete) go("setup");
+        },
+        () => undefined,
+      );
+    const off = onEvent<string>(NAVIGATE_EVENT, (id) => go(routeFromHash(`#/${id}`)));
+    return () => void off.then((f) => f()).catch(() => undefined);
+  }, []);
 
   return (
     <div class="shell">
@@ -54,6 +69,8 @@ export function App() {
       <main class="content" data-testid={`page-${route}`}>
         {route === "dashboard" ? (
           <Dashboard onNavigate={go} />
+        ) : route === "setup" ? (
+          <SetupGuide onNavigate={go} />
         ) : route === "providers" ? (
           <Providers />
         ) : route === "keys" ? (

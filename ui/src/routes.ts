@@ -10,7 +10,8 @@ export type RouteId =
   | "usage"
   | "alerts"
   | "audit"
-  | "settings";
+  | "settings"
+  | "setup";
 
 export interface Route {
   id: RouteId;
@@ -31,7 +32,10 @@ export const ROUTES: Route[] = [
   { id: "settings", label: "Settings" },
 ];
 
+/** Pages reached from another page, not from the sidebar. */
+export const HIDDEN_ROUTES: RouteId[] = ["setup"];
+
 export function routeFromHash(hash: string): RouteId {
   const id = hash.replace(/^#\/?/, "");
-  return ROUTES.some((r) => r.id === id) ? (id as RouteId) : "dashboard";
+  return ROUTES.some((r) => r.id === id) || HIDDEN_ROUTES.includes(id as RouteId) ? (id as RouteId) : "dashboard";
 }

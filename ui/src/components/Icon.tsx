@@ -4,6 +4,7 @@ import type { RouteId } from "../routes";
 const PATHS: Record<RouteId | "key", string> = {
   key: "M14.5 9.5a4 4 0 1 1-3.2-3.9M11 10l9 0m-3 0v3m-3-3v2",
   dashboard: "M4 4h7v7H4zM13 4h7v4h-7zM13 10h7v10h-7zM4 13h7v7H4z",
+  setup: "M5 12l4 4L19 6",
   keys: "M8.5 14.5a4 4 0 1 1 2.8-6.8L20 7v3h-2v2h-2v2h-3.2A4 4 0 0 1 8.5 14.5z",
   providers: "M4 7h13l-3-3M20 17H7l3 3",
   status: "M3 12h4l2-6 4 12 2-6h6",

@@ -4,7 +4,7 @@ import { invoke } from "@tauri-apps/api/core";
 import type { AppInfoDto } from "./bindings/AppInfoDto";
 import type { CommandError } from "./bindings/CommandError";
 import type { ErrorKind } from "./bindings/ErrorKind";
-import { ALERT_EVENT, MONITOR_EVENT, type CommandName } from "./bindings/commands";
+import { ALERT_EVENT, MONITOR_EVENT, NAVIGATE_EVENT, type CommandName } from "./bindings/commands";
 
 export type { AppInfoDto, CommandError, ErrorKind };
 export type { SecretBackendView } from "./bindings/SecretBackendView";
@@ -109,7 +109,8 @@ export const keys = {
 import { listen } from "@tauri-apps/api/event";
 
 /** The events the shell emits (names generated from the Rust side). */
-export type EventName = typeof MONITOR_EVENT | typeof ALERT_EVENT;
+export type EventName = typeof MONITOR_EVENT | typeof ALERT_EVENT | typeof NAVIGATE_EVENT;
+export { NAVIGATE_EVENT };
 
 /** Subscribes to a backend event; resolves to the function that unsubscribes. */
 export async function onEvent<T>(name: EventName, handler: (payload: T) => void): Promise<() => void> {
@@ -436,3 +437,37 @@ export function exportUsage(req: UsageExportRequest): Promise<ExportSaved> {
     provider: req.provider ?? null,
   });
 }
+
+// ---- Dashboard, setup guide, rate-limit settings, login item ------------------------------
+
+import type { OverviewView } from "./bindings/OverviewView";
+import type { ProviderTile } from "./bindings/ProviderTile";
+import type { KeyAttention } from "./bindings/KeyAttention";
+import type { SetupGuideView } from "./bindings/SetupGuideView";
+import type { SetupStepView } from "./bindings/SetupStepView";
+import type { SetupGuideEdit } from "./bindings/SetupGuideEdit";
+import type { LimitSettings } from "./bindings/LimitSettings";
+export type { OverviewView, ProviderTile, KeyAttention, SetupGuideView, SetupStepView, SetupGuideEdit, LimitSettings };
+
+/** Is everything OK, and what needs the user: the dashboard's tiles, from the core. */
+export const overview = {
+  get: () => call<OverviewView>("overview"),
+};
+
+/** The first-run guide's progress (kept in the data directory). */
+export const setupGuide = {
+  get: () => call<SetupGuideView>("setup_guide_get"),
+  set: (edit: SetupGuideEdit) => call<SetupGuideView>("setup_guide_set", { edit }),
+};
+
+/** The safety margin kept free on every limit and the levels that warn and turn critical. */
+export const limitSettings = {
+  get: () => call<LimitSettings>("limit_settings_get"),
+  set: (settings: LimitSettings) => call<LimitSettings>("limit_settings_set", { settings }),
+};
+
+/** "Start Keyward when I log in" (hidden, in the tray). */
+export const autostart = {
+  get: () => call<boolean>("autostart_get"),
+  set: (enabled: boolean) => call<boolean>("autostart_set", { enabled }),
+};

@@ -129,7 +129,7 @@ export function RateLimits() {
   );
 }
 
-function Gauge({ l, open, onToggle }: { l: LimitView; open: boolean; onToggle: () => void }) {
+export function Gauge({ l, open, onToggle }: { l: LimitView; open: boolean; onToggle: () => void }) {
   const id = gaugeId(l);
   const width = Math.min(100, Math.max(0, l.percent));
   const timing =

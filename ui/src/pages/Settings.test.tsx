@@ -5,10 +5,36 @@ import { Settings } from "./Settings";
 
 const api = vi.hoisted(() => ({ status: vi.fn(), unlock: vi.fn(), lock: vi.fn(), init: vi.fn() }));
 const history = vi.hoisted(() => ({ retention: vi.fn(), setRetention: vi.fn() }));
+const more = vi.hoisted(() => ({
+  appInfo: vi.fn(),
+  autostartGet: vi.fn(),
+  autostartSet: vi.fn(),
+  limitsGet: vi.fn(),
+  limitsSet: vi.fn(),
+}));
 vi.mock("../ipc", async (orig) => {
   const real = await orig<typeof import("../ipc")>();
-  return { ...real, vault: api, usage: { ...real.usage, ...history } };
+  return {
+    ...real,
+    vault: api,
+    usage: { ...real.usage, ...history },
+    appInfo: () => more.appInfo(),
+    autostart: { get: () => more.autostartGet(), set: (v: boolean) => more.autostartSet(v) },
+    limitSettings: { get: () => more.limitsGet(), set: (s: unknown) => more.limitsSet(s) },
+    metrics: { ...real.metrics, status: () => new Promise(() => undefined) },
+  };
 });
+
+const INFO = {
+  version: "9.8.7",
+  dataDir: "/home/trader/.local/share/keyward",
+  databasePath: "/home/trader/.local/share/keyward/keyward.db",
+  schemaVersion: 15,
+  latestSchemaVersion: 15,
+  secretBackend: { kind: "os-keyring", name: "Secret Service (GNOME Keyring, KWallet)", available: true, detail: "" },
+  secretBackendReason: "",
+  servicesProblem: null as string | null,
+};
 
 const FILE: VaultStatus = {
   backend: "encrypted-file",
@@ -25,6 +51,10 @@ beforeEach(() => {
   Object.values(api).forEach((f) => f.mockReset());
   Object.values(history).forEach((f) => f.mockReset());
   history.retention.mockResolvedValue(3);
+  Object.values(more).forEach((f) => f.mockReset());
+  more.appInfo.mockResolvedValue(INFO);
+  more.autostartGet.mockResolvedValue(false);
+  more.limitsGet.mockResolvedValue({ marginPct: 2, warnPct: 80, criticalPct: 95 });
 });
 
 describe("settings page", () => {
@@ -68,5 +98,48 @@ describe("usage history", () => {
     fireEvent.click(screen.getByTestId("usage-retention-save"));
     await waitFor(() => expect(history.setRetention).toHaveBeenCalledTimes(2));
     expect((await screen.findByTestId("usage-retention-error")).textContent).toContain("0 days");
+  });
+});
+
+describe("about, startup and rate limits", () => {
+  it("shows the version, schema, data directory and backend in About, and why services are off", async () => {
+    api.status.mockResolvedValue(FILE);
+    more.appInfo.mockResolvedValue({ ...INFO, servicesProblem: "keyward serve (pid 4242) is already running" });
+    render(<Settings />);
+    await waitFor(() => expect(screen.getByTestId("info-version").textContent).toBe("9.8.7"));
+    expect(screen.getByTestId("info-schema").textContent).toContain("v15");
+    expect(screen.getByTestId("info-data-dir").textContent).toBe(INFO.dataDir);
+    expect(screen.getByTestId("info-backend-state").textContent).toBe("available");
+    expect(screen.getByTestId("info-services-problem").textContent).toContain("pid 4242");
+    expect(screen.getByTestId("about-card").textContent).toContain("/data/logs");
+  });
+
+  it("turns start-at-login on through the OS login item and shows a refusal", async () => {
+    api.status.mockResolvedValue(FILE);
+    more.autostartSet.mockResolvedValueOnce(true);
+    render(<Settings />);
+    const toggle = (await screen.findByTestId("autostart-toggle")) as HTMLInputElement;
+    await waitFor(() => expect(toggle.disabled).toBe(false));
+    fireEvent.click(toggle);
+    await waitFor(() => expect(more.autostartSet).toHaveBeenCalledWith(true));
+    await waitFor(() => expect((screen.getByTestId("autostart-toggle") as HTMLInputElement).checked).toBe(true));
+    more.autostartSet.mockRejectedValueOnce(new IpcError("io", "could not remove the login item: permission denied"));
+    fireEvent.click(screen.getByTestId("autostart-toggle"));
+    expect((await screen.findByTestId("autostart-error")).textContent).toContain("permission denied");
+  });
+
+  it("names a bad level by field and value before sending, and saves a good one", async () => {
+    api.status.mockResolvedValue(FILE);
+    more.limitsSet.mockImplementation((s: unknown) => Promise.resolve(s));
+    render(<Settings />);
+    const critical = (await screen.findByTestId("limit-critical")) as HTMLInputElement;
+    fireEvent.input(critical, { target: { value: "70" } });
+    expect((await screen.findByTestId("limit-critical-error")).textContent).toContain("70 %: above the warning level");
+    expect((screen.getByTestId("limit-settings-save") as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.input(critical, { target: { value: "90" } });
+    fireEvent.input(screen.getByTestId("limit-margin"), { target: { value: "5" } });
+    fireEvent.click(screen.getByTestId("limit-settings-save"));
+    await waitFor(() => expect(more.limitsSet).toHaveBeenCalledWith({ marginPct: 5, warnPct: 80, criticalPct: 90 }));
+    expect((await screen.findByTestId("limit-settings-saved")).textContent).toContain("in force");
   });
 });

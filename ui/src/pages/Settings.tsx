@@ -1,36 +1,18 @@
 import { useState } from "preact/hooks";
-import { usage, vault, type VaultStatus } from "../ipc";
+import { appInfo, autostart, usage, vault } from "../ipc";
 import { useAction } from "../lib/useAction";
 import { useLoad } from "../lib/useLoad";
 import { BusyButton } from "../components/BusyButton";
 import { Field, TextInput } from "../components/Field";
 import { ErrorLine, Loading } from "../components/States";
 import { MetricsCard } from "./settings/MetricsCard";
-
-const DURATIONS = [
-  { minutes: 15, label: "15 minutes" },
-  { minutes: 60, label: "1 hour" },
-  { minutes: 240, label: "4 hours" },
-  { minutes: 1440, label: "24 hours" },
-];
+import { VaultCreate, VaultUnlock } from "./settings/VaultForms";
+import { LimitSettingsForm } from "./SetupGuide";
 
 export function Settings() {
   const load = useLoad(vault.status, []);
   const action = useAction();
-  const [pass, setPass] = useState("");
-  const [confirm, setConfirm] = useState("");
-  const [minutes, setMinutes] = useState(60);
-
-  const act = (work: () => Promise<VaultStatus>) =>
-    action.run(() =>
-      work().then((s) => {
-        load.setData(s);
-        setPass("");
-        setConfirm("");
-      }),
-    );
   const status = load.data;
-  const busy = action.busy !== null;
   const error = action.error ?? load.error;
   const file = status?.file;
 
@@ -39,7 +21,7 @@ export function Settings() {
       <header class="page-header">
         <div>
           <h1>Settings</h1>
-          <p class="lead">Where your keys are protected, and where Keyward keeps its data.</p>
+          <p class="lead">Where your keys are protected, how Keyward starts, its limits, and where it keeps its data.</p>
         </div>
       </header>
       {!status && !error && <Loading>Reading settings…</Loading>}
@@ -50,83 +32,130 @@ export function Settings() {
             <strong data-testid="vault-name">{status.name}</strong>{" "}
             <span class={status.available ? "badge ok" : "badge bad"}>{status.available ? "available" : "unavailable"}</span>
           </p>
-          <p class="hint">{status.detail}</p>
-          <p class="hint">Why this backend: {status.reason}</p>
+          <p class="hint wrap">{status.detail}</p>
+          <p class="hint wrap">Why this backend: {status.reason}</p>
           {file && !file.exists && (
-            <div data-testid="vault-init">
+            <>
               <h3>Create the encrypted vault</h3>
-              <p class="hint">
-                No OS credential store answers on this machine, so keys go to an encrypted file ({file.path}). Choose a
-                passphrase of at least 8 characters; it is never stored.
-              </p>
-              <div class="form-grid">
-                <Field label="Passphrase">
-                  <TextInput type="password" value={pass} onValue={setPass} />
-                </Field>
-                <Field label="Repeat it" error={pass && confirm && pass !== confirm ? "The passphrases differ." : null}>
-                  <TextInput type="password" value={confirm} onValue={setConfirm} invalid={!!confirm && pass !== confirm} />
-                </Field>
-              </div>
-              <BusyButton busy={busy} busyLabel="Creating the vault…" disabled={!pass || pass !== confirm} onClick={() => void act(() => vault.init(pass))}>
-                Create vault
-              </BusyButton>
-            </div>
+              <VaultCreate onDone={load.setData} />
+            </>
           )}
           {file && file.exists && !file.unlocked && (
-            <div data-testid="vault-unlock">
+            <>
               <h3>Unlock the vault</h3>
-              <div class="form-grid">
-                <Field label="Passphrase">
-                  <TextInput type="password" value={pass} testid="vault-passphrase" onValue={setPass} />
-                </Field>
-                <label class="field">
-                  <span>Keep unlocked for</span>
-                  <select class="input" value={String(minutes)} onChange={(e) => setMinutes(Number((e.target as HTMLSelectElement).value))}>
-                    {DURATIONS.map((d) => (
-                      <option key={d.minutes} value={String(d.minutes)}>
-                        {d.label}
-                      </option>
-                    ))}
-                  </select>
-                </label>
-              </div>
-              <BusyButton
-                busy={busy}
-                busyLabel="Deriving the key…"
-                disabled={!pass}
-                testid="vault-unlock-submit"
-                onClick={() => void act(() => vault.unlock(pass, minutes))}
-              >
-                Unlock
-              </BusyButton>
-            </div>
+              <VaultUnlock onDone={load.setData} />
+            </>
           )}
           {file && file.unlocked && (
             <div data-testid="vault-unlocked">
               <p class="notice">Unlocked until {file.unlockedUntil ? new Date(file.unlockedUntil).toLocaleString() : "—"}.</p>
-              <BusyButton busy={busy} busyLabel="Locking…" class="button secondary" onClick={() => void act(vault.lock)}>
+              <BusyButton
+                busy={action.busy !== null}
+                busyLabel="Locking…"
+                class="button secondary"
+                onClick={() => void action.run(() => vault.lock().then(load.setData))}
+              >
                 Lock now
               </BusyButton>
             </div>
           )}
         </div>
       )}
-      <ErrorLine error={error} testid="vault-error" />
-      {status && (
-        <div class="card">
-          <h2>Data</h2>
-          <p>
-            Database and settings: <code>{status.dataDir}</code>
-          </p>
-          <p>
-            Logs (daily files, the last 7 kept): <code>{status.logDir}</code>
-          </p>
-          <p class="hint">Secrets are never written to these folders.</p>
-        </div>
-      )}
+      <ErrorLine error={error} testid="vault-error-card" />
+      <StartupCard />
+      <div class="card" data-testid="limits-settings-card">
+        <h2>Rate limits</h2>
+        <p class="hint">
+          The part of every limit kept free, and how full a limit is when Keyward warns and turns critical (alerts in
+          the tray, notifications and webhooks).
+        </p>
+        <LimitSettingsForm />
+      </div>
       <UsageHistory />
       <MetricsCard />
+      <About logDir={status?.logDir ?? null} />
     </section>
+  );
+}
+
+/** "Start Keyward when I log in": the OS login item, which starts it hidden in the tray. */
+function StartupCard() {
+  const load = useLoad(autostart.get, []);
+  const save = useAction();
+  const on = load.data === true;
+  return (
+    <div class="card" data-testid="startup-card">
+      <h2>Startup</h2>
+      <label class="check">
+        <input
+          type="checkbox"
+          checked={on}
+          disabled={load.data === null || save.busy !== null}
+          data-testid="autostart-toggle"
+          onChange={() => void save.run(() => autostart.set(!on).then((v) => load.setData(v)))}
+        />{" "}
+        Start Keyward when I log in
+      </label>
+      <p class="hint">
+        It starts hidden in the tray with monitoring, alerts and the gateway running; open it from the tray icon.
+      </p>
+      <ErrorLine error={save.error ?? load.error} testid="autostart-error" />
+    </div>
+  );
+}
+
+/** Version, database schema, data directory and secret backend. */
+function About({ logDir }: { logDir: string | null }) {
+  const info = useLoad(appInfo, []);
+  const i = info.data;
+  return (
+    <div class="card" data-testid="about-card">
+      <h2>About Keyward</h2>
+      {!i && !info.error && <Loading variant="line">Reading…</Loading>}
+      <ErrorLine error={info.error} testid="about-error" />
+      {i && (
+        <dl class="facts">
+          <dt>Version</dt>
+          <dd data-testid="info-version">{i.version}</dd>
+          <dt>Database schema</dt>
+          <dd data-testid="info-schema">
+            v{i.schemaVersion}{" "}
+            <span class="hint">
+              {i.schemaVersion === i.latestSchemaVersion ? "up to date" : `this build knows up to v${i.latestSchemaVersion}`}
+            </span>
+          </dd>
+          <dt>Secret backend</dt>
+          <dd data-testid="info-backend">
+            {i.secretBackend.name}{" "}
+            <span class={i.secretBackend.available ? "badge ok" : "badge bad"} data-testid="info-backend-state">
+              {i.secretBackend.available ? "available" : "unavailable"}
+            </span>
+          </dd>
+          <dt>Data directory</dt>
+          <dd>
+            <code class="path" data-testid="info-data-dir">{i.dataDir}</code>
+          </dd>
+          <dt>Database</dt>
+          <dd>
+            <code class="path">{i.databasePath}</code>
+          </dd>
+          {logDir && (
+            <>
+              <dt>Logs</dt>
+              <dd>
+                <code class="path">{logDir}</code> <span class="hint">daily files, the last 7 kept</span>
+              </dd>
+            </>
+          )}
+        </dl>
+      )}
+      {i?.servicesProblem && (
+        <p class="field-error" role="alert" data-testid="info-services-problem">
+          Monitoring, alerts and the gateway are not running in this window: {i.servicesProblem}
+        </p>
+      )}
+      <p class="hint">Secrets are never written to these folders.</p>
+    </div>
   );
 }
 

@@ -20,7 +20,16 @@ function usable(list: ProviderView[]): ProviderView[] {
     .sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === "exchange" ? -1 : 1));
 }
 
-export function AddKeyForm({ onCancel, onAdded }: { onCancel: () => void; onAdded: (k: KeyView) => void }) {
+/** `embedded`: inside another card (the setup guide), without its own frame and Cancel. */
+export function AddKeyForm({
+  onCancel,
+  onAdded,
+  embedded = false,
+}: {
+  onCancel: () => void;
+  onAdded: (k: KeyView) => void;
+  embedded?: boolean;
+}) {
   const provs = useLoad(() => providers.list().then(usable), []);
   const list = provs.data ?? [];
   const [form, setForm] = useState({ provider: "", label: "", apiKey: "", secret: "", passphrase: "", expiresAt: "", notes: "" });
@@ -48,8 +57,8 @@ export function AddKeyForm({ onCancel, onAdded }: { onCancel: () => void; onAdde
         .then(onAdded),
     );
   return (
-    <div class="card" data-testid="add-key-panel">
-      <h2>Add a key</h2>
+    <div class={embedded ? "embedded-form" : "card"} data-testid="add-key-panel">
+      {!embedded && <h2>Add a key</h2>}
       <div class="form-grid">
         <Field label="Provider">
           <Select value={provider} options={list.map((p) => ({ id: p.id, label: p.name }))} testid="add-key-provider" onValue={set("provider")} />
@@ -85,9 +94,11 @@ export function AddKeyForm({ onCancel, onAdded }: { onCancel: () => void; onAdde
         <BusyButton busy={action.busy !== null} busyLabel="Storing…" testid="add-key-submit" onClick={submit}>
           Store key
         </BusyButton>
-        <button type="button" class="button secondary" onClick={onCancel}>
-          Cancel
-        </button>
+        {!embedded && (
+          <button type="button" class="button secondary" onClick={onCancel}>
+            Cancel
+          </button>
+        )}
       </div>
     </div>
   );
