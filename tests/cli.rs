@@ -117,3 +117,28 @@ fn serve_reports_ready_and_stops_cleanly_on_sigterm() {
     let exit = child.wait().expect("serve exits");
     assert!(exit.success(), "serve exited with {exit:?}");
 }
+
+#[test]
+fn overview_says_what_needs_the_user_and_limit_settings_are_validated_and_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = keyward(dir.path(), &["--json", "overview"]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!((v["overall"].as_str(), v["headline"].as_str()), (Some("empty"), Some("No provider enabled yet")));
+
+    assert!(keyward(dir.path(), &["provider", "enable", "kraken"]).status.success());
+    let text = stdout(&keyward(dir.path(), &["overview"]));
+    assert!(text.starts_with("OK: 1 of 1 providers not checked yet"), "{text}");
+    assert!(text.contains("Kraken") && text.contains("not checked yet"), "{text}");
+    assert!(text.contains("cost 0.00 USD"), "no negative zero: {text}");
+
+    let refused = keyward(dir.path(), &["limits", "settings", "--warn", "96"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("criticalPct = 95"), "{}", stderr(&refused));
+    let saved =
+        keyward(dir.path(), &["--json", "limits", "settings", "--margin", "5", "--warn", "70", "--critical", "90"]);
+    assert!(saved.status.success(), "stderr: {}", stderr(&saved));
+    let shown = keyward(dir.path(), &["--json", "limits", "settings"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&shown)).expect("JSON");
+    assert_eq!(v, serde_json::json!({"marginPct": 5.0, "warnPct": 70.0, "criticalPct": 90.0}));
+}

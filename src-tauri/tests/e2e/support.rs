@@ -19,6 +19,9 @@ pub(crate) const STARTUP: Duration = Duration::from_secs(60);
 /// How often [`wait_until`] looks again.
 const POLL: Duration = Duration::from_millis(100);
 
+/// The window's minimum size (tauri.conf.json): every page must fit it.
+pub(crate) const MIN_WINDOW: (u32, u32) = (880, 560);
+
 /// Keyward is single-instance: tests that launch it take turns.
 pub(crate) static ONE_APP_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -333,4 +336,31 @@ pub(crate) async fn scroll_to(client: &Client, css: &str) {
         )
         .await
         .unwrap_or_else(|e| panic!("could not scroll to {css}: {e}"));
+}
+
+/// Fails naming what sticks out when any element of the page is wider than the content area
+/// (text running out of its card), unless an ancestor clips or scrolls it on purpose.
+pub(crate) async fn assert_fits(client: &Client, page: &str) {
+    let script = r#"
+        const main = document.querySelector('main.content');
+        const limit = main.getBoundingClientRect().right + 1;
+        const out = [];
+        for (const el of main.querySelectorAll('*')) {
+          const r = el.getBoundingClientRect();
+          if (r.width === 0 || r.right <= limit) continue;
+          let p = el.parentElement, clipped = false;
+          while (p && p !== main) {
+            if (getComputedStyle(p).overflowX !== 'visible') { clipped = true; break; }
+            p = p.parentElement;
+          }
+          if (!clipped) out.push(`${el.tagName.toLowerCase()}.${el.className} (${Math.round(r.right - limit)} px): ${(el.textContent || '').trim().slice(0, 60)}`);
+        }
+        return out.slice(0, 5);
+    "#;
+    let found = client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("measuring {page}: {e}"));
+    let sticking_out: Vec<String> = serde_json::from_value(found).unwrap_or_default();
+    if !sticking_out.is_empty() {
+        let shot = save_failure_screenshot(client).await;
+        panic!("on {page}, content runs out of the window's content area: {sticking_out:#?} (see {shot})");
+    }
 }

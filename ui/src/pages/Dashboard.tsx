@@ -132,8 +132,9 @@ function Tiles({ o, go }: { o: OverviewView; go: (id: RouteId) => void }) {
             <ul class="tile-list">
               {o.limits.map((l) => (
                 <li key={`${l.provider}-${l.limitId}-${l.scopeKey}`} data-testid={`tile-limit-${l.provider}-${l.limitId}`}>
-                  <span class="tile-name" title={`${l.provider} ${l.limitId}`}>
-                    {l.provider} · {l.limitId}
+                  <span class="tile-name two-line" title={`${l.provider} ${l.limitId}`}>
+                    <span>{l.limitId}</span>
+                    <span class="hint">{l.provider}</span>
                   </span>
                   <span class="mini-bar" aria-hidden="true">
                     <span class={`mini-fill ${l.state}`} style={{ width: `${Math.min(100, l.percent)}%` }} />

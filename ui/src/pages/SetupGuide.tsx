@@ -124,12 +124,15 @@ export function SetupGuide({ onNavigate }: { onNavigate: (id: RouteId) => void }
             </div>
           )}
           <div class="card step-body" data-testid={`guide-body-${current}`}>
-            <p class="hint" data-testid="guide-step-detail">{g.steps[index]?.detail}</p>
             {current === "key" && <KeyStep />}
             {current === "monitor" && <MonitorStep onTested={() => void update({ step: "monitor", mark: "done" })} />}
             {current === "limits" && <LimitsStep onSaved={() => void guide.reload()} />}
             {current === "failover" && <FailoverStep onSaved={() => void guide.reload()} />}
             {current === "usage" && <UsageStep />}
+            <p class={`step-detail ${g.steps[index]?.state ?? "todo"}`} data-testid="guide-step-detail">
+              {g.steps[index]?.state === "done" ? "Done: " : "Not yet: "}
+              {g.steps[index]?.detail}
+            </p>
             <ErrorLine error={save.error} testid="guide-save-error" />
             <div class="actions step-actions">
               {index > 0 && (
