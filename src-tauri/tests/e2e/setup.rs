@@ -7,8 +7,8 @@
 use fantoccini::Locator;
 
 use crate::support::{
-    assert_fits, click, connect, element, screenshot, serve, text_of, type_into, wait_for_text, wait_until, Driver,
-    MIN_WINDOW, ONE_APP_AT_A_TIME, STARTUP,
+    assert_fits, click, connect, connect_with_args, element, screenshot, serve, text_of, type_into, wait_for_text,
+    wait_until, Driver, MIN_WINDOW, ONE_APP_AT_A_TIME, STARTUP,
 };
 
 /// Binance's public and key-permission endpoints, all healthy, and a safe key: read only,
@@ -209,4 +209,27 @@ async fn a_new_user_completes_the_setup_guide_and_lands_on_a_live_dashboard() {
     assert_eq!(kw.failover_groups().expect("groups")[0].members, vec!["binance".to_string(), "kraken".to_string()]);
     let guide = kw.setup_guide().expect("guide");
     assert!(guide.complete, "{guide:?}");
+}
+
+/// What the login item starts: `keyward-desktop --hidden` shows no window, yet monitoring, the
+/// control API and the gateway run (the tray icon opens the window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_at_login_keyward_runs_hidden_in_the_tray() {
+    let _turn = ONE_APP_AT_A_TIME.lock().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let driver = Driver::start(data_dir.path());
+    let client = connect_with_args(&driver, &[keyward_desktop::HIDDEN_ARG]).await;
+    let control = data_dir.path().join(keyward::control::CONTROL_FILE);
+    wait_until("the services announce the control API", STARTUP, None, || {
+        let control = control.clone();
+        async move { std::fs::read_to_string(&control).map_err(|e| format!("{}: {e}", control.display())) }
+    })
+    .await;
+    let hidden = client.execute("return document.visibilityState", vec![]).await.expect("visibility");
+    assert_eq!(hidden, "hidden", "the window stays hidden");
+    let running = keyward::control::ControlClient::discover(data_dir.path()).await.expect("the running app answers");
+    assert!(running.describe().starts_with("the Keyward desktop app"), "{}", running.describe());
+    let gateway = running.gateway().await.expect("the gateway's state");
+    assert!(gateway.url.is_some_and(|u| u.starts_with("http://127.0.0.1:")), "the gateway listens for bots");
+    client.close().await.expect("session closes");
 }

@@ -228,6 +228,11 @@ impl Drop for Driver {
 
 /// A WebDriver session with the app, once tauri-driver listens.
 pub(crate) async fn connect(driver: &Driver) -> Client {
+    connect_with_args(driver, &[]).await
+}
+
+/// Like [`connect`], launching the app with `args` (e.g. `--hidden`, as the login item does).
+pub(crate) async fn connect_with_args(driver: &Driver, args: &[&str]) -> Client {
     let port = driver.port;
     wait_until(&format!("tauri-driver listens on port {port}"), STARTUP, None, || async move {
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(drop).map_err(|e| e.to_string())
@@ -239,7 +244,7 @@ pub(crate) async fn connect(driver: &Driver) -> Client {
     let app = env!("CARGO_BIN_EXE_keyward-desktop");
     let caps = serde_json::json!({
         "browserName": "wry",
-        "tauri:options": { "application": app },
+        "tauri:options": { "application": app, "args": args },
     });
     let caps = match caps {
         serde_json::Value::Object(map) => map,
