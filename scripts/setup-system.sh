@@ -9,6 +9,7 @@ PKGS=(
   xvfb xauth imagemagick librsvg2-bin dbus dbus-x11 gnome-keyring libsecret-tools
   libsecret-1-dev webkit2gtk-driver at-spi2-core keyutils procps
   jq python3-venv
+  redis-server
 )
 
 missing=()

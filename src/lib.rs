@@ -37,6 +37,7 @@ pub mod published_limits;
 pub mod ratelimit;
 pub mod service;
 pub mod setup;
+pub mod shared_budget;
 pub mod signing;
 pub mod store;
 pub mod timer;
@@ -125,6 +126,8 @@ struct Inner {
     gateway: gateway::Gateway,
     hooks: hooks::Hooks,
     actor: Actor,
+    /// The budget shared with other machines through Redis, once `service::start` set it up.
+    shared: std::sync::OnceLock<Arc<ratelimit::shared::SharedLimiter>>,
 }
 
 impl std::fmt::Debug for Keyward {
@@ -221,6 +224,7 @@ impl Keyward {
                 gateway,
                 hooks,
                 actor,
+                shared: std::sync::OnceLock::new(),
             }),
         })
     }

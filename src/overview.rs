@@ -153,7 +153,7 @@ impl Keyward {
 
         let summary = self.alerts().summary().map_err(|e| cfg(&e))?;
         let mut open = self.alerts().active().map_err(|e| cfg(&e))?;
-        open.sort_by(|a, b| b.ts.cmp(&a.ts));
+        open.sort_by_key(|a| std::cmp::Reverse(a.ts));
         let alerts = AlertsTile {
             open: summary.open,
             unacknowledged: summary.unacknowledged,

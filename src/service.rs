@@ -83,6 +83,12 @@ pub async fn start(kw: &Keyward) -> Result<Services, Error> {
         cancel.clone(),
     ));
     let mut tasks = Vec::new();
+    // Account and key limits shared with other machines, when set up (before any call).
+    match kw.start_shared_budget(cancel.child_token()) {
+        Ok(Some(handle)) => tasks.push(handle),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "the shared budget is off"),
+    }
     match kw.alerts().run_webhooks(cancel.child_token()) {
         Ok(handle) => tasks.push(handle),
         Err(e) => tracing::error!(error = %e, "webhook delivery is off"),

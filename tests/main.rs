@@ -24,5 +24,6 @@ mod keys;
 mod metrics;
 mod pipeline;
 mod services;
+mod shared_budget;
 mod store;
 mod vault;

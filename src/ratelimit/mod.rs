@@ -37,13 +37,16 @@
 mod limiter;
 pub mod published;
 pub mod settings;
+pub mod shared;
 mod slot;
 mod status;
 mod view;
 pub mod window;
 
 pub use crate::timer::{BoxFuture, ManualTimer, Timer, TokioTimer};
-pub use limiter::{Limiter, LimiterConfig, ReloadError, BAN_SCOPE, DEFAULT_SCOPE_KEY, NO_KEY, PAUSE_LIMIT};
+pub use limiter::{
+    ChargedRule, Limiter, LimiterConfig, ReloadError, BAN_SCOPE, DEFAULT_SCOPE_KEY, NO_KEY, PAUSE_LIMIT,
+};
 pub use settings::LimitSettings;
 pub use slot::LimiterSlot;
 pub use status::{ClearReason, LimitBreakdown, LimitEvent, LimitStatus, UsageLevel};

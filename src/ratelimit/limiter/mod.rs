@@ -89,6 +89,16 @@ impl LimiterConfig {
     }
 }
 
+/// A rule one call charges (see [`Limiter::rules_charged`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargedRule {
+    pub rule: crate::provider::RateLimitRule,
+    /// Units kept free on this rule.
+    pub margin: f64,
+    /// What the call adds to it.
+    pub amount: f64,
+}
+
 /// Reloading a provider's rules failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -435,6 +445,24 @@ impl Limiter {
         let min_units = self.lock().config.margin_min;
         self.set_margin(s.margin_pct / 100.0, min_units);
         self.set_default_thresholds(s.warn_pct, s.critical_pct);
+    }
+
+    /// The rules a call charges, with its amount on each and each rule's safety margin (the
+    /// shared budget charges the same ones across machines). Empty before the provider's rules
+    /// were loaded, which the call's local acquire does first.
+    pub fn rules_charged(&self, provider: &str, operation: &str, weight: u32) -> Vec<ChargedRule> {
+        let st = self.lock();
+        let Some(ps) = st.providers.get(provider) else { return Vec::new() };
+        ps.charges_for(operation, None, weight)
+            .into_iter()
+            .filter_map(|c| {
+                ps.rules.get(c.rule).map(|rs| ChargedRule {
+                    rule: rs.rule.clone(),
+                    margin: rs.margin,
+                    amount: c.amount,
+                })
+            })
+            .collect()
     }
 
     /// Warn and critical thresholds (percent) of one limit.

@@ -1,0 +1,333 @@
+//! One budget across machines, against a real `redis-server` (the Debian package, started here
+//! on a free loopback port with a temporary directory): the shared charge script per window
+//! kind, and three Keyward instances (separate data directories) sharing an account limit of a
+//! strict exchange — within it with Redis, over it without, and safe while Redis is stopped.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keyward::pipeline::{CallOptions, CallRequest};
+use keyward::provider::{RateLimitCounts, RateLimitKind, RateLimitRule, RateLimitScope};
+use keyward::ratelimit::shared::redis::{ChargeAnswer, RedisStore, SharedCharge};
+use keyward::vault::MemoryStore;
+use keyward::Keyward;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::strict_exchange::StrictExchange;
+
+/// How long a freshly started (or restarted) Redis may take to answer.
+const REDIS_STARTUP: Duration = Duration::from_secs(20);
+
+/// A `redis-server` on 127.0.0.1 for one test; stopped when dropped.
+struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn redis_server_bin() -> PathBuf {
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+        let p = PathBuf::from(dir).join("redis-server");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("redis-server is not installed: `make test` installs the redis-server package (scripts/setup-system.sh)");
+}
+
+impl RedisServer {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut me = Self { child: None, port: free_port(), dir };
+        me.launch().await;
+        me
+    }
+
+    async fn launch(&mut self) {
+        let child = Command::new(redis_server_bin())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + REDIS_STARTUP;
+        loop {
+            if RedisStore::connect(&self.url(), &self.url()).await.is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer on port {} within {REDIS_STARTUP:?}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn charge(key: &str, kind: RateLimitKind, capacity: f64, interval_ms: u64, amount: f64) -> SharedCharge {
+    SharedCharge { key: key.into(), kind, capacity, interval_ms, decay_per_sec: 1.0, amount, period: String::new() }
+}
+
+async fn fits(store: &RedisStore, charges: Vec<SharedCharge>) -> ChargeAnswer {
+    store.charge("t:pause", &charges).await.expect("redis answers")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_charge_keeps_each_window_kind_like_the_local_limiter() {
+    let redis = RedisServer::start().await;
+    let store = RedisStore::connect(&redis.url(), &redis.url()).await.expect("connect");
+
+    // Fixed window: 10 per minute; the 11th waits for the next aligned window (< 60 s).
+    let fixed = charge("t:fixed", RateLimitKind::FixedWindow, 10.0, 60_000, 1.0);
+    for _ in 0..10 {
+        assert_eq!(fits(&store, vec![fixed.clone()]).await, ChargeAnswer::Charged);
+    }
+    match fits(&store, vec![fixed.clone()]).await {
+        ChargeAnswer::Wait { wait, limit: Some(0) } => assert!(wait <= Duration::from_secs(60) && !wait.is_zero()),
+        other => panic!("the 11th call fits: {other:?}"),
+    }
+
+    // Sliding window: 3 per second; the 4th waits until the oldest leaves (≤ 1 s).
+    let sliding = charge("t:sliding", RateLimitKind::SlidingWindow, 3.0, 1000, 1.0);
+    for _ in 0..3 {
+        assert_eq!(fits(&store, vec![sliding.clone()]).await, ChargeAnswer::Charged);
+    }
+    match fits(&store, vec![sliding.clone()]).await {
+        ChargeAnswer::Wait { wait, .. } => assert!(wait <= Duration::from_millis(1000), "{wait:?}"),
+        other => panic!("the 4th call fits: {other:?}"),
+    }
+
+    // Decaying counter (Kraken): 10 at most, draining 1 per second; full, one more waits ~1 s.
+    let decaying = charge("t:decaying", RateLimitKind::DecayingCounter, 10.0, 0, 10.0);
+    assert_eq!(fits(&store, vec![decaying.clone()]).await, ChargeAnswer::Charged);
+    match fits(&store, vec![SharedCharge { amount: 1.0, ..decaying.clone() }]).await {
+        ChargeAnswer::Wait { wait, .. } => {
+            assert!(wait >= Duration::from_millis(900) && wait <= Duration::from_millis(1000), "{wait:?}")
+        }
+        other => panic!("an overfull counter fits: {other:?}"),
+    }
+
+    // Pool window (KuCoin): 2 per 5 s from the first call.
+    let pool = charge("t:pool", RateLimitKind::PoolWindow, 2.0, 5000, 1.0);
+    assert_eq!(fits(&store, vec![pool.clone()]).await, ChargeAnswer::Charged);
+    assert_eq!(fits(&store, vec![pool.clone()]).await, ChargeAnswer::Charged);
+    match fits(&store, vec![pool.clone()]).await {
+        ChargeAnswer::Wait { wait, .. } => {
+            assert!(wait <= Duration::from_millis(5000) && wait > Duration::from_millis(4000))
+        }
+        other => panic!("the pool's 3rd call fits: {other:?}"),
+    }
+
+    // Monthly quota: 5 this month; the 6th waits until the month ends.
+    let monthly = SharedCharge {
+        period: "2026-12|3600000".into(),
+        ..charge("t:month", RateLimitKind::MonthlyQuota, 5.0, 0, 5.0)
+    };
+    assert_eq!(fits(&store, vec![monthly.clone()]).await, ChargeAnswer::Charged);
+    assert_eq!(
+        fits(&store, vec![SharedCharge { amount: 1.0, ..monthly.clone() }]).await,
+        ChargeAnswer::Wait { wait: Duration::from_millis(3_600_000), limit: Some(0) }
+    );
+
+    // All or none: a call on a free limit and a full one charges neither.
+    let free = charge("t:free", RateLimitKind::FixedWindow, 1.0, 60_000, 1.0);
+    assert!(matches!(fits(&store, vec![free.clone(), fixed.clone()]).await, ChargeAnswer::Wait { limit: Some(1), .. }));
+    assert_eq!(fits(&store, vec![free.clone()]).await, ChargeAnswer::Charged, "the free limit was not charged");
+
+    // A pause (a 429 seen by any instance) holds every call of the provider.
+    store.pause("t:pause", Duration::from_secs(30)).await.expect("pause");
+    assert!(matches!(
+        fits(&store, vec![charge("t:other", RateLimitKind::FixedWindow, 100.0, 1000, 1.0)]).await,
+        ChargeAnswer::Wait { limit: None, .. }
+    ));
+}
+
+/// The strict exchange's account budget: weight per aligned 2 s window.
+const LIMIT: u64 = 60;
+const WINDOW_MS: u64 = 2000;
+const RUN: Duration = Duration::from_secs(5);
+
+/// A provider like Binance but with one account-scoped weight limit and no published limits,
+/// pointed at `url`.
+fn open_instance(dir: &tempfile::TempDir, url: &str) -> Keyward {
+    let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core opens");
+    let mut spec = kw.providers().get("binance").expect("binance").spec;
+    spec.id = "strictx".into();
+    spec.name = "Strict exchange".into();
+    spec.published_limits = None;
+    spec.rate_limits = vec![RateLimitRule {
+        id: "account_weight".into(),
+        published: None,
+        kind: RateLimitKind::FixedWindow,
+        scope: RateLimitScope::Account,
+        limit: LIMIT as f64,
+        interval_ms: Some(WINDOW_MS),
+        decay_per_sec: None,
+        counts: RateLimitCounts::Weight,
+        applies_to: vec![],
+        weight_header: Some(format!("x-mbx-used-weight-{}s", WINDOW_MS / 1000)),
+        remaining_header: None,
+    }];
+    for env in spec.environments.values_mut() {
+        env.base_url = url.to_string();
+    }
+    spec.retry.max_attempts = 1;
+    kw.providers().add(spec).expect("the strict provider is added");
+    kw
+}
+
+fn ticker(instance: usize) -> CallRequest {
+    CallRequest {
+        provider: "strictx".into(),
+        operation: "ticker".into(),
+        params: BTreeMap::from([("symbol".to_string(), "BTCUSDT".to_string())]),
+        options: CallOptions {
+            caller: format!("bot-{instance}").as_str().into(),
+            no_cache: true,
+            ..CallOptions::default()
+        },
+    }
+}
+
+/// Three instances call as fast as they can until `stop`; returns the calls answered.
+async fn drive(instances: &[Keyward], stop: Instant) -> u32 {
+    let tasks: Vec<_> = instances
+        .iter()
+        .enumerate()
+        .map(|(i, kw)| {
+            let kw = kw.clone();
+            tokio::spawn(async move {
+                let mut ok = 0u32;
+                while Instant::now() < stop {
+                    if kw.pipeline().call(ticker(i)).await.is_ok() {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.expect("caller");
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_an_account_limit_through_redis_and_exceed_it_without() {
+    let redis = RedisServer::start().await;
+    let ex = StrictExchange::start_with(LIMIT, WINDOW_MS, crate::support::strict_exchange::Weights::BINANCE).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let instances: Vec<Keyward> = dirs.iter().map(|d| open_instance(d, &ex.base_url)).collect();
+    let cancel = CancellationToken::new();
+    for kw in &instances {
+        kw.set_shared_budget(Some(&redis.url()), None).expect("shared budget set");
+        kw.start_shared_budget(cancel.child_token()).expect("started").expect("configured");
+    }
+    let ok = drive(&instances, Instant::now() + RUN).await;
+    let counts = ex.counts();
+    assert_eq!((counts.too_many, counts.banned), (0, 0), "no over-limit request reached the exchange: {counts:?}");
+    // The budget was used, not just respected: some window took ≥ 95 % of the account limit.
+    let best = counts.accepted.iter().map(|(_, w)| *w).max().unwrap_or(0);
+    assert!(best as f64 >= LIMIT as f64 * 0.95, "the best window used {best} of {LIMIT}: {counts:?} ({ok} calls)");
+    let view = instances[0].shared_budget_view().expect("the shared budget runs");
+    assert!(view.online, "{view:?}");
+    assert!(view.shared_limits.iter().any(|l| l.contains("strictx account_weight")), "{view:?}");
+    cancel.cancel();
+
+    // The same three, each with its own budget: together they go over the account limit.
+    let ex = StrictExchange::start_with(LIMIT, WINDOW_MS, crate::support::strict_exchange::Weights::BINANCE).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let alone: Vec<Keyward> = dirs.iter().map(|d| open_instance(d, &ex.base_url)).collect();
+    drive(&alone, Instant::now() + RUN).await;
+    let counts = ex.counts();
+    assert!(counts.too_many + counts.banned > 0, "without sharing the exchange saw over-limit requests: {counts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_stopped_each_instance_keeps_to_its_share_and_sharing_resumes_when_it_returns() {
+    let mut redis = RedisServer::start().await;
+    let ex = StrictExchange::start_with(LIMIT, WINDOW_MS, crate::support::strict_exchange::Weights::BINANCE).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let instances: Vec<Keyward> = dirs.iter().map(|d| open_instance(d, &ex.base_url)).collect();
+    let cancel = CancellationToken::new();
+    for kw in &instances {
+        kw.set_shared_budget(Some(&redis.url()), None).expect("shared budget set");
+        kw.start_shared_budget(cancel.child_token()).expect("started").expect("configured");
+    }
+    // Every instance has seen the others' heartbeats before the outage.
+    for kw in &instances {
+        let shared = kw.shared_budget().expect("running");
+        shared.heartbeat().await;
+    }
+    for kw in &instances {
+        let shared = kw.shared_budget().expect("running");
+        shared.heartbeat().await;
+        assert_eq!(shared.view().alive, 3, "{:?}", shared.view());
+    }
+    let calling = tokio::spawn({
+        let instances = instances.clone();
+        async move { drive(&instances, Instant::now() + RUN).await }
+    });
+    // Redis stops once the run is under way.
+    let deadline = Instant::now() + RUN;
+    while ex.counts().ok < 10 {
+        assert!(Instant::now() < deadline, "the callers did not get going: {:?}", ex.counts());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    redis.stop();
+    let ok = calling.await.expect("callers");
+    let counts = ex.counts();
+    assert_eq!((counts.too_many, counts.banned), (0, 0), "no over-limit request while Redis was down: {counts:?}");
+    assert!(ok > 0);
+    let view = instances[0].shared_budget_view().expect("running");
+    assert!(
+        !view.online && view.problem.as_deref().is_some_and(|p| p.starts_with("shared budget offline")),
+        "{view:?}"
+    );
+    let deadline = Instant::now() + REDIS_STARTUP;
+    while !instances[0].alerts().active().expect("alerts").iter().any(|a| a.title == "Shared budget offline") {
+        assert!(Instant::now() < deadline, "no 'Shared budget offline' alert was raised");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Redis comes back on the same port: the next heartbeat rejoins by itself.
+    redis.launch().await;
+    let shared = instances[0].shared_budget().expect("running");
+    let deadline = Instant::now() + REDIS_STARTUP;
+    while !shared.view().online {
+        assert!(Instant::now() < deadline, "sharing did not resume: {:?}", shared.view());
+        shared.heartbeat().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cancel.cancel();
+}
