@@ -53,6 +53,15 @@ impl Keyward {
         self.inner.shared.get().cloned()
     }
 
+    /// Marks the limits this process shares with other machines.
+    pub fn mark_shared(&self, views: &mut [crate::ratelimit::LimitView]) {
+        if let Some(shared) = self.shared_budget() {
+            for v in views {
+                v.shared = shared.shares_scope(&v.scope);
+            }
+        }
+    }
+
     /// Its state for the Rate limits page and `keyward limits`.
     pub fn shared_budget_view(&self) -> Option<SharedBudgetView> {
         self.shared_budget().map(|s| s.view())

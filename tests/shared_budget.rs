@@ -26,6 +26,7 @@ struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    password: Option<String>,
 }
 
 fn free_port() -> u16 {
@@ -44,8 +45,12 @@ fn redis_server_bin() -> PathBuf {
 
 impl RedisServer {
     async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    async fn start_with(password: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut me = Self { child: None, port: free_port(), dir };
+        let mut me = Self { child: None, port: free_port(), dir, password: password.map(str::to_string) };
         me.launch().await;
         me
     }
@@ -55,6 +60,7 @@ impl RedisServer {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(self.password.iter().flat_map(|p| ["--requirepass".to_string(), p.clone()]))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -330,4 +336,63 @@ async fn with_redis_stopped_each_instance_keeps_to_its_share_and_sharing_resumes
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyward_serve_joins_a_password_protected_redis_and_the_cli_shows_it_without_the_password() {
+    use std::io::{BufRead, BufReader};
+    let redis = RedisServer::start_with(Some("s3cret-redis-pw")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("redis://:s3cret-redis-pw@127.0.0.1:{}", redis.port);
+    let mut serve = Command::new(crate::support::keyward_bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--shared-budget", &url])
+        .env(keyward::service::GATEWAY_PORT_ENV, "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().expect("stdout")).read_line(&mut line).expect("a ready line");
+    assert!(line.contains("ready"), "{line}");
+
+    let data = dir.path().to_path_buf();
+    let deadline = Instant::now() + REDIS_STARTUP;
+    let live = loop {
+        let data = data.clone();
+        let out = tokio::task::spawn_blocking(move || crate::support::keyward(&data, &["--json", "limits", "shared"]))
+            .await
+            .expect("cli");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        if v["live"]["online"] == true {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the running Keyward did not join Redis: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(live["settings"]["url"], format!("redis://127.0.0.1:{}", redis.port));
+    assert_eq!(live["live"]["alive"], 1);
+    assert!(!live.to_string().contains("s3cret"), "the password is never shown: {live}");
+
+    let _ = Command::new("kill").arg("-TERM").arg(serve.id().to_string()).status();
+    let _ = serve.wait();
+    // The password is in the credential store, not in the data directory.
+    for entry in walk(dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(!bytes.windows(15).any(|w| w == b"s3cret-redis-pw"), "the password is in {}", entry.display());
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

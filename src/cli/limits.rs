@@ -16,6 +16,10 @@ fn spenders(list: &[crate::control::Spent]) -> String {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LimitsCmd {
+    /// Share account and key limits with other machines through Redis: show the set-up and,
+    /// while Keyward runs, the instances taking part. `--url redis://[:password@]host:port`
+    /// (or rediss:// for TLS) sets it up, `--off` turns it off; applies when Keyward starts.
+    Shared(SharedEdit),
     /// Show or set the safety margin and the usage levels that warn and turn critical
     /// (percent of each limit; defaults 2, 80 and 95). Without options: show them.
     Settings(SettingsEdit),
@@ -32,6 +36,69 @@ pub struct SettingsEdit {
     /// A limit this full (percent) is critical.
     #[arg(long)]
     pub critical: Option<f64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SharedEdit {
+    /// The Redis server; a password in it goes to the credential store, never to the database.
+    #[arg(long, conflicts_with = "off")]
+    pub url: Option<String>,
+    /// Instances that leave through one public IP: they share the per-IP limits too.
+    #[arg(long, requires = "url")]
+    pub egress_group: Option<String>,
+    /// Keep the budget on this machine again.
+    #[arg(long)]
+    pub off: bool,
+}
+
+/// `keyward limits shared [--url URL [--egress-group NAME] | --off]`.
+pub fn shared(kw: &Keyward, edit: &SharedEdit, json_out: bool) -> Result<(), CliError> {
+    let settings = if edit.off {
+        kw.set_shared_budget(None, None)?
+    } else if let Some(url) = &edit.url {
+        kw.set_shared_budget(Some(url), edit.egress_group.clone())?
+    } else {
+        kw.shared_budget_settings()?
+    };
+    let runtime = super::runtime()?;
+    let live = match runtime.block_on(ControlClient::discover(kw.data_dir())) {
+        Some(client) => runtime.block_on(client.shared())?,
+        None => None,
+    };
+    if json_out {
+        print_json(&serde_json::json!({ "settings": settings, "live": live }));
+        return Ok(());
+    }
+    match &settings {
+        None => println!("not shared: this machine keeps its own budget (set one up with --url redis://host:6379)"),
+        Some(s) => {
+            println!("shared through  {}", s.url);
+            println!("egress group    {}", s.egress_group.as_deref().unwrap_or("none (per-IP limits stay local)"));
+        }
+    }
+    match &live {
+        None => println!("(no Keyward with a shared budget runs on this data directory now; it applies when the app or `keyward serve` starts)"),
+        Some(v) => {
+            println!("state           {}", if v.online { "online".to_string() } else { v.problem.clone().unwrap_or_else(|| "offline".into()) });
+            println!("instances       {} alive", v.alive);
+            let rows: Vec<Vec<String>> = v
+                .instances
+                .iter()
+                .map(|i| {
+                    vec![
+                        format!("{}{}", i.id, if i.this { " (this one)" } else { "" }),
+                        format!("{:.0}s ago", i.seen_secs_ago),
+                        format!("{:.0}", i.spend),
+                    ]
+                })
+                .collect();
+            table(&["INSTANCE", "HEARTBEAT", "SPENT"], &rows);
+            if !v.shared_limits.is_empty() {
+                println!("shared limits   {}", v.shared_limits.join(", "));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `keyward limits settings [--margin N] [--warn N] [--critical N]`.
@@ -74,7 +141,7 @@ pub fn run(kw: &Keyward, provider: Option<&str>, json_out: bool) -> Result<(), C
                 vec![
                     s.provider.clone(),
                     s.limit_id.clone(),
-                    s.scope.clone(),
+                    if s.shared { format!("{} (shared)", s.scope) } else { s.scope.clone() },
                     if s.from_exchange { "exchange".into() } else { "spec".into() },
                     format!("{:.0} / {:.0}", s.used, s.limit),
                     format!("{:.0} %", s.percent),

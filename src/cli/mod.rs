@@ -59,7 +59,16 @@ pub enum Command {
     /// last 24 hours, keys that need you, bots through the gateway.
     Overview,
     /// Run Keyward headless (monitors, alerts and the gateway) until Ctrl-C.
-    Serve,
+    Serve {
+        /// Share account and key limits with the other Keywards using this Redis server
+        /// (`redis://[:password@]host:port` or `rediss://…`); kept for later starts.
+        #[arg(long, value_name = "URL")]
+        shared_budget: Option<String>,
+        /// With --shared-budget: these instances leave through one public IP (per-IP limits are
+        /// shared too).
+        #[arg(long, requires = "shared_budget")]
+        egress_group: Option<String>,
+    },
     /// Providers: list, show, add, set, reset, export, import, remove, enable, disable.
     #[command(subcommand)]
     Provider(provider::ProviderCmd),
@@ -201,7 +210,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         None => crate::default_data_dir()?,
     };
     let stderr_level = match (cli.verbose, &cli.command) {
-        (0, Command::Serve) | (1, _) => tracing::Level::INFO,
+        (0, Command::Serve { .. }) | (1, _) => tracing::Level::INFO,
         (0, _) => tracing::Level::WARN,
         _ => tracing::Level::DEBUG,
     };
@@ -289,7 +298,12 @@ fn dispatch(kw: &Keyward, command: Command, json: bool, printer: &Printer) -> Re
             printer.info(&kw.info());
             Ok(())
         }
-        Command::Serve => serve(kw, printer),
+        Command::Serve { shared_budget, egress_group } => {
+            if let Some(url) = shared_budget {
+                kw.set_shared_budget(Some(&url), egress_group)?;
+            }
+            serve(kw, printer)
+        }
         Command::Overview => overview::run(&kw, json),
         Command::Provider(cmd) => provider::run(&kw, cmd, json),
         Command::Call(args) => call::run(&kw, args, json),
@@ -301,6 +315,7 @@ fn dispatch(kw: &Keyward, command: Command, json: bool, printer: &Printer) -> Re
         Command::Checks(cmd) => monitor::checks(&kw, cmd, json),
         Command::Alerts(cmd) => alerts::run(&kw, cmd, json),
         Command::Limits { cmd: Some(limits::LimitsCmd::Settings(edit)), .. } => limits::settings(&kw, &edit, json),
+        Command::Limits { cmd: Some(limits::LimitsCmd::Shared(edit)), .. } => limits::shared(&kw, &edit, json),
         Command::Limits { provider, cmd: None } => limits::run(&kw, provider.as_deref(), json),
         Command::Usage(args) => usage::run(&kw, args, json),
         Command::Gateway(cmd) => gateway::run(&kw, cmd, json),

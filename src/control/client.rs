@@ -149,6 +149,11 @@ impl ControlClient {
         self.send(self.http.get(format!("{}/v1/gateway", self.info.url)).timeout(HELLO_TIMEOUT * 5)).await
     }
 
+    /// The running Keyward's shared budget (`None`: it keeps its own).
+    pub async fn shared(&self) -> Result<Option<crate::ratelimit::shared::SharedBudgetView>, RemoteError> {
+        self.send(self.http.get(format!("{}/v1/shared", self.info.url)).timeout(HELLO_TIMEOUT * 5)).await
+    }
+
     /// Tells the running gateway that bot tokens changed (disabled, rotated, revoked here).
     pub async fn gateway_tokens_changed(&self) -> Result<(), RemoteError> {
         let _: serde_json::Value =

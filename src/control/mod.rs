@@ -173,7 +173,7 @@ pub fn limit_views(
     let spent = |list: &[(String, f64)]| {
         list.iter().map(|(name, amount)| Spent { name: name.clone(), amount: *amount }).collect()
     };
-    Ok(kw
+    let mut views: Vec<LimitView> = kw
         .limiter()
         .snapshot()
         .iter()
@@ -191,7 +191,9 @@ pub fn limit_views(
             }
             view
         })
-        .collect())
+        .collect();
+    kw.mark_shared(&mut views);
+    Ok(views)
 }
 
 /// `POST /v1/vault/unlock`.

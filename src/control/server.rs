@@ -106,6 +106,7 @@ fn router(kw: &Keyward, token: &str) -> Router {
         .route("/v1/limits/acquire", post(limits_acquire))
         .route("/v1/limits/observe", post(limits_observe))
         .route("/v1/gateway", get(gateway))
+        .route("/v1/shared", get(shared))
         .route("/v1/gateway/tokens-changed", post(gateway_tokens_changed))
         .route("/v1/vault", get(vault))
         .route("/v1/vault/lock", post(vault_lock))
@@ -281,6 +282,11 @@ async fn limits(State(ctx): State<Ctx>, Query(q): Query<LimitsQuery>) -> Respons
         Ok(views) => Json(views).into_response(),
         Err(f) => f.into_response(),
     }
+}
+
+/// `GET /v1/shared`: the shared budget of the running Keyward (`null` when it keeps its own).
+async fn shared(State(ctx): State<Ctx>) -> Response {
+    Json(ctx.kw.shared_budget_view()).into_response()
 }
 
 async fn limits_acquire(State(ctx): State<Ctx>, Body(body): Body<AcquireBody>) -> Response {

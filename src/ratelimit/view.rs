@@ -39,6 +39,10 @@ pub struct LimitView {
     /// spec's numbers.
     #[serde(default)]
     pub from_exchange: bool,
+    /// Charged across machines through the shared budget (Redis): account and key limits, and
+    /// IP limits of an egress group.
+    #[serde(default)]
+    pub shared: bool,
     /// Who spent it since the rules were loaded: top endpoints (operations) and callers
     /// (filled by `keyward limits` and the control API; the desktop asks for the breakdown).
     #[serde(default)]
@@ -81,6 +85,7 @@ impl From<&LimitStatus> for LimitView {
             },
             level,
             from_exchange: s.from_exchange,
+            shared: false,
             top_operations: Vec::new(),
             top_callers: Vec::new(),
         }

@@ -70,7 +70,9 @@ fn forget(slot: &Slot, id: u32) {
 }
 
 fn snapshot(kw: &Keyward) -> Vec<LimitView> {
-    kw.limiter().snapshot().iter().map(LimitView::from).collect()
+    let mut views: Vec<LimitView> = kw.limiter().snapshot().iter().map(LimitView::from).collect();
+    kw.mark_shared(&mut views);
+    views
 }
 
 /// Sends a snapshot at once and every [`SNAPSHOT_EVERY`] until `stop` fires (or its sender is

@@ -514,6 +514,14 @@ impl SharedLimiter {
         })
     }
 
+    /// Whether limits of this scope (`ip`, `account`, `key`) are shared.
+    pub fn shares_scope(&self, scope: &str) -> bool {
+        match scope {
+            "ip" => self.settings.egress_group.is_some(),
+            _ => true,
+        }
+    }
+
     /// The state for the Rate limits page, `keyward limits` and the control API.
     pub fn view(&self) -> SharedBudgetView {
         let st = self.state();

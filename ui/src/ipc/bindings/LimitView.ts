@@ -47,6 +47,11 @@ state: string,
  */
 fromExchange: boolean, 
 /**
+ * Charged across machines through the shared budget (Redis): account and key limits, and
+ * IP limits of an egress group.
+ */
+shared: boolean, 
+/**
  * Who spent it since the rules were loaded: top endpoints (operations) and callers
  * (filled by `keyward limits` and the control API; the desktop asks for the breakdown).
  */
