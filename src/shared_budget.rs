@@ -6,6 +6,20 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 
 use crate::ratelimit::shared::{SharedBudgetSettings, SharedBudgetView, SharedLimiter, PASSWORD_ACCOUNT, SETTING_KEY};
+
+/// The shared budget as Settings and the Rate limits page show it: what is set up, whether a
+/// password is stored, and the live state of this process's shared budget.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct SharedBudgetStatus {
+    pub settings: Option<SharedBudgetSettings>,
+    pub password_stored: bool,
+    /// `null` when this process does not share (not set up, or set up after it started).
+    pub live: Option<SharedBudgetView>,
+    /// The settings differ from what runs: restart Keyward to apply them.
+    pub restart_needed: bool,
+}
 use crate::{Error, Keyward};
 
 impl Keyward {
@@ -46,6 +60,19 @@ impl Keyward {
             serde_json::json!({"setting": "shared budget", "action": "set", "url": settings.url, "egressGroup": settings.egress_group}),
         );
         Ok(Some(settings))
+    }
+
+    /// What is set up and what runs (Settings, the Rate limits page).
+    pub fn shared_budget_status(&self) -> Result<SharedBudgetStatus, Error> {
+        let settings = self.shared_budget_settings()?;
+        let live = self.shared_budget_view();
+        let restart_needed = match (&settings, &live) {
+            (None, None) => false,
+            (Some(s), Some(l)) => s.url != l.url || s.egress_group != l.egress_group,
+            _ => true,
+        };
+        let password_stored = settings.is_some() && self.secrets().get(PASSWORD_ACCOUNT).is_ok();
+        Ok(SharedBudgetStatus { settings, password_stored, live, restart_needed })
     }
 
     /// The running shared budget, when this process started one.

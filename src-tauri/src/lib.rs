@@ -34,6 +34,8 @@ macro_rules! with_commands {
             commands::overview::limit_settings_set,
             commands::overview::autostart_get,
             commands::overview::autostart_set,
+            commands::shared::shared_budget_get,
+            commands::shared::shared_budget_set,
             commands::providers::providers_list,
             commands::providers::provider_get,
             commands::providers::provider_apply_settings,

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod overview;
 pub mod providers;
+pub mod shared;
 pub mod usage;
 pub mod usage_export;
 pub mod vault;

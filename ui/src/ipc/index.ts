@@ -471,3 +471,17 @@ export const autostart = {
   get: () => call<boolean>("autostart_get"),
   set: (enabled: boolean) => call<boolean>("autostart_set", { enabled }),
 };
+
+// ---- Shared budget (several machines, through Redis) ---------------------------------------
+
+import type { SharedBudgetStatus } from "./bindings/SharedBudgetStatus";
+import type { SharedBudgetView } from "./bindings/SharedBudgetView";
+import type { SharedInstanceView } from "./bindings/SharedInstanceView";
+export type { SharedBudgetStatus, SharedBudgetView, SharedInstanceView };
+
+export const sharedBudget = {
+  get: () => call<SharedBudgetStatus>("shared_budget_get"),
+  /** A Redis URL (a password in it goes to the credential store), or `null` to stop sharing. */
+  set: (url: string | null, egressGroup: string | null) =>
+    call<SharedBudgetStatus>("shared_budget_set", { url, egressGroup }),
+};

@@ -50,6 +50,7 @@ const limit = (over: Partial<LimitView> = {}): LimitView => ({
   level: "normal",
   state: "normal",
   fromExchange: false,
+  shared: false,
   topOperations: [],
   topCallers: [],
   ...over,

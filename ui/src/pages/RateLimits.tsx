@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { limits, providers, IpcError, type LimitView, type SpendDto } from "../ipc";
-import { formatAmount, formatCountdownMs, formatPercent, plural } from "../lib/format";
+import { limits, providers, sharedBudget, IpcError, type LimitView, type SpendDto } from "../ipc";
+import { countOf, formatAmount, formatCountdownMs, formatPercent, plural } from "../lib/format";
 import { errorText } from "../lib/errors";
 import { useLoad } from "../lib/useLoad";
 import { ErrorCard, Loading } from "../components/States";
@@ -73,6 +73,7 @@ export function RateLimits() {
       </header>
 
       <ErrorCard error={error} testid="limits-error" />
+      <SharedBudgetPanel />
 
       {snapshot === null && !error && <Loading>Loading limits…</Loading>}
 
@@ -147,6 +148,14 @@ export function Gauge({ l, open, onToggle }: { l: LimitView; open: boolean; onTo
           <strong>{l.limitId}</strong>
           <span class="hint">
             {scopeText(l)} · {KIND_LABEL[l.kind] ?? l.kind}
+            {l.shared && (
+              <>
+                {" · "}
+                <span class="published" data-testid={`gauge-shared-${id}`} title="Charged across your machines through the shared budget">
+                  shared
+                </span>
+              </>
+            )}
             {l.fromExchange && (
               <>
                 {" · "}
@@ -239,6 +248,45 @@ function SpendList({ title, items, testid }: { title: string; items: SpendDto[];
           ))}
         </ul>
       )}
+    </div>
+  );
+}
+
+/** The instances sharing this machine's account limits through Redis, when they are shared. */
+function SharedBudgetPanel() {
+  const load = useLoad(sharedBudget.get, []);
+  useEffect(() => {
+    const t = window.setInterval(() => !document.hidden && load.reload(), 5000);
+    return () => window.clearInterval(t);
+  }, []);
+  const live = load.data?.live;
+  if (!live) return null;
+  return (
+    <div class={live.online ? "card" : "card error"} data-testid="shared-budget-panel">
+      <h2>
+        Shared budget{" "}
+        <span class={live.online ? "badge ok" : "badge bad"} data-testid="shared-budget-panel-state">
+          {live.online ? "online" : "shared budget offline"}
+        </span>
+      </h2>
+      <p class="hint wrap">
+        Account and key limits{live.egressGroup ? ` and the per-IP limits of egress group ${live.egressGroup}` : ""} are
+        charged across {countOf(live.alive, "instance")} through <code class="path">{live.url}</code>.
+        {!live.online && " Each instance keeps to its share of every shared limit until Redis answers again."}
+      </p>
+      {live.problem && <p class="field-error wrap">{live.problem}</p>}
+      <ul class="tile-list" data-testid="shared-budget-instances">
+        {live.instances.map((i) => (
+          <li key={i.id}>
+            <span class="tile-name">
+              {i.id}
+              {i.this && <span class="hint"> (this one)</span>}
+            </span>
+            <span class="tile-value">heartbeat {Math.round(i.seenSecsAgo)} s ago</span>
+            <span class="tile-value">spent {formatAmount(i.spend)}</span>
+          </li>
+        ))}
+      </ul>
     </div>
   );
 }

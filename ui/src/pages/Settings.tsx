@@ -7,6 +7,7 @@ import { Field, TextInput } from "../components/Field";
 import { ErrorLine, Loading } from "../components/States";
 import { MetricsCard } from "./settings/MetricsCard";
 import { VaultCreate, VaultUnlock } from "./settings/VaultForms";
+import { SharedBudgetCard } from "./settings/SharedBudgetCard";
 import { LimitSettingsForm } from "./SetupGuide";
 
 export function Settings() {
@@ -71,6 +72,7 @@ export function Settings() {
         </p>
         <LimitSettingsForm />
       </div>
+      <SharedBudgetCard />
       <UsageHistory />
       <MetricsCard />
       <About logDir={status?.logDir ?? null} />

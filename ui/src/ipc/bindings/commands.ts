@@ -76,6 +76,8 @@ export type CommandName =
   | "providers_list"
   | "setup_guide_get"
   | "setup_guide_set"
+  | "shared_budget_get"
+  | "shared_budget_set"
   | "usage_anomalies"
   | "usage_billing"
   | "usage_billing_set"
