@@ -24,6 +24,7 @@ mod hooks;
 mod limits_audit;
 mod metrics;
 mod setup;
+mod shared;
 mod status;
 mod support;
 mod usage;

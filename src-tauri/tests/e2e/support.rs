@@ -369,3 +369,48 @@ pub(crate) async fn assert_fits(client: &Client, page: &str) {
         panic!("on {page}, content runs out of the window's content area: {sticking_out:#?} (see {shot})");
     }
 }
+
+/// A `redis-server` on a free loopback port with its own temporary directory (the shared
+/// budget's store); stopped when dropped.
+pub(crate) struct RedisServer {
+    child: Option<Child>,
+    pub(crate) port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub(crate) async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (make test installs it)");
+        wait_until(&format!("redis-server answers on port {port}"), STARTUP, None, || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(drop).map_err(|e| e.to_string())
+        })
+        .await;
+        Self { child: Some(child), port, _dir: dir }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
