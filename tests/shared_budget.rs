@@ -176,6 +176,60 @@ async fn the_shared_charge_keeps_each_window_kind_like_the_local_limiter() {
     ));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_script_decides_like_the_local_windows_on_the_same_calls() {
+    use keyward::ratelimit::window::{Window, WindowMath};
+    let redis = RedisServer::start().await;
+    let store = RedisStore::connect(&redis.url(), &redis.url()).await.expect("connect");
+    let hour = Some(3_600_000);
+    let rule = |kind, interval_ms, decay_per_sec| RateLimitRule {
+        id: "r".into(),
+        published: None,
+        kind,
+        scope: RateLimitScope::Account,
+        limit: 10.0,
+        interval_ms,
+        decay_per_sec,
+        counts: RateLimitCounts::Weight,
+        applies_to: vec![],
+        weight_header: None,
+        remaining_header: None,
+    };
+    // Windows an hour long (and a counter that drains a unit per 1,000 s), so nothing resets
+    // between the two clocks while the calls run.
+    let cases = [
+        rule(RateLimitKind::FixedWindow, hour, None),
+        rule(RateLimitKind::SlidingWindow, hour, None),
+        rule(RateLimitKind::DecayingCounter, None, Some(0.001)),
+        rule(RateLimitKind::PoolWindow, hour, None),
+        rule(RateLimitKind::MonthlyQuota, None, None),
+    ];
+    let amounts = [3.0, 3.0, 2.5, 1.0, 0.5, 2.0, 0.25];
+    let margin = 1.0;
+    for r in cases {
+        let mut local = Window::for_rule(&r, r.limit, margin, Duration::ZERO);
+        let key = format!("same:{:?}", r.kind);
+        for (i, amount) in amounts.iter().enumerate() {
+            let now = chrono::Utc::now();
+            let local_fits = local.eta(*amount, now).is_zero();
+            if local_fits {
+                local.take(*amount, now);
+            }
+            let c = SharedCharge {
+                key: key.clone(),
+                kind: r.kind,
+                capacity: r.limit - margin,
+                interval_ms: r.interval_ms.unwrap_or(1000),
+                decay_per_sec: r.decay_per_sec.unwrap_or(1.0),
+                amount: *amount,
+                period: "2026-12|86400000".into(),
+            };
+            let shared_fits = fits(&store, vec![c]).await == ChargeAnswer::Charged;
+            assert_eq!(shared_fits, local_fits, "{:?}, call {i} of {amount}", r.kind);
+        }
+    }
+}
+
 /// The strict exchange's account budget: weight per aligned 2 s window.
 const LIMIT: u64 = 60;
 const WINDOW_MS: u64 = 2000;

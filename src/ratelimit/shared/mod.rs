@@ -303,7 +303,14 @@ impl SharedLimiter {
                         kind: c.rule.kind,
                         capacity: (c.rule.limit - c.margin).max(0.0),
                         interval_ms: c.rule.interval_ms.unwrap_or(1000).max(1),
-                        decay_per_sec: c.rule.decay_per_sec.unwrap_or(1.0).max(f64::MIN_POSITIVE),
+                        // As the local window derives it: the whole limit per interval when no
+                        // rate is given (a counter that never drains waits "forever").
+                        decay_per_sec: c
+                            .rule
+                            .decay_per_sec
+                            .or_else(|| c.rule.interval_ms.map(|ms| c.rule.limit / (ms as f64 / 1000.0)))
+                            .unwrap_or(0.0)
+                            .max(1e-9),
                         amount: c.amount,
                         period: if c.rule.kind == RateLimitKind::MonthlyQuota {
                             month_period(now)
