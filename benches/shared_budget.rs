@@ -14,12 +14,15 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use keyward::provider::RateLimitKind;
 use keyward::ratelimit::shared::redis::{RedisStore, SharedCharge};
 
-struct Redis(Child, tempfile::TempDir);
+struct Redis {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -43,7 +46,7 @@ fn start_redis(rt: &tokio::runtime::Runtime) -> (Redis, RedisStore) {
         assert!(Instant::now() < deadline, "redis-server did not answer");
         std::thread::sleep(Duration::from_millis(50));
     };
-    (Redis(child, dir), store)
+    (Redis { child, _dir: dir }, store)
 }
 
 fn charges() -> Vec<SharedCharge> {
