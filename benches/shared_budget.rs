@@ -58,6 +58,7 @@ fn charges() -> Vec<SharedCharge> {
         decay_per_sec: 1.0,
         amount: 1.0,
         period: String::new(),
+        extra: 0.0,
     };
     vec![c("bench:binance:orders_10s:acct"), c("bench:binance:request_weight:acct")]
 }

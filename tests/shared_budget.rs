@@ -99,7 +99,16 @@ impl Drop for RedisServer {
 }
 
 fn charge(key: &str, kind: RateLimitKind, capacity: f64, interval_ms: u64, amount: f64) -> SharedCharge {
-    SharedCharge { key: key.into(), kind, capacity, interval_ms, decay_per_sec: 1.0, amount, period: String::new() }
+    SharedCharge {
+        key: key.into(),
+        kind,
+        capacity,
+        interval_ms,
+        decay_per_sec: 1.0,
+        amount,
+        period: String::new(),
+        extra: 0.0,
+    }
 }
 
 async fn fits(store: &RedisStore, charges: Vec<SharedCharge>) -> ChargeAnswer {
@@ -223,6 +232,7 @@ async fn the_shared_script_decides_like_the_local_windows_on_the_same_calls() {
                 decay_per_sec: r.decay_per_sec.unwrap_or(1.0),
                 amount: *amount,
                 period: "2026-12|86400000".into(),
+                extra: 0.0,
             };
             let shared_fits = fits(&store, vec![c]).await == ChargeAnswer::Charged;
             assert_eq!(shared_fits, local_fits, "{:?}, call {i} of {amount}", r.kind);
@@ -238,6 +248,10 @@ const RUN: Duration = Duration::from_secs(5);
 /// A provider like Binance but with one account-scoped weight limit and no published limits,
 /// pointed at `url`.
 fn open_instance(dir: &tempfile::TempDir, url: &str) -> Keyward {
+    open_instance_with(dir, url, LIMIT, WINDOW_MS)
+}
+
+fn open_instance_with(dir: &tempfile::TempDir, url: &str, limit: u64, window_ms: u64) -> Keyward {
     let kw = Keyward::open_with_secrets(dir.path(), Arc::new(MemoryStore::new())).expect("core opens");
     let mut spec = kw.providers().get("binance").expect("binance").spec;
     spec.id = "strictx".into();
@@ -248,12 +262,12 @@ fn open_instance(dir: &tempfile::TempDir, url: &str) -> Keyward {
         published: None,
         kind: RateLimitKind::FixedWindow,
         scope: RateLimitScope::Account,
-        limit: LIMIT as f64,
-        interval_ms: Some(WINDOW_MS),
+        limit: limit as f64,
+        interval_ms: Some(window_ms),
         decay_per_sec: None,
         counts: RateLimitCounts::Weight,
         applies_to: vec![],
-        weight_header: Some(format!("x-mbx-used-weight-{}s", WINDOW_MS / 1000)),
+        weight_header: Some(format!("x-mbx-used-weight-{}s", window_ms / 1000)),
         remaining_header: None,
     }];
     for env in spec.environments.values_mut() {
@@ -449,4 +463,42 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_limit_is_charged_in_reserved_blocks_that_save_round_trips() {
+    // 10,000 weight per 10 s: blocks of 1 % (98 units after the margin) serve 49 tickers each.
+    let redis = RedisServer::start().await;
+    let ex = StrictExchange::start_with(10_000, 10_000, crate::support::strict_exchange::Weights::BINANCE).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = open_instance_with(&dir, &ex.base_url, 10_000, 10_000);
+    kw.set_shared_budget(Some(&redis.url()), None).expect("shared budget set");
+    let cancel = CancellationToken::new();
+    kw.start_shared_budget(cancel.child_token()).expect("started").expect("configured");
+    for _ in 0..200 {
+        kw.pipeline().call(ticker(0)).await.expect("a call within the limit");
+    }
+    let view = kw.shared_budget_view().expect("running");
+    assert_eq!(view.round_trips + view.from_blocks, 200, "{view:?}");
+    assert!(view.from_blocks >= 150, "most calls spent a reserved block: {view:?}");
+    // Redis counted at least what was spent: the blocks are charged before they are spent.
+    let store = RedisStore::connect(&redis.url(), &redis.url()).await.expect("connect");
+    let probe = SharedCharge {
+        key: "kw:strictx:account_weight:default".into(),
+        kind: RateLimitKind::FixedWindow,
+        capacity: 400.0,
+        interval_ms: 10_000,
+        decay_per_sec: 1.0,
+        amount: 1.0,
+        period: String::new(),
+        extra: 0.0,
+    };
+    let counted_at_least_spent = match store.charge("t:pause", &[probe]).await.expect("answer") {
+        ChargeAnswer::Wait { .. } => true,
+        // The run straddled a window boundary: the new window holds less than everything.
+        ChargeAnswer::Charged => ex.counts().accepted.len() > 1,
+    };
+    assert!(counted_at_least_spent, "400 of the 10 s window are already counted");
+    assert_eq!(ex.counts().too_many, 0);
+    cancel.cancel();
 }

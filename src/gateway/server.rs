@@ -206,6 +206,11 @@ async fn hook(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let body = if declared.is_some_and(|n| n > limit as u64) {
+        // Read (and drop) what the client sends anyway, up to the gateway's own cap, so it gets
+        // the 413 instead of a connection closed mid-upload; a larger body is refused unread.
+        if declared.is_some_and(|n| n <= MAX_BODY_BYTES as u64) {
+            let _ = axum::body::to_bytes(body, MAX_BODY_BYTES).await;
+        }
         Bytes::new()
     } else {
         match axum::body::to_bytes(body, limit).await {

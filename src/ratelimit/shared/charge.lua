@@ -4,9 +4,12 @@
 -- KEYS[1]      the provider's pause key (set by a 429/418 seen by any instance)
 -- KEYS[1 + i]  limit i's key (a prefix for fixed windows and monthly quotas)
 -- ARGV[1]      number of limits n
--- then per limit, 6 values: kind, capacity (limit minus the safety margin), interval_ms,
---              decay_per_sec, amount, period (fixed: unused; monthly: "YYYY-MM|ms to month end")
--- Returns {1, 0, ""} when charged, or {0, wait_ms, limit_index} when it does not fit now.
+-- then per limit, 7 values: kind, capacity (limit minus the safety margin), interval_ms,
+--              decay_per_sec, amount, period (fixed: unused; monthly: "YYYY-MM|ms to month end"),
+--              extra (fixed windows: units to reserve beyond `amount` if they fit, else 0)
+-- Returns {1, 0, "", now_ms, granted_extra_1, ..., granted_extra_n} when charged, or
+-- {0, wait_ms, limit_index} when it does not fit now. Extras are granted as far as they fit
+-- and never make a call wait: the call's own amount decides.
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -21,10 +24,11 @@ local plan = {}
 local worst, worst_i = 0, nil
 
 for i = 1, n do
-  local a = 1 + (i - 1) * 6
+  local a = 1 + (i - 1) * 7
   local kind, cap = ARGV[a + 1], tonumber(ARGV[a + 2])
   local interval, decay = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   local amount, period = tonumber(ARGV[a + 5]), ARGV[a + 6]
+  local extra = tonumber(ARGV[a + 7]) or 0
   local key = KEYS[1 + i]
   local wait, p = 0, {kind = kind, key = key, amount = amount, interval = interval}
 
@@ -33,6 +37,7 @@ for i = 1, n do
     p.key = key .. ':' .. w
     local used = tonumber(redis.call('GET', p.key) or '0')
     if used + amount > cap then wait = (w + 1) * interval - now end
+    p.extra = math.max(0, math.min(extra, cap - used - amount))
     p.ttl = interval + 1000
   elseif kind == 'sliding_window' then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - interval)
@@ -86,10 +91,13 @@ if worst_i then
   return {0, math.max(1, worst), tostring(worst_i)}
 end
 
+local out = {1, 0, '', now}
 for i = 1, n do
   local p = plan[i]
+  local granted = p.extra or 0
+  out[4 + i] = tostring(granted)
   if p.kind == 'fixed_window' or p.kind == 'monthly_quota' then
-    redis.call('INCRBYFLOAT', p.key, p.amount)
+    redis.call('INCRBYFLOAT', p.key, p.amount + granted)
     redis.call('PEXPIRE', p.key, p.ttl)
   elseif p.kind == 'sliding_window' then
     local seq = redis.call('INCR', p.key .. ':seq')
@@ -104,4 +112,4 @@ for i = 1, n do
     redis.call('PEXPIRE', p.key, p.ttl)
   end
 end
-return {1, 0, ''}
+return out

@@ -38,6 +38,15 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// How long an instance keeps to its local share after Redis failed before asking it again.
 pub const RETRY_OFFLINE_AFTER: Duration = Duration::from_secs(1);
 
+/// Fixed-window limits are charged in blocks of this part of the limit where a call's amount is
+/// at most half a block: the instance reserves the block in one round trip and spends it
+/// locally. Safe by construction (the block is counted in Redis first); what is not spent goes
+/// back while the window lasts.
+pub const BLOCK_FRACTION: f64 = 0.01;
+/// A block is spent locally for at most this long, then what is left goes back: a pause that
+/// another instance saw reaches this one within it.
+pub const BLOCK_TTL: Duration = Duration::from_millis(250);
+
 /// Where the settings are stored (the password is in the secret store, never here).
 pub const SETTING_KEY: &str = "shared_budget";
 /// The secret store account of the Redis password.
@@ -151,6 +160,19 @@ pub struct SharedBudgetView {
     pub alive: u32,
     /// The limits shared so far: `provider rule (scope)`.
     pub shared_limits: Vec<String>,
+    /// Shared charges that went to Redis, and those spent from a reserved block instead.
+    #[ts(type = "number")]
+    pub round_trips: u64,
+    #[ts(type = "number")]
+    pub from_blocks: u64,
+}
+
+/// Units of a fixed window reserved in Redis for this instance.
+struct Block {
+    /// The window's Redis key (`…:<window index>`).
+    window_key: String,
+    left: f64,
+    until: Instant,
 }
 
 struct State {
@@ -165,6 +187,10 @@ struct State {
     shared_limits: Vec<String>,
     /// Key label → the key's identity across machines (a hash of its public id).
     identities: HashMap<(String, String), String>,
+    /// Reserved blocks by limit key.
+    blocks: HashMap<String, Block>,
+    round_trips: u64,
+    from_blocks: u64,
 }
 
 /// Told `(online, problem)` when the store goes offline or comes back.
@@ -195,6 +221,17 @@ impl std::fmt::Debug for SharedLimiter {
 fn key_identity(api_key: &str) -> String {
     let digest = Sha256::digest(api_key.as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a charge reserves beyond its amount: the rest of a block on a fixed window whose block
+/// is at least twice the amount, else nothing.
+fn block_extra(kind: RateLimitKind, capacity: f64, amount: f64) -> f64 {
+    let block = (capacity * BLOCK_FRACTION).floor();
+    if kind == RateLimitKind::FixedWindow && amount > 0.0 && block >= 2.0 * amount {
+        block - amount
+    } else {
+        0.0
+    }
 }
 
 /// `YYYY-MM|<ms to the end of the month>` (UTC) for monthly quotas.
@@ -240,6 +277,9 @@ impl SharedLimiter {
                 fallback: HashMap::new(),
                 shared_limits: Vec::new(),
                 identities: HashMap::new(),
+                blocks: HashMap::new(),
+                round_trips: 0,
+                from_blocks: 0,
             }),
             on_change: Mutex::new(None),
         })
@@ -312,6 +352,7 @@ impl SharedLimiter {
                             .unwrap_or(0.0)
                             .max(1e-9),
                         amount: c.amount,
+                        extra: block_extra(c.rule.kind, (c.rule.limit - c.margin).max(0.0), c.amount),
                         period: if c.rule.kind == RateLimitKind::MonthlyQuota {
                             month_period(now)
                         } else {
@@ -334,6 +375,8 @@ impl SharedLimiter {
                 st.fallback.clear();
                 st.retry_at = None;
             } else {
+                // Reserved units stay counted in Redis; they are simply not spent.
+                st.blocks.clear();
                 st.retry_at = Some(Instant::now() + RETRY_OFFLINE_AFTER);
             }
             changed
@@ -418,6 +461,82 @@ impl SharedLimiter {
         wait
     }
 
+    /// Spends the call from reserved blocks when every limit it touches has one with room;
+    /// gives back the blocks that expired.
+    fn from_blocks(&self, charges: &[(SharedCharge, ChargedRule)]) -> bool {
+        let now = Instant::now();
+        let (fits, expired) = {
+            let mut st = self.state();
+            let expired = take_expired(&mut st.blocks, now);
+            let fits = !charges.is_empty()
+                && charges.iter().all(|(c, _)| st.blocks.get(&c.key).is_some_and(|b| b.left >= c.amount));
+            if fits {
+                for (c, _) in charges {
+                    if let Some(b) = st.blocks.get_mut(&c.key) {
+                        b.left -= c.amount;
+                    }
+                }
+                st.from_blocks += 1;
+                st.spend += charges.iter().map(|(c, _)| c.amount).fold(0.0, |a, b| a + b);
+            }
+            (fits, expired)
+        };
+        self.release(expired);
+        fits
+    }
+
+    /// Keeps the blocks a charge reserved (replacing older ones of the same limits).
+    fn keep_blocks(&self, charges: &[(SharedCharge, ChargedRule)], granted: &redis::Granted) {
+        let mut replaced = Vec::new();
+        {
+            let mut st = self.state();
+            st.round_trips += 1;
+            for ((c, _), extra) in charges.iter().zip(&granted.extra) {
+                if *extra <= 0.0 || c.kind != RateLimitKind::FixedWindow {
+                    continue;
+                }
+                let interval = i64::try_from(c.interval_ms).unwrap_or(i64::MAX).max(1);
+                let window = granted.now_ms.div_euclid(interval);
+                let left_in_window = (window + 1) * interval - granted.now_ms;
+                let ttl = BLOCK_TTL.min(Duration::from_millis(u64::try_from(left_in_window.max(0)).unwrap_or(0)));
+                let block =
+                    Block { window_key: format!("{}:{window}", c.key), left: *extra, until: Instant::now() + ttl };
+                if let Some(old) = st.blocks.insert(c.key.clone(), block) {
+                    replaced.push((old.window_key, old.left));
+                }
+            }
+        }
+        self.release(replaced);
+    }
+
+    /// Gives unspent reserved units back to their windows (in the background).
+    fn release(&self, blocks: Vec<(String, f64)>) {
+        let blocks: Vec<(String, f64)> = blocks.into_iter().filter(|(_, left)| *left > 0.0).collect();
+        if blocks.is_empty() {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let Some(store) = self.store.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return };
+        handle.spawn(async move {
+            for (key, left) in blocks {
+                if let Err(e) = store.release(&key, left).await {
+                    tracing::debug!(error = %e, "could not give back reserved units (they stay counted)");
+                }
+            }
+        });
+    }
+
+    /// Drops a provider's blocks (a 429 or 418 was seen) and gives their units back.
+    fn drop_blocks(&self, provider: &str) {
+        let prefix = format!("{}:{provider}:", self.namespace());
+        let dropped: Vec<(String, f64)> = {
+            let mut st = self.state();
+            let keys: Vec<String> = st.blocks.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+            keys.into_iter().filter_map(|k| st.blocks.remove(&k)).map(|b| (b.window_key, b.left)).collect()
+        };
+        self.release(dropped);
+    }
+
     async fn acquire_shared(&self, req: Acquire<'_>) -> Result<(), LimitError> {
         crate::pipeline::RateLimiter::acquire(&self.local, req.clone()).await?;
         let rules = self.local.rules_charged(req.provider, req.operation, req.weight);
@@ -437,17 +556,23 @@ impl SharedLimiter {
                     }
                 }
             }
+            if self.state().online && self.from_blocks(&charges) {
+                return Ok(());
+            }
             let (wait, limit) = match self.try_store().then_some(()) {
                 Some(()) => match self.connected().await {
                     Some(store) => {
                         let list: Vec<SharedCharge> = charges.iter().map(|(c, _)| c.clone()).collect();
-                        match store.charge(&self.pause_key(req.provider), &list).await {
-                            Ok(ChargeAnswer::Charged) => {
+                        match store.charge_reserving(&self.pause_key(req.provider), &list).await {
+                            Ok((ChargeAnswer::Charged, granted)) => {
                                 self.set_online(true, None);
+                                if let Some(g) = &granted {
+                                    self.keep_blocks(&charges, g);
+                                }
                                 self.state().spend += list.iter().map(|c| c.amount).fold(0.0, |a, b| a + b);
                                 return Ok(());
                             }
-                            Ok(ChargeAnswer::Wait { wait, limit }) => {
+                            Ok((ChargeAnswer::Wait { wait, limit }, _)) => {
                                 self.set_online(true, None);
                                 let name = limit.and_then(|i| charges.get(i)).map_or_else(
                                     || crate::ratelimit::PAUSE_LIMIT.to_string(),
@@ -484,6 +609,8 @@ impl SharedLimiter {
     /// Says this instance is alive, learns who else is, and rejoins after an outage. Run every
     /// [`HEARTBEAT_EVERY`] by [`SharedLimiter::run`].
     pub async fn heartbeat(&self) {
+        let expired = take_expired(&mut self.state().blocks, Instant::now());
+        self.release(expired);
         let Some(store) = self.connected().await else { return };
         let spend = format!("{}", self.state().spend);
         match store.heartbeat(&format!("{}:instances", self.namespace()), &self.instance, &spend).await {
@@ -541,6 +668,8 @@ impl SharedLimiter {
             instances: st.instances.clone(),
             alive: st.alive,
             shared_limits: st.shared_limits.clone(),
+            round_trips: st.round_trips,
+            from_blocks: st.from_blocks,
         }
     }
 
@@ -550,6 +679,7 @@ impl SharedLimiter {
         let Some(store) = self.store.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return };
         let now = self.clock.now();
         if status == 429 || status == 418 {
+            self.drop_blocks(call.provider);
             let cfg = self.local.config();
             let default = if status == 418 { cfg.default_ban } else { cfg.default_retry_after };
             let pause = crate::http_headers::retry_after(headers, now).unwrap_or(default);
@@ -599,6 +729,12 @@ impl SharedLimiter {
             });
         }
     }
+}
+
+/// Removes the blocks whose time is up; returns their window keys and unspent units.
+fn take_expired(blocks: &mut HashMap<String, Block>, now: Instant) -> Vec<(String, f64)> {
+    let keys: Vec<String> = blocks.iter().filter(|(_, b)| b.until <= now).map(|(k, _)| k.clone()).collect();
+    keys.into_iter().filter_map(|k| blocks.remove(&k)).map(|b| (b.window_key, b.left)).collect()
 }
 
 fn scope_name(c: &SharedCharge) -> &'static str {

@@ -54,6 +54,16 @@ pub struct SharedCharge {
     pub amount: f64,
     /// Monthly quotas: `YYYY-MM|<ms to the month's end>` (the month is the caller's, in UTC).
     pub period: String,
+    /// Fixed windows: units to reserve for this instance beyond `amount`, as far as they fit
+    /// (a block later calls spend without a round trip). 0: none.
+    pub extra: f64,
+}
+
+/// A charge that went through: the server's time and the extra units granted per limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Granted {
+    pub now_ms: i64,
+    pub extra: Vec<f64>,
 }
 
 /// What the store answered.
@@ -135,6 +145,16 @@ impl RedisStore {
 
     /// Charges every limit in `charges` or none (one round trip).
     pub async fn charge(&self, pause_key: &str, charges: &[SharedCharge]) -> Result<ChargeAnswer, StoreOffline> {
+        Ok(self.charge_reserving(pause_key, charges).await?.0)
+    }
+
+    /// Like [`RedisStore::charge`], with what was granted beyond the amounts (`None` when it
+    /// waits).
+    pub async fn charge_reserving(
+        &self,
+        pause_key: &str,
+        charges: &[SharedCharge],
+    ) -> Result<(ChargeAnswer, Option<Granted>), StoreOffline> {
         let mut inv = self.charge.prepare_invoke();
         inv.key(pause_key);
         inv.arg(charges.len());
@@ -145,15 +165,42 @@ impl RedisStore {
                 .arg(c.interval_ms)
                 .arg(c.decay_per_sec)
                 .arg(c.amount)
-                .arg(&c.period);
+                .arg(&c.period)
+                .arg(c.extra.max(0.0));
         }
         let mut conn = self.conn.clone();
-        let (ok, wait, which): (i64, i64, String) = self.timed(inv.invoke_async(&mut conn)).await?;
-        if ok == 1 {
-            return Ok(ChargeAnswer::Charged);
+        let reply: Vec<redis::Value> = self.timed(inv.invoke_async(&mut conn)).await?;
+        let int = |i: usize| match reply.get(i) {
+            Some(redis::Value::Int(n)) => *n,
+            _ => 0,
+        };
+        let text = |i: usize| match reply.get(i) {
+            Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+            Some(redis::Value::SimpleString(s)) => s.clone(),
+            Some(redis::Value::Int(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        if int(0) == 1 {
+            let extra = (0..charges.len()).map(|i| text(4 + i).parse::<f64>().unwrap_or(0.0)).collect();
+            return Ok((ChargeAnswer::Charged, Some(Granted { now_ms: int(3), extra })));
         }
-        let limit = which.parse::<usize>().ok().map(|i| i.saturating_sub(1));
-        Ok(ChargeAnswer::Wait { wait: Duration::from_millis(u64::try_from(wait.max(1)).unwrap_or(1)), limit })
+        let limit = text(2).parse::<usize>().ok().map(|i| i.saturating_sub(1));
+        let wait = Duration::from_millis(u64::try_from(int(1).max(1)).unwrap_or(1));
+        Ok((ChargeAnswer::Wait { wait, limit }, None))
+    }
+
+    /// Gives back units reserved in a fixed window that were not spent, while the window is
+    /// still the current one (its key exists). Safe to lose: the units then stay counted.
+    pub async fn release(&self, window_key: &str, units: f64) -> Result<(), StoreOffline> {
+        if units <= 0.0 {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let script = Script::new(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBYFLOAT', KEYS[1], -tonumber(ARGV[1])) end return 1",
+        );
+        let _: i64 = self.timed(script.key(window_key).arg(units).invoke_async(&mut conn)).await?;
+        Ok(())
     }
 
     /// Raises one limit's count to at least `used` (what the exchange reported).

@@ -24,4 +24,8 @@ alive: number,
 /**
  * The limits shared so far: `provider rule (scope)`.
  */
-sharedLimits: Array<string>, };
+sharedLimits: Array<string>, 
+/**
+ * Shared charges that went to Redis, and those spent from a reserved block instead.
+ */
+roundTrips: number, fromBlocks: number, };
