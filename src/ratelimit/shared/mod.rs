@@ -463,7 +463,7 @@ impl SharedLimiter {
 
     /// Spends the call from reserved blocks when every limit it touches has one with room;
     /// gives back the blocks that expired.
-    fn from_blocks(&self, charges: &[(SharedCharge, ChargedRule)]) -> bool {
+    fn spend_blocks(&self, charges: &[(SharedCharge, ChargedRule)]) -> bool {
         let now = Instant::now();
         let (fits, expired) = {
             let mut st = self.state();
@@ -556,7 +556,7 @@ impl SharedLimiter {
                     }
                 }
             }
-            if self.state().online && self.from_blocks(&charges) {
+            if self.state().online && self.spend_blocks(&charges) {
                 return Ok(());
             }
             let (wait, limit) = match self.try_store().then_some(()) {
