@@ -4,8 +4,10 @@
 //! `cargo bench -p keyward --bench shared_budget`
 //!
 //! Measured: a call charging two shared limits (an account order limit and an account weight
-//! limit, both fixed windows far from full), alone and with 8 callers at once; and the
-//! percentiles of 20,000 sequential charges (printed: criterion reports means).
+//! limit, both fixed windows far from full), alone and with 8 callers at once; the percentiles
+//! of 20,000 sequential charges (printed: criterion reports means); and a whole shared acquire
+//! (`SharedLimiter`: the local limiter, then the shared limits) on Binance's 6,000-weight
+//! minute as an account limit, where reserved blocks save round trips (printed: how many).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -107,6 +109,54 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // A whole acquire through the SharedLimiter: the binance preset with its weight limit made
+    // an account limit (6,000 per minute, so 1 % blocks of 58 serve 29 tickers of weight 2).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_db = keyward::store::Store::open(&dir.path().join("keyward.db")).expect("db");
+    let registry = keyward::provider::Registry::new(store_db.clone()).expect("registry");
+    let mut spec = registry.preset("binance").expect("binance").clone();
+    spec.rate_limits.retain(|r| r.id == "request_weight");
+    for r in &mut spec.rate_limits {
+        r.scope = keyward::provider::RateLimitScope::Account;
+        r.limit = 6000.0;
+        r.interval_ms = Some(60_000);
+    }
+    let clock: std::sync::Arc<dyn keyward::clock::Clock> = std::sync::Arc::new(keyward::clock::SystemClock);
+    let limiter = keyward::ratelimit::Limiter::new(registry, clock.clone());
+    limiter.apply_spec(&spec);
+    let secrets: std::sync::Arc<dyn keyward::vault::SecretStore> =
+        std::sync::Arc::new(keyward::vault::MemoryStore::new());
+    let audit = keyward::audit::Audit::new(store_db.clone());
+    let keys = keyward::keys::Keys::new(store_db, secrets, audit, keyward::audit::Actor::System);
+    let url = store.url().to_string();
+    let settings = keyward::ratelimit::shared::SharedBudgetSettings { url, egress_group: None };
+    let shared = keyward::ratelimit::shared::SharedLimiter::new(limiter, keys, clock, settings, None);
+    let caller = keyward::caller::Caller::parse("bench");
+    let acquire = || keyward::pipeline::limit::Acquire {
+        provider: "binance",
+        operation: "ticker",
+        key_label: None,
+        caller: &caller,
+        weight: 2,
+        priority: keyward::pipeline::Priority::MarketData,
+        deadline: None,
+    };
+    use keyward::pipeline::limit::RateLimiter;
+    let n = 2_000u32;
+    let started = Instant::now();
+    for _ in 0..n {
+        rt.block_on(shared.acquire(acquire())).expect("acquire");
+    }
+    let took = started.elapsed();
+    let view = shared.view();
+    println!(
+        "shared acquire (local limiter + shared limit), {n} tickers: {:?} each; {} round trips, {} from reserved blocks ({:.1} % of round trips saved)",
+        took / n,
+        view.round_trips,
+        view.from_blocks,
+        view.from_blocks as f64 / f64::from(n) * 100.0
+    );
 }
 
 criterion_group!(benches, bench);

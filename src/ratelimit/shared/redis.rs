@@ -129,6 +129,11 @@ impl RedisStore {
         Ok(Self { url: shown.to_string(), conn, charge: Script::new(CHARGE), raise: Script::new(RAISE) })
     }
 
+    /// The URL (without its password).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     fn offline(&self, e: redis::RedisError) -> StoreOffline {
         StoreOffline::Redis { url: self.url.clone(), message: e.to_string() }
     }
