@@ -240,8 +240,9 @@ async fn the_shared_script_decides_like_the_local_windows_on_the_same_calls() {
     }
 }
 
-/// The strict exchange's account budget: weight per aligned 2 s window.
+/// The strict exchange's account budget: weight per aligned 2 s window, and new orders.
 const LIMIT: u64 = 60;
+const ORDER_LIMIT: u64 = 50;
 const WINDOW_MS: u64 = 2000;
 const RUN: Duration = Duration::from_secs(5);
 
@@ -249,6 +250,85 @@ const RUN: Duration = Duration::from_secs(5);
 /// pointed at `url`.
 fn open_instance(dir: &tempfile::TempDir, url: &str) -> Keyward {
     open_instance_with(dir, url, LIMIT, WINDOW_MS)
+}
+
+/// An instance whose provider also limits the account's new orders, with a key of that
+/// account stored under its own label (the same API key on every machine).
+fn open_trading_instance(dir: &tempfile::TempDir, url: &str, label: &str) -> Keyward {
+    let kw = open_instance_with(dir, url, 200, WINDOW_MS);
+    let mut spec = kw.providers().get("strictx").expect("strictx").spec;
+    spec.rate_limits.push(RateLimitRule {
+        id: "account_orders".into(),
+        published: None,
+        kind: RateLimitKind::FixedWindow,
+        scope: RateLimitScope::Account,
+        limit: ORDER_LIMIT as f64,
+        interval_ms: Some(WINDOW_MS),
+        decay_per_sec: None,
+        counts: RateLimitCounts::Requests,
+        applies_to: vec!["place_order".into()],
+        weight_header: None,
+        remaining_header: None,
+    });
+    kw.providers().update(spec).expect("the order limit is added");
+    kw.keys()
+        .add(
+            keyward::keys::NewKey {
+                provider: "strictx".into(),
+                label: label.into(),
+                environment: "production".into(),
+                api_key: "SHARED-ACCOUNT-KEY-7Qx".into(),
+                secret: keyward::vault::SecretString::from("shared-account-secret".to_string()),
+                passphrase: None,
+                scopes: "read,trade".parse().expect("scopes"),
+                notes: String::new(),
+                expires_at: None,
+            },
+            chrono::Utc::now(),
+        )
+        .expect("the account's key");
+    kw
+}
+
+fn order(instance: usize, label: &str) -> CallRequest {
+    CallRequest {
+        provider: "strictx".into(),
+        operation: "place_order".into(),
+        params: BTreeMap::from([
+            ("symbol".to_string(), "BTCUSDT".to_string()),
+            ("side".to_string(), "BUY".to_string()),
+            ("type".to_string(), "MARKET".to_string()),
+            ("quantity".to_string(), "0.001".to_string()),
+        ]),
+        options: CallOptions {
+            caller: format!("bot-{instance}").as_str().into(),
+            key: Some(label.to_string()),
+            no_cache: true,
+            ..CallOptions::default()
+        },
+    }
+}
+
+/// Each of the instances places orders and reads tickers as fast as it can until `stop`.
+async fn drive_trading(instances: &[(Keyward, String)], stop: Instant) {
+    let mut tasks = Vec::new();
+    for (i, (kw, label)) in instances.iter().enumerate() {
+        let (kw2, label) = (kw.clone(), label.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < stop {
+                let _ = kw2.pipeline().call(order(i, &label)).await;
+            }
+        }));
+        let kw3 = kw.clone();
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < stop {
+                let _ = kw3.pipeline().call(ticker(i)).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("caller");
+    }
 }
 
 fn open_instance_with(dir: &tempfile::TempDir, url: &str, limit: u64, window_ms: u64) -> Keyward {
@@ -501,4 +581,56 @@ async fn a_large_limit_is_charged_in_reserved_blocks_that_save_round_trips() {
     assert!(counted_at_least_spent, "400 of the 10 s window are already counted");
     assert_eq!(ex.counts().too_many, 0);
     cancel.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_an_accounts_order_and_weight_limits_and_exceed_them_without() {
+    let start = |order_limit| {
+        StrictExchange::start_with_orders(
+            200,
+            WINDOW_MS,
+            crate::support::strict_exchange::Weights::BINANCE,
+            order_limit,
+        )
+    };
+    let redis = RedisServer::start().await;
+    let ex = start(Some(ORDER_LIMIT)).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let cancel = CancellationToken::new();
+    let instances: Vec<(Keyward, String)> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let label = format!("machine-{i}");
+            let kw = open_trading_instance(d, &ex.base_url, &label);
+            kw.set_shared_budget(Some(&redis.url()), None).expect("shared budget set");
+            kw.start_shared_budget(cancel.child_token()).expect("started").expect("configured");
+            (kw, label)
+        })
+        .collect();
+    drive_trading(&instances, Instant::now() + RUN).await;
+    let counts = ex.counts();
+    assert_eq!((counts.too_many, counts.banned, counts.orders_refused), (0, 0, 0), "{counts:?}");
+    let best_orders = counts.orders.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    assert!(
+        best_orders as f64 >= ORDER_LIMIT as f64 * 0.95,
+        "the best window placed {best_orders} of {ORDER_LIMIT} orders: {counts:?}"
+    );
+    let best_weight = counts.accepted.iter().map(|(_, w)| *w).max().unwrap_or(0);
+    assert!(best_weight as f64 >= 200.0 * 0.95, "the best window used {best_weight} of 200 weight: {counts:?}");
+    cancel.cancel();
+
+    let ex = start(Some(ORDER_LIMIT)).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let alone: Vec<(Keyward, String)> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let label = format!("machine-{i}");
+            (open_trading_instance(d, &ex.base_url, &label), label)
+        })
+        .collect();
+    drive_trading(&alone, Instant::now() + RUN).await;
+    let counts = ex.counts();
+    assert!(counts.orders_refused > 0, "without sharing the account's order limit was exceeded: {counts:?}");
 }

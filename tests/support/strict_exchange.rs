@@ -26,6 +26,9 @@ pub struct StrictCounts {
     pub info: u64,
     /// Accepted weight per window start (ms since the epoch).
     pub accepted: Vec<(i64, u64)>,
+    /// Orders refused over the order limit (429, code -1015), and accepted orders per window.
+    pub orders_refused: u64,
+    pub orders: Vec<(i64, u64)>,
 }
 
 /// The weight of each route (exchangeInfo always costs 20, as on Binance).
@@ -43,6 +46,8 @@ impl Weights {
 
 struct Inner {
     limit: u64,
+    /// Orders (`POST /api/v3/order`) per window of the account, when limited.
+    order_limit: Option<u64>,
     window_ms: i64,
     weights: Weights,
     used_header: HeaderName,
@@ -54,6 +59,7 @@ struct Inner {
 struct StrictState {
     window: i64,
     used: u64,
+    orders_used: u64,
     retry_until: i64,
     banned_until: i64,
     counts: StrictCounts,
@@ -77,8 +83,15 @@ impl StrictExchange {
     /// `limit` weight per `window_ms` (whole seconds, aligned to the clock) with these route
     /// weights.
     pub async fn start_with(limit: u64, window_ms: u64, weights: Weights) -> Self {
+        Self::start_with_orders(limit, window_ms, weights, None).await
+    }
+
+    /// Like `start_with`, also limiting orders (`POST /api/v3/order`) to `order_limit` per
+    /// window, as an exchange limits an account's new orders.
+    pub async fn start_with_orders(limit: u64, window_ms: u64, weights: Weights, order_limit: Option<u64>) -> Self {
         let inner = Arc::new(Inner {
             limit,
+            order_limit,
             window_ms: window_ms as i64,
             weights,
             used_header: HeaderName::from_bytes(format!("x-mbx-used-weight-{}s", window_ms / 1000).as_bytes())
@@ -128,6 +141,7 @@ async fn handle(State(ex): State<Arc<Inner>>, uri: Uri) -> Response {
     if window != st.window {
         st.window = window;
         st.used = 0;
+        st.orders_used = 0;
     }
     let retry_secs = |until: i64| ((until - now).max(0) as u64).div_ceil(1000).max(1);
     if now < st.banned_until || now < st.retry_until {
@@ -150,8 +164,22 @@ async fn handle(State(ex): State<Arc<Inner>>, uri: Uri) -> Response {
         return (StatusCode::TOO_MANY_REQUESTS, headers, Json(json!({"code": -1003, "msg": "Too many requests"})))
             .into_response();
     }
+    let is_order = path == "/api/v3/order";
+    if is_order && ex.order_limit.is_some_and(|limit| st.orders_used + 1 > limit) {
+        st.counts.orders_refused += 1;
+        headers.insert("retry-after", HeaderValue::from(retry_secs(window + ex.window_ms)));
+        let body = json!({"code": -1015, "msg": "Too many new orders"});
+        return (StatusCode::TOO_MANY_REQUESTS, headers, Json(body)).into_response();
+    }
     st.used += weight;
     headers.insert(ex.used_header.clone(), HeaderValue::from(st.used));
+    if is_order {
+        st.orders_used += 1;
+        match st.counts.orders.last_mut() {
+            Some((w, n)) if *w == window => *n += 1,
+            _ => st.counts.orders.push((window, 1)),
+        }
+    }
     let body: Value = match path.as_str() {
         "/api/v3/exchangeInfo" => {
             st.counts.info += 1;
@@ -168,6 +196,7 @@ async fn handle(State(ex): State<Arc<Inner>>, uri: Uri) -> Response {
         }
         "/api/v3/depth" => json!({"lastUpdateId": 1, "bids": [["99999.99", "1.0"]], "asks": [["100000.01", "2.0"]]}),
         "/sapi/v1/system/status" => json!({"status": 0, "msg": "normal"}),
+        "/api/v3/order" => json!({"symbol": "BTCUSDT", "orderId": st.counts.ok + 1, "status": "NEW"}),
         _ => {
             return (StatusCode::NOT_FOUND, headers, Json(json!({"code": -1, "msg": format!("no route {path}")})))
                 .into_response()
