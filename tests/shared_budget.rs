@@ -634,3 +634,28 @@ async fn three_instances_share_an_accounts_order_and_weight_limits_and_exceed_th
     let counts = ex.counts();
     assert!(counts.orders_refused > 0, "without sharing the account's order limit was exceeded: {counts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_an_exchange_reports_raises_the_shared_counts_and_never_lowers_them() {
+    let redis = RedisServer::start().await;
+    let store = RedisStore::connect(&redis.url(), &redis.url()).await.expect("connect");
+    let minute = Duration::from_millis(61_000);
+
+    // Fixed window: the window key (as the instance computes it) is raised to 9 of 10.
+    let window = chrono::Utc::now().timestamp_millis() / 60_000;
+    store.raise(&format!("r:fixed:{window}"), RateLimitKind::FixedWindow, 9.0, minute).await.expect("raise");
+    store.raise(&format!("r:fixed:{window}"), RateLimitKind::FixedWindow, 2.0, minute).await.expect("lower report");
+    let fixed = charge("r:fixed", RateLimitKind::FixedWindow, 10.0, 60_000, 2.0);
+    assert!(matches!(fits(&store, vec![fixed]).await, ChargeAnswer::Wait { .. }), "9 + 2 > 10: never lowered to 2");
+
+    // Sliding window: the reported 9 of 10 is in the window now.
+    store.raise("r:sliding", RateLimitKind::SlidingWindow, 9.0, minute).await.expect("raise");
+    let sliding = charge("r:sliding", RateLimitKind::SlidingWindow, 10.0, 60_000, 1.0);
+    assert_eq!(fits(&store, vec![sliding.clone()]).await, ChargeAnswer::Charged);
+    assert!(matches!(fits(&store, vec![sliding]).await, ChargeAnswer::Wait { .. }));
+
+    // Decaying counter: raised to its maximum, it must drain first.
+    store.raise("r:decaying", RateLimitKind::DecayingCounter, 10.0, minute).await.expect("raise");
+    let decaying = charge("r:decaying", RateLimitKind::DecayingCounter, 10.0, 0, 1.0);
+    assert!(matches!(fits(&store, vec![decaying]).await, ChargeAnswer::Wait { .. }));
+}

@@ -718,7 +718,13 @@ impl SharedLimiter {
                     let (month, left) = period.split_once('|').unwrap_or(("", "0"));
                     (format!("{base}:{month}"), Duration::from_millis(left.parse().unwrap_or(0) + 86_400_000))
                 }
-                _ => continue,
+                RateLimitKind::SlidingWindow | RateLimitKind::PoolWindow => {
+                    (base, Duration::from_millis(r.rule.interval_ms.unwrap_or(1000).max(1) + 1000))
+                }
+                RateLimitKind::DecayingCounter => {
+                    let rate = r.rule.decay_per_sec.unwrap_or(1.0).max(1e-9);
+                    (base, Duration::from_millis((r.rule.limit / rate * 1000.0) as u64 + 1000))
+                }
             };
             let kind = r.rule.kind;
             let store = store.clone();

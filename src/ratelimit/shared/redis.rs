@@ -18,7 +18,8 @@ pub const ALIVE_FOR: Duration = Duration::from_secs(15);
 const CHARGE: &str = include_str!("charge.lua");
 
 const RAISE: &str = r"
--- KEYS[1] the limit's key (with its window or month), ARGV[1] used, ARGV[2] ttl ms, ARGV[3] kind
+-- KEYS[1] the limit's key (with its window or month), ARGV[1] used, ARGV[2] ttl ms, ARGV[3] kind,
+-- ARGV[4] the window's length in ms (sliding windows)
 local kind, used = ARGV[3], tonumber(ARGV[1])
 if kind == 'decaying_counter' then
   local t = redis.call('TIME')
@@ -28,6 +29,18 @@ if kind == 'decaying_counter' then
 elseif kind == 'pool_window' then
   local u = tonumber(redis.call('HGET', KEYS[1], 'u') or '-1')
   if u >= 0 and used > u then redis.call('HSET', KEYS[1], 'u', used) end
+elseif kind == 'sliding_window' then
+  -- An entry now for what the exchange counted beyond the entries in the window.
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[4]))
+  local entries = redis.call('ZRANGE', KEYS[1], 0, -1)
+  local sum = 0
+  for j = 1, #entries do sum = sum + tonumber(string.match(entries[j], ':([^:]+)$')) end
+  if used > sum then
+    local seq = redis.call('INCR', KEYS[1] .. ':seq')
+    redis.call('ZADD', KEYS[1], now, now .. ':' .. seq .. ':' .. (used - sum))
+  end
 else
   local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
   if used > cur then redis.call('SET', KEYS[1], used) end
@@ -211,7 +224,9 @@ impl RedisStore {
     /// Raises one limit's count to at least `used` (what the exchange reported).
     pub async fn raise(&self, key: &str, kind: RateLimitKind, used: f64, ttl: Duration) -> Result<(), StoreOffline> {
         let mut inv = self.raise.prepare_invoke();
-        inv.key(key).arg(used).arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)).arg(kind_name(kind));
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        // The sliding window's length is its TTL less the second of slack every key gets.
+        inv.key(key).arg(used).arg(ttl_ms).arg(kind_name(kind)).arg(ttl_ms.saturating_sub(1000).max(1));
         let mut conn = self.conn.clone();
         let _: i64 = self.timed(inv.invoke_async(&mut conn)).await?;
         Ok(())
