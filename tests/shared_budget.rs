@@ -659,3 +659,44 @@ async fn what_an_exchange_reports_raises_the_shared_counts_and_never_lowers_them
     let decaying = charge("r:decaying", RateLimitKind::DecayingCounter, 10.0, 0, 1.0);
     assert!(matches!(fits(&store, vec![decaying]).await, ChargeAnswer::Wait { .. }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_in_one_egress_group_share_a_per_ip_limit_and_others_keep_theirs() {
+    let redis = RedisServer::start().await;
+    let ex = StrictExchange::start_with(LIMIT, WINDOW_MS, crate::support::strict_exchange::Weights::BINANCE).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let cancel = CancellationToken::new();
+    let instances: Vec<Keyward> = dirs
+        .iter()
+        .map(|d| {
+            let kw = open_instance(d, &ex.base_url);
+            // The same limit counted per IP: the three leave through one address (loopback).
+            let mut spec = kw.providers().get("strictx").expect("strictx").spec;
+            spec.rate_limits[0].scope = RateLimitScope::Ip;
+            kw.providers().update(spec).expect("per-IP limit");
+            kw.set_shared_budget(Some(&redis.url()), Some("lab".into())).expect("shared budget set");
+            kw.start_shared_budget(cancel.child_token()).expect("started").expect("configured");
+            kw
+        })
+        .collect();
+    drive(&instances, Instant::now() + RUN).await;
+    let counts = ex.counts();
+    assert_eq!((counts.too_many, counts.banned), (0, 0), "the egress group shared the per-IP limit: {counts:?}");
+    let view = instances[0].shared_budget_view().expect("running");
+    assert!(view.shared_limits.iter().any(|l| l.contains("(egress group)")), "{view:?}");
+    cancel.cancel();
+
+    // Without an egress group a per-IP limit stays each machine's own: not shared.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kw = open_instance(&dir, &ex.base_url);
+    let mut spec = kw.providers().get("strictx").expect("strictx").spec;
+    spec.rate_limits[0].scope = RateLimitScope::Ip;
+    kw.providers().update(spec).expect("per-IP limit");
+    kw.set_shared_budget(Some(&redis.url()), None).expect("shared budget set");
+    let cancel = CancellationToken::new();
+    kw.start_shared_budget(cancel.child_token()).expect("started").expect("configured");
+    kw.pipeline().call(ticker(0)).await.expect("a call");
+    let view = kw.shared_budget_view().expect("running");
+    assert!(view.shared_limits.is_empty(), "nothing shared: {view:?}");
+    cancel.cancel();
+}
