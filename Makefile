@@ -11,13 +11,27 @@ CCXT_VERSION := 4.5.90
 CCXT         := $(TOOLS)/venv/.ccxt-$(CCXT_VERSION)
 XVFB         := xvfb-run -a -s "-screen 0 1280x800x24"
 KEYRING      := scripts/with-keyring.sh
+# Where cargo writes (CARGO_TARGET_DIR when set), the Tauri CLI (npm, ui/package.json) and the
+# packages `make package` builds.
+TARGET_DIR   := $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)
+TAURI        := $(CURDIR)/ui/node_modules/.bin/tauri
+APP_VERSION   = $(shell jq -r .version src-tauri/tauri.conf.json)
+DEB           = $(TARGET_DIR)/release/bundle/deb/Keyward_$(APP_VERSION)_$(shell dpkg --print-architecture).deb
+# The keyward command goes into every package as /usr/bin/keyward, from this build.
+CLI_IN_PACKAGES = {"bundle":{"linux":{"deb":{"files":{"/usr/bin/keyward":"$(TARGET_DIR)/release/keyward"}},\
+  "rpm":{"files":{"/usr/bin/keyward":"$(TARGET_DIR)/release/keyward"}},\
+  "appimage":{"files":{"/usr/bin/keyward":"$(TARGET_DIR)/release/keyward"}}}}}
 
-.PHONY: help run test setup system rust ui ui-test rust-test lint deps-audit e2e-shots ccxt clean
+.PHONY: help run test setup system rust ui ui-test rust-test lint deps-audit e2e-shots ccxt clean \
+	release package install-test bench-app
 
 help:
 	@echo "make run    install what is missing, build, and start Keyward"
 	@echo "make test   install what is missing and run every test (Rust, UI, the real app under Xvfb)"
 	@echo "make deps-audit  check Cargo.lock against the RustSec advisory database (part of make test)"
+	@echo "make package     build the release .deb and .rpm (target/release/bundle/)"
+	@echo "make install-test  install the .deb, start the installed app, remove it (part of make test)"
+	@echo "make bench-app   startup time and idle memory of the release app (docs/BENCHMARKS.md)"
 
 ## ---- set-up ----------------------------------------------------------------------------
 
@@ -85,7 +99,34 @@ deps-audit: system $(CARGO_AUDIT)
 	@CARGO_AUDIT=$(CARGO_AUDIT) scripts/audit-deps.sh
 	@CARGO_AUDIT=$(CARGO_AUDIT) scripts/test-audit-deps.sh
 
-test: deps-audit setup ui-test rust-test lint
+## ---- the installed app -------------------------------------------------------------------
+
+# Both release binaries in one cargo run (one feature resolution, so nothing is built twice).
+release: setup
+	nice -n 10 cargo build --release -p keyward -p keyward-desktop
+
+# The .deb and .rpm with the Tauri bundler, offline. The AppImage needs tools the bundler
+# downloads (linuxdeploy): on a connected machine, `make package BUNDLES=deb,rpm,appimage`.
+# `tauri bundle` packages the binaries `release` built; no updater reads the bundle type, so
+# the binary is not patched with it (--no-binary-patching).
+BUNDLES ?= deb,rpm
+package: release
+	cd src-tauri && $(TAURI) bundle --ci --bundles $(BUNDLES) --no-binary-patching --config '$(CLI_IN_PACKAGES)'
+	@find $(TARGET_DIR)/release/bundle -maxdepth 2 -type f -name 'Keyward*' -newer $(TARGET_DIR)/release/keyward-desktop
+
+# Installs the .deb on this machine (apt-get, as root or with sudo), starts the installed app
+# under Xvfb, runs the installed keyward, and removes the package again.
+install-test: package $(TAURI_DRIVER)
+	scripts/install-test.sh $(DEB)
+
+# Startup time and idle memory of the release app under Xvfb (docs/BENCHMARKS.md);
+# BENCH_ARGS="--idle-minutes 1 --runs 3" for a quick run.
+BENCH_ARGS ?= --idle-minutes 10 --runs 5
+bench-app: release $(TAURI_DRIVER)
+	$(XVFB) $(KEYRING) cargo run -p keyward-desktop --example app_bench -- \
+	  --app $(TARGET_DIR)/release/keyward-desktop $(BENCH_ARGS)
+
+test: deps-audit setup ui-test rust-test install-test lint
 	@echo "make test: all suites passed; screenshots in target/e2e/"
 
 clean:

@@ -6,6 +6,7 @@ pub mod dto;
 pub mod services;
 pub mod state;
 pub mod tray;
+pub mod webkit;
 
 #[cfg(test)]
 mod test_support;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use keyward_desktop::{build, show_main_window, AppState, ShellOptions};
 
 fn main() -> ExitCode {
+    // Before any thread starts and before GTK reads the environment.
+    keyward_desktop::webkit::apply_env_defaults();
     if let Some(reason) = missing_display() {
         eprintln!("keyward-desktop: {reason}");
         eprintln!("keyward-desktop: to run Keyward without a window, use `keyward serve`.");

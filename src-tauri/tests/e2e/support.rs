@@ -155,7 +155,7 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
     target.join("e2e")
@@ -182,6 +182,8 @@ fn free_port() -> u16 {
 pub(crate) struct Driver {
     child: Child,
     port: u16,
+    /// The app binary the WebDriver session launches.
+    app: PathBuf,
 }
 
 impl Driver {
@@ -190,7 +192,18 @@ impl Driver {
     }
 
     /// Like `start`, with extra environment variables for the app (e.g. KEYWARD_VAULT=file).
+    ///
+    /// The app runs with WebKit's accelerated compositing on (`keyward_desktop::webkit` turns
+    /// it off by default): WebKitWebDriver's screenshots never answer without it (WebKitGTK
+    /// 2.50), and these tests take one of every page. tests/installed.rs runs the default.
     pub(crate) fn start_with(data_dir: &Path, envs: &[(&str, &str)]) -> Self {
+        let mut envs = envs.to_vec();
+        envs.insert(0, ("WEBKIT_DISABLE_COMPOSITING_MODE", "0"));
+        Self::start_app(Path::new(env!("CARGO_BIN_EXE_keyward-desktop")), data_dir, &envs)
+    }
+
+    /// Like `start_with`, for the app binary at `app` (the installed one, in tests/installed.rs).
+    pub(crate) fn start_app(app: &Path, data_dir: &Path, envs: &[(&str, &str)]) -> Self {
         assert!(
             std::env::var_os("DISPLAY").is_some(),
             "the desktop e2e test needs a display: run it with `make test` (xvfb-run)"
@@ -212,7 +225,7 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("tauri-driver starts");
-        Self { child, port }
+        Self { child, port, app: app.to_path_buf() }
     }
 }
 
@@ -241,10 +254,9 @@ pub(crate) async fn connect_with_args(driver: &Driver, args: &[&str]) -> Client 
     // Two rustls crypto providers are compiled in (ring via reqwest, aws-lc-rs via
     // fantoccini); choose one explicitly.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let app = env!("CARGO_BIN_EXE_keyward-desktop");
     let caps = serde_json::json!({
         "browserName": "wry",
-        "tauri:options": { "application": app, "args": args },
+        "tauri:options": { "application": driver.app, "args": args },
     });
     let caps = match caps {
         serde_json::Value::Object(map) => map,
