@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{connect, current_text, screenshot_dir, wait_until, Driver, STARTUP};
+use support::{click, connect, current_text, screenshot_dir, wait_until, Driver, STARTUP};
 
 // The e2e harness (tauri-driver, WebKitWebDriver, the waits); this test uses a few of its helpers.
 #[allow(dead_code)]
@@ -65,16 +65,20 @@ async fn the_installed_app_opens_its_window_and_answers_over_ipc() {
     // tauri.conf.json: 1200×780, never smaller than 880×560.
     assert!(width >= 880 && height >= 560, "the window is {width}×{height}");
 
-    // The dashboard's first IPC answer (`app_info`), rendered: values only the core knows.
+    // A fresh install opens on the setup guide: its first IPC answer, rendered, is the core's
+    // account of the first step.
+    let first = shown(&client, "[data-testid=guide-step-detail]").await;
+    assert!(first.contains("no key stored yet"), "the guide's first step: {first}");
+    let shot = screenshot_display("installed-first-run");
+    assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000, "{} is a picture", shot.display());
+
+    // Settings → About: values only the core knows.
+    click(&client, "[data-testid=nav-settings]").await;
     assert_eq!(shown(&client, "[data-testid=info-version]").await, keyward::VERSION);
     assert_eq!(shown(&client, "[data-testid=info-data-dir]").await, data_dir.path().display().to_string());
-    assert_eq!(
-        shown(&client, "[data-testid=info-schema]").await,
-        format!("v{}", keyward::store::LATEST_SCHEMA_VERSION)
-    );
+    let schema = shown(&client, "[data-testid=info-schema]").await;
+    assert!(schema.starts_with(&format!("v{}", keyward::store::LATEST_SCHEMA_VERSION)), "{schema}");
     assert_eq!(shown(&client, "[data-testid=info-backend-state]").await, "available");
-    let shot = screenshot_display("installed-dashboard");
-    assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000, "{} is a picture", shot.display());
 
     // The process behind the window is the installed binary, with its services running.
     let pid = wait_until("the app's services announce themselves", STARTUP, None, || async {
